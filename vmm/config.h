@@ -1,0 +1,92 @@
+/* config: the whole VM configuration as one typed struct. The CLI, the API
+ * resources and the config file all fill this in; the VMM reads only this.
+ * Strings are owned (malloc'd) and freed by config_free. */
+#ifndef HUSK_CONFIG_H
+#define HUSK_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define CONFIG_MAX_VCPUS 32
+#define CONFIG_MAX_DRIVES 16
+#define CONFIG_MAX_NETS 8
+#define CONFIG_DEFAULT_CMDLINE \
+	"console=ttyS0 reboot=k panic=1 pci=off nomodule 8250.nr_uarts=1 " \
+	"i8042.noaux i8042.nomux i8042.dumbkbd"
+
+struct token_bucket_config {
+	bool set;
+	uint64_t size;           /* bytes or ops per refill_time */
+	uint64_t one_time_burst; /* extra, used once */
+	uint64_t refill_time_ms;
+};
+
+struct rate_limiter_config {
+	struct token_bucket_config bandwidth;
+	struct token_bucket_config ops;
+};
+
+enum cache_type { CACHE_UNSAFE = 0, CACHE_WRITEBACK };
+enum io_engine { IO_ENGINE_SYNC = 0, IO_ENGINE_ASYNC };
+
+struct drive_config {
+	char *drive_id;
+	char *path_on_host;
+	bool is_root_device;
+	bool is_read_only;
+	char *partuuid;
+	enum cache_type cache_type;
+	enum io_engine io_engine;
+	struct rate_limiter_config rate_limiter;
+};
+
+struct net_config {
+	char *iface_id;
+	char *host_dev_name;
+	bool has_mac;
+	uint8_t guest_mac[6];
+	struct rate_limiter_config rx_rate_limiter;
+	struct rate_limiter_config tx_rate_limiter;
+};
+
+struct vsock_config {
+	bool set;
+	uint32_t guest_cid;
+	char *uds_path;
+};
+
+struct machine_config {
+	unsigned vcpu_count;
+	uint64_t mem_size_mib;
+	bool smt;
+	bool track_dirty_pages;
+	bool huge_pages_2m;
+	char *cpu_template;
+};
+
+struct boot_config {
+	char *kernel_image_path;
+	char *initrd_path;
+	char *boot_args; /* NULL: CONFIG_DEFAULT_CMDLINE */
+};
+
+struct vm_config {
+	struct machine_config machine;
+	struct boot_config boot;
+	struct drive_config drives[CONFIG_MAX_DRIVES];
+	int nr_drives;
+	struct net_config nets[CONFIG_MAX_NETS];
+	int nr_nets;
+	struct vsock_config vsock;
+	bool entropy;
+	struct rate_limiter_config entropy_rate_limiter;
+	char *serial_out_path; /* NULL: stdout */
+};
+
+void config_init(struct vm_config *c); /* defaults: 1 vCPU, 128 MiB */
+void config_free(struct vm_config *c);
+/* Checks that need the whole config (e.g. one root drive, a kernel set).
+ * On error returns -EINVAL and points *what at a static message. */
+int config_validate(const struct vm_config *c, const char **what);
+
+#endif

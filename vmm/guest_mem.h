@@ -1,0 +1,42 @@
+/* guest_mem: guest RAM and the one checked accessor every guest address
+ * passes through (gm_ptr). Nothing else turns a guest address into a host
+ * pointer, so this is the single place to audit. */
+#ifndef HUSK_GUEST_MEM_H
+#define HUSK_GUEST_MEM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define GM_MAX_REGIONS 4
+
+struct gm_region {
+	uint64_t gpa;
+	uint64_t size;
+	uint8_t *hva;
+};
+
+struct guest_mem {
+	struct gm_region region[GM_MAX_REGIONS];
+	int nr_regions;
+	uint64_t ram_size;   /* bytes of RAM, all regions together */
+	uint8_t *base;       /* the one host mapping all regions live in */
+	uint64_t map_size;
+};
+
+/* Map ram_size bytes (anonymous, MAP_NORESERVE) and lay them out below and
+ * above the 32-bit MMIO gap [gap_start, 4 GiB). */
+int gm_init(struct guest_mem *gm, uint64_t ram_size, uint64_t gap_start);
+/* Describe caller-owned memory (tests, snapshot files). */
+int gm_init_from(struct guest_mem *gm, uint8_t *base, uint64_t ram_size,
+                 uint64_t gap_start);
+void gm_destroy(struct guest_mem *gm);
+
+/* Host pointer for [gpa, gpa+len) if the whole range is RAM in one region,
+ * else NULL. len 0 is treated as 1. Overflow-safe. */
+void *gm_ptr(const struct guest_mem *gm, uint64_t gpa, uint64_t len);
+int gm_read(const struct guest_mem *gm, void *dst, uint64_t gpa, uint64_t len);
+int gm_write(const struct guest_mem *gm, uint64_t gpa, const void *src, uint64_t len);
+/* The highest RAM address + 1 below 4 GiB. */
+uint64_t gm_low_end(const struct guest_mem *gm);
+
+#endif

@@ -1,0 +1,32 @@
+/* log: the one process-wide logger (the only global husk has). */
+#ifndef HUSK_LOG_H
+#define HUSK_LOG_H
+
+#include <stdbool.h>
+
+enum log_level { LOG_ERROR = 0, LOG_WARN, LOG_INFO, LOG_DEBUG };
+
+/* Parse "Error"/"Warning"/"Info"/"Debug" (Firecracker spellings, case-insensitive). */
+int log_level_parse(const char *s, enum log_level *out);
+void log_set_level(enum log_level level);
+enum log_level log_get_level(void);
+void log_set_options(bool show_level, bool show_origin);
+/* Send log lines to a file or FIFO instead of stderr. Returns 0 or -errno. */
+int log_set_path(const char *path);
+void log_close(void);
+
+void log_write(enum log_level level, const char *file, int line,
+               const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+#define log_err(...) log_write(LOG_ERROR, __FILE__, __LINE__, __VA_ARGS__)
+#define log_warn(...) log_write(LOG_WARN, __FILE__, __LINE__, __VA_ARGS__)
+#define log_info(...) log_write(LOG_INFO, __FILE__, __LINE__, __VA_ARGS__)
+#define log_debug(...) log_write(LOG_DEBUG, __FILE__, __LINE__, __VA_ARGS__)
+
+/* Microseconds since process start (CLOCK_MONOTONIC vs. the exec time read
+ * from /proc/self/stat at first use), the base of every boot-time figure. */
+unsigned long long log_uptime_us(void);
+/* Microseconds of CLOCK_MONOTONIC. */
+unsigned long long log_now_us(void);
+
+#endif

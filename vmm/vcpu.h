@@ -1,0 +1,32 @@
+/* vcpu: one thread per vCPU running KVM_RUN; PIO/MMIO exits go to the bus. */
+#ifndef HUSK_VCPU_H
+#define HUSK_VCPU_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <pthread.h>
+
+struct vm;
+struct boot_info;
+
+struct vcpu {
+	struct vm *vm;
+	unsigned id;
+	int fd;
+	struct kvm_run *run;
+	pthread_t thread;
+	bool started;
+};
+
+int vcpu_create(struct vcpu *vcpu, struct vm *vm, unsigned id);
+/* CPUID, MSRs, LAPIC for every vCPU; registers + page tables for the BSP. */
+int vcpu_configure(struct vcpu *vcpu, const struct boot_info *bi);
+/* Start the thread (named "fc_vcpu N"). */
+int vcpu_start(struct vcpu *vcpu);
+/* Make the thread leave KVM_RUN now (signal + immediate_exit). */
+void vcpu_kick(struct vcpu *vcpu);
+/* Kick and wait for the thread to end. */
+void vcpu_stop(struct vcpu *vcpu);
+void vcpu_destroy(struct vcpu *vcpu);
+
+#endif

@@ -1,0 +1,57 @@
+/* vm: one KVM VM: its fds, guest RAM, irqchip, the two buses and the
+ * devices every VM has. */
+#ifndef HUSK_VM_H
+#define HUSK_VM_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <pthread.h>
+
+#include "vmm/bus.h"
+#include "vmm/config.h"
+#include "vmm/guest_mem.h"
+#include "vmm/loop.h"
+
+struct vcpu;
+struct kvm_cpuid2;
+
+struct vm {
+	int kvm_fd;
+	int vm_fd;
+	int run_size; /* size of each vCPU's kvm_run mapping */
+	struct guest_mem gm;
+	struct bus pio;
+	struct bus mmio;
+	struct kvm_cpuid2 *supported_cpuid;
+
+	unsigned nr_vcpus;
+	struct vcpu *vcpus;
+
+	/* Any thread may ask the VM to end; the vmm thread sees exit_efd. */
+	int exit_efd;
+	atomic_bool exiting;
+	int exit_code;
+	char exit_reason[128];
+	pthread_mutex_t exit_lock;
+};
+
+/* Open /dev/kvm, check the API version and every capability we need,
+ * create the VM, map mem_mib MiB and register it, create the irqchip and
+ * PIT. Errors are logged with the reason. */
+int vm_create(struct vm *vm, uint64_t mem_mib, unsigned nr_vcpus);
+void vm_destroy(struct vm *vm);
+
+/* Pulse a GSI from the eventfd efd (KVM_IRQFD). */
+int vm_irqfd(struct vm *vm, int efd, unsigned gsi);
+/* Let a guest write of datamatch at addr signal efd without an exit. */
+int vm_ioeventfd(struct vm *vm, int efd, uint64_t addr, uint32_t len,
+                 uint64_t datamatch, bool mmio);
+int vm_irq_line(struct vm *vm, unsigned gsi, int level);
+
+/* Ask the VM to end with code (0 = guest reset/poweroff) and a reason.
+ * Thread-safe; only the first call's code and reason are kept. */
+void vm_request_exit(struct vm *vm, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+#endif
