@@ -31,9 +31,12 @@ static uint64_t gdt_entry(uint16_t flags, uint32_t base, uint32_t limit)
 
 static struct kvm_segment segment_from_gdt(uint64_t e, unsigned slot)
 {
+	uint32_t lim = (uint32_t)(((e >> 32) & 0xf0000) | (e & 0xffff));
+	if ((e >> 55) & 1)
+		lim = (lim << 12) | 0xfff;
 	return (struct kvm_segment){
 		.base = ((e >> 16) & 0xffffff) | ((e >> 32) & 0xff000000),
-		.limit = (uint32_t)(((e >> 32) & 0xf0000) | (e & 0xffff)),
+		.limit = lim,
 		.selector = (uint16_t)(slot * 8),
 		.type = (e >> 40) & 0xf,
 		.present = (e >> 47) & 1,
