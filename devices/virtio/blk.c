@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
@@ -455,4 +456,74 @@ int blk_cmdline(const struct blk *b, char *buf, size_t len)
 	if (m < 0 || (size_t)m >= len - (size_t)n)
 		return -ENOSPC;
 	return n + m;
+}
+
+/* ---- the --drive option ---- */
+
+static int blk_drive_key(struct drive_config *cfg, const char *key, const char *val,
+                         const char **what)
+{
+	char **str = NULL;
+	if (!strcmp(key, "ro") && !val) {
+		cfg->is_read_only = true;
+	} else if (!strcmp(key, "root") && !val) {
+		cfg->is_root_device = true;
+	} else if (!strcmp(key, "engine") && val) {
+		if (!strcasecmp(val, "sync"))
+			cfg->io_engine = IO_ENGINE_SYNC;
+		else if (!strcasecmp(val, "async"))
+			cfg->io_engine = IO_ENGINE_ASYNC;
+		else
+			return *what = "engine must be sync or async", -EINVAL;
+	} else if (!strcmp(key, "cache") && val) {
+		if (!strcasecmp(val, "unsafe"))
+			cfg->cache_type = CACHE_UNSAFE;
+		else if (!strcasecmp(val, "writeback"))
+			cfg->cache_type = CACHE_WRITEBACK;
+		else
+			return *what = "cache must be unsafe or writeback", -EINVAL;
+	} else if (!strcmp(key, "path") && val && *val) {
+		str = &cfg->path_on_host;
+	} else if (!strcmp(key, "id") && val && *val) {
+		str = &cfg->drive_id;
+	} else if (!strcmp(key, "partuuid") && val && *val) {
+		str = &cfg->partuuid;
+	} else {
+		return *what = "unknown or malformed drive option (path=, ro, root, engine=, cache=, id=, partuuid=)",
+		       -EINVAL;
+	}
+	if (str) {
+		free(*str);
+		*str = strdup(val);
+		if (!*str)
+			return *what = "out of memory", -ENOMEM;
+	}
+	return 0;
+}
+
+int blk_drive_parse(const char *arg, unsigned index, struct drive_config *cfg,
+                    const char **what)
+{
+	int ret = 0;
+	char *copy = strdup(arg), *save = NULL;
+	if (!copy)
+		return *what = "out of memory", -ENOMEM;
+	for (char *tok = strtok_r(copy, ",", &save); tok && ret == 0;
+	     tok = strtok_r(NULL, ",", &save)) {
+		char *eq = strchr(tok, '=');
+		if (eq)
+			*eq++ = '\0';
+		ret = blk_drive_key(cfg, tok, eq, what);
+	}
+	free(copy);
+	if (ret == 0 && !cfg->path_on_host)
+		return *what = "drive needs path=FILE", -EINVAL;
+	if (ret == 0 && !cfg->drive_id) {
+		char id[32];
+		snprintf(id, sizeof(id), "drive%u", index);
+		cfg->drive_id = strdup(id);
+		if (!cfg->drive_id)
+			return *what = "out of memory", -ENOMEM;
+	}
+	return ret;
 }

@@ -90,6 +90,13 @@ void blk_destroy(struct blk *b);
  * slot 0 for /dev/vda to be right. */
 int blk_cmdline(const struct blk *b, char *buf, size_t len);
 
+/* Parse the CLI's --drive value "path=FILE[,ro][,root][,engine=sync|async]
+ * [,cache=unsafe|writeback][,id=NAME][,partuuid=UUID]" into *cfg (strings
+ * strdup'd, freed by config_free). A missing id becomes "drive<index>".
+ * -EINVAL with *what pointing at a static message naming the bad part. */
+int blk_drive_parse(const char *arg, unsigned index, struct drive_config *cfg,
+                    const char **what);
+
 /* Parse a popped chain into req (exported for the unit tests).
  * Returns 0: req needs I/O (IN, OUT, FLUSH with Writeback);
  *         1: already complete, status written (GET_ID, errors, Unsafe FLUSH);

@@ -464,6 +464,48 @@ static void test_cmdline_and_missing_file(void **state)
 	assert_null(b);
 }
 
+static void free_cfg(struct drive_config *c)
+{
+	free(c->drive_id);
+	free(c->path_on_host);
+	free(c->partuuid);
+	memset(c, 0, sizeof(*c));
+}
+
+static void test_drive_option_parser(void **state)
+{
+	(void)state;
+	struct drive_config c = { 0 };
+	const char *what = NULL;
+	assert_int_equal(blk_drive_parse("path=/tmp/a.img", 3, &c, &what), 0);
+	assert_string_equal(c.path_on_host, "/tmp/a.img");
+	assert_string_equal(c.drive_id, "drive3");
+	assert_false(c.is_read_only);
+	assert_false(c.is_root_device);
+	assert_int_equal(c.io_engine, IO_ENGINE_SYNC);
+	assert_int_equal(c.cache_type, CACHE_UNSAFE);
+	free_cfg(&c);
+
+	assert_int_equal(blk_drive_parse("path=/x,ro,root,engine=async,cache=Writeback,id=rootfs,partuuid=ab-01",
+	                                 0, &c, &what), 0);
+	assert_true(c.is_read_only);
+	assert_true(c.is_root_device);
+	assert_int_equal(c.io_engine, IO_ENGINE_ASYNC);
+	assert_int_equal(c.cache_type, CACHE_WRITEBACK);
+	assert_string_equal(c.drive_id, "rootfs");
+	assert_string_equal(c.partuuid, "ab-01");
+	free_cfg(&c);
+
+	const char *bad[] = { "ro", "path=", "path=/x,engine=fast", "path=/x,cache=none",
+	                      "path=/x,rw", "path=/x,ro=1", "path=/x,id=", "" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		what = NULL;
+		assert_int_equal(blk_drive_parse(bad[i], 0, &c, &what), -EINVAL);
+		assert_non_null(what);
+		free_cfg(&c);
+	}
+}
+
 #define S(fn) cmocka_unit_test_setup_teardown(fn, setup_sync, teardown)
 #define A(fn) cmocka_unit_test_setup_teardown(fn, setup_async, teardown)
 #define BOTH(fn) S(fn), A(fn)
@@ -487,6 +529,7 @@ int main(void)
 		BOTH(test_reset_with_requests_in_flight),
 		BOTH(test_config_space),
 		BOTH(test_cmdline_and_missing_file),
+		cmocka_unit_test(test_drive_option_parser),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
