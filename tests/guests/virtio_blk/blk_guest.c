@@ -446,14 +446,8 @@ static uint64_t cmd_mmio_dev(unsigned n)
 	return 0;
 }
 
-void blk_main(uint32_t start_info);
-
-void blk_main(uint32_t start_info)
+static void blk_run(void)
 {
-	const volatile uint8_t *si = (const volatile uint8_t *)(uintptr_t)start_info;
-	uint64_t cl = *(const volatile uint64_t *)(si + 24);
-	if (cl)
-		cmdline = (const char *)(uintptr_t)cl;
 	uint64_t sector = cmd_u32("blk_sector=", 8);
 	uint32_t seed = cmd_u32("blk_seed=", 1);
 	puts_("blk-guest: start cmdline: ");
@@ -482,4 +476,27 @@ void blk_main(uint32_t start_info)
 	outb(0x64, 0xfe); /* i8042 reset: the VM ends */
 	for (;;)
 		__asm__ volatile("hlt");
+}
+
+void blk_main_pvh(uint32_t start_info);
+void blk_main_linux(uint64_t boot_params);
+
+/* PVH (QEMU microvm): hvm_start_info.cmdline_paddr at offset 24 */
+void blk_main_pvh(uint32_t start_info)
+{
+	const volatile uint8_t *si = (const volatile uint8_t *)(uintptr_t)start_info;
+	uint64_t cl = *(const volatile uint64_t *)(si + 24);
+	if (cl)
+		cmdline = (const char *)(uintptr_t)cl;
+	blk_run();
+}
+
+/* 64-bit Linux boot protocol (husk): boot_params.hdr.cmd_line_ptr at 0x228 */
+void blk_main_linux(uint64_t boot_params)
+{
+	const volatile uint8_t *bp = (const volatile uint8_t *)(uintptr_t)boot_params;
+	uint32_t cl = *(const volatile uint32_t *)(bp + 0x228);
+	if (cl)
+		cmdline = (const char *)(uintptr_t)cl;
+	blk_run();
 }

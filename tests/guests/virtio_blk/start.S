@@ -1,7 +1,8 @@
 /* PVH entry (XEN_ELFNOTE_PHYS32_ENTRY) for the virtio-blk test guest:
  * 32-bit protected mode, paging off, %ebx = hvm_start_info. Identity-map
  * the first GiB and 3..4 GiB (uncached, for the virtio-mmio slots at
- * 0xd0001000), enter long mode, call blk_main(start_info). */
+ * 0xd0001000), enter long mode, call blk_main_pvh(start_info). This build
+ * is for QEMU microvm; husk boots start64.S's (64-bit entry). */
 	.section .note.Xen, "a"
 	.balign 4
 	.long 4
@@ -65,7 +66,7 @@ _start64:
 	lea bg_stack_top(%rip), %rsp
 	xor %ebp, %ebp
 	mov %esi, %edi
-	call blk_main
+	call blk_main_pvh
 2:	hlt
 	jmp 2b
 
