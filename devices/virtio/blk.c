@@ -337,32 +337,37 @@ static const struct virtio_dev_ops blk_ops = {
 
 /* ---- set-up ---- */
 
-static int blk_open(struct blk *b, const struct drive_config *cfg)
+/* Open and size a backing file; *fd is -1 on error. */
+static int blk_open(const char *id, const char *path, bool ro, int *fd, uint64_t *nsectors)
 {
 	struct stat st;
-	uint64_t size;
-	b->fd = open(cfg->path_on_host, (cfg->is_read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
-	if (b->fd < 0 || fstat(b->fd, &st) < 0) {
-		int ret = -errno;
-		log_err("drive %s: cannot open %s: %s", cfg->drive_id, cfg->path_on_host,
-		        strerror(errno));
-		return ret;
+	uint64_t size = 0;
+	int ret = 0;
+	*fd = open(path, (ro ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+	if (*fd < 0 || fstat(*fd, &st) < 0) {
+		ret = -errno;
+		log_err("drive %s: cannot open %s: %s", id, path, strerror(errno));
+		goto out;
 	}
 	if (S_ISBLK(st.st_mode)) {
-		if (ioctl(b->fd, BLKGETSIZE64, &size) < 0)
-			return -errno;
+		if (ioctl(*fd, BLKGETSIZE64, &size) < 0)
+			ret = -errno;
 	} else if (S_ISREG(st.st_mode)) {
 		size = (uint64_t)st.st_size;
 	} else {
-		log_err("drive %s: %s is not a file or block device", cfg->drive_id,
-		        cfg->path_on_host);
-		return -EINVAL;
+		log_err("drive %s: %s is not a file or block device", id, path);
+		ret = -EINVAL;
 	}
-	b->nsectors = size / BLK_SECTOR_SIZE;
-	if (size % BLK_SECTOR_SIZE)
+	if (ret == 0 && size % BLK_SECTOR_SIZE)
 		log_warn("drive %s: the last %llu bytes of %s are not a whole sector and are not visible",
-		         cfg->drive_id, (unsigned long long)(size % BLK_SECTOR_SIZE), cfg->path_on_host);
-	return 0;
+		         id, (unsigned long long)(size % BLK_SECTOR_SIZE), path);
+	*nsectors = size / BLK_SECTOR_SIZE;
+out:
+	if (ret < 0 && *fd >= 0) {
+		close(*fd);
+		*fd = -1;
+	}
+	return ret;
 }
 
 static void blk_put32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
@@ -392,7 +397,7 @@ int blk_create(struct blk **out, const struct virtio_env *env,
 		memcpy(b->id, cfg->drive_id, strnlen(cfg->drive_id, sizeof(b->id)));
 	if (cfg->partuuid && !(b->partuuid = strdup(cfg->partuuid)))
 		goto out;
-	ret = blk_open(b, cfg);
+	ret = blk_open(cfg->drive_id, cfg->path_on_host, b->ro, &b->fd, &b->nsectors);
 	if (ret < 0)
 		goto out;
 	blk_fill_config(b);
@@ -440,6 +445,32 @@ void blk_destroy(struct blk *b)
 		close(b->fd);
 	free(b->partuuid);
 	free(b);
+}
+
+int blk_swap_backing(struct blk *b, const char *path)
+{
+	int fd;
+	uint64_t nsectors;
+	char id[BLK_ID_BYTES + 1] = { 0 };
+	memcpy(id, b->id, BLK_ID_BYTES);
+	int ret = blk_open(id, path, b->ro, &fd, &nsectors);
+	if (ret < 0)
+		return ret;
+	virtio_mmio_lock(&b->t);
+	if (b->uring) {
+		/* requests on the old file complete (and are answered) first */
+		while (blk_uring_inflight(b->uring))
+			blk_reap(b, true);
+	}
+	close(b->fd);
+	b->fd = fd;
+	b->nsectors = nsectors;
+	blk_fill_config(b);
+	virtio_mmio_config_changed(&b->t);
+	virtio_mmio_unlock(&b->t);
+	log_info("drive %s: backing file now %s, %llu sectors", id, path,
+	         (unsigned long long)nsectors);
+	return 0;
 }
 
 int blk_cmdline(const struct blk *b, char *buf, size_t len)

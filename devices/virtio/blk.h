@@ -84,6 +84,12 @@ int blk_create(struct blk **out, const struct virtio_env *env,
                const struct drive_config *cfg, unsigned slot);
 /* Drain in-flight I/O, close everything. NULL is fine. */
 void blk_destroy(struct blk *b);
+/* PATCH /drives path_on_host: swap the backing file (opened like the
+ * first, read-only if the drive is). In-flight I/O on the old file is
+ * drained first; the capacity is re-read, ConfigGeneration bumped and a
+ * configuration-change interrupt sent. On error the old file stays.
+ * Call on the vmm thread. */
+int blk_swap_backing(struct blk *b, const char *path);
 /* Kernel cmdline fragment for this drive: "virtio_mmio.device=4K@ADDR:GSI"
  * and, for the root drive, " root=/dev/vda" (or root=PARTUUID=...) and
  * " ro"/" rw". Returns the length or -ENOSPC. The root drive must be in

@@ -68,6 +68,15 @@ void virtio_mmio_notify_used(struct virtio_mmio *t, unsigned q, bool force)
 	virtio_mmio_pulse(t);
 }
 
+void virtio_mmio_config_changed(struct virtio_mmio *t)
+{
+	t->config_generation++;
+	if (t->status & VIRTIO_STATUS_DRIVER_OK) {
+		t->isr |= VIRTIO_INT_CONFIG;
+		virtio_mmio_pulse(t);
+	}
+}
+
 void virtio_mmio_needs_reset(struct virtio_mmio *t)
 {
 	if (t->status & VIRTIO_STATUS_NEEDS_RESET)

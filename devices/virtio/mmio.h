@@ -137,6 +137,8 @@ void virtio_mmio_unlock(struct virtio_mmio *t);
  * one: pass force to skip the check) / mark the device broken. */
 void virtio_mmio_notify_used(struct virtio_mmio *t, unsigned q, bool force);
 void virtio_mmio_needs_reset(struct virtio_mmio *t);
+/* With the lock held: the config space changed (generation + interrupt). */
+void virtio_mmio_config_changed(struct virtio_mmio *t);
 /* True while the driver has the device live (DRIVER_OK, not failed/reset). */
 bool virtio_mmio_live(const struct virtio_mmio *t);
 

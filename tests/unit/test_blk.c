@@ -464,6 +464,43 @@ static void test_cmdline_and_missing_file(void **state)
 	assert_null(b);
 }
 
+static void test_swap_backing_file(void **state)
+{
+	struct fx *f = *state;
+	assert_int_equal(wr_file(f, false, CACHE_UNSAFE, "d"), 0);
+	go_live(f);
+	char other[64];
+	strcpy(other, "/tmp/husk-test-blk2-XXXXXX");
+	int fd = mkstemp(other);
+	assert_true(fd >= 0);
+	uint8_t sec[512];
+	memset(sec, 0x77, sizeof(sec));
+	for (int i = 0; i < 8; i++)
+		assert_int_equal(write(fd, sec, sizeof(sec)), 512);
+	close(fd);
+	for (unsigned s = 0; s < 4; s++) /* in flight while we swap (Async) */
+		queue_req(f, s, T_IN, s, 512);
+	virtio_mmio_handle_notify(&f->b->t, 0);
+	uint32_t gen = rd(f, VMMIO_CONFIG_GENERATION);
+	wr(f, VMMIO_INTERRUPT_ACK, 3);
+	assert_int_equal(blk_swap_backing(f->b, "/nonexistent/x"), -ENOENT);
+	assert_int_equal(blk_swap_backing(f->b, other), 0);
+	f->seen_used = 4;
+	assert_int_equal(used_idx(f), 4); /* the old file's requests were answered */
+	assert_int_equal(rd(f, VMMIO_CONFIG_GENERATION), gen + 1);
+	assert_true(rd(f, VMMIO_INTERRUPT_STATUS) & VIRTIO_INT_CONFIG);
+	uint64_t cap = 0;
+	virtio_mmio_ops.read(&f->b->t, VMMIO_CONFIG, &cap, 8);
+	assert_int_equal(cap, 8);
+	queue_req(f, 5, T_IN, 7, 512);
+	queue_req(f, 6, T_IN, 8, 512); /* past the new end */
+	kick_and_wait(f, 2);
+	assert_int_equal(*status_of(f, 5), S_OK);
+	assert_memory_equal(data_of(f, 5), sec, 512);
+	assert_int_equal(*status_of(f, 6), S_IOERR);
+	unlink(other);
+}
+
 static void free_cfg(struct drive_config *c)
 {
 	free(c->drive_id);
@@ -529,6 +566,7 @@ int main(void)
 		BOTH(test_reset_with_requests_in_flight),
 		BOTH(test_config_space),
 		BOTH(test_cmdline_and_missing_file),
+		BOTH(test_swap_backing_file),
 		cmocka_unit_test(test_drive_option_parser),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
