@@ -447,6 +447,14 @@ void blk_destroy(struct blk *b)
 	free(b);
 }
 
+void blk_quiesce(struct blk *b)
+{
+	virtio_mmio_lock(&b->t);
+	while (b->uring && blk_uring_inflight(b->uring))
+		blk_reap(b, true);
+	virtio_mmio_unlock(&b->t);
+}
+
 int blk_swap_backing(struct blk *b, const char *path)
 {
 	int fd;
@@ -456,12 +464,9 @@ int blk_swap_backing(struct blk *b, const char *path)
 	int ret = blk_open(id, path, b->ro, &fd, &nsectors);
 	if (ret < 0)
 		return ret;
+	/* requests on the old file complete (and are answered) first */
+	blk_quiesce(b);
 	virtio_mmio_lock(&b->t);
-	if (b->uring) {
-		/* requests on the old file complete (and are answered) first */
-		while (blk_uring_inflight(b->uring))
-			blk_reap(b, true);
-	}
 	close(b->fd);
 	b->fd = fd;
 	b->nsectors = nsectors;

@@ -90,6 +90,9 @@ void blk_destroy(struct blk *b);
  * configuration-change interrupt sent. On error the old file stays.
  * Call on the vmm thread. */
 int blk_swap_backing(struct blk *b, const char *path);
+/* Before a snapshot (vCPUs paused): complete every request in flight, so
+ * the rings hold the whole device state. Call on the vmm thread. */
+void blk_quiesce(struct blk *b);
 /* Kernel cmdline fragment for this drive: "virtio_mmio.device=4K@ADDR:GSI"
  * and, for the root drive, " root=/dev/vda" (or root=PARTUUID=...) and
  * " ro"/" rw". Returns the length or -ENOSPC. The root drive must be in

@@ -381,6 +381,83 @@ void virtio_mmio_destroy(struct virtio_mmio *t)
 	pthread_mutex_destroy(&t->lock);
 }
 
+void virtio_mmio_save(struct virtio_mmio *t, struct virtio_mmio_state *s)
+{
+	memset(s, 0, sizeof(*s));
+	virtio_mmio_lock(t);
+	s->device_id = t->ops->device_id;
+	s->nr_queues = t->ops->nr_queues;
+	s->device_features = t->device_features;
+	s->driver_features = t->driver_features;
+	s->device_features_sel = t->device_features_sel;
+	s->driver_features_sel = t->driver_features_sel;
+	s->queue_sel = t->queue_sel;
+	s->status = t->status;
+	s->isr = t->isr;
+	s->config_generation = t->config_generation;
+	s->activated = t->activated;
+	for (unsigned q = 0; q < t->ops->nr_queues; q++) {
+		const struct virtq *vq = &t->vq[q];
+		s->q[q] = (struct virtq_state){
+			.desc = vq->desc_gpa, .avail = vq->avail_gpa, .used = vq->used_gpa,
+			.size = vq->size, .last_avail = vq->last_avail, .used_idx = vq->used_idx,
+			.signalled_used = vq->signalled_used, .ready = vq->active,
+			.event_idx = vq->event_idx, .indirect = vq->indirect,
+		};
+	}
+	virtio_mmio_unlock(t);
+}
+
+static int virtio_mmio_restore_queue(struct virtio_mmio *t, struct virtq *vq,
+                                     const struct virtq_state *qs)
+{
+	memset(vq, 0, sizeof(*vq));
+	vq->size = qs->size;
+	vq->desc_gpa = qs->desc;
+	vq->avail_gpa = qs->avail;
+	vq->used_gpa = qs->used;
+	vq->event_idx = qs->event_idx;
+	vq->indirect = qs->indirect;
+	if (!qs->ready)
+		return 0;
+	int ret = virtq_activate(vq, t->env.gm);
+	if (ret < 0)
+		return ret;
+	vq->last_avail = qs->last_avail;
+	vq->used_idx = qs->used_idx;
+	vq->signalled_used = qs->signalled_used;
+	return 0;
+}
+
+int virtio_mmio_restore(struct virtio_mmio *t, const struct virtio_mmio_state *s)
+{
+	if (s->device_id != t->ops->device_id || s->nr_queues != t->ops->nr_queues ||
+	    s->device_features != t->device_features ||
+	    (s->driver_features & ~t->device_features) || (s->status & ~0xffu))
+		return -EINVAL;
+	struct virtq vq[VIRTIO_MMIO_MAX_QUEUES];
+	for (unsigned q = 0; q < s->nr_queues; q++) {
+		const struct virtq_state *qs = &s->q[q];
+		if ((qs->event_idx && !(s->driver_features & VIRTIO_FEATURE(VIRTIO_F_RING_EVENT_IDX))) ||
+		    (qs->indirect && !(s->driver_features & VIRTIO_FEATURE(VIRTIO_F_RING_INDIRECT_DESC))))
+			return -EINVAL;
+		if (virtio_mmio_restore_queue(t, &vq[q], qs) < 0)
+			return -EINVAL;
+	}
+	virtio_mmio_lock(t);
+	memcpy(t->vq, vq, sizeof(vq[0]) * s->nr_queues);
+	t->driver_features = s->driver_features;
+	t->device_features_sel = s->device_features_sel;
+	t->driver_features_sel = s->driver_features_sel;
+	t->queue_sel = s->queue_sel;
+	t->status = s->status;
+	t->isr = s->isr;
+	t->config_generation = s->config_generation;
+	t->activated = s->activated;
+	virtio_mmio_unlock(t);
+	return 0;
+}
+
 static int virtio_env_vm_ioeventfd(void *ctx, int efd, uint64_t addr, uint32_t len, uint64_t dm)
 {
 	return vm_ioeventfd(ctx, efd, addr, len, dm, true);

@@ -151,6 +151,31 @@ unsigned virtio_mmio_slot_gsi(unsigned slot);
 /* Handle the vmm-thread side of a notify eventfd (for tests without a loop). */
 void virtio_mmio_handle_notify(struct virtio_mmio *t, unsigned q);
 
+/* Snapshot: everything the transport and its queues hold, as plain data
+ * (little-endian host layout; the snapshot file format wraps it). Take it
+ * with the vCPUs paused and the device's I/O drained (blk_quiesce). */
+struct virtq_state {
+	uint64_t desc, avail, used;
+	uint16_t size, last_avail, used_idx, signalled_used;
+	uint8_t ready, event_idx, indirect, pad;
+};
+
+struct virtio_mmio_state {
+	uint32_t device_id, nr_queues;
+	uint64_t device_features, driver_features;
+	uint32_t device_features_sel, driver_features_sel, queue_sel;
+	uint32_t status, isr, config_generation;
+	uint8_t activated, pad[7];
+	struct virtq_state q[VIRTIO_MMIO_MAX_QUEUES];
+};
+
+void virtio_mmio_save(struct virtio_mmio *t, struct virtio_mmio_state *s);
+/* Apply a saved state to a freshly initialised transport of the same
+ * device kind. Every value is checked (device id, queue count, features a
+ * subset of what the device offers, ring addresses inside guest RAM) and
+ * nothing is applied unless all pass: -EINVAL. */
+int virtio_mmio_restore(struct virtio_mmio *t, const struct virtio_mmio_state *s);
+
 struct vm;
 /* A virtio_env for a real VM (KVM ioeventfds and irqfds). */
 void virtio_env_for_vm(struct virtio_env *env, struct vm *vm, struct loop *loop);

@@ -415,6 +415,56 @@ static void test_init_refuses_bad_slot(void **state)
 	assert_int_equal(virtio_mmio_init(&t, &env, 1, &fake_ops, &f->dev), -EEXIST);
 }
 
+static void test_save_restore(void **state)
+{
+	struct fx *f = *state;
+	go_live(f);
+	f->t.vq[0].last_avail = 7;
+	f->t.vq[0].used_idx = 5;
+	virtio_mmio_lock(&f->t);
+	virtio_mmio_notify_used(&f->t, 0, true);
+	virtio_mmio_unlock(&f->t);
+	struct virtio_mmio_state s;
+	virtio_mmio_save(&f->t, &s);
+
+	/* a fresh transport of the same kind takes it */
+	struct virtio_mmio t2;
+	struct fake dev2 = { 0 };
+	struct virtio_env env = { .gm = &f->gm };
+	assert_int_equal(virtio_mmio_init(&t2, &env, 2, &fake_ops, &dev2), 0);
+	assert_int_equal(virtio_mmio_restore(&t2, &s), 0);
+	assert_int_equal(t2.status, OK_STATUS | VIRTIO_STATUS_DRIVER_OK);
+	assert_int_equal(t2.isr, VIRTIO_INT_USED);
+	assert_true(t2.vq[0].active);
+	assert_int_equal(t2.vq[0].last_avail, 7);
+	assert_int_equal(t2.vq[0].used_idx, 5);
+	assert_true(t2.vq[0].event_idx);
+	assert_false(t2.vq[1].active);
+	assert_true(virtio_mmio_live(&t2));
+	virtio_mmio_handle_notify(&t2, 0);
+	assert_int_equal(dev2.notifies, 1);
+
+	/* bad states are refused and change nothing */
+	struct virtio_mmio_state bad = s;
+	bad.q[0].used = 0x100000000ull; /* ring outside RAM */
+	assert_int_equal(virtio_mmio_restore(&t2, &bad), -EINVAL);
+	assert_int_equal(t2.vq[0].used_gpa, 0x3000);
+	bad = s;
+	bad.driver_features |= 1ull << 40; /* never offered */
+	assert_int_equal(virtio_mmio_restore(&t2, &bad), -EINVAL);
+	bad = s;
+	bad.device_id = 1;
+	assert_int_equal(virtio_mmio_restore(&t2, &bad), -EINVAL);
+	bad = s;
+	bad.q[0].size = 3;
+	assert_int_equal(virtio_mmio_restore(&t2, &bad), -EINVAL);
+	bad = s;
+	bad.q[0].indirect = 1; /* not negotiated */
+	assert_int_equal(virtio_mmio_restore(&t2, &bad), -EINVAL);
+	assert_int_equal(t2.vq[0].last_avail, 7);
+	virtio_mmio_destroy(&t2);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -435,6 +485,7 @@ int main(void)
 		T(test_interrupt_status_and_ack),
 		T(test_config_space_and_odd_widths),
 		T(test_init_refuses_bad_slot),
+		T(test_save_restore),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
