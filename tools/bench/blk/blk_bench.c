@@ -12,7 +12,8 @@
  *
  *   blk_bench FILE [seconds-per-case] [queue-depth]
  *
- * Prints a Markdown table: ops/s, MB/s, CPU us per op, CPU s per GiB (CPU
+ * Each case runs ROUNDS times, interleaved with the others in rotated
+ * order; the median round is reported. Prints a Markdown table: ops/s, MB/s, CPU us per op, CPU s per GiB (CPU
  * = user + system of the whole process, io_uring workers included). */
 #include <errno.h>
 #include <fcntl.h>
@@ -285,6 +286,25 @@ static int run_host_uring(int fd, const struct workload *w, unsigned qd, double 
 	return 0;
 }
 
+#define NR_CASES 4
+#define ROUNDS 3
+
+/* the round with the median ops/s */
+static struct result median(const struct result r[ROUNDS])
+{
+	int idx[ROUNDS];
+	for (int i = 0; i < ROUNDS; i++)
+		idx[i] = i;
+	for (int i = 0; i < ROUNDS; i++)
+		for (int j = i + 1; j < ROUNDS; j++)
+			if ((double)r[idx[j]].ops / r[idx[j]].secs < (double)r[idx[i]].ops / r[idx[i]].secs) {
+				int t = idx[i];
+				idx[i] = idx[j];
+				idx[j] = t;
+			}
+	return r[idx[ROUNDS / 2]];
+}
+
 static void print_row(const char *w, const char *who, const struct result *r, double host_ops)
 {
 	double ops = (double)r->ops / r->secs;
@@ -318,27 +338,43 @@ int main(int argc, char **argv)
 	uint64_t fsize = (uint64_t)st.st_size;
 	uint8_t *buf = aligned_alloc(4096, (size_t)MAX_QD << 20);
 	memset(buf, 0x3c, (size_t)MAX_QD << 20);
-	printf("file %s, %llu MiB, %.1f s per case, queue depth %u (husk Async, host io_uring)\n\n",
-	       path, (unsigned long long)(fsize >> 20), secs, qd);
+	printf("file %s, %llu MiB, %.1f s per case x %d rounds (median), queue depth %u "
+	       "(husk, host io_uring)\n\n", path, (unsigned long long)(fsize >> 20), secs, ROUNDS, qd);
 	printf("| workload     | path               |      ops/s |     MB/s | CPU us/op | CPU s/GiB | vs host io_uring |\n");
 	printf("| ---          | ---                |        --- |      --- |     --- |     --- | --- |\n");
 	int rc = 0;
+	static const char *const names[NR_CASES] = { "host io_uring", "host pread/pwrite",
+	                                              "husk Sync", "husk Async" };
 	for (size_t i = 0; i < sizeof(workloads) / sizeof(workloads[0]); i++) {
 		const struct workload *w = &workloads[i];
-		struct result hs, hu, s, a;
-		if (run_host_uring(fd, w, qd, secs, fsize, buf, &hu) < 0 ||
-		    run_host_sync(fd, w, secs, fsize, buf, &hs) < 0 ||
-		    run_husk(path, IO_ENGINE_SYNC, w, qd, secs, fsize, &s) < 0 ||
-		    run_husk(path, IO_ENGINE_ASYNC, w, qd, secs, fsize, &a) < 0) {
-			fprintf(stderr, "%s: a case failed\n", w->name);
-			rc = 1;
-			continue;
+		struct result res[NR_CASES][ROUNDS];
+		/* interleaved, order rotated each round, so page-cache writeback
+		 * and neighbours' load fall on every path alike; median reported */
+		for (int round = 0; round < ROUNDS && rc == 0; round++) {
+			for (int k = 0; k < NR_CASES && rc == 0; k++) {
+				int c = (k + round) % NR_CASES;
+				struct result *r = &res[c][round];
+				int ret;
+				switch (c) {
+				case 0: ret = run_host_uring(fd, w, qd, secs, fsize, buf, r); break;
+				case 1: ret = run_host_sync(fd, w, secs, fsize, buf, r); break;
+				case 2: ret = run_husk(path, IO_ENGINE_SYNC, w, qd, secs, fsize, r); break;
+				default: ret = run_husk(path, IO_ENGINE_ASYNC, w, qd, secs, fsize, r); break;
+				}
+				if (ret < 0) {
+					fprintf(stderr, "%s %s: failed\n", w->name, names[c]);
+					rc = 1;
+				}
+			}
 		}
-		double host = (double)hu.ops / hu.secs;
-		print_row(w->name, "host io_uring", &hu, host);
-		print_row(w->name, "host pread/pwrite", &hs, host);
-		print_row(w->name, "husk Sync", &s, host);
-		print_row(w->name, "husk Async", &a, host);
+		if (rc)
+			break;
+		struct result med[NR_CASES];
+		for (int c = 0; c < NR_CASES; c++)
+			med[c] = median(res[c]);
+		double host = (double)med[0].ops / med[0].secs;
+		for (int c = 0; c < NR_CASES; c++)
+			print_row(w->name, names[c], &med[c], host);
 	}
 	free(buf);
 	close(fd);
