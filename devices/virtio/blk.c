@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/falloc.h>
 #include <linux/fs.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,11 +23,19 @@
 #define BLK_F_RO 5
 #define BLK_F_BLK_SIZE 6
 #define BLK_F_FLUSH 9
+#define BLK_F_DISCARD 13
+#define BLK_F_WRITE_ZEROES 14
 
 #define BLK_T_IN 0
 #define BLK_T_OUT 1
 #define BLK_T_FLUSH 4
 #define BLK_T_GET_ID 8
+#define BLK_T_DISCARD 11
+#define BLK_T_WRITE_ZEROES 13
+#define BLK_WZ_F_UNMAP 1
+/* discard / write-zeroes limits we advertise */
+#define BLK_RANGE_MAX_SEGS 16
+#define BLK_RANGE_MAX_SECTORS (1u << 22) /* 2 GiB per segment */
 
 #define BLK_S_OK 0
 #define BLK_S_IOERR 1
@@ -111,6 +120,42 @@ static int blk_parse_get_id(struct blk *b, const struct virtq_chain *c, struct b
 	return blk_finish(req, BLK_S_OK);
 }
 
+/* DISCARD / WRITE_ZEROES: segments of {sector u64, num_sectors u32,
+ * flags u32} after the header. Done right here with fallocate (regular
+ * files only): both engines give the same result. */
+static int blk_do_ranges(struct blk *b, const struct virtq_chain *c, struct blk_req *req)
+{
+	struct {
+		uint64_t sector;
+		uint32_t num, flags;
+	} seg;
+	uint64_t len = c->out_len - BLK_HDR_LEN;
+	if (b->ro || len == 0 || len % sizeof(seg) ||
+	    len / sizeof(seg) > BLK_RANGE_MAX_SEGS)
+		return blk_finish(req, BLK_S_IOERR);
+	bool zeroes = req->type == BLK_T_WRITE_ZEROES;
+	for (uint64_t off = 0; off < len; off += sizeof(seg)) {
+		virtq_chain_read(c, BLK_HDR_LEN + off, &seg, sizeof(seg));
+		uint64_t bytes = (uint64_t)seg.num * BLK_SECTOR_SIZE;
+		if (seg.num > BLK_RANGE_MAX_SECTORS || !blk_in_range(b, seg.sector, bytes) ||
+		    (seg.flags & ~(uint32_t)(zeroes ? BLK_WZ_F_UNMAP : 0)))
+			return blk_finish(req, BLK_S_IOERR);
+	}
+	for (uint64_t off = 0; off < len; off += sizeof(seg)) {
+		virtq_chain_read(c, BLK_HDR_LEN + off, &seg, sizeof(seg));
+		if (seg.num == 0)
+			continue;
+		/* both leave zeroes behind: a discarded range reads as zeroes too */
+		int mode = FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE;
+		if (zeroes && !(seg.flags & BLK_WZ_F_UNMAP))
+			mode = FALLOC_FL_KEEP_SIZE | FALLOC_FL_ZERO_RANGE;
+		if (fallocate(b->fd, mode, (off_t)(seg.sector * BLK_SECTOR_SIZE),
+		              (off_t)seg.num * BLK_SECTOR_SIZE) < 0)
+			return blk_finish(req, BLK_S_IOERR);
+	}
+	return blk_finish(req, BLK_S_OK);
+}
+
 int blk_parse(struct blk *b, const struct virtq_chain *c, struct blk_req *req)
 {
 	struct {
@@ -138,6 +183,9 @@ int blk_parse(struct blk *b, const struct virtq_chain *c, struct blk_req *req)
 		return 0;
 	case BLK_T_GET_ID:
 		return blk_parse_get_id(b, c, req);
+	case BLK_T_DISCARD:
+	case BLK_T_WRITE_ZEROES:
+		return blk_do_ranges(b, c, req);
 	default:
 		return blk_finish(req, BLK_S_UNSUPP);
 	}
@@ -305,6 +353,8 @@ static uint64_t blk_features(void *dev)
 	             VIRTIO_FEATURE(VIRTIO_F_RING_INDIRECT_DESC);
 	if (b->ro)
 		f |= VIRTIO_FEATURE(BLK_F_RO);
+	else
+		f |= VIRTIO_FEATURE(BLK_F_DISCARD) | VIRTIO_FEATURE(BLK_F_WRITE_ZEROES);
 	return f;
 }
 
@@ -378,6 +428,12 @@ static void blk_fill_config(struct blk *b)
 	memcpy(b->config, &b->nsectors, 8);          /* capacity */
 	blk_put32(b->config + 12, BLK_SEG_MAX);      /* seg_max */
 	blk_put32(b->config + 20, BLK_SECTOR_SIZE);  /* blk_size */
+	blk_put32(b->config + 36, BLK_RANGE_MAX_SECTORS); /* max_discard_sectors */
+	blk_put32(b->config + 40, BLK_RANGE_MAX_SEGS);    /* max_discard_seg */
+	blk_put32(b->config + 44, 1);                     /* discard_sector_alignment */
+	blk_put32(b->config + 48, BLK_RANGE_MAX_SECTORS); /* max_write_zeroes_sectors */
+	blk_put32(b->config + 52, BLK_RANGE_MAX_SEGS);    /* max_write_zeroes_seg */
+	b->config[56] = 1;                                /* write_zeroes_may_unmap */
 }
 
 int blk_create(struct blk **out, const struct virtio_env *env,

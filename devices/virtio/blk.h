@@ -1,8 +1,11 @@
 /* blk: virtio-blk (device id 2) over virtio-mmio, one queue.
  *
- * Requests: IN, OUT, FLUSH, GET_ID (serial = drive id, 20 bytes, NUL padded).
+ * Requests: IN, OUT, FLUSH, GET_ID (serial = drive id, 20 bytes, NUL padded),
+ * DISCARD and WRITE_ZEROES (fallocate punch-hole / zero-range, up to 16
+ * segments; read-write drives only).
  * Features offered: SEG_MAX, BLK_SIZE (512), FLUSH, RO for read-only drives,
- * RING_EVENT_IDX, RING_INDIRECT_DESC. Capacity = file size / 512 (a block
+ * DISCARD + WRITE_ZEROES for read-write ones, RING_EVENT_IDX,
+ * RING_INDIRECT_DESC. Capacity = file size / 512 (a block
  * device's size via BLKGETSIZE64). A request touching a sector past the end,
  * a write to a read-only drive, or data not a multiple of 512 bytes
  * completes with VIRTIO_BLK_S_IOERR; an unknown type with UNSUPP; a

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <unistd.h>
+#include <sys/stat.h>
 #include <cmocka.h>
 
 #include "devices/virtio/blk.h"
@@ -501,6 +502,92 @@ static void test_swap_backing_file(void **state)
 	unlink(other);
 }
 
+/* header + n segments in one readable buffer, then the status byte */
+static void queue_ranges(struct fx *f, unsigned slot, uint32_t type, const uint64_t *sector,
+                         const uint32_t *num, const uint32_t *flags, unsigned n)
+{
+	uint16_t d = (uint16_t)(3 * slot);
+	uint8_t *hdr = data_of(f, slot);
+	uint64_t zero = 0;
+	memcpy(hdr, &type, 4);
+	memset(hdr + 4, 0, 4);
+	memcpy(hdr + 8, &zero, 8);
+	for (unsigned i = 0; i < n; i++) {
+		memcpy(hdr + 16 + 16 * i, &sector[i], 8);
+		memcpy(hdr + 24 + 16 * i, &num[i], 4);
+		memcpy(hdr + 28 + 16 * i, &flags[i], 4);
+	}
+	*status_of(f, slot) = 0xee;
+	set_desc(f, d, DATA + slot * 0x4000ull, 16 + 16 * n, VIRTQ_DESC_F_NEXT, d + 2);
+	set_desc(f, d + 2, HDRS + slot * 0x100 + 0x80, 1, VIRTQ_DESC_F_WRITE, 0);
+	offer(f, d);
+}
+
+static bool file_zero(struct fx *f, uint64_t sector, unsigned n)
+{
+	uint8_t buf[512];
+	for (unsigned s = 0; s < n; s++) {
+		file_read(f, (sector + s) * 512, buf, sizeof(buf));
+		for (unsigned i = 0; i < sizeof(buf); i++)
+			if (buf[i])
+				return false;
+	}
+	return true;
+}
+
+static void test_discard_and_write_zeroes(void **state)
+{
+	struct fx *f = *state;
+	assert_int_equal(wr_file(f, false, CACHE_UNSAFE, "d"), 0);
+	wr(f, VMMIO_DEVICE_FEATURES_SEL, 0);
+	assert_true(rd(f, VMMIO_DEVICE_FEATURES) & (1u << 13));
+	assert_true(rd(f, VMMIO_DEVICE_FEATURES) & (1u << 14));
+	go_live(f);
+	uint64_t sec[2] = { 8, 20 };
+	uint32_t num[2] = { 8, 3 }, flags[2] = { 0, 0 }, unmap[1] = { 1 };
+	queue_ranges(f, 0, 11, sec, num, flags, 2);          /* DISCARD two ranges */
+	uint64_t wz[1] = { 40 };
+	queue_ranges(f, 1, 13, wz, num, flags, 1);           /* WRITE_ZEROES */
+	uint64_t wzu[1] = { 60 };
+	queue_ranges(f, 2, 13, wzu, num, unmap, 1);          /* WRITE_ZEROES | UNMAP */
+	uint64_t past[1] = { FILE_SECTORS - 2 };
+	queue_ranges(f, 3, 11, past, num, flags, 1);         /* crosses the end */
+	queue_ranges(f, 4, 11, sec, num, unmap, 1);          /* UNMAP is not a discard flag */
+	kick_and_wait(f, 5);
+	assert_int_equal(*status_of(f, 0), S_OK);
+	assert_int_equal(*status_of(f, 1), S_OK);
+	assert_int_equal(*status_of(f, 2), S_OK);
+	assert_int_equal(*status_of(f, 3), S_IOERR);
+	assert_int_equal(*status_of(f, 4), S_IOERR);
+	assert_true(file_zero(f, 8, 8));
+	assert_true(file_zero(f, 20, 3));
+	assert_true(file_zero(f, 40, 8));
+	assert_true(file_zero(f, 60, 8));
+	/* neighbours untouched (the pattern has non-zero bytes in every sector) */
+	assert_false(file_zero(f, 7, 1));
+	assert_false(file_zero(f, 16, 1));
+	assert_false(file_zero(f, 23, 1));
+	assert_false(file_zero(f, FILE_SECTORS - 2, 2));
+	struct stat st;
+	assert_int_equal(stat(f->path, &st), 0);
+	assert_int_equal(st.st_size, FILE_SECTORS * 512); /* size kept */
+}
+
+static void test_discard_on_read_only_is_ioerr(void **state)
+{
+	struct fx *f = *state;
+	assert_int_equal(wr_file(f, true, CACHE_UNSAFE, "d"), 0);
+	wr(f, VMMIO_DEVICE_FEATURES_SEL, 0);
+	assert_false(rd(f, VMMIO_DEVICE_FEATURES) & (1u << 13));
+	go_live(f);
+	uint64_t sec[1] = { 8 };
+	uint32_t num[1] = { 8 }, flags[1] = { 0 };
+	queue_ranges(f, 0, 11, sec, num, flags, 1);
+	kick_and_wait(f, 1);
+	assert_int_equal(*status_of(f, 0), S_IOERR);
+	assert_false(file_zero(f, 8, 1));
+}
+
 static void free_cfg(struct drive_config *c)
 {
 	free(c->drive_id);
@@ -567,6 +654,8 @@ int main(void)
 		BOTH(test_config_space),
 		BOTH(test_cmdline_and_missing_file),
 		BOTH(test_swap_backing_file),
+		BOTH(test_discard_and_write_zeroes),
+		BOTH(test_discard_on_read_only_is_ioerr),
 		cmocka_unit_test(test_drive_option_parser),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
