@@ -7,9 +7,14 @@
  *   - reads GET_ID and prints it;
  *   - read-write drive: writes a pattern to sectors blk_sector, +1 (through
  *     an indirect table), FLUSHes, reads it back and compares;
+ *   - read-write drive: then 5 one-sector writes in flight at once (one
+ *     kick) to sectors blk_sector+10.., read back the same way;
  *   - read-only drive: checks that a write fails with IOERR, reads sector 0;
  *   - checks that a read of the sector at the capacity fails with IOERR;
  *   - checks the used-buffer interrupt status and acknowledges it;
+ *   - with blk_bad=1 (read-write drive): offers a chain whose buffer lies
+ *     outside guest RAM, expects NEEDS_RESET and a config interrupt, then
+ *     resets, re-initialises and repeats the pattern test;
  *   - resets the device and checks the status reads 0.
  * Then it resets the machine through the i8042. Pattern byte i of sector s
  * is (i * 31 + s + seed) & 0xff, seed from blk_seed=N (default 1), sector
@@ -135,6 +140,9 @@ static uint32_t cmd_u32(const char *key, uint32_t dflt)
 #define F_BLK_RO (1u << 5)
 #define F_BLK_FLUSH (1u << 9)
 #define F_INDIRECT (1u << 28)
+#define F_EVENT_IDX (1u << 29)
+#define S_NEEDS_RESET 0x40
+#define BATCH 5
 
 #define D_NEXT 1
 #define D_WRITE 2
@@ -206,7 +214,7 @@ static bool dev_init(struct dev *d)
 		say(d, "no VERSION_1");
 		return false;
 	}
-	d->features = lo & (F_BLK_RO | F_BLK_FLUSH | F_INDIRECT);
+	d->features = lo & (F_BLK_RO | F_BLK_FLUSH | F_INDIRECT | F_EVENT_IDX);
 	wr32(d, R_DRV_FEATURES_SEL, 1);
 	wr32(d, R_DRV_FEATURES, 1);
 	wr32(d, R_DRV_FEATURES_SEL, 0);
@@ -342,6 +350,94 @@ static bool test_rw(struct dev *d, uint64_t sector, uint32_t seed)
 	return true;
 }
 
+/* BATCH requests in flight at once, one kick: writes to sectors
+ * sector+10.., then reads them back the same way. */
+static struct blkreq_hdr bhdr[BATCH];
+static volatile uint8_t bstatus[BATCH];
+static uint8_t bbuf[BATCH][512], bread[BATCH][512];
+
+static bool batch_run(struct dev *d, uint32_t type, uint64_t sector)
+{
+	for (int k = 0; k < BATCH; k++) {
+		uint16_t i = (uint16_t)(3 * k);
+		bhdr[k] = (struct blkreq_hdr){ type, 0, sector + (uint64_t)k };
+		bstatus[k] = 0xee;
+		set_desc(ring_desc, i, &bhdr[k], sizeof(bhdr[k]), D_NEXT, (uint16_t)(i + 1));
+		set_desc(ring_desc, i + 1, type == T_IN ? bread[k] : bbuf[k], 512,
+		         (uint16_t)(D_NEXT | (type == T_IN ? D_WRITE : 0)), (uint16_t)(i + 2));
+		set_desc(ring_desc, i + 2, (void *)&bstatus[k], 1, D_WRITE, 0);
+		ring_avail.ring[(d->avail_idx + k) % QSIZE] = i;
+	}
+	mb();
+	d->avail_idx = (uint16_t)(d->avail_idx + BATCH);
+	ring_avail.idx = d->avail_idx;
+	mb();
+	wr32(d, R_QUEUE_NOTIFY, 0);
+	uint16_t want = (uint16_t)(d->used_seen + BATCH);
+	for (uint32_t spin = 0; ring_used.idx != want; spin++)
+		if (spin > SPIN_LIMIT)
+			return false;
+	mb();
+	d->used_seen = want;
+	for (int k = 0; k < BATCH; k++)
+		if (bstatus[k] != 0)
+			return false;
+	return true;
+}
+
+static bool test_batch(struct dev *d, uint64_t sector, uint32_t seed)
+{
+	for (int k = 0; k < BATCH; k++)
+		for (uint32_t i = 0; i < 512; i++)
+			bbuf[k][i] = pattern(i, sector + (uint64_t)k, seed);
+	memset(bread, 0, sizeof(bread));
+	if (!batch_run(d, T_OUT, sector) || !batch_run(d, T_IN, sector)) {
+		say(d, "batch failed");
+		return false;
+	}
+	for (int k = 0; k < BATCH; k++)
+		for (uint32_t i = 0; i < 512; i++)
+			if (bread[k][i] != bbuf[k][i]) {
+				say(d, "batch read back mismatch");
+				return false;
+			}
+	say(d, "batch ok");
+	return true;
+}
+
+/* A chain whose data buffer is outside guest RAM: the device must go to
+ * NEEDS_RESET (not crash, not answer), and work again after a reset. */
+static bool test_bad_chain(struct dev *d, uint64_t sector, uint32_t seed)
+{
+	hdr = (struct blkreq_hdr){ T_IN, 0, 0 };
+	set_desc(ring_desc, 0, &hdr, sizeof(hdr), D_NEXT, 1);
+	ring_desc[1] = (struct desc){ 0x7ffffffff000ull, 512, D_NEXT | D_WRITE, 2 };
+	set_desc(ring_desc, 2, (void *)&status, 1, D_WRITE, 0);
+	ring_avail.ring[d->avail_idx % QSIZE] = 0;
+	mb();
+	d->avail_idx++;
+	ring_avail.idx = d->avail_idx;
+	mb();
+	wr32(d, R_QUEUE_NOTIFY, 0);
+	uint32_t spin = 0;
+	while (!(rd32(d, R_STATUS) & S_NEEDS_RESET))
+		if (++spin > SPIN_LIMIT / 16) {
+			say(d, "bad chain not refused");
+			return false;
+		}
+	if (!(rd32(d, R_ISR) & 2)) {
+		say(d, "no config interrupt for needs-reset");
+		return false;
+	}
+	say(d, "bad chain needs reset ok");
+	if (!dev_init(d) || !test_rw(d, sector, seed)) {
+		say(d, "no recovery after reset");
+		return false;
+	}
+	say(d, "recovered ok");
+	return true;
+}
+
 static bool test_ro(struct dev *d)
 {
 	memset(wbuf, 0x5a, 512);
@@ -356,6 +452,8 @@ static bool test_ro(struct dev *d)
 	say(d, "ro write ioerr ok");
 	return true;
 }
+
+static bool bad_chain_wanted;
 
 static bool test_dev(struct dev *d, uint64_t sector, uint32_t seed)
 {
@@ -383,7 +481,8 @@ static bool test_dev(struct dev *d, uint64_t sector, uint32_t seed)
 	putu(used);
 	putc_('\n');
 
-	bool ok = (d->features & F_BLK_RO) ? test_ro(d) : test_rw(d, sector, seed);
+	bool ok = (d->features & F_BLK_RO) ? test_ro(d)
+	                                   : test_rw(d, sector, seed) && test_batch(d, sector + 10, seed);
 	if (!ok)
 		return false;
 	int st = blk_req(d, T_IN, d->capacity, rbuf, 512, &used);
@@ -405,6 +504,8 @@ static bool test_dev(struct dev *d, uint64_t sector, uint32_t seed)
 		say(d, "interrupt not acknowledged");
 		return false;
 	}
+	if (bad_chain_wanted && !(d->features & F_BLK_RO) && !test_bad_chain(d, sector, seed))
+		return false;
 	wr32(d, R_STATUS, 0);
 	if (rd32(d, R_STATUS) != 0 || rd32(d, R_QUEUE_READY) != 0) {
 		say(d, "reset failed");
@@ -450,6 +551,7 @@ static void blk_run(void)
 {
 	uint64_t sector = cmd_u32("blk_sector=", 8);
 	uint32_t seed = cmd_u32("blk_seed=", 1);
+	bad_chain_wanted = cmd_u32("blk_bad=", 0) != 0;
 	puts_("blk-guest: start cmdline: ");
 	puts_(cmdline);
 	putc_('\n');
