@@ -175,6 +175,9 @@ static uint32_t virtio_mmio_read_reg(struct virtio_mmio *t, uint64_t off)
 	case VMMIO_INTERRUPT_STATUS: return t->isr;
 	case VMMIO_STATUS: return t->status;
 	case VMMIO_CONFIG_GENERATION: return t->config_generation;
+	case VMMIO_SHM_LEN_LOW: case VMMIO_SHM_LEN_HIGH:
+	case VMMIO_SHM_BASE_LOW: case VMMIO_SHM_BASE_HIGH:
+		return 0xffffffff; /* no shared memory regions (4.2.2: length -1) */
 	default: return 0;
 	}
 }

@@ -185,6 +185,9 @@ static void test_identity_and_wiring(void **state)
 	assert_int_equal(rd(f, VMMIO_VERSION), 2);
 	assert_int_equal(rd(f, VMMIO_DEVICE_ID), 42);
 	assert_int_equal(rd(f, VMMIO_VENDOR_ID), VIRTIO_MMIO_VENDOR);
+	/* no shared memory regions: length reads as all ones */
+	assert_int_equal(rd(f, VMMIO_SHM_LEN_LOW), 0xffffffff);
+	assert_int_equal(rd(f, VMMIO_SHM_LEN_HIGH), 0xffffffff);
 	/* slot 1: second 4 KiB page, GSI base + 1, one ioeventfd per queue */
 	assert_int_equal(f->rec.irqfds, 1);
 	assert_int_equal(f->rec.gsi, 6);
