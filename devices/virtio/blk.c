@@ -255,6 +255,21 @@ static void blk_on_done(void *opaque, struct blk_req *req, int res)
 	blk_complete_io(opaque, req, res);
 }
 
+/* Requests handled per round before yielding to the rest of the loop:
+ * half a ring, so a full ring takes two rounds and a driver refilling as
+ * fast as we drain cannot hold the vmm thread. */
+static unsigned blk_budget(const struct virtq *vq)
+{
+	return vq->size > 1 ? vq->size / 2u : 1u;
+}
+
+static void blk_requeue(struct blk *b)
+{
+	uint64_t one = 1;
+	if (b->t.notify_efd[0] >= 0 && write(b->t.notify_efd[0], &one, sizeof(one)) < 0)
+		log_debug("blk %.20s: cannot requeue: %s", b->id, strerror(errno));
+}
+
 static struct blk_req *blk_slot(struct blk *b)
 {
 	return b->uring ? blk_uring_get(b->uring) : &b->sync_req;
@@ -267,7 +282,14 @@ static bool blk_process(struct blk *b)
 	struct virtq *vq = &b->t.vq[0];
 	bool pushed = false;
 	b->stalled = false;
-	while (virtio_mmio_live(&b->t)) {
+	for (unsigned n = 0; virtio_mmio_live(&b->t); n++) {
+		if (n == blk_budget(vq)) {
+			/* a guest refilling as fast as we drain must not keep the vmm
+			 * thread from its other fds: come back on the next round */
+			if (virtq_pending(vq))
+				blk_requeue(b);
+			break;
+		}
 		struct blk_req *req = blk_slot(b);
 		if (!req) {
 			b->stalled = true; /* resumed by the completion handler */
