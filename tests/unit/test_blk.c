@@ -612,6 +612,23 @@ static void test_budget_yields_to_the_loop(void **state)
 	assert_int_equal(f->b->stats.get_ids, QSIZE);
 }
 
+/* The file shrinks under a running drive: reads past the new end come
+ * back short from the host and must fail, not hand stale bytes over. */
+static void test_file_shrunk_under_us(void **state)
+{
+	struct fx *f = *state;
+	assert_int_equal(wr_file(f, false, CACHE_UNSAFE, "d"), 0);
+	go_live(f);
+	assert_int_equal(truncate(f->path, 64 * 512), 0);
+	memset(data_of(f, 0), 0xab, 1024);
+	queue_req(f, 0, T_IN, 63, 1024); /* half inside, half past the new end */
+	queue_req(f, 1, T_IN, 62, 1024); /* all inside */
+	kick_and_wait(f, 2);
+	assert_int_equal(*status_of(f, 0), S_IOERR);
+	assert_int_equal(used_len_of(f, 0), 1);
+	assert_int_equal(*status_of(f, 1), S_OK);
+}
+
 static void free_cfg(struct drive_config *c)
 {
 	free(c->drive_id);
@@ -681,6 +698,7 @@ int main(void)
 		BOTH(test_discard_and_write_zeroes),
 		BOTH(test_discard_on_read_only_is_ioerr),
 		BOTH(test_budget_yields_to_the_loop),
+		BOTH(test_file_shrunk_under_us),
 		cmocka_unit_test(test_drive_option_parser),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
