@@ -42,6 +42,9 @@
 #define BLK_S_UNSUPP 2
 
 #define BLK_HDR_LEN 16
+/* Largest IN/OUT we take: one host call (preadv and an io_uring result
+ * both top out near 2 GiB), far above what drivers send (seg_max pages). */
+#define BLK_MAX_IO_BYTES (1ull << 30)
 
 /* ---- request parsing ---- */
 
@@ -96,7 +99,8 @@ static int blk_parse_rw(struct blk *b, const struct virtq_chain *c, struct blk_r
 	}
 	if (write && b->ro)
 		return blk_finish(req, BLK_S_IOERR);
-	if (req->len % BLK_SECTOR_SIZE || !blk_in_range(b, sector, req->len))
+	if (req->len % BLK_SECTOR_SIZE || req->len > BLK_MAX_IO_BYTES ||
+	    !blk_in_range(b, sector, req->len))
 		return blk_finish(req, BLK_S_IOERR);
 	req->offset = sector * BLK_SECTOR_SIZE;
 	req->used_len = write ? 1 : (uint32_t)req->len + 1;
@@ -121,8 +125,8 @@ static int blk_parse_get_id(struct blk *b, const struct virtq_chain *c, struct b
 }
 
 /* DISCARD / WRITE_ZEROES: segments of {sector u64, num_sectors u32,
- * flags u32} after the header. Done right here with fallocate (regular
- * files only): both engines give the same result. */
+ * flags u32} after the header. Done right here with fallocate (files
+ * and block devices both support it): both engines give the same result. */
 static int blk_do_ranges(struct blk *b, const struct virtq_chain *c, struct blk_req *req)
 {
 	struct {
@@ -215,7 +219,7 @@ static void blk_complete_io(struct blk *b, struct blk_req *req, int64_t res)
 		/* a short transfer inside the checked range means the file shrank
 		 * or the host failed: either way the guest must not trust it */
 		status = BLK_S_IOERR;
-		log_debug("blk %s: request type %u at %llu: %lld", b->id, req->type,
+		log_debug("blk %.20s: request type %u at %llu: %lld", b->id, req->type,
 		          (unsigned long long)req->offset, (long long)res);
 	}
 	blk_finish(req, status);
