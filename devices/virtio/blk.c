@@ -562,7 +562,7 @@ int blk_swap_backing(struct blk *b, const char *path)
 
 int blk_cmdline(const struct blk *b, char *buf, size_t len)
 {
-	int n = virtio_mmio_cmdline(b->t.slot, buf, len);
+	int n = virtio_mmio_cmdline(&b->t, buf, len);
 	if (n < 0 || !b->root)
 		return n;
 	int m;

@@ -14,23 +14,17 @@
 #include "vmm/log.h"
 #include "vmm/vm.h"
 
-uint64_t virtio_mmio_slot_base(unsigned slot)
+int virtio_mmio_cmdline_at(uint64_t base, unsigned gsi, char *buf, size_t len)
 {
-	return LAYOUT_VIRTIO_MMIO_BASE + (uint64_t)slot * LAYOUT_VIRTIO_MMIO_SIZE;
-}
-
-unsigned virtio_mmio_slot_gsi(unsigned slot)
-{
-	return LAYOUT_VIRTIO_GSI_BASE + slot;
-}
-
-int virtio_mmio_cmdline(unsigned slot, char *buf, size_t len)
-{
-	int n = snprintf(buf, len, "virtio_mmio.device=4K@0x%" PRIx64 ":%u",
-	                 virtio_mmio_slot_base(slot), virtio_mmio_slot_gsi(slot));
+	int n = snprintf(buf, len, "virtio_mmio.device=4K@0x%" PRIx64 ":%u", base, gsi);
 	if (n < 0 || (size_t)n >= len)
 		return -ENOSPC;
 	return n;
+}
+
+int virtio_mmio_cmdline(const struct virtio_mmio *t, char *buf, size_t len)
+{
+	return virtio_mmio_cmdline_at(t->base, t->gsi, buf, len);
 }
 
 void virtio_mmio_lock(struct virtio_mmio *t)
@@ -341,9 +335,9 @@ int virtio_mmio_init(struct virtio_mmio *t, const struct virtio_env *env, unsign
 	t->dev = dev;
 	t->env = *env;
 	t->slot = slot;
-	t->base = virtio_mmio_slot_base(slot);
-	t->gsi = virtio_mmio_slot_gsi(slot);
-	if (slot >= LAYOUT_VIRTIO_MAX_DEVICES || ops->nr_queues == 0 ||
+	t->base = env->mmio_base + slot * VIRTIO_MMIO_SLOT_SIZE;
+	t->gsi = env->gsi_base + slot;
+	if (slot >= env->nr_slots || ops->nr_queues == 0 ||
 	    ops->nr_queues > VIRTIO_MMIO_MAX_QUEUES)
 		goto out;
 	t->device_features = (ops->features ? ops->features(dev) : 0) |
@@ -357,7 +351,7 @@ int virtio_mmio_init(struct virtio_mmio *t, const struct virtio_env *env, unsign
 	for (unsigned q = 0; ret == 0 && q < ops->nr_queues; q++)
 		ret = virtio_mmio_wire_queue(t, q);
 	if (ret == 0 && env->mmio_bus)
-		ret = bus_register(env->mmio_bus, t->base, LAYOUT_VIRTIO_MMIO_SIZE, ops->name,
+		ret = bus_register(env->mmio_bus, t->base, VIRTIO_MMIO_SLOT_SIZE, ops->name,
 		                   &virtio_mmio_ops, t);
 out:
 	if (ret < 0) {
@@ -480,5 +474,8 @@ void virtio_env_for_vm(struct virtio_env *env, struct vm *vm, struct loop *loop)
 		.ioeventfd = virtio_env_vm_ioeventfd,
 		.irqfd = virtio_env_vm_irqfd,
 		.ctx = vm,
+		.mmio_base = LAYOUT_VIRTIO_MMIO_BASE,
+		.gsi_base = LAYOUT_VIRTIO_GSI_BASE,
+		.nr_slots = LAYOUT_VIRTIO_MAX_DEVICES,
 	};
 }

@@ -60,6 +60,7 @@ enum {
 	VMMIO_CONFIG = 0x100,
 };
 #define VIRTIO_MMIO_MAGIC 0x74726976 /* "virt" */
+#define VIRTIO_MMIO_SLOT_SIZE 0x1000ull  /* one device's register page */
 #define VIRTIO_MMIO_VENDOR 0x4b535548 /* "HUSK" */
 
 struct virtio_mmio;
@@ -92,6 +93,11 @@ struct virtio_env {
 	int (*ioeventfd)(void *ctx, int efd, uint64_t addr, uint32_t len, uint64_t datamatch);
 	int (*irqfd)(void *ctx, int efd, unsigned gsi);
 	void *ctx;
+	/* the machine's slots (an arch fact, so the caller's): slot i is at
+	 * mmio_base + i * 4 KiB with interrupt gsi_base + i */
+	uint64_t mmio_base;
+	unsigned gsi_base;
+	unsigned nr_slots;
 };
 
 struct virtio_mmio {
@@ -124,10 +130,10 @@ struct virtio_mmio {
 
 extern const struct bus_ops virtio_mmio_ops;
 
-/* Set up a transport for device dev in slot (0-based): eventfds, loop
- * handlers, ioeventfds, irqfd, bus registration at
- * LAYOUT_VIRTIO_MMIO_BASE + slot * 4 KiB with GSI LAYOUT_VIRTIO_GSI_BASE +
- * slot. Returns 0 or -errno (everything undone). */
+/* Set up a transport for device dev in slot (0-based, < env->nr_slots):
+ * eventfds, loop handlers, ioeventfds, irqfd, bus registration at
+ * env->mmio_base + slot * 4 KiB with GSI env->gsi_base + slot.
+ * Returns 0 or -errno (everything undone). */
 int virtio_mmio_init(struct virtio_mmio *t, const struct virtio_env *env, unsigned slot,
                      const struct virtio_dev_ops *ops, void *dev);
 /* Undo init's fds and loop handlers (the bus range stays: buses never
@@ -145,11 +151,11 @@ void virtio_mmio_config_changed(struct virtio_mmio *t);
 /* True while the driver has the device live (DRIVER_OK, not failed/reset). */
 bool virtio_mmio_live(const struct virtio_mmio *t);
 
-/* The kernel cmdline fragment announcing slot: "virtio_mmio.device=4K@0xd0001000:5".
+/* The kernel cmdline fragment announcing a device at base with gsi, e.g.
+ * "virtio_mmio.device=4K@0xd0001000:5" (x86; aarch64 uses the device tree).
  * Returns the length, or -ENOSPC if it did not fit. */
-int virtio_mmio_cmdline(unsigned slot, char *buf, size_t len);
-uint64_t virtio_mmio_slot_base(unsigned slot);
-unsigned virtio_mmio_slot_gsi(unsigned slot);
+int virtio_mmio_cmdline_at(uint64_t base, unsigned gsi, char *buf, size_t len);
+int virtio_mmio_cmdline(const struct virtio_mmio *t, char *buf, size_t len);
 
 /* Handle the vmm-thread side of a notify eventfd (for tests without a loop). */
 void virtio_mmio_handle_notify(struct virtio_mmio *t, unsigned q);
@@ -180,7 +186,8 @@ void virtio_mmio_save(struct virtio_mmio *t, struct virtio_mmio_state *s);
 int virtio_mmio_restore(struct virtio_mmio *t, const struct virtio_mmio_state *s);
 
 struct vm;
-/* A virtio_env for a real VM (KVM ioeventfds and irqfds). */
+/* A virtio_env for a real VM (KVM ioeventfds and irqfds, the slots of
+ * the x86_64 layout: the one place this directory knows the layout). */
 void virtio_env_for_vm(struct virtio_env *env, struct vm *vm, struct loop *loop);
 
 #endif

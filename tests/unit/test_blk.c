@@ -61,7 +61,7 @@ static int wr_file(struct fx *f, bool ro, enum cache_type cache, const char *id)
 	f->cfg = (struct drive_config){ .drive_id = (char *)id, .path_on_host = f->path,
 	                                .is_read_only = ro, .is_root_device = true,
 	                                .cache_type = cache, .io_engine = f->engine };
-	struct virtio_env env = { .gm = &f->gm };
+	struct virtio_env env = { .gm = &f->gm, .mmio_base = 0xd0001000ull, .gsi_base = 5, .nr_slots = 16 };
 	return blk_create(&f->b, &env, &f->cfg, 0);
 }
 
@@ -460,7 +460,7 @@ static void test_cmdline_and_missing_file(void **state)
 	struct drive_config cfg = f->cfg;
 	cfg.path_on_host = (char *)"/nonexistent/husk-drive";
 	struct blk *b = (struct blk *)1;
-	struct virtio_env env = { .gm = &f->gm };
+	struct virtio_env env = { .gm = &f->gm, .mmio_base = 0xd0001000ull, .gsi_base = 5, .nr_slots = 16 };
 	assert_int_equal(blk_create(&b, &env, &cfg, 1), -ENOENT);
 	assert_null(b);
 }

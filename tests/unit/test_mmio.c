@@ -102,7 +102,7 @@ static int setup(void **state)
 	assert_int_equal(gm_init_from(&f->gm, f->ram, RAM, 0xd0000000ull), 0);
 	bus_init(&f->bus, "mmio");
 	struct virtio_env env = { .gm = &f->gm, .mmio_bus = &f->bus, .ioeventfd = rec_ioeventfd,
-	                          .irqfd = rec_irqfd, .ctx = &f->rec };
+	                          .irqfd = rec_irqfd, .ctx = &f->rec, .mmio_base = 0xd0001000ull, .gsi_base = 5, .nr_slots = 16 };
 	assert_int_equal(virtio_mmio_init(&f->t, &env, 1, &fake_ops, &f->dev), 0);
 	*state = f;
 	return 0;
@@ -203,13 +203,13 @@ static void test_identity_and_wiring(void **state)
 
 static void test_cmdline_fragment(void **state)
 {
-	(void)state;
 	char buf[64];
-	assert_true(virtio_mmio_cmdline(0, buf, sizeof(buf)) > 0);
-	assert_string_equal(buf, "virtio_mmio.device=4K@0xd0001000:5");
-	assert_true(virtio_mmio_cmdline(2, buf, sizeof(buf)) > 0);
+	struct fx *f = *state;
+	assert_true(virtio_mmio_cmdline(&f->t, buf, sizeof(buf)) > 0);
+	assert_string_equal(buf, "virtio_mmio.device=4K@0xd0002000:6"); /* slot 1 */
+	assert_true(virtio_mmio_cmdline_at(0xd0003000ull, 7, buf, sizeof(buf)) > 0);
 	assert_string_equal(buf, "virtio_mmio.device=4K@0xd0003000:7");
-	assert_int_equal(virtio_mmio_cmdline(0, buf, 10), -ENOSPC);
+	assert_int_equal(virtio_mmio_cmdline_at(0xd0001000ull, 5, buf, 10), -ENOSPC);
 }
 
 static void test_feature_words(void **state)
@@ -411,7 +411,7 @@ static void test_init_refuses_bad_slot(void **state)
 {
 	struct fx *f = *state;
 	struct virtio_mmio t;
-	struct virtio_env env = { .gm = &f->gm };
+	struct virtio_env env = { .gm = &f->gm, .mmio_base = 0xd0001000ull, .gsi_base = 5, .nr_slots = 16 };
 	assert_int_equal(virtio_mmio_init(&t, &env, 16, &fake_ops, &f->dev), -EINVAL);
 	/* the slot of another device on the same bus */
 	env.mmio_bus = &f->bus;
@@ -433,7 +433,7 @@ static void test_save_restore(void **state)
 	/* a fresh transport of the same kind takes it */
 	struct virtio_mmio t2;
 	struct fake dev2 = { 0 };
-	struct virtio_env env = { .gm = &f->gm };
+	struct virtio_env env = { .gm = &f->gm, .mmio_base = 0xd0001000ull, .gsi_base = 5, .nr_slots = 16 };
 	assert_int_equal(virtio_mmio_init(&t2, &env, 2, &fake_ops, &dev2), 0);
 	assert_int_equal(virtio_mmio_restore(&t2, &s), 0);
 	assert_int_equal(t2.status, OK_STATUS | VIRTIO_STATUS_DRIVER_OK);

@@ -141,7 +141,7 @@ static int drv_open(struct drv *d, const char *path, enum io_engine engine)
 	memset(d->ram, 0, RAM);
 	struct drive_config cfg = { .drive_id = (char *)"bench", .path_on_host = (char *)path,
 	                            .io_engine = engine, .cache_type = CACHE_UNSAFE };
-	struct virtio_env env = { .gm = &d->gm, .loop = &d->loop };
+	struct virtio_env env = { .gm = &d->gm, .loop = &d->loop, .mmio_base = 0xd0001000ull, .nr_slots = 1 };
 	int ret = blk_create(&d->b, &env, &cfg, 0);
 	if (ret < 0)
 		return ret;
