@@ -455,6 +455,77 @@ static bool test_ro(struct dev *d)
 
 static bool bad_chain_wanted;
 
+/* ---- load generator (blk_bench=KIND,BS_KIB,COUNT) ----
+ * KIND: 0 random read, 1 random write, 2 sequential read, 3 sequential
+ * write; BATCH requests in flight per kick. Prints "bench start" and
+ * "bench done", then halts (the host samples CPU and stops the VM). */
+static uint8_t lbuf[BATCH][1 << 20];
+
+static bool load_run(struct dev *d, uint32_t kind, uint32_t bs, uint32_t count)
+{
+	uint32_t type = (kind & 1) ? T_OUT : T_IN;
+	uint64_t blocks = d->capacity / (bs / 512), x = 88172645463325252ull, next = 0;
+	if (blocks == 0 || bs > sizeof(lbuf[0]))
+		return false;
+	for (uint32_t done = 0; done < count; done += BATCH) {
+		for (int k = 0; k < BATCH; k++) {
+			uint64_t blk;
+			if (kind >= 2) {
+				blk = next++ % blocks;
+			} else {
+				x ^= x << 13;
+				x ^= x >> 7;
+				x ^= x << 17;
+				blk = x % blocks;
+			}
+			uint16_t i = (uint16_t)(3 * k);
+			bhdr[k] = (struct blkreq_hdr){ type, 0, blk * (bs / 512) };
+			bstatus[k] = 0xee;
+			set_desc(ring_desc, i, &bhdr[k], sizeof(bhdr[k]), D_NEXT, (uint16_t)(i + 1));
+			set_desc(ring_desc, i + 1, lbuf[k], bs,
+			         (uint16_t)(D_NEXT | (type == T_IN ? D_WRITE : 0)), (uint16_t)(i + 2));
+			set_desc(ring_desc, i + 2, (void *)&bstatus[k], 1, D_WRITE, 0);
+			ring_avail.ring[(d->avail_idx + k) % QSIZE] = i;
+		}
+		mb();
+		d->avail_idx = (uint16_t)(d->avail_idx + BATCH);
+		ring_avail.idx = d->avail_idx;
+		mb();
+		wr32(d, R_QUEUE_NOTIFY, 0);
+		uint16_t want = (uint16_t)(d->used_seen + BATCH);
+		for (uint32_t spin = 0; ring_used.idx != want; spin++)
+			if (spin > SPIN_LIMIT)
+				return false;
+		mb();
+		d->used_seen = want;
+		for (int k = 0; k < BATCH; k++)
+			if (bstatus[k] != 0)
+				return false;
+	}
+	return true;
+}
+
+static void load_main(struct dev *d)
+{
+	uint32_t kind = cmd_u32("blk_bench=", 0);
+	uint32_t bs = cmd_u32("blk_bs_kib=", 4) * 1024;
+	uint32_t count = cmd_u32("blk_count=", 1000);
+	count = (count + BATCH - 1) / BATCH * BATCH;
+	if (!dev_init(d)) {
+		say(d, "bench init failed");
+		return;
+	}
+	puts_("blk-guest: bench start\n");
+	bool ok = load_run(d, kind, bs, count);
+	puts_(ok ? "blk-guest: bench done ops=" : "blk-guest: bench failed ops=");
+	putu(count);
+	puts_(" bytes=");
+	putu((uint64_t)count * bs);
+	putc_('\n');
+	for (;;)
+		__asm__ volatile("cli; hlt");
+}
+
 static bool test_dev(struct dev *d, uint64_t sector, uint32_t seed)
 {
 	if (!dev_init(d))
@@ -568,6 +639,8 @@ static void blk_run(void)
 		    rd32(&d, R_DEVICE_ID) != 2)
 			continue;
 		found++;
+		if (cmd_u32("blk_count=", 0))
+			load_main(&d); /* does not return */
 		passed += test_dev(&d, sector, seed);
 	}
 	puts_("blk-guest: done ");
