@@ -14,6 +14,7 @@ static void usage(FILE *f)
 	fprintf(f,
 	        "usage: husk run --kernel PATH [--initrd PATH] [--cmdline ARGS]\n"
 	        "                [--vcpus N] [--mem MiB] [--serial-out PATH] [--level LEVEL]\n"
+	        "                [--drive path=FILE[,ro][,root][,engine=async][,cache=writeback][,id=NAME]]...\n"
 	        "       husk --version\n");
 }
 
@@ -41,7 +42,7 @@ static int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 
 static int run_parse(int argc, char **argv, struct vm_config *cfg)
 {
-	enum { OPT_KERNEL = 1, OPT_INITRD, OPT_CMDLINE, OPT_VCPUS, OPT_MEM, OPT_SERIAL, OPT_LEVEL };
+	enum { OPT_KERNEL = 1, OPT_INITRD, OPT_CMDLINE, OPT_VCPUS, OPT_MEM, OPT_SERIAL, OPT_LEVEL, OPT_DRIVE };
 	static const struct option opts[] = {
 		{ "kernel", required_argument, NULL, OPT_KERNEL },
 		{ "initrd", required_argument, NULL, OPT_INITRD },
@@ -50,6 +51,7 @@ static int run_parse(int argc, char **argv, struct vm_config *cfg)
 		{ "mem", required_argument, NULL, OPT_MEM },
 		{ "serial-out", required_argument, NULL, OPT_SERIAL },
 		{ "level", required_argument, NULL, OPT_LEVEL },
+		{ "drive", required_argument, NULL, OPT_DRIVE },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -77,6 +79,15 @@ static int run_parse(int argc, char **argv, struct vm_config *cfg)
 			if (log_level_parse(optarg, &l) < 0)
 				return die_usage("--level must be Error, Warning, Info or Debug, got '%s'", optarg);
 			log_set_level(l);
+			break;
+		}
+		case OPT_DRIVE: {
+			const char *what = NULL;
+			if (cfg->nr_drives >= CONFIG_MAX_DRIVES)
+				return die_usage("%s", "too many --drive options (at most 16)");
+			int n = cfg->nr_drives++; /* counted now so config_free frees it */
+			if (blk_drive_parse(optarg, (unsigned)n, &cfg->drives[n], &what) < 0)
+				return die_usage("--drive: %s", what);
 			break;
 		}
 		case 'h': usage(stdout); exit(0);

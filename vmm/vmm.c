@@ -161,6 +161,27 @@ static int step_legacy_devices(struct vmm *vmm)
 	return ret;
 }
 
+/* virtio-blk drives in virtio-mmio slots 0.., the root drive first so
+ * the guest sees it as /dev/vda. */
+static int step_block_devices(struct vmm *vmm)
+{
+	const struct vm_config *cfg = vmm->cfg;
+	struct virtio_env env;
+	virtio_env_for_vm(&env, &vmm->vm, &vmm->loop);
+	for (int pass = 0; pass < 2; pass++) {
+		for (int i = 0; i < cfg->nr_drives; i++) {
+			const struct drive_config *d = &cfg->drives[i];
+			if (d->is_root_device != (pass == 0))
+				continue;
+			int ret = blk_create(&vmm->blk[vmm->nr_blk], &env, d, (unsigned)vmm->nr_blk);
+			if (ret < 0)
+				return ret;
+			vmm->nr_blk++;
+		}
+	}
+	return 0;
+}
+
 /* Read a whole file into a private read-only mapping. */
 static int vmm_map_file(const char *what, const char *path, uint8_t **data, size_t *len)
 {
@@ -198,6 +219,16 @@ static int vmm_build_cmdline(struct vmm *vmm)
 	if (n < 0 || (size_t)n >= sizeof(vmm->cmdline)) {
 		log_err("kernel command line longer than %zu bytes", sizeof(vmm->cmdline) - 1);
 		return -E2BIG;
+	}
+	for (int i = 0; i < vmm->nr_blk; i++) {
+		size_t used = strlen(vmm->cmdline);
+		if (used + 1 >= sizeof(vmm->cmdline))
+			return -E2BIG;
+		vmm->cmdline[used] = ' ';
+		if (blk_cmdline(vmm->blk[i], vmm->cmdline + used + 1, sizeof(vmm->cmdline) - used - 1) < 0) {
+			log_err("kernel command line longer than %zu bytes", sizeof(vmm->cmdline) - 1);
+			return -E2BIG;
+		}
 	}
 	return 0;
 }
@@ -292,6 +323,7 @@ static const struct {
 } start_steps[] = {
 	{ "create VM", step_create_vm },
 	{ "legacy devices", step_legacy_devices },
+	{ "block devices", step_block_devices },
 	{ "load kernel", step_load_kernel },
 	{ "create vCPUs", step_create_vcpus },
 	{ "start vCPUs", step_start_vcpus },
@@ -374,6 +406,9 @@ void vmm_destroy(struct vmm *vmm)
 			vcpu_destroy(&vm->vcpus[i]);
 		free(vm->vcpus);
 		vm->vcpus = NULL;
+		for (int i = 0; i < vmm->nr_blk; i++)
+			blk_destroy(vmm->blk[i]);
+		vmm->nr_blk = 0;
 		serial_destroy(&vmm->serial);
 		i8042_destroy(&vmm->i8042);
 		vm_destroy(vm);

@@ -8,6 +8,7 @@
 #include "devices/boottimer.h"
 #include "devices/i8042.h"
 #include "devices/serial.h"
+#include "devices/virtio/blk.h"
 #include "vmm/arch/x86_64/boot.h"
 #include "vmm/config.h"
 #include "vmm/loop.h"
@@ -30,6 +31,9 @@ struct vmm {
 	int serial_out_fd;
 	int serial_in_fd; /* -1 when there is no console input */
 	int signal_fd;
+
+	struct blk *blk[CONFIG_MAX_DRIVES]; /* in slot order: root drive first */
+	int nr_blk;
 
 	struct boot_info boot;
 	char cmdline[2048];
