@@ -1,0 +1,128 @@
+/* net: virtio-net (device id 1) over a host tap. This header has two
+ * halves: the frame logic (headers, checks, filling guest buffers), which
+ * is pure and unit tested, and the device on the virtio-mmio transport. */
+#ifndef HUSK_VIRTIO_NET_H
+#define HUSK_VIRTIO_NET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "vmm/config.h"
+
+#define VIRTIO_ID_NET 1
+
+/* feature bits (virtio 1.1, 5.1.3) */
+#define VIRTIO_NET_F_CSUM 0
+#define VIRTIO_NET_F_GUEST_CSUM 1
+#define VIRTIO_NET_F_MAC 5
+#define VIRTIO_NET_F_GUEST_TSO4 7
+#define VIRTIO_NET_F_GUEST_TSO6 8
+#define VIRTIO_NET_F_GUEST_ECN 9
+#define VIRTIO_NET_F_GUEST_UFO 10
+#define VIRTIO_NET_F_HOST_TSO4 11
+#define VIRTIO_NET_F_HOST_TSO6 12
+#define VIRTIO_NET_F_HOST_ECN 13
+#define VIRTIO_NET_F_HOST_UFO 14
+#define VIRTIO_NET_F_MRG_RXBUF 15
+#define VIRTIO_NET_F_STATUS 16
+#define VIRTIO_NET_S_LINK_UP 1
+
+#define VIRTIO_NET_HDR_F_NEEDS_CSUM 1
+#define VIRTIO_NET_HDR_F_DATA_VALID 2
+#define VIRTIO_NET_HDR_GSO_NONE 0
+#define VIRTIO_NET_HDR_GSO_TCPV4 1
+#define VIRTIO_NET_HDR_GSO_UDP 3
+#define VIRTIO_NET_HDR_GSO_TCPV6 4
+#define VIRTIO_NET_HDR_GSO_ECN 0x80
+
+/* The header in front of every frame, both ways. With VIRTIO_F_VERSION_1
+ * it always has num_buffers, so it is 12 bytes, and the tap is set to the
+ * same length so headers pass through unchanged. Little-endian fields. */
+struct virtio_net_hdr_v1 {
+	uint8_t flags;
+	uint8_t gso_type;
+	uint16_t hdr_len;
+	uint16_t gso_size;
+	uint16_t csum_start;
+	uint16_t csum_offset;
+	uint16_t num_buffers;
+} __attribute__((packed));
+
+#define NET_HDR_LEN ((int)sizeof(struct virtio_net_hdr_v1))
+#define NET_ETH_HLEN 14
+/* The largest frame either side may hand over: a 64 KiB GSO packet plus
+ * its Ethernet and VLAN headers (what Linux's tap accepts). */
+#define NET_MAX_FRAME (65535 + NET_ETH_HLEN + 4)
+#define NET_MAX_PKT (NET_HDR_LEN + NET_MAX_FRAME)
+/* Descriptors one chain may have (the longest a queue allows). */
+#define NET_MAX_IOV 256
+
+struct net_stats {
+	uint64_t rx_packets, rx_bytes, rx_dropped, rx_malformed, rx_no_buffers;
+	uint64_t tx_packets, tx_bytes, tx_dropped, tx_malformed;
+};
+
+/* ---- frame logic (pure) ---- */
+
+/* Copy len bytes from src into an iovec list starting at byte off; returns
+ * the bytes copied (less than len when the list is too short). */
+size_t net_iov_write(const struct iovec *iov, int n, size_t off, const void *src, size_t len);
+/* Copy out of an iovec list the same way. */
+size_t net_iov_read(const struct iovec *iov, int n, size_t off, void *dst, size_t len);
+size_t net_iov_len(const struct iovec *iov, int n);
+
+/* Check a header the guest sent with a frame of frame_len bytes (after the
+ * header) against the features it acked: offloads only when negotiated,
+ * a checksum offset inside the frame, a known GSO type. 0 or -EINVAL. */
+int net_tx_hdr_check(const struct virtio_net_hdr_v1 *h, size_t frame_len, uint64_t features);
+
+/* Split a TX chain (device-readable buffers: header then frame, cut
+ * anywhere) into a copy of the header and an iovec list for writev() that
+ * starts with that copy, so what goes to the tap is what was checked.
+ * Returns the number of out entries, -EINVAL for a short or malformed
+ * packet, -EMSGSIZE for one over NET_MAX_PKT or more than max_out pieces. */
+int net_tx_gather(const struct iovec *chain, int n, uint64_t features,
+                  struct virtio_net_hdr_v1 *hdr, struct iovec *out, int max_out,
+                  size_t *frame_len);
+
+/* Check a packet read from the tap (header + frame). 0 or -EINVAL. */
+int net_rx_pkt_check(const uint8_t *pkt, size_t len);
+
+/* One guest receive chain: device-writable buffers as host iovecs. */
+struct net_chain {
+	uint16_t head;
+	int niov;
+	struct iovec iov[NET_MAX_IOV];
+};
+
+/* What RX delivery needs from the receive queue. push only records a used
+ * entry: the caller publishes the used index after net_rx_deliver returns,
+ * so a guest never sees part of a merged packet. */
+struct net_rx_ops {
+	/* 1: got a chain, 0: queue empty, <0: broken queue (stop) */
+	int (*pop)(void *q, struct net_chain *c);
+	/* return the last n chains taken, unused, to the queue */
+	void (*unpop)(void *q, int n);
+	void (*push)(void *q, uint16_t head, uint32_t len);
+};
+
+/* Put one packet from the tap (its header + frame, pkt[0..len)) into guest
+ * chains: one chain without MRG_RXBUF, as many as it takes with it, the
+ * header's num_buffers set accordingly. Returns 0 when delivered, -EAGAIN
+ * when the queue ran out of chains first (all chains returned: keep the
+ * packet and retry after the guest's next notify), -EMSGSIZE when it can
+ * never fit (chain too small without MRG_RXBUF: drop it), or the pop error. */
+int net_rx_deliver(const struct net_rx_ops *ops, void *q, bool mrg,
+                   uint8_t *pkt, size_t len);
+
+/* ---- CLI ---- */
+
+/* "aa:bb:cc:dd:ee:ff" -> mac. 0 or -EINVAL. */
+int net_parse_mac(const char *s, uint8_t mac[6]);
+/* --net "tap=NAME[,mac=aa:bb:cc:dd:ee:ff][,id=IFACE]" into a net_config
+ * (strings malloc'd, freed by config_free). 0 or -EINVAL with *what set. */
+int net_parse_cli(const char *arg, struct net_config *out, const char **what);
+
+#endif
