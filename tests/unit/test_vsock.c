@@ -1,0 +1,499 @@
+/* vsock host side: parsing, the connection state machine, credit flow,
+ * against real Unix sockets and the real epoll loop (no guest needed). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <endian.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "devices/virtio/vsock_mux.h"
+
+#define CID 42
+
+struct fixture {
+	char dir[64];
+	char path[128];
+	struct loop loop;
+	struct vsock_mux mux;
+	int kicks;
+};
+
+static void on_kick(void *opaque) { ((struct fixture *)opaque)->kicks++; }
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	strcpy(f->dir, "/tmp/husk-vsock-XXXXXX");
+	if (!mkdtemp(f->dir))
+		return -1;
+	snprintf(f->path, sizeof(f->path), "%s/v.sock", f->dir);
+	if (loop_init(&f->loop) < 0)
+		return -1;
+	if (vsock_mux_init(&f->mux, CID, f->path, &f->loop, on_kick, f) < 0)
+		return -1;
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	vsock_mux_destroy(&f->mux);
+	loop_destroy(&f->loop);
+	rmdir(f->dir);
+	free(f);
+	return 0;
+}
+
+/* run every handler that is ready now; epoll reports what the kernel has
+ * already queued, so a timeout of 0 is exact, not a race */
+static void pump(struct fixture *f)
+{
+	int rounds = 0;
+	while (loop_run_once(&f->loop, 0) > 0)
+		assert_true(++rounds < 100);
+}
+
+static struct vsock_hdr ghdr(uint16_t op, uint32_t src_port, uint32_t dst_port, uint32_t len)
+{
+	struct vsock_hdr h = {
+		.src_cid = htole64(CID), .dst_cid = htole64(VSOCK_HOST_CID),
+		.src_port = htole32(src_port), .dst_port = htole32(dst_port),
+		.len = htole32(len), .type = htole16(VSOCK_TYPE_STREAM), .op = htole16(op),
+		.buf_alloc = htole32(1 << 20), .fwd_cnt = 0,
+	};
+	return h;
+}
+
+static void gtx(struct fixture *f, struct vsock_hdr h, const void *data)
+{
+	struct iovec v = { (void *)data, le32toh(h.len) };
+	vsock_mux_guest_tx(&f->mux, &h, &v, data ? 1 : 0);
+}
+
+/* next packet for the guest; returns 0 when there is none */
+static int grx(struct fixture *f, struct vsock_hdr *h, void *buf, size_t cap)
+{
+	struct iovec v = { buf, cap };
+	return vsock_mux_guest_rx(&f->mux, h, &v, 1);
+}
+
+static int host_connect(const char *path)
+{
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	assert_true(strlen(path) < sizeof(sa.sun_path));
+	memcpy(sa.sun_path, path, strlen(path));
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	return fd;
+}
+
+static int host_listen(const char *path)
+{
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	assert_true(strlen(path) < sizeof(sa.sun_path));
+	memcpy(sa.sun_path, path, strlen(path));
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(fd, 4), 0);
+	return fd;
+}
+
+/* host connects and asks for guest port gport; returns the socket and
+ * the host port the mux picked, checked against the REQUEST */
+static int open_host_conn(struct fixture *f, uint32_t gport, uint32_t *hport)
+{
+	int fd = host_connect(f->path);
+	char line[32];
+	int n = snprintf(line, sizeof(line), "CONNECT %u\n", gport);
+	assert_int_equal(write(fd, line, (size_t)n), n);
+	pump(f);
+	struct vsock_hdr h;
+	char buf[16];
+	assert_int_equal(grx(f, &h, buf, sizeof(buf)), 1);
+	assert_int_equal(le16toh(h.op), VSOCK_OP_REQUEST);
+	assert_int_equal(le64toh(h.src_cid), VSOCK_HOST_CID);
+	assert_int_equal(le64toh(h.dst_cid), CID);
+	assert_int_equal(le32toh(h.dst_port), gport);
+	assert_int_equal(le16toh(h.type), VSOCK_TYPE_STREAM);
+	*hport = le32toh(h.src_port);
+	assert_true(*hport >= VSOCK_EPHEMERAL_BASE);
+	assert_int_equal(grx(f, &h, buf, sizeof(buf)), 0);
+	return fd;
+}
+
+/* ---- parsing ---- */
+
+static void test_parse_connect(void **state)
+{
+	(void)state;
+	uint32_t p = 0;
+	assert_int_equal(vsock_parse_connect("CONNECT 52", &p), 0);
+	assert_int_equal(p, 52);
+	assert_int_equal(vsock_parse_connect("CONNECT 4294967295\r", &p), 0);
+	assert_int_equal(p, 4294967295u);
+	assert_int_equal(vsock_parse_connect("CONNECT 4294967296", &p), -EINVAL);
+	assert_int_equal(vsock_parse_connect("CONNECT ", &p), -EINVAL);
+	assert_int_equal(vsock_parse_connect("CONNECT -1", &p), -EINVAL);
+	assert_int_equal(vsock_parse_connect("CONNECT 5x", &p), -EINVAL);
+	assert_int_equal(vsock_parse_connect("connect 5", &p), -EINVAL);
+	assert_int_equal(vsock_parse_connect("CONNECT5", &p), -EINVAL);
+}
+
+static void test_parse_cli(void **state)
+{
+	(void)state;
+	uint32_t cid;
+	char *uds;
+	const char *what;
+	assert_int_equal(vsock_parse_cli("cid=3,uds=/tmp/v.sock", &cid, &uds, &what), 0);
+	assert_int_equal(cid, 3);
+	assert_string_equal(uds, "/tmp/v.sock");
+	free(uds);
+	assert_int_equal(vsock_parse_cli("cid=2,uds=/tmp/v", &cid, &uds, &what), -EINVAL);
+	assert_non_null(what);
+	assert_null(uds);
+	assert_int_equal(vsock_parse_cli("cid=3", &cid, &uds, &what), -EINVAL);
+	assert_int_equal(vsock_parse_cli("uds=/x", &cid, &uds, &what), -EINVAL);
+	assert_int_equal(vsock_parse_cli("cid=3,uds=/x,cid=4", &cid, &uds, &what), -EINVAL);
+	assert_int_equal(vsock_parse_cli("cid=99999999999,uds=/x", &cid, &uds, &what), -EINVAL);
+	char longp[200];
+	memset(longp, 'a', sizeof(longp));
+	strcpy(longp, "cid=3,uds=/");
+	longp[strlen(longp)] = 'a';
+	longp[sizeof(longp) - 1] = '\0';
+	assert_int_equal(vsock_parse_cli(longp, &cid, &uds, &what), -EINVAL);
+}
+
+static void test_hdr_check(void **state)
+{
+	(void)state;
+	struct vsock_hdr h = ghdr(VSOCK_OP_RW, 1, 2, 10);
+	assert_int_equal(vsock_hdr_check(&h, CID, 10), 0);
+	assert_int_equal(vsock_hdr_check(&h, CID, 9), -EINVAL);   /* short payload */
+	assert_int_equal(vsock_hdr_check(&h, CID + 1, 10), -EINVAL); /* spoofed source */
+	h.dst_cid = htole64(7);
+	assert_int_equal(vsock_hdr_check(&h, CID, 10), -EINVAL);
+	h = ghdr(VSOCK_OP_REQUEST, 1, 2, 10);                        /* payload on control */
+	assert_int_equal(vsock_hdr_check(&h, CID, 10), -EINVAL);
+	h = ghdr(VSOCK_OP_RW, 1, 2, VSOCK_MAX_PAYLOAD + 1);
+	assert_int_equal(vsock_hdr_check(&h, CID, 1 << 20), -EINVAL);
+}
+
+/* ---- host-initiated ---- */
+
+static void test_host_connect_data_close(void **state)
+{
+	struct fixture *f = *state;
+	uint32_t hport;
+	int fd = open_host_conn(f, 52, &hport);
+	assert_true(f->kicks > 0);
+
+	gtx(f, ghdr(VSOCK_OP_RESPONSE, 52, hport, 0), NULL);
+	char line[32] = { 0 };
+	char want[32];
+	int n = snprintf(want, sizeof(want), "OK %u\n", hport);
+	assert_int_equal(read(fd, line, sizeof(line)), n);
+	assert_string_equal(line, want);
+
+	/* host -> guest */
+	assert_int_equal(write(fd, "hello", 5), 5);
+	pump(f);
+	struct vsock_hdr h;
+	char buf[64];
+	assert_int_equal(grx(f, &h, buf, sizeof(buf)), 1);
+	assert_int_equal(le16toh(h.op), VSOCK_OP_RW);
+	assert_int_equal(le32toh(h.len), 5);
+	assert_int_equal(le32toh(h.src_port), hport);
+	assert_int_equal(le32toh(h.dst_port), 52);
+	assert_int_equal(le32toh(h.buf_alloc), VSOCK_BUF_ALLOC);
+	assert_memory_equal(buf, "hello", 5);
+
+	/* guest -> host */
+	gtx(f, ghdr(VSOCK_OP_RW, 52, hport, 5), "world");
+	memset(buf, 0, sizeof(buf));
+	assert_int_equal(read(fd, buf, sizeof(buf)), 5);
+	assert_string_equal(buf, "world");
+
+	/* host closes: the guest is asked to shut down, answers RST */
+	close(fd);
+	pump(f);
+	assert_int_equal(grx(f, &h, buf, sizeof(buf)), 1);
+	assert_int_equal(le16toh(h.op), VSOCK_OP_SHUTDOWN);
+	assert_int_equal(le32toh(h.flags), VSOCK_SHUTDOWN_RCV | VSOCK_SHUTDOWN_SEND);
+	assert_int_equal(le32toh(h.fwd_cnt), 5);
+	assert_int_equal(f->mux.nr_conns, 1);
+	gtx(f, ghdr(VSOCK_OP_RST, 52, hport, 0), NULL);
+	assert_int_equal(f->mux.nr_conns, 0);
+	assert_int_equal(grx(f, &h, buf, sizeof(buf)), 0);
+}
+
+static void test_host_connect_refused(void **state)
+{
+	struct fixture *f = *state;
+	uint32_t hport;
+	int fd = open_host_conn(f, 9999, &hport);
+	/* nobody listens on 9999 in the guest: its kernel answers RST */
+	gtx(f, ghdr(VSOCK_OP_RST, 9999, hport, 0), NULL);
+	char buf[8];
+	assert_int_equal(read(fd, buf, sizeof(buf)), 0); /* EOF, no "OK" */
+	assert_int_equal(f->mux.nr_conns, 0);
+	close(fd);
+}
+
+static void test_host_bad_line(void **state)
+{
+	struct fixture *f = *state;
+	int fd = host_connect(f->path);
+	assert_int_equal(write(fd, "HELLO 5\n", 8), 8);
+	pump(f);
+	char buf[8];
+	assert_int_equal(read(fd, buf, sizeof(buf)), 0);
+	struct vsock_hdr h;
+	assert_int_equal(grx(f, &h, buf, sizeof(buf)), 0);
+	assert_int_equal(f->mux.nr_conns, 0);
+	close(fd);
+	/* an endless line is cut off too */
+	fd = host_connect(f->path);
+	char junk[VSOCK_CONNECT_LINE_MAX + 8];
+	memset(junk, '7', sizeof(junk));
+	assert_int_equal(write(fd, junk, sizeof(junk)), (ssize_t)sizeof(junk));
+	pump(f);
+	assert_int_equal(f->mux.nr_conns, 0);
+	close(fd);
+}
+
+static void test_host_leaves_before_response(void **state)
+{
+	struct fixture *f = *state;
+	uint32_t hport;
+	int fd = open_host_conn(f, 7, &hport);
+	close(fd);
+	pump(f);
+	struct vsock_hdr h;
+	char buf[8];
+	assert_int_equal(grx(f, &h, buf, sizeof(buf)), 1);
+	assert_int_equal(le16toh(h.op), VSOCK_OP_RST);
+	assert_int_equal(le32toh(h.dst_port), 7);
+	assert_int_equal(f->mux.nr_conns, 0);
+	/* the guest's late RESPONSE is for nobody: RST again */
+	gtx(f, ghdr(VSOCK_OP_RESPONSE, 7, hport, 0), NULL);
+	assert_int_equal(grx(f, &h, buf, sizeof(buf)), 1);
+	assert_int_equal(le16toh(h.op), VSOCK_OP_RST);
+}
+
+/* ---- guest-initiated ---- */
+
+static void test_guest_connect(void **state)
+{
+	struct fixture *f = *state;
+	char lpath[160];
+	snprintf(lpath, sizeof(lpath), "%s_1234", f->path);
+	int lfd = host_listen(lpath);
+	gtx(f, ghdr(VSOCK_OP_REQUEST, 5000, 1234, 0), NULL);
+	struct vsock_hdr h;
+	char buf[64];
+	assert_int_equal(grx(f, &h, buf, sizeof(buf)), 1);
+	assert_int_equal(le16toh(h.op), VSOCK_OP_RESPONSE);
+	assert_int_equal(le32toh(h.src_port), 1234);
+	assert_int_equal(le32toh(h.dst_port), 5000);
+	int fd = accept(lfd, NULL, NULL);
+	assert_true(fd >= 0);
+	gtx(f, ghdr(VSOCK_OP_RW, 5000, 1234, 3), "abc");
+	assert_int_equal(read(fd, buf, sizeof(buf)), 3);
+	assert_memory_equal(buf, "abc", 3);
+	assert_int_equal(write(fd, "xyz", 3), 3);
+	pump(f);
+	assert_int_equal(grx(f, &h, buf, sizeof(buf)), 1);
+	assert_int_equal(le16toh(h.op), VSOCK_OP_RW);
+	assert_memory_equal(buf, "xyz", 3);
+	/* guest closes both ways: we answer RST, the host sees EOF */
+	struct vsock_hdr sd = ghdr(VSOCK_OP_SHUTDOWN, 5000, 1234, 0);
+	sd.flags = htole32(VSOCK_SHUTDOWN_RCV | VSOCK_SHUTDOWN_SEND);
+	gtx(f, sd, NULL);
+	assert_int_equal(grx(f, &h, buf, sizeof(buf)), 1);
+	assert_int_equal(le16toh(h.op), VSOCK_OP_RST);
+	assert_int_equal(read(fd, buf, sizeof(buf)), 0);
+	assert_int_equal(f->mux.nr_conns, 0);
+	close(fd);
+	close(lfd);
+	unlink(lpath);
+}
+
+static void test_guest_connect_nobody_listens(void **state)
+{
+	struct fixture *f = *state;
+	gtx(f, ghdr(VSOCK_OP_REQUEST, 5001, 4321, 0), NULL);
+	struct vsock_hdr h;
+	char buf[8];
+	assert_int_equal(grx(f, &h, buf, sizeof(buf)), 1);
+	assert_int_equal(le16toh(h.op), VSOCK_OP_RST);
+	assert_int_equal(le32toh(h.src_port), 4321);
+	assert_int_equal(le32toh(h.dst_port), 5001);
+	assert_int_equal(f->mux.nr_conns, 0);
+	/* junk for a connection that does not exist: RST, RST itself: nothing */
+	gtx(f, ghdr(VSOCK_OP_RW, 1, 2, 2), "zz");
+	assert_int_equal(grx(f, &h, buf, sizeof(buf)), 1);
+	assert_int_equal(le16toh(h.op), VSOCK_OP_RST);
+	gtx(f, ghdr(VSOCK_OP_RST, 1, 2, 0), NULL);
+	assert_int_equal(grx(f, &h, buf, sizeof(buf)), 0);
+	/* spoofed source CID: dropped without an answer */
+	struct vsock_hdr bad = ghdr(VSOCK_OP_REQUEST, 1, 2, 0);
+	bad.src_cid = htole64(CID + 1);
+	gtx(f, bad, NULL);
+	assert_int_equal(grx(f, &h, buf, sizeof(buf)), 0);
+	assert_int_equal(f->mux.stats.tx_dropped, 1);
+}
+
+/* ---- credit ---- */
+
+static int established(struct fixture *f, uint32_t gport, uint32_t *hport, uint32_t buf_alloc)
+{
+	int fd = open_host_conn(f, gport, hport);
+	struct vsock_hdr r = ghdr(VSOCK_OP_RESPONSE, gport, *hport, 0);
+	r.buf_alloc = htole32(buf_alloc);
+	gtx(f, r, NULL);
+	char line[32];
+	assert_true(read(fd, line, sizeof(line)) > 3);
+	return fd;
+}
+
+static void test_guest_credit_limits_host_data(void **state)
+{
+	struct fixture *f = *state;
+	uint32_t hport;
+	int fd = established(f, 60, &hport, 10);
+	char data[100];
+	for (int i = 0; i < 100; i++)
+		data[i] = (char)i;
+	assert_int_equal(write(fd, data, 100), 100);
+	pump(f);
+	struct vsock_hdr h;
+	char buf[200];
+	assert_int_equal(grx(f, &h, buf, sizeof(buf)), 1);
+	assert_int_equal(le32toh(h.len), 10);
+	assert_memory_equal(buf, data, 10);
+	/* the guest has no room left: nothing more, however much waits */
+	assert_int_equal(grx(f, &h, buf, sizeof(buf)), 0);
+	pump(f);
+	assert_int_equal(grx(f, &h, buf, sizeof(buf)), 0);
+	/* it consumed the 10 bytes and says so */
+	struct vsock_hdr cu = ghdr(VSOCK_OP_CREDIT_UPDATE, 60, hport, 0);
+	cu.buf_alloc = htole32(10);
+	cu.fwd_cnt = htole32(10);
+	gtx(f, cu, NULL);
+	assert_int_equal(grx(f, &h, buf, sizeof(buf)), 1);
+	assert_int_equal(le32toh(h.len), 10);
+	assert_memory_equal(buf, data + 10, 10);
+	close(fd);
+}
+
+static void test_guest_overruns_credit(void **state)
+{
+	struct fixture *f = *state;
+	uint32_t hport;
+	int fd = established(f, 61, &hport, 4096);
+	/* host does not read; the guest sends more than VSOCK_BUF_ALLOC */
+	static char chunk[VSOCK_MAX_PAYLOAD];
+	int rst = 0;
+	struct vsock_hdr h;
+	char buf[8];
+	for (int i = 0; i < 64 && !rst; i++) {
+		gtx(f, ghdr(VSOCK_OP_RW, 61, hport, sizeof(chunk)), chunk);
+		while (grx(f, &h, buf, sizeof(buf)) == 1)
+			rst += le16toh(h.op) == VSOCK_OP_RST;
+	}
+	assert_int_equal(rst, 1);
+	assert_int_equal(f->mux.nr_conns, 0);
+	close(fd);
+}
+
+static void test_buffered_writes_and_credit_update(void **state)
+{
+	struct fixture *f = *state;
+	uint32_t hport;
+	int fd = established(f, 62, &hport, 4096);
+	int sz = 4096;
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+	/* fill the guest's whole credit without the host reading */
+	static uint8_t sent[VSOCK_BUF_ALLOC];
+	for (size_t i = 0; i < sizeof(sent); i++)
+		sent[i] = (uint8_t)(i * 13 + 1);
+	for (size_t off = 0; off < sizeof(sent); off += VSOCK_MAX_PAYLOAD)
+		gtx(f, ghdr(VSOCK_OP_RW, 62, hport, VSOCK_MAX_PAYLOAD), sent + off);
+	struct vsock_hdr h;
+	char tmp[8];
+	uint32_t fwd = 0;
+	int updates = 0;
+	static uint8_t got[VSOCK_BUF_ALLOC];
+	size_t have = 0;
+	/* the host reads; the mux flushes on EPOLLOUT and reports room */
+	while (have < sizeof(got)) {
+		ssize_t n = read(fd, got + have, sizeof(got) - have);
+		assert_true(n > 0);
+		have += (size_t)n;
+		pump(f);
+		while (grx(f, &h, tmp, sizeof(tmp)) == 1) {
+			assert_int_equal(le16toh(h.op), VSOCK_OP_CREDIT_UPDATE);
+			assert_true(le32toh(h.fwd_cnt) >= fwd);
+			fwd = le32toh(h.fwd_cnt);
+			updates++;
+		}
+	}
+	assert_memory_equal(got, sent, sizeof(sent));
+	assert_true(updates >= 1);
+	assert_true(fwd >= VSOCK_BUF_ALLOC - VSOCK_CREDIT_THRESHOLD);
+	/* a credit request is answered with the exact count */
+	gtx(f, ghdr(VSOCK_OP_CREDIT_REQUEST, 62, hport, 0), NULL);
+	assert_int_equal(grx(f, &h, tmp, sizeof(tmp)), 1);
+	assert_int_equal(le16toh(h.op), VSOCK_OP_CREDIT_UPDATE);
+	assert_int_equal(le32toh(h.fwd_cnt), VSOCK_BUF_ALLOC);
+	close(fd);
+}
+
+static void test_reset_drops_everything(void **state)
+{
+	struct fixture *f = *state;
+	uint32_t p1, p2;
+	int a = established(f, 70, &p1, 4096);
+	int b = open_host_conn(f, 71, &p2);
+	assert_int_equal(f->mux.nr_conns, 2);
+	vsock_mux_reset(&f->mux);
+	assert_int_equal(f->mux.nr_conns, 0);
+	char buf[8];
+	assert_int_equal(read(a, buf, sizeof(buf)), 0);
+	assert_int_equal(read(b, buf, sizeof(buf)), 0);
+	close(a);
+	close(b);
+	/* still listening afterwards */
+	uint32_t p3;
+	close(open_host_conn(f, 72, &p3));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_parse_connect),
+		cmocka_unit_test(test_parse_cli),
+		cmocka_unit_test(test_hdr_check),
+		cmocka_unit_test_setup_teardown(test_host_connect_data_close, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_host_connect_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_host_bad_line, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_host_leaves_before_response, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_guest_connect, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_guest_connect_nobody_listens, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_guest_credit_limits_host_data, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_guest_overruns_credit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_buffered_writes_and_credit_update, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reset_drops_everything, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
