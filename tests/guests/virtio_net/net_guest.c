@@ -640,6 +640,64 @@ static bool vs_init(uint64_t base)
 	return true;
 }
 
+/* ---- rng: one 32-byte request, printed in hex ---- */
+
+static struct vq rng_q;
+static uint8_t rng_buf[32] __attribute__((aligned(64)));
+
+static bool rng_init(uint64_t base)
+{
+	uint64_t f;
+	if (!vdev_begin(base, 1ULL << F_VERSION_1, &f))
+		return false;
+	vq_setup(&rng_q, base, 0);
+	wr32(base, VM_STATUS, ST_ACK | ST_DRIVER | ST_FEATURES_OK | ST_DRIVER_OK);
+	rng_q.desc[0] = (struct vdesc){ (uint64_t)rng_buf, sizeof(rng_buf), VD_WRITE, 0 };
+	vq_give(&rng_q, 0);
+	vq_notify(&rng_q);
+	struct vused_elem e;
+	int spins = 0;
+	while (!vq_used(&rng_q, &e) && ++spins < 1000000)
+		__asm__ volatile("pause");
+	if (spins == 1000000) {
+		puts_("net-guest: rng no answer\n");
+		return false;
+	}
+	puts_("net-guest: rng ");
+	putu(e.len);
+	puts_(" bytes ");
+	for (uint32_t i = 0; i < e.len && i < sizeof(rng_buf); i++)
+		puthex8(rng_buf[i]);
+	putc_('\n');
+	return true;
+}
+
+/* ---- bad frames on request: the VMM must drop them and carry on ---- */
+
+static void net_send_bad(void)
+{
+	uint16_t slot;
+	/* a checksum offload the device never offered */
+	uint8_t *b = net_tx_slot(&slot);
+	memset(b, 0, NET_HDR + 60);
+	b[0] = 1; /* VIRTIO_NET_HDR_F_NEEDS_CSUM */
+	net_tx.desc[slot] = (struct vdesc){ (uint64_t)b, NET_HDR + 60, 0, 0 };
+	vq_give(&net_tx, slot);
+	net_tx_next++;
+	/* a frame shorter than an Ethernet header */
+	b = net_tx_slot(&slot);
+	net_tx.desc[slot] = (struct vdesc){ (uint64_t)b, NET_HDR + 5, 0, 0 };
+	vq_give(&net_tx, slot);
+	net_tx_next++;
+	/* a header alone, cut short */
+	b = net_tx_slot(&slot);
+	net_tx.desc[slot] = (struct vdesc){ (uint64_t)b, 4, 0, 0 };
+	vq_give(&net_tx, slot);
+	net_tx_next++;
+	vq_notify(&net_tx);
+	puts_("net-guest: bad frames sent\n");
+}
+
 /* ---- main ---- */
 
 void guest_main(void);
@@ -659,11 +717,15 @@ void guest_main(void)
 			have_net = net_init(base);
 		else if (id == 19 && !have_vsock)
 			have_vsock = vs_init(base);
+		else if (id == 4)
+			rng_init(base);
 	}
 	if (!have_net && !have_vsock) {
 		puts_("net-guest: no devices\n");
 		outb(0x64, 0xfe);
 	}
+	if (have_net && cmd_find("net_bad"))
+		net_send_bad();
 	puts_("net-guest: ready\n");
 	for (;;) {
 		if (have_net)
