@@ -6,7 +6,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
 
+#include "devices/net_tap.h"
 #include "vmm/log.h"
 
 #define BIT(n) (1ULL << (n))
@@ -146,14 +149,15 @@ int net_rx_pkt_check(const uint8_t *pkt, size_t len)
 #define NET_RX_MAX_CHAINS 256
 
 struct net_rx_state {
-	struct net_chain first, cur; /* 4 KiB each: kept off the stack */
+	struct vchain first, cur; /* 4 KiB each: kept off the stack */
 	uint16_t head[NET_RX_MAX_CHAINS];
 	uint32_t len[NET_RX_MAX_CHAINS];
 };
 
-int net_rx_deliver(const struct net_rx_ops *ops, void *q, bool mrg,
-                   uint8_t *pkt, size_t len)
+int net_rx_deliver(const struct vchain_queue *rxq, bool mrg, uint8_t *pkt, size_t len)
 {
+	const struct vchain_ops *ops = rxq->ops;
+	void *q = rxq->q;
 	static __thread struct net_rx_state st;
 	size_t done = 0;
 	int nbuf = 0;
@@ -162,7 +166,7 @@ int net_rx_deliver(const struct net_rx_ops *ops, void *q, bool mrg,
 	if (len < (size_t)NET_HDR_LEN)
 		return -EINVAL;
 	while (done < len) {
-		struct net_chain *c = nbuf == 0 ? &st.first : &st.cur;
+		struct vchain *c = nbuf == 0 ? &st.first : &st.cur;
 		ret = ops->pop(q, c);
 		if (ret < 0)
 			goto undo;
@@ -171,20 +175,21 @@ int net_rx_deliver(const struct net_rx_ops *ops, void *q, bool mrg,
 			goto undo;
 		}
 		nbuf++;
-		size_t cap = net_iov_len(c->iov, c->niov);
+		size_t cap = net_iov_len(c->iov, c->nwrite);
 		/* every chain must at least hold a header (virtio 1.1 5.1.6.3.1) */
-		if (cap < (size_t)NET_HDR_LEN || (!mrg && cap < len) || nbuf > NET_RX_MAX_CHAINS) {
+		if (c->nread || cap < (size_t)NET_HDR_LEN || (!mrg && cap < len) ||
+		    nbuf > NET_RX_MAX_CHAINS) {
 			ret = -EMSGSIZE;
 			goto undo;
 		}
-		size_t k = net_iov_write(c->iov, c->niov, 0, pkt + done, len - done);
+		size_t k = net_iov_write(c->iov, c->nwrite, 0, pkt + done, len - done);
 		st.head[nbuf - 1] = c->head;
 		st.len[nbuf - 1] = (uint32_t)k;
 		done += k;
 	}
 	/* num_buffers is known only now; the tap leaves those bytes unwritten */
 	uint16_t nb = htole16((uint16_t)nbuf);
-	net_iov_write(st.first.iov, st.first.niov,
+	net_iov_write(st.first.iov, st.first.nwrite,
 	              offsetof(struct virtio_net_hdr_v1, num_buffers), &nb, sizeof(nb));
 	for (int i = 0; i < nbuf; i++)
 		ops->push(q, st.head[i], st.len[i]);
@@ -192,6 +197,277 @@ int net_rx_deliver(const struct net_rx_ops *ops, void *q, bool mrg,
 undo:
 	ops->unpop(q, nbuf);
 	return ret;
+}
+
+/* ---- the device ---- */
+
+#define VIRTIO_F_VERSION_1 32
+/* Packets one tap event may move before other fds get a turn (epoll is
+ * level-triggered: the rest comes on the next round). */
+#define NET_RX_BUDGET 64
+
+uint64_t net_dev_features(const struct net_dev *nd)
+{
+	uint64_t f = BIT(VIRTIO_F_VERSION_1) | BIT(VIRTIO_NET_F_CSUM) |
+	             BIT(VIRTIO_NET_F_GUEST_CSUM) | BIT(VIRTIO_NET_F_GUEST_TSO4) |
+	             BIT(VIRTIO_NET_F_GUEST_TSO6) | BIT(VIRTIO_NET_F_GUEST_UFO) |
+	             BIT(VIRTIO_NET_F_HOST_TSO4) | BIT(VIRTIO_NET_F_HOST_TSO6) |
+	             BIT(VIRTIO_NET_F_HOST_UFO) | BIT(VIRTIO_NET_F_MRG_RXBUF) |
+	             BIT(VIRTIO_NET_F_STATUS);
+	if (nd->has_mac)
+		f |= BIT(VIRTIO_NET_F_MAC);
+	return f;
+}
+
+static void net_warn_drop(struct net_dev *nd, const char *what)
+{
+	/* the first few, then one in a thousand: a guest must not flood the log */
+	uint64_t n = ++nd->logged_drops;
+	if (n <= 10 || n % 1000 == 0)
+		log_warn("net %s: dropped %s (%llu so far)", nd->name, what, (unsigned long long)n);
+}
+
+static void net_rx_update_watch(struct net_dev *nd)
+{
+	bool want = nd->active && !nd->tap_dead && !nd->rx_pending && !nd->rx_throttled;
+	if (want == nd->tap_watched || nd->tap_dead)
+		return;
+	if (loop_mod(nd->loop, nd->tap_fd, want ? EPOLLIN : 0) == 0)
+		nd->tap_watched = want;
+}
+
+/* Read the tap into guest buffers until it is empty, the guest has no
+ * buffers (then hold the packet and stop reading: back-pressure), the
+ * limiter says stop, or the budget is spent. */
+static void net_rx_process(struct net_dev *nd)
+{
+	bool mrg = nd->features & BIT(VIRTIO_NET_F_MRG_RXBUF);
+	bool delivered = false;
+	for (int budget = NET_RX_BUDGET; budget > 0; budget--) {
+		if (!nd->rx_pending) {
+			ssize_t n = read(nd->tap_fd, nd->rx_pkt, NET_MAX_PKT);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0) {
+				if (errno != EAGAIN && errno != EWOULDBLOCK) {
+					nd->stats.rx_dropped++;
+					log_warn("net %s: tap read: %s", nd->name, strerror(errno));
+				}
+				break;
+			}
+			if (net_rx_pkt_check(nd->rx_pkt, (size_t)n) < 0) {
+				nd->stats.rx_malformed++;
+				net_warn_drop(nd, "malformed frame from the tap");
+				continue;
+			}
+			nd->rx_len = (size_t)n;
+			nd->rx_pending = true;
+			nd->rx_paid = false;
+		}
+		if (!nd->rx_paid && nd->rx_limit.consume &&
+		    !nd->rx_limit.consume(nd->rx_limit.bucket, 1, nd->rx_len - NET_HDR_LEN)) {
+			nd->rx_throttled = true;
+			break;
+		}
+		nd->rx_paid = true;
+		int ret = net_rx_deliver(&nd->rxq, mrg, nd->rx_pkt, nd->rx_len);
+		if (ret == -EAGAIN) {
+			nd->stats.rx_no_buffers++;
+			break;
+		}
+		nd->rx_pending = false;
+		if (ret == 0) {
+			nd->stats.rx_packets++;
+			nd->stats.rx_bytes += nd->rx_len - NET_HDR_LEN;
+			delivered = true;
+			continue;
+		}
+		nd->stats.rx_dropped++;
+		net_warn_drop(nd, ret == -EMSGSIZE ? "frame larger than the guest's buffer"
+		                                   : "frame: receive queue broken");
+		if (ret != -EMSGSIZE)
+			break;
+	}
+	if (delivered)
+		nd->rxq.ops->publish(nd->rxq.q);
+	net_rx_update_watch(nd);
+}
+
+static void net_tap_event(void *opaque, uint32_t events)
+{
+	struct net_dev *nd = opaque;
+	if (events & (EPOLLERR | EPOLLHUP)) {
+		/* reported whatever we ask for: leave the loop or it spins */
+		log_err("net %s: tap error, receive stopped", nd->name);
+		loop_del(nd->loop, nd->tap_fd);
+		nd->tap_dead = true;
+		nd->tap_watched = false;
+		return;
+	}
+	if (nd->active)
+		net_rx_process(nd);
+}
+
+static void net_tx_process(struct net_dev *nd)
+{
+	static __thread struct vchain c;
+	static __thread struct iovec out[VCHAIN_MAX_IOV + 1];
+	bool used = false;
+	for (;;) {
+		int r = nd->txq.ops->pop(nd->txq.q, &c);
+		if (r <= 0)
+			break;
+		struct virtio_net_hdr_v1 hdr;
+		size_t flen = 0;
+		int n = c.nwrite ? -EINVAL
+		                 : net_tx_gather(c.iov, c.nread, nd->features, &hdr, out,
+		                                 VCHAIN_MAX_IOV + 1, &flen);
+		if (n >= 0 && nd->tx_limit.consume &&
+		    !nd->tx_limit.consume(nd->tx_limit.bucket, 1, flen)) {
+			nd->txq.ops->unpop(nd->txq.q, 1);
+			nd->tx_throttled = true;
+			break;
+		}
+		if (n < 0) {
+			nd->stats.tx_malformed++;
+			net_warn_drop(nd, "malformed frame from the guest");
+		} else if (writev(nd->tap_fd, out, n) < 0) {
+			/* the tap refused it (its own checks, or full): drop */
+			nd->stats.tx_dropped++;
+			net_warn_drop(nd, "frame the tap refused");
+		} else {
+			nd->stats.tx_packets++;
+			nd->stats.tx_bytes += flen;
+		}
+		nd->txq.ops->push(nd->txq.q, c.head, 0);
+		used = true;
+	}
+	if (used)
+		nd->txq.ops->publish(nd->txq.q);
+}
+
+int net_dev_init(struct net_dev *nd, const struct net_config *cfg, int tap_fd,
+                 struct loop *loop)
+{
+	int ret;
+	memset(nd, 0, sizeof(*nd));
+	nd->loop = loop;
+	nd->tap_fd = -1;
+	if (tap_fd >= 0) {
+		ret = tap_setup_fd(tap_fd, NET_HDR_LEN);
+		if (ret < 0)
+			return ret;
+		nd->tap_fd = tap_fd;
+	} else {
+		if (!cfg || !cfg->host_dev_name)
+			return -EINVAL;
+		ret = tap_open(cfg->host_dev_name, NET_HDR_LEN);
+		if (ret < 0)
+			return ret;
+		nd->tap_fd = ret;
+		nd->own_fd = true;
+	}
+	if (tap_get_name(nd->tap_fd, nd->name) < 0)
+		snprintf(nd->name, sizeof(nd->name), "fd%d", nd->tap_fd);
+	if (cfg && cfg->has_mac) {
+		memcpy(nd->mac, cfg->guest_mac, 6);
+		nd->has_mac = true;
+	}
+	nd->rx_pkt = malloc(NET_MAX_PKT);
+	if (!nd->rx_pkt) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	/* registered now, watched from activation on */
+	ret = loop_add(loop, nd->tap_fd, 0, net_tap_event, nd);
+	if (ret < 0)
+		goto out;
+	return 0;
+out:
+	free(nd->rx_pkt);
+	nd->rx_pkt = NULL;
+	if (nd->own_fd)
+		close(nd->tap_fd);
+	nd->tap_fd = -1;
+	return ret;
+}
+
+void net_dev_destroy(struct net_dev *nd)
+{
+	if (nd->tap_fd >= 0) {
+		if (!nd->tap_dead)
+			loop_del(nd->loop, nd->tap_fd);
+		if (nd->own_fd)
+			close(nd->tap_fd);
+	}
+	nd->tap_fd = -1;
+	free(nd->rx_pkt);
+	nd->rx_pkt = NULL;
+}
+
+void net_dev_config_read(const struct net_dev *nd, uint64_t off, void *data, uint32_t len)
+{
+	uint8_t cfg[8] = { 0 };
+	memcpy(cfg, nd->mac, 6);
+	uint16_t status = htole16(VIRTIO_NET_S_LINK_UP);
+	memcpy(cfg + 6, &status, 2);
+	memset(data, 0, len);
+	if (off < sizeof(cfg))
+		memcpy(data, cfg + off, len < sizeof(cfg) - off ? len : sizeof(cfg) - off);
+}
+
+int net_dev_activate(struct net_dev *nd, uint64_t acked, struct vchain_queue rxq,
+                     struct vchain_queue txq)
+{
+	nd->features = acked & net_dev_features(nd);
+	unsigned want = tap_offload_from_features(nd->features), got = 0;
+	int ret = tap_set_offload(nd->tap_fd, want, &got);
+	if (ret < 0 || got != want)
+		/* without them the tap hands us plain frames: still correct */
+		log_warn("net %s: tap offloads 0x%x of 0x%x: %s", nd->name, got, want,
+		         ret < 0 ? strerror(-ret) : "partly refused");
+	nd->rxq = rxq;
+	nd->txq = txq;
+	nd->active = true;
+	nd->rx_pending = false;
+	nd->rx_throttled = nd->tx_throttled = false;
+	net_rx_update_watch(nd);
+	return 0;
+}
+
+void net_dev_reset(struct net_dev *nd)
+{
+	nd->active = false;
+	nd->rx_pending = false;
+	nd->features = 0;
+	net_rx_update_watch(nd);
+	tap_set_offload(nd->tap_fd, 0, NULL);
+}
+
+void net_dev_rx_notify(struct net_dev *nd)
+{
+	/* while the tap is watched and nothing is held, epoll says when */
+	if (nd->active && !nd->rx_throttled && (nd->rx_pending || !nd->tap_watched))
+		net_rx_process(nd);
+}
+
+void net_dev_tx_notify(struct net_dev *nd)
+{
+	if (nd->active && !nd->tx_throttled)
+		net_tx_process(nd);
+}
+
+void net_dev_rx_resume(struct net_dev *nd)
+{
+	nd->rx_throttled = false;
+	if (nd->active)
+		net_rx_process(nd);
+}
+
+void net_dev_tx_resume(struct net_dev *nd)
+{
+	nd->tx_throttled = false;
+	net_dev_tx_notify(nd);
 }
 
 int net_parse_mac(const char *s, uint8_t mac[6])

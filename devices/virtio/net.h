@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
+#include "devices/virtio/chain.h"
+#include "vmm/loop.h"
 #include "vmm/config.h"
 
 #define VIRTIO_ID_NET 1
@@ -56,8 +58,6 @@ struct virtio_net_hdr_v1 {
  * its Ethernet and VLAN headers (what Linux's tap accepts). */
 #define NET_MAX_FRAME (65535 + NET_ETH_HLEN + 4)
 #define NET_MAX_PKT (NET_HDR_LEN + NET_MAX_FRAME)
-/* Descriptors one chain may have (the longest a queue allows). */
-#define NET_MAX_IOV 256
 
 struct net_stats {
 	uint64_t rx_packets, rx_bytes, rx_dropped, rx_malformed, rx_no_buffers;
@@ -90,32 +90,73 @@ int net_tx_gather(const struct iovec *chain, int n, uint64_t features,
 /* Check a packet read from the tap (header + frame). 0 or -EINVAL. */
 int net_rx_pkt_check(const uint8_t *pkt, size_t len);
 
-/* One guest receive chain: device-writable buffers as host iovecs. */
-struct net_chain {
-	uint16_t head;
-	int niov;
-	struct iovec iov[NET_MAX_IOV];
-};
-
-/* What RX delivery needs from the receive queue. push only records a used
- * entry: the caller publishes the used index after net_rx_deliver returns,
- * so a guest never sees part of a merged packet. */
-struct net_rx_ops {
-	/* 1: got a chain, 0: queue empty, <0: broken queue (stop) */
-	int (*pop)(void *q, struct net_chain *c);
-	/* return the last n chains taken, unused, to the queue */
-	void (*unpop)(void *q, int n);
-	void (*push)(void *q, uint16_t head, uint32_t len);
-};
-
 /* Put one packet from the tap (its header + frame, pkt[0..len)) into guest
  * chains: one chain without MRG_RXBUF, as many as it takes with it, the
- * header's num_buffers set accordingly. Returns 0 when delivered, -EAGAIN
- * when the queue ran out of chains first (all chains returned: keep the
- * packet and retry after the guest's next notify), -EMSGSIZE when it can
- * never fit (chain too small without MRG_RXBUF: drop it), or the pop error. */
-int net_rx_deliver(const struct net_rx_ops *ops, void *q, bool mrg,
-                   uint8_t *pkt, size_t len);
+ * header's num_buffers set accordingly. Entries are pushed, not published:
+ * the caller publishes, so a guest never sees part of a merged packet.
+ * Returns 0 when delivered, -EAGAIN when the queue ran out of chains first
+ * (all chains returned: keep the packet and retry after the guest's next
+ * notify), -EMSGSIZE when it can never fit (a chain too small without
+ * MRG_RXBUF, or one with readable buffers: drop the packet), or the pop
+ * error. */
+int net_rx_deliver(const struct vchain_queue *rxq, bool mrg, uint8_t *pkt, size_t len);
+
+/* ---- the device, on any transport that provides vchain queues ---- */
+
+/* Rate limiting hook (the token buckets of vmm/limits.h plug in here):
+ * take ops and bytes from the bucket; false when it is empty, and then
+ * the device stops until resume() is called by the limiter's timer. */
+struct net_limit {
+	bool (*consume)(void *bucket, uint64_t ops, uint64_t bytes);
+	void *bucket;
+};
+
+
+struct net_dev {
+	int tap_fd;
+	bool own_fd;            /* opened by name: we close it */
+	struct loop *loop;
+	bool tap_watched;       /* EPOLLIN registered: RX may read the tap */
+	bool active;            /* driver OK: queues usable */
+	uint64_t features;      /* acked by the driver */
+	bool has_mac;
+	bool tap_dead;          /* the tap reported an error: no more RX */
+	uint8_t mac[6];
+	char name[16];
+	struct vchain_queue rxq, txq;
+	struct net_limit rx_limit, tx_limit;
+	bool rx_throttled, tx_throttled;
+	/* one packet read from the tap and not yet placed (no guest buffers) */
+	uint8_t *rx_pkt;
+	size_t rx_len;
+	bool rx_pending;
+	bool rx_paid;           /* its tokens are already taken */
+	struct net_stats stats;
+	uint64_t logged_drops;  /* drops already warned about (rate limit) */
+};
+
+/* Open the tap (by name, or take tap_fd >= 0 as is) and get ready; the
+ * MAC comes from cfg (or a random locally administered one). */
+int net_dev_init(struct net_dev *nd, const struct net_config *cfg, int tap_fd,
+                 struct loop *loop);
+void net_dev_destroy(struct net_dev *nd);
+/* The features this device offers (VERSION_1 included; MAC only when one
+ * was configured, else the guest picks its own like on Firecracker). */
+uint64_t net_dev_features(const struct net_dev *nd);
+/* The guest's config space: mac[6], status le16 (link up). */
+void net_dev_config_read(const struct net_dev *nd, uint64_t off, void *data, uint32_t len);
+/* DRIVER_OK: offloads the guest acked go to the tap, RX starts. */
+int net_dev_activate(struct net_dev *nd, uint64_t acked, struct vchain_queue rxq,
+                     struct vchain_queue txq);
+/* Device reset: stop RX, forget queues and any held packet. */
+void net_dev_reset(struct net_dev *nd);
+/* The guest added RX buffers: place a held packet, read the tap again. */
+void net_dev_rx_notify(struct net_dev *nd);
+/* The guest queued frames: send them all to the tap. */
+void net_dev_tx_notify(struct net_dev *nd);
+/* A rate limiter refilled. */
+void net_dev_rx_resume(struct net_dev *nd);
+void net_dev_tx_resume(struct net_dev *nd);
 
 /* ---- CLI ---- */
 

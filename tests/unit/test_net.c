@@ -6,14 +6,23 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <linux/if_tun.h>
+#include <net/if.h>
+#include <arpa/inet.h>
+#include <linux/if_packet.h>
+#include <linux/if_ether.h>
+#include <poll.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <cmocka.h>
 
 #include "devices/net_tap.h"
 #include "devices/virtio/net.h"
+#include "vmm/loop.h"
 
 #define BIT(n) (1ULL << (n))
 
@@ -140,7 +149,7 @@ struct fakeq {
 	int pop_error_at;          /* -1: never */
 };
 
-static int fq_pop(void *q, struct net_chain *c)
+static int fq_pop(void *q, struct vchain *c)
 {
 	struct fakeq *f = q;
 	if (f->next == f->pop_error_at)
@@ -151,7 +160,8 @@ static int fq_pop(void *q, struct net_chain *c)
 	c->head = (uint16_t)(100 + i);
 	/* two descriptors per chain, cut at 7 bytes, to cross boundaries */
 	size_t cut = f->size[i] < 7 ? f->size[i] : 7;
-	c->niov = 2;
+	c->nread = 0;
+	c->nwrite = 2;
 	c->iov[0] = (struct iovec){ f->mem[i], cut };
 	c->iov[1] = (struct iovec){ f->mem[i] + cut, f->size[i] - cut };
 	return 1;
@@ -171,7 +181,9 @@ static void fq_push(void *q, uint16_t head, uint32_t len)
 	f->push_len[f->pushed++] = len;
 }
 
-static const struct net_rx_ops fq_ops = { fq_pop, fq_unpop, fq_push };
+static void fq_publish(void *q) { (void)q; }
+
+static const struct vchain_ops fq_ops = { fq_pop, fq_unpop, fq_push, fq_publish };
 
 static void fq_init(struct fakeq *f, int n, const size_t *sizes)
 {
@@ -207,7 +219,7 @@ static void test_rx_single_chain(void **state)
 	struct fakeq f;
 	fq_init(&f, 1, sizes);
 	uint8_t *p = make_pkt(600);
-	assert_int_equal(net_rx_deliver(&fq_ops, &f, false, p, 600), 0);
+	assert_int_equal(net_rx_deliver(&(struct vchain_queue){ &fq_ops, &f }, false, p, 600), 0);
 	assert_int_equal(f.pushed, 1);
 	assert_int_equal(f.push_head[0], 100);
 	assert_int_equal(f.push_len[0], 600);
@@ -225,7 +237,7 @@ static void test_rx_too_small_without_mrg(void **state)
 	struct fakeq f;
 	fq_init(&f, 2, sizes);
 	uint8_t *p = make_pkt(600);
-	assert_int_equal(net_rx_deliver(&fq_ops, &f, false, p, 600), -EMSGSIZE);
+	assert_int_equal(net_rx_deliver(&(struct vchain_queue){ &fq_ops, &f }, false, p, 600), -EMSGSIZE);
 	assert_int_equal(f.pushed, 0);
 	assert_int_equal(f.next, 0); /* the chain went back */
 	free(p);
@@ -240,7 +252,7 @@ static void test_rx_merged(void **state)
 	fq_init(&f, 4, sizes);
 	size_t len = 2500;
 	uint8_t *p = make_pkt(len);
-	assert_int_equal(net_rx_deliver(&fq_ops, &f, true, p, len), 0);
+	assert_int_equal(net_rx_deliver(&(struct vchain_queue){ &fq_ops, &f }, true, p, len), 0);
 	assert_int_equal(f.pushed, 3);
 	assert_int_equal(f.push_len[0], 1000);
 	assert_int_equal(f.push_len[1], 1000);
@@ -263,14 +275,14 @@ static void test_rx_merged_runs_out(void **state)
 	struct fakeq f;
 	fq_init(&f, 2, sizes);
 	uint8_t *p = make_pkt(2500);
-	assert_int_equal(net_rx_deliver(&fq_ops, &f, true, p, 2500), -EAGAIN);
+	assert_int_equal(net_rx_deliver(&(struct vchain_queue){ &fq_ops, &f }, true, p, 2500), -EAGAIN);
 	assert_int_equal(f.pushed, 0);
 	assert_int_equal(f.next, 0);
 	/* once the guest adds a chain the same packet goes through */
 	f.size[2] = 1000;
 	f.mem[2] = calloc(1, 1000);
 	f.nchains = 3;
-	assert_int_equal(net_rx_deliver(&fq_ops, &f, true, p, 2500), 0);
+	assert_int_equal(net_rx_deliver(&(struct vchain_queue){ &fq_ops, &f }, true, p, 2500), 0);
 	assert_int_equal(f.pushed, 3);
 	assert_int_equal(((struct virtio_net_hdr_v1 *)f.mem[0])->num_buffers, 3);
 	free(p);
@@ -284,17 +296,17 @@ static void test_rx_empty_and_broken_queue(void **state)
 	struct fakeq f;
 	fq_init(&f, 0, sizes);
 	uint8_t *p = make_pkt(100);
-	assert_int_equal(net_rx_deliver(&fq_ops, &f, true, p, 100), -EAGAIN);
+	assert_int_equal(net_rx_deliver(&(struct vchain_queue){ &fq_ops, &f }, true, p, 100), -EAGAIN);
 	fq_free(&f);
 	/* a chain shorter than the header is refused even with MRG_RXBUF */
 	fq_init(&f, 2, sizes);
-	assert_int_equal(net_rx_deliver(&fq_ops, &f, true, p, 100), -EMSGSIZE);
+	assert_int_equal(net_rx_deliver(&(struct vchain_queue){ &fq_ops, &f }, true, p, 100), -EMSGSIZE);
 	assert_int_equal(f.next, 0);
 	fq_free(&f);
 	size_t big[] = { 60, 60 };
 	fq_init(&f, 2, big);
 	f.pop_error_at = 1;
-	assert_int_equal(net_rx_deliver(&fq_ops, &f, true, p, 100), -EIO);
+	assert_int_equal(net_rx_deliver(&(struct vchain_queue){ &fq_ops, &f }, true, p, 100), -EIO);
 	assert_int_equal(f.next, 0);
 	assert_int_equal(f.pushed, 0);
 	fq_free(&f);
@@ -401,6 +413,305 @@ static void test_tap_open(void **state)
 	close(fd);
 }
 
+/* ---- the device against a real tap (private netns) and a fake queue ---- */
+
+struct dq {
+	int n, next;
+	struct vchain chain[8];
+	int pushed, published;
+	uint16_t push_head[8];
+	uint32_t push_len[8];
+};
+
+static int dq_pop(void *q, struct vchain *c)
+{
+	struct dq *d = q;
+	if (d->next >= d->n)
+		return 0;
+	*c = d->chain[d->next++];
+	return 1;
+}
+
+static void dq_unpop(void *q, int n) { ((struct dq *)q)->next -= n; }
+
+static void dq_push(void *q, uint16_t head, uint32_t len)
+{
+	struct dq *d = q;
+	d->push_head[d->pushed] = head;
+	d->push_len[d->pushed++] = len;
+}
+
+static void dq_publish(void *q) { ((struct dq *)q)->published++; }
+
+static const struct vchain_ops dq_ops = { dq_pop, dq_unpop, dq_push, dq_publish };
+
+static void dq_add(struct dq *d, bool writable, void *buf, size_t len)
+{
+	struct vchain *c = &d->chain[d->n];
+	*c = (struct vchain){ .head = (uint16_t)(d->n + 10) };
+	c->iov[0] = (struct iovec){ buf, len };
+	if (writable)
+		c->nwrite = 1;
+	else
+		c->nread = 1;
+	d->n++;
+}
+
+struct devfix {
+	struct loop loop;
+	struct net_dev nd;
+	struct dq rx, tx;
+	int pkt_fd;
+};
+
+static bool private_netns(void)
+{
+	if (unshare(CLONE_NEWNET) < 0 || access("/dev/net/tun", R_OK | W_OK) < 0)
+		return false;
+	/* no IPv6 autoconf chatter on the tap */
+	FILE *f = fopen("/proc/sys/net/ipv6/conf/default/disable_ipv6", "w");
+	if (f) {
+		fputs("1", f);
+		fclose(f);
+	}
+	return true;
+}
+
+static int devfix_up(void **state)
+{
+	if (!private_netns()) {
+		*state = NULL;
+		return 0;
+	}
+	struct devfix *d = calloc(1, sizeof(*d));
+	assert_int_equal(loop_init(&d->loop), 0);
+	struct net_config cfg = { .host_dev_name = "hn0", .has_mac = true,
+	                          .guest_mac = { 6, 0, 0, 0, 0, 2 } };
+	assert_int_equal(net_dev_init(&d->nd, &cfg, -1, &d->loop), 0);
+	int s = socket(AF_INET, SOCK_DGRAM, 0);
+	struct ifreq ifr = { 0 };
+	strcpy(ifr.ifr_name, "hn0");
+	assert_int_equal(ioctl(s, SIOCGIFFLAGS, &ifr), 0);
+	ifr.ifr_flags |= IFF_UP;
+	assert_int_equal(ioctl(s, SIOCSIFFLAGS, &ifr), 0);
+	close(s);
+	d->pkt_fd = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK, htons(ETH_P_ALL));
+	assert_true(d->pkt_fd >= 0);
+	struct sockaddr_ll sll = { .sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_ALL),
+	                           .sll_ifindex = (int)if_nametoindex("hn0") };
+	assert_int_equal(bind(d->pkt_fd, (struct sockaddr *)&sll, sizeof(sll)), 0);
+	*state = d;
+	return 0;
+}
+
+static int devfix_down(void **state)
+{
+	struct devfix *d = *state;
+	if (!d)
+		return 0;
+	close(d->pkt_fd);
+	net_dev_destroy(&d->nd);
+	loop_destroy(&d->loop);
+	free(d);
+	return 0;
+}
+
+static size_t test_frame(uint8_t *f, uint8_t marker, size_t payload)
+{
+	static const uint8_t dst[6] = { 6, 0, 0, 0, 0, 2 }, src[6] = { 6, 0, 0, 0, 0, 1 };
+	memcpy(f, dst, 6);
+	memcpy(f + 6, src, 6);
+	f[12] = 0x88; /* local experimental ethertype */
+	f[13] = 0xb5;
+	for (size_t i = 0; i < payload; i++)
+		f[14 + i] = (uint8_t)(marker + i);
+	return 14 + payload;
+}
+
+static void test_dev_features_and_config(void **state)
+{
+	struct devfix *d = *state;
+	if (!d)
+		skip();
+	uint64_t f = net_dev_features(&d->nd);
+	assert_true(f & BIT(32));
+	assert_true(f & BIT(VIRTIO_NET_F_MAC));
+	assert_true(f & BIT(VIRTIO_NET_F_MRG_RXBUF));
+	assert_true(f & BIT(VIRTIO_NET_F_STATUS));
+	uint8_t cfg[8];
+	net_dev_config_read(&d->nd, 0, cfg, 8);
+	assert_int_equal(cfg[0], 6);
+	assert_int_equal(cfg[5], 2);
+	assert_int_equal(cfg[6], VIRTIO_NET_S_LINK_UP);
+	uint32_t v = 0xffffffff;
+	net_dev_config_read(&d->nd, 6, &v, 4); /* runs past the end: zeros */
+	assert_int_equal(v, VIRTIO_NET_S_LINK_UP);
+	net_dev_config_read(&d->nd, 100, &v, 4);
+	assert_int_equal(v, 0);
+	d->nd.has_mac = false;
+	assert_false(net_dev_features(&d->nd) & BIT(VIRTIO_NET_F_MAC));
+}
+
+static void test_dev_rx_backpressure(void **state)
+{
+	struct devfix *d = *state;
+	if (!d)
+		skip();
+	uint64_t acked = BIT(32) | BIT(VIRTIO_NET_F_MRG_RXBUF);
+	assert_int_equal(net_dev_activate(&d->nd, acked, (struct vchain_queue){ &dq_ops, &d->rx },
+	                                  (struct vchain_queue){ &dq_ops, &d->tx }), 0);
+	assert_true(d->nd.tap_watched);
+	uint8_t a[100], b[100];
+	size_t la = test_frame(a, 1, 60), lb = test_frame(b, 2, 80);
+	/* the host sends A while the guest has no buffers */
+	assert_int_equal(send(d->pkt_fd, a, la, 0), (ssize_t)la);
+	assert_int_equal(loop_run_once(&d->loop, 5000), 1);
+	assert_true(d->nd.rx_pending);
+	assert_false(d->nd.tap_watched); /* stopped reading the tap */
+	assert_int_equal(d->nd.stats.rx_no_buffers, 1);
+	assert_int_equal(d->rx.pushed, 0);
+	/* B waits in the tap: the loop does not even look */
+	assert_int_equal(send(d->pkt_fd, b, lb, 0), (ssize_t)lb);
+	assert_int_equal(loop_run_once(&d->loop, 0), 0);
+	/* the guest posts two buffers and notifies: A then B land, in order */
+	static uint8_t buf0[2048], buf1[2048];
+	dq_add(&d->rx, true, buf0, sizeof(buf0));
+	dq_add(&d->rx, true, buf1, sizeof(buf1));
+	net_dev_rx_notify(&d->nd);
+	assert_int_equal(d->rx.pushed, 2);
+	assert_int_equal(d->rx.push_len[0], NET_HDR_LEN + la);
+	assert_int_equal(d->rx.push_len[1], NET_HDR_LEN + lb);
+	assert_memory_equal(buf0 + NET_HDR_LEN, a, la);
+	assert_memory_equal(buf1 + NET_HDR_LEN, b, lb);
+	assert_int_equal(((struct virtio_net_hdr_v1 *)buf0)->num_buffers, 1);
+	assert_true(d->rx.published >= 1);
+	assert_false(d->nd.rx_pending);
+	assert_true(d->nd.tap_watched); /* reading again */
+	assert_int_equal(d->nd.stats.rx_packets, 2);
+	assert_int_equal(d->nd.stats.rx_bytes, la + lb);
+}
+
+static void test_dev_rx_too_big_for_buffer(void **state)
+{
+	struct devfix *d = *state;
+	if (!d)
+		skip();
+	/* no MRG_RXBUF: a frame must fit one chain, else it is dropped */
+	net_dev_activate(&d->nd, BIT(32), (struct vchain_queue){ &dq_ops, &d->rx },
+	                 (struct vchain_queue){ &dq_ops, &d->tx });
+	static uint8_t small[64], big[2048];
+	dq_add(&d->rx, true, small, sizeof(small));
+	uint8_t a[300];
+	size_t la = test_frame(a, 3, 200);
+	assert_int_equal(send(d->pkt_fd, a, la, 0), (ssize_t)la);
+	assert_int_equal(loop_run_once(&d->loop, 5000), 1);
+	assert_int_equal(d->nd.stats.rx_dropped, 1);
+	assert_int_equal(d->rx.pushed, 0);
+	assert_true(d->nd.tap_watched);
+	/* the small chain is still there for the next, bigger buffer after it */
+	dq_add(&d->rx, true, big, sizeof(big));
+	d->rx.next = 1;
+	assert_int_equal(send(d->pkt_fd, a, la, 0), (ssize_t)la);
+	assert_int_equal(loop_run_once(&d->loop, 5000), 1);
+	assert_int_equal(d->rx.pushed, 1);
+	assert_int_equal(d->rx.push_head[0], 11);
+}
+
+static void test_dev_tx_to_tap(void **state)
+{
+	struct devfix *d = *state;
+	if (!d)
+		skip();
+	net_dev_activate(&d->nd, BIT(32), (struct vchain_queue){ &dq_ops, &d->rx },
+	                 (struct vchain_queue){ &dq_ops, &d->tx });
+	static uint8_t bad[NET_HDR_LEN + 60], good[NET_HDR_LEN + 100], wr[64];
+	memset(bad, 0, sizeof(bad));
+	bad[0] = VIRTIO_NET_HDR_F_NEEDS_CSUM; /* CSUM was not acked */
+	test_frame(bad + NET_HDR_LEN, 9, 46);
+	memset(good, 0, NET_HDR_LEN);
+	size_t lg = test_frame(good + NET_HDR_LEN, 5, 86);
+	dq_add(&d->tx, false, bad, sizeof(bad));
+	dq_add(&d->tx, true, wr, sizeof(wr)); /* writable buffer on TX: malformed */
+	dq_add(&d->tx, false, good, NET_HDR_LEN + lg);
+	net_dev_tx_notify(&d->nd);
+	assert_int_equal(d->tx.pushed, 3);
+	assert_int_equal(d->tx.published, 1);
+	assert_int_equal(d->nd.stats.tx_malformed, 2);
+	assert_int_equal(d->nd.stats.tx_packets, 1);
+	assert_int_equal(d->nd.stats.tx_bytes, lg);
+	/* the host sees exactly the good frame */
+	struct pollfd p = { .fd = d->pkt_fd, .events = POLLIN };
+	assert_int_equal(poll(&p, 1, 5000), 1);
+	uint8_t got[256];
+	ssize_t n = recv(d->pkt_fd, got, sizeof(got), 0);
+	assert_int_equal(n, (ssize_t)lg);
+	assert_memory_equal(got, good + NET_HDR_LEN, lg);
+	assert_true(recv(d->pkt_fd, got, sizeof(got), 0) < 0);
+}
+
+static bool deny(void *bucket, uint64_t ops, uint64_t bytes)
+{
+	(void)ops;
+	(void)bytes;
+	return !*(bool *)bucket;
+}
+
+static void test_dev_rate_limit_hooks(void **state)
+{
+	struct devfix *d = *state;
+	if (!d)
+		skip();
+	bool empty = true;
+	d->nd.tx_limit = (struct net_limit){ deny, &empty };
+	d->nd.rx_limit = (struct net_limit){ deny, &empty };
+	net_dev_activate(&d->nd, BIT(32), (struct vchain_queue){ &dq_ops, &d->rx },
+	                 (struct vchain_queue){ &dq_ops, &d->tx });
+	static uint8_t good[NET_HDR_LEN + 60], rxb[2048];
+	memset(good, 0, NET_HDR_LEN);
+	test_frame(good + NET_HDR_LEN, 7, 46);
+	dq_add(&d->tx, false, good, sizeof(good));
+	net_dev_tx_notify(&d->nd);
+	assert_int_equal(d->tx.pushed, 0);        /* held back, chain returned */
+	assert_int_equal(d->tx.next, 0);
+	empty = false;
+	net_dev_tx_resume(&d->nd);
+	assert_int_equal(d->tx.pushed, 1);
+	assert_int_equal(d->nd.stats.tx_packets, 1);
+	/* receive side: the frame waits in the VMM, the tap is not read */
+	empty = true;
+	dq_add(&d->rx, true, rxb, sizeof(rxb));
+	uint8_t a[100];
+	size_t la = test_frame(a, 4, 60);
+	assert_int_equal(send(d->pkt_fd, a, la, 0), (ssize_t)la);
+	assert_int_equal(loop_run_once(&d->loop, 5000), 1);
+	assert_true(d->nd.rx_throttled);
+	assert_false(d->nd.tap_watched);
+	assert_int_equal(d->rx.pushed, 0);
+	empty = false;
+	net_dev_rx_resume(&d->nd);
+	assert_int_equal(d->rx.pushed, 1);
+	assert_memory_equal(rxb + NET_HDR_LEN, a, la);
+}
+
+static void test_dev_reset_stops_rx(void **state)
+{
+	struct devfix *d = *state;
+	if (!d)
+		skip();
+	net_dev_activate(&d->nd, BIT(32), (struct vchain_queue){ &dq_ops, &d->rx },
+	                 (struct vchain_queue){ &dq_ops, &d->tx });
+	assert_true(d->nd.tap_watched);
+	net_dev_reset(&d->nd);
+	assert_false(d->nd.tap_watched);
+	assert_false(d->nd.active);
+	uint8_t a[100];
+	size_t la = test_frame(a, 4, 60);
+	assert_int_equal(send(d->pkt_fd, a, la, 0), (ssize_t)la);
+	assert_int_equal(loop_run_once(&d->loop, 0), 0);
+	net_dev_tx_notify(&d->nd); /* ignored while reset */
+	assert_int_equal(d->tx.pushed, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -419,6 +730,12 @@ int main(void)
 		cmocka_unit_test(test_parse_cli),
 		cmocka_unit_test(test_offload_mapping),
 		cmocka_unit_test(test_tap_open),
+		cmocka_unit_test_setup_teardown(test_dev_features_and_config, devfix_up, devfix_down),
+		cmocka_unit_test_setup_teardown(test_dev_rx_backpressure, devfix_up, devfix_down),
+		cmocka_unit_test_setup_teardown(test_dev_rx_too_big_for_buffer, devfix_up, devfix_down),
+		cmocka_unit_test_setup_teardown(test_dev_tx_to_tap, devfix_up, devfix_down),
+		cmocka_unit_test_setup_teardown(test_dev_rate_limit_hooks, devfix_up, devfix_down),
+		cmocka_unit_test_setup_teardown(test_dev_reset_stops_rx, devfix_up, devfix_down),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
