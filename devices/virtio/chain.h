@@ -6,7 +6,9 @@
 #ifndef HUSK_VIRTIO_CHAIN_H
 #define HUSK_VIRTIO_CHAIN_H
 
+#include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/uio.h>
 
 /* Descriptors one chain may have (the longest a queue allows). */
@@ -35,5 +37,73 @@ struct vchain_queue {
 	const struct vchain_ops *ops;
 	void *q;
 };
+
+static inline size_t vchain_iov_len(const struct iovec *iov, int n)
+{
+	size_t total = 0;
+	for (int i = 0; i < n; i++)
+		total += iov[i].iov_len;
+	return total;
+}
+
+/* Copy len bytes into an iovec list starting at byte off; returns the
+ * bytes copied (fewer when the list is too short). */
+static inline size_t vchain_iov_write(const struct iovec *iov, int n, size_t off,
+                                      const void *src, size_t len)
+{
+	const uint8_t *s = (const uint8_t *)src;
+	size_t done = 0;
+	for (int i = 0; i < n && done < len; i++) {
+		if (off >= iov[i].iov_len) {
+			off -= iov[i].iov_len;
+			continue;
+		}
+		size_t room = iov[i].iov_len - off;
+		size_t k = len - done < room ? len - done : room;
+		memcpy((uint8_t *)iov[i].iov_base + off, s + done, k);
+		done += k;
+		off = 0;
+	}
+	return done;
+}
+
+/* Copy out of an iovec list the same way. */
+static inline size_t vchain_iov_read(const struct iovec *iov, int n, size_t off,
+                                     void *dst, size_t len)
+{
+	uint8_t *d = (uint8_t *)dst;
+	size_t done = 0;
+	for (int i = 0; i < n && done < len; i++) {
+		if (off >= iov[i].iov_len) {
+			off -= iov[i].iov_len;
+			continue;
+		}
+		size_t room = iov[i].iov_len - off;
+		size_t k = len - done < room ? len - done : room;
+		memcpy(d + done, (const uint8_t *)iov[i].iov_base + off, k);
+		done += k;
+		off = 0;
+	}
+	return done;
+}
+
+/* The part of an iovec list from byte off on, as a new list (pointing
+ * into the same buffers). Returns its length in entries. */
+static inline int vchain_iov_skip(const struct iovec *iov, int n, size_t off,
+                                  struct iovec *out, int max)
+{
+	int k = 0;
+	for (int i = 0; i < n && k < max; i++) {
+		if (off >= iov[i].iov_len) {
+			off -= iov[i].iov_len;
+			continue;
+		}
+		out[k].iov_base = (uint8_t *)iov[i].iov_base + off;
+		out[k].iov_len = iov[i].iov_len - off;
+		k++;
+		off = 0;
+	}
+	return k;
+}
 
 #endif

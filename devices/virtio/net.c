@@ -14,50 +14,6 @@
 
 #define BIT(n) (1ULL << (n))
 
-size_t net_iov_len(const struct iovec *iov, int n)
-{
-	size_t total = 0;
-	for (int i = 0; i < n; i++)
-		total += iov[i].iov_len;
-	return total;
-}
-
-size_t net_iov_write(const struct iovec *iov, int n, size_t off, const void *src, size_t len)
-{
-	const uint8_t *s = src;
-	size_t done = 0;
-	for (int i = 0; i < n && done < len; i++) {
-		if (off >= iov[i].iov_len) {
-			off -= iov[i].iov_len;
-			continue;
-		}
-		size_t room = iov[i].iov_len - off;
-		size_t k = len - done < room ? len - done : room;
-		memcpy((uint8_t *)iov[i].iov_base + off, s + done, k);
-		done += k;
-		off = 0;
-	}
-	return done;
-}
-
-size_t net_iov_read(const struct iovec *iov, int n, size_t off, void *dst, size_t len)
-{
-	uint8_t *d = dst;
-	size_t done = 0;
-	for (int i = 0; i < n && done < len; i++) {
-		if (off >= iov[i].iov_len) {
-			off -= iov[i].iov_len;
-			continue;
-		}
-		size_t room = iov[i].iov_len - off;
-		size_t k = len - done < room ? len - done : room;
-		memcpy(d + done, (const uint8_t *)iov[i].iov_base + off, k);
-		done += k;
-		off = 0;
-	}
-	return done;
-}
-
 static int net_gso_check(const struct virtio_net_hdr_v1 *h, size_t frame_len, uint64_t f)
 {
 	uint8_t type = h->gso_type & ~VIRTIO_NET_HDR_GSO_ECN;
@@ -104,7 +60,7 @@ int net_tx_gather(const struct iovec *chain, int n, uint64_t features,
                   struct virtio_net_hdr_v1 *hdr, struct iovec *out, int max_out,
                   size_t *frame_len)
 {
-	size_t total = net_iov_len(chain, n);
+	size_t total = vchain_iov_len(chain, n);
 	if (total < (size_t)NET_HDR_LEN)
 		return -EINVAL;
 	if (total > NET_MAX_PKT)
@@ -112,7 +68,7 @@ int net_tx_gather(const struct iovec *chain, int n, uint64_t features,
 	if (max_out < 1)
 		return -EMSGSIZE;
 	/* copy the header out once: the guest may change it behind us */
-	net_iov_read(chain, n, 0, hdr, NET_HDR_LEN);
+	vchain_iov_read(chain, n, 0, hdr, NET_HDR_LEN);
 	*frame_len = total - NET_HDR_LEN;
 	if (net_tx_hdr_check(hdr, *frame_len, features) < 0)
 		return -EINVAL;
@@ -175,21 +131,21 @@ int net_rx_deliver(const struct vchain_queue *rxq, bool mrg, uint8_t *pkt, size_
 			goto undo;
 		}
 		nbuf++;
-		size_t cap = net_iov_len(c->iov, c->nwrite);
+		size_t cap = vchain_iov_len(c->iov, c->nwrite);
 		/* every chain must at least hold a header (virtio 1.1 5.1.6.3.1) */
 		if (c->nread || cap < (size_t)NET_HDR_LEN || (!mrg && cap < len) ||
 		    nbuf > NET_RX_MAX_CHAINS) {
 			ret = -EMSGSIZE;
 			goto undo;
 		}
-		size_t k = net_iov_write(c->iov, c->nwrite, 0, pkt + done, len - done);
+		size_t k = vchain_iov_write(c->iov, c->nwrite, 0, pkt + done, len - done);
 		st.head[nbuf - 1] = c->head;
 		st.len[nbuf - 1] = (uint32_t)k;
 		done += k;
 	}
 	/* num_buffers is known only now; the tap leaves those bytes unwritten */
 	uint16_t nb = htole16((uint16_t)nbuf);
-	net_iov_write(st.first.iov, st.first.nwrite,
+	vchain_iov_write(st.first.iov, st.first.nwrite,
 	              offsetof(struct virtio_net_hdr_v1, num_buffers), &nb, sizeof(nb));
 	for (int i = 0; i < nbuf; i++)
 		ops->push(q, st.head[i], st.len[i]);

@@ -66,13 +66,6 @@ struct net_stats {
 
 /* ---- frame logic (pure) ---- */
 
-/* Copy len bytes from src into an iovec list starting at byte off; returns
- * the bytes copied (less than len when the list is too short). */
-size_t net_iov_write(const struct iovec *iov, int n, size_t off, const void *src, size_t len);
-/* Copy out of an iovec list the same way. */
-size_t net_iov_read(const struct iovec *iov, int n, size_t off, void *dst, size_t len);
-size_t net_iov_len(const struct iovec *iov, int n);
-
 /* Check a header the guest sent with a frame of frame_len bytes (after the
  * header) against the features it acked: offloads only when negotiated,
  * a checksum offset inside the frame, a known GSO type. 0 or -EINVAL. */

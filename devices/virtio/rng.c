@@ -26,3 +26,64 @@ long rng_fill(const struct iovec *iov, int n, size_t max)
 	}
 	return (long)done;
 }
+
+#define VIRTIO_F_VERSION_1 32
+
+uint64_t rng_dev_features(void)
+{
+	return 1ULL << VIRTIO_F_VERSION_1;
+}
+
+int rng_dev_activate(struct rng_dev *rd, uint64_t acked, struct vchain_queue q)
+{
+	(void)acked;
+	rd->q = q;
+	rd->active = true;
+	rd->throttled = false;
+	return 0;
+}
+
+void rng_dev_reset(struct rng_dev *rd)
+{
+	rd->active = false;
+}
+
+void rng_dev_notify(struct rng_dev *rd)
+{
+	static __thread struct vchain c;
+	bool used = false;
+	if (!rd->active || rd->throttled)
+		return;
+	for (;;) {
+		if (rd->q.ops->pop(rd->q.q, &c) <= 0)
+			break;
+		long n = 0;
+		size_t want = vchain_iov_len(c.iov + c.nread, c.nwrite);
+		if (want > RNG_MAX_REQUEST)
+			want = RNG_MAX_REQUEST;
+		if (c.nread) {
+			rd->malformed++; /* a request has only writable buffers */
+		} else {
+			if (rd->limit.consume && !rd->limit.consume(rd->limit.bucket, 1, want)) {
+				rd->q.ops->unpop(rd->q.q, 1);
+				rd->throttled = true;
+				break;
+			}
+			n = rng_fill(c.iov, c.nwrite, want);
+			if (n < 0)
+				n = 0; /* no entropy this time: an empty answer */
+			rd->requests++;
+			rd->bytes += (uint64_t)n;
+		}
+		rd->q.ops->push(rd->q.q, c.head, (uint32_t)n);
+		used = true;
+	}
+	if (used)
+		rd->q.ops->publish(rd->q.q);
+}
+
+void rng_dev_resume(struct rng_dev *rd)
+{
+	rd->throttled = false;
+	rng_dev_notify(rd);
+}

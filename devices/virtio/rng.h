@@ -3,9 +3,12 @@
 #ifndef HUSK_VIRTIO_RNG_H
 #define HUSK_VIRTIO_RNG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/uio.h>
+
+#include "devices/virtio/chain.h"
 
 #define VIRTIO_ID_RNG 4
 /* The most one request gets: a guest asking for more gets this much
@@ -15,5 +18,25 @@
 /* Fill up to max bytes of the iovec list with random bytes; returns the
  * bytes written or -errno (getrandom failed). */
 long rng_fill(const struct iovec *iov, int n, size_t max);
+
+/* Rate limiting hook (vmm/limits.h token buckets): false = wait for
+ * rng_dev_resume(). */
+struct rng_limit {
+	bool (*consume)(void *bucket, uint64_t ops, uint64_t bytes);
+	void *bucket;
+};
+
+struct rng_dev {
+	struct vchain_queue q;
+	bool active, throttled;
+	struct rng_limit limit;
+	uint64_t requests, bytes, malformed;
+};
+
+uint64_t rng_dev_features(void);
+int rng_dev_activate(struct rng_dev *rd, uint64_t acked, struct vchain_queue q);
+void rng_dev_reset(struct rng_dev *rd);
+void rng_dev_notify(struct rng_dev *rd);
+void rng_dev_resume(struct rng_dev *rd);
 
 #endif

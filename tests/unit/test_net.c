@@ -111,9 +111,9 @@ static void test_tx_gather_split_header(void **state)
 	assert_int_equal(hdr.num_buffers, 0);
 	assert_ptr_equal(out[1].iov_base, pkt + NET_HDR_LEN);
 	assert_int_equal(out[1].iov_len, 25 - NET_HDR_LEN);
-	assert_int_equal(net_iov_len(out, n), sizeof(pkt));
+	assert_int_equal(vchain_iov_len(out, n), sizeof(pkt));
 	uint8_t back[80];
-	assert_int_equal(net_iov_read(out, n, NET_HDR_LEN, back, 80), 80);
+	assert_int_equal(vchain_iov_read(out, n, NET_HDR_LEN, back, 80), 80);
 	assert_memory_equal(back, pkt + NET_HDR_LEN, 80);
 }
 

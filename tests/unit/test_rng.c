@@ -1,6 +1,7 @@
 /* virtio-rng: filling guest buffers from getrandom. */
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <setjmp.h>
 #include <string.h>
@@ -48,12 +49,115 @@ static void test_two_fills_differ(void **state)
 	assert_memory_not_equal(a, b, sizeof(a));
 }
 
+/* ---- the device over a fake queue ---- */
+
+struct dq {
+	int n, next;
+	struct vchain chain[4];
+	int pushed, published;
+	uint32_t push_len[4];
+};
+
+static int dq_pop(void *q, struct vchain *c)
+{
+	struct dq *d = q;
+	if (d->next >= d->n)
+		return 0;
+	*c = d->chain[d->next++];
+	return 1;
+}
+
+static void dq_unpop(void *q, int n) { ((struct dq *)q)->next -= n; }
+
+static void dq_push(void *q, uint16_t head, uint32_t len)
+{
+	struct dq *d = q;
+	(void)head;
+	d->push_len[d->pushed++] = len;
+}
+
+static void dq_publish(void *q) { ((struct dq *)q)->published++; }
+
+static const struct vchain_ops dq_ops = { dq_pop, dq_unpop, dq_push, dq_publish };
+
+static void dq_add(struct dq *d, bool writable, void *buf, size_t len)
+{
+	struct vchain *c = &d->chain[d->n++];
+	*c = (struct vchain){ .head = 0 };
+	c->iov[0] = (struct iovec){ buf, len };
+	if (writable)
+		c->nwrite = 1;
+	else
+		c->nread = 1;
+}
+
+static bool budget(void *bucket, uint64_t ops, uint64_t bytes)
+{
+	uint64_t *left = bucket;
+	(void)ops;
+	if (bytes > *left)
+		return false;
+	*left -= bytes;
+	return true;
+}
+
+static void test_dev_serves_requests(void **state)
+{
+	(void)state;
+	struct rng_dev rd = { 0 };
+	struct dq q = { 0 };
+	static uint8_t a[16], b[RNG_MAX_REQUEST + 100], r[8];
+	memset(b, 0, sizeof(b));
+	dq_add(&q, true, a, sizeof(a));
+	dq_add(&q, true, b, sizeof(b));
+	dq_add(&q, false, r, sizeof(r)); /* readable: not a request */
+	rng_dev_notify(&rd);             /* before activation: nothing */
+	assert_int_equal(q.pushed, 0);
+	assert_true(rng_dev_features() & (1ULL << 32));
+	rng_dev_activate(&rd, rng_dev_features(), (struct vchain_queue){ &dq_ops, &q });
+	rng_dev_notify(&rd);
+	assert_int_equal(q.pushed, 3);
+	assert_int_equal(q.published, 1);
+	assert_int_equal(q.push_len[0], 16);
+	assert_int_equal(q.push_len[1], RNG_MAX_REQUEST); /* capped */
+	assert_int_equal(q.push_len[2], 0);
+	assert_int_equal(rd.malformed, 1);
+	assert_int_equal(rd.bytes, 16 + RNG_MAX_REQUEST);
+	for (size_t i = RNG_MAX_REQUEST; i < sizeof(b); i++)
+		assert_int_equal(b[i], 0);
+}
+
+static void test_dev_rate_limited(void **state)
+{
+	(void)state;
+	struct rng_dev rd = { 0 };
+	struct dq q = { 0 };
+	uint64_t left = 100;
+	static uint8_t a[64], b[64];
+	rd.limit = (struct rng_limit){ budget, &left };
+	dq_add(&q, true, a, sizeof(a));
+	dq_add(&q, true, b, sizeof(b));
+	rng_dev_activate(&rd, 0, (struct vchain_queue){ &dq_ops, &q });
+	rng_dev_notify(&rd);
+	assert_int_equal(q.pushed, 1);  /* 64 of 100 bytes; the next 64 must wait */
+	assert_true(rd.throttled);
+	assert_int_equal(q.next, 1);
+	rng_dev_notify(&rd);            /* a notify does not bypass the limiter */
+	assert_int_equal(q.pushed, 1);
+	left = 1000;
+	rng_dev_resume(&rd);
+	assert_int_equal(q.pushed, 2);
+	assert_false(rd.throttled);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_fill_spans_iovecs),
 		cmocka_unit_test(test_fill_respects_max),
 		cmocka_unit_test(test_two_fills_differ),
+		cmocka_unit_test(test_dev_serves_requests),
+		cmocka_unit_test(test_dev_rate_limited),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "devices/virtio/vsock.h"
 #include "devices/virtio/vsock_mux.h"
 
 #define CID 42
@@ -478,6 +479,202 @@ static void test_reset_drops_everything(void **state)
 	close(open_host_conn(f, 72, &p3));
 }
 
+/* ---- the device over fake queues ---- */
+
+struct dq {
+	int n, next;
+	struct vchain chain[8];
+	int pushed, published;
+	uint16_t push_head[8];
+	uint32_t push_len[8];
+};
+
+static int dq_pop(void *q, struct vchain *c)
+{
+	struct dq *d = q;
+	if (d->next >= d->n)
+		return 0;
+	*c = d->chain[d->next++];
+	return 1;
+}
+
+static void dq_unpop(void *q, int n) { ((struct dq *)q)->next -= n; }
+
+static void dq_push(void *q, uint16_t head, uint32_t len)
+{
+	struct dq *d = q;
+	d->push_head[d->pushed] = head;
+	d->push_len[d->pushed++] = len;
+}
+
+static void dq_publish(void *q) { ((struct dq *)q)->published++; }
+
+static const struct vchain_ops dq_ops = { dq_pop, dq_unpop, dq_push, dq_publish };
+
+/* a chain of one or two buffers (the header alone, then the payload) */
+static void dq_add2(struct dq *d, bool writable, void *a, size_t la, void *b, size_t lb)
+{
+	struct vchain *c = &d->chain[d->n];
+	*c = (struct vchain){ .head = (uint16_t)(d->n + 20) };
+	int k = 0;
+	c->iov[k++] = (struct iovec){ a, la };
+	if (b)
+		c->iov[k++] = (struct iovec){ b, lb };
+	if (writable)
+		c->nwrite = k;
+	else
+		c->nread = k;
+	d->n++;
+}
+
+struct devfix {
+	char dir[64], path[128];
+	struct loop loop;
+	struct vsock_dev vd;
+	struct dq rx, tx, ev;
+};
+
+static int dev_setup(void **state)
+{
+	struct devfix *f = calloc(1, sizeof(*f));
+	strcpy(f->dir, "/tmp/husk-vsockdev-XXXXXX");
+	if (!mkdtemp(f->dir) || loop_init(&f->loop) < 0)
+		return -1;
+	snprintf(f->path, sizeof(f->path), "%s/v.sock", f->dir);
+	if (vsock_dev_init(&f->vd, CID, f->path, &f->loop) < 0)
+		return -1;
+	*state = f;
+	return 0;
+}
+
+static int dev_teardown(void **state)
+{
+	struct devfix *f = *state;
+	vsock_dev_destroy(&f->vd);
+	loop_destroy(&f->loop);
+	rmdir(f->dir);
+	free(f);
+	return 0;
+}
+
+static void dev_activate(struct devfix *f)
+{
+	assert_int_equal(vsock_dev_activate(&f->vd, vsock_dev_features(),
+	                                    (struct vchain_queue){ &dq_ops, &f->rx },
+	                                    (struct vchain_queue){ &dq_ops, &f->tx },
+	                                    (struct vchain_queue){ &dq_ops, &f->ev }), 0);
+}
+
+static void test_dev_config_and_features(void **state)
+{
+	struct devfix *f = *state;
+	assert_true(vsock_dev_features() & (1ULL << 32));
+	uint64_t cid = 0;
+	vsock_dev_config_read(&f->vd, 0, &cid, 8);
+	assert_int_equal(le64toh(cid), CID);
+	uint32_t hi = 0xffffffff;
+	vsock_dev_config_read(&f->vd, 4, &hi, 4);
+	assert_int_equal(hi, 0);
+	vsock_dev_config_read(&f->vd, 8, &hi, 4);
+	assert_int_equal(hi, 0);
+}
+
+static void test_dev_request_waits_for_rx_buffers(void **state)
+{
+	struct devfix *f = *state;
+	dev_activate(f);
+	/* the guest connects to a host port nobody listens on, header and
+	 * (empty) payload in separate descriptors like Linux does */
+	struct vsock_hdr req = ghdr(VSOCK_OP_REQUEST, 7000, 7001, 0);
+	dq_add2(&f->tx, false, &req, sizeof(req), NULL, 0);
+	vsock_dev_tx_notify(&f->vd);
+	assert_int_equal(f->tx.pushed, 1);
+	assert_int_equal(f->tx.published, 1);
+	/* no RX buffers yet: the RST waits */
+	assert_int_equal(f->rx.pushed, 0);
+	assert_true(vsock_mux_has_rx(&f->vd.mux));
+	static uint8_t hbuf[VSOCK_HDR_LEN], pbuf[4096];
+	dq_add2(&f->rx, true, hbuf, sizeof(hbuf), pbuf, sizeof(pbuf));
+	vsock_dev_rx_notify(&f->vd);
+	assert_int_equal(f->rx.pushed, 1);
+	assert_int_equal(f->rx.push_len[0], VSOCK_HDR_LEN);
+	assert_int_equal(f->rx.published, 1);
+	struct vsock_hdr *h = (struct vsock_hdr *)hbuf;
+	assert_int_equal(le16toh(h->op), VSOCK_OP_RST);
+	assert_int_equal(le32toh(h->dst_port), 7000);
+}
+
+static void test_dev_data_both_ways(void **state)
+{
+	struct devfix *f = *state;
+	dev_activate(f);
+	static uint8_t rx0[VSOCK_HDR_LEN + 64], rx1[VSOCK_HDR_LEN + 64], rx2[VSOCK_HDR_LEN + 64];
+	dq_add2(&f->rx, true, rx0, sizeof(rx0), NULL, 0);
+	dq_add2(&f->rx, true, rx1, sizeof(rx1), NULL, 0);
+	dq_add2(&f->rx, true, rx2, sizeof(rx2), NULL, 0);
+	/* host connects: REQUEST lands in the first buffer at once (kick) */
+	int fd = host_connect(f->path);
+	assert_int_equal(write(fd, "CONNECT 80\n", 11), 11);
+	assert_true(loop_run_once(&f->loop, 5000) >= 1); /* accept */
+	while (f->rx.pushed == 0)
+		assert_true(loop_run_once(&f->loop, 5000) >= 1);
+	struct vsock_hdr *h = (struct vsock_hdr *)rx0;
+	assert_int_equal(le16toh(h->op), VSOCK_OP_REQUEST);
+	uint32_t hport = le32toh(h->src_port);
+	/* the guest answers and sends data in one chain: header + payload */
+	static uint8_t t0[VSOCK_HDR_LEN], t1[VSOCK_HDR_LEN + 5];
+	struct vsock_hdr r = ghdr(VSOCK_OP_RESPONSE, 80, hport, 0);
+	memcpy(t0, &r, sizeof(r));
+	struct vsock_hdr d = ghdr(VSOCK_OP_RW, 80, hport, 5);
+	memcpy(t1, &d, sizeof(d));
+	memcpy(t1 + VSOCK_HDR_LEN, "12345", 5);
+	dq_add2(&f->tx, false, t0, sizeof(t0), NULL, 0);
+	dq_add2(&f->tx, false, t1, sizeof(t1), NULL, 0);
+	vsock_dev_tx_notify(&f->vd);
+	char buf[32] = { 0 };
+	ssize_t n = 0;
+	while (n < 10) {
+		ssize_t k = read(fd, buf + n, sizeof(buf) - 1 - (size_t)n);
+		assert_true(k > 0);
+		n += k;
+	}
+	char want[40];
+	snprintf(want, sizeof(want), "OK %u\n12345", hport);
+	assert_string_equal(buf, want);
+	/* host -> guest lands in the next buffer, payload after the header */
+	assert_int_equal(write(fd, "abc", 3), 3);
+	while (f->rx.pushed < 2)
+		assert_true(loop_run_once(&f->loop, 5000) >= 1);
+	h = (struct vsock_hdr *)rx1;
+	assert_int_equal(le16toh(h->op), VSOCK_OP_RW);
+	assert_int_equal(f->rx.push_len[1], VSOCK_HDR_LEN + 3);
+	assert_memory_equal(rx1 + VSOCK_HDR_LEN, "abc", 3);
+	close(fd);
+}
+
+static void test_dev_malformed_chains(void **state)
+{
+	struct devfix *f = *state;
+	dev_activate(f);
+	static uint8_t shorty[10], wbuf[64];
+	dq_add2(&f->tx, false, shorty, sizeof(shorty), NULL, 0);  /* shorter than a header */
+	dq_add2(&f->tx, true, wbuf, sizeof(wbuf), NULL, 0);       /* writable on TX */
+	vsock_dev_tx_notify(&f->vd);
+	assert_int_equal(f->vd.malformed, 2);
+	assert_int_equal(f->tx.pushed, 2);
+	/* an RX buffer too small for a header is handed back empty */
+	struct vsock_hdr junk = ghdr(VSOCK_OP_RW, 1, 2, 0);
+	static uint8_t small[8], ok[VSOCK_HDR_LEN];
+	dq_add2(&f->rx, true, small, sizeof(small), NULL, 0);
+	dq_add2(&f->rx, true, ok, sizeof(ok), NULL, 0);
+	dq_add2(&f->tx, false, &junk, sizeof(junk), NULL, 0);
+	vsock_dev_tx_notify(&f->vd);
+	assert_int_equal(f->rx.pushed, 2);
+	assert_int_equal(f->rx.push_len[0], 0);
+	assert_int_equal(f->rx.push_len[1], VSOCK_HDR_LEN);
+	assert_int_equal(le16toh(((struct vsock_hdr *)ok)->op), VSOCK_OP_RST);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -494,6 +691,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_guest_overruns_credit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_buffered_writes_and_credit_update, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reset_drops_everything, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dev_config_and_features, dev_setup, dev_teardown),
+		cmocka_unit_test_setup_teardown(test_dev_request_waits_for_rx_buffers, dev_setup,
+		                                dev_teardown),
+		cmocka_unit_test_setup_teardown(test_dev_data_both_ways, dev_setup, dev_teardown),
+		cmocka_unit_test_setup_teardown(test_dev_malformed_chains, dev_setup, dev_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
