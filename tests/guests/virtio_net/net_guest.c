@@ -7,7 +7,9 @@
  *   - vsock: accepts connections on its echo port and echoes every byte;
  *     with vsock_hello=P on the cmdline it also connects to host port P
  *     and sends "hello from guest\n", then echoes on that connection too.
- * Cmdline (at 0x20000): ip=A.B.C.D (default 172.16.0.2), vsock_port=N
+ * Boots by PVH (own page tables, so it runs on husk and QEMU microvm
+ * alike); devices from the cmdline's virtio_mmio.device= entries.
+ * Cmdline: ip=A.B.C.D (default 172.16.0.2), vsock_port=N
  * (default 1234), vsock_hello=P. It reports on COM1: "net-guest: ..."
  * lines the integration tests wait for. Loops stay short: this code is
  * emulated at a few million instructions per second on a PVM host. */
@@ -15,7 +17,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CMDLINE_ADDR 0x20000
 #define MMIO_BASE 0xd0001000ULL
 #define MMIO_STRIDE 0x1000
 #define MMIO_SLOTS 8
@@ -88,9 +89,11 @@ static bool memeq(const void *a, const void *b, size_t n)
 
 /* ---- cmdline ---- */
 
+static const char *cmdline = "";
+
 static const char *cmd_find(const char *key)
 {
-	const char *c = (const char *)CMDLINE_ADDR;
+	const char *c = cmdline;
 	size_t kl = 0;
 	while (key[kl])
 		kl++;
@@ -127,22 +130,6 @@ static void cmd_ip(uint8_t ip[4])
 		}
 	}
 	memcpy(ip, v, 4);
-}
-
-/* ---- paging: map the 3..4 GiB range (MMIO gap) uncached ---- */
-
-static uint64_t gap_pd[512] __attribute__((aligned(4096)));
-
-static void map_mmio_gap(void)
-{
-	uint64_t cr3;
-	__asm__ volatile("mov %%cr3, %0" : "=r"(cr3));
-	uint64_t *pml4 = (uint64_t *)(cr3 & ~0xfffULL);
-	uint64_t *pdpt = (uint64_t *)(pml4[0] & 0x000ffffffffff000ULL);
-	for (uint64_t i = 0; i < 512; i++)
-		gap_pd[i] = (0xc0000000ULL + (i << 21)) | 0x1 | 0x2 | 0x80 | 0x10 | 0x8;
-	pdpt[3] = (uint64_t)gap_pd | 0x1 | 0x2;
-	__asm__ volatile("mov %0, %%cr3" : : "r"(cr3) : "memory");
 }
 
 /* ---- virtio-mmio ---- */
@@ -700,16 +687,58 @@ static void net_send_bad(void)
 
 /* ---- main ---- */
 
-void guest_main(void);
+/* Where the devices are: every "virtio_mmio.device=SIZE@0xADDR:IRQ" on
+ * the cmdline (what husk and QEMU microvm both write), else husk's slots. */
+static int find_devices(uint64_t *bases, int max)
+{
+	int n = 0;
+	const char *key = "virtio_mmio.device=";
+	for (const char *c = cmdline; *c && n < max; c++) {
+		if (!memeq(c, key, 19))
+			continue;
+		const char *p = c + 19;
+		while (*p && *p != '@' && *p != ' ')
+			p++;
+		if (p[0] != '@' || p[1] != '0' || p[2] != 'x')
+			continue;
+		uint64_t a = 0;
+		for (p += 3;; p++) {
+			int d = *p >= '0' && *p <= '9' ? *p - '0' : *p >= 'a' && *p <= 'f' ? *p - 'a' + 10 :
+			        *p >= 'A' && *p <= 'F' ? *p - 'A' + 10 : -1;
+			if (d < 0)
+				break;
+			a = a << 4 | (uint64_t)d;
+		}
+		bases[n++] = a;
+	}
+	for (int i = 0; n == 0 && i < MMIO_SLOTS; i++)
+		bases[i] = MMIO_BASE + (uint64_t)i * MMIO_STRIDE;
+	return n ? n : MMIO_SLOTS;
+}
 
-void guest_main(void)
+void guest_main(uint32_t start_info);
+
+void guest_main(uint32_t start_info)
 {
 	bool have_net = false, have_vsock = false;
+	uint64_t bases[MMIO_SLOTS];
 	puts_("net-guest: start\n");
-	map_mmio_gap();
+	/* hvm_start_info: magic "xEn3" at 0, cmdline_paddr at 24 */
+	const volatile uint32_t *si = (const volatile uint32_t *)(uint64_t)start_info;
+	if (si && si[0] == 0x336ec578) {
+		uint64_t pa = *(const volatile uint64_t *)(si + 6);
+		if (pa && pa < (1ULL << 30))
+			cmdline = (const char *)pa;
+	}
+	puts_("net-guest: cmdline ");
+	puts_(cmdline);
+	putc_('\n');
 	cmd_ip(my_ip);
-	for (int i = 0; i < MMIO_SLOTS; i++) {
-		uint64_t base = MMIO_BASE + (uint64_t)i * MMIO_STRIDE;
+	int nb = find_devices(bases, MMIO_SLOTS);
+	for (int i = 0; i < nb; i++) {
+		uint64_t base = bases[i];
+		if (base < 0xc0000000ULL || base >= 0x100000000ULL)
+			continue; /* only the mapped MMIO range */
 		if (rd32(base, VM_MAGIC) != 0x74726976 || rd32(base, VM_VERSION) != 2)
 			continue;
 		uint32_t id = rd32(base, VM_DEVICE_ID);
@@ -722,7 +751,9 @@ void guest_main(void)
 	}
 	if (!have_net && !have_vsock) {
 		puts_("net-guest: no devices\n");
-		outb(0x64, 0xfe);
+		outb(0x64, 0xfe); /* i8042 reset: the VMM stops the VM */
+		for (;;)
+			__asm__ volatile("hlt");
 	}
 	if (have_net && cmd_find("net_bad"))
 		net_send_bad();
