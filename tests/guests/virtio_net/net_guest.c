@@ -344,7 +344,9 @@ static void net_arp(const uint8_t *f, size_t len)
 	arp_replies++;
 }
 
-static void net_icmp(const uint8_t *f, size_t len)
+static void net_udp(const uint8_t *f, const uint8_t *ip, size_t ihl, size_t tot);
+
+static void net_ipv4(const uint8_t *f, size_t len)
 {
 	const uint8_t *ip = f + 14;
 	if (len < 14 + 20 || (ip[0] >> 4) != 4)
@@ -352,7 +354,13 @@ static void net_icmp(const uint8_t *f, size_t len)
 	size_t ihl = (size_t)(ip[0] & 15) * 4;
 	size_t tot = be16(ip + 2);
 	if (ihl < 20 || tot < ihl + 8 || 14 + tot > len || tot > RXBUF - NET_HDR - 14 ||
-	    ip[9] != 1 || !memeq(ip + 16, my_ip, 4) || ip[ihl] != 8)
+	    !memeq(ip + 16, my_ip, 4))
+		return;
+	if (ip[9] == 17) {
+		net_udp(f, ip, ihl, tot);
+		return;
+	}
+	if (ip[9] != 1 || ip[ihl] != 8)
 		return;
 	uint16_t slot;
 	uint8_t *o = net_tx_slot(&slot) + NET_HDR;
@@ -374,6 +382,107 @@ static void net_icmp(const uint8_t *f, size_t len)
 	ping_replies++;
 }
 
+/* ---- UDP: a discard sink on port 9 and a control port 7 for the
+ * benchmark: "blast N LEN" sends N UDP datagrams of LEN bytes back to the
+ * asker as fast as the ring allows; "count" answers "rx <datagrams>". */
+
+static uint64_t udp_sink_pkts;
+
+static size_t udp_build(uint8_t *o, const uint8_t *f, const uint8_t *ip, const uint8_t *udp,
+                        size_t payload)
+{
+	memcpy(o, f + 6, 6);
+	memcpy(o + 6, my_mac, 6);
+	put_be16(o + 12, 0x0800);
+	uint8_t *r = o + 14;
+	memset(r, 0, 28);
+	r[0] = 0x45;
+	put_be16(r + 2, (uint16_t)(28 + payload));
+	r[8] = 64;
+	r[9] = 17;
+	memcpy(r + 12, my_ip, 4);
+	memcpy(r + 16, ip + 12, 4);
+	put_be16(r + 10, csum(r, 20));
+	memcpy(r + 20, udp + 2, 2);      /* from the port it came to */
+	memcpy(r + 22, udp, 2);          /* to the port it came from */
+	put_be16(r + 24, (uint16_t)(8 + payload));
+	/* UDP checksum 0: none (legal for IPv4) */
+	return 14 + 28 + payload;
+}
+
+static uint32_t parse_u32(const uint8_t **p, const uint8_t *end)
+{
+	uint32_t v = 0;
+	while (*p < end && **p == ' ')
+		(*p)++;
+	while (*p < end && **p >= '0' && **p <= '9')
+		v = v * 10 + (uint32_t)(*(*p)++ - '0');
+	return v;
+}
+
+static void net_blast(const uint8_t *f, const uint8_t *ip, const uint8_t *udp, uint32_t n,
+                      uint32_t len)
+{
+	if (len < 1 || len > 1472)
+		len = 1472;
+	/* one frame, built once; every descriptor points at it */
+	uint16_t slot;
+	uint8_t *b = net_tx_slot(&slot);
+	memset(b, 0, NET_HDR);
+	size_t fl = udp_build(b + NET_HDR, f, ip, udp, len);
+	uint64_t addr = (uint64_t)b;
+	uint32_t dl = (uint32_t)(NET_HDR + fl);
+	for (uint32_t i = 0; i < n; i++) {
+		while ((uint16_t)(net_tx_next - net_tx_done) >= QN)
+			net_reclaim();
+		uint16_t s2 = net_tx_next % QN;
+		net_tx.desc[s2] = (struct vdesc){ addr, dl, 0, 0 };
+		net_tx.avail.ring[net_tx.avail.idx % QN] = s2;
+		net_tx.avail.idx++;
+		net_tx_next++;
+		if ((uint16_t)(net_tx_next - net_tx_done) == QN || i + 1 == n) {
+			mb();
+			vq_notify(&net_tx);
+		}
+	}
+}
+
+static void net_udp(const uint8_t *f, const uint8_t *ip, size_t ihl, size_t tot)
+{
+	const uint8_t *udp = ip + ihl;
+	uint16_t dport = be16(udp + 2);
+	if (dport == 9) {
+		udp_sink_pkts++;
+		return;
+	}
+	if (dport != 7)
+		return;
+	const uint8_t *p = udp + 8, *end = ip + tot;
+	if (end - p >= 5 && memeq(p, "blast", 5)) {
+		p += 5;
+		uint32_t n = parse_u32(&p, end);
+		uint32_t len = parse_u32(&p, end);
+		net_blast(f, ip, udp, n, len);
+	} else if (end - p >= 5 && memeq(p, "count", 5)) {
+		uint16_t slot;
+		uint8_t *b = net_tx_slot(&slot);
+		char msg[32] = "rx ";
+		int k = 3;
+		char d[24];
+		int nd = 0;
+		uint64_t v = udp_sink_pkts;
+		do {
+			d[nd++] = (char)('0' + v % 10);
+			v /= 10;
+		} while (v);
+		while (nd)
+			msg[k++] = d[--nd];
+		size_t fl = udp_build(b + NET_HDR, f, ip, udp, (size_t)k);
+		memcpy(b + NET_HDR + 14 + 28, msg, (size_t)k);
+		net_send(slot, fl);
+	}
+}
+
 static void net_poll(void)
 {
 	struct vused_elem e;
@@ -385,7 +494,7 @@ static void net_poll(void)
 			if (len >= 14 && be16(f + 12) == 0x0806)
 				net_arp(f, len);
 			else if (len >= 14 && be16(f + 12) == 0x0800)
-				net_icmp(f, len);
+				net_ipv4(f, len);
 		}
 		if (id < QN) {
 			vq_give(&net_rx, id);
