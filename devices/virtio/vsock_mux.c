@@ -10,7 +10,9 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/timerfd.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "vmm/log.h"
@@ -54,6 +56,8 @@ struct vsock_conn {
 	/* host -> guest: the guest's advertised room */
 	uint32_t peer_buf_alloc, peer_fwd_cnt;
 	uint32_t tx_cnt;        /* bytes sent to the guest */
+
+	uint64_t deadline_us;   /* 0: none; else reset when it passes */
 
 	char line[VSOCK_CONNECT_LINE_MAX];
 	size_t line_len;
@@ -158,6 +162,36 @@ out:
 	return ret;
 }
 
+/* ---- deadlines ---- */
+
+static uint64_t vsock_now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static void vsock_mux_arm_timer(struct vsock_mux *m)
+{
+	uint64_t next = 0;
+	for (struct vsock_conn *c = m->conns; c; c = c->next)
+		if (c->deadline_us && (!next || c->deadline_us < next))
+			next = c->deadline_us;
+	struct itimerspec its = { 0 };
+	if (next) {
+		its.it_value.tv_sec = (time_t)(next / 1000000u);
+		its.it_value.tv_nsec = (long)(next % 1000000u) * 1000;
+	}
+	if (m->timer_fd >= 0)
+		timerfd_settime(m->timer_fd, TFD_TIMER_ABSTIME, &its, NULL);
+}
+
+static void vsock_conn_set_deadline(struct vsock_conn *c, bool on)
+{
+	c->deadline_us = on ? vsock_now_us() + (uint64_t)c->mux->timeout_ms * 1000u : 0;
+	vsock_mux_arm_timer(c->mux);
+}
+
 /* ---- connection bookkeeping ---- */
 
 static struct vsock_conn *vsock_conn_find(struct vsock_mux *m, uint32_t local, uint32_t peer)
@@ -234,6 +268,10 @@ static void vsock_conn_free(struct vsock_conn *c)
 		c->next->prev = c->prev;
 	m->nr_conns--;
 	m->stats.conns_closed++;
+	if (c->deadline_us) {
+		c->deadline_us = 0;
+		vsock_mux_arm_timer(m);
+	}
 	free(c->buf);
 	free(c);
 }
@@ -478,6 +516,7 @@ static void vsock_conn_response(struct vsock_conn *c)
 		return;
 	}
 	c->state = VC_ESTABLISHED;
+	vsock_conn_set_deadline(c, false);
 	vsock_conn_update_watch(c);
 }
 
@@ -487,8 +526,11 @@ static void vsock_conn_shutdown(struct vsock_conn *c, uint32_t flags)
 		c->peer_shut_rcv = true;
 	if (flags & VSOCK_SHUTDOWN_SEND)
 		c->peer_shut_send = true;
-	if (c->peer_shut_rcv && c->peer_shut_send)
+	if (c->peer_shut_rcv && c->peer_shut_send && !c->closing) {
 		c->closing = true;
+		/* a host that never reads must not keep it forever */
+		vsock_conn_set_deadline(c, true);
+	}
 	vsock_conn_after_flush(c);
 }
 
@@ -581,6 +623,7 @@ static void vsock_conn_read_line(struct vsock_conn *c)
 		c->peer_port = port;
 		c->state = VC_CONNECTING;
 		c->pending = P_REQUEST;
+		vsock_conn_set_deadline(c, true);
 		vsock_conn_watch(c, 0); /* nothing to read before the guest answers */
 		vsock_conn_queue(c);
 		return;
@@ -641,7 +684,34 @@ static void vsock_listen_event(void *opaque, uint32_t events)
 			continue;
 		}
 		vsock_conn_watch(c, EPOLLIN);
+		vsock_conn_set_deadline(c, true); /* for its CONNECT line */
 	}
+}
+
+static void vsock_timer_event(void *opaque, uint32_t events)
+{
+	struct vsock_mux *m = opaque;
+	uint64_t ticks;
+	(void)events;
+	if (read(m->timer_fd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
+		return;
+	uint64_t now = vsock_now_us();
+	/* a reset may kick the device, which may free other connections:
+	 * start over after each one (its deadline is cleared first) */
+	for (bool again = true; again;) {
+		again = false;
+		for (struct vsock_conn *c = m->conns; c; c = c->next) {
+			if (!c->deadline_us || c->deadline_us > now)
+				continue;
+			c->deadline_us = 0;
+			m->stats.timeouts++;
+			log_debug("vsock: connection %u:%u timed out", c->local_port, c->peer_port);
+			vsock_conn_reset(c); /* RST to the guest, EOF to the host */
+			again = true;
+			break;
+		}
+	}
+	vsock_mux_arm_timer(m);
 }
 
 /* ---- packets for the guest ---- */
@@ -706,6 +776,7 @@ static int vsock_conn_rx(struct vsock_conn *c, struct vsock_hdr *h,
 			c->host_readable = false;
 			c->peer_shut_rcv = true;
 			vsock_conn_update_watch(c);
+			vsock_conn_set_deadline(c, true); /* for the guest's RST */
 			op = VSOCK_OP_SHUTDOWN;
 			flags = VSOCK_SHUTDOWN_RCV | VSOCK_SHUTDOWN_SEND;
 		} else {
@@ -780,6 +851,8 @@ int vsock_mux_init(struct vsock_mux *m, uint64_t guest_cid, const char *uds_path
 	int ret;
 	memset(m, 0, sizeof(*m));
 	m->listen_fd = -1;
+	m->timer_fd = -1;
+	m->timeout_ms = VSOCK_TIMEOUT_MS;
 	m->guest_cid = guest_cid;
 	m->loop = loop;
 	m->kick = kick;
@@ -801,13 +874,28 @@ int vsock_mux_init(struct vsock_mux *m, uint64_t guest_cid, const char *uds_path
 		log_err("vsock: listen on %s: %s", uds_path, strerror(-ret));
 		goto out;
 	}
+	m->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (m->timer_fd < 0) {
+		ret = -errno;
+		unlink(uds_path);
+		goto out;
+	}
+	ret = loop_add(loop, m->timer_fd, EPOLLIN, vsock_timer_event, m);
+	if (ret < 0) {
+		unlink(uds_path);
+		goto out;
+	}
 	ret = loop_add(loop, m->listen_fd, EPOLLIN, vsock_listen_event, m);
 	if (ret < 0) {
+		loop_del(loop, m->timer_fd);
 		unlink(uds_path);
 		goto out;
 	}
 	return 0;
 out:
+	if (m->timer_fd >= 0)
+		close(m->timer_fd);
+	m->timer_fd = -1;
 	if (m->listen_fd >= 0)
 		close(m->listen_fd);
 	m->listen_fd = -1;
@@ -833,6 +921,11 @@ void vsock_mux_destroy(struct vsock_mux *m)
 		unlink(m->uds_path);
 	}
 	m->listen_fd = -1;
+	if (m->timer_fd >= 0) {
+		loop_del(m->loop, m->timer_fd);
+		close(m->timer_fd);
+	}
+	m->timer_fd = -1;
 	free(m->uds_path);
 	m->uds_path = NULL;
 }

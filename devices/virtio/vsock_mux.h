@@ -68,6 +68,9 @@ struct vsock_hdr {
 /* Host ports handed out for host-initiated connections start here. */
 #define VSOCK_EPHEMERAL_BASE (1u << 30)
 #define VSOCK_MAX_ORPHAN_RST 64
+/* How long the guest gets to answer a host's CONNECT, or to answer our
+ * SHUTDOWN with RST, before the connection is reset (Firecracker: 2 s). */
+#define VSOCK_TIMEOUT_MS 2000
 
 struct vsock_conn;
 
@@ -75,7 +78,7 @@ struct vsock_stats {
 	uint64_t rx_packets, tx_packets, rx_bytes, tx_bytes;
 	uint64_t tx_dropped;   /* guest packets ignored: bad cid/type/len */
 	uint64_t rst_sent;
-	uint64_t conns_opened, conns_closed;
+	uint64_t conns_opened, conns_closed, timeouts;
 };
 
 struct vsock_mux {
@@ -90,6 +93,8 @@ struct vsock_mux {
 	struct vsock_conn *pend_head, *pend_tail; /* those with work for the guest */
 	int nr_conns;
 	uint32_t next_port;
+	int timer_fd;            /* fires at the earliest connection deadline */
+	unsigned timeout_ms;     /* VSOCK_TIMEOUT_MS; tests shorten it */
 
 	struct { uint32_t src_port, dst_port; } orphan[VSOCK_MAX_ORPHAN_RST];
 	int orphan_head, orphan_len;

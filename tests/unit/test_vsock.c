@@ -479,6 +479,77 @@ static void test_reset_drops_everything(void **state)
 	close(open_host_conn(f, 72, &p3));
 }
 
+/* ---- timeouts ---- */
+
+static void test_guest_never_answers_connect(void **state)
+{
+	struct fixture *f = *state;
+	f->mux.timeout_ms = 30;
+	uint32_t hport;
+	int fd = open_host_conn(f, 90, &hport);
+	/* the guest stays silent: the timer fires, the host gets EOF and the
+	 * guest an RST so both sides agree the connection is gone */
+	while (f->mux.stats.timeouts == 0)
+		assert_true(loop_run_once(&f->loop, 5000) >= 1);
+	char buf[8];
+	assert_int_equal(read(fd, buf, sizeof(buf)), 0);
+	struct vsock_hdr h;
+	assert_int_equal(grx(f, &h, buf, sizeof(buf)), 1);
+	assert_int_equal(le16toh(h.op), VSOCK_OP_RST);
+	assert_int_equal(le32toh(h.src_port), hport);
+	assert_int_equal(f->mux.nr_conns, 0);
+	close(fd);
+}
+
+static void test_host_never_sends_connect_line(void **state)
+{
+	struct fixture *f = *state;
+	f->mux.timeout_ms = 30;
+	int fd = host_connect(f->path);
+	pump(f);
+	assert_int_equal(f->mux.nr_conns, 1);
+	while (f->mux.stats.timeouts == 0)
+		assert_true(loop_run_once(&f->loop, 5000) >= 1);
+	assert_int_equal(f->mux.nr_conns, 0);
+	char buf[8];
+	assert_int_equal(read(fd, buf, sizeof(buf)), 0);
+	struct vsock_hdr h;
+	assert_int_equal(grx(f, &h, buf, sizeof(buf)), 0); /* the guest never knew */
+	close(fd);
+}
+
+static void test_guest_never_answers_shutdown(void **state)
+{
+	struct fixture *f = *state;
+	f->mux.timeout_ms = 30;
+	uint32_t hport;
+	int fd = established(f, 91, &hport, 4096);
+	close(fd);
+	pump(f);
+	struct vsock_hdr h;
+	char buf[8];
+	assert_int_equal(grx(f, &h, buf, sizeof(buf)), 1);
+	assert_int_equal(le16toh(h.op), VSOCK_OP_SHUTDOWN);
+	while (f->mux.stats.timeouts == 0)
+		assert_true(loop_run_once(&f->loop, 5000) >= 1);
+	assert_int_equal(grx(f, &h, buf, sizeof(buf)), 1);
+	assert_int_equal(le16toh(h.op), VSOCK_OP_RST);
+	assert_int_equal(f->mux.nr_conns, 0);
+}
+
+static void test_answered_in_time_is_kept(void **state)
+{
+	struct fixture *f = *state;
+	f->mux.timeout_ms = 30;
+	uint32_t hport;
+	int fd = established(f, 92, &hport, 4096);
+	/* no deadline once established: nothing fires however long we wait */
+	assert_int_equal(loop_run_once(&f->loop, 100), 0);
+	assert_int_equal(f->mux.stats.timeouts, 0);
+	assert_int_equal(f->mux.nr_conns, 1);
+	close(fd);
+}
+
 /* ---- the device over fake queues ---- */
 
 struct dq {
@@ -691,6 +762,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_guest_overruns_credit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_buffered_writes_and_credit_update, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reset_drops_everything, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_guest_never_answers_connect, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_host_never_sends_connect_line, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_guest_never_answers_shutdown, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_answered_in_time_is_kept, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dev_config_and_features, dev_setup, dev_teardown),
 		cmocka_unit_test_setup_teardown(test_dev_request_waits_for_rx_buffers, dev_setup,
 		                                dev_teardown),
