@@ -6,6 +6,7 @@
 #include <setjmp.h>
 #include <endian.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -550,6 +551,85 @@ static void test_answered_in_time_is_kept(void **state)
 	close(fd);
 }
 
+/* ---- whatever the guest sends, the mux stays consistent ---- */
+
+static uint32_t rnd(uint64_t *s)
+{
+	*s = *s * 6364136223846793005ULL + 1442695040888963407ULL;
+	return (uint32_t)(*s >> 33);
+}
+
+static void test_random_guest_packets(void **state)
+{
+	struct fixture *f = *state;
+	char lpath[160];
+	snprintf(lpath, sizeof(lpath), "%s_5", f->path);
+	int lfd = host_listen(lpath);
+	assert_int_equal(fcntl(lfd, F_SETFL, O_NONBLOCK), 0);
+	uint64_t seed = 12345;
+	static uint8_t payload[VSOCK_MAX_PAYLOAD];
+	int hosts[16];
+	int nh = 0;
+	uint32_t hports[16];
+	for (int i = 0; i < 20000; i++) {
+		if (i % 1000 == 0 && nh < 16) {
+			/* now and then a host connects too */
+			hosts[nh] = host_connect(f->path);
+			char line[32];
+			int n = snprintf(line, sizeof(line), "CONNECT %u\n", rnd(&seed) % 4);
+			assert_int_equal(write(hosts[nh], line, (size_t)n), n);
+			pump(f);
+			hports[nh] = VSOCK_EPHEMERAL_BASE + (uint32_t)nh;
+			nh++;
+		}
+		uint32_t r = rnd(&seed);
+		struct vsock_hdr h = ghdr((uint16_t)(r % 9), rnd(&seed) % 4,
+		                          (r & 0x100) && nh ? hports[rnd(&seed) % (uint32_t)nh]
+		                                            : rnd(&seed) % 8,
+		                          0);
+		if (le16toh(h.op) == VSOCK_OP_RW)
+			h.len = htole32(rnd(&seed) % 3000);
+		h.flags = htole32(rnd(&seed) % 4);
+		h.buf_alloc = htole32(rnd(&seed) % 2 ? 1u << 20 : rnd(&seed));
+		h.fwd_cnt = htole32(rnd(&seed) % 5000);
+		if (r % 97 == 0)
+			h.type = htole16(2); /* not a stream */
+		if (r % 89 == 0)
+			h.len = htole32(VSOCK_MAX_PAYLOAD + 1);
+		struct iovec v = { payload, le32toh(h.len) > sizeof(payload) ? sizeof(payload)
+		                                                              : le32toh(h.len) };
+		vsock_mux_guest_tx(&f->mux, &h, &v, 1);
+		struct vsock_hdr out;
+		char buf[512];
+		int budget = 10000;
+		while (grx(f, &out, buf, sizeof(buf)) == 1) {
+			assert_int_equal(le64toh(out.src_cid), VSOCK_HOST_CID);
+			assert_int_equal(le64toh(out.dst_cid), CID);
+			assert_true(le32toh(out.len) <= sizeof(buf));
+			assert_true(--budget > 0);
+		}
+		assert_true(f->mux.nr_conns <= VSOCK_MAX_CONNS);
+		if (i % 500 == 0) {
+			/* drain whatever the listener accepted */
+			int a;
+			while ((a = accept4(lfd, NULL, NULL, SOCK_NONBLOCK)) >= 0)
+				close(a);
+			pump(f);
+		}
+	}
+	for (int i = 0; i < nh; i++)
+		close(hosts[i]);
+	pump(f);
+	/* the walk got somewhere: guest connects went through and were reset */
+	assert_true(f->mux.stats.conns_opened > 16);
+	assert_true(f->mux.stats.rst_sent > 100);
+	vsock_mux_reset(&f->mux);
+	assert_int_equal(f->mux.nr_conns, 0);
+	assert_int_equal(f->mux.stats.conns_opened, f->mux.stats.conns_closed);
+	close(lfd);
+	unlink(lpath);
+}
+
 /* ---- the device over fake queues ---- */
 
 struct dq {
@@ -766,6 +846,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_host_never_sends_connect_line, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_guest_never_answers_shutdown, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_answered_in_time_is_kept, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_random_guest_packets, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dev_config_and_features, dev_setup, dev_teardown),
 		cmocka_unit_test_setup_teardown(test_dev_request_waits_for_rx_buffers, dev_setup,
 		                                dev_teardown),
