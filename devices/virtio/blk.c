@@ -1,0 +1,529 @@
+/* blk: virtio-blk request parsing, the sync engine and the queue loop
+ * (see blk.h). */
+#include "devices/virtio/blk.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "vmm/log.h"
+
+#define VIRTIO_ID_BLOCK 2
+
+#define BLK_F_SEG_MAX 2
+#define BLK_F_RO 5
+#define BLK_F_BLK_SIZE 6
+#define BLK_F_FLUSH 9
+
+#define BLK_T_IN 0
+#define BLK_T_OUT 1
+#define BLK_T_FLUSH 4
+#define BLK_T_GET_ID 8
+
+#define BLK_S_OK 0
+#define BLK_S_IOERR 1
+#define BLK_S_UNSUPP 2
+
+#define BLK_HDR_LEN 16
+
+/* ---- request parsing ---- */
+
+/* Collect [off, off+len) of iov[first..last) into req->iov. */
+static void blk_req_take(struct blk_req *req, const struct iovec *iov, unsigned first,
+                         unsigned last, uint64_t off, uint64_t len)
+{
+	req->iovcnt = 0;
+	req->len = 0;
+	for (unsigned i = first; i < last && len; i++) {
+		uint64_t l = iov[i].iov_len;
+		if (off >= l) {
+			off -= l;
+			continue;
+		}
+		uint64_t n = l - off < len ? l - off : len;
+		req->iov[req->iovcnt].iov_base = (uint8_t *)iov[i].iov_base + off;
+		req->iov[req->iovcnt].iov_len = n;
+		req->iovcnt++;
+		req->len += n;
+		len -= n;
+		off = 0;
+	}
+}
+
+static int blk_finish(struct blk_req *req, uint8_t status)
+{
+	req->status_val = status;
+	*req->status = status;
+	if (status != BLK_S_OK)
+		req->used_len = 1;
+	return 1;
+}
+
+/* sector range check without overflow */
+static bool blk_in_range(const struct blk *b, uint64_t sector, uint64_t len)
+{
+	uint64_t n = len / BLK_SECTOR_SIZE;
+	return sector <= b->nsectors && n <= b->nsectors - sector;
+}
+
+static int blk_parse_rw(struct blk *b, const struct virtq_chain *c, struct blk_req *req,
+                        uint64_t sector)
+{
+	bool write = req->type == BLK_T_OUT;
+	if (write) {
+		/* data: the readable bytes after the header */
+		blk_req_take(req, c->iov, 0, c->nr_out, BLK_HDR_LEN, c->out_len - BLK_HDR_LEN);
+	} else {
+		/* data: the writable bytes before the status byte */
+		blk_req_take(req, c->iov, c->nr_out, c->nr, 0, c->in_len - 1);
+	}
+	if (write && b->ro)
+		return blk_finish(req, BLK_S_IOERR);
+	if (req->len % BLK_SECTOR_SIZE || !blk_in_range(b, sector, req->len))
+		return blk_finish(req, BLK_S_IOERR);
+	req->offset = sector * BLK_SECTOR_SIZE;
+	req->used_len = write ? 1 : (uint32_t)req->len + 1;
+	if (req->len == 0)
+		return blk_finish(req, BLK_S_OK);
+	return 0;
+}
+
+static int blk_parse_get_id(struct blk *b, const struct virtq_chain *c, struct blk_req *req)
+{
+	blk_req_take(req, c->iov, c->nr_out, c->nr, 0, c->in_len - 1);
+	uint64_t done = 0;
+	for (int i = 0; i < req->iovcnt && done < BLK_ID_BYTES; i++) {
+		uint64_t n = req->iov[i].iov_len;
+		if (n > BLK_ID_BYTES - done)
+			n = BLK_ID_BYTES - done;
+		memcpy(req->iov[i].iov_base, b->id + done, n);
+		done += n;
+	}
+	req->used_len = (uint32_t)done + 1;
+	return blk_finish(req, BLK_S_OK);
+}
+
+int blk_parse(struct blk *b, const struct virtq_chain *c, struct blk_req *req)
+{
+	struct {
+		uint32_t type, reserved;
+		uint64_t sector;
+	} hdr;
+	req->head = c->head;
+	req->iovcnt = 0;
+	req->len = 0;
+	req->used_len = 1;
+	if (c->in_len < 1 || c->out_len < BLK_HDR_LEN)
+		return -EBADMSG;
+	const struct iovec *last = &c->iov[c->nr - 1];
+	req->status = (uint8_t *)last->iov_base + last->iov_len - 1;
+	if (virtq_chain_read(c, 0, &hdr, sizeof(hdr)) != sizeof(hdr))
+		return -EBADMSG;
+	req->type = hdr.type;
+	switch (hdr.type) {
+	case BLK_T_IN:
+	case BLK_T_OUT:
+		return blk_parse_rw(b, c, req, hdr.sector);
+	case BLK_T_FLUSH:
+		if (b->cache == CACHE_UNSAFE)
+			return blk_finish(req, BLK_S_OK);
+		return 0;
+	case BLK_T_GET_ID:
+		return blk_parse_get_id(b, c, req);
+	default:
+		return blk_finish(req, BLK_S_UNSUPP);
+	}
+}
+
+/* ---- completion ---- */
+
+static void blk_account(struct blk *b, const struct blk_req *req, uint8_t status)
+{
+	if (status != BLK_S_OK) {
+		b->stats.errors++;
+		return;
+	}
+	switch (req->type) {
+	case BLK_T_IN: b->stats.reads++; b->stats.bytes_read += req->len; break;
+	case BLK_T_OUT: b->stats.writes++; b->stats.bytes_written += req->len; break;
+	case BLK_T_FLUSH: b->stats.flushes++; break;
+	case BLK_T_GET_ID: b->stats.get_ids++; break;
+	}
+}
+
+/* res: bytes transferred or -errno, from either engine */
+static void blk_complete_io(struct blk *b, struct blk_req *req, int64_t res)
+{
+	uint8_t status = BLK_S_OK;
+	if (res < 0 || (req->type != BLK_T_FLUSH && (uint64_t)res != req->len)) {
+		/* a short transfer inside the checked range means the file shrank
+		 * or the host failed: either way the guest must not trust it */
+		status = BLK_S_IOERR;
+		log_debug("blk %s: request type %u at %llu: %lld", b->id, req->type,
+		          (unsigned long long)req->offset, (long long)res);
+	}
+	blk_finish(req, status);
+	blk_account(b, req, status);
+	virtq_push(&b->t.vq[0], req->head, req->used_len);
+}
+
+/* ---- sync engine ---- */
+
+static int64_t blk_sync_rw(struct blk *b, struct blk_req *req)
+{
+	/* the request is at most BLK_SEG_MAX segments: within IOV_MAX */
+	ssize_t r;
+	do {
+		if (req->type == BLK_T_IN)
+			r = preadv(b->fd, req->iov, req->iovcnt, (off_t)req->offset);
+		else
+			r = pwritev(b->fd, req->iov, req->iovcnt, (off_t)req->offset);
+	} while (r < 0 && errno == EINTR);
+	return r < 0 ? -errno : r;
+}
+
+static void blk_sync_exec(struct blk *b, struct blk_req *req)
+{
+	int64_t res;
+	if (req->type == BLK_T_FLUSH)
+		res = fdatasync(b->fd) < 0 ? -errno : 0;
+	else
+		res = blk_sync_rw(b, req);
+	blk_complete_io(b, req, res);
+}
+
+/* ---- the queue loop ---- */
+
+static void blk_on_done(void *opaque, struct blk_req *req, int res)
+{
+	blk_complete_io(opaque, req, res);
+}
+
+static struct blk_req *blk_slot(struct blk *b)
+{
+	return b->uring ? blk_uring_get(b->uring) : &b->sync_req;
+}
+
+/* Pop and start everything available. Returns true if a chain was
+ * completed here (the caller decides on the interrupt). Lock held. */
+static bool blk_process(struct blk *b)
+{
+	struct virtq *vq = &b->t.vq[0];
+	bool pushed = false;
+	b->stalled = false;
+	while (virtio_mmio_live(&b->t)) {
+		struct blk_req *req = blk_slot(b);
+		if (!req) {
+			b->stalled = true; /* resumed by the completion handler */
+			break;
+		}
+		int ret = virtq_pop(vq, &b->chain);
+		if (ret == 1)
+			ret = blk_parse(b, &b->chain, req);
+		else if (ret == 0)
+			ret = -ENOENT;
+		if (ret == 1) {
+			blk_account(b, req, req->status_val);
+			virtq_push(vq, req->head, req->used_len);
+			pushed = true;
+		} else if (ret == 0 && b->uring) {
+			int qret = blk_uring_queue(b->uring, b->fd, req);
+			if (qret == 0)
+				continue; /* the slot now belongs to the ring */
+			blk_complete_io(b, req, qret);
+			pushed = true;
+		} else if (ret == 0) {
+			blk_sync_exec(b, req);
+			pushed = true;
+		} else if (ret != -ENOENT) {
+			virtio_mmio_needs_reset(&b->t);
+		}
+		if (b->uring)
+			blk_uring_put(b->uring, req);
+		if (ret < 0)
+			break;
+	}
+	if (b->uring)
+		blk_uring_submit(b->uring);
+	return pushed;
+}
+
+static void blk_queue_notify(void *dev, unsigned q)
+{
+	struct blk *b = dev;
+	if (q == 0 && blk_process(b))
+		virtio_mmio_notify_used(&b->t, 0, false);
+}
+
+/* Lock held. */
+static void blk_reap(struct blk *b, bool wait)
+{
+	unsigned n = blk_uring_reap(b->uring, blk_on_done, b, wait);
+	bool pushed = n > 0;
+	if (b->stalled && virtio_mmio_live(&b->t))
+		pushed |= blk_process(b);
+	if (pushed)
+		virtio_mmio_notify_used(&b->t, 0, false);
+}
+
+static void blk_on_uring(void *opaque, uint32_t events)
+{
+	struct blk *b = opaque;
+	uint64_t v;
+	(void)events;
+	ssize_t r = read(blk_uring_efd(b->uring), &v, sizeof(v));
+	(void)r; /* the CQ is the truth; the counter only wakes us */
+	virtio_mmio_lock(&b->t);
+	blk_reap(b, false);
+	virtio_mmio_unlock(&b->t);
+}
+
+void blk_poll(struct blk *b, bool wait)
+{
+	if (!b->uring)
+		return;
+	virtio_mmio_lock(&b->t);
+	blk_reap(b, wait);
+	virtio_mmio_unlock(&b->t);
+}
+
+/* ---- transport ops ---- */
+
+static uint64_t blk_features(void *dev)
+{
+	struct blk *b = dev;
+	uint64_t f = VIRTIO_FEATURE(BLK_F_SEG_MAX) | VIRTIO_FEATURE(BLK_F_BLK_SIZE) |
+	             VIRTIO_FEATURE(BLK_F_FLUSH) | VIRTIO_FEATURE(VIRTIO_F_RING_EVENT_IDX) |
+	             VIRTIO_FEATURE(VIRTIO_F_RING_INDIRECT_DESC);
+	if (b->ro)
+		f |= VIRTIO_FEATURE(BLK_F_RO);
+	return f;
+}
+
+static void blk_config_read(void *dev, uint64_t off, void *data, uint32_t len)
+{
+	struct blk *b = dev;
+	if (off >= sizeof(b->config) || len > sizeof(b->config) - off)
+		return; /* already zeroed by the transport */
+	memcpy(data, b->config + off, len);
+}
+
+static void blk_reset(void *dev)
+{
+	struct blk *b = dev;
+	/* nothing in flight may land in memory the driver takes back */
+	if (b->uring)
+		blk_uring_drain(b->uring);
+	b->stalled = false;
+}
+
+static const struct virtio_dev_ops blk_ops = {
+	.name = "virtio-blk",
+	.device_id = VIRTIO_ID_BLOCK,
+	.nr_queues = 1,
+	.features = blk_features,
+	.config_read = blk_config_read,
+	.queue_notify = blk_queue_notify,
+	.reset = blk_reset,
+};
+
+/* ---- set-up ---- */
+
+static int blk_open(struct blk *b, const struct drive_config *cfg)
+{
+	struct stat st;
+	uint64_t size;
+	b->fd = open(cfg->path_on_host, (cfg->is_read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+	if (b->fd < 0 || fstat(b->fd, &st) < 0) {
+		int ret = -errno;
+		log_err("drive %s: cannot open %s: %s", cfg->drive_id, cfg->path_on_host,
+		        strerror(errno));
+		return ret;
+	}
+	if (S_ISBLK(st.st_mode)) {
+		if (ioctl(b->fd, BLKGETSIZE64, &size) < 0)
+			return -errno;
+	} else if (S_ISREG(st.st_mode)) {
+		size = (uint64_t)st.st_size;
+	} else {
+		log_err("drive %s: %s is not a file or block device", cfg->drive_id,
+		        cfg->path_on_host);
+		return -EINVAL;
+	}
+	b->nsectors = size / BLK_SECTOR_SIZE;
+	if (size % BLK_SECTOR_SIZE)
+		log_warn("drive %s: the last %llu bytes of %s are not a whole sector and are not visible",
+		         cfg->drive_id, (unsigned long long)(size % BLK_SECTOR_SIZE), cfg->path_on_host);
+	return 0;
+}
+
+static void blk_put32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
+
+static void blk_fill_config(struct blk *b)
+{
+	memset(b->config, 0, sizeof(b->config));
+	memcpy(b->config, &b->nsectors, 8);          /* capacity */
+	blk_put32(b->config + 12, BLK_SEG_MAX);      /* seg_max */
+	blk_put32(b->config + 20, BLK_SECTOR_SIZE);  /* blk_size */
+}
+
+int blk_create(struct blk **out, const struct virtio_env *env,
+               const struct drive_config *cfg, unsigned slot)
+{
+	int ret = -ENOMEM;
+	struct blk *b = calloc(1, sizeof(*b));
+	*out = NULL;
+	if (!b)
+		return -ENOMEM;
+	b->fd = -1;
+	b->ro = cfg->is_read_only;
+	b->root = cfg->is_root_device;
+	b->cache = cfg->cache_type;
+	b->engine = cfg->io_engine;
+	if (cfg->drive_id) /* NUL padded, not terminated when 20 long (as the spec has it) */
+		memcpy(b->id, cfg->drive_id, strnlen(cfg->drive_id, sizeof(b->id)));
+	if (cfg->partuuid && !(b->partuuid = strdup(cfg->partuuid)))
+		goto out;
+	ret = blk_open(b, cfg);
+	if (ret < 0)
+		goto out;
+	blk_fill_config(b);
+	if (b->engine == IO_ENGINE_ASYNC) {
+		ret = blk_uring_create(&b->uring, BLK_QUEUE_SIZE);
+		if (ret < 0) {
+			log_err("drive %s: io_uring set-up failed: %s", cfg->drive_id, strerror(-ret));
+			goto out;
+		}
+	}
+	ret = virtio_mmio_init(&b->t, env, slot, &blk_ops, b);
+	if (ret < 0) {
+		b->t.irq_efd = -1; /* already cleaned up by init */
+		goto out;
+	}
+	if (b->uring && env->loop) {
+		ret = loop_add(env->loop, blk_uring_efd(b->uring), EPOLLIN, blk_on_uring, b);
+		if (ret < 0)
+			goto out;
+	}
+	log_info("drive %s: %s, %llu sectors, %s, %s, %s, slot %u", cfg->drive_id,
+	         cfg->path_on_host, (unsigned long long)b->nsectors, b->ro ? "ro" : "rw",
+	         b->engine == IO_ENGINE_ASYNC ? "Async" : "Sync",
+	         b->cache == CACHE_WRITEBACK ? "Writeback" : "Unsafe", slot);
+	*out = b;
+	return 0;
+out:
+	blk_destroy(b);
+	return ret;
+}
+
+void blk_destroy(struct blk *b)
+{
+	if (!b)
+		return;
+	if (b->uring) {
+		if (b->t.env.loop)
+			loop_del(b->t.env.loop, blk_uring_efd(b->uring));
+		blk_uring_drain(b->uring);
+		blk_uring_destroy(b->uring);
+	}
+	if (b->t.ops)
+		virtio_mmio_destroy(&b->t);
+	if (b->fd >= 0)
+		close(b->fd);
+	free(b->partuuid);
+	free(b);
+}
+
+int blk_cmdline(const struct blk *b, char *buf, size_t len)
+{
+	int n = virtio_mmio_cmdline(b->t.slot, buf, len);
+	if (n < 0 || !b->root)
+		return n;
+	int m;
+	if (b->partuuid)
+		m = snprintf(buf + n, len - (size_t)n, " root=PARTUUID=%s %s", b->partuuid,
+		             b->ro ? "ro" : "rw");
+	else
+		m = snprintf(buf + n, len - (size_t)n, " root=/dev/vda %s", b->ro ? "ro" : "rw");
+	if (m < 0 || (size_t)m >= len - (size_t)n)
+		return -ENOSPC;
+	return n + m;
+}
+
+/* ---- the --drive option ---- */
+
+static int blk_drive_key(struct drive_config *cfg, const char *key, const char *val,
+                         const char **what)
+{
+	char **str = NULL;
+	if (!strcmp(key, "ro") && !val) {
+		cfg->is_read_only = true;
+	} else if (!strcmp(key, "root") && !val) {
+		cfg->is_root_device = true;
+	} else if (!strcmp(key, "engine") && val) {
+		if (!strcasecmp(val, "sync"))
+			cfg->io_engine = IO_ENGINE_SYNC;
+		else if (!strcasecmp(val, "async"))
+			cfg->io_engine = IO_ENGINE_ASYNC;
+		else
+			return *what = "engine must be sync or async", -EINVAL;
+	} else if (!strcmp(key, "cache") && val) {
+		if (!strcasecmp(val, "unsafe"))
+			cfg->cache_type = CACHE_UNSAFE;
+		else if (!strcasecmp(val, "writeback"))
+			cfg->cache_type = CACHE_WRITEBACK;
+		else
+			return *what = "cache must be unsafe or writeback", -EINVAL;
+	} else if (!strcmp(key, "path") && val && *val) {
+		str = &cfg->path_on_host;
+	} else if (!strcmp(key, "id") && val && *val) {
+		str = &cfg->drive_id;
+	} else if (!strcmp(key, "partuuid") && val && *val) {
+		str = &cfg->partuuid;
+	} else {
+		return *what = "unknown or malformed drive option (path=, ro, root, engine=, cache=, id=, partuuid=)",
+		       -EINVAL;
+	}
+	if (str) {
+		free(*str);
+		*str = strdup(val);
+		if (!*str)
+			return *what = "out of memory", -ENOMEM;
+	}
+	return 0;
+}
+
+int blk_drive_parse(const char *arg, unsigned index, struct drive_config *cfg,
+                    const char **what)
+{
+	int ret = 0;
+	char *copy = strdup(arg), *save = NULL;
+	if (!copy)
+		return *what = "out of memory", -ENOMEM;
+	for (char *tok = strtok_r(copy, ",", &save); tok && ret == 0;
+	     tok = strtok_r(NULL, ",", &save)) {
+		char *eq = strchr(tok, '=');
+		if (eq)
+			*eq++ = '\0';
+		ret = blk_drive_key(cfg, tok, eq, what);
+	}
+	free(copy);
+	if (ret == 0 && !cfg->path_on_host)
+		return *what = "drive needs path=FILE", -EINVAL;
+	if (ret == 0 && !cfg->drive_id) {
+		char id[32];
+		snprintf(id, sizeof(id), "drive%u", index);
+		cfg->drive_id = strdup(id);
+		if (!cfg->drive_id)
+			return *what = "out of memory", -ENOMEM;
+	}
+	return ret;
+}

@@ -1,0 +1,126 @@
+/* blk: virtio-blk (device id 2) over virtio-mmio, one queue.
+ *
+ * Requests: IN, OUT, FLUSH, GET_ID (serial = drive id, 20 bytes, NUL padded).
+ * Features offered: SEG_MAX, BLK_SIZE (512), FLUSH, RO for read-only drives,
+ * RING_EVENT_IDX, RING_INDIRECT_DESC. Capacity = file size / 512 (a block
+ * device's size via BLKGETSIZE64). A request touching a sector past the end,
+ * a write to a read-only drive, or data not a multiple of 512 bytes
+ * completes with VIRTIO_BLK_S_IOERR; an unknown type with UNSUPP; a
+ * malformed descriptor chain puts the device in NEEDS_RESET.
+ *
+ * cache_type Unsafe: FLUSH is a no-op; Writeback: FLUSH -> fdatasync.
+ * io_engine Sync: preadv/pwritev/fdatasync on the vmm thread, one request
+ * at a time. Async: io_uring (blk_uring.c), up to the queue size in flight,
+ * one submit per notify, completions via an eventfd on the vmm loop. Both
+ * engines produce the same status, data and used lengths.
+ *
+ * Use (the vmm, at InstanceStart, drives in config order, root drive first
+ * so it is /dev/vda):
+ *     struct virtio_env env;
+ *     virtio_env_for_vm(&env, &vm, &loop);
+ *     struct blk *b;
+ *     ret = blk_create(&b, &env, &cfg->drives[i], slot);   // slot 0, 1, ...
+ *     blk_cmdline(b, frag, sizeof(frag));                   // append to cmdline
+ *     ...
+ *     blk_destroy(b);   // after the vCPUs are gone
+ */
+#ifndef HUSK_VIRTIO_BLK_H
+#define HUSK_VIRTIO_BLK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "devices/virtio/mmio.h"
+#include "devices/virtio/queue.h"
+#include "vmm/config.h"
+
+#define BLK_SECTOR_SIZE 512
+#define BLK_ID_BYTES 20
+#define BLK_QUEUE_SIZE VIRTQ_MAX_SIZE
+/* data segments per request: the chain minus header and status */
+#define BLK_SEG_MAX (VIRTQ_MAX_SEGS - 2)
+
+/* one request between parsing and completion */
+struct blk_req {
+	uint16_t head;
+	uint32_t type;
+	uint64_t offset;   /* bytes */
+	uint64_t len;      /* data bytes */
+	uint8_t *status;   /* the status byte in guest memory */
+	uint8_t status_val; /* what we wrote there */
+	uint32_t used_len; /* written to the guest on success, status included */
+	int iovcnt;
+	struct iovec iov[VIRTQ_MAX_SEGS];
+};
+
+struct blk_uring;
+
+struct blk_stats {
+	unsigned long long reads, writes, flushes, get_ids, errors, bytes_read, bytes_written;
+};
+
+struct blk {
+	struct virtio_mmio t;
+	int fd;
+	uint64_t nsectors;
+	bool ro, root;
+	enum cache_type cache;
+	enum io_engine engine;
+	char id[BLK_ID_BYTES];
+	char *partuuid;
+	uint8_t config[64]; /* struct virtio_blk_config, little-endian */
+	struct virtq_chain chain; /* scratch for virtq_pop */
+	struct blk_req sync_req;
+	struct blk_uring *uring;
+	bool stalled; /* async: stopped popping because every slot was busy */
+	struct blk_stats stats;
+};
+
+/* Open cfg->path_on_host (O_CLOEXEC, read-only if cfg->is_read_only), size
+ * it, set up the engine and the transport in slot. *out is malloc'd. */
+int blk_create(struct blk **out, const struct virtio_env *env,
+               const struct drive_config *cfg, unsigned slot);
+/* Drain in-flight I/O, close everything. NULL is fine. */
+void blk_destroy(struct blk *b);
+/* Kernel cmdline fragment for this drive: "virtio_mmio.device=4K@ADDR:GSI"
+ * and, for the root drive, " root=/dev/vda" (or root=PARTUUID=...) and
+ * " ro"/" rw". Returns the length or -ENOSPC. The root drive must be in
+ * slot 0 for /dev/vda to be right. */
+int blk_cmdline(const struct blk *b, char *buf, size_t len);
+
+/* Parse the CLI's --drive value "path=FILE[,ro][,root][,engine=sync|async]
+ * [,cache=unsafe|writeback][,id=NAME][,partuuid=UUID]" into *cfg (strings
+ * strdup'd, freed by config_free). A missing id becomes "drive<index>".
+ * -EINVAL with *what pointing at a static message naming the bad part. */
+int blk_drive_parse(const char *arg, unsigned index, struct drive_config *cfg,
+                    const char **what);
+
+/* Parse a popped chain into req (exported for the unit tests).
+ * Returns 0: req needs I/O (IN, OUT, FLUSH with Writeback);
+ *         1: already complete, status written (GET_ID, errors, Unsafe FLUSH);
+ *   -EBADMSG: no header or no status byte: the chain cannot be answered. */
+int blk_parse(struct blk *b, const struct virtq_chain *c, struct blk_req *req);
+/* Async engine without a loop (unit tests): reap what has completed,
+ * waiting for at least one completion when wait is set. */
+void blk_poll(struct blk *b, bool wait);
+
+/* ---- the io_uring engine (blk_uring.c), used by blk.c only ---- */
+typedef void (*blk_uring_done_fn)(void *opaque, struct blk_req *req, int res);
+int blk_uring_create(struct blk_uring **out, unsigned depth);
+void blk_uring_destroy(struct blk_uring *u);
+int blk_uring_efd(const struct blk_uring *u);
+/* A free request slot, NULL when depth requests are in flight. */
+struct blk_req *blk_uring_get(struct blk_uring *u);
+void blk_uring_put(struct blk_uring *u, struct blk_req *req);
+/* Queue req (IN/OUT/FLUSH) on fd; submitted by the next blk_uring_submit. */
+int blk_uring_queue(struct blk_uring *u, int fd, struct blk_req *req);
+int blk_uring_submit(struct blk_uring *u);
+/* Call done for each completion; res = bytes or -errno. Returns the count. */
+unsigned blk_uring_reap(struct blk_uring *u, blk_uring_done_fn done, void *opaque, bool wait);
+/* Wait for every request in flight and drop their completions (reset). */
+void blk_uring_drain(struct blk_uring *u);
+unsigned blk_uring_inflight(const struct blk_uring *u);
+
+#endif

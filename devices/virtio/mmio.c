@@ -1,0 +1,395 @@
+/* mmio: virtio-mmio v2 registers, status state machine, notify and
+ * interrupt plumbing (see mmio.h). */
+#include "devices/virtio/mmio.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "vmm/arch/x86_64/layout.h"
+#include "vmm/log.h"
+#include "vmm/vm.h"
+
+uint64_t virtio_mmio_slot_base(unsigned slot)
+{
+	return LAYOUT_VIRTIO_MMIO_BASE + (uint64_t)slot * LAYOUT_VIRTIO_MMIO_SIZE;
+}
+
+unsigned virtio_mmio_slot_gsi(unsigned slot)
+{
+	return LAYOUT_VIRTIO_GSI_BASE + slot;
+}
+
+int virtio_mmio_cmdline(unsigned slot, char *buf, size_t len)
+{
+	int n = snprintf(buf, len, "virtio_mmio.device=4K@0x%" PRIx64 ":%u",
+	                 virtio_mmio_slot_base(slot), virtio_mmio_slot_gsi(slot));
+	if (n < 0 || (size_t)n >= len)
+		return -ENOSPC;
+	return n;
+}
+
+void virtio_mmio_lock(struct virtio_mmio *t)
+{
+	pthread_mutex_lock(&t->lock);
+}
+
+void virtio_mmio_unlock(struct virtio_mmio *t)
+{
+	pthread_mutex_unlock(&t->lock);
+}
+
+bool virtio_mmio_live(const struct virtio_mmio *t)
+{
+	return t->activated && !(t->status & (VIRTIO_STATUS_FAILED | VIRTIO_STATUS_NEEDS_RESET));
+}
+
+static void virtio_mmio_pulse(struct virtio_mmio *t)
+{
+	t->irqs_sent++;
+	if (t->irq_efd < 0)
+		return;
+	uint64_t one = 1;
+	ssize_t r = write(t->irq_efd, &one, sizeof(one));
+	(void)r; /* fails only if the counter is saturated: already pending */
+}
+
+void virtio_mmio_notify_used(struct virtio_mmio *t, unsigned q, bool force)
+{
+	if (q >= VIRTIO_MMIO_MAX_QUEUES)
+		return;
+	if (!force && !virtq_should_notify(&t->vq[q]))
+		return;
+	t->isr |= VIRTIO_INT_USED;
+	virtio_mmio_pulse(t);
+}
+
+void virtio_mmio_needs_reset(struct virtio_mmio *t)
+{
+	if (t->status & VIRTIO_STATUS_NEEDS_RESET)
+		return;
+	log_warn("virtio %s slot %u: device needs reset", t->ops->name, t->slot);
+	t->status |= VIRTIO_STATUS_NEEDS_RESET;
+	if (t->status & VIRTIO_STATUS_DRIVER_OK) {
+		t->isr |= VIRTIO_INT_CONFIG;
+		virtio_mmio_pulse(t);
+	}
+}
+
+static void virtio_mmio_reset(struct virtio_mmio *t)
+{
+	if (t->ops->reset)
+		t->ops->reset(t->dev);
+	for (unsigned q = 0; q < VIRTIO_MMIO_MAX_QUEUES; q++)
+		virtq_reset(&t->vq[q]);
+	t->driver_features = 0;
+	t->device_features_sel = t->driver_features_sel = 0;
+	t->queue_sel = 0;
+	t->status = 0;
+	t->isr = 0;
+	t->activated = false;
+}
+
+static void virtio_mmio_activate(struct virtio_mmio *t)
+{
+	bool any = false;
+	for (unsigned q = 0; q < t->ops->nr_queues; q++)
+		any |= t->vq[q].active;
+	int ret = any ? 0 : -EINVAL;
+	t->activated = true;
+	if (ret == 0 && t->ops->activate)
+		ret = t->ops->activate(t->dev);
+	if (ret < 0) {
+		log_warn("virtio %s slot %u: activation failed: %s", t->ops->name, t->slot,
+		         strerror(-ret));
+		virtio_mmio_needs_reset(t);
+	}
+}
+
+static void virtio_mmio_write_status(struct virtio_mmio *t, uint32_t v)
+{
+	if (v == 0) {
+		virtio_mmio_reset(t);
+		return;
+	}
+	v &= 0xff;
+	uint32_t keep = t->status & VIRTIO_STATUS_NEEDS_RESET;
+	if (t->status & ~(v | VIRTIO_STATUS_NEEDS_RESET)) {
+		/* only reset may clear bits (3.1.1) */
+		log_warn("virtio %s slot %u: status 0x%x -> 0x%x ignored", t->ops->name, t->slot,
+		         t->status, v);
+		return;
+	}
+	uint32_t added = v & ~t->status;
+	if (added & VIRTIO_STATUS_FEATURES_OK) {
+		bool ok = (t->driver_features & VIRTIO_FEATURE(VIRTIO_F_VERSION_1)) &&
+		          !(t->driver_features & ~t->device_features);
+		if (!ok) {
+			log_warn("virtio %s slot %u: features 0x%" PRIx64 " refused", t->ops->name,
+			         t->slot, t->driver_features);
+			v &= ~VIRTIO_STATUS_FEATURES_OK;
+			added &= ~VIRTIO_STATUS_FEATURES_OK;
+		}
+	}
+	if ((added & VIRTIO_STATUS_DRIVER_OK) && !(v & VIRTIO_STATUS_FEATURES_OK)) {
+		v &= ~VIRTIO_STATUS_DRIVER_OK;
+		added &= ~VIRTIO_STATUS_DRIVER_OK;
+	}
+	t->status = v | keep;
+	if ((added & VIRTIO_STATUS_DRIVER_OK) && !(v & VIRTIO_STATUS_FAILED))
+		virtio_mmio_activate(t);
+}
+
+static struct virtq *virtio_mmio_cur_vq(struct virtio_mmio *t)
+{
+	return t->queue_sel < t->ops->nr_queues ? &t->vq[t->queue_sel] : NULL;
+}
+
+static uint32_t virtio_mmio_read_reg(struct virtio_mmio *t, uint64_t off)
+{
+	struct virtq *vq = virtio_mmio_cur_vq(t);
+	switch (off) {
+	case VMMIO_MAGIC: return VIRTIO_MMIO_MAGIC;
+	case VMMIO_VERSION: return 2;
+	case VMMIO_DEVICE_ID: return t->ops->device_id;
+	case VMMIO_VENDOR_ID: return VIRTIO_MMIO_VENDOR;
+	case VMMIO_DEVICE_FEATURES:
+		if (t->device_features_sel > 1)
+			return 0;
+		return (uint32_t)(t->device_features >> (32 * t->device_features_sel));
+	case VMMIO_QUEUE_NUM_MAX: return vq ? VIRTQ_MAX_SIZE : 0;
+	case VMMIO_QUEUE_READY: return vq ? vq->active : 0;
+	case VMMIO_INTERRUPT_STATUS: return t->isr;
+	case VMMIO_STATUS: return t->status;
+	case VMMIO_CONFIG_GENERATION: return t->config_generation;
+	default: return 0;
+	}
+}
+
+static void virtio_mmio_set_half(uint64_t *v, bool high, uint32_t val)
+{
+	if (high)
+		*v = (*v & 0xffffffffull) | ((uint64_t)val << 32);
+	else
+		*v = (*v & ~0xffffffffull) | val;
+}
+
+/* Queue registers: only between FEATURES_OK and DRIVER_OK, only while
+ * the selected queue is not ready (4.2.3.2). */
+static void virtio_mmio_write_queue(struct virtio_mmio *t, uint64_t off, uint32_t v)
+{
+	struct virtq *vq = virtio_mmio_cur_vq(t);
+	if (!vq || !(t->status & VIRTIO_STATUS_FEATURES_OK) || (t->status & VIRTIO_STATUS_DRIVER_OK))
+		return;
+	if (off == VMMIO_QUEUE_READY) {
+		if (v == 0) {
+			vq->active = false;
+			return;
+		}
+		vq->event_idx = t->driver_features & VIRTIO_FEATURE(VIRTIO_F_RING_EVENT_IDX);
+		vq->indirect = t->driver_features & VIRTIO_FEATURE(VIRTIO_F_RING_INDIRECT_DESC);
+		int ret = virtq_activate(vq, t->env.gm);
+		if (ret < 0)
+			log_warn("virtio %s slot %u: queue %u refused (size %u desc 0x%" PRIx64
+			         " avail 0x%" PRIx64 " used 0x%" PRIx64 ")", t->ops->name, t->slot,
+			         t->queue_sel, vq->size, vq->desc_gpa, vq->avail_gpa, vq->used_gpa);
+		return;
+	}
+	if (vq->active)
+		return;
+	switch (off) {
+	case VMMIO_QUEUE_NUM: vq->size = v > 0xffff ? 0 : (uint16_t)v; break;
+	case VMMIO_QUEUE_DESC_LOW: virtio_mmio_set_half(&vq->desc_gpa, false, v); break;
+	case VMMIO_QUEUE_DESC_HIGH: virtio_mmio_set_half(&vq->desc_gpa, true, v); break;
+	case VMMIO_QUEUE_AVAIL_LOW: virtio_mmio_set_half(&vq->avail_gpa, false, v); break;
+	case VMMIO_QUEUE_AVAIL_HIGH: virtio_mmio_set_half(&vq->avail_gpa, true, v); break;
+	case VMMIO_QUEUE_USED_LOW: virtio_mmio_set_half(&vq->used_gpa, false, v); break;
+	case VMMIO_QUEUE_USED_HIGH: virtio_mmio_set_half(&vq->used_gpa, true, v); break;
+	}
+}
+
+static void virtio_mmio_kick(struct virtio_mmio *t, uint32_t q)
+{
+	/* the ioeventfd did not catch this write (no KVM, or an odd width):
+	 * hand it to the vmm thread the same way */
+	if (q >= t->ops->nr_queues || t->notify_efd[q] < 0)
+		return;
+	uint64_t one = 1;
+	ssize_t r = write(t->notify_efd[q], &one, sizeof(one));
+	(void)r;
+}
+
+static void virtio_mmio_write_reg(struct virtio_mmio *t, uint64_t off, uint32_t v)
+{
+	switch (off) {
+	case VMMIO_DEVICE_FEATURES_SEL: t->device_features_sel = v; break;
+	case VMMIO_DRIVER_FEATURES_SEL: t->driver_features_sel = v; break;
+	case VMMIO_DRIVER_FEATURES:
+		if (t->driver_features_sel > 1 || (t->status & VIRTIO_STATUS_FEATURES_OK))
+			break;
+		virtio_mmio_set_half(&t->driver_features, t->driver_features_sel == 1, v);
+		break;
+	case VMMIO_QUEUE_SEL: t->queue_sel = v; break;
+	case VMMIO_QUEUE_NUM: case VMMIO_QUEUE_READY:
+	case VMMIO_QUEUE_DESC_LOW: case VMMIO_QUEUE_DESC_HIGH:
+	case VMMIO_QUEUE_AVAIL_LOW: case VMMIO_QUEUE_AVAIL_HIGH:
+	case VMMIO_QUEUE_USED_LOW: case VMMIO_QUEUE_USED_HIGH:
+		virtio_mmio_write_queue(t, off, v);
+		break;
+	case VMMIO_QUEUE_NOTIFY: virtio_mmio_kick(t, v); break;
+	case VMMIO_INTERRUPT_ACK: t->isr &= ~v; break;
+	case VMMIO_STATUS: virtio_mmio_write_status(t, v); break;
+	default: break; /* read-only or unknown: ignored */
+	}
+}
+
+static void virtio_mmio_bus_read(void *opaque, uint64_t off, void *data, uint32_t len)
+{
+	struct virtio_mmio *t = opaque;
+	memset(data, 0, len);
+	virtio_mmio_lock(t);
+	if (off >= VMMIO_CONFIG) {
+		if (t->ops->config_read)
+			t->ops->config_read(t->dev, off - VMMIO_CONFIG, data, len);
+	} else if (len == 4 && !(off & 3)) {
+		uint32_t v = virtio_mmio_read_reg(t, off);
+		memcpy(data, &v, 4);
+	}
+	virtio_mmio_unlock(t);
+}
+
+static void virtio_mmio_bus_write(void *opaque, uint64_t off, const void *data, uint32_t len)
+{
+	struct virtio_mmio *t = opaque;
+	virtio_mmio_lock(t);
+	if (off >= VMMIO_CONFIG) {
+		if (t->ops->config_write)
+			t->ops->config_write(t->dev, off - VMMIO_CONFIG, data, len);
+	} else if (len == 4 && !(off & 3)) {
+		uint32_t v;
+		memcpy(&v, data, 4);
+		virtio_mmio_write_reg(t, off, v);
+	}
+	virtio_mmio_unlock(t);
+}
+
+const struct bus_ops virtio_mmio_ops = {
+	.read = virtio_mmio_bus_read,
+	.write = virtio_mmio_bus_write,
+};
+
+void virtio_mmio_handle_notify(struct virtio_mmio *t, unsigned q)
+{
+	virtio_mmio_lock(t);
+	if (q < t->ops->nr_queues && virtio_mmio_live(t) && t->vq[q].active && t->ops->queue_notify)
+		t->ops->queue_notify(t->dev, q);
+	virtio_mmio_unlock(t);
+}
+
+static void virtio_mmio_on_notify(void *opaque, uint32_t events)
+{
+	struct virtio_mmio_notify *n = opaque;
+	uint64_t v;
+	(void)events;
+	if (read(n->t->notify_efd[n->q], &v, sizeof(v)) != sizeof(v))
+		return; /* spurious: nothing to do */
+	virtio_mmio_handle_notify(n->t, n->q);
+}
+
+static int virtio_mmio_wire_queue(struct virtio_mmio *t, unsigned q)
+{
+	const struct virtio_env *env = &t->env;
+	t->notify_efd[q] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (t->notify_efd[q] < 0)
+		return -errno;
+	t->notify_ctx[q] = (struct virtio_mmio_notify){ .t = t, .q = q };
+	int ret = 0;
+	if (env->ioeventfd)
+		ret = env->ioeventfd(env->ctx, t->notify_efd[q], t->base + VMMIO_QUEUE_NOTIFY, 4, q);
+	if (ret == 0 && env->loop)
+		ret = loop_add(env->loop, t->notify_efd[q], EPOLLIN, virtio_mmio_on_notify,
+		               &t->notify_ctx[q]);
+	return ret;
+}
+
+int virtio_mmio_init(struct virtio_mmio *t, const struct virtio_env *env, unsigned slot,
+                     const struct virtio_dev_ops *ops, void *dev)
+{
+	int ret = -EINVAL;
+	memset(t, 0, sizeof(*t));
+	pthread_mutex_init(&t->lock, NULL);
+	t->irq_efd = -1;
+	for (unsigned q = 0; q < VIRTIO_MMIO_MAX_QUEUES; q++)
+		t->notify_efd[q] = -1;
+	t->ops = ops;
+	t->dev = dev;
+	t->env = *env;
+	t->slot = slot;
+	t->base = virtio_mmio_slot_base(slot);
+	t->gsi = virtio_mmio_slot_gsi(slot);
+	if (slot >= LAYOUT_VIRTIO_MAX_DEVICES || ops->nr_queues == 0 ||
+	    ops->nr_queues > VIRTIO_MMIO_MAX_QUEUES)
+		goto out;
+	t->device_features = (ops->features ? ops->features(dev) : 0) |
+	                     VIRTIO_FEATURE(VIRTIO_F_VERSION_1);
+	t->irq_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (t->irq_efd < 0) {
+		ret = -errno;
+		goto out;
+	}
+	ret = env->irqfd ? env->irqfd(env->ctx, t->irq_efd, t->gsi) : 0;
+	for (unsigned q = 0; ret == 0 && q < ops->nr_queues; q++)
+		ret = virtio_mmio_wire_queue(t, q);
+	if (ret == 0 && env->mmio_bus)
+		ret = bus_register(env->mmio_bus, t->base, LAYOUT_VIRTIO_MMIO_SIZE, ops->name,
+		                   &virtio_mmio_ops, t);
+out:
+	if (ret < 0) {
+		log_err("virtio %s slot %u: transport set-up failed: %s", ops->name, slot,
+		        strerror(-ret));
+		virtio_mmio_destroy(t);
+	}
+	return ret;
+}
+
+void virtio_mmio_destroy(struct virtio_mmio *t)
+{
+	for (unsigned q = 0; q < VIRTIO_MMIO_MAX_QUEUES; q++) {
+		if (t->notify_efd[q] < 0)
+			continue;
+		if (t->env.loop)
+			loop_del(t->env.loop, t->notify_efd[q]);
+		close(t->notify_efd[q]);
+		t->notify_efd[q] = -1;
+	}
+	if (t->irq_efd >= 0)
+		close(t->irq_efd);
+	t->irq_efd = -1;
+	pthread_mutex_destroy(&t->lock);
+}
+
+static int virtio_env_vm_ioeventfd(void *ctx, int efd, uint64_t addr, uint32_t len, uint64_t dm)
+{
+	return vm_ioeventfd(ctx, efd, addr, len, dm, true);
+}
+
+static int virtio_env_vm_irqfd(void *ctx, int efd, unsigned gsi)
+{
+	return vm_irqfd(ctx, efd, gsi);
+}
+
+void virtio_env_for_vm(struct virtio_env *env, struct vm *vm, struct loop *loop)
+{
+	*env = (struct virtio_env){
+		.gm = &vm->gm,
+		.loop = loop,
+		.mmio_bus = &vm->mmio,
+		.ioeventfd = virtio_env_vm_ioeventfd,
+		.irqfd = virtio_env_vm_irqfd,
+		.ctx = vm,
+	};
+}
