@@ -38,6 +38,29 @@ struct vchain_queue {
 	void *q;
 };
 
+/* ---- over the virtio-mmio transport (chain.c) ---- */
+
+#include "devices/virtio/queue.h"
+
+struct virtio_mmio;
+
+/* One queue of a transport as a vchain_queue. A malformed chain is
+ * answered empty and the device put in NEEDS_RESET (pop returns -EIO);
+ * so is a broken ring. */
+struct vchain_vq {
+	struct virtio_mmio *t;
+	unsigned q;
+	uint64_t malformed;
+	struct virtq_chain scratch;
+};
+
+extern const struct vchain_ops vchain_vq_ops;
+struct vchain_queue vchain_vq_init(struct vchain_vq *a, struct virtio_mmio *t, unsigned q);
+/* virtio_mmio_lock/unlock with void pointers, for the devices' loop
+ * handlers (tap, vsock sockets) */
+void vchain_vq_lock(void *t);
+void vchain_vq_unlock(void *t);
+
 static inline size_t vchain_iov_len(const struct iovec *iov, int n)
 {
 	size_t total = 0;

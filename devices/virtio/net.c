@@ -158,9 +158,6 @@ undo:
 /* ---- the device ---- */
 
 #define VIRTIO_F_VERSION_1 32
-/* Packets one tap event may move before other fds get a turn (epoll is
- * level-triggered: the rest comes on the next round). */
-#define NET_RX_BUDGET 64
 
 uint64_t net_dev_features(const struct net_dev *nd)
 {
@@ -183,15 +180,6 @@ static void net_warn_drop(struct net_dev *nd, const char *what)
 		log_warn("net %s: dropped %s (%llu so far)", nd->name, what, (unsigned long long)n);
 }
 
-static void net_rx_update_watch(struct net_dev *nd)
-{
-	bool want = nd->active && !nd->tap_dead && !nd->rx_pending && !nd->rx_throttled;
-	if (want == nd->tap_watched || nd->tap_dead)
-		return;
-	if (loop_mod(nd->loop, nd->tap_fd, want ? EPOLLIN : 0) == 0)
-		nd->tap_watched = want;
-}
-
 /* Read the tap into guest buffers until it is empty, the guest has no
  * buffers (then hold the packet and stop reading: back-pressure), the
  * limiter says stop, or the budget is spent. */
@@ -199,7 +187,9 @@ static void net_rx_process(struct net_dev *nd)
 {
 	bool mrg = nd->features & BIT(VIRTIO_NET_F_MRG_RXBUF);
 	bool delivered = false;
-	for (int budget = NET_RX_BUDGET; budget > 0; budget--) {
+	/* no budget: with an edge-triggered tap we must read to EAGAIN, and
+	 * the guest's ring (at most 256 buffers) bounds the work anyway */
+	for (;;) {
 		if (!nd->rx_pending) {
 			ssize_t n = read(nd->tap_fd, nd->rx_pkt, NET_MAX_PKT);
 			if (n < 0 && errno == EINTR)
@@ -209,6 +199,7 @@ static void net_rx_process(struct net_dev *nd)
 					nd->stats.rx_dropped++;
 					log_warn("net %s: tap read: %s", nd->name, strerror(errno));
 				}
+				nd->tap_ready = false; /* the next frame brings an edge */
 				break;
 			}
 			if (net_rx_pkt_check(nd->rx_pkt, (size_t)n) < 0) {
@@ -246,7 +237,6 @@ static void net_rx_process(struct net_dev *nd)
 	}
 	if (delivered)
 		nd->rxq.ops->publish(nd->rxq.q);
-	net_rx_update_watch(nd);
 }
 
 static void net_tap_event(void *opaque, uint32_t events)
@@ -257,11 +247,15 @@ static void net_tap_event(void *opaque, uint32_t events)
 		log_err("net %s: tap error, receive stopped", nd->name);
 		loop_del(nd->loop, nd->tap_fd);
 		nd->tap_dead = true;
-		nd->tap_watched = false;
 		return;
 	}
-	if (nd->active)
+	if (nd->lock)
+		nd->lock(nd->lock_ctx);
+	nd->tap_ready = true;
+	if (nd->active && !nd->rx_throttled)
 		net_rx_process(nd);
+	if (nd->unlock)
+		nd->unlock(nd->lock_ctx);
 }
 
 static void net_tx_process(struct net_dev *nd)
@@ -334,8 +328,9 @@ int net_dev_init(struct net_dev *nd, const struct net_config *cfg, int tap_fd,
 		ret = -ENOMEM;
 		goto out;
 	}
-	/* registered now, watched from activation on */
-	ret = loop_add(loop, nd->tap_fd, 0, net_tap_event, nd);
+	/* once, edge-triggered (see tap_ready); frames before activation wait */
+	nd->tap_ready = true;
+	ret = loop_add(loop, nd->tap_fd, EPOLLIN | EPOLLET, net_tap_event, nd);
 	if (ret < 0)
 		goto out;
 	return 0;
@@ -387,7 +382,7 @@ int net_dev_activate(struct net_dev *nd, uint64_t acked, struct vchain_queue rxq
 	nd->active = true;
 	nd->rx_pending = false;
 	nd->rx_throttled = nd->tx_throttled = false;
-	net_rx_update_watch(nd);
+	nd->tap_ready = true; /* read on the guest's first RX notify */
 	return 0;
 }
 
@@ -396,14 +391,13 @@ void net_dev_reset(struct net_dev *nd)
 	nd->active = false;
 	nd->rx_pending = false;
 	nd->features = 0;
-	net_rx_update_watch(nd);
 	tap_set_offload(nd->tap_fd, 0, NULL);
 }
 
 void net_dev_rx_notify(struct net_dev *nd)
 {
-	/* while the tap is watched and nothing is held, epoll says when */
-	if (nd->active && !nd->rx_throttled && (nd->rx_pending || !nd->tap_watched))
+	/* while nothing is held and the tap was read dry, epoll says when */
+	if (nd->active && !nd->rx_throttled && (nd->rx_pending || nd->tap_ready))
 		net_rx_process(nd);
 }
 
@@ -424,6 +418,113 @@ void net_dev_tx_resume(struct net_dev *nd)
 {
 	nd->tx_throttled = false;
 	net_dev_tx_notify(nd);
+}
+
+/* ---- on the virtio-mmio transport ---- */
+
+static uint64_t net_features(void *dev)
+{
+	struct net *n = dev;
+	return net_dev_features(&n->dev) | VIRTIO_FEATURE(VIRTIO_F_RING_EVENT_IDX) |
+	       VIRTIO_FEATURE(VIRTIO_F_RING_INDIRECT_DESC);
+}
+
+static void net_config_read(void *dev, uint64_t off, void *data, uint32_t len)
+{
+	struct net *n = dev;
+	net_dev_config_read(&n->dev, off, data, len);
+}
+
+static int net_activate(void *dev)
+{
+	struct net *n = dev;
+	return net_dev_activate(&n->dev, n->t.driver_features,
+	                        vchain_vq_init(&n->rxa, &n->t, NET_QUEUE_RX),
+	                        vchain_vq_init(&n->txa, &n->t, NET_QUEUE_TX));
+}
+
+static void net_queue_notify(void *dev, unsigned q)
+{
+	struct net *n = dev;
+	if (q == NET_QUEUE_RX)
+		net_dev_rx_notify(&n->dev);
+	else if (q == NET_QUEUE_TX)
+		net_dev_tx_notify(&n->dev);
+}
+
+static void net_reset(void *dev)
+{
+	struct net *n = dev;
+	net_dev_reset(&n->dev);
+}
+
+static const struct virtio_dev_ops net_ops = {
+	.name = "virtio-net",
+	.device_id = VIRTIO_ID_NET,
+	.nr_queues = 2,
+	.features = net_features,
+	.config_read = net_config_read,
+	.activate = net_activate,
+	.queue_notify = net_queue_notify,
+	.reset = net_reset,
+};
+
+int net_create(struct net **out, const struct virtio_env *env, const struct net_config *cfg,
+               int tap_fd, unsigned slot)
+{
+	struct net *n = calloc(1, sizeof(*n));
+	int ret;
+	*out = NULL;
+	if (!n)
+		return -ENOMEM;
+	if (!env->loop) {
+		ret = -EINVAL;
+		goto out;
+	}
+	/* the device first: the transport asks for its features at init */
+	ret = net_dev_init(&n->dev, cfg, tap_fd, env->loop);
+	if (ret < 0) {
+		log_err("net %s: %s", cfg && cfg->host_dev_name ? cfg->host_dev_name : "(fd)",
+		        strerror(-ret));
+		goto out;
+	}
+	n->dev.lock = vchain_vq_lock;
+	n->dev.unlock = vchain_vq_unlock;
+	n->dev.lock_ctx = &n->t;
+	ret = virtio_mmio_init(&n->t, env, slot, &net_ops, n);
+	if (ret < 0) {
+		net_dev_destroy(&n->dev);
+		goto out;
+	}
+	log_info("net %s: virtio-net in slot %u%s", n->dev.name, slot,
+	         n->dev.has_mac ? "" : " (guest picks its MAC)");
+	*out = n;
+	return 0;
+out:
+	free(n);
+	return ret;
+}
+
+void net_destroy(struct net *n)
+{
+	if (!n)
+		return;
+	const struct net_stats *st = &n->dev.stats;
+	log_info("net %s: rx %llu pkts %llu bytes (%llu dropped, %llu malformed, %llu waits), "
+	         "tx %llu pkts %llu bytes (%llu dropped, %llu malformed)", n->dev.name,
+	         (unsigned long long)st->rx_packets, (unsigned long long)st->rx_bytes,
+	         (unsigned long long)st->rx_dropped, (unsigned long long)st->rx_malformed,
+	         (unsigned long long)st->rx_no_buffers, (unsigned long long)st->tx_packets,
+	         (unsigned long long)st->tx_bytes, (unsigned long long)st->tx_dropped,
+	         (unsigned long long)st->tx_malformed);
+	virtio_mmio_destroy(&n->t);
+	net_dev_destroy(&n->dev);
+	free(n);
+}
+
+int net_cmdline(const struct net *n, char *buf, size_t len)
+{
+	return virtio_mmio_cmdline(n->t.slot, buf, len);
 }
 
 int net_parse_mac(const char *s, uint8_t mac[6])

@@ -109,7 +109,14 @@ struct net_dev {
 	int tap_fd;
 	bool own_fd;            /* opened by name: we close it */
 	struct loop *loop;
-	bool tap_watched;       /* EPOLLIN registered: RX may read the tap */
+	/* The tap is registered once, edge-triggered, and never re-armed:
+	 * epoll_ctl stays off the vCPU threads (activate/reset run there).
+	 * Back-pressure is simply not reading; this flag remembers that the
+	 * tap may still hold frames (no EAGAIN seen since the last edge). */
+	bool tap_ready;
+	void (*lock)(void *);   /* the transport's lock, taken by the tap handler */
+	void (*unlock)(void *);
+	void *lock_ctx;
 	bool active;            /* driver OK: queues usable */
 	uint64_t features;      /* acked by the driver */
 	bool has_mac;
@@ -150,6 +157,32 @@ void net_dev_tx_notify(struct net_dev *nd);
 /* A rate limiter refilled. */
 void net_dev_rx_resume(struct net_dev *nd);
 void net_dev_tx_resume(struct net_dev *nd);
+
+/* ---- virtio-net on the virtio-mmio transport ----
+ *
+ * Use (the vmm, at InstanceStart, after the drives' slots):
+ *     struct net *n;
+ *     ret = net_create(&n, &env, &cfg->nets[i], -1, slot);  // -1: open by name
+ *     net_cmdline(n, frag, sizeof(frag));                   // append to cmdline
+ *     ...
+ *     net_destroy(n);   // after the vCPUs are gone
+ * Queues: 0 receive, 1 transmit. */
+
+#include "devices/virtio/mmio.h"
+
+#define NET_QUEUE_RX 0
+#define NET_QUEUE_TX 1
+
+struct net {
+	struct virtio_mmio t;
+	struct net_dev dev;
+	struct vchain_vq rxa, txa;
+};
+
+int net_create(struct net **out, const struct virtio_env *env, const struct net_config *cfg,
+               int tap_fd, unsigned slot);
+void net_destroy(struct net *n);
+int net_cmdline(const struct net *n, char *buf, size_t len);
 
 /* ---- CLI ---- */
 

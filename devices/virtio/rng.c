@@ -2,7 +2,10 @@
 #include "devices/virtio/rng.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <sys/random.h>
+
+#include "vmm/log.h"
 
 long rng_fill(const struct iovec *iov, int n, size_t max)
 {
@@ -86,4 +89,71 @@ void rng_dev_resume(struct rng_dev *rd)
 {
 	rd->throttled = false;
 	rng_dev_notify(rd);
+}
+
+/* ---- on the virtio-mmio transport ---- */
+
+static uint64_t rng_features(void *dev)
+{
+	(void)dev;
+	return rng_dev_features() | VIRTIO_FEATURE(VIRTIO_F_RING_EVENT_IDX) |
+	       VIRTIO_FEATURE(VIRTIO_F_RING_INDIRECT_DESC);
+}
+
+static int rng_activate(void *dev)
+{
+	struct rng *r = dev;
+	return rng_dev_activate(&r->dev, r->t.driver_features, vchain_vq_init(&r->qa, &r->t, 0));
+}
+
+static void rng_queue_notify(void *dev, unsigned q)
+{
+	struct rng *r = dev;
+	if (q == 0)
+		rng_dev_notify(&r->dev);
+}
+
+static void rng_reset(void *dev)
+{
+	struct rng *r = dev;
+	rng_dev_reset(&r->dev);
+}
+
+static const struct virtio_dev_ops rng_ops = {
+	.name = "virtio-rng",
+	.device_id = VIRTIO_ID_RNG,
+	.nr_queues = 1,
+	.features = rng_features,
+	.activate = rng_activate,
+	.queue_notify = rng_queue_notify,
+	.reset = rng_reset,
+};
+
+int rng_create(struct rng **out, const struct virtio_env *env, unsigned slot)
+{
+	struct rng *r = calloc(1, sizeof(*r));
+	*out = NULL;
+	if (!r)
+		return -ENOMEM;
+	int ret = virtio_mmio_init(&r->t, env, slot, &rng_ops, r);
+	if (ret < 0) {
+		free(r);
+		return ret;
+	}
+	log_info("rng: virtio-rng in slot %u", slot);
+	*out = r;
+	return 0;
+}
+
+void rng_destroy(struct rng *r)
+{
+	if (!r)
+		return;
+	virtio_mmio_destroy(&r->t);
+	free(r);
+}
+
+int rng_cmdline(const struct rng *r, char *buf, size_t len)
+{
+	return virtio_mmio_cmdline(r->t.slot, buf, len);
 }

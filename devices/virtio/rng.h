@@ -39,4 +39,22 @@ void rng_dev_reset(struct rng_dev *rd);
 void rng_dev_notify(struct rng_dev *rd);
 void rng_dev_resume(struct rng_dev *rd);
 
+/* ---- virtio-rng on the virtio-mmio transport ----
+ *     struct rng *r;
+ *     ret = rng_create(&r, &env, slot);   // --rng / PUT /entropy
+ *     rng_cmdline(r, frag, sizeof(frag));
+ *     rng_destroy(r); */
+
+#include "devices/virtio/mmio.h"
+
+struct rng {
+	struct virtio_mmio t;
+	struct rng_dev dev;
+	struct vchain_vq qa;
+};
+
+int rng_create(struct rng **out, const struct virtio_env *env, unsigned slot);
+void rng_destroy(struct rng *r);
+int rng_cmdline(const struct rng *r, char *buf, size_t len);
+
 #endif

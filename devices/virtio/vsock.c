@@ -3,7 +3,11 @@
 
 #include <endian.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include "vmm/log.h"
 
@@ -52,7 +56,8 @@ int vsock_dev_activate(struct vsock_dev *vd, uint64_t acked, struct vchain_queue
 	vd->txq = txq;
 	vd->evq = evq;
 	vd->active = true;
-	vsock_dev_rx_process(vd);
+	/* packets that waited for the driver go out on its first RX notify
+	 * (or the transport glue's work handler) */
 	return 0;
 }
 
@@ -137,4 +142,144 @@ void vsock_dev_tx_notify(struct vsock_dev *vd)
 	/* answers (RESPONSE, RST, credit) the packets asked for */
 	if (vd->kicked)
 		vsock_dev_rx_process(vd);
+}
+
+/* ---- on the virtio-mmio transport ---- */
+
+static uint64_t vsock_features(void *dev)
+{
+	(void)dev;
+	return vsock_dev_features() | VIRTIO_FEATURE(VIRTIO_F_RING_EVENT_IDX) |
+	       VIRTIO_FEATURE(VIRTIO_F_RING_INDIRECT_DESC);
+}
+
+static void vsock_config_read(void *dev, uint64_t off, void *data, uint32_t len)
+{
+	struct vsock *v = dev;
+	vsock_dev_config_read(&v->dev, off, data, len);
+}
+
+static void vsock_post_work(struct vsock *v)
+{
+	uint64_t one = 1;
+	if (write(v->work_efd, &one, sizeof(one)) < 0)
+		log_warn("vsock: work eventfd: %s", strerror(errno));
+}
+
+static int vsock_activate(void *dev)
+{
+	struct vsock *v = dev;
+	int ret = vsock_dev_activate(&v->dev, v->t.driver_features,
+	                             vchain_vq_init(&v->rxa, &v->t, VSOCK_QUEUE_RX),
+	                             vchain_vq_init(&v->txa, &v->t, VSOCK_QUEUE_TX),
+	                             vchain_vq_init(&v->eva, &v->t, VSOCK_QUEUE_EVENT));
+	vsock_post_work(v); /* deliver what waited, on the vmm thread */
+	return ret;
+}
+
+static void vsock_queue_notify(void *dev, unsigned q)
+{
+	struct vsock *v = dev;
+	if (q == VSOCK_QUEUE_RX)
+		vsock_dev_rx_notify(&v->dev);
+	else if (q == VSOCK_QUEUE_TX)
+		vsock_dev_tx_notify(&v->dev);
+	/* event queue buffers are kept for transport resets (snapshots) */
+}
+
+static void vsock_reset(void *dev)
+{
+	struct vsock *v = dev;
+	v->dev.active = false;
+	v->work_reset = true;
+	vsock_post_work(v);
+}
+
+static void vsock_work(void *opaque, uint32_t events)
+{
+	struct vsock *v = opaque;
+	uint64_t n;
+	(void)events;
+	if (read(v->work_efd, &n, sizeof(n)) != sizeof(n))
+		return;
+	virtio_mmio_lock(&v->t);
+	if (v->work_reset) {
+		v->work_reset = false;
+		vsock_mux_reset(&v->dev.mux);
+	}
+	vsock_dev_rx_notify(&v->dev);
+	virtio_mmio_unlock(&v->t);
+}
+
+static const struct virtio_dev_ops vsock_ops = {
+	.name = "virtio-vsock",
+	.device_id = VIRTIO_ID_VSOCK,
+	.nr_queues = VSOCK_NUM_QUEUES,
+	.features = vsock_features,
+	.config_read = vsock_config_read,
+	.activate = vsock_activate,
+	.queue_notify = vsock_queue_notify,
+	.reset = vsock_reset,
+};
+
+int vsock_create(struct vsock **out, const struct virtio_env *env, uint64_t guest_cid,
+                 const char *uds_path, unsigned slot)
+{
+	struct vsock *v = calloc(1, sizeof(*v));
+	int ret;
+	*out = NULL;
+	if (!v)
+		return -ENOMEM;
+	v->work_efd = -1;
+	if (!env->loop) {
+		ret = -EINVAL;
+		goto out;
+	}
+	ret = vsock_dev_init(&v->dev, guest_cid, uds_path, env->loop);
+	if (ret < 0) {
+		log_err("vsock: %s: %s", uds_path, strerror(-ret));
+		goto out;
+	}
+	v->dev.mux.lock = vchain_vq_lock;
+	v->dev.mux.unlock = vchain_vq_unlock;
+	v->dev.mux.lock_ctx = &v->t;
+	v->work_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (v->work_efd < 0) {
+		ret = -errno;
+		goto out_dev;
+	}
+	ret = loop_add(env->loop, v->work_efd, EPOLLIN, vsock_work, v);
+	if (ret < 0)
+		goto out_dev;
+	ret = virtio_mmio_init(&v->t, env, slot, &vsock_ops, v);
+	if (ret < 0) {
+		loop_del(env->loop, v->work_efd);
+		goto out_dev;
+	}
+	log_info("vsock: cid %llu on %s in slot %u", (unsigned long long)guest_cid, uds_path, slot);
+	*out = v;
+	return 0;
+out_dev:
+	vsock_dev_destroy(&v->dev);
+out:
+	if (v->work_efd >= 0)
+		close(v->work_efd);
+	free(v);
+	return ret;
+}
+
+void vsock_destroy(struct vsock *v)
+{
+	if (!v)
+		return;
+	virtio_mmio_destroy(&v->t);
+	loop_del(v->dev.mux.loop, v->work_efd);
+	close(v->work_efd);
+	vsock_dev_destroy(&v->dev);
+	free(v);
+}
+
+int vsock_cmdline(const struct vsock *v, char *buf, size_t len)
+{
+	return virtio_mmio_cmdline(v->t.slot, buf, len);
 }

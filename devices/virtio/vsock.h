@@ -40,4 +40,31 @@ void vsock_dev_reset(struct vsock_dev *vd);
 void vsock_dev_rx_notify(struct vsock_dev *vd);
 void vsock_dev_tx_notify(struct vsock_dev *vd);
 
+/* ---- virtio-vsock on the virtio-mmio transport ----
+ *
+ * Use (the vmm, at InstanceStart):
+ *     struct vsock *v;
+ *     ret = vsock_create(&v, &env, cfg->vsock.guest_cid, cfg->vsock.uds_path, slot);
+ *     vsock_cmdline(v, frag, sizeof(frag));
+ *     ...
+ *     vsock_destroy(v);   // after the vCPUs are gone; unlinks uds_path
+ * Activation and reset arrive on vCPU threads; what they imply for the
+ * sockets (loop registrations, closing) is done on the vmm thread through
+ * work_efd, so loop state is only ever touched there. */
+
+#include "devices/virtio/mmio.h"
+
+struct vsock {
+	struct virtio_mmio t;
+	struct vsock_dev dev;
+	struct vchain_vq rxa, txa, eva;
+	int work_efd;
+	bool work_reset; /* drop every connection on the vmm thread */
+};
+
+int vsock_create(struct vsock **out, const struct virtio_env *env, uint64_t guest_cid,
+                 const char *uds_path, unsigned slot);
+void vsock_destroy(struct vsock *v);
+int vsock_cmdline(const struct vsock *v, char *buf, size_t len);
+
 #endif

@@ -630,9 +630,31 @@ static void vsock_conn_read_line(struct vsock_conn *c)
 	}
 }
 
+static void vsock_mux_enter(struct vsock_mux *m)
+{
+	if (m->lock)
+		m->lock(m->lock_ctx);
+}
+
+static void vsock_mux_leave(struct vsock_mux *m)
+{
+	if (m->unlock)
+		m->unlock(m->lock_ctx);
+}
+
+static void vsock_conn_handle(struct vsock_conn *c, uint32_t events);
+
 static void vsock_conn_event(void *opaque, uint32_t events)
 {
 	struct vsock_conn *c = opaque;
+	struct vsock_mux *m = c->mux;
+	vsock_mux_enter(m);
+	vsock_conn_handle(c, events);
+	vsock_mux_leave(m);
+}
+
+static void vsock_conn_handle(struct vsock_conn *c, uint32_t events)
+{
 	switch (c->state) {
 	case VC_HOST_CONNECT:
 		vsock_conn_read_line(c);
@@ -674,10 +696,11 @@ static void vsock_listen_event(void *opaque, uint32_t events)
 {
 	struct vsock_mux *m = opaque;
 	(void)events;
+	vsock_mux_enter(m);
 	for (;;) {
 		int fd = accept4(m->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0)
-			return;
+			break;
 		struct vsock_conn *c = vsock_conn_new(m, fd, VC_HOST_CONNECT);
 		if (!c) {
 			close(fd);
@@ -686,6 +709,7 @@ static void vsock_listen_event(void *opaque, uint32_t events)
 		vsock_conn_watch(c, EPOLLIN);
 		vsock_conn_set_deadline(c, true); /* for its CONNECT line */
 	}
+	vsock_mux_leave(m);
 }
 
 static void vsock_timer_event(void *opaque, uint32_t events)
@@ -695,6 +719,7 @@ static void vsock_timer_event(void *opaque, uint32_t events)
 	(void)events;
 	if (read(m->timer_fd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
 		return;
+	vsock_mux_enter(m);
 	uint64_t now = vsock_now_us();
 	/* a reset may kick the device, which may free other connections:
 	 * start over after each one (its deadline is cleared first) */
@@ -712,6 +737,7 @@ static void vsock_timer_event(void *opaque, uint32_t events)
 		}
 	}
 	vsock_mux_arm_timer(m);
+	vsock_mux_leave(m);
 }
 
 /* ---- packets for the guest ---- */

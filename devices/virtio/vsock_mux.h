@@ -88,6 +88,11 @@ struct vsock_mux {
 	struct loop *loop;
 	void (*kick)(void *opaque); /* there is something for the guest */
 	void *kick_opaque;
+	/* taken around every loop handler of the mux (the transport's lock:
+	 * kick runs inside it); NULL in unit tests */
+	void (*lock)(void *);
+	void (*unlock)(void *);
+	void *lock_ctx;
 
 	struct vsock_conn *conns;         /* all, doubly linked */
 	struct vsock_conn *pend_head, *pend_tail; /* those with work for the guest */

@@ -8,6 +8,8 @@
 #include <cmocka.h>
 
 #include "devices/virtio/rng.h"
+#include "vmm/loop.h"
+#include "vdrv.h"
 
 static void test_fill_spans_iovecs(void **state)
 {
@@ -150,6 +152,45 @@ static void test_dev_rate_limited(void **state)
 	assert_false(rd.throttled);
 }
 
+static void test_virtio_rng_through_transport(void **state)
+{
+	(void)state;
+	struct loop loop;
+	assert_int_equal(loop_init(&loop), 0);
+	struct vdrv d;
+	vdrv_mem_init(&d);
+	struct virtio_env env = { .gm = &d.gm, .loop = &loop };
+	struct rng *r;
+	assert_int_equal(rng_create(&r, &env, 2), 0);
+	d.t = &r->t;
+	assert_int_equal(vdrv_rd(&d, VMMIO_DEVICE_ID), VIRTIO_ID_RNG);
+	assert_true(vdrv_negotiate(&d, 1ULL << 32) & VIRTIO_STATUS_FEATURES_OK);
+	vdrv_queue(&d, 0, 0x10000);
+	vdrv_driver_ok(&d);
+	struct vdrv_buf b = { 0x40000, 64, true };
+	vdrv_add(&d, 0, &b, 1);
+	vdrv_kick(&d, 0);
+	assert_int_equal(loop_run_once(&loop, 5000), 1);
+	uint32_t id, len;
+	assert_true(vdrv_used(&d, 0, &id, &len));
+	assert_int_equal(len, 64);
+	int nonzero = 0;
+	for (int i = 0; i < 64; i++)
+		nonzero += d.ram[0x40000 + i] != 0;
+	assert_true(nonzero > 32);
+	/* a readable buffer is not a request: answered empty */
+	struct vdrv_buf rb = { 0x41000, 16, false };
+	vdrv_add(&d, 0, &rb, 1);
+	vdrv_kick(&d, 0);
+	assert_int_equal(loop_run_once(&loop, 5000), 1);
+	assert_true(vdrv_used(&d, 0, &id, &len));
+	assert_int_equal(len, 0);
+	assert_int_equal(r->dev.malformed, 1);
+	rng_destroy(r);
+	loop_destroy(&loop);
+	free(d.ram);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -158,6 +199,7 @@ int main(void)
 		cmocka_unit_test(test_two_fills_differ),
 		cmocka_unit_test(test_dev_serves_requests),
 		cmocka_unit_test(test_dev_rate_limited),
+		cmocka_unit_test(test_virtio_rng_through_transport),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

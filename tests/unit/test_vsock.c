@@ -17,6 +17,7 @@
 
 #include "devices/virtio/vsock.h"
 #include "devices/virtio/vsock_mux.h"
+#include "vdrv.h"
 
 #define CID 42
 
@@ -826,6 +827,112 @@ static void test_dev_malformed_chains(void **state)
 	assert_int_equal(le16toh(((struct vsock_hdr *)ok)->op), VSOCK_OP_RST);
 }
 
+/* ---- the whole device through the virtio-mmio transport ---- */
+
+static void loop_until(struct loop *l, bool (*cond)(void *), void *arg)
+{
+	/* cond consumes what it finds: ask it once per round */
+	bool ok = cond(arg);
+	for (int i = 0; i < 50 && !ok; i++) {
+		assert_true(loop_run_once(l, 5000) >= 1);
+		ok = cond(arg);
+	}
+	assert_true(ok);
+}
+
+struct used_wait {
+	struct vdrv *d;
+	unsigned q;
+	uint32_t id, len;
+};
+
+static bool has_used(void *arg)
+{
+	struct used_wait *w = arg;
+	return vdrv_used(w->d, w->q, &w->id, &w->len);
+}
+
+static void test_virtio_vsock_through_transport(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/husk-vsockt-XXXXXX", path[128];
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/v.sock", dir);
+	struct loop loop;
+	assert_int_equal(loop_init(&loop), 0);
+	struct vdrv d;
+	vdrv_mem_init(&d);
+	struct virtio_env env = { .gm = &d.gm, .loop = &loop };
+	struct vsock *v;
+	assert_int_equal(vsock_create(&v, &env, CID, path, 3), 0);
+	d.t = &v->t;
+	assert_int_equal(vdrv_rd(&d, VMMIO_DEVICE_ID), VIRTIO_ID_VSOCK);
+	assert_int_equal(vdrv_cfg8(&d, 0), CID);
+	assert_true(vdrv_negotiate(&d, 1ULL << 32) & VIRTIO_STATUS_FEATURES_OK);
+	vdrv_queue(&d, 0, 0x10000);
+	vdrv_queue(&d, 1, 0x20000);
+	vdrv_queue(&d, 2, 0x30000);
+	vdrv_driver_ok(&d);
+	for (int i = 0; i < 4; i++) {
+		struct vdrv_buf b = { 0x40000 + (uint64_t)i * 0x2000, VSOCK_HDR_LEN + 4096, true };
+		vdrv_add(&d, 0, &b, 1);
+	}
+	vdrv_kick(&d, 0);
+
+	/* host connects: the REQUEST reaches the guest's first buffer */
+	int fd = host_connect(path);
+	assert_int_equal(write(fd, "CONNECT 77\n", 11), 11);
+	struct used_wait w = { &d, 0, 0, 0 };
+	loop_until(&loop, has_used, &w);
+	struct vsock_hdr *h = (struct vsock_hdr *)(d.ram + 0x40000);
+	assert_int_equal(w.len, VSOCK_HDR_LEN);
+	assert_int_equal(le16toh(h->op), VSOCK_OP_REQUEST);
+	assert_int_equal(le32toh(h->dst_port), 77);
+	uint32_t hport = le32toh(h->src_port);
+
+	/* the guest answers and sends "hi" (header and payload apart) */
+	struct vsock_hdr r = ghdr(VSOCK_OP_RESPONSE, 77, hport, 0);
+	memcpy(d.ram + 0x60000, &r, sizeof(r));
+	struct vsock_hdr rw = ghdr(VSOCK_OP_RW, 77, hport, 2);
+	memcpy(d.ram + 0x61000, &rw, sizeof(rw));
+	memcpy(d.ram + 0x62000, "hi", 2);
+	struct vdrv_buf t0 = { 0x60000, VSOCK_HDR_LEN, false };
+	struct vdrv_buf t1[2] = { { 0x61000, VSOCK_HDR_LEN, false }, { 0x62000, 2, false } };
+	vdrv_add(&d, 1, &t0, 1);
+	vdrv_add(&d, 1, t1, 2);
+	vdrv_kick(&d, 1);
+	assert_true(loop_run_once(&loop, 5000) >= 1);
+	char buf[64] = { 0 }, want[64];
+	int nw = snprintf(want, sizeof(want), "OK %u\nhi", hport);
+	ssize_t got = 0;
+	while (got < nw) {
+		ssize_t k = read(fd, buf + got, sizeof(buf) - 1 - (size_t)got);
+		assert_true(k > 0);
+		got += k;
+	}
+	assert_string_equal(buf, want);
+
+	/* host -> guest */
+	assert_int_equal(write(fd, "yo", 2), 2);
+	loop_until(&loop, has_used, &w);
+	h = (struct vsock_hdr *)(d.ram + 0x40000 + (uint64_t)w.id * 0x2000);
+	assert_int_equal(le16toh(h->op), VSOCK_OP_RW);
+	assert_int_equal(w.len, VSOCK_HDR_LEN + 2);
+	assert_memory_equal((uint8_t *)(h + 1), "yo", 2);
+
+	/* driver reset: the host side of every connection sees EOF */
+	vdrv_wr(&d, VMMIO_STATUS, 0);
+	assert_true(loop_run_once(&loop, 5000) >= 1);
+	assert_int_equal(read(fd, buf, sizeof(buf)), 0);
+	assert_int_equal(v->dev.mux.nr_conns, 0);
+	close(fd);
+	vsock_destroy(v);
+	assert_int_equal(access(path, F_OK), -1); /* the socket is gone */
+	loop_destroy(&loop);
+	free(d.ram);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -852,6 +959,7 @@ int main(void)
 		                                dev_teardown),
 		cmocka_unit_test_setup_teardown(test_dev_data_both_ways, dev_setup, dev_teardown),
 		cmocka_unit_test_setup_teardown(test_dev_malformed_chains, dev_setup, dev_teardown),
+		cmocka_unit_test(test_virtio_vsock_through_transport),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
