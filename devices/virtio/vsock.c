@@ -144,6 +144,26 @@ void vsock_dev_tx_notify(struct vsock_dev *vd)
 		vsock_dev_rx_process(vd);
 }
 
+int vsock_dev_transport_reset(struct vsock_dev *vd)
+{
+	static __thread struct vchain c;
+	uint32_t ev = htole32(VSOCK_EVENT_TRANSPORT_RESET);
+	if (!vd->active)
+		return -EAGAIN;
+	int r = vd->evq.ops->pop(vd->evq.q, &c);
+	if (r <= 0)
+		return r < 0 ? r : -ENOSPC;
+	if (c.nread || vchain_iov_write(c.iov, c.nwrite, 0, &ev, sizeof(ev)) != sizeof(ev)) {
+		vd->evq.ops->push(vd->evq.q, c.head, 0);
+		vd->evq.ops->publish(vd->evq.q);
+		return -EINVAL;
+	}
+	vd->evq.ops->push(vd->evq.q, c.head, sizeof(ev));
+	vd->evq.ops->publish(vd->evq.q);
+	vsock_mux_reset(&vd->mux);
+	return 0;
+}
+
 /* ---- on the virtio-mmio transport ---- */
 
 static uint64_t vsock_features(void *dev)
@@ -180,6 +200,12 @@ static int vsock_activate(void *dev)
 static void vsock_queue_notify(void *dev, unsigned q)
 {
 	struct vsock *v = dev;
+	/* on the vmm thread: a reset not yet carried out comes first, so a
+	 * connection made after it is not dropped by it */
+	if (v->work_reset) {
+		v->work_reset = false;
+		vsock_mux_reset(&v->dev.mux);
+	}
 	if (q == VSOCK_QUEUE_RX)
 		vsock_dev_rx_notify(&v->dev);
 	else if (q == VSOCK_QUEUE_TX)

@@ -16,6 +16,7 @@
 #define VSOCK_QUEUE_TX 1
 #define VSOCK_QUEUE_EVENT 2
 #define VSOCK_NUM_QUEUES 3
+#define VSOCK_EVENT_TRANSPORT_RESET 0
 
 struct vsock_dev {
 	struct vsock_mux mux;
@@ -38,6 +39,10 @@ int vsock_dev_activate(struct vsock_dev *vd, uint64_t acked, struct vchain_queue
 /* Device reset: every connection is dropped (host sockets see EOF). */
 void vsock_dev_reset(struct vsock_dev *vd);
 void vsock_dev_rx_notify(struct vsock_dev *vd);
+/* After a snapshot restore: tell the guest its connections are gone
+ * (VIRTIO_VSOCK_EVENT_TRANSPORT_RESET on the event queue) and drop ours.
+ * 0, -EAGAIN (not active), -ENOSPC (no event buffer), or a queue error. */
+int vsock_dev_transport_reset(struct vsock_dev *vd);
 void vsock_dev_tx_notify(struct vsock_dev *vd);
 
 /* ---- virtio-vsock on the virtio-mmio transport ----

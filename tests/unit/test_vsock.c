@@ -827,6 +827,48 @@ static void test_dev_malformed_chains(void **state)
 	assert_int_equal(le16toh(((struct vsock_hdr *)ok)->op), VSOCK_OP_RST);
 }
 
+/* a host connection up to ESTABLISHED through the device */
+static int established_dev(struct devfix *f, uint32_t *hport)
+{
+	static uint8_t rxb[VSOCK_HDR_LEN + 64];
+	dq_add2(&f->rx, true, rxb, sizeof(rxb), NULL, 0);
+	int fd = host_connect(f->path);
+	assert_int_equal(write(fd, "CONNECT 81\n", 11), 11);
+	while (f->rx.pushed == 0)
+		assert_true(loop_run_once(&f->loop, 5000) >= 1);
+	*hport = le32toh(((struct vsock_hdr *)rxb)->src_port);
+	static struct vsock_hdr r;
+	r = ghdr(VSOCK_OP_RESPONSE, 81, *hport, 0);
+	dq_add2(&f->tx, false, &r, sizeof(r), NULL, 0);
+	vsock_dev_tx_notify(&f->vd);
+	char line[32];
+	assert_true(read(fd, line, sizeof(line)) > 3);
+	return fd;
+}
+
+static void test_dev_transport_reset_event(void **state)
+{
+	struct devfix *f = *state;
+	assert_int_equal(vsock_dev_transport_reset(&f->vd), -EAGAIN); /* not active */
+	dev_activate(f);
+	assert_int_equal(vsock_dev_transport_reset(&f->vd), -ENOSPC); /* no buffer */
+	uint32_t uid;
+	int fd = established_dev(f, &uid);
+	static uint8_t evbuf[8];
+	memset(evbuf, 0xff, sizeof(evbuf));
+	dq_add2(&f->ev, true, evbuf, sizeof(evbuf), NULL, 0);
+	assert_int_equal(vsock_dev_transport_reset(&f->vd), 0);
+	assert_int_equal(f->ev.pushed, 1);
+	assert_int_equal(f->ev.push_len[0], 4);
+	uint32_t id;
+	memcpy(&id, evbuf, 4);
+	assert_int_equal(le32toh(id), VSOCK_EVENT_TRANSPORT_RESET);
+	assert_int_equal(f->vd.mux.nr_conns, 0);
+	char buf[8];
+	assert_int_equal(read(fd, buf, sizeof(buf)), 0); /* the host sees EOF */
+	close(fd);
+}
+
 /* ---- the whole device through the virtio-mmio transport ---- */
 
 static void loop_until(struct loop *l, bool (*cond)(void *), void *arg)
@@ -959,6 +1001,7 @@ int main(void)
 		                                dev_teardown),
 		cmocka_unit_test_setup_teardown(test_dev_data_both_ways, dev_setup, dev_teardown),
 		cmocka_unit_test_setup_teardown(test_dev_malformed_chains, dev_setup, dev_teardown),
+		cmocka_unit_test_setup_teardown(test_dev_transport_reset_event, dev_setup, dev_teardown),
 		cmocka_unit_test(test_virtio_vsock_through_transport),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
