@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-GUEST = "virtio_net/net_guest"
+GUEST = "virtio_net/net_guest64"
 
 
 def husk_supports(husk_bin, flag):
@@ -25,6 +25,7 @@ class Husk:
         self.proc = subprocess.Popen([*prefix, *argv], stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=False)
         self.out = b""
+        self.err = None
 
     def wait_line(self, text, timeout=30):
         """Block until a serial line contains text; return that line.
@@ -58,6 +59,9 @@ class Husk:
         return self.proc.stderr.read().decode(errors="replace")
 
     def stop(self):
+        """End the VM (SIGTERM) and return its stderr; safe to call twice."""
+        if self.err is not None:
+            return self.err
         if self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -65,10 +69,10 @@ class Husk:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        err = self.proc.stderr.read().decode(errors="replace")
+        self.err = self.proc.stderr.read().decode(errors="replace")
         self.proc.stdout.close()
         self.proc.stderr.close()
-        return err
+        return self.err
 
 
 @pytest.fixture

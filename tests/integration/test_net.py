@@ -66,7 +66,7 @@ def test_bad_frames_from_guest_are_dropped(start_guest, netns):
 def test_bad_net_option_is_refused(husk_bin, guest):
     import subprocess
     for arg in ("mac=06:00:00:00:00:01", "tap=t0,mac=01:00:00:00:00:01", "tap=t0,x=1", "tap=0123456789abcdef"):
-        r = subprocess.run([husk_bin, "run", "--kernel", guest("virtio_net/net_guest"),
+        r = subprocess.run([husk_bin, "run", "--kernel", guest("virtio_net/net_guest64"),
                             "--net", arg], capture_output=True, text=True, timeout=30)
         assert r.returncode != 0, arg
         assert "--net" in r.stderr, r.stderr

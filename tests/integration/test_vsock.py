@@ -129,7 +129,7 @@ def test_two_connections_at_once(vm):
 def test_bad_vsock_option_is_refused(husk_bin, guest, tmp_path):
     import subprocess
     for arg in ("cid=2,uds=/tmp/x", "cid=3", f"uds={tmp_path}/v", "cid=3,uds=/tmp/x,foo=1"):
-        r = subprocess.run([husk_bin, "run", "--kernel", guest("virtio_net/net_guest"),
+        r = subprocess.run([husk_bin, "run", "--kernel", guest("virtio_net/net_guest64"),
                             "--vsock", arg], capture_output=True, text=True, timeout=30)
         assert r.returncode != 0, arg
         assert "--vsock" in r.stderr, r.stderr

@@ -825,9 +825,9 @@ static int find_devices(uint64_t *bases, int max)
 	return n ? n : MMIO_SLOTS;
 }
 
-void guest_main(uint32_t start_info);
+void guest_main(uint32_t start_info, uint64_t boot_params);
 
-void guest_main(uint32_t start_info)
+void guest_main(uint32_t start_info, uint64_t boot_params)
 {
 	bool have_net = false, have_vsock = false;
 	uint64_t bases[MMIO_SLOTS];
@@ -838,6 +838,10 @@ void guest_main(uint32_t start_info)
 		uint64_t pa = *(const volatile uint64_t *)(si + 6);
 		if (pa && pa < (1ULL << 30))
 			cmdline = (const char *)pa;
+	} else {
+		/* boot_params: cmd_line_ptr at 0x228; else where husk puts it */
+		uint64_t pa = boot_params ? *(const volatile uint32_t *)(boot_params + 0x228) : 0;
+		cmdline = (const char *)(pa && pa < (1ULL << 30) ? pa : 0x20000);
 	}
 	puts_("net-guest: cmdline ");
 	puts_(cmdline);

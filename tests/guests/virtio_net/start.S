@@ -1,7 +1,8 @@
-/* PVH entry (XEN_ELFNOTE_PHYS32_ENTRY): 32-bit protected mode, paging
+/* Two entries, one guest. net_guest.elf: PVH (XEN_ELFNOTE_PHYS32_ENTRY): 32-bit protected mode, paging
  * off, %ebx = hvm_start_info. Build identity page tables for the first
  * GiB and the 3..4 GiB MMIO range (uncached), enter long mode, call
- * guest_main(start_info). The same ELF boots on husk and QEMU microvm. */
+ * guest_main(start_info, 0); QEMU microvm boots this one. net_guest64.elf:
+ * the Linux 64-bit entry below, guest_main(0, boot_params). */
 	.section .note.Xen, "a"
 	.balign 4
 	.long 4            /* name size: "Xen\0" */
@@ -15,31 +16,35 @@
 	.globl _start32
 _start32:
 	cli
+	cld
 	mov %ebx, %esi                 /* keep start_info */
-	/* PML4[0] -> PDPT; PDPT[0] -> pd_low; PDPT[3] -> pd_high */
-	lea pdpt, %eax
-	or $0x3, %eax
-	mov %eax, pml4
-	lea pd_low, %eax
-	or $0x3, %eax
-	mov %eax, pdpt
-	lea pd_high, %eax
-	or $0x3, %eax
-	mov %eax, pdpt + 24
-	xor %ecx, %ecx
-1:	mov %ecx, %eax
-	shl $21, %eax
-	or $0x83, %eax                 /* present, writable, 2 MiB */
-	mov %eax, pd_low(,%ecx,8)
-	mov %ecx, %eax
-	shl $21, %eax
-	add $0xc0000000, %eax
-	or $0x9b, %eax                 /* + write-through, cache disable */
-	mov %eax, pd_high(,%ecx,8)
-	inc %ecx
-	cmp $512, %ecx
-	jne 1b
-	lea pml4, %eax
+	mov $'>', %al                  /* first sign of life on COM1 */
+	mov $0x3f8, %dx
+	outb %al, %dx
+	/* page tables: PML4 -> PDPT -> pd_low (0..1 GiB), pd_high (3..4 GiB);
+	 * simple addressing only: PVM emulates this code */
+	mov $pml4, %edi
+	xor %eax, %eax
+	mov $(4 * 1024), %ecx          /* four zeroed pages */
+	rep stosl
+	mov $pd_low, %edi
+	mov $0x83, %eax                /* present, writable, 2 MiB */
+	mov $512, %ecx
+1:	mov %eax, (%edi)
+	add $0x200000, %eax
+	add $8, %edi
+	loop 1b
+	mov $pd_high, %edi
+	mov $(0xc0000000 | 0x9b), %eax /* + write-through, cache disable */
+	mov $512, %ecx
+2:	mov %eax, (%edi)
+	add $0x200000, %eax
+	add $8, %edi
+	loop 2b
+	movl $(pdpt + 3), pml4
+	movl $(pd_low + 3), pdpt
+	movl $(pd_high + 3), pdpt + 24
+	mov $pml4, %eax
 	mov %eax, %cr3
 	mov %cr4, %eax
 	or $0x20, %eax                 /* PAE */
@@ -48,24 +53,69 @@ _start32:
 	rdmsr
 	or $0x100, %eax
 	wrmsr
+	lgdt gdt_desc
 	mov %cr0, %eax
 	or $0x80000001, %eax           /* PG | PE */
 	mov %eax, %cr0
-	lgdt gdt_desc
-	ljmp $0x08, $_start64
+	ljmp $0x18, $_start64
 
+	/* Linux 64-bit entry (no PVH note; net_guest64.elf): long mode on
+	 * the VMM's 1 GiB identity map, %rsi = boot_params. Build the same
+	 * tables as above (they also map the MMIO gap) and switch to them. */
 	.code64
-_start64:
-	mov $0x10, %ax
-	mov %ax, %ds
-	mov %ax, %es
-	mov %ax, %ss
+	.globl _start64_linux
+_start64_linux:
+	cli
+	cld
+	mov %rsi, %r12                 /* boot_params */
+	lea pml4(%rip), %rdi
 	xor %eax, %eax
-	mov %ax, %fs
-	mov %ax, %gs
+	mov $(4 * 1024), %ecx
+	rep stosl
+	lea pd_low(%rip), %rdi
+	mov $0x83, %eax
+	mov $512, %ecx
+3:	mov %rax, (%rdi)
+	add $0x200000, %rax
+	add $8, %rdi
+	loop 3b
+	lea pd_high(%rip), %rdi
+	mov $(0xc0000000 | 0x9b), %eax
+	mov $512, %ecx
+4:	mov %rax, (%rdi)
+	add $0x200000, %rax
+	add $8, %rdi
+	loop 4b
+	lea pdpt(%rip), %rax
+	or $3, %rax
+	mov %rax, pml4(%rip)
+	lea pd_low(%rip), %rax
+	or $3, %rax
+	mov %rax, pdpt(%rip)
+	lea pd_high(%rip), %rax
+	or $3, %rax
+	mov %rax, pdpt + 24(%rip)
+	lea pml4(%rip), %rax
+	mov %rax, %cr3
 	lea stack_top(%rip), %rsp
 	xor %ebp, %ebp
-	mov %esi, %edi                 /* guest_main(start_info) */
+	xor %edi, %edi                 /* no start_info */
+	mov %r12, %rsi
+	call guest_main
+5:	hlt
+	jmp 5b
+
+_start64:
+	mov $0x10, %eax
+	mov %eax, %ds
+	mov %eax, %es
+	mov %eax, %ss
+	mov %eax, %fs
+	mov %eax, %gs
+	lea stack_top(%rip), %rsp
+	xor %ebp, %ebp
+	mov %esi, %edi                 /* guest_main(start_info, 0) */
+	xor %esi, %esi
 	call guest_main
 2:	hlt
 	jmp 2b
@@ -74,8 +124,9 @@ _start64:
 	.balign 8
 gdt:
 	.quad 0
-	.quad 0x00af9a000000ffff       /* 0x08: 64-bit code */
+	.quad 0x00cf9a000000ffff       /* 0x08: 32-bit code */
 	.quad 0x00cf92000000ffff       /* 0x10: data */
+	.quad 0x00af9a000000ffff       /* 0x18: 64-bit code */
 gdt_desc:
 	.word gdt_desc - gdt - 1
 	.long gdt
