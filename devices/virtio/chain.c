@@ -57,11 +57,19 @@ static void vchain_vq_publish(void *q)
 	virtio_mmio_notify_used(a->t, a->q, false);
 }
 
+static void vchain_vq_broken(void *q)
+{
+	struct vchain_vq *a = q;
+	a->malformed++;
+	virtio_mmio_needs_reset(a->t);
+}
+
 const struct vchain_ops vchain_vq_ops = {
 	.pop = vchain_vq_pop,
 	.unpop = vchain_vq_unpop,
 	.push = vchain_vq_push,
 	.publish = vchain_vq_publish,
+	.broken = vchain_vq_broken,
 };
 
 struct vchain_queue vchain_vq_init(struct vchain_vq *a, struct virtio_mmio *t, unsigned q)

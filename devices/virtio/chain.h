@@ -31,6 +31,8 @@ struct vchain_ops {
 	void (*push)(void *q, uint16_t head, uint32_t len);
 	/* publish the used entries recorded so far and interrupt if needed */
 	void (*publish)(void *q);
+	/* optional: the driver broke the rules; flag the device for reset */
+	void (*broken)(void *q);
 };
 
 struct vchain_queue {

@@ -132,9 +132,13 @@ int net_rx_deliver(const struct vchain_queue *rxq, bool mrg, uint8_t *pkt, size_
 		}
 		nbuf++;
 		size_t cap = vchain_iov_len(c->iov, c->nwrite);
-		/* every chain must at least hold a header (virtio 1.1 5.1.6.3.1) */
-		if (c->nread || cap < (size_t)NET_HDR_LEN || (!mrg && cap < len) ||
-		    nbuf > NET_RX_MAX_CHAINS) {
+		/* every chain must at least hold a header (virtio 1.1 5.1.6.3.1)
+		 * and be writable: anything else is a driver bug, not a size */
+		if (c->nread || cap < (size_t)NET_HDR_LEN) {
+			ret = -EINVAL;
+			goto undo;
+		}
+		if ((!mrg && cap < len) || nbuf > NET_RX_MAX_CHAINS) {
 			ret = -EMSGSIZE;
 			goto undo;
 		}
@@ -187,6 +191,8 @@ static void net_rx_process(struct net_dev *nd)
 {
 	bool mrg = nd->features & BIT(VIRTIO_NET_F_MRG_RXBUF);
 	bool delivered = false;
+	if (nd->rx_broken)
+		return;
 	/* no budget: with an edge-triggered tap we must read to EAGAIN, and
 	 * the guest's ring (at most 256 buffers) bounds the work anyway */
 	for (;;) {
@@ -232,8 +238,14 @@ static void net_rx_process(struct net_dev *nd)
 		nd->stats.rx_dropped++;
 		net_warn_drop(nd, ret == -EMSGSIZE ? "frame larger than the guest's buffer"
 		                                   : "frame: receive queue broken");
-		if (ret != -EMSGSIZE)
+		if (ret != -EMSGSIZE) {
+			/* a buffer no packet can use, or a broken ring: stop
+			 * receiving until the driver resets the device */
+			nd->rx_broken = true;
+			if (nd->rxq.ops->broken)
+				nd->rxq.ops->broken(nd->rxq.q);
 			break;
+		}
 	}
 	if (delivered)
 		nd->rxq.ops->publish(nd->rxq.q);
@@ -382,6 +394,7 @@ int net_dev_activate(struct net_dev *nd, uint64_t acked, struct vchain_queue rxq
 	nd->active = true;
 	nd->rx_pending = false;
 	nd->rx_throttled = nd->tx_throttled = false;
+	nd->rx_broken = false;
 	nd->tap_ready = true; /* read on the guest's first RX notify */
 	return 0;
 }
@@ -390,6 +403,7 @@ void net_dev_reset(struct net_dev *nd)
 {
 	nd->active = false;
 	nd->rx_pending = false;
+	nd->rx_broken = false;
 	nd->features = 0;
 	tap_set_offload(nd->tap_fd, 0, NULL);
 }

@@ -131,6 +131,7 @@ struct net_dev {
 	size_t rx_len;
 	bool rx_pending;
 	bool rx_paid;           /* its tokens are already taken */
+	bool rx_broken;         /* an unusable RX buffer: no RX until reset */
 	struct net_stats stats;
 	uint64_t logged_drops;  /* drops already warned about (rate limit) */
 };

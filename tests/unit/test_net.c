@@ -184,7 +184,8 @@ static void fq_push(void *q, uint16_t head, uint32_t len)
 
 static void fq_publish(void *q) { (void)q; }
 
-static const struct vchain_ops fq_ops = { fq_pop, fq_unpop, fq_push, fq_publish };
+static const struct vchain_ops fq_ops = { .pop = fq_pop, .unpop = fq_unpop, .push = fq_push,
+                                         .publish = fq_publish };
 
 static void fq_init(struct fakeq *f, int n, const size_t *sizes)
 {
@@ -301,7 +302,7 @@ static void test_rx_empty_and_broken_queue(void **state)
 	fq_free(&f);
 	/* a chain shorter than the header is refused even with MRG_RXBUF */
 	fq_init(&f, 2, sizes);
-	assert_int_equal(net_rx_deliver(&(struct vchain_queue){ &fq_ops, &f }, true, p, 100), -EMSGSIZE);
+	assert_int_equal(net_rx_deliver(&(struct vchain_queue){ &fq_ops, &f }, true, p, 100), -EINVAL);
 	assert_int_equal(f.next, 0);
 	fq_free(&f);
 	size_t big[] = { 60, 60 };
@@ -419,7 +420,7 @@ static void test_tap_open(void **state)
 struct dq {
 	int n, next;
 	struct vchain chain[8];
-	int pushed, published;
+	int pushed, published, broken;
 	uint16_t push_head[8];
 	uint32_t push_len[8];
 };
@@ -444,7 +445,10 @@ static void dq_push(void *q, uint16_t head, uint32_t len)
 
 static void dq_publish(void *q) { ((struct dq *)q)->published++; }
 
-static const struct vchain_ops dq_ops = { dq_pop, dq_unpop, dq_push, dq_publish };
+static void dq_broken(void *q) { ((struct dq *)q)->broken++; }
+
+static const struct vchain_ops dq_ops = { .pop = dq_pop, .unpop = dq_unpop, .push = dq_push,
+                                         .publish = dq_publish, .broken = dq_broken };
 
 static void dq_add(struct dq *d, bool writable, void *buf, size_t len)
 {
@@ -617,6 +621,37 @@ static void test_dev_rx_too_big_for_buffer(void **state)
 	assert_int_equal(loop_run_once(&d->loop, 5000), 1);
 	assert_int_equal(d->rx.pushed, 1);
 	assert_int_equal(d->rx.push_head[0], 11);
+}
+
+static void test_dev_rx_unusable_buffer(void **state)
+{
+	struct devfix *d = *state;
+	if (!d)
+		skip();
+	net_dev_activate(&d->nd, BIT(32) | BIT(VIRTIO_NET_F_MRG_RXBUF),
+	                 (struct vchain_queue){ &dq_ops, &d->rx },
+	                 (struct vchain_queue){ &dq_ops, &d->tx });
+	static uint8_t ro[2048];
+	dq_add(&d->rx, false, ro, sizeof(ro)); /* readable: no packet can go there */
+	uint8_t a[100];
+	size_t la = test_frame(a, 6, 60);
+	assert_int_equal(send(d->pkt_fd, a, la, 0), (ssize_t)la);
+	assert_int_equal(loop_run_once(&d->loop, 5000), 1);
+	assert_true(d->nd.rx_broken);
+	assert_int_equal(d->rx.broken, 1);
+	assert_int_equal(d->rx.pushed, 0);
+	/* stays off until the driver resets, then works again */
+	assert_int_equal(send(d->pkt_fd, a, la, 0), (ssize_t)la);
+	assert_int_equal(loop_run_once(&d->loop, 5000), 1);
+	assert_int_equal(d->rx.broken, 1);
+	net_dev_reset(&d->nd);
+	static uint8_t ok[2048];
+	d->rx = (struct dq){ 0 };
+	dq_add(&d->rx, true, ok, sizeof(ok));
+	net_dev_activate(&d->nd, BIT(32), (struct vchain_queue){ &dq_ops, &d->rx },
+	                 (struct vchain_queue){ &dq_ops, &d->tx });
+	net_dev_rx_notify(&d->nd);
+	assert_int_equal(d->rx.pushed, 1); /* the frame still waiting in the tap */
 }
 
 static void test_dev_tx_to_tap(void **state)
@@ -845,6 +880,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_dev_features_and_config, devfix_up, devfix_down),
 		cmocka_unit_test_setup_teardown(test_dev_rx_backpressure, devfix_up, devfix_down),
 		cmocka_unit_test_setup_teardown(test_dev_rx_too_big_for_buffer, devfix_up, devfix_down),
+		cmocka_unit_test_setup_teardown(test_dev_rx_unusable_buffer, devfix_up, devfix_down),
 		cmocka_unit_test_setup_teardown(test_dev_tx_to_tap, devfix_up, devfix_down),
 		cmocka_unit_test_setup_teardown(test_dev_rate_limit_hooks, devfix_up, devfix_down),
 		cmocka_unit_test_setup_teardown(test_dev_reset_stops_rx, devfix_up, devfix_down),

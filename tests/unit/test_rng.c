@@ -80,7 +80,8 @@ static void dq_push(void *q, uint16_t head, uint32_t len)
 
 static void dq_publish(void *q) { ((struct dq *)q)->published++; }
 
-static const struct vchain_ops dq_ops = { dq_pop, dq_unpop, dq_push, dq_publish };
+static const struct vchain_ops dq_ops = { .pop = dq_pop, .unpop = dq_unpop, .push = dq_push,
+                                         .publish = dq_publish };
 
 static void dq_add(struct dq *d, bool writable, void *buf, size_t len)
 {

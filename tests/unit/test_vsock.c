@@ -661,7 +661,8 @@ static void dq_push(void *q, uint16_t head, uint32_t len)
 
 static void dq_publish(void *q) { ((struct dq *)q)->published++; }
 
-static const struct vchain_ops dq_ops = { dq_pop, dq_unpop, dq_push, dq_publish };
+static const struct vchain_ops dq_ops = { .pop = dq_pop, .unpop = dq_unpop, .push = dq_push,
+                                         .publish = dq_publish };
 
 /* a chain of one or two buffers (the header alone, then the payload) */
 static void dq_add2(struct dq *d, bool writable, void *a, size_t la, void *b, size_t lb)
