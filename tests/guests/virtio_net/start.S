@@ -18,9 +18,6 @@ _start32:
 	cli
 	cld
 	mov %ebx, %esi                 /* keep start_info */
-	mov $'>', %al                  /* first sign of life on COM1 */
-	mov $0x3f8, %dx
-	outb %al, %dx
 	/* page tables: PML4 -> PDPT -> pd_low (0..1 GiB), pd_high (3..4 GiB);
 	 * simple addressing only: PVM emulates this code */
 	mov $pml4, %edi
