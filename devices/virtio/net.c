@@ -150,7 +150,7 @@ int net_rx_deliver(const struct vchain_queue *rxq, bool mrg, uint8_t *pkt, size_
 	/* num_buffers is known only now; the tap leaves those bytes unwritten */
 	uint16_t nb = htole16((uint16_t)nbuf);
 	vchain_iov_write(st.first.iov, st.first.nwrite,
-	              offsetof(struct virtio_net_hdr_v1, num_buffers), &nb, sizeof(nb));
+	                 offsetof(struct virtio_net_hdr_v1, num_buffers), &nb, sizeof(nb));
 	for (int i = 0; i < nbuf; i++)
 		ops->push(q, st.head[i], st.len[i]);
 	return 0;
