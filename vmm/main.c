@@ -8,6 +8,8 @@
 #include "vmm/config.h"
 #include "vmm/log.h"
 #include "vmm/vmm.h"
+#include "devices/virtio/net.h"
+#include "devices/virtio/vsock_mux.h"
 
 static void usage(FILE *f)
 {
@@ -15,6 +17,7 @@ static void usage(FILE *f)
 	        "usage: husk run --kernel PATH [--initrd PATH] [--cmdline ARGS]\n"
 	        "                [--vcpus N] [--mem MiB] [--serial-out PATH] [--level LEVEL]\n"
 	        "                [--drive path=FILE[,ro][,root][,engine=async][,cache=writeback][,id=NAME]]...\n"
+	        "                [--net tap=NAME[,mac=MAC]]... [--vsock cid=N,uds=PATH] [--rng]\n"
 	        "       husk --version\n");
 }
 
@@ -42,7 +45,8 @@ static int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 
 static int run_parse(int argc, char **argv, struct vm_config *cfg)
 {
-	enum { OPT_KERNEL = 1, OPT_INITRD, OPT_CMDLINE, OPT_VCPUS, OPT_MEM, OPT_SERIAL, OPT_LEVEL, OPT_DRIVE };
+	enum { OPT_KERNEL = 1, OPT_INITRD, OPT_CMDLINE, OPT_VCPUS, OPT_MEM, OPT_SERIAL, OPT_LEVEL,
+	       OPT_DRIVE, OPT_NET, OPT_VSOCK, OPT_RNG };
 	static const struct option opts[] = {
 		{ "kernel", required_argument, NULL, OPT_KERNEL },
 		{ "initrd", required_argument, NULL, OPT_INITRD },
@@ -52,6 +56,9 @@ static int run_parse(int argc, char **argv, struct vm_config *cfg)
 		{ "serial-out", required_argument, NULL, OPT_SERIAL },
 		{ "level", required_argument, NULL, OPT_LEVEL },
 		{ "drive", required_argument, NULL, OPT_DRIVE },
+		{ "net", required_argument, NULL, OPT_NET },
+		{ "vsock", required_argument, NULL, OPT_VSOCK },
+		{ "rng", no_argument, NULL, OPT_RNG },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -90,6 +97,27 @@ static int run_parse(int argc, char **argv, struct vm_config *cfg)
 				return die_usage("--drive: %s", what);
 			break;
 		}
+		case OPT_NET: {
+			const char *what;
+			if (cfg->nr_nets >= CONFIG_MAX_NETS)
+				return die_usage("%s", "--net: too many interfaces");
+			if (net_parse_cli(optarg, &cfg->nets[cfg->nr_nets], &what) < 0)
+				return die_usage("%s", what ? what : "--net: out of memory");
+			cfg->nr_nets++;
+			break;
+		}
+		case OPT_VSOCK: {
+			const char *what;
+			uint32_t cid;
+			if (cfg->vsock.set)
+				return die_usage("%s", "--vsock: only one");
+			if (vsock_parse_cli(optarg, &cid, &cfg->vsock.uds_path, &what) < 0)
+				return die_usage("%s", what ? what : "--vsock: out of memory");
+			cfg->vsock.guest_cid = cid;
+			cfg->vsock.set = true;
+			break;
+		}
+		case OPT_RNG: cfg->entropy = true; break;
 		case 'h': usage(stdout); exit(0);
 		default: usage(stderr); return 2;
 		}

@@ -161,6 +161,14 @@ static int step_legacy_devices(struct vmm *vmm)
 	return ret;
 }
 
+static int vmm_add_frag(struct vmm *vmm, int ret)
+{
+	size_t l = strlen(vmm->virtio_cmdline);
+	if (ret < 0)
+		return ret;
+	return snprintf(vmm->virtio_cmdline + l, sizeof(vmm->virtio_cmdline) - l, " ") < 0 ? -ENOSPC : 0;
+}
+
 /* virtio-blk drives in virtio-mmio slots 0.., the root drive first so
  * the guest sees it as /dev/vda. */
 static int step_block_devices(struct vmm *vmm)
@@ -176,7 +184,12 @@ static int step_block_devices(struct vmm *vmm)
 			int ret = blk_create(&vmm->blk[vmm->nr_blk], &env, d, (unsigned)vmm->nr_blk);
 			if (ret < 0)
 				return ret;
+			size_t l = strlen(vmm->virtio_cmdline);
+			ret = vmm_add_frag(vmm, blk_cmdline(vmm->blk[vmm->nr_blk], vmm->virtio_cmdline + l,
+			                                    sizeof(vmm->virtio_cmdline) - l));
 			vmm->nr_blk++;
+			if (ret < 0)
+				return ret;
 		}
 	}
 	return 0;
@@ -212,23 +225,50 @@ out:
 	return ret;
 }
 
+static int step_virtio_devices(struct vmm *vmm)
+{
+	struct virtio_env env;
+	unsigned slot = (unsigned)vmm->nr_blk; /* after the drives */
+	int ret = 0;
+	virtio_env_for_vm(&env, &vmm->vm, &vmm->loop);
+	for (int i = 0; ret == 0 && i < vmm->cfg->nr_nets; i++) {
+		ret = net_create(&vmm->nets[i], &env, &vmm->cfg->nets[i], -1, slot);
+		if (ret == 0) {
+			size_t l = strlen(vmm->virtio_cmdline);
+			ret = vmm_add_frag(vmm, net_cmdline(vmm->nets[i], vmm->virtio_cmdline + l,
+			                                    sizeof(vmm->virtio_cmdline) - l));
+			vmm->nr_nets++;
+			slot++;
+		}
+	}
+	if (ret == 0 && vmm->cfg->vsock.set) {
+		ret = vsock_create(&vmm->vsock, &env, vmm->cfg->vsock.guest_cid, vmm->cfg->vsock.uds_path, slot);
+		if (ret == 0) {
+			size_t l = strlen(vmm->virtio_cmdline);
+			ret = vmm_add_frag(vmm, vsock_cmdline(vmm->vsock, vmm->virtio_cmdline + l,
+			                                      sizeof(vmm->virtio_cmdline) - l));
+			slot++;
+		}
+	}
+	if (ret == 0 && vmm->cfg->entropy) {
+		ret = rng_create(&vmm->rng, &env, slot);
+		if (ret == 0) {
+			size_t l = strlen(vmm->virtio_cmdline);
+			ret = vmm_add_frag(vmm, rng_cmdline(vmm->rng, vmm->virtio_cmdline + l,
+			                                    sizeof(vmm->virtio_cmdline) - l));
+			slot++;
+		}
+	}
+	return ret;
+}
+
 static int vmm_build_cmdline(struct vmm *vmm)
 {
 	const char *base = vmm->cfg->boot.boot_args ? vmm->cfg->boot.boot_args : CONFIG_DEFAULT_CMDLINE;
-	int n = snprintf(vmm->cmdline, sizeof(vmm->cmdline), "%s", base);
+	int n = snprintf(vmm->cmdline, sizeof(vmm->cmdline), "%s %s", base, vmm->virtio_cmdline);
 	if (n < 0 || (size_t)n >= sizeof(vmm->cmdline)) {
 		log_err("kernel command line longer than %zu bytes", sizeof(vmm->cmdline) - 1);
 		return -E2BIG;
-	}
-	for (int i = 0; i < vmm->nr_blk; i++) {
-		size_t used = strlen(vmm->cmdline);
-		if (used + 1 >= sizeof(vmm->cmdline))
-			return -E2BIG;
-		vmm->cmdline[used] = ' ';
-		if (blk_cmdline(vmm->blk[i], vmm->cmdline + used + 1, sizeof(vmm->cmdline) - used - 1) < 0) {
-			log_err("kernel command line longer than %zu bytes", sizeof(vmm->cmdline) - 1);
-			return -E2BIG;
-		}
 	}
 	return 0;
 }
@@ -324,6 +364,7 @@ static const struct {
 	{ "create VM", step_create_vm },
 	{ "legacy devices", step_legacy_devices },
 	{ "block devices", step_block_devices },
+	{ "virtio devices", step_virtio_devices },
 	{ "load kernel", step_load_kernel },
 	{ "create vCPUs", step_create_vcpus },
 	{ "start vCPUs", step_start_vcpus },
@@ -409,6 +450,10 @@ void vmm_destroy(struct vmm *vmm)
 		for (int i = 0; i < vmm->nr_blk; i++)
 			blk_destroy(vmm->blk[i]);
 		vmm->nr_blk = 0;
+		for (int i = 0; i < vmm->nr_nets; i++)
+			net_destroy(vmm->nets[i]);
+		vsock_destroy(vmm->vsock);
+		rng_destroy(vmm->rng);
 		serial_destroy(&vmm->serial);
 		i8042_destroy(&vmm->i8042);
 		vm_destroy(vm);

@@ -13,6 +13,9 @@
 #include "vmm/config.h"
 #include "vmm/loop.h"
 #include "vmm/vm.h"
+#include "devices/virtio/net.h"
+#include "devices/virtio/vsock.h"
+#include "devices/virtio/rng.h"
 
 enum vmm_state { VMM_NOT_STARTED, VMM_RUNNING, VMM_PAUSED };
 
@@ -34,6 +37,11 @@ struct vmm {
 
 	struct blk *blk[CONFIG_MAX_DRIVES]; /* in slot order: root drive first */
 	int nr_blk;
+	struct net *nets[CONFIG_MAX_NETS];
+	int nr_nets;
+	struct vsock *vsock;
+	struct rng *rng;
+	char virtio_cmdline[1024]; /* virtio_mmio.device=... of every device */
 
 	struct boot_info boot;
 	char cmdline[2048];

@@ -1,0 +1,159 @@
+/* rng: virtio-rng entropy from the host kernel. */
+#include "devices/virtio/rng.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/random.h>
+
+#include "vmm/log.h"
+
+long rng_fill(const struct iovec *iov, int n, size_t max)
+{
+	size_t done = 0;
+	for (int i = 0; i < n && done < max; i++) {
+		uint8_t *p = iov[i].iov_base;
+		size_t want = iov[i].iov_len < max - done ? iov[i].iov_len : max - done;
+		while (want) {
+			/* flags 0: the pool is initialised long before a VM runs,
+			 * and a short read of more than 256 bytes is legal */
+			ssize_t r = getrandom(p, want, 0);
+			if (r < 0) {
+				if (errno == EINTR)
+					continue;
+				return -errno;
+			}
+			p += r;
+			want -= (size_t)r;
+			done += (size_t)r;
+		}
+	}
+	return (long)done;
+}
+
+#define VIRTIO_F_VERSION_1 32
+
+uint64_t rng_dev_features(void)
+{
+	return 1ULL << VIRTIO_F_VERSION_1;
+}
+
+int rng_dev_activate(struct rng_dev *rd, uint64_t acked, struct vchain_queue q)
+{
+	(void)acked;
+	rd->q = q;
+	rd->active = true;
+	rd->throttled = false;
+	return 0;
+}
+
+void rng_dev_reset(struct rng_dev *rd)
+{
+	rd->active = false;
+}
+
+void rng_dev_notify(struct rng_dev *rd)
+{
+	static __thread struct vchain c;
+	bool used = false;
+	if (!rd->active || rd->throttled)
+		return;
+	for (;;) {
+		if (rd->q.ops->pop(rd->q.q, &c) <= 0)
+			break;
+		long n = 0;
+		size_t want = vchain_iov_len(c.iov + c.nread, c.nwrite);
+		if (want > RNG_MAX_REQUEST)
+			want = RNG_MAX_REQUEST;
+		if (c.nread) {
+			rd->malformed++; /* a request has only writable buffers */
+		} else {
+			if (rd->limit.consume && !rd->limit.consume(rd->limit.bucket, 1, want)) {
+				rd->q.ops->unpop(rd->q.q, 1);
+				rd->throttled = true;
+				break;
+			}
+			n = rng_fill(c.iov, c.nwrite, want);
+			if (n < 0)
+				n = 0; /* no entropy this time: an empty answer */
+			rd->requests++;
+			rd->bytes += (uint64_t)n;
+		}
+		rd->q.ops->push(rd->q.q, c.head, (uint32_t)n);
+		used = true;
+	}
+	if (used)
+		rd->q.ops->publish(rd->q.q);
+}
+
+void rng_dev_resume(struct rng_dev *rd)
+{
+	rd->throttled = false;
+	rng_dev_notify(rd);
+}
+
+/* ---- on the virtio-mmio transport ---- */
+
+static uint64_t rng_features(void *dev)
+{
+	(void)dev;
+	return rng_dev_features() | VIRTIO_FEATURE(VIRTIO_F_RING_EVENT_IDX) |
+	       VIRTIO_FEATURE(VIRTIO_F_RING_INDIRECT_DESC);
+}
+
+static int rng_activate(void *dev)
+{
+	struct rng *r = dev;
+	return rng_dev_activate(&r->dev, r->t.driver_features, vchain_vq_init(&r->qa, &r->t, 0));
+}
+
+static void rng_queue_notify(void *dev, unsigned q)
+{
+	struct rng *r = dev;
+	if (q == 0)
+		rng_dev_notify(&r->dev);
+}
+
+static void rng_reset(void *dev)
+{
+	struct rng *r = dev;
+	rng_dev_reset(&r->dev);
+}
+
+static const struct virtio_dev_ops rng_ops = {
+	.name = "virtio-rng",
+	.device_id = VIRTIO_ID_RNG,
+	.nr_queues = 1,
+	.features = rng_features,
+	.activate = rng_activate,
+	.queue_notify = rng_queue_notify,
+	.reset = rng_reset,
+};
+
+int rng_create(struct rng **out, const struct virtio_env *env, unsigned slot)
+{
+	struct rng *r = calloc(1, sizeof(*r));
+	*out = NULL;
+	if (!r)
+		return -ENOMEM;
+	int ret = virtio_mmio_init(&r->t, env, slot, &rng_ops, r);
+	if (ret < 0) {
+		free(r);
+		return ret;
+	}
+	log_info("rng: virtio-rng in slot %u", slot);
+	*out = r;
+	return 0;
+}
+
+void rng_destroy(struct rng *r)
+{
+	if (!r)
+		return;
+	virtio_mmio_destroy(&r->t);
+	free(r);
+}
+
+int rng_cmdline(const struct rng *r, char *buf, size_t len)
+{
+	return virtio_mmio_cmdline(&r->t, buf, len);
+}

@@ -1,0 +1,60 @@
+/* rng: virtio-rng (device id 4), one request queue whose device-writable
+ * buffers are filled from getrandom(). */
+#ifndef HUSK_VIRTIO_RNG_H
+#define HUSK_VIRTIO_RNG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "devices/virtio/chain.h"
+
+#define VIRTIO_ID_RNG 4
+/* The most one request gets: a guest asking for more gets this much
+ * (virtio-rng lets the device return less than the buffer). */
+#define RNG_MAX_REQUEST (64 * 1024)
+
+/* Fill up to max bytes of the iovec list with random bytes; returns the
+ * bytes written or -errno (getrandom failed). */
+long rng_fill(const struct iovec *iov, int n, size_t max);
+
+/* Rate limiting hook (vmm/limits.h token buckets): false = wait for
+ * rng_dev_resume(). */
+struct rng_limit {
+	bool (*consume)(void *bucket, uint64_t ops, uint64_t bytes);
+	void *bucket;
+};
+
+struct rng_dev {
+	struct vchain_queue q;
+	bool active, throttled;
+	struct rng_limit limit;
+	uint64_t requests, bytes, malformed;
+};
+
+uint64_t rng_dev_features(void);
+int rng_dev_activate(struct rng_dev *rd, uint64_t acked, struct vchain_queue q);
+void rng_dev_reset(struct rng_dev *rd);
+void rng_dev_notify(struct rng_dev *rd);
+void rng_dev_resume(struct rng_dev *rd);
+
+/* ---- virtio-rng on the virtio-mmio transport ----
+ *     struct rng *r;
+ *     ret = rng_create(&r, &env, slot);   // --rng / PUT /entropy
+ *     rng_cmdline(r, frag, sizeof(frag));
+ *     rng_destroy(r); */
+
+#include "devices/virtio/mmio.h"
+
+struct rng {
+	struct virtio_mmio t;
+	struct rng_dev dev;
+	struct vchain_vq qa;
+};
+
+int rng_create(struct rng **out, const struct virtio_env *env, unsigned slot);
+void rng_destroy(struct rng *r);
+int rng_cmdline(const struct rng *r, char *buf, size_t len);
+
+#endif

@@ -1,0 +1,311 @@
+/* vsock: virtio-vsock queues <-> the connection mux. */
+#include "devices/virtio/vsock.h"
+
+#include <endian.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "vmm/log.h"
+
+#define VIRTIO_F_VERSION_1 32
+
+static void vsock_dev_rx_process(struct vsock_dev *vd);
+
+static void vsock_dev_kick(void *opaque)
+{
+	struct vsock_dev *vd = opaque;
+	vd->kicked = true;
+	if (!vd->busy)
+		vsock_dev_rx_process(vd);
+}
+
+int vsock_dev_init(struct vsock_dev *vd, uint64_t guest_cid, const char *uds_path,
+                   struct loop *loop)
+{
+	memset(vd, 0, sizeof(*vd));
+	return vsock_mux_init(&vd->mux, guest_cid, uds_path, loop, vsock_dev_kick, vd);
+}
+
+void vsock_dev_destroy(struct vsock_dev *vd)
+{
+	vsock_mux_destroy(&vd->mux);
+}
+
+uint64_t vsock_dev_features(void)
+{
+	return 1ULL << VIRTIO_F_VERSION_1;
+}
+
+void vsock_dev_config_read(const struct vsock_dev *vd, uint64_t off, void *data, uint32_t len)
+{
+	uint64_t cid = htole64(vd->mux.guest_cid);
+	memset(data, 0, len);
+	if (off < sizeof(cid))
+		memcpy(data, (uint8_t *)&cid + off, len < sizeof(cid) - off ? len : sizeof(cid) - off);
+}
+
+int vsock_dev_activate(struct vsock_dev *vd, uint64_t acked, struct vchain_queue rxq,
+                       struct vchain_queue txq, struct vchain_queue evq)
+{
+	(void)acked;
+	vd->rxq = rxq;
+	vd->txq = txq;
+	vd->evq = evq;
+	vd->active = true;
+	/* packets that waited for the driver go out on its first RX notify
+	 * (or the transport glue's work handler) */
+	return 0;
+}
+
+void vsock_dev_reset(struct vsock_dev *vd)
+{
+	vd->active = false;
+	vsock_mux_reset(&vd->mux);
+}
+
+/* Fill guest RX buffers while the mux has packets and the guest has room;
+ * what does not fit waits in the mux (host sockets are then not read). */
+static void vsock_dev_rx_process(struct vsock_dev *vd)
+{
+	static __thread struct vchain c;
+	static __thread struct iovec payload[VCHAIN_MAX_IOV];
+	bool used = false;
+	if (!vd->active)
+		return;
+	vd->busy = true;
+	do {
+		vd->kicked = false;
+		while (vsock_mux_has_rx(&vd->mux)) {
+			int r = vd->rxq.ops->pop(vd->rxq.q, &c);
+			if (r <= 0)
+				break;
+			struct iovec *w = c.iov + c.nread;
+			if (c.nread || vchain_iov_len(w, c.nwrite) < (size_t)VSOCK_HDR_LEN) {
+				/* not a receive buffer: give it back empty */
+				vd->malformed++;
+				vd->rxq.ops->push(vd->rxq.q, c.head, 0);
+				used = true;
+				continue;
+			}
+			int n = vchain_iov_skip(w, c.nwrite, VSOCK_HDR_LEN, payload, VCHAIN_MAX_IOV);
+			struct vsock_hdr h;
+			if (!vsock_mux_guest_rx(&vd->mux, &h, payload, n)) {
+				vd->rxq.ops->unpop(vd->rxq.q, 1);
+				break;
+			}
+			vchain_iov_write(w, c.nwrite, 0, &h, VSOCK_HDR_LEN);
+			vd->rxq.ops->push(vd->rxq.q, c.head, VSOCK_HDR_LEN + le32toh(h.len));
+			used = true;
+		}
+	} while (vd->kicked);
+	vd->busy = false;
+	if (used)
+		vd->rxq.ops->publish(vd->rxq.q);
+}
+
+void vsock_dev_rx_notify(struct vsock_dev *vd)
+{
+	if (!vd->busy)
+		vsock_dev_rx_process(vd);
+}
+
+void vsock_dev_tx_notify(struct vsock_dev *vd)
+{
+	static __thread struct vchain c;
+	static __thread struct iovec payload[VCHAIN_MAX_IOV];
+	bool used = false;
+	if (!vd->active || vd->busy)
+		return;
+	vd->busy = true;
+	for (;;) {
+		int r = vd->txq.ops->pop(vd->txq.q, &c);
+		if (r <= 0)
+			break;
+		struct vsock_hdr h;
+		if (c.nwrite || vchain_iov_read(c.iov, c.nread, 0, &h, VSOCK_HDR_LEN) !=
+		                    (size_t)VSOCK_HDR_LEN) {
+			vd->malformed++;
+		} else {
+			int n = vchain_iov_skip(c.iov, c.nread, VSOCK_HDR_LEN, payload, VCHAIN_MAX_IOV);
+			vsock_mux_guest_tx(&vd->mux, &h, payload, n);
+		}
+		vd->txq.ops->push(vd->txq.q, c.head, 0);
+		used = true;
+	}
+	if (used)
+		vd->txq.ops->publish(vd->txq.q);
+	vd->busy = false;
+	/* answers (RESPONSE, RST, credit) the packets asked for */
+	if (vd->kicked)
+		vsock_dev_rx_process(vd);
+}
+
+int vsock_dev_transport_reset(struct vsock_dev *vd)
+{
+	static __thread struct vchain c;
+	uint32_t ev = htole32(VSOCK_EVENT_TRANSPORT_RESET);
+	if (!vd->active)
+		return -EAGAIN;
+	int r = vd->evq.ops->pop(vd->evq.q, &c);
+	if (r <= 0)
+		return r < 0 ? r : -ENOSPC;
+	if (c.nread || vchain_iov_write(c.iov, c.nwrite, 0, &ev, sizeof(ev)) != sizeof(ev)) {
+		vd->evq.ops->push(vd->evq.q, c.head, 0);
+		vd->evq.ops->publish(vd->evq.q);
+		return -EINVAL;
+	}
+	vd->evq.ops->push(vd->evq.q, c.head, sizeof(ev));
+	vd->evq.ops->publish(vd->evq.q);
+	vsock_mux_reset(&vd->mux);
+	return 0;
+}
+
+/* ---- on the virtio-mmio transport ---- */
+
+static uint64_t vsock_features(void *dev)
+{
+	(void)dev;
+	return vsock_dev_features() | VIRTIO_FEATURE(VIRTIO_F_RING_EVENT_IDX) |
+	       VIRTIO_FEATURE(VIRTIO_F_RING_INDIRECT_DESC);
+}
+
+static void vsock_config_read(void *dev, uint64_t off, void *data, uint32_t len)
+{
+	struct vsock *v = dev;
+	vsock_dev_config_read(&v->dev, off, data, len);
+}
+
+static void vsock_post_work(struct vsock *v)
+{
+	uint64_t one = 1;
+	if (write(v->work_efd, &one, sizeof(one)) < 0)
+		log_warn("vsock: work eventfd: %s", strerror(errno));
+}
+
+static int vsock_activate(void *dev)
+{
+	struct vsock *v = dev;
+	int ret = vsock_dev_activate(&v->dev, v->t.driver_features,
+	                             vchain_vq_init(&v->rxa, &v->t, VSOCK_QUEUE_RX),
+	                             vchain_vq_init(&v->txa, &v->t, VSOCK_QUEUE_TX),
+	                             vchain_vq_init(&v->eva, &v->t, VSOCK_QUEUE_EVENT));
+	vsock_post_work(v); /* deliver what waited, on the vmm thread */
+	return ret;
+}
+
+static void vsock_queue_notify(void *dev, unsigned q)
+{
+	struct vsock *v = dev;
+	/* on the vmm thread: a reset not yet carried out comes first, so a
+	 * connection made after it is not dropped by it */
+	if (v->work_reset) {
+		v->work_reset = false;
+		vsock_mux_reset(&v->dev.mux);
+	}
+	if (q == VSOCK_QUEUE_RX)
+		vsock_dev_rx_notify(&v->dev);
+	else if (q == VSOCK_QUEUE_TX)
+		vsock_dev_tx_notify(&v->dev);
+	/* event queue buffers are kept for transport resets (snapshots) */
+}
+
+static void vsock_reset(void *dev)
+{
+	struct vsock *v = dev;
+	v->dev.active = false;
+	v->work_reset = true;
+	vsock_post_work(v);
+}
+
+static void vsock_work(void *opaque, uint32_t events)
+{
+	struct vsock *v = opaque;
+	uint64_t n;
+	(void)events;
+	if (read(v->work_efd, &n, sizeof(n)) != sizeof(n))
+		return;
+	virtio_mmio_lock(&v->t);
+	if (v->work_reset) {
+		v->work_reset = false;
+		vsock_mux_reset(&v->dev.mux);
+	}
+	vsock_dev_rx_notify(&v->dev);
+	virtio_mmio_unlock(&v->t);
+}
+
+static const struct virtio_dev_ops vsock_ops = {
+	.name = "virtio-vsock",
+	.device_id = VIRTIO_ID_VSOCK,
+	.nr_queues = VSOCK_NUM_QUEUES,
+	.features = vsock_features,
+	.config_read = vsock_config_read,
+	.activate = vsock_activate,
+	.queue_notify = vsock_queue_notify,
+	.reset = vsock_reset,
+};
+
+int vsock_create(struct vsock **out, const struct virtio_env *env, uint64_t guest_cid,
+                 const char *uds_path, unsigned slot)
+{
+	struct vsock *v = calloc(1, sizeof(*v));
+	int ret;
+	*out = NULL;
+	if (!v)
+		return -ENOMEM;
+	v->work_efd = -1;
+	if (!env->loop) {
+		ret = -EINVAL;
+		goto out;
+	}
+	ret = vsock_dev_init(&v->dev, guest_cid, uds_path, env->loop);
+	if (ret < 0) {
+		log_err("vsock: %s: %s", uds_path, strerror(-ret));
+		goto out;
+	}
+	v->dev.mux.lock = vchain_vq_lock;
+	v->dev.mux.unlock = vchain_vq_unlock;
+	v->dev.mux.lock_ctx = &v->t;
+	v->work_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (v->work_efd < 0) {
+		ret = -errno;
+		goto out_dev;
+	}
+	ret = loop_add(env->loop, v->work_efd, EPOLLIN, vsock_work, v);
+	if (ret < 0)
+		goto out_dev;
+	ret = virtio_mmio_init(&v->t, env, slot, &vsock_ops, v);
+	if (ret < 0) {
+		loop_del(env->loop, v->work_efd);
+		goto out_dev;
+	}
+	log_info("vsock: cid %llu on %s in slot %u", (unsigned long long)guest_cid, uds_path, slot);
+	*out = v;
+	return 0;
+out_dev:
+	vsock_dev_destroy(&v->dev);
+out:
+	if (v->work_efd >= 0)
+		close(v->work_efd);
+	free(v);
+	return ret;
+}
+
+void vsock_destroy(struct vsock *v)
+{
+	if (!v)
+		return;
+	virtio_mmio_destroy(&v->t);
+	loop_del(v->dev.mux.loop, v->work_efd);
+	close(v->work_efd);
+	vsock_dev_destroy(&v->dev);
+	free(v);
+}
+
+int vsock_cmdline(const struct vsock *v, char *buf, size_t len)
+{
+	return virtio_mmio_cmdline(&v->t, buf, len);
+}

@@ -1,0 +1,75 @@
+/* vsock: virtio-vsock (device id 19). Three queues (rx, tx, event); the
+ * packets and connections are vsock_mux's business, this file moves them
+ * between the queues and the mux. */
+#ifndef HUSK_VIRTIO_VSOCK_H
+#define HUSK_VIRTIO_VSOCK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "devices/virtio/chain.h"
+#include "devices/virtio/vsock_mux.h"
+#include "vmm/loop.h"
+
+#define VIRTIO_ID_VSOCK 19
+#define VSOCK_QUEUE_RX 0
+#define VSOCK_QUEUE_TX 1
+#define VSOCK_QUEUE_EVENT 2
+#define VSOCK_NUM_QUEUES 3
+#define VSOCK_EVENT_TRANSPORT_RESET 0
+
+struct vsock_dev {
+	struct vsock_mux mux;
+	struct vchain_queue rxq, txq, evq;
+	bool active;
+	bool busy;     /* inside queue processing: a kick only marks */
+	bool kicked;
+	uint64_t malformed; /* chains that were not a packet */
+};
+
+/* Listen on uds_path for the host side; guest CID >= 3. */
+int vsock_dev_init(struct vsock_dev *vd, uint64_t guest_cid, const char *uds_path,
+                   struct loop *loop);
+void vsock_dev_destroy(struct vsock_dev *vd);
+uint64_t vsock_dev_features(void);
+/* Config space: le64 guest_cid. */
+void vsock_dev_config_read(const struct vsock_dev *vd, uint64_t off, void *data, uint32_t len);
+int vsock_dev_activate(struct vsock_dev *vd, uint64_t acked, struct vchain_queue rxq,
+                       struct vchain_queue txq, struct vchain_queue evq);
+/* Device reset: every connection is dropped (host sockets see EOF). */
+void vsock_dev_reset(struct vsock_dev *vd);
+void vsock_dev_rx_notify(struct vsock_dev *vd);
+/* After a snapshot restore: tell the guest its connections are gone
+ * (VIRTIO_VSOCK_EVENT_TRANSPORT_RESET on the event queue) and drop ours.
+ * 0, -EAGAIN (not active), -ENOSPC (no event buffer), or a queue error. */
+int vsock_dev_transport_reset(struct vsock_dev *vd);
+void vsock_dev_tx_notify(struct vsock_dev *vd);
+
+/* ---- virtio-vsock on the virtio-mmio transport ----
+ *
+ * Use (the vmm, at InstanceStart):
+ *     struct vsock *v;
+ *     ret = vsock_create(&v, &env, cfg->vsock.guest_cid, cfg->vsock.uds_path, slot);
+ *     vsock_cmdline(v, frag, sizeof(frag));
+ *     ...
+ *     vsock_destroy(v);   // after the vCPUs are gone; unlinks uds_path
+ * Activation and reset arrive on vCPU threads; what they imply for the
+ * sockets (loop registrations, closing) is done on the vmm thread through
+ * work_efd, so loop state is only ever touched there. */
+
+#include "devices/virtio/mmio.h"
+
+struct vsock {
+	struct virtio_mmio t;
+	struct vsock_dev dev;
+	struct vchain_vq rxa, txa, eva;
+	int work_efd;
+	bool work_reset; /* drop every connection on the vmm thread */
+};
+
+int vsock_create(struct vsock **out, const struct virtio_env *env, uint64_t guest_cid,
+                 const char *uds_path, unsigned slot);
+void vsock_destroy(struct vsock *v);
+int vsock_cmdline(const struct vsock *v, char *buf, size_t len);
+
+#endif
