@@ -10,6 +10,9 @@
  *   --enable-diff           the next restore sets enable_diff_snapshots
  *   --restore-file STATE MEM   drop the current VM, restore into a new one
  *   --restore-uffd STATE SOCK  the same with the Uffd backend
+ *   --device                every later VM registers a small test device
+ *                           (its blob: magic + generation), so device
+ *                           state goes through the registry too
  *
  * Guest lines are printed as they come; actions print "restored",
  * "refused: WHY", "snapshot ok" or "snapshot failed: WHY". A refused
@@ -35,8 +38,62 @@
 #define GUEST_LOAD 0x1000
 #define COM1 0x3f8
 
+#define TESTDEV_MAGIC 0x56454454u /* "TDEV" */
+
+struct testdev {
+	uint32_t generation; /* bumped on every restore */
+};
+
+struct testdev_blob {
+	uint32_t magic;
+	uint32_t generation;
+};
+
+static int testdev_save(void *opaque, void **blob, size_t *len)
+{
+	struct testdev *d = opaque;
+	struct testdev_blob *b = malloc(sizeof(*b));
+	if (!b)
+		return -ENOMEM;
+	*b = (struct testdev_blob){ TESTDEV_MAGIC, d->generation };
+	*blob = b;
+	*len = sizeof(*b);
+	return 0;
+}
+
+static int testdev_check(void *opaque, const uint8_t *blob, size_t len, char *err, size_t errlen)
+{
+	struct testdev_blob b;
+	(void)opaque;
+	if (len != sizeof(b)) {
+		snprintf(err, errlen, "blob is %zu bytes, expected %zu", len, sizeof(b));
+		return -EINVAL;
+	}
+	memcpy(&b, blob, sizeof(b));
+	if (b.magic != TESTDEV_MAGIC) {
+		snprintf(err, errlen, "bad magic 0x%x", b.magic);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int testdev_restore(void *opaque, const uint8_t *blob, size_t len)
+{
+	struct testdev *d = opaque;
+	struct testdev_blob b;
+	memcpy(&b, blob, len < sizeof(b) ? len : sizeof(b));
+	d->generation = b.generation + 1;
+	return 0;
+}
+
+static const struct snapshot_dev_ops testdev_ops = {
+	.save = testdev_save, .check = testdev_check, .restore = testdev_restore,
+};
+
 struct host {
 	struct vm vm;
+	bool with_device;
+	struct testdev dev;
 	bool have_vm;
 	struct snapshot_state snap;
 	bool enable_diff;
@@ -83,11 +140,21 @@ static void host_drop_vm(struct host *h)
 	h->have_vm = false;
 }
 
+static int host_register_devices(struct host *h)
+{
+	h->dev.generation = 0;
+	if (!h->with_device)
+		return 0;
+	return snapshot_device_register(&h->snap, "testdev0", &testdev_ops, &h->dev);
+}
+
 static int host_boot(struct host *h, const char *guest, uint64_t mib)
 {
 	host_drop_vm(h);
 	int ret = vm_create(&h->vm, mib, 1);
 	h->have_vm = true;
+	if (ret == 0)
+		ret = host_register_devices(h);
 	if (ret == 0)
 		ret = host_vcpus_create(&h->vm);
 	if (ret < 0)
@@ -181,6 +248,8 @@ static void host_restore(struct host *h, enum snapshot_mem_backend backend, cons
 	h->have_vm = true;
 	if (ret == 0)
 		ret = host_vcpus_create(&h->vm);
+	if (ret == 0)
+		ret = host_register_devices(h);
 	if (ret < 0)
 		snprintf(err, sizeof(err), "creating the VM: %s", strerror(-ret));
 	if (ret == 0)
@@ -190,6 +259,8 @@ out:
 	if (ret < 0) {
 		printf("refused: %s\n", err);
 		host_drop_vm(h);
+	} else if (h->with_device) {
+		printf("restored testdev generation %u\n", h->dev.generation);
 	} else {
 		printf("restored\n");
 	}
@@ -225,6 +296,8 @@ int main(int argc, char **argv)
 		} else if (!strcmp(a, "--track-dirty")) {
 			if (!h.have_vm || snapshot_dirty_log_enable(&h.snap, &h.vm) < 0)
 				return 1;
+		} else if (!strcmp(a, "--device")) {
+			h.with_device = true;
 		} else if (!strcmp(a, "--enable-diff")) {
 			h.enable_diff = true;
 		} else if (!strcmp(a, "--lines") && !need(argc, i, 1, a)) {
