@@ -342,3 +342,31 @@ def test_device_state_that_does_not_validate_refused(tmp_path):
     bad.write_bytes(rewrite_section(data, SEC_DEVICE, lambda p: None))
     why = refused_then_good(tmp_path, bad, mem, state, last, extra=("--device",))
     assert "devices" in why
+
+
+def test_smp_state_round_trips_exactly(tmp_path):
+    """Four vCPUs (three APs never started): restore, then snapshot again
+    at once. Whatever the guest cannot have changed in between must come
+    back bit for bit: registers, segments, LAPIC, mp_state, CPUID, XCRs,
+    debug registers, XSAVE."""
+    s1, m1 = tmp_path / "s1", tmp_path / "m1"
+    s2, m2 = tmp_path / "s2", tmp_path / "m2"
+    out = host("--vcpus", 4, "--boot", GUEST, MIB, "--lines", 2, "--full", s1, m1,
+               "--restore-file", s1, m1, "--full", s2, m2,
+               "--restore-file", s2, m2, "--lines", 1)
+    assert out.count("snapshot ok") == 2 and counts(out) == [1, 2, 3]
+    a, b = s1.read_bytes(), s2.read_bytes()
+
+    def by_key(data):
+        return {(t, i): data[off + 16: off + 16 + n] for off, t, i, n in sections(data)}
+    sa, sb = by_key(a), by_key(b)
+    assert sa.keys() == sb.keys()
+    exact = {0x200: "regs", 0x201: "sregs", 0x202: "xsave", 0x204: "xcrs", 0x206: "lapic",
+             0x207: "mp_state", 0x209: "debugregs", 0x20a: "cpuid"}
+    checked = 0
+    for (t, i), payload in sa.items():
+        if t in exact:
+            assert sb[(t, i)] == payload, f"vCPU {i} {exact[t]} changed across restore"
+            checked += 1
+    assert checked >= 4 * 6
+    assert sorted({i for (t, i) in sa if t == 0x200}) == [0, 1, 2, 3]

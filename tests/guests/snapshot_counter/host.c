@@ -2,6 +2,8 @@
  * restore without the API, with the same snapshot_save/snapshot_restore
  * calls the API makes. Actions run in order on one "current" VM:
  *
+ *   --vcpus N               the next --boot makes N vCPUs (the others than
+ *                           vCPU 0 stay in their reset state, as APs do)
  *   --boot GUEST MIB        new VM with MIB MiB and the flat guest at 0x1000
  *   --track-dirty           dirty-page logging on (track_dirty_pages)
  *   --lines N               run until the guest printed N more lines
@@ -93,6 +95,7 @@ static const struct snapshot_dev_ops testdev_ops = {
 struct host {
 	struct vm vm;
 	bool with_device;
+	unsigned nr_vcpus;
 	struct testdev dev;
 	bool have_vm;
 	struct snapshot_state snap;
@@ -151,7 +154,7 @@ static int host_register_devices(struct host *h)
 static int host_boot(struct host *h, const char *guest, uint64_t mib)
 {
 	host_drop_vm(h);
-	int ret = vm_create(&h->vm, mib, 1);
+	int ret = vm_create(&h->vm, mib, h->nr_vcpus ? h->nr_vcpus : 1);
 	h->have_vm = true;
 	if (ret == 0)
 		ret = host_register_devices(h);
@@ -166,9 +169,10 @@ static int host_boot(struct host *h, const char *guest, uint64_t mib)
 		close(fd);
 	if (n <= 0)
 		return -EIO;
+	for (unsigned i = 0; i < h->vm.nr_vcpus; i++)
+		if (ioctl(h->vm.vcpus[i].fd, KVM_SET_CPUID2, h->vm.supported_cpuid) < 0)
+			return -errno;
 	int vfd = h->vm.vcpus[0].fd;
-	if (ioctl(vfd, KVM_SET_CPUID2, h->vm.supported_cpuid) < 0)
-		return -errno;
 	struct kvm_sregs sregs;
 	if (ioctl(vfd, KVM_GET_SREGS, &sregs) < 0)
 		return -errno;
@@ -296,6 +300,8 @@ int main(int argc, char **argv)
 		} else if (!strcmp(a, "--track-dirty")) {
 			if (!h.have_vm || snapshot_dirty_log_enable(&h.snap, &h.vm) < 0)
 				return 1;
+		} else if (!strcmp(a, "--vcpus") && !need(argc, i, 1, a)) {
+			h.nr_vcpus = (unsigned)strtoul(argv[++i], NULL, 10);
 		} else if (!strcmp(a, "--device")) {
 			h.with_device = true;
 		} else if (!strcmp(a, "--enable-diff")) {
