@@ -370,3 +370,13 @@ def test_smp_state_round_trips_exactly(tmp_path):
             checked += 1
     assert checked >= 4 * 6
     assert sorted({i for (t, i) in sa if t == 0x200}) == [0, 1, 2, 3]
+
+
+def test_unknown_section_refused(tmp_path, snap):
+    state, mem, last, data = snap
+    bad = tmp_path / "bad.state"
+    body = bytearray(data[:-8]) + struct.pack("<IIQ", 0x7777, 0, 4) + b"abcd"
+    (count,) = struct.unpack_from("<I", body, 40)
+    struct.pack_into("<I", body, 40, count + 1)
+    bad.write_bytes(recrc(bytes(body)))
+    assert "unknown section type 0x7777" in refused_then_good(tmp_path, bad, mem, state, last)

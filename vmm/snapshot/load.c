@@ -121,6 +121,14 @@ void snapshot_image_close(struct snapshot_image *img)
 
 /* ---- everything that can be checked before anything is applied ---- */
 
+/* A section this husk does not know would be state it silently drops. */
+static bool load_known_type(uint32_t t)
+{
+	return t == SNAP_SEC_MACHINE || t == SNAP_SEC_MEMORY || t == SNAP_SEC_DEVICE ||
+	       (t >= SNAP_SEC_VM_PIT2 && t <= SNAP_SEC_VM_IOAPIC) ||
+	       (t >= SNAP_SEC_VCPU_REGS && t <= SNAP_SEC_VCPU_TSC_KHZ);
+}
+
 static int load_check_vm(const struct vm *vm, const struct snapshot_image *img, char *err, size_t errlen)
 {
 	if (vm->nr_vcpus != img->machine.vcpu_count)
@@ -136,6 +144,8 @@ static int load_check_vm(const struct vm *vm, const struct snapshot_image *img, 
 	/* a vCPU section beyond vcpu_count means the file is not what it says */
 	for (uint32_t i = 0; i < img->f.nr_sections; i++) {
 		const struct snap_section *s = &img->f.sec[i];
+		if (!load_known_type(s->type))
+			return load_fail(err, errlen, -EINVAL, "unknown section type 0x%x", s->type);
 		if (s->type >= SNAP_SEC_VCPU_REGS && s->type < SNAP_SEC_DEVICE && s->id >= vm->nr_vcpus)
 			return load_fail(err, errlen, -EINVAL, "section 0x%x for vCPU %u of %u",
 			                 s->type, s->id, vm->nr_vcpus);
