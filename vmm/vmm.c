@@ -18,6 +18,7 @@
 #include "vmm/arch/x86_64/layout.h"
 #include "vmm/arch/x86_64/regs.h"
 #include "vmm/log.h"
+#include "vmm/snapshot/snapshot_vmm.h"
 #include "vmm/vcpu.h"
 
 #define KBD_IRQ 1
@@ -69,6 +70,7 @@ int vmm_init(struct vmm *vmm)
 	vmm->serial_in_fd = -1;
 	vmm->serial_out_fd = STDOUT_FILENO;
 	vmm->vm.kvm_fd = vmm->vm.vm_fd = vmm->vm.exit_efd = -1;
+	snapshot_state_init(&vmm->snap);
 	int ret = loop_init(&vmm->loop);
 	if (ret < 0)
 		return ret;
@@ -96,6 +98,11 @@ static int step_create_vm(struct vmm *vmm)
 	vmm->vm_created = true; /* partially created state is torn down too */
 	if (ret < 0)
 		return ret;
+	if (m->track_dirty_pages) {
+		ret = snapshot_dirty_log_enable(&vmm->snap, &vmm->vm);
+		if (ret < 0)
+			return ret;
+	}
 	return loop_add(&vmm->loop, vmm->vm.exit_efd, EPOLLIN, vmm_on_exit_event, vmm);
 }
 
@@ -282,6 +289,8 @@ static int step_load_kernel(struct vmm *vmm)
 	int ret;
 
 	memset(bi, 0, sizeof(*bi));
+	if (vmm->restore)
+		return 0; /* guest RAM comes from the snapshot */
 	if (!b->kernel_image_path) {
 		log_err("no kernel image given");
 		return -EINVAL;
@@ -337,7 +346,8 @@ static int step_create_vcpus(struct vmm *vmm)
 		vm->vcpus[i].fd = -1;
 	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
 		int ret = vcpu_create(&vm->vcpus[i], vm, i);
-		if (ret == 0)
+		/* a restored vCPU gets all its state from the snapshot */
+		if (ret == 0 && !vmm->restore)
 			ret = vcpu_configure(&vm->vcpus[i], &vmm->boot);
 		if (ret < 0)
 			return ret;
@@ -367,6 +377,7 @@ static const struct {
 	{ "virtio devices", step_virtio_devices },
 	{ "load kernel", step_load_kernel },
 	{ "create vCPUs", step_create_vcpus },
+	{ "restore snapshot", snapshot_restore_step }, /* only in snapshot_load */
 	{ "start vCPUs", step_start_vcpus },
 };
 
@@ -375,7 +386,8 @@ int vmm_start(struct vmm *vmm, const struct vm_config *cfg)
 	const char *what = NULL;
 	if (vmm->state != VMM_NOT_STARTED)
 		return -EBUSY;
-	if (config_validate(cfg, &what) < 0) {
+	/* a snapshot brings its own machine and has no kernel to check */
+	if (!vmm->restore && config_validate(cfg, &what) < 0) {
 		log_err("invalid configuration: %s", what);
 		return -EINVAL;
 	}
@@ -458,6 +470,7 @@ void vmm_destroy(struct vmm *vmm)
 		i8042_destroy(&vmm->i8042);
 		vm_destroy(vm);
 	}
+	snapshot_state_destroy(&vmm->snap);
 	loop_destroy(&vmm->loop);
 	vmm_close_fd(&vmm->serial_irq_efd);
 	vmm_close_fd(&vmm->kbd_irq_efd);

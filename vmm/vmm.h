@@ -12,6 +12,7 @@
 #include "vmm/arch/x86_64/boot.h"
 #include "vmm/config.h"
 #include "vmm/loop.h"
+#include "vmm/snapshot/snapshot.h"
 #include "vmm/vm.h"
 #include "devices/virtio/net.h"
 #include "devices/virtio/vsock.h"
@@ -45,6 +46,11 @@ struct vmm {
 
 	struct boot_info boot;
 	char cmdline[2048];
+
+	/* snapshot bookkeeping (devices register their persist ops here) */
+	struct snapshot_state snap;
+	/* set only while snapshot_load runs InstanceStart (snapshot_vmm.h) */
+	struct vmm_restore *restore;
 };
 
 /* Set up the loop and signal handling; nothing about the VM yet. */

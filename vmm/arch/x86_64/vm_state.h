@@ -1,0 +1,21 @@
+/* vm_state: the VM-wide KVM state of an x86_64 VM as snapshot sections:
+ * PIT2, kvmclock, PIC master and slave, IOAPIC.
+ *
+ * Applied before any vCPU: the irqchips first (so interrupts routed while
+ * the rest is put back see the saved pins), then the PIT, then the clock
+ * last so the guest's clock continues from the value it had when paused
+ * (KVM_SET_CLOCK with no flags: the time the VM spent saved is not seen). */
+#ifndef HUSK_X86_VM_STATE_H
+#define HUSK_X86_VM_STATE_H
+
+#include <stddef.h>
+
+#include "vmm/snapshot/format.h"
+
+struct vm;
+
+int vm_state_save(const struct vm *vm, struct snap_writer *w);
+int vm_state_check(const struct snap_file *f, char *err, size_t errlen);
+int vm_state_apply(const struct vm *vm, const struct snap_file *f, char *err, size_t errlen);
+
+#endif

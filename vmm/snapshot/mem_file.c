@@ -1,0 +1,183 @@
+/* mem_file: write guest RAM sparsely, map it back lazily, dirty logging. */
+#include "vmm/snapshot/mem_file.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#include <linux/kvm.h>
+
+#include "vmm/log.h"
+#include "vmm/vm.h"
+
+#define MF_PAGE 4096u
+
+void mem_file_layout(const struct guest_mem *gm, struct snap_memory *m)
+{
+	memset(m, 0, sizeof(*m));
+	m->file_size = gm->map_size;
+	m->page_size = MF_PAGE;
+	m->nr_regions = (uint32_t)gm->nr_regions;
+	for (int i = 0; i < gm->nr_regions && i < (int)SNAP_MAX_REGIONS; i++) {
+		m->region[i].gpa = gm->region[i].gpa;
+		m->region[i].size = gm->region[i].size;
+		m->region[i].file_offset = (uint64_t)(gm->region[i].hva - gm->base);
+	}
+}
+
+bool mem_file_layout_matches(const struct guest_mem *gm, const struct snap_memory *m)
+{
+	struct snap_memory want;
+	if (gm->nr_regions > (int)SNAP_MAX_REGIONS)
+		return false;
+	mem_file_layout(gm, &want);
+	return memcmp(&want, m, sizeof(want)) == 0;
+}
+
+static bool mf_page_is_zero(const uint8_t *p)
+{
+	const uint64_t *q = (const uint64_t *)p;
+	for (unsigned i = 0; i < MF_PAGE / 8; i++)
+		if (q[i])
+			return false;
+	return true;
+}
+
+static int mf_pwrite_all(int fd, const uint8_t *p, size_t len, off_t off)
+{
+	while (len) {
+		ssize_t n = pwrite(fd, p, len, off);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += n;
+		len -= (size_t)n;
+		off += n;
+	}
+	return 0;
+}
+
+/* Write runs of pages for which want(page) is true, one pwrite per run. */
+static int mf_write_runs(const struct guest_mem *gm, int fd, uint64_t off, uint64_t size,
+                         const uint64_t *bitmap)
+{
+	const uint8_t *base = gm->base + off;
+	uint64_t pages = size / MF_PAGE, run_start = 0;
+	bool in_run = false;
+	for (uint64_t pg = 0; pg <= pages; pg++) {
+		bool want = false;
+		if (pg < pages)
+			want = bitmap ? (bitmap[pg / 64] >> (pg % 64)) & 1
+			              : !mf_page_is_zero(base + pg * MF_PAGE);
+		if (want && !in_run) {
+			run_start = pg;
+			in_run = true;
+		} else if (!want && in_run) {
+			int ret = mf_pwrite_all(fd, base + run_start * MF_PAGE,
+			                        (size_t)((pg - run_start) * MF_PAGE),
+			                        (off_t)(off + run_start * MF_PAGE));
+			if (ret < 0)
+				return ret;
+			in_run = false;
+		}
+	}
+	return 0;
+}
+
+int mem_file_write_full(const struct guest_mem *gm, int fd)
+{
+	if (ftruncate(fd, 0) < 0 || ftruncate(fd, (off_t)gm->map_size) < 0)
+		return -errno;
+	for (int i = 0; i < gm->nr_regions; i++) {
+		const struct gm_region *r = &gm->region[i];
+		int ret = mf_write_runs(gm, fd, (uint64_t)(r->hva - gm->base), r->size, NULL);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
+static uint64_t *mf_dirty_bitmap(const struct vm *vm, int slot, uint64_t size, int *ret)
+{
+	uint64_t words = (size / MF_PAGE + 63) / 64;
+	uint64_t *bm = calloc(words ? words : 1, sizeof(uint64_t));
+	if (!bm) {
+		*ret = -ENOMEM;
+		return NULL;
+	}
+	struct kvm_dirty_log log = { .slot = (uint32_t)slot, .dirty_bitmap = bm };
+	if (ioctl(vm->vm_fd, KVM_GET_DIRTY_LOG, &log) < 0) {
+		*ret = -errno;
+		log_err("KVM_GET_DIRTY_LOG slot %d: %s", slot, strerror(errno));
+		free(bm);
+		return NULL;
+	}
+	*ret = 0;
+	return bm;
+}
+
+int mem_file_write_dirty(const struct vm *vm, int fd)
+{
+	const struct guest_mem *gm = &vm->gm;
+	if (ftruncate(fd, 0) < 0 || ftruncate(fd, (off_t)gm->map_size) < 0)
+		return -errno;
+	for (int i = 0; i < gm->nr_regions; i++) {
+		const struct gm_region *r = &gm->region[i];
+		int ret;
+		uint64_t *bm = mf_dirty_bitmap(vm, i, r->size, &ret);
+		if (!bm)
+			return ret;
+		ret = mf_write_runs(gm, fd, (uint64_t)(r->hva - gm->base), r->size, bm);
+		free(bm);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
+int mem_dirty_log_reset(const struct vm *vm)
+{
+	for (int i = 0; i < vm->gm.nr_regions; i++) {
+		int ret;
+		uint64_t *bm = mf_dirty_bitmap(vm, i, vm->gm.region[i].size, &ret);
+		if (!bm)
+			return ret;
+		free(bm);
+	}
+	return 0;
+}
+
+int mem_dirty_log_set(const struct vm *vm, bool on)
+{
+	for (int i = 0; i < vm->gm.nr_regions; i++) {
+		const struct gm_region *r = &vm->gm.region[i];
+		struct kvm_userspace_memory_region mr = {
+			.slot = (uint32_t)i,
+			.flags = on ? KVM_MEM_LOG_DIRTY_PAGES : 0,
+			.guest_phys_addr = r->gpa,
+			.memory_size = r->size,
+			.userspace_addr = (uint64_t)(uintptr_t)r->hva,
+		};
+		if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &mr) < 0) {
+			int ret = -errno;
+			log_err("dirty logging on slot %d: %s", i, strerror(errno));
+			return ret;
+		}
+	}
+	return 0;
+}
+
+int mem_file_map(struct guest_mem *gm, int fd)
+{
+	/* MAP_FIXED over the anonymous RAM mapping: same address, so the KVM
+	 * slots need no change; MMU notifiers drop anything KVM had mapped */
+	void *p = mmap(gm->base, gm->map_size, PROT_READ | PROT_WRITE,
+	               MAP_PRIVATE | MAP_FIXED | MAP_NORESERVE, fd, 0);
+	if (p == MAP_FAILED)
+		return -errno;
+	return 0;
+}

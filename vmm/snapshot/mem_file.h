@@ -1,0 +1,35 @@
+/* mem_file: guest RAM to and from the snapshot memory file, and KVM's
+ * dirty-page log. Internal to vmm/snapshot. */
+#ifndef HUSK_SNAPSHOT_MEM_FILE_H
+#define HUSK_SNAPSHOT_MEM_FILE_H
+
+#include <stdbool.h>
+
+#include "vmm/guest_mem.h"
+#include "vmm/snapshot/format.h"
+
+struct vm;
+
+/* The memory section describing gm: region i at file offset hva - base. */
+void mem_file_layout(const struct guest_mem *gm, struct snap_memory *m);
+/* Does a saved layout match this VM's guest memory exactly? */
+bool mem_file_layout_matches(const struct guest_mem *gm, const struct snap_memory *m);
+
+/* Full: every page that is not all zeros, at its offset; the file is
+ * truncated to the whole RAM size so zero pages stay holes. */
+int mem_file_write_full(const struct guest_mem *gm, int fd);
+/* Diff: only the pages KVM logged as dirty since the last fetch (which
+ * this resets), zero pages included: in a diff a hole means "unchanged". */
+int mem_file_write_dirty(const struct vm *vm, int fd);
+/* Drop what the dirty log holds (after a Full snapshot). */
+int mem_dirty_log_reset(const struct vm *vm);
+/* Re-register every slot with or without KVM_MEM_LOG_DIRTY_PAGES. Slot i
+ * is gm.region[i], as vm.c registers them. */
+int mem_dirty_log_set(const struct vm *vm, bool on);
+
+/* Replace guest RAM by a private copy-on-write mapping of the file at the
+ * same address (KVM's slots keep pointing at it): pages come from the page
+ * cache on first touch, nothing is read up front. */
+int mem_file_map(struct guest_mem *gm, int fd);
+
+#endif

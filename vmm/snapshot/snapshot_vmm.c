@@ -1,0 +1,73 @@
+/* snapshot_vmm: snapshot create/load for a whole husk (snapshot_vmm.h). */
+#include "vmm/snapshot/snapshot_vmm.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "vmm/config.h"
+#include "vmm/log.h"
+#include "vmm/vmm.h"
+
+int snapshot_create(struct vmm *vmm, const struct snapshot_create_params *p,
+                    char *err, size_t errlen)
+{
+	if (vmm->state != VMM_PAUSED) {
+		snprintf(err, errlen, "the microVM must be paused to create a snapshot");
+		return -EINVAL;
+	}
+	return snapshot_save(&vmm->snap, &vmm->vm, &vmm->cfg->machine, p, err, errlen);
+}
+
+int snapshot_restore_step(struct vmm *vmm)
+{
+	const struct vmm_restore *r = vmm->restore;
+	if (!r)
+		return 0;
+	int ret = snapshot_restore(&vmm->snap, &vmm->vm, r->img, r->p, r->err, r->errlen);
+	if (ret < 0)
+		return ret;
+	/* resume_vm false: the vCPU threads park as soon as they start */
+	if (!r->p->resume_vm)
+		atomic_store(&vmm->vm.pause_requested, true);
+	return 0;
+}
+
+int snapshot_load(struct vmm *vmm, struct vm_config *cfg, const struct snapshot_load_params *p,
+                  char *err, size_t errlen)
+{
+	struct snapshot_image img;
+	if (vmm->state != VMM_NOT_STARTED || vmm->vm_created) {
+		snprintf(err, errlen, "a snapshot can only be loaded before the microVM is started");
+		return -EINVAL;
+	}
+	if (!p->snapshot_path || !*p->snapshot_path) {
+		snprintf(err, errlen, "snapshot_path is required");
+		return -EINVAL;
+	}
+	int ret = snapshot_image_open(p->snapshot_path, &img, err, errlen);
+	if (ret < 0)
+		return ret;
+	cfg->machine.vcpu_count = img.machine.vcpu_count;
+	cfg->machine.mem_size_mib = img.machine.mem_size_mib;
+	cfg->machine.smt = img.machine.flags & SNAP_MACHINE_SMT;
+	/* dirty logging is switched on by the restore when asked for */
+	cfg->machine.track_dirty_pages = false;
+	struct vmm_restore r = { .img = &img, .p = p, .err = err, .errlen = errlen };
+	err[0] = '\0';
+	vmm->restore = &r;
+	ret = vmm_start(vmm, cfg);
+	vmm->restore = NULL;
+	snapshot_image_close(&img);
+	if (ret < 0) {
+		if (!err[0])
+			snprintf(err, errlen, "building the microVM failed: %s", strerror(-ret));
+		return ret;
+	}
+	cfg->machine.track_dirty_pages = p->enable_diff_snapshots;
+	if (!p->resume_vm)
+		vmm->state = VMM_PAUSED;
+	log_info("snapshot %s loaded (%s backend)%s", p->snapshot_path,
+	         p->mem_backend == SNAPSHOT_MEM_UFFD ? "Uffd" : "File", p->resume_vm ? ", resumed" : "");
+	return 0;
+}

@@ -1,0 +1,130 @@
+/* uffd: register guest RAM with a userfaultfd and pass it to a handler. */
+#include "vmm/snapshot/uffd.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include <linux/userfaultfd.h>
+
+#include "vmm/log.h"
+
+static int uffd_fail(char *err, size_t errlen, int ret, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static int uffd_fail(char *err, size_t errlen, int ret, const char *fmt, ...)
+{
+	if (err && errlen) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return ret;
+}
+
+int uffd_register_guest_mem(const struct guest_mem *gm)
+{
+	/* no UFFD_USER_MODE_ONLY: KVM's own accesses to guest RAM must fault
+	 * through the handler too */
+	int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0) {
+		int ret = -errno;
+		log_err("userfaultfd: %s", strerror(errno));
+		return ret;
+	}
+	struct uffdio_api api = { .api = UFFD_API };
+	if (ioctl(fd, UFFDIO_API, &api) < 0)
+		goto fail;
+	struct uffdio_register reg = {
+		.range = { .start = (uint64_t)(uintptr_t)gm->base, .len = gm->map_size },
+		.mode = UFFDIO_REGISTER_MODE_MISSING,
+	};
+	if (ioctl(fd, UFFDIO_REGISTER, &reg) < 0)
+		goto fail;
+	if (!(reg.ioctls & ((uint64_t)1 << _UFFDIO_COPY))) {
+		errno = ENOTSUP;
+		goto fail;
+	}
+	return fd;
+fail:;
+	int ret = -errno;
+	log_err("userfaultfd setup: %s", strerror(errno));
+	close(fd);
+	return ret;
+}
+
+int uffd_layout_json(const struct guest_mem *gm, char *buf, size_t len)
+{
+	size_t off = 0;
+	int n = snprintf(buf, len, "[");
+	for (int i = 0; n >= 0 && (size_t)n < len - off && i < gm->nr_regions; i++) {
+		off += (size_t)n;
+		const struct gm_region *r = &gm->region[i];
+		n = snprintf(buf + off, len - off,
+		             "%s{\"base_host_virt_addr\":%llu,\"size\":%llu,\"offset\":%llu,"
+		             "\"page_size\":4096,\"page_size_kib\":4}",
+		             i ? "," : "", (unsigned long long)(uintptr_t)r->hva,
+		             (unsigned long long)r->size, (unsigned long long)(r->hva - gm->base));
+	}
+	if (n < 0 || (size_t)n >= len - off)
+		return -ENOSPC;
+	off += (size_t)n;
+	n = snprintf(buf + off, len - off, "]");
+	if (n < 0 || (size_t)n >= len - off)
+		return -ENOSPC;
+	return (int)(off + (size_t)n);
+}
+
+int uffd_send_to_handler(const char *socket_path, int uffd, const struct guest_mem *gm,
+                         char *err, size_t errlen)
+{
+	char json[1024];
+	int len = uffd_layout_json(gm, json, sizeof(json));
+	if (len < 0)
+		return uffd_fail(err, errlen, len, "uffd layout does not fit");
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	if (strlen(socket_path) >= sizeof(sa.sun_path))
+		return uffd_fail(err, errlen, -ENAMETOOLONG, "uffd socket path too long");
+	strcpy(sa.sun_path, socket_path);
+	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return uffd_fail(err, errlen, -errno, "socket: %s", strerror(errno));
+	int ret = 0;
+	if (connect(s, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		ret = uffd_fail(err, errlen, -errno, "cannot connect to the uffd handler at %s: %s",
+		                socket_path, strerror(errno));
+		goto out;
+	}
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} ctl;
+	memset(&ctl, 0, sizeof(ctl));
+	struct iovec iov = { .iov_base = json, .iov_len = (size_t)len };
+	struct msghdr msg = {
+		.msg_iov = &iov, .msg_iovlen = 1,
+		.msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf),
+	};
+	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &uffd, sizeof(int));
+	ssize_t sent;
+	do
+		sent = sendmsg(s, &msg, MSG_NOSIGNAL);
+	while (sent < 0 && errno == EINTR);
+	if (sent != len)
+		ret = uffd_fail(err, errlen, sent < 0 ? -errno : -EIO, "sending the uffd to %s failed",
+		                socket_path);
+out:
+	close(s);
+	return ret;
+}
