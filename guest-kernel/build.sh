@@ -81,15 +81,18 @@ missing=
 for want in $(grep -E '^CONFIG_[A-Za-z0-9_]+=' "$frag"); do
 	grep -qxF "$want" "$obj/.config" || missing="$missing $want"
 done
+for sym in $(sed -n 's/^# \(CONFIG_[A-Za-z0-9_]*\) is not set$/\1/p' "$frag"); do
+	grep -qE "^$sym=[ym]" "$obj/.config" && missing="$missing $sym=n"
+done
 if [ -n "$missing" ]; then
 	for want in $missing; do
 		sym=${want%%=*}
 		got=$(grep -E "^$sym=|^# $sym is not set" "$obj/.config" || echo "$sym absent")
 		echo "  wanted $want, got: $got" >&2
 	done
-	die "config symbols lost after olddefconfig (a parent is off): fix husk.config"
+	die "config differs from husk.config after olddefconfig (a parent is off, or a select forces a symbol on)"
 fi
-say "all $(grep -cE '^CONFIG_[A-Za-z0-9_]+=' "$frag") wanted symbols present"
+say "all $(grep -cE '^CONFIG_[A-Za-z0-9_]+=|^# CONFIG_.* is not set' "$frag") symbols of husk.config as wanted"
 
 say "building vmlinux and bzImage with -j$jobs"
 start=$(date +%s)
@@ -108,4 +111,6 @@ cp "$obj/.config" "$out.tmp/config"
 echo "$(basename "$tarball") $srcver" > "$out.tmp/source"
 rm -rf "$out"
 mv "$out.tmp" "$out"
+# The object tree (~250 MB) is only worth keeping while a build fails.
+rm -rf "$obj"
 echo "$out"
