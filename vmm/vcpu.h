@@ -29,4 +29,8 @@ void vcpu_kick(struct vcpu *vcpu);
 void vcpu_stop(struct vcpu *vcpu);
 void vcpu_destroy(struct vcpu *vcpu);
 
+/* Every started vCPU leaves KVM_RUN and stays out until vcpus_resume. */
+void vcpus_pause(struct vm *vm);
+void vcpus_resume(struct vm *vm);
+
 #endif

@@ -28,6 +28,13 @@ struct vm {
 	unsigned nr_vcpus;
 	struct vcpu *vcpus;
 
+	/* Pause: vCPU threads park on pause_cond while pause_requested;
+	 * nr_parked counts them so the pauser knows when all are out. */
+	pthread_mutex_t pause_lock;
+	pthread_cond_t pause_cond;
+	atomic_bool pause_requested;
+	unsigned nr_parked;
+
 	/* Any thread may ask the VM to end; the vmm thread sees exit_efd. */
 	int exit_efd;
 	atomic_bool exiting;

@@ -1,0 +1,206 @@
+/* serial: the subset of a 16550A that Linux's 8250 driver and simple
+ * guests use: THR/RBR, IER, IIR/FCR, LCR (DLAB), MCR (loopback), LSR, MSR,
+ * SCR, with THR-empty and data-ready interrupts. */
+#include "devices/serial.h"
+
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+enum {
+	UART_RBR_THR = 0, UART_IER = 1, UART_IIR_FCR = 2, UART_LCR = 3,
+	UART_MCR = 4, UART_LSR = 5, UART_MSR = 6, UART_SCR = 7,
+};
+#define IER_RDI 0x01
+#define IER_THRI 0x02
+#define IIR_NO_INT 0x01
+#define IIR_THRI 0x02
+#define IIR_RDI 0x04
+#define IIR_FIFO_BITS 0xc0
+#define LCR_DLAB 0x80
+#define LSR_DR 0x01
+#define LSR_THRE 0x20
+#define LSR_TEMT 0x40
+#define MCR_LOOP 0x10
+#define MSR_DCD 0x80
+#define MSR_DSR 0x20
+#define MSR_CTS 0x10
+
+void serial_init(struct serial *s, int out_fd, int irq_efd)
+{
+	memset(s, 0, sizeof(*s));
+	pthread_mutex_init(&s->lock, NULL);
+	s->iir = IIR_NO_INT;
+	s->lsr = LSR_THRE | LSR_TEMT;
+	s->msr = MSR_DCD | MSR_DSR | MSR_CTS;
+	s->mcr = 0x08; /* OUT2: the PC's interrupt enable */
+	s->dll = 0x0c; /* 9600 baud, what firmware leaves */
+	s->out_fd = out_fd;
+	s->irq_efd = irq_efd;
+}
+
+void serial_destroy(struct serial *s)
+{
+	pthread_mutex_destroy(&s->lock);
+}
+
+static void serial_pulse_irq(struct serial *s)
+{
+	if (s->irq_efd < 0)
+		return;
+	uint64_t one = 1;
+	ssize_t r = write(s->irq_efd, &one, sizeof(one));
+	(void)r; /* only fails when the counter would overflow: already pending */
+}
+
+/* Recompute IIR from state; pulse when an enabled condition is pending.
+ * Data-ready outranks THR-empty, as on the real part. */
+static void serial_update_irq(struct serial *s, bool thr_event)
+{
+	uint8_t iir = IIR_NO_INT;
+	if ((s->ier & IER_RDI) && (s->lsr & LSR_DR))
+		iir = IIR_RDI;
+	else if ((s->ier & IER_THRI) && (s->lsr & LSR_THRE) && thr_event)
+		iir = IIR_THRI;
+	s->iir = iir;
+	if (iir != IIR_NO_INT)
+		serial_pulse_irq(s);
+}
+
+static void serial_write_out(struct serial *s, uint8_t c)
+{
+	if (s->out_fd < 0)
+		return;
+	for (;;) {
+		ssize_t r = write(s->out_fd, &c, 1);
+		if (r == 1) {
+			s->tx_bytes++;
+			return;
+		}
+		if (r < 0 && errno == EINTR)
+			continue;
+		/* a full or closed console must not stall the vCPU */
+		s->tx_dropped++;
+		return;
+	}
+}
+
+static void serial_tx(struct serial *s, uint8_t c)
+{
+	if (s->mcr & MCR_LOOP) {
+		if (s->fifo_len < SERIAL_FIFO_SIZE) {
+			s->fifo[(s->fifo_head + s->fifo_len) % SERIAL_FIFO_SIZE] = c;
+			s->fifo_len++;
+			s->lsr |= LSR_DR;
+		}
+	} else {
+		serial_write_out(s, c);
+	}
+	/* transmission is instant: THR is empty again at once */
+	serial_update_irq(s, true);
+}
+
+static uint8_t serial_rx(struct serial *s)
+{
+	if (!s->fifo_len)
+		return 0;
+	uint8_t c = s->fifo[s->fifo_head];
+	s->fifo_head = (s->fifo_head + 1) % SERIAL_FIFO_SIZE;
+	if (--s->fifo_len == 0)
+		s->lsr &= ~LSR_DR;
+	return c;
+}
+
+static void serial_write(void *opaque, uint64_t off, const void *data, uint32_t len)
+{
+	struct serial *s = opaque;
+	uint8_t v = *(const uint8_t *)data;
+	if (len != 1)
+		return;
+	pthread_mutex_lock(&s->lock);
+	switch (off) {
+	case UART_RBR_THR:
+		if (s->lcr & LCR_DLAB)
+			s->dll = v;
+		else
+			serial_tx(s, v);
+		break;
+	case UART_IER:
+		if (s->lcr & LCR_DLAB) {
+			s->dlm = v;
+		} else {
+			bool thri_newly = (v & IER_THRI) && !(s->ier & IER_THRI);
+			s->ier = v & 0x0f;
+			/* enabling THRI with THR empty raises it, as drivers expect */
+			serial_update_irq(s, thri_newly);
+		}
+		break;
+	case UART_IIR_FCR:
+		if (v & 0x02) { /* clear receive FIFO */
+			s->fifo_len = 0;
+			s->lsr &= ~LSR_DR;
+		}
+		break;
+	case UART_LCR: s->lcr = v; break;
+	case UART_MCR: s->mcr = v & 0x1f; break;
+	case UART_SCR: s->scr = v; break;
+	default: break; /* LSR and MSR are read-only */
+	}
+	pthread_mutex_unlock(&s->lock);
+}
+
+static void serial_read(void *opaque, uint64_t off, void *data, uint32_t len)
+{
+	struct serial *s = opaque;
+	uint8_t v = 0;
+	pthread_mutex_lock(&s->lock);
+	switch (off) {
+	case UART_RBR_THR:
+		if (s->lcr & LCR_DLAB) {
+			v = s->dll;
+		} else {
+			v = serial_rx(s);
+			serial_update_irq(s, false);
+		}
+		break;
+	case UART_IER: v = (s->lcr & LCR_DLAB) ? s->dlm : s->ier; break;
+	case UART_IIR_FCR:
+		v = s->iir | IIR_FIFO_BITS;
+		/* reading IIR acknowledges a THR-empty interrupt */
+		if (s->iir == IIR_THRI)
+			s->iir = IIR_NO_INT;
+		break;
+	case UART_LCR: v = s->lcr; break;
+	case UART_MCR: v = s->mcr; break;
+	case UART_LSR: v = s->lsr; break;
+	case UART_MSR:
+		/* in loopback the modem lines echo MCR, which 8250 autoconfig checks */
+		v = (s->mcr & MCR_LOOP) ? (uint8_t)(((s->mcr & 0x0c) << 4) | ((s->mcr & 0x01) << 5) |
+		                                     ((s->mcr & 0x02) << 3))
+		                        : s->msr;
+		break;
+	case UART_SCR: v = s->scr; break;
+	default: break;
+	}
+	pthread_mutex_unlock(&s->lock);
+	memset(data, 0, len);
+	*(uint8_t *)data = v;
+}
+
+unsigned serial_receive(struct serial *s, const uint8_t *buf, unsigned len)
+{
+	unsigned n = 0;
+	pthread_mutex_lock(&s->lock);
+	while (n < len && s->fifo_len < SERIAL_FIFO_SIZE) {
+		s->fifo[(s->fifo_head + s->fifo_len) % SERIAL_FIFO_SIZE] = buf[n++];
+		s->fifo_len++;
+	}
+	if (n) {
+		s->lsr |= LSR_DR;
+		serial_update_irq(s, false);
+	}
+	pthread_mutex_unlock(&s->lock);
+	return n;
+}
+
+const struct bus_ops serial_ops = { .read = serial_read, .write = serial_write };

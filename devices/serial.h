@@ -1,0 +1,30 @@
+/* serial: a 16550A UART (COM1). Output goes to an fd; input comes from an
+ * fd polled on the vmm loop. Interrupts pulse an irqfd eventfd. */
+#ifndef HUSK_SERIAL_H
+#define HUSK_SERIAL_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include "vmm/bus.h"
+
+#define SERIAL_FIFO_SIZE 64
+
+struct serial {
+	pthread_mutex_t lock;
+	uint8_t ier, iir, lcr, mcr, lsr, msr, scr, dll, dlm;
+	uint8_t fifo[SERIAL_FIFO_SIZE];
+	unsigned fifo_head, fifo_len;
+	int out_fd;
+	int irq_efd; /* -1: no interrupts (unit tests) */
+	unsigned long long tx_bytes, tx_dropped;
+};
+
+extern const struct bus_ops serial_ops;
+
+void serial_init(struct serial *s, int out_fd, int irq_efd);
+void serial_destroy(struct serial *s);
+/* Queue received bytes (host -> guest); returns how many fit. */
+unsigned serial_receive(struct serial *s, const uint8_t *buf, unsigned len);
+
+#endif

@@ -1,0 +1,95 @@
+/* guest_mem: guest RAM layout and checked guest-address translation. */
+#include "vmm/guest_mem.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#define GM_4G 0x100000000ULL
+
+static int gm_layout(struct guest_mem *gm, uint64_t ram_size, uint64_t gap_start)
+{
+	if (ram_size == 0 || gap_start == 0 || gap_start > GM_4G || (gap_start & 0xfff))
+		return -EINVAL;
+	gm->ram_size = ram_size;
+	gm->nr_regions = 0;
+	uint64_t low = ram_size < gap_start ? ram_size : gap_start;
+	gm->region[gm->nr_regions++] = (struct gm_region){ .gpa = 0, .size = low, .hva = gm->base };
+	if (ram_size > gap_start)
+		gm->region[gm->nr_regions++] = (struct gm_region){
+			.gpa = GM_4G, .size = ram_size - gap_start, .hva = gm->base + gap_start,
+		};
+	return 0;
+}
+
+int gm_init(struct guest_mem *gm, uint64_t ram_size, uint64_t gap_start)
+{
+	memset(gm, 0, sizeof(*gm));
+	if (ram_size == 0 || (ram_size & 0xfff))
+		return -EINVAL;
+	/* MAP_NORESERVE: a VM only costs the pages its guest touches. */
+	void *p = mmap(NULL, ram_size, PROT_READ | PROT_WRITE,
+	               MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED)
+		return -errno;
+	gm->base = p;
+	gm->map_size = ram_size;
+	int ret = gm_layout(gm, ram_size, gap_start);
+	if (ret < 0)
+		gm_destroy(gm);
+	return ret;
+}
+
+int gm_init_from(struct guest_mem *gm, uint8_t *base, uint64_t ram_size, uint64_t gap_start)
+{
+	memset(gm, 0, sizeof(*gm));
+	gm->base = base;
+	return gm_layout(gm, ram_size, gap_start);
+}
+
+void gm_destroy(struct guest_mem *gm)
+{
+	if (gm->map_size)
+		munmap(gm->base, gm->map_size);
+	memset(gm, 0, sizeof(*gm));
+}
+
+void *gm_ptr(const struct guest_mem *gm, uint64_t gpa, uint64_t len)
+{
+	if (len == 0)
+		len = 1;
+	for (int i = 0; i < gm->nr_regions; i++) {
+		const struct gm_region *r = &gm->region[i];
+		if (gpa < r->gpa)
+			continue;
+		uint64_t off = gpa - r->gpa;
+		/* written so that neither side can overflow */
+		if (off >= r->size || len > r->size - off)
+			continue;
+		return r->hva + off;
+	}
+	return NULL;
+}
+
+int gm_read(const struct guest_mem *gm, void *dst, uint64_t gpa, uint64_t len)
+{
+	void *p = gm_ptr(gm, gpa, len);
+	if (!p)
+		return -EFAULT;
+	memcpy(dst, p, len);
+	return 0;
+}
+
+int gm_write(const struct guest_mem *gm, uint64_t gpa, const void *src, uint64_t len)
+{
+	void *p = gm_ptr(gm, gpa, len);
+	if (!p)
+		return -EFAULT;
+	memcpy(p, src, len);
+	return 0;
+}
+
+uint64_t gm_low_end(const struct guest_mem *gm)
+{
+	return gm->nr_regions ? gm->region[0].size : 0;
+}

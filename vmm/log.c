@@ -1,0 +1,158 @@
+/* log: the process-wide logger. Lines go to stderr until a log path is set.
+ * One mutex keeps lines whole when several threads log at once. */
+#include "vmm/log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+static struct {
+	pthread_mutex_t lock;
+	enum log_level level;
+	bool show_level;
+	bool show_origin;
+	int fd;
+	unsigned long long start_us;
+} g_log = {
+	.lock = PTHREAD_MUTEX_INITIALIZER,
+	.level = LOG_WARN,
+	.show_level = true,
+	.show_origin = false,
+	.fd = STDERR_FILENO,
+};
+
+static const char *const level_names[] = { "Error", "Warning", "Info", "Debug" };
+
+int log_level_parse(const char *s, enum log_level *out)
+{
+	for (unsigned i = 0; i < sizeof(level_names) / sizeof(level_names[0]); i++) {
+		if (strcasecmp(s, level_names[i]) == 0) {
+			*out = (enum log_level)i;
+			return 0;
+		}
+	}
+	if (strcasecmp(s, "Warn") == 0) {
+		*out = LOG_WARN;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+void log_set_level(enum log_level level) { g_log.level = level; }
+enum log_level log_get_level(void) { return g_log.level; }
+
+void log_set_options(bool show_level, bool show_origin)
+{
+	g_log.show_level = show_level;
+	g_log.show_origin = show_origin;
+}
+
+int log_set_path(const char *path)
+{
+	/* O_NONBLOCK so a FIFO without a reader does not stall the open. */
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0600);
+	if (fd < 0)
+		return -errno;
+	pthread_mutex_lock(&g_log.lock);
+	if (g_log.fd != STDERR_FILENO)
+		close(g_log.fd);
+	g_log.fd = fd;
+	pthread_mutex_unlock(&g_log.lock);
+	return 0;
+}
+
+void log_close(void)
+{
+	pthread_mutex_lock(&g_log.lock);
+	if (g_log.fd != STDERR_FILENO)
+		close(g_log.fd);
+	g_log.fd = STDERR_FILENO;
+	pthread_mutex_unlock(&g_log.lock);
+}
+
+unsigned long long log_now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (unsigned long long)ts.tv_sec * 1000000ULL + (unsigned long long)ts.tv_nsec / 1000;
+}
+
+/* Process start time in CLOCK_MONOTONIC microseconds: field 22 of
+ * /proc/self/stat is the start in clock ticks since boot, the same origin
+ * as CLOCK_BOOTTIME. Converted once so the boot timer counts from exec. */
+static unsigned long long process_start_us(void)
+{
+	char buf[1024];
+	unsigned long long start_ticks = 0;
+	struct timespec mono, boot;
+	int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return log_now_us();
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return log_now_us();
+	buf[n] = '\0';
+	char *p = strrchr(buf, ')'); /* comm may contain spaces */
+	if (!p)
+		return log_now_us();
+	/* after ')' come fields 3..; starttime is field 22 */
+	int field = 2;
+	for (; *p && field < 22; p++)
+		if (*p == ' ')
+			field++;
+	if (sscanf(p, "%llu", &start_ticks) != 1)
+		return log_now_us();
+	long hz = sysconf(_SC_CLK_TCK);
+	clock_gettime(CLOCK_MONOTONIC, &mono);
+	clock_gettime(CLOCK_BOOTTIME, &boot);
+	unsigned long long boot_us = (unsigned long long)boot.tv_sec * 1000000ULL + (unsigned long long)boot.tv_nsec / 1000;
+	unsigned long long mono_us = (unsigned long long)mono.tv_sec * 1000000ULL + (unsigned long long)mono.tv_nsec / 1000;
+	unsigned long long start_boot_us = start_ticks * (1000000ULL / (unsigned long long)hz);
+	if (start_boot_us > boot_us)
+		return mono_us;
+	return mono_us - (boot_us - start_boot_us);
+}
+
+__attribute__((constructor)) static void log_init_clock(void)
+{
+	g_log.start_us = process_start_us();
+}
+
+unsigned long long log_uptime_us(void)
+{
+	return log_now_us() - g_log.start_us;
+}
+
+void log_write(enum log_level level, const char *file, int line, const char *fmt, ...)
+{
+	if (level > g_log.level)
+		return;
+	char buf[1024];
+	int off = 0;
+	unsigned long long t = log_now_us();
+	off += snprintf(buf + off, sizeof(buf) - (size_t)off, "%llu.%06llu ",
+	                t / 1000000ULL, t % 1000000ULL);
+	if (g_log.show_level)
+		off += snprintf(buf + off, sizeof(buf) - (size_t)off, "[%s] ", level_names[level]);
+	if (g_log.show_origin)
+		off += snprintf(buf + off, sizeof(buf) - (size_t)off, "%s:%d: ", file, line);
+	va_list ap;
+	va_start(ap, fmt);
+	if (off < (int)sizeof(buf))
+		off += vsnprintf(buf + off, sizeof(buf) - (size_t)off, fmt, ap);
+	va_end(ap);
+	if (off >= (int)sizeof(buf) - 1)
+		off = (int)sizeof(buf) - 2;
+	buf[off++] = '\n';
+	pthread_mutex_lock(&g_log.lock);
+	ssize_t r = write(g_log.fd, buf, (size_t)off);
+	(void)r; /* nowhere to report a failed log write */
+	pthread_mutex_unlock(&g_log.lock);
+}

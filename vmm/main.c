@@ -1,0 +1,136 @@
+/* main: the husk command line. `husk run ...` boots a guest from flags. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vmm/config.h"
+#include "vmm/log.h"
+#include "vmm/vmm.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+	        "usage: husk run --kernel PATH [--initrd PATH] [--cmdline ARGS]\n"
+	        "                [--vcpus N] [--mem MiB] [--serial-out PATH] [--level LEVEL]\n"
+	        "       husk --version\n");
+}
+
+static int die_usage(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "husk: ");
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, "\n");
+	return 2;
+}
+
+/* Parse an unsigned decimal in [min, max]; -EINVAL otherwise. */
+static int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+	char *end;
+	if (!s || !*s || *s == '-')
+		return -EINVAL;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || *end || v < min || v > max)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+static int run_parse(int argc, char **argv, struct vm_config *cfg)
+{
+	enum { OPT_KERNEL = 1, OPT_INITRD, OPT_CMDLINE, OPT_VCPUS, OPT_MEM, OPT_SERIAL, OPT_LEVEL };
+	static const struct option opts[] = {
+		{ "kernel", required_argument, NULL, OPT_KERNEL },
+		{ "initrd", required_argument, NULL, OPT_INITRD },
+		{ "cmdline", required_argument, NULL, OPT_CMDLINE },
+		{ "vcpus", required_argument, NULL, OPT_VCPUS },
+		{ "mem", required_argument, NULL, OPT_MEM },
+		{ "serial-out", required_argument, NULL, OPT_SERIAL },
+		{ "level", required_argument, NULL, OPT_LEVEL },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	uint64_t v;
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case OPT_KERNEL: cfg->boot.kernel_image_path = strdup(optarg); break;
+		case OPT_INITRD: cfg->boot.initrd_path = strdup(optarg); break;
+		case OPT_CMDLINE: cfg->boot.boot_args = strdup(optarg); break;
+		case OPT_SERIAL: cfg->serial_out_path = strdup(optarg); break;
+		case OPT_VCPUS:
+			if (parse_u64(optarg, 1, CONFIG_MAX_VCPUS, &v) < 0)
+				return die_usage("--vcpus must be 1..32, got '%s'", optarg);
+			cfg->machine.vcpu_count = (unsigned)v;
+			break;
+		case OPT_MEM:
+			if (parse_u64(optarg, 1, UINT64_MAX >> 20, &v) < 0)
+				return die_usage("--mem must be a positive number of MiB, got '%s'", optarg);
+			cfg->machine.mem_size_mib = v;
+			break;
+		case OPT_LEVEL: {
+			enum log_level l;
+			if (log_level_parse(optarg, &l) < 0)
+				return die_usage("--level must be Error, Warning, Info or Debug, got '%s'", optarg);
+			log_set_level(l);
+			break;
+		}
+		case 'h': usage(stdout); exit(0);
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind < argc)
+		return die_usage("unexpected argument '%s'", argv[optind]);
+	if (!cfg->boot.kernel_image_path)
+		return die_usage("%s", "run needs --kernel PATH");
+	return 0;
+}
+
+static int cmd_run(int argc, char **argv)
+{
+	struct vm_config cfg;
+	struct vmm vmm;
+	int code;
+
+	config_init(&cfg);
+	/* a developer running a guest wants to see its boot time */
+	log_set_level(LOG_INFO);
+	code = run_parse(argc, argv, &cfg);
+	if (code)
+		goto out_cfg;
+	if (vmm_init(&vmm) < 0) {
+		fprintf(stderr, "husk: cannot set up the event loop\n");
+		code = 1;
+		goto out_cfg;
+	}
+	if (vmm_start(&vmm, &cfg) < 0) {
+		fprintf(stderr, "husk: the VM did not start (see the error above)\n");
+		code = 1;
+		goto out;
+	}
+	code = vmm_run(&vmm);
+	log_info("VM exited: %s (status %d)", vmm_exit_reason(&vmm), code);
+	if (code)
+		fprintf(stderr, "husk: %s\n", vmm_exit_reason(&vmm));
+out:
+	vmm_destroy(&vmm);
+out_cfg:
+	config_free(&cfg);
+	return code;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc >= 2 && strcmp(argv[1], "run") == 0)
+		return cmd_run(argc - 1, argv + 1);
+	if (argc >= 2 && strcmp(argv[1], "--version") == 0) {
+		printf("husk v%s\n", HUSK_VERSION);
+		return 0;
+	}
+	usage(stderr);
+	return 2;
+}

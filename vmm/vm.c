@@ -1,0 +1,239 @@
+/* vm: create the KVM VM, its memory and interrupt controllers. */
+#include "vmm/vm.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+#include <linux/kvm.h>
+
+#include "vmm/arch/x86_64/layout.h"
+#include "vmm/log.h"
+
+#define CPUID_MAX_ENTRIES 256
+
+struct kvm_cap_need {
+	int cap;
+	const char *name;
+};
+
+/* What husk cannot run without; each missing one is named in the error. */
+static const struct kvm_cap_need caps_needed[] = {
+	{ KVM_CAP_IRQCHIP, "KVM_CAP_IRQCHIP" },
+	{ KVM_CAP_PIT2, "KVM_CAP_PIT2" },
+	{ KVM_CAP_IRQFD, "KVM_CAP_IRQFD" },
+	{ KVM_CAP_IOEVENTFD, "KVM_CAP_IOEVENTFD" },
+	{ KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY" },
+	{ KVM_CAP_SET_TSS_ADDR, "KVM_CAP_SET_TSS_ADDR" },
+	{ KVM_CAP_EXT_CPUID, "KVM_CAP_EXT_CPUID" },
+	{ KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT" },
+	{ KVM_CAP_IRQ_ROUTING, "KVM_CAP_IRQ_ROUTING" },
+};
+
+static int vm_check_kvm(struct vm *vm)
+{
+	int version = ioctl(vm->kvm_fd, KVM_GET_API_VERSION, 0);
+	if (version != KVM_API_VERSION) {
+		log_err("/dev/kvm: API version %d, need %d", version, KVM_API_VERSION);
+		return -ENOTSUP;
+	}
+	for (size_t i = 0; i < sizeof(caps_needed) / sizeof(caps_needed[0]); i++) {
+		if (ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, caps_needed[i].cap) <= 0) {
+			log_err("/dev/kvm lacks %s", caps_needed[i].name);
+			return -ENOTSUP;
+		}
+	}
+	int max = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPUS);
+	if (max <= 0)
+		max = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_NR_VCPUS);
+	if (max > 0 && vm->nr_vcpus > (unsigned)max) {
+		log_err("%u vCPUs requested, KVM allows %d", vm->nr_vcpus, max);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int vm_get_supported_cpuid(struct vm *vm)
+{
+	size_t sz = sizeof(struct kvm_cpuid2) + CPUID_MAX_ENTRIES * sizeof(struct kvm_cpuid_entry2);
+	vm->supported_cpuid = calloc(1, sz);
+	if (!vm->supported_cpuid)
+		return -ENOMEM;
+	vm->supported_cpuid->nent = CPUID_MAX_ENTRIES;
+	if (ioctl(vm->kvm_fd, KVM_GET_SUPPORTED_CPUID, vm->supported_cpuid) < 0) {
+		int ret = -errno;
+		log_err("KVM_GET_SUPPORTED_CPUID: %s", strerror(errno));
+		return ret;
+	}
+	return 0;
+}
+
+static int vm_map_memory(struct vm *vm, uint64_t mem_mib)
+{
+	int ret = gm_init(&vm->gm, mem_mib << 20, LAYOUT_MMIO_GAP_START);
+	if (ret < 0) {
+		log_err("cannot map %llu MiB of guest memory: %s",
+		        (unsigned long long)mem_mib, strerror(-ret));
+		return ret;
+	}
+	for (int i = 0; i < vm->gm.nr_regions; i++) {
+		const struct gm_region *r = &vm->gm.region[i];
+		struct kvm_userspace_memory_region mr = {
+			.slot = (uint32_t)i,
+			.guest_phys_addr = r->gpa,
+			.memory_size = r->size,
+			.userspace_addr = (uint64_t)(uintptr_t)r->hva,
+		};
+		if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &mr) < 0) {
+			ret = -errno;
+			log_err("KVM_SET_USER_MEMORY_REGION slot %d: %s", i, strerror(errno));
+			return ret;
+		}
+	}
+	return 0;
+}
+
+static int vm_create_irqchip(struct vm *vm)
+{
+	if (ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, (unsigned long)LAYOUT_KVM_TSS) < 0) {
+		log_err("KVM_SET_TSS_ADDR: %s", strerror(errno));
+		return -errno;
+	}
+	uint64_t idmap = LAYOUT_KVM_IDENTITY_MAP;
+	if (ioctl(vm->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &idmap) < 0) {
+		log_err("KVM_SET_IDENTITY_MAP_ADDR: %s", strerror(errno));
+		return -errno;
+	}
+	if (ioctl(vm->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0) {
+		log_err("KVM_CREATE_IRQCHIP: %s", strerror(errno));
+		return -errno;
+	}
+	/* speaker port dummy: the guest's PIT probing must not exit to us */
+	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
+	if (ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit) < 0) {
+		log_err("KVM_CREATE_PIT2: %s", strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+int vm_create(struct vm *vm, uint64_t mem_mib, unsigned nr_vcpus)
+{
+	int ret;
+	memset(vm, 0, sizeof(*vm));
+	vm->kvm_fd = vm->vm_fd = vm->exit_efd = -1;
+	vm->nr_vcpus = nr_vcpus;
+	pthread_mutex_init(&vm->exit_lock, NULL);
+	pthread_mutex_init(&vm->pause_lock, NULL);
+	pthread_cond_init(&vm->pause_cond, NULL);
+	bus_init(&vm->pio, "pio");
+	bus_init(&vm->mmio, "mmio");
+
+	if (mem_mib == 0 || mem_mib > LAYOUT_MAX_RAM_MIB) {
+		log_err("memory size %llu MiB out of range 1..%llu",
+		        (unsigned long long)mem_mib, LAYOUT_MAX_RAM_MIB);
+		return -EINVAL;
+	}
+	vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (vm->kvm_fd < 0) {
+		ret = -errno;
+		log_err("cannot open /dev/kvm: %s", strerror(errno));
+		return ret;
+	}
+	ret = vm_check_kvm(vm);
+	if (ret < 0)
+		return ret;
+	vm->run_size = ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+	if (vm->run_size <= 0) {
+		log_err("KVM_GET_VCPU_MMAP_SIZE: %s", strerror(errno));
+		return -ENOTSUP;
+	}
+	ret = vm_get_supported_cpuid(vm);
+	if (ret < 0)
+		return ret;
+	vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
+	if (vm->vm_fd < 0) {
+		ret = -errno;
+		log_err("KVM_CREATE_VM: %s", strerror(errno));
+		return ret;
+	}
+	log_info("phase: KVM VM created at %llu us", log_uptime_us());
+	ret = vm_create_irqchip(vm);
+	if (ret < 0)
+		return ret;
+	ret = vm_map_memory(vm, mem_mib);
+	if (ret < 0)
+		return ret;
+	log_info("phase: memory mapped at %llu us", log_uptime_us());
+	vm->exit_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (vm->exit_efd < 0)
+		return -errno;
+	return 0;
+}
+
+void vm_destroy(struct vm *vm)
+{
+	bus_destroy(&vm->pio);
+	bus_destroy(&vm->mmio);
+	if (vm->vm_fd >= 0)
+		close(vm->vm_fd);
+	/* unmapped only after the VM fd is gone: KVM no longer references it */
+	gm_destroy(&vm->gm);
+	if (vm->kvm_fd >= 0)
+		close(vm->kvm_fd);
+	if (vm->exit_efd >= 0)
+		close(vm->exit_efd);
+	free(vm->supported_cpuid);
+	vm->supported_cpuid = NULL;
+	vm->vm_fd = vm->kvm_fd = vm->exit_efd = -1;
+	pthread_mutex_destroy(&vm->exit_lock);
+	pthread_mutex_destroy(&vm->pause_lock);
+	pthread_cond_destroy(&vm->pause_cond);
+}
+
+int vm_irqfd(struct vm *vm, int efd, unsigned gsi)
+{
+	struct kvm_irqfd irqfd = { .fd = (uint32_t)efd, .gsi = gsi };
+	return ioctl(vm->vm_fd, KVM_IRQFD, &irqfd) < 0 ? -errno : 0;
+}
+
+int vm_ioeventfd(struct vm *vm, int efd, uint64_t addr, uint32_t len,
+                 uint64_t datamatch, bool mmio)
+{
+	struct kvm_ioeventfd io = {
+		.datamatch = datamatch,
+		.addr = addr,
+		.len = len,
+		.fd = efd,
+		.flags = KVM_IOEVENTFD_FLAG_DATAMATCH | (mmio ? 0 : KVM_IOEVENTFD_FLAG_PIO),
+	};
+	return ioctl(vm->vm_fd, KVM_IOEVENTFD, &io) < 0 ? -errno : 0;
+}
+
+int vm_irq_line(struct vm *vm, unsigned gsi, int level)
+{
+	struct kvm_irq_level irq = { .irq = gsi, .level = (uint32_t)level };
+	return ioctl(vm->vm_fd, KVM_IRQ_LINE, &irq) < 0 ? -errno : 0;
+}
+
+void vm_request_exit(struct vm *vm, int code, const char *fmt, ...)
+{
+	pthread_mutex_lock(&vm->exit_lock);
+	if (!atomic_load(&vm->exiting)) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(vm->exit_reason, sizeof(vm->exit_reason), fmt, ap);
+		va_end(ap);
+		vm->exit_code = code;
+		atomic_store(&vm->exiting, true);
+		uint64_t one = 1;
+		ssize_t r = write(vm->exit_efd, &one, sizeof(one));
+		(void)r; /* an eventfd write only fails on counter overflow */
+	}
+	pthread_mutex_unlock(&vm->exit_lock);
+}

@@ -1,0 +1,388 @@
+/* vmm: InstanceStart as a declared list of steps, then the event loop. */
+#include "vmm/vmm.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/epoll.h>
+#include <sys/mman.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "vmm/arch/x86_64/boot.h"
+#include "vmm/arch/x86_64/layout.h"
+#include "vmm/arch/x86_64/regs.h"
+#include "vmm/log.h"
+#include "vmm/vcpu.h"
+
+#define KBD_IRQ 1
+
+static void vmm_on_exit_event(void *opaque, uint32_t events)
+{
+	struct vmm *vmm = opaque;
+	(void)events;
+	uint64_t v;
+	ssize_t r = read(vmm->vm.exit_efd, &v, sizeof(v));
+	(void)r; /* nonblocking eventfd: a spurious wake just reads nothing */
+	loop_stop(&vmm->loop);
+}
+
+static void vmm_on_signal(void *opaque, uint32_t events)
+{
+	struct vmm *vmm = opaque;
+	struct signalfd_siginfo si;
+	(void)events;
+	if (read(vmm->signal_fd, &si, sizeof(si)) != sizeof(si))
+		return;
+	if (vmm->vm_created)
+		vm_request_exit(&vmm->vm, 128 + (int)si.ssi_signo, "stopped by signal %u", si.ssi_signo);
+	else
+		loop_stop(&vmm->loop);
+}
+
+static void vmm_on_console_input(void *opaque, uint32_t events)
+{
+	struct vmm *vmm = opaque;
+	uint8_t buf[SERIAL_FIFO_SIZE];
+	ssize_t n = (events & EPOLLIN) ? read(vmm->serial_in_fd, buf, sizeof(buf)) : 0;
+	if (n <= 0) {
+		/* EOF or error: the guest simply gets no more input */
+		if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+			loop_del(&vmm->loop, vmm->serial_in_fd);
+			vmm->serial_in_fd = -1;
+		}
+		return;
+	}
+	/* bytes that do not fit the UART FIFO are dropped, as on hardware */
+	serial_receive(&vmm->serial, buf, (unsigned)n);
+}
+
+int vmm_init(struct vmm *vmm)
+{
+	memset(vmm, 0, sizeof(*vmm));
+	vmm->serial_irq_efd = vmm->kbd_irq_efd = vmm->signal_fd = -1;
+	vmm->serial_in_fd = -1;
+	vmm->serial_out_fd = STDOUT_FILENO;
+	vmm->vm.kvm_fd = vmm->vm.vm_fd = vmm->vm.exit_efd = -1;
+	int ret = loop_init(&vmm->loop);
+	if (ret < 0)
+		return ret;
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	/* blocked in every thread created from here on; the loop reads them */
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	vmm->signal_fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (vmm->signal_fd < 0)
+		return -errno;
+	/* a console reader that went away must not kill us */
+	signal(SIGPIPE, SIG_IGN);
+	return loop_add(&vmm->loop, vmm->signal_fd, EPOLLIN, vmm_on_signal, vmm);
+}
+
+/* ---- InstanceStart steps ---- */
+
+static int step_create_vm(struct vmm *vmm)
+{
+	const struct machine_config *m = &vmm->cfg->machine;
+	int ret = vm_create(&vmm->vm, m->mem_size_mib, m->vcpu_count);
+	vmm->vm_created = true; /* partially created state is torn down too */
+	if (ret < 0)
+		return ret;
+	return loop_add(&vmm->loop, vmm->vm.exit_efd, EPOLLIN, vmm_on_exit_event, vmm);
+}
+
+static int vmm_irq_eventfd(struct vmm *vmm, unsigned gsi, int *efd)
+{
+	*efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (*efd < 0)
+		return -errno;
+	return vm_irqfd(&vmm->vm, *efd, gsi);
+}
+
+static void vmm_on_guest_reset(void *opaque)
+{
+	struct vmm *vmm = opaque;
+	vm_request_exit(&vmm->vm, 0, "guest reset via i8042");
+}
+
+static int vmm_open_console(struct vmm *vmm)
+{
+	const char *path = vmm->cfg->serial_out_path;
+	if (path) {
+		vmm->serial_out_fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		if (vmm->serial_out_fd < 0) {
+			int ret = -errno;
+			log_err("cannot open serial output %s: %s", path, strerror(errno));
+			return ret;
+		}
+	}
+	/* console input only from a terminal: a pipe or file on stdin is not
+	 * the user typing and would steal what a wrapper feeds us */
+	if (isatty(STDIN_FILENO)) {
+		vmm->serial_in_fd = STDIN_FILENO;
+		int ret = loop_add(&vmm->loop, STDIN_FILENO, EPOLLIN, vmm_on_console_input, vmm);
+		if (ret < 0)
+			vmm->serial_in_fd = -1;
+	}
+	return 0;
+}
+
+static int step_legacy_devices(struct vmm *vmm)
+{
+	struct vm *vm = &vmm->vm;
+	int ret = vmm_open_console(vmm);
+	if (ret < 0)
+		return ret;
+	ret = vmm_irq_eventfd(vmm, LAYOUT_COM1_IRQ, &vmm->serial_irq_efd);
+	if (ret == 0)
+		ret = vmm_irq_eventfd(vmm, KBD_IRQ, &vmm->kbd_irq_efd);
+	if (ret < 0)
+		return ret;
+	serial_init(&vmm->serial, vmm->serial_out_fd, vmm->serial_irq_efd);
+	i8042_init(&vmm->i8042, vmm->kbd_irq_efd, vmm_on_guest_reset, vmm);
+	boottimer_init(&vmm->boottimer);
+	ret = bus_register(&vm->pio, LAYOUT_COM1, 8, "serial", &serial_ops, &vmm->serial);
+	if (ret == 0)
+		ret = bus_register(&vm->pio, LAYOUT_I8042, 5, "i8042", &i8042_ops, &vmm->i8042);
+	if (ret == 0)
+		ret = bus_register(&vm->pio, LAYOUT_BOOTTIMER_PIO, 1, "boottimer", &boottimer_ops,
+		                   &vmm->boottimer);
+	if (ret == 0)
+		ret = bus_register(&vm->mmio, LAYOUT_BOOTTIMER_MMIO, LAYOUT_VIRTIO_MMIO_BASE - LAYOUT_BOOTTIMER_MMIO,
+		                   "boottimer", &boottimer_ops, &vmm->boottimer);
+	return ret;
+}
+
+/* Read a whole file into a private read-only mapping. */
+static int vmm_map_file(const char *what, const char *path, uint8_t **data, size_t *len)
+{
+	int ret = 0;
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		ret = -errno;
+		log_err("cannot read %s %s: %s", what, path, strerror(errno));
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode) || st.st_size == 0) {
+		ret = -EINVAL;
+		log_err("%s %s is not a non-empty regular file", what, path);
+		goto out;
+	}
+	void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	if (p == MAP_FAILED) {
+		ret = -errno;
+		log_err("cannot map %s %s: %s", what, path, strerror(errno));
+		goto out;
+	}
+	*data = p;
+	*len = (size_t)st.st_size;
+out:
+	if (fd >= 0)
+		close(fd);
+	return ret;
+}
+
+static int vmm_build_cmdline(struct vmm *vmm)
+{
+	const char *base = vmm->cfg->boot.boot_args ? vmm->cfg->boot.boot_args : CONFIG_DEFAULT_CMDLINE;
+	int n = snprintf(vmm->cmdline, sizeof(vmm->cmdline), "%s", base);
+	if (n < 0 || (size_t)n >= sizeof(vmm->cmdline)) {
+		log_err("kernel command line longer than %zu bytes", sizeof(vmm->cmdline) - 1);
+		return -E2BIG;
+	}
+	return 0;
+}
+
+static int step_load_kernel(struct vmm *vmm)
+{
+	const struct boot_config *b = &vmm->cfg->boot;
+	struct boot_info *bi = &vmm->boot;
+	uint8_t *img = NULL, *initrd = NULL;
+	size_t img_len = 0, initrd_len = 0;
+	int ret;
+
+	memset(bi, 0, sizeof(*bi));
+	if (!b->kernel_image_path) {
+		log_err("no kernel image given");
+		return -EINVAL;
+	}
+	ret = vmm_map_file("kernel", b->kernel_image_path, &img, &img_len);
+	if (ret < 0)
+		goto out;
+	ret = loader_load_kernel(&vmm->vm.gm, img, img_len, bi);
+	if (ret < 0) {
+		log_err("kernel %s: %s", b->kernel_image_path,
+		        ret == -ENOMEM ? "does not fit in guest memory" : "not a loadable ELF or bzImage");
+		goto out;
+	}
+	if (b->initrd_path) {
+		ret = vmm_map_file("initrd", b->initrd_path, &initrd, &initrd_len);
+		if (ret < 0)
+			goto out;
+		ret = loader_load_initrd(&vmm->vm.gm, initrd, initrd_len, bi);
+		if (ret < 0) {
+			log_err("initrd %s does not fit in guest memory", b->initrd_path);
+			goto out;
+		}
+	}
+	ret = vmm_build_cmdline(vmm);
+	if (ret == 0)
+		ret = loader_load_cmdline(&vmm->vm.gm, vmm->cmdline);
+	if (ret == 0)
+		ret = mptable_write(&vmm->vm.gm, vmm->vm.nr_vcpus);
+	if (ret == 0)
+		ret = bootparams_write(&vmm->vm.gm, bi, strlen(vmm->cmdline));
+	if (ret == 0)
+		ret = regs_write_tables(&vmm->vm.gm, bi);
+	if (ret < 0) {
+		log_err("cannot write boot tables: %s", strerror(-ret));
+		goto out;
+	}
+	log_info("phase: kernel loaded at %llu us", log_uptime_us());
+out:
+	if (img)
+		munmap(img, img_len);
+	if (initrd)
+		munmap(initrd, initrd_len);
+	return ret;
+}
+
+static int step_create_vcpus(struct vmm *vmm)
+{
+	struct vm *vm = &vmm->vm;
+	vm->vcpus = calloc(vm->nr_vcpus, sizeof(*vm->vcpus));
+	if (!vm->vcpus)
+		return -ENOMEM;
+	for (unsigned i = 0; i < vm->nr_vcpus; i++)
+		vm->vcpus[i].fd = -1;
+	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
+		int ret = vcpu_create(&vm->vcpus[i], vm, i);
+		if (ret == 0)
+			ret = vcpu_configure(&vm->vcpus[i], &vmm->boot);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
+static int step_start_vcpus(struct vmm *vmm)
+{
+	for (unsigned i = 0; i < vmm->vm.nr_vcpus; i++) {
+		int ret = vcpu_start(&vmm->vm.vcpus[i]);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
+/* InstanceStart, in order. A failing step leaves the rest undone; the
+ * caller tears down what was built with vmm_destroy. */
+static const struct {
+	const char *name;
+	int (*run)(struct vmm *vmm);
+} start_steps[] = {
+	{ "create VM", step_create_vm },
+	{ "legacy devices", step_legacy_devices },
+	{ "load kernel", step_load_kernel },
+	{ "create vCPUs", step_create_vcpus },
+	{ "start vCPUs", step_start_vcpus },
+};
+
+int vmm_start(struct vmm *vmm, const struct vm_config *cfg)
+{
+	const char *what = NULL;
+	if (vmm->state != VMM_NOT_STARTED)
+		return -EBUSY;
+	if (config_validate(cfg, &what) < 0) {
+		log_err("invalid configuration: %s", what);
+		return -EINVAL;
+	}
+	vmm->cfg = cfg;
+	for (size_t i = 0; i < sizeof(start_steps) / sizeof(start_steps[0]); i++) {
+		int ret = start_steps[i].run(vmm);
+		if (ret < 0) {
+			log_debug("InstanceStart failed at step '%s': %s", start_steps[i].name,
+			          strerror(-ret));
+			return ret;
+		}
+	}
+	vmm->state = VMM_RUNNING;
+	return 0;
+}
+
+int vmm_run(struct vmm *vmm)
+{
+	int ret = loop_run(&vmm->loop);
+	if (ret < 0) {
+		log_err("event loop failed: %s", strerror(-ret));
+		return 1;
+	}
+	if (!vmm->vm_created || !atomic_load(&vmm->vm.exiting))
+		return 0;
+	return vmm->vm.exit_code;
+}
+
+int vmm_pause(struct vmm *vmm)
+{
+	if (vmm->state == VMM_NOT_STARTED)
+		return -EINVAL;
+	if (vmm->state == VMM_RUNNING)
+		vcpus_pause(&vmm->vm);
+	vmm->state = VMM_PAUSED;
+	return 0;
+}
+
+int vmm_resume(struct vmm *vmm)
+{
+	if (vmm->state == VMM_NOT_STARTED)
+		return -EINVAL;
+	if (vmm->state == VMM_PAUSED)
+		vcpus_resume(&vmm->vm);
+	vmm->state = VMM_RUNNING;
+	return 0;
+}
+
+const char *vmm_exit_reason(const struct vmm *vmm)
+{
+	return vmm->vm_created ? vmm->vm.exit_reason : "";
+}
+
+static void vmm_close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+void vmm_destroy(struct vmm *vmm)
+{
+	struct vm *vm = &vmm->vm;
+	if (vmm->vm_created) {
+		/* every vCPU leaves KVM_RUN for good before anything is freed */
+		atomic_store(&vm->exiting, true);
+		vcpus_resume(vm);
+		for (unsigned i = 0; vm->vcpus && i < vm->nr_vcpus; i++)
+			vcpu_destroy(&vm->vcpus[i]);
+		free(vm->vcpus);
+		vm->vcpus = NULL;
+		serial_destroy(&vmm->serial);
+		i8042_destroy(&vmm->i8042);
+		vm_destroy(vm);
+	}
+	loop_destroy(&vmm->loop);
+	vmm_close_fd(&vmm->serial_irq_efd);
+	vmm_close_fd(&vmm->kbd_irq_efd);
+	vmm_close_fd(&vmm->signal_fd);
+	if (vmm->serial_out_fd != STDOUT_FILENO)
+		vmm_close_fd(&vmm->serial_out_fd);
+	vmm->vm_created = false;
+}

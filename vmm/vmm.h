@@ -1,0 +1,52 @@
+/* vmm: one microVM from configuration to exit: builds the VM from a
+ * vm_config, runs the vmm thread's loop, stops everything on exit. */
+#ifndef HUSK_VMM_H
+#define HUSK_VMM_H
+
+#include <stdbool.h>
+
+#include "devices/boottimer.h"
+#include "devices/i8042.h"
+#include "devices/serial.h"
+#include "vmm/arch/x86_64/boot.h"
+#include "vmm/config.h"
+#include "vmm/loop.h"
+#include "vmm/vm.h"
+
+enum vmm_state { VMM_NOT_STARTED, VMM_RUNNING, VMM_PAUSED };
+
+struct vmm {
+	struct loop loop;
+	struct vm vm;
+	bool vm_created;
+	enum vmm_state state;
+	const struct vm_config *cfg;
+
+	struct serial serial;
+	struct i8042 i8042;
+	struct boottimer boottimer;
+	int serial_irq_efd;
+	int kbd_irq_efd;
+	int serial_out_fd;
+	int serial_in_fd; /* -1 when there is no console input */
+	int signal_fd;
+
+	struct boot_info boot;
+	char cmdline[2048];
+};
+
+/* Set up the loop and signal handling; nothing about the VM yet. */
+int vmm_init(struct vmm *vmm);
+/* Build the VM from cfg (which must outlive the vmm) and start its vCPUs:
+ * the InstanceStart step. Errors are logged with their reason. */
+int vmm_start(struct vmm *vmm, const struct vm_config *cfg);
+/* Run the vmm loop until the VM ends (or a stop signal). Returns the exit
+ * code: 0 for a guest reset/poweroff. */
+int vmm_run(struct vmm *vmm);
+int vmm_pause(struct vmm *vmm);
+int vmm_resume(struct vmm *vmm);
+/* Stop every vCPU thread and free everything. */
+void vmm_destroy(struct vmm *vmm);
+const char *vmm_exit_reason(const struct vmm *vmm);
+
+#endif
