@@ -14,7 +14,11 @@
 #   HUSK_NESTED_VCPUS    level-2 vCPUs (default 1); HUSK_NESTED_MEM MiB (128)
 #   HUSK_NESTED_L1_SMP   level-1 CPUs (default 1)
 #   HUSK_NESTED_TIMEOUT  seconds for the whole outer machine (default 180)
-#   HUSK_NESTED_DISK=1   also copy rootfs.ext4 to /l2/rootfs.ext4 in level 1
+#   HUSK_NESTED_ROOT     initrd (default: rootfs initramfs as --initrd) or
+#                        disk (rootfs.ext4 copied to /l2/rootfs.ext4, no
+#                        initrd, root=/dev/vda; QEMU mode attaches it itself)
+#   HUSK_NESTED_SHOW_FILES  with a disk root: files of the image that level 1
+#                        prints after the VMM exits ("husk-nested: disk F: ...")
 #   HUSK_NESTED_TEST     a script to run in level 1 instead of the default
 #                        (sees $VMM, $L2_KERNEL, $L2_INITRD, $L2_CMDLINE)
 #   HUSK_NESTED_KEEP=DIR keep the per-run files there
@@ -66,13 +70,19 @@ copy_with_libs "$vmm"
 
 cp "$kdir/vmlinux" "$ov/l2/vmlinux"
 cp "$rdir/initramfs.cpio" "$ov/l2/initrd"
-[ "${HUSK_NESTED_DISK:-0}" = 1 ] && cp "$rdir/rootfs.ext4" "$ov/l2/rootfs.ext4"
+root=${HUSK_NESTED_ROOT:-initrd}
+case "$root" in
+initrd) ;;
+disk) cp "$rdir/rootfs.ext4" "$ov/l2/rootfs.ext4" ;;
+*) die "HUSK_NESTED_ROOT must be initrd or disk" ;;
+esac
 
 # Level-2 cmdline: husk's default plus what saves seconds under emulation.
 l2cmd="console=ttyS0 panic=1 pci=off nomodule 8250.nr_uarts=1 i8042.noaux i8042.nomux i8042.dumbkbd"
 l2cmd="$l2cmd quiet no_timer_check lpj=5000000 tsc=reliable mitigations=off nokaslr cryptomgr.notests"
 run=${HUSK_NESTED_RUN:-}
 [ -n "$run" ] && l2cmd="$l2cmd husk.run=\"$run\""
+[ "$root" = disk ] && l2cmd="$l2cmd root=/dev/vda rw rootfstype=ext4"
 l2cmd="$l2cmd ${HUSK_NESTED_CMDLINE:-}"
 vcpus=${HUSK_NESTED_VCPUS:-1}
 mem=${HUSK_NESTED_MEM:-128}
@@ -85,11 +95,19 @@ qemu-system-*)
 	for f in bios-microvm.bin qboot.rom linuxboot_dma.bin pvh.bin; do
 		[ -f /usr/share/qemu/$f ] && cp /usr/share/qemu/$f "$ov/vmm/share/"
 	done
-	vmm_cmd="\"$vmm\" -L /vmm/share -M microvm,acpi=off -accel kvm -cpu host -smp $vcpus -m $mem -nodefaults -nographic -no-reboot -serial stdio -kernel /l2/vmlinux -initrd /l2/initrd -append \"\$L2_CMDLINE\""
+	vmm_cmd="\"$vmm\" -L /vmm/share -M microvm,acpi=off -accel kvm -cpu host -smp $vcpus -m $mem -nodefaults -nographic -no-reboot -serial stdio -kernel /l2/vmlinux -append \"\$L2_CMDLINE\""
+	if [ "$root" = disk ]; then
+		vmm_cmd="$vmm_cmd -drive file=/l2/rootfs.ext4,if=none,format=raw,id=root -device virtio-blk-device,drive=root"
+	else
+		vmm_cmd="$vmm_cmd -initrd /l2/initrd"
+	fi
 	l2cmd="$l2cmd reboot=t"
 	;;
 *)
-	vmm_cmd="\"$vmm\" run --kernel /l2/vmlinux --initrd /l2/initrd --cmdline \"\$L2_CMDLINE\" --vcpus $vcpus --mem $mem"
+	# With a disk root, the extra args attach /l2/rootfs.ext4 as the first
+	# virtio-blk device (the way husk spells that is the caller's business).
+	vmm_cmd="\"$vmm\" run --kernel /l2/vmlinux --cmdline \"\$L2_CMDLINE\" --vcpus $vcpus --mem $mem"
+	[ "$root" = initrd ] && vmm_cmd="$vmm_cmd --initrd /l2/initrd"
 	l2cmd="$l2cmd reboot=k"
 	;;
 esac
@@ -109,6 +127,12 @@ done
 		echo "timeout 150 $vmm_cmd"
 		echo "rc=\$?"
 		echo "echo \"husk-nested: vmm exit=\$rc after \$(cut -d' ' -f1 /proc/uptime) - \$start s\""
+		if [ "$root" = disk ] && [ -n "${HUSK_NESTED_SHOW_FILES:-}" ]; then
+			echo "mkdir -p /mnt/disk && mount -o loop,ro,noload /l2/rootfs.ext4 /mnt/disk || echo 'husk-nested: cannot mount the disk'"
+			for f in $HUSK_NESTED_SHOW_FILES; do
+				echo "echo \"husk-nested: disk $f: \$(cat /mnt/disk/$f 2>&1)\""
+			done
+		fi
 		echo "exit \$rc"
 	fi
 } > "$ov/test.sh"
@@ -122,8 +146,10 @@ say "prepare $(echo "$t1 - $t0" | bc) s (cached builds) + $(echo "$t2 - $t1" | b
 timeout "${HUSK_NESTED_TIMEOUT:-180}" qemu-system-x86_64 -accel tcg -cpu EPYC,-xsave -m 2048 \
 	-smp "${HUSK_NESTED_L1_SMP:-1}" -nographic -no-reboot -nodefaults -serial stdio \
 	-bios "$qboot" -kernel "$l1k/vmlinuz" -initrd "$work/l1.cpio" \
-	-append "console=ttyS0 panic=-1 quiet" </dev/null > "$work/console.log" 2>&1 || true
+	-append "console=ttyS0 panic=-1 quiet" </dev/null > "$work/console.log" 2> "$work/qemu.err" || true
 t3=$(date +%s.%N)
 cat "$work/console.log"
+# -cpu EPYC names features TCG lacks; QEMU warns about each one.
+grep -v "warning: TCG doesn't support requested feature" "$work/qemu.err" >&2 || true
 say "outer machine $(echo "$t3 - $t2" | bc) s"
 grep -q "husk-rootfs: init reached" "$work/console.log"

@@ -1,7 +1,9 @@
-"""Boot the project's Linux guest under husk inside a level-1 QEMU TCG
-machine with nested AMD-V (tests/nested/run.sh does the work).
+"""Real Linux guests through nested KVM: level 1 is a QEMU TCG machine with
+AMD-V, the inner VMM runs inside it (tests/nested/run.sh does the work).
 
-Set HUSK_BIN to the husk binary (default: build/husk at the top of the tree).
+HUSK_BIN names the husk binary (default: build/husk at the top of the tree).
+The *_qemu_inner tests run QEMU as the inner VMM: they check the harness
+itself (level-1 kernel, KVM modules, guest kernel, rootfs) independent of husk.
 """
 import os
 import shutil
@@ -13,35 +15,59 @@ import pytest
 HERE = Path(__file__).resolve().parent
 TOP = HERE.parent.parent
 HUSK = Path(os.environ.get("HUSK_BIN", TOP / "build" / "husk"))
+QEMU = shutil.which("qemu-system-x86_64")
 
-pytestmark = [
-    pytest.mark.skipif(shutil.which("qemu-system-x86_64") is None,
-                       reason="qemu-system-x86_64 missing (apt-get install qemu-system-x86)"),
-    pytest.mark.skipif(not HUSK.exists(), reason=f"{HUSK} not built"),
-]
+pytestmark = pytest.mark.skipif(
+    QEMU is None, reason="qemu-system-x86_64 missing (apt-get install qemu-system-x86)")
+needs_husk = pytest.mark.skipif(not HUSK.exists(), reason=f"{HUSK} not built")
 
 
-def run_nested(extra_env=None, *vmm_args):
-    env = dict(os.environ)
-    env.update(extra_env or {})
-    proc = subprocess.run([str(HERE / "run.sh"), str(HUSK), *vmm_args],
-                          env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          text=True, errors="replace", timeout=600)
+def run_nested(vmm, env=None, *vmm_args):
+    full_env = dict(os.environ)
+    full_env.update(env or {})
+    proc = subprocess.run([str(HERE / "run.sh"), str(vmm), *vmm_args],
+                          env=full_env, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True,
+                          errors="replace", timeout=900)
     return proc.returncode, proc.stdout
 
 
-def test_linux_guest_reaches_init_and_husk_exits_0():
-    rc, out = run_nested({"HUSK_NESTED_RUN": "echo l2-userspace-ok"})
+def test_harness_qemu_inner_initrd():
+    rc, out = run_nested(QEMU, {"HUSK_NESTED_RUN": "echo l2-userspace-ok"})
     assert "husk-nested: l1 ready" in out, out
     assert "husk-rootfs: init reached" in out, out
     assert "l2-userspace-ok" in out, out
-    assert "husk-rootfs: run exit=0" in out, out
     assert "husk-nested: vmm exit=0" in out, out
     assert rc == 0, out
 
 
-def test_linux_guest_sees_two_vcpus():
-    rc, out = run_nested({"HUSK_NESTED_VCPUS": "2",
-                          "HUSK_NESTED_RUN": "echo cpus-online=$(cat /sys/devices/system/cpu/online)"})
+def test_harness_qemu_inner_disk_root_two_cpus():
+    rc, out = run_nested(QEMU, {
+        "HUSK_NESTED_ROOT": "disk",
+        "HUSK_NESTED_VCPUS": "2",
+        "HUSK_NESTED_SHOW_FILES": "root/from-l2",
+        "HUSK_NESTED_RUN": "cat /sys/devices/system/cpu/online > /root/from-l2"})
+    assert "husk-rootfs: init reached" in out, out
+    assert "husk-nested: disk root/from-l2: 0-1" in out, out
+    assert rc == 0, out
+
+
+@needs_husk
+def test_husk_linux_guest_reaches_init_and_exits_0():
+    rc, out = run_nested(HUSK, {"HUSK_NESTED_RUN": "echo l2-userspace-ok"})
+    assert "husk-nested: l1 ready" in out, out
+    assert "husk-rootfs: init reached" in out, out
+    assert "l2-userspace-ok" in out, out
+    assert "Guest-boot-time" in out, out
+    assert "husk-nested: vmm exit=0" in out, out
+    assert rc == 0, out
+
+
+@needs_husk
+def test_husk_linux_guest_sees_two_vcpus():
+    rc, out = run_nested(HUSK, {
+        "HUSK_NESTED_VCPUS": "2",
+        "HUSK_NESTED_RUN": "echo cpus-online=$(cat /sys/devices/system/cpu/online)"})
     assert "cpus-online=0-1" in out, out
+    assert "husk-nested: vmm exit=0" in out, out
     assert rc == 0, out
