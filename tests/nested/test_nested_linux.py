@@ -1,7 +1,8 @@
 """Real Linux guests through nested KVM: level 1 is a QEMU TCG machine with
 AMD-V, the inner VMM runs inside it (tests/nested/run.sh does the work).
 
-HUSK_BIN names the husk binary (default: build/husk at the top of the tree).
+HUSK_BIN names the husk binary (default: $HUSK_BUILD/husk, HUSK_BUILD
+defaulting to build/ at the top of the tree, as tools/test sets it).
 The *_qemu_inner tests run QEMU as the inner VMM: they check the harness
 itself (level-1 kernel, KVM modules, guest kernel, rootfs) independent of husk.
 """
@@ -14,7 +15,8 @@ import pytest
 
 HERE = Path(__file__).resolve().parent
 TOP = HERE.parent.parent
-HUSK = Path(os.environ.get("HUSK_BIN", TOP / "build" / "husk"))
+HUSK = Path(os.environ.get("HUSK_BIN")
+            or Path(os.environ.get("HUSK_BUILD", TOP / "build")) / "husk")
 QEMU = shutil.which("qemu-system-x86_64")
 
 pytestmark = pytest.mark.skipif(
