@@ -11,10 +11,21 @@ cache=${HUSK_CACHE:-/var/cache/husk}
 die() { echo "tests/nested/l1-kernel.sh: $*" >&2; exit 1; }
 MODULES="virt/lib/irqbypass.ko arch/x86/kvm/kvm.ko arch/x86/kvm/kvm-amd.ko drivers/net/tun.ko drivers/block/loop.ko"
 
-pkg=$(apt-cache depends linux-image-cloud-amd64 2>/dev/null |
-	sed -n 's/^ *Depends: \(linux-image-[^ ]*\)$/\1/p' | head -n 1)
-ver=
-[ -n "$pkg" ] && ver=$(apt-cache policy "$pkg" 2>/dev/null | sed -n 's/^ *Candidate: //p')
+# apt-cache takes a second; its answer changes only when apt's lists do.
+lists=$(stat -c %Y /var/lib/apt/lists 2>/dev/null || echo none)
+stamp=$cache/l1-kernel.resolved
+pkg= ver=
+if [ -f "$stamp" ] && [ "$(cut -d' ' -f1 "$stamp")" = "$lists" ]; then
+	read -r _ pkg ver < "$stamp"
+else
+	pkg=$(apt-cache depends linux-image-cloud-amd64 2>/dev/null |
+		sed -n 's/^ *Depends: \(linux-image-[^ ]*\)$/\1/p' | head -n 1)
+	[ -n "$pkg" ] && ver=$(apt-cache policy "$pkg" 2>/dev/null | sed -n 's/^ *Candidate: //p')
+	if [ -n "$pkg" ] && [ -n "$ver" ] && [ "$ver" != "(none)" ]; then
+		mkdir -p "$cache"
+		echo "$lists $pkg $ver" > "$stamp.$$" && mv "$stamp.$$" "$stamp"
+	fi
+fi
 if [ -z "$pkg" ] || [ -z "$ver" ] || [ "$ver" = "(none)" ]; then
 	old=$(ls -1d "$cache"/l1-kernel-*/ 2>/dev/null | sort -V | tail -n 1)
 	[ -n "$old" ] || die "cannot resolve linux-image-cloud-amd64 (run apt-get update)"
