@@ -17,6 +17,12 @@
 #   HUSK_NESTED_ROOT     initrd (default: rootfs initramfs as --initrd) or
 #                        disk (rootfs.ext4 copied to /l2/rootfs.ext4, no
 #                        initrd, root=/dev/vda; QEMU mode attaches it itself)
+#   HUSK_NESTED_TAP=1    level 1 makes tap0 (172.16.0.1/24) before the VMM
+#                        starts; QEMU mode attaches it with MAC
+#                        06:00:ac:10:00:02 (husk: say so in the extra args)
+#   HUSK_NESTED_FILES    host files to put into level 1: executables (curl ...)
+#                        at their own path with their libraries, others
+#                        (a config JSON ...) as /extra/<name>
 #   HUSK_NESTED_SHOW_FILES  with a disk root: files of the image that level 1
 #                        prints after the VMM exits ("husk-nested: disk F: ...")
 #   HUSK_NESTED_TEST     a script to run in level 1 instead of the default
@@ -67,6 +73,15 @@ copy_with_libs() {
 	done
 }
 copy_with_libs "$vmm"
+for f in ${HUSK_NESTED_FILES:-}; do
+	[ -f "$f" ] || die "HUSK_NESTED_FILES: $f is not a file"
+	if [ -x "$f" ] && file -L "$f" | grep -q ELF; then
+		copy_with_libs "$(readlink -f "$f")"
+	else
+		mkdir -p "$ov/extra"
+		cp -L "$f" "$ov/extra/"
+	fi
+done
 
 cp "$kdir/vmlinux" "$ov/l2/vmlinux"
 cp "$rdir/initramfs.cpio" "$ov/l2/initrd"
@@ -101,6 +116,8 @@ qemu-system-*)
 	else
 		vmm_cmd="$vmm_cmd -initrd /l2/initrd"
 	fi
+	[ "${HUSK_NESTED_TAP:-0}" = 1 ] &&
+		vmm_cmd="$vmm_cmd -netdev tap,id=n0,ifname=tap0,script=no,downscript=no -device virtio-net-device,netdev=n0,mac=06:00:ac:10:00:02"
 	l2cmd="$l2cmd reboot=t"
 	;;
 *)
@@ -120,6 +137,9 @@ done
 	echo "L2_KERNEL=/l2/vmlinux L2_INITRD=/l2/initrd"
 	echo "L2_CMDLINE='$(printf '%s' "$l2cmd" | sed "s/'/'\\\\''/g")'"
 	echo "export VMM L2_KERNEL L2_INITRD L2_CMDLINE"
+	if [ "${HUSK_NESTED_TAP:-0}" = 1 ]; then
+		echo "tunctl -t tap0 >/dev/null && ip addr add 172.16.0.1/24 dev tap0 && ip link set tap0 up || echo 'husk-nested: tap0 setup failed'"
+	fi
 	if [ -n "${HUSK_NESTED_TEST:-}" ]; then
 		cat "$HUSK_NESTED_TEST"
 	else

@@ -54,6 +54,18 @@ def test_harness_qemu_inner_disk_root_two_cpus():
     assert rc == 0, out
 
 
+def test_harness_qemu_inner_net_ping():
+    rc, out = run_nested(QEMU, {
+        "HUSK_NESTED_TAP": "1",
+        "HUSK_NESTED_RUN": "echo mac=$(cat /sys/class/net/eth0/address); "
+                           "ip addr add 172.16.0.2/24 dev eth0 && ip link set eth0 up && "
+                           "ping -c 1 -W 5 172.16.0.1"})
+    assert "mac=06:00:ac:10:00:02" in out, out
+    assert "1 packets received" in out, out
+    assert "husk-rootfs: run exit=0" in out, out
+    assert rc == 0, out
+
+
 @needs_husk
 def test_husk_linux_guest_reaches_init_and_exits_0():
     rc, out = run_nested(HUSK, {"HUSK_NESTED_RUN": "echo l2-userspace-ok"})
