@@ -19,8 +19,12 @@ HUSK = Path(os.environ.get("HUSK_BIN")
             or Path(os.environ.get("HUSK_BUILD", TOP / "build")) / "husk")
 QEMU = shutil.which("qemu-system-x86_64")
 
-pytestmark = pytest.mark.skipif(
-    QEMU is None, reason="qemu-system-x86_64 missing (apt-get install qemu-system-x86)")
+pytestmark = [
+    pytest.mark.skipif(QEMU is None,
+                       reason="qemu-system-x86_64 missing (apt-get install qemu-system-x86)"),
+    pytest.mark.skipif(not list(Path("/usr/src").glob("linux-source-*.tar.xz")),
+                       reason="no kernel source to build the guest (apt-get install linux-source)"),
+]
 needs_husk = pytest.mark.skipif(not HUSK.exists(), reason=f"{HUSK} not built")
 
 
