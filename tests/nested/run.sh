@@ -12,7 +12,8 @@
 #   HUSK_NESTED_RUN      shell command the level-2 init runs (husk.run=)
 #   HUSK_NESTED_CMDLINE  extra level-2 kernel cmdline
 #   HUSK_NESTED_VCPUS    level-2 vCPUs (default 1); HUSK_NESTED_MEM MiB (128)
-#   HUSK_NESTED_L1_SMP   level-1 CPUs (default 1)
+#   HUSK_NESTED_L1_SMP   level-1 CPUs (default 1); HUSK_NESTED_L1_CMDLINE: more
+#                        level-1 kernel cmdline
 #   HUSK_NESTED_TIMEOUT  seconds for the whole outer machine (default 180)
 #   HUSK_NESTED_ROOT     initrd (default: rootfs initramfs as --initrd) or
 #                        disk (rootfs.ext4 copied to /l2/rootfs.ext4, no
@@ -166,7 +167,7 @@ say "prepare $(echo "$t1 - $t0" | bc) s (cached builds) + $(echo "$t2 - $t1" | b
 timeout "${HUSK_NESTED_TIMEOUT:-180}" qemu-system-x86_64 -accel tcg -cpu EPYC,-xsave -m 2048 \
 	-smp "${HUSK_NESTED_L1_SMP:-1}" -nographic -no-reboot -nodefaults -serial stdio \
 	-bios "$qboot" -kernel "$l1k/vmlinuz" -initrd "$work/l1.cpio" \
-	-append "console=ttyS0 panic=-1 quiet" </dev/null > "$work/console.log" 2> "$work/qemu.err" || true
+	-append "console=ttyS0 panic=-1 quiet mitigations=off nokaslr no_timer_check tsc=reliable cryptomgr.notests lpj=5000000 ${HUSK_NESTED_L1_CMDLINE:-}" </dev/null > "$work/console.log" 2> "$work/qemu.err" || true
 t3=$(date +%s.%N)
 cat "$work/console.log"
 # -cpu EPYC names features TCG lacks; QEMU warns about each one.
