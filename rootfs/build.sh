@@ -1,0 +1,76 @@
+#!/bin/sh
+# Build husk's default guest root from the busybox-static package:
+#   initramfs.cpio     uncompressed newc cpio (for nesting: cheap to copy)
+#   initramfs.cpio.gz  the same, gzip'd (the usual --initrd)
+#   rootfs.ext4        ext4 image of the same tree (mkfs.ext4 -d, no mounts;
+#                      copy it before giving it to a guest that writes)
+# The init (rootfs/init) signals the boot timer, prints
+# "husk-rootfs: init reached", runs husk.run=... from the cmdline, reboots.
+# Cached in ${HUSK_CACHE:-/var/cache/husk}/rootfs-<key>/, key = hash of the
+# init, this script and the busybox version; prints that directory.
+# Env: HUSK_CACHE, HUSK_ROOTFS_MB (ext4 size, default 64).
+set -eu
+
+here=$(cd "$(dirname "$0")" && pwd)
+cache=${HUSK_CACHE:-/var/cache/husk}
+size_mb=${HUSK_ROOTFS_MB:-64}
+
+die() { echo "rootfs/build.sh: $*" >&2; exit 1; }
+
+busybox=/bin/busybox
+[ -x "$busybox" ] && file -L "$busybox" 2>/dev/null | grep -q 'statically linked' ||
+	die "$busybox missing or not static: apt-get install busybox-static"
+for tool in cpio gzip mkfs.ext4 sha256sum; do
+	command -v $tool >/dev/null 2>&1 || die "missing $tool: apt-get install cpio gzip e2fsprogs"
+done
+
+bbver=$(dpkg-query -W -f='${Version}' busybox-static 2>/dev/null || sha256sum "$busybox" | cut -c1-16)
+key=$( { echo "busybox=$bbver size=$size_mb"; cat "$here/init" "$here/build.sh"; } |
+	sha256sum | cut -c1-16)
+out=$cache/rootfs-$key
+if [ -f "$out/rootfs.ext4" ]; then
+	echo "$out"
+	exit 0
+fi
+
+mkdir -p "$cache"
+exec 9>"$cache/rootfs-$key.lock"
+flock 9
+if [ -f "$out/rootfs.ext4" ]; then
+	echo "$out"
+	exit 0
+fi
+
+tmp=$out.tmp
+rm -rf "$tmp"
+stage=$tmp/stage
+mkdir -p "$stage"
+cd "$stage"
+mkdir -p bin sbin usr/bin usr/sbin dev proc sys tmp mnt root etc
+cp "$busybox" bin/busybox
+# One symlink per applet, where busybox would install it.
+for applet in $("$busybox" --list-full); do
+	[ -e "$applet" ] || ln -s /bin/busybox "$applet"
+done
+cp "$here/init" init
+chmod 755 init
+ln -sf /init sbin/init
+echo "root:x:0:0:root:/root:/bin/sh" > etc/passwd
+echo "root:x:0:" > etc/group
+# The kernel opens /dev/console for init before devtmpfs is mounted.
+if [ "$(id -u)" = 0 ]; then
+	mknod -m 600 dev/console c 5 1
+	mknod -m 666 dev/null c 1 3
+fi
+
+find . -mindepth 1 | LC_ALL=C sort |
+	cpio --quiet -o -H newc --owner=0:0 > "$tmp/initramfs.cpio"
+gzip -9 -n -c "$tmp/initramfs.cpio" > "$tmp/initramfs.cpio.gz"
+cd "$tmp"
+truncate -s "${size_mb}M" rootfs.ext4
+mkfs.ext4 -q -F -L huskroot -E root_owner=0:0 -d "$stage" rootfs.ext4
+rm -rf "$stage"
+
+rm -rf "$out"
+mv "$tmp" "$out"
+echo "$out"
