@@ -83,46 +83,21 @@ unsigned long long log_now_us(void)
 	return (unsigned long long)ts.tv_sec * 1000000ULL + (unsigned long long)ts.tv_nsec / 1000;
 }
 
-/* Process start time in CLOCK_MONOTONIC microseconds: field 22 of
- * /proc/self/stat is the start in clock ticks since boot, the same origin
- * as CLOCK_BOOTTIME. Converted once so the boot timer counts from exec. */
-static unsigned long long process_start_us(void)
-{
-	char buf[1024];
-	unsigned long long start_ticks = 0;
-	struct timespec mono, boot;
-	int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return log_now_us();
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return log_now_us();
-	buf[n] = '\0';
-	char *p = strrchr(buf, ')'); /* comm may contain spaces */
-	if (!p)
-		return log_now_us();
-	/* after ')' come fields 3..; starttime is field 22 */
-	int field = 2;
-	for (; *p && field < 22; p++)
-		if (*p == ' ')
-			field++;
-	if (sscanf(p, "%llu", &start_ticks) != 1)
-		return log_now_us();
-	long hz = sysconf(_SC_CLK_TCK);
-	clock_gettime(CLOCK_MONOTONIC, &mono);
-	clock_gettime(CLOCK_BOOTTIME, &boot);
-	unsigned long long boot_us = (unsigned long long)boot.tv_sec * 1000000ULL + (unsigned long long)boot.tv_nsec / 1000;
-	unsigned long long mono_us = (unsigned long long)mono.tv_sec * 1000000ULL + (unsigned long long)mono.tv_nsec / 1000;
-	unsigned long long start_boot_us = start_ticks * (1000000ULL / (unsigned long long)hz);
-	if (start_boot_us > boot_us)
-		return mono_us;
-	return mono_us - (boot_us - start_boot_us);
-}
-
+/* The origin of every "at N us" and of the guest boot time: the earliest
+ * point this process runs its own code (a constructor, before main). The
+ * kernel's record of the exec (/proc/self/stat starttime) would be earlier,
+ * but it has clock-tick (10 ms) resolution, too coarse for a boot that takes
+ * a few ms. A launcher that knows the real start passes it with
+ * --start-time-us (log_set_start_us), as Firecracker's jailer does. */
 __attribute__((constructor)) static void log_init_clock(void)
 {
-	g_log.start_us = process_start_us();
+	g_log.start_us = log_now_us();
+}
+
+void log_set_start_us(unsigned long long mono_us)
+{
+	if (mono_us && mono_us <= log_now_us())
+		g_log.start_us = mono_us;
 }
 
 unsigned long long log_uptime_us(void)

@@ -23,8 +23,11 @@ void log_write(enum log_level level, const char *file, int line,
 #define log_info(...) log_write(LOG_INFO, __FILE__, __LINE__, __VA_ARGS__)
 #define log_debug(...) log_write(LOG_DEBUG, __FILE__, __LINE__, __VA_ARGS__)
 
-/* Microseconds since process start (CLOCK_MONOTONIC vs. the exec time read
- * from /proc/self/stat at first use), the base of every boot-time figure. */
+/* Count uptime from mono_us (CLOCK_MONOTONIC, microseconds) instead of the
+ * process's first instruction; ignored when 0 or in the future. */
+void log_set_start_us(unsigned long long mono_us);
+/* Microseconds since process start (see log.c), the base of every
+ * boot-time figure. */
 unsigned long long log_uptime_us(void);
 /* Microseconds of CLOCK_MONOTONIC. */
 unsigned long long log_now_us(void);
