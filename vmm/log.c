@@ -105,6 +105,28 @@ unsigned long long log_uptime_us(void)
 	return log_now_us() - g_log.start_us;
 }
 
+bool log_ratelimit_ok(struct log_ratelimit *rl, unsigned *dropped)
+{
+	unsigned long long now = log_now_us();
+	bool ok;
+	*dropped = 0;
+	pthread_mutex_lock(&g_log.lock);
+	if (now - rl->window_start_us >= LOG_RATELIMIT_WINDOW_US || rl->window_start_us == 0) {
+		rl->window_start_us = now;
+		rl->printed = 0;
+	}
+	ok = rl->printed < LOG_RATELIMIT_BURST;
+	if (ok) {
+		rl->printed++;
+		*dropped = rl->suppressed;
+		rl->suppressed = 0;
+	} else {
+		rl->suppressed++;
+	}
+	pthread_mutex_unlock(&g_log.lock);
+	return ok;
+}
+
 void log_write(enum log_level level, const char *file, int line, const char *fmt, ...)
 {
 	if (level > g_log.level)

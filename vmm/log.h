@@ -23,6 +23,31 @@ void log_write(enum log_level level, const char *file, int line,
 #define log_info(...) log_write(LOG_INFO, __FILE__, __LINE__, __VA_ARGS__)
 #define log_debug(...) log_write(LOG_DEBUG, __FILE__, __LINE__, __VA_ARGS__)
 
+/* A per-call-site budget for lines a guest can trigger at will: a hostile
+ * guest must not be able to fill the host's disk or drown other lines. */
+struct log_ratelimit {
+	unsigned long long window_start_us;
+	unsigned printed;    /* in the current window */
+	unsigned suppressed; /* since the last line that got through */
+};
+#define LOG_RATELIMIT_BURST 10
+#define LOG_RATELIMIT_WINDOW_US 5000000ULL
+/* true: print this one (and say how many were dropped before it). */
+bool log_ratelimit_ok(struct log_ratelimit *rl, unsigned *dropped);
+
+/* A warning caused by guest behaviour: at most LOG_RATELIMIT_BURST lines
+ * per call site per 5 s, then a count of what was dropped. */
+#define log_guest_warn(fmt, ...)                                                              \
+	do {                                                                                  \
+		static struct log_ratelimit rl_;                                              \
+		unsigned dropped_;                                                            \
+		if (log_ratelimit_ok(&rl_, &dropped_)) {                                      \
+			if (dropped_)                                                         \
+				log_warn("(%u similar lines dropped)", dropped_);             \
+			log_warn(fmt, ##__VA_ARGS__);                                         \
+		}                                                                             \
+	} while (0)
+
 /* Count uptime from mono_us (CLOCK_MONOTONIC, microseconds) instead of the
  * process's first instruction; ignored when 0 or in the future. */
 void log_set_start_us(unsigned long long mono_us);

@@ -75,7 +75,7 @@ void virtio_mmio_needs_reset(struct virtio_mmio *t)
 {
 	if (t->status & VIRTIO_STATUS_NEEDS_RESET)
 		return;
-	log_warn("virtio %s slot %u: device needs reset", t->ops->name, t->slot);
+	log_guest_warn("virtio %s slot %u: device needs reset", t->ops->name, t->slot);
 	t->status |= VIRTIO_STATUS_NEEDS_RESET;
 	if (t->status & VIRTIO_STATUS_DRIVER_OK) {
 		t->isr |= VIRTIO_INT_CONFIG;
@@ -107,7 +107,7 @@ static void virtio_mmio_activate(struct virtio_mmio *t)
 	if (ret == 0 && t->ops->activate)
 		ret = t->ops->activate(t->dev);
 	if (ret < 0) {
-		log_warn("virtio %s slot %u: activation failed: %s", t->ops->name, t->slot,
+		log_guest_warn("virtio %s slot %u: activation failed: %s", t->ops->name, t->slot,
 		         strerror(-ret));
 		virtio_mmio_needs_reset(t);
 	}
@@ -123,7 +123,7 @@ static void virtio_mmio_write_status(struct virtio_mmio *t, uint32_t v)
 	uint32_t keep = t->status & VIRTIO_STATUS_NEEDS_RESET;
 	if (t->status & ~(v | VIRTIO_STATUS_NEEDS_RESET)) {
 		/* only reset may clear bits (3.1.1) */
-		log_warn("virtio %s slot %u: status 0x%x -> 0x%x ignored", t->ops->name, t->slot,
+		log_guest_warn("virtio %s slot %u: status 0x%x -> 0x%x ignored", t->ops->name, t->slot,
 		         t->status, v);
 		return;
 	}
@@ -132,7 +132,7 @@ static void virtio_mmio_write_status(struct virtio_mmio *t, uint32_t v)
 		bool ok = (t->driver_features & VIRTIO_FEATURE(VIRTIO_F_VERSION_1)) &&
 		          !(t->driver_features & ~t->device_features);
 		if (!ok) {
-			log_warn("virtio %s slot %u: features 0x%" PRIx64 " refused", t->ops->name,
+			log_guest_warn("virtio %s slot %u: features 0x%" PRIx64 " refused", t->ops->name,
 			         t->slot, t->driver_features);
 			v &= ~VIRTIO_STATUS_FEATURES_OK;
 			added &= ~VIRTIO_STATUS_FEATURES_OK;
@@ -200,7 +200,7 @@ static void virtio_mmio_write_queue(struct virtio_mmio *t, uint64_t off, uint32_
 		vq->indirect = t->driver_features & VIRTIO_FEATURE(VIRTIO_F_RING_INDIRECT_DESC);
 		int ret = virtq_activate(vq, t->env.gm);
 		if (ret < 0)
-			log_warn("virtio %s slot %u: queue %u refused (size %u desc 0x%" PRIx64
+			log_guest_warn("virtio %s slot %u: queue %u refused (size %u desc 0x%" PRIx64
 			         " avail 0x%" PRIx64 " used 0x%" PRIx64 ")", t->ops->name, t->slot,
 			         t->queue_sel, vq->size, vq->desc_gpa, vq->avail_gpa, vq->used_gpa);
 		return;

@@ -175,13 +175,13 @@ int virtq_pop(struct virtq *vq, struct virtq_chain *c)
 	if (idx == vq->last_avail)
 		return 0;
 	if ((uint16_t)(idx - vq->last_avail) > vq->size) {
-		log_warn("virtq: avail idx %u ran %u ahead of %u (size %u)", idx,
+		log_guest_warn("virtq: avail idx %u ran %u ahead of %u (size %u)", idx,
 		         (uint16_t)(idx - vq->last_avail), vq->last_avail, vq->size);
 		return -EIO;
 	}
 	uint16_t head = vq->avail[AVAIL_RING(vq->last_avail % vq->size)];
 	if (head >= vq->size) {
-		log_warn("virtq: head %u out of range (size %u)", head, vq->size);
+		log_guest_warn("virtq: head %u out of range (size %u)", head, vq->size);
 		return -EIO;
 	}
 	vq->last_avail++;
