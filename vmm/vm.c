@@ -139,6 +139,9 @@ int vm_create(struct vm *vm, uint64_t mem_mib, unsigned nr_vcpus)
 		        (unsigned long long)mem_mib, LAYOUT_MAX_RAM_MIB);
 		return -EINVAL;
 	}
+	/* the absolute origin of every "phase: X at N us", so a launcher can
+	 * add the exec cost it measured (tools/bench) */
+	log_info("start: monotonic %llu us", log_now_us() - log_uptime_us());
 	vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 	if (vm->kvm_fd < 0) {
 		ret = -errno;

@@ -10,6 +10,7 @@ import time
 
 PHASE_RE = re.compile(rb"phase: (.+?) at (\d+) us")
 BOOT_RE = re.compile(rb"Guest-boot-time = (\d+) us")
+START_RE = re.compile(rb"start: monotonic (\d+) us")
 
 
 def run_to_marker(argv, marker, timeout=60, env=None):
@@ -41,6 +42,13 @@ def run_to_marker(argv, marker, timeout=60, env=None):
     b = BOOT_RE.search(err)
     if b:
         phases["guest boot timer"] = int(b.group(1))
+    st = START_RE.search(err)
+    if st:
+        # husk counts from its first instruction; the launcher saw the exec
+        # earlier. Shift every phase so all are "since exec".
+        exec_us = max(0, int(st.group(1)) - int(t0 * 1e6))
+        phases = {k: v + exec_us for k, v in phases.items()}
+        phases["exec (to husk's first instruction)"] = exec_us
     return {
         "marker_ms": (t_marker - t0) * 1e3,
         "exit_ms": (t_exit - t0) * 1e3,
