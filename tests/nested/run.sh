@@ -17,7 +17,8 @@
 #   HUSK_NESTED_TIMEOUT  seconds for the whole outer machine (default 180)
 #   HUSK_NESTED_ROOT     initrd (default: rootfs initramfs as --initrd) or
 #                        disk (rootfs.ext4 copied to /l2/rootfs.ext4, no
-#                        initrd, root=/dev/vda; QEMU mode attaches it itself)
+#                        initrd; QEMU mode attaches it and adds root=/dev/vda
+#                        itself, husk needs --drive path=/l2/rootfs.ext4,root)
 #   HUSK_NESTED_TAP=1    level 1 makes tap0 (172.16.0.1/24) before the VMM
 #                        starts; QEMU mode attaches it with MAC
 #                        06:00:ac:10:00:02 (husk: say so in the extra args)
@@ -97,8 +98,8 @@ esac
 l2cmd="console=ttyS0 panic=1 pci=off nomodule 8250.nr_uarts=1 i8042.noaux i8042.nomux i8042.dumbkbd"
 l2cmd="$l2cmd quiet no_timer_check lpj=5000000 tsc=reliable mitigations=off nokaslr cryptomgr.notests"
 run=${HUSK_NESTED_RUN:-}
+case "$run" in *'"'*) die "HUSK_NESTED_RUN cannot hold a double quote (it travels in husk.run=\"...\" on the cmdline)" ;; esac
 [ -n "$run" ] && l2cmd="$l2cmd husk.run=\"$run\""
-[ "$root" = disk ] && l2cmd="$l2cmd root=/dev/vda rw rootfstype=ext4"
 l2cmd="$l2cmd ${HUSK_NESTED_CMDLINE:-}"
 vcpus=${HUSK_NESTED_VCPUS:-1}
 mem=${HUSK_NESTED_MEM:-128}
@@ -119,11 +120,13 @@ qemu-system-*)
 	fi
 	[ "${HUSK_NESTED_TAP:-0}" = 1 ] &&
 		vmm_cmd="$vmm_cmd -netdev tap,id=n0,ifname=tap0,script=no,downscript=no -device virtio-net-device,netdev=n0,mac=06:00:ac:10:00:02"
+	[ "$root" = disk ] && l2cmd="$l2cmd root=/dev/vda rw rootfstype=ext4"
 	l2cmd="$l2cmd reboot=t"
 	;;
 *)
-	# With a disk root, the extra args attach /l2/rootfs.ext4 as the first
-	# virtio-blk device (the way husk spells that is the caller's business).
+	# With a disk root, the extra args attach /l2/rootfs.ext4, and say it
+	# is the root (--drive path=/l2/rootfs.ext4,root): husk then adds
+	# root=/dev/vda to the cmdline itself, which the disk tests rely on.
 	vmm_cmd="\"$vmm\" run --kernel /l2/vmlinux --cmdline \"\$L2_CMDLINE\" --vcpus $vcpus --mem $mem"
 	[ "$root" = initrd ] && vmm_cmd="$vmm_cmd --initrd /l2/initrd"
 	l2cmd="$l2cmd reboot=k"
