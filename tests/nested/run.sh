@@ -28,7 +28,10 @@
 #   HUSK_NESTED_SHOW_FILES  with a disk root: files of the image that level 1
 #                        prints after the VMM exits ("husk-nested: disk F: ...")
 #   HUSK_NESTED_TEST     a script to run in level 1 instead of the default
-#                        (sees $VMM, $L2_KERNEL, $L2_INITRD, $L2_CMDLINE)
+#                        (sees $VMM, $L2_KERNEL, $L2_INITRD, $L2_CMDLINE and
+#                        $VMM_CMD, the default VMM command with the extra
+#                        args: `eval "$VMM_CMD" &` then drive it, e.g. with
+#                        curl --unix-socket given by HUSK_NESTED_FILES)
 #   HUSK_NESTED_KEEP=DIR keep the per-run files there
 set -eu
 
@@ -140,7 +143,8 @@ done
 	echo "VMM='$vmm'"
 	echo "L2_KERNEL=/l2/vmlinux L2_INITRD=/l2/initrd"
 	echo "L2_CMDLINE='$(printf '%s' "$l2cmd" | sed "s/'/'\\\\''/g")'"
-	echo "export VMM L2_KERNEL L2_INITRD L2_CMDLINE"
+	echo "VMM_CMD='$(printf '%s' "$vmm_cmd" | sed "s/'/'\\\\''/g")'"
+	echo "export VMM L2_KERNEL L2_INITRD L2_CMDLINE VMM_CMD"
 	if [ "${HUSK_NESTED_TAP:-0}" = 1 ]; then
 		echo "tunctl -t tap0 >/dev/null && ip addr add 172.16.0.1/24 dev tap0 && ip link set tap0 up || echo 'husk-nested: tap0 setup failed'"
 	fi

@@ -7,8 +7,10 @@ The *_qemu_inner tests run QEMU as the inner VMM: they check the harness
 itself (level-1 kernel, KVM modules, guest kernel, rootfs) independent of husk.
 """
 import os
+import re
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -43,6 +45,18 @@ def run_nested(vmm, env=None, *vmm_args):
                           stderr=subprocess.STDOUT, text=True,
                           errors="replace", timeout=900)
     return proc.returncode, proc.stdout
+
+
+def run_level1_script(vmm, script, env=None, *vmm_args):
+    """Run `script` as level 1's test instead of run.sh's default; it sees
+    $VMM_CMD (the VMM command run.sh would run) and curl (for the API)."""
+    with tempfile.NamedTemporaryFile("w", suffix=".sh") as f:
+        f.write(script)
+        f.flush()
+        full_env = {"HUSK_NESTED_TEST": f.name,
+                    "HUSK_NESTED_FILES": shutil.which("curl") or "/usr/bin/curl"}
+        full_env.update(env or {})
+        return run_nested(vmm, full_env, *vmm_args)
 
 
 def test_harness_qemu_inner_initrd():
@@ -136,5 +150,31 @@ def test_husk_linux_guest_virtio_net_mac_and_ping():
     assert "64 bytes from 172.16.0.1" in out, out
     assert "1 packets received" in out, out
     assert "husk-rootfs: run exit=0" in out, out
+    assert "husk-nested: vmm exit=0" in out, out
+    assert rc == 0, out
+
+
+needs_curl = pytest.mark.skipif(shutil.which("curl") is None,
+                                reason="curl missing (apt-get install curl)")
+
+
+@needs_husk
+@needs_curl
+def test_level1_script_runs_curl_and_husk_in_background():
+    # The shape of the coming API test: start the VMM in the background,
+    # drive it with curl --unix-socket, wait for it.  Here curl talks to a
+    # socket nobody listens on (exit 7: could not connect).
+    rc, out = run_level1_script(HUSK, """
+echo "l1-curl: $(curl --version | head -n 1 | cut -d' ' -f1,2)"
+eval "$VMM_CMD" &
+vmm=$!
+curl -s --unix-socket /tmp/no-such.sock http://localhost/
+echo "l1-curl-exit=$?"
+wait $vmm
+echo "husk-nested: vmm exit=$?"
+""", {"HUSK_NESTED_RUN": "echo l2-from-background-husk"})
+    assert re.search(r"l1-curl: curl \d+\.\d+", out), out
+    assert "l1-curl-exit=7" in out, out
+    assert "l2-from-background-husk" in out, out
     assert "husk-nested: vmm exit=0" in out, out
     assert rc == 0, out
