@@ -25,6 +25,8 @@
 #   HUSK_NESTED_FILES    host files to put into level 1: executables (curl ...)
 #                        at their own path with their libraries, others
 #                        (a config JSON ...) as /extra/<name>
+#   HUSK_NESTED_L2_FILES host files (static executables) added to the
+#                        level-2 initrd's /bin (initrd root only)
 #   HUSK_NESTED_SHOW_FILES  with a disk root: files of the image that level 1
 #                        prints after the VMM exits ("husk-nested: disk F: ...")
 #   HUSK_NESTED_TEST     a script to run in level 1 instead of the default
@@ -90,6 +92,17 @@ done
 
 cp "$kdir/vmlinux" "$ov/l2/vmlinux"
 cp "$rdir/initramfs.cpio" "$ov/l2/initrd"
+if [ -n "${HUSK_NESTED_L2_FILES:-}" ]; then
+	# The kernel unpacks concatenated newc archives in order: a second one
+	# adds files to the cached rootfs initramfs without rebuilding it.
+	mkdir -p "$work/l2extra/bin"
+	for f in $HUSK_NESTED_L2_FILES; do
+		[ -f "$f" ] || die "HUSK_NESTED_L2_FILES: $f is not a file"
+		cp -L "$f" "$work/l2extra/bin/"
+	done
+	(cd "$work/l2extra" && find . -mindepth 1 | LC_ALL=C sort |
+		cpio --quiet -o -H newc --owner=0:0) >> "$ov/l2/initrd"
+fi
 root=${HUSK_NESTED_ROOT:-initrd}
 case "$root" in
 initrd) ;;

@@ -55,7 +55,8 @@ def run_level1_script(vmm, script, env=None, *vmm_args):
         f.flush()
         full_env = {"HUSK_NESTED_TEST": f.name,
                     "HUSK_NESTED_FILES": shutil.which("curl") or "/usr/bin/curl"}
-        full_env.update(env or {})
+        for k, v in (env or {}).items():
+            full_env[k] = (full_env[k] + " " + v) if k == "HUSK_NESTED_FILES" else v
         return run_nested(vmm, full_env, *vmm_args)
 
 
@@ -176,5 +177,58 @@ echo "husk-nested: vmm exit=$?"
     assert re.search(r"l1-curl: curl \d+\.\d+", out), out
     assert "l1-curl-exit=7" in out, out
     assert "l2-from-background-husk" in out, out
+    assert "husk-nested: vmm exit=0" in out, out
+    assert rc == 0, out
+
+
+@pytest.fixture(scope="module")
+def vsock_probe(tmp_path_factory):
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        pytest.skip("no C compiler for tests/nested/vsock-probe.c (apt-get install gcc)")
+    out = tmp_path_factory.mktemp("probe") / "vsock-probe"
+    subprocess.run([cc, "-static", "-Os", "-Wall", "-Wextra", "-Werror", "-o", str(out),
+                    str(HERE / "vsock-probe.c")], check=True)
+    return out
+
+
+@needs_husk
+def test_husk_linux_guest_vsock_both_directions(vsock_probe):
+    # Guest to host: husk connects to <uds>_6000 in level 1.  Host to guest:
+    # level 1 connects to <uds> and sends "CONNECT 5000".  Waiting loops look
+    # for the listeners' "listening" lines, bounded; no fixed sleeps.
+    probe = str(vsock_probe)
+    rc, out = run_level1_script(HUSK, f"""
+{probe} listen-unix /tmp/v.sock_6000 > /tmp/l1-listener.log 2>&1 &
+listener=$!
+until grep -q listening /tmp/l1-listener.log 2>/dev/null; do sleep 0.05; done
+eval "$VMM_CMD" > /tmp/vmm.log 2>&1 &
+vmm=$!
+n=0
+until grep -q 'vsock-probe: listening on 5000' /tmp/vmm.log 2>/dev/null || [ $n -ge 2400 ]; do
+	sleep 0.05; n=$((n+1))
+done
+{probe} connect-unix /tmp/v.sock 5000 hello-from-l1
+echo "l1-connect-exit=$?"
+wait $vmm
+echo "husk-nested: vmm exit=$?"
+wait $listener
+echo "l1-listener-exit=$?"
+cat /tmp/l1-listener.log /tmp/vmm.log
+""", {"HUSK_NESTED_FILES": probe,
+      "HUSK_NESTED_L2_FILES": probe,
+      "HUSK_NESTED_RUN": "vsock-probe connect-vsock 6000 hello-from-l2; "
+                         "vsock-probe listen-vsock 5000"},
+        "--vsock", "cid=3,uds=/tmp/v.sock")
+    # guest -> host
+    assert "vsock-probe: served 'hello-from-l2'" in out, out
+    assert "pong:hello-from-l2" in out, out
+    assert "l1-listener-exit=0" in out, out
+    # host -> guest, Firecracker's handshake
+    assert re.search(r"vsock-probe: handshake OK \d+", out), out
+    assert "vsock-probe: served 'hello-from-l1'" in out, out
+    assert "pong:hello-from-l1" in out, out
+    assert "l1-connect-exit=0" in out, out
+    assert "husk-rootfs: run exit=0" in out, out
     assert "husk-nested: vmm exit=0" in out, out
     assert rc == 0, out
