@@ -82,7 +82,7 @@ copy_with_libs() {
 copy_with_libs "$vmm"
 for f in ${HUSK_NESTED_FILES:-}; do
 	[ -f "$f" ] || die "HUSK_NESTED_FILES: $f is not a file"
-	if [ -x "$f" ] && file -L "$f" | grep -q ELF; then
+	if [ -x "$f" ] && [ "$(head -c 4 "$f" | tail -c 3)" = ELF ]; then
 		copy_with_libs "$(readlink -f "$f")"
 	else
 		mkdir -p "$ov/extra"

@@ -54,9 +54,9 @@ def run_level1_script(vmm, script, env=None, *vmm_args):
         f.write(script)
         f.flush()
         full_env = {"HUSK_NESTED_TEST": f.name,
-                    "HUSK_NESTED_FILES": shutil.which("curl") or "/usr/bin/curl"}
+                    "HUSK_NESTED_FILES": shutil.which("curl") or ""}
         for k, v in (env or {}).items():
-            full_env[k] = (full_env[k] + " " + v) if k == "HUSK_NESTED_FILES" else v
+            full_env[k] = f"{full_env[k]} {v}".strip() if k == "HUSK_NESTED_FILES" else v
         return run_nested(vmm, full_env, *vmm_args)
 
 
