@@ -232,3 +232,37 @@ cat /tmp/l1-listener.log /tmp/vmm.log
     assert "husk-rootfs: run exit=0" in out, out
     assert "husk-nested: vmm exit=0" in out, out
     assert rc == 0, out
+
+
+@needs_husk
+def test_husk_linux_guest_all_devices_two_vcpus():
+    # Disk root, net, vsock and rng together: four virtio-mmio slots with
+    # their own GSIs, each found by the guest's driver, on 2 vCPUs.
+    rc, out = run_nested(HUSK, {
+        "HUSK_NESTED_ROOT": "disk",
+        "HUSK_NESTED_TAP": "1",
+        "HUSK_NESTED_VCPUS": "2",
+        "HUSK_NESTED_SHOW_FILES": "root/all-devices",
+        "HUSK_NESTED_RUN": "dmesg | grep virtio-mmio; "
+                           "echo cpus=$(cat /sys/devices/system/cpu/online); "
+                           "echo rng=$(cat /sys/class/misc/hw_random/rng_current) "
+                           "rng-bytes=$(head -c 16 /dev/hwrng | wc -c); "
+                           "test -c /dev/vsock && echo vsock-dev=yes; "
+                           "echo mac=$(cat /sys/class/net/eth0/address); "
+                           "ip addr add 172.16.0.2/24 dev eth0 && ip link set eth0 up && "
+                           "ping -c 1 -W 5 172.16.0.1 && echo all-ok > /root/all-devices"},
+        "--drive", "path=/l2/rootfs.ext4,root",
+        "--net", "tap=tap0,mac=06:00:ac:10:00:02",
+        "--vsock", "cid=3,uds=/tmp/v.sock", "--rng")
+    for slot in range(4):
+        base = 0xd0001000 + slot * 0x1000
+        assert (f"virtio-mmio: Registering device virtio-mmio.{slot} at "
+                f"{base:#x}-{base + 0xfff:#x}, IRQ {5 + slot}.") in out, out
+    assert "cpus=0-1" in out, out
+    assert "rng=virtio_rng.0 rng-bytes=16" in out, out
+    assert "vsock-dev=yes" in out, out
+    assert "mac=06:00:ac:10:00:02" in out, out
+    assert "1 packets received" in out, out
+    assert "husk-nested: vmm exit=0" in out, out
+    assert "husk-nested: disk root/all-devices: all-ok" in out, out
+    assert rc == 0, out
