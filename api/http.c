@@ -130,7 +130,7 @@ static int on_headers_complete(http_parser *p)
 	/* ULLONG_MAX: no Content-Length; a chunked body is counted in on_body */
 	if (p->content_length != ULLONG_MAX && p->content_length > HTTP_MAX_BODY) {
 		c->error = "request payload larger than the limit of 51200 bytes";
-		return 1;
+		return -1; /* not 1: from on_headers_complete that means "no body" */
 	}
 	return 0;
 }
@@ -213,6 +213,10 @@ int http_conn_feed(struct http_conn *c, const char *data, size_t len)
 {
 	if (c->closing)
 		return -EPROTO;
+	if (len == 0) {
+		c->closing = true; /* EOF: a half-sent request is dropped unanswered */
+		return -EPROTO;
+	}
 	size_t n = http_parser_execute(&c->parser, &c->settings, data, len);
 	if (c->closing && !c->error)
 		return -EPROTO; /* Connection: close or HTTP/1.0: done */
@@ -221,14 +225,10 @@ int http_conn_feed(struct http_conn *c, const char *data, size_t len)
 	if (c->error)
 		return conn_fail(c, c->error);
 	enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
-	if (e != HPE_OK || (len > 0 && n != len)) {
+	if (e != HPE_OK || n != len) {
 		snprintf(c->errbuf, sizeof(c->errbuf), "malformed HTTP request: %s",
 		         http_errno_description(e));
 		return conn_fail(c, c->errbuf);
-	}
-	if (len == 0) {
-		c->closing = true; /* EOF: a half-sent request is dropped */
-		return -EPROTO;
 	}
 	return 0;
 }
