@@ -334,7 +334,7 @@ static void server_accept(struct http_server *s)
 	}
 }
 
-/* Write what the socket takes; returns false when the client is gone. */
+/* Write what the socket takes; returns false when the client is done. */
 static bool server_flush(struct http_server *s, int i)
 {
 	struct http_conn *c = s->conns[i];
@@ -348,14 +348,16 @@ static bool server_flush(struct http_server *s, int i)
 			return false;
 		http_conn_consume(c, (size_t)n);
 	}
-	if (!c->out_len && c->closing)
-		return false;
 	if (c->out_len > HTTP_MAX_OUT)
 		return false; /* a client that sends but never reads */
+	if (!c->out_len && c->closing && !c->shut) {
+		/* closing with unread input would reset the connection and
+		 * lose our answer: shut our side, drain theirs until EOF */
+		shutdown(s->conn_fds[i], SHUT_WR);
+		c->shut = true;
+	}
 	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP | (c->out_len ? EPOLLOUT : 0),
 		                  .data.u32 = (uint32_t)i };
-	if (c->closing)
-		ev.events = EPOLLOUT;
 	epoll_ctl(s->epfd, EPOLL_CTL_MOD, s->conn_fds[i], &ev);
 	return true;
 }
@@ -367,14 +369,18 @@ static void server_read(struct http_server *s, int i)
 	ssize_t n = read(s->conn_fds[i], buf, sizeof(buf));
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
-	if (n < 0) {
+	if (n <= 0 && (n < 0 || c->shut)) {
 		server_drop(s, i);
 		return;
 	}
-	if (!c->closing && http_conn_feed(c, buf, (size_t)n) < 0 && c->error)
+	if (c->closing) {
+		c->discarded += (size_t)n;
+		if (c->discarded > HTTP_MAX_OUT)
+			server_drop(s, i);
+		return;
+	}
+	if (http_conn_feed(c, buf, (size_t)n) < 0 && c->error)
 		log_warn("API: closing a connection: %s", c->error);
-	if (n == 0)
-		c->closing = true;
 	if (!server_flush(s, i))
 		server_drop(s, i);
 }

@@ -45,6 +45,10 @@ struct http_conn {
 	bool closing; /* no more requests: close once out is written */
 	const char *error; /* why the connection is closing, for the log */
 	char errbuf[128];
+	/* server side: our half is shut; what the client still sends is read
+	 * and dropped (up to HTTP_MAX_OUT) so it gets our 400, not a reset */
+	bool shut;
+	size_t discarded;
 };
 
 void http_conn_init(struct http_conn *c, http_handler_fn handler, void *opaque);
