@@ -7,6 +7,7 @@
 
 #include "vmm/config.h"
 #include "vmm/log.h"
+#include "vmm/snapshot/cli.h"
 #include "vmm/vmm.h"
 #include "devices/virtio/net.h"
 #include "devices/virtio/vsock_mux.h"
@@ -18,6 +19,7 @@ static void usage(FILE *f)
 	        "                [--vcpus N] [--mem MiB] [--serial-out PATH] [--level LEVEL]\n"
 	        "                [--drive path=FILE[,ro][,root][,engine=async][,cache=writeback][,id=NAME]]...\n"
 	        "                [--net tap=NAME[,mac=MAC]]... [--vsock cid=N,uds=PATH] [--rng]\n"
+	        "       husk snapshot load --snapshot PATH (--mem-file PATH | --uffd-sock PATH) ...\n"
 	        "       husk --version\n");
 }
 
@@ -166,6 +168,8 @@ int main(int argc, char **argv)
 {
 	if (argc >= 2 && strcmp(argv[1], "run") == 0)
 		return cmd_run(argc - 1, argv + 1);
+	if (argc >= 2 && strcmp(argv[1], "snapshot") == 0)
+		return snapshot_cli_main(argc - 1, argv + 1);
 	if (argc >= 2 && strcmp(argv[1], "--version") == 0) {
 		printf("husk v%s\n", HUSK_VERSION);
 		return 0;
