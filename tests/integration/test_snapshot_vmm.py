@@ -11,10 +11,12 @@ import re
 import shutil
 import struct
 import subprocess
+import uuid
 
 import pytest
 
 from conftest import BUILD
+from net_helpers import Husk
 from test_snapshot import HEADER_LEN, recrc, rewrite_section, sections
 
 HERE = BUILD / "tests" / "guests" / "snapshot_counter"
@@ -189,3 +191,73 @@ def test_bad_files_refused_by_husk_snapshot_load(tmp_path):
     assert r.returncode == 1 and "virtio-blk0" in r.stderr, r.stderr
     r = subprocess.run([str(HUSK), "snapshot", "load", "--snapshot", str(state)], capture_output=True, text=True)
     assert r.returncode == 2 and "--mem-file" in r.stderr
+
+
+# ---- clones: one snapshot, four husk processes at once, each on its own tap
+
+@pytest.fixture
+def clone_netns():
+    """A network namespace with taps htap0..htap4 (the snapshot's and one
+    per clone), deleted afterwards whatever happens."""
+    if os.geteuid() != 0 or not shutil.which("ip"):
+        pytest.skip("needs root and iproute2 for a network namespace")
+    name = "husk-" + uuid.uuid4().hex[:8]
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    try:
+        for i in range(5):
+            subprocess.run(["ip", "netns", "exec", name, "ip", "tuntap", "add", "dev", f"htap{i}",
+                            "mode", "tap", "vnet_hdr"], check=True)
+        yield name
+    finally:
+        subprocess.run(["ip", "netns", "del", name], check=False)
+
+
+def tap_of(pid):
+    """The tap names the process has open (tun fds show iff: in fdinfo)."""
+    names = []
+    for fd in os.listdir(f"/proc/{pid}/fdinfo"):
+        try:
+            text = open(f"/proc/{pid}/fdinfo/{fd}").read()
+        except OSError:
+            continue
+        m = re.search(r"^iff:\s*(\S+)", text, re.M)
+        if m:
+            names.append(m.group(1))
+    return names
+
+
+def test_four_clones_progress_each_on_its_own_tap(tmp_path, clone_netns):
+    ns = ("ip", "netns", "exec", clone_netns)
+    state, mem = tmp_path / "c.state", tmp_path / "c.mem"
+    r = subprocess.run([*ns, str(VMM_HOST), "--kernel", str(GUEST), "--mem", "128",
+                        "--cmdline", "console=ttyS0", "--net", "tap=htap0,id=eth0",
+                        "--vsock", f"cid=3,uds={tmp_path / 'v.sock'}",
+                        "--at", "n=4", "--snapshot", str(state), "--mem-file", str(mem)],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    before = r.stdout
+    last = steps(before)[-1][0]
+    # an override naming an interface the snapshot does not have
+    r = subprocess.run([*ns, str(HUSK), "snapshot", "load", "--snapshot", str(state),
+                        "--mem-file", str(mem), "--net-override", "eth9=htap1"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1 and "no interface 'eth9'" in r.stderr, r.stderr
+    clones = [Husk([*ns, str(HUSK), "snapshot", "load", "--snapshot", str(state), "--mem-file", str(mem),
+                    "--resume", "--net-override", f"eth0=htap{i}",
+                    "--vsock-uds", str(tmp_path / f"v{i}.sock")]) for i in range(1, 5)]
+    try:
+        for c in clones:
+            c.wait_line(f"n={last + 3}", timeout=60)
+        for c in clones:
+            assert c.alive()
+            # the guest went on from the snapshot: before + after is one
+            # unbroken count from 1
+            seen = [n for n, _ in steps(before + c.out.decode())]
+            assert seen == list(range(1, seen[-1] + 1)) and seen[-1] >= last + 3, seen
+        # each clone listens on its own vsock socket
+        assert all((tmp_path / f"v{i}.sock").is_socket() for i in range(1, 5))
+        # `ip netns exec` execs husk: the clone's pid is husk's
+        assert sorted(t for c in clones for t in tap_of(c.proc.pid)) == [f"htap{i}" for i in range(1, 5)]
+    finally:
+        for c in clones:
+            c.stop()
