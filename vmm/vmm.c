@@ -67,6 +67,7 @@ int vmm_init(struct vmm *vmm)
 {
 	memset(vmm, 0, sizeof(*vmm));
 	vmm->serial_irq_efd = vmm->kbd_irq_efd = vmm->signal_fd = -1;
+	vmm->vmgenid_irq_efd = -1;
 	vmm->serial_in_fd = -1;
 	vmm->serial_out_fd = STDOUT_FILENO;
 	vmm->vm.kvm_fd = vmm->vm.vm_fd = vmm->vm.exit_efd = -1;
@@ -251,6 +252,27 @@ out:
 	return ret;
 }
 
+/* VMGenID: an MMIO page after the virtio slots, its GSI after theirs
+ * (devices/vmgenid.h: why not ACPI). */
+static int vmm_vmgenid(struct vmm *vmm)
+{
+	const uint64_t base = LAYOUT_VIRTIO_MMIO_BASE + LAYOUT_VIRTIO_MAX_DEVICES * LAYOUT_VIRTIO_MMIO_SIZE;
+	const unsigned gsi = LAYOUT_VIRTIO_GSI_BASE + LAYOUT_VIRTIO_MAX_DEVICES;
+	int ret = vmm_irq_eventfd(vmm, gsi, &vmm->vmgenid_irq_efd);
+	if (ret == 0)
+		ret = vmgenid_init(&vmm->vmgenid, base, gsi, vmm->vmgenid_irq_efd);
+	if (ret == 0)
+		ret = bus_register(&vmm->vm.mmio, base, VMGENID_MMIO_SIZE, "vmgenid", &vmgenid_ops, &vmm->vmgenid);
+	if (ret == 0)
+		ret = snapshot_device_register(&vmm->snap, "vmgenid", &vmgenid_snapshot_ops, &vmm->vmgenid);
+	if (ret == 0) {
+		size_t l = strlen(vmm->virtio_cmdline);
+		int n = vmgenid_cmdline(&vmm->vmgenid, vmm->virtio_cmdline + l, sizeof(vmm->virtio_cmdline) - l);
+		ret = n < 0 ? n : 0;
+	}
+	return ret;
+}
+
 static int step_virtio_devices(struct vmm *vmm)
 {
 	struct virtio_env env;
@@ -292,6 +314,8 @@ static int step_virtio_devices(struct vmm *vmm)
 			slot++;
 		}
 	}
+	if (ret == 0)
+		ret = vmm_vmgenid(vmm);
 	return ret;
 }
 
@@ -494,12 +518,14 @@ void vmm_destroy(struct vmm *vmm)
 		rng_destroy(vmm->rng);
 		serial_destroy(&vmm->serial);
 		i8042_destroy(&vmm->i8042);
+		vmgenid_destroy(&vmm->vmgenid);
 		vm_destroy(vm);
 	}
 	snapshot_state_destroy(&vmm->snap);
 	loop_destroy(&vmm->loop);
 	vmm_close_fd(&vmm->serial_irq_efd);
 	vmm_close_fd(&vmm->kbd_irq_efd);
+	vmm_close_fd(&vmm->vmgenid_irq_efd);
 	vmm_close_fd(&vmm->signal_fd);
 	if (vmm->serial_out_fd != STDOUT_FILENO)
 		vmm_close_fd(&vmm->serial_out_fd);
