@@ -144,7 +144,7 @@ def test_snapshot_carries_devices_and_refuses_another_backend(tmp_path):
     text = data[off + 16: off + 16 + length].decode()
     assert str(tmp_path / "disk.img") in text and '"is_root_device":true' in text
     devices = [data[o + 16: o + 48].rstrip(b"\0").decode() for o, t, _, _ in sections(data) if t == SEC_DEVICE]
-    assert sorted(devices) == ["i8042", "serial0", "virtio-blk0"]
+    assert sorted(devices) == ["i8042", "serial0", "virtio-blk0", "vmgenid"]
     # the same drive id pointing at another file: the blk device's
     # identity check refuses it before anything is applied
     other = tmp_path / "other.img"
@@ -261,3 +261,26 @@ def test_four_clones_progress_each_on_its_own_tap(tmp_path, clone_netns):
     finally:
         for c in clones:
             c.stop()
+
+
+# ---- VMGenID: every restore is a new generation
+
+def genids(text):
+    return re.findall(r"^genid=([0-9a-f]{32})$", text, re.M)
+
+
+def test_vmgenid_changes_on_every_restore(tmp_path):
+    state, mem, before = take(tmp_path, "n=3", disk=False, stop=12)
+    (old,) = set(genids(before))
+    assert old != "0" * 32
+    seen = set()
+    for i in range(2):
+        serial = tmp_path / f"serial{i}.txt"
+        r = load(state, "--mem-file", mem, serial=serial)
+        assert r.returncode == 0, r.stderr
+        ids = genids(serial.read_text())
+        # the guest polls the page each step: it sees the new id once and
+        # it then stays
+        assert len(ids) == 1 and ids[0] != old, ids
+        seen.add(ids[0])
+    assert len(seen) == 2, "two restores of one snapshot got the same generation id"

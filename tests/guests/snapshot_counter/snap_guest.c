@@ -184,11 +184,18 @@ static uint8_t genid_seen[16];
 
 static void genid_check(bool force)
 {
-	uint8_t now[16];
+	uint8_t now[16], again[16];
 	if (!genid)
 		return;
+	/* a restore can land between two byte reads: read until two reads
+	 * agree, so a torn id is never reported */
 	for (int i = 0; i < 16; i++)
-		now[i] = genid[i];
+		again[i] = genid[i];
+	do {
+		memcpy(now, again, 16);
+		for (int i = 0; i < 16; i++)
+			again[i] = genid[i];
+	} while (memcmp(now, again, 16) != 0);
 	if (!force && memcmp(now, genid_seen, 16) == 0)
 		return;
 	memcpy(genid_seen, now, 16);
