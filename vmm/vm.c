@@ -166,13 +166,17 @@ int vm_create(struct vm *vm, uint64_t mem_mib, unsigned nr_vcpus)
 		return ret;
 	}
 	log_info("phase: KVM VM created at %llu us", log_uptime_us());
-	ret = vm_create_irqchip(vm);
-	if (ret < 0)
-		return ret;
+	/* memory before the in-kernel irqchip: on the PVM hypervisor a
+	 * memslot added after KVM_CREATE_IRQCHIP costs 4-8 ms, before it
+	 * 0.1 ms (measured with a bare KVM program); Firecracker keeps the
+	 * same order */
 	ret = vm_map_memory(vm, mem_mib);
 	if (ret < 0)
 		return ret;
 	log_info("phase: memory mapped at %llu us", log_uptime_us());
+	ret = vm_create_irqchip(vm);
+	if (ret < 0)
+		return ret;
 	vm->exit_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (vm->exit_efd < 0)
 		return -errno;
