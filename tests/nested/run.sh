@@ -25,8 +25,9 @@
 #   HUSK_NESTED_FILES    host files to put into level 1: executables (curl ...)
 #                        at their own path with their libraries, others
 #                        (a config JSON ...) as /extra/<name>
-#   HUSK_NESTED_L2_FILES host files (static executables) added to the
-#                        level-2 initrd's /bin (initrd root only)
+#   HUSK_NESTED_L2_FILES host executables added to the level-2 initrd's
+#                        /bin (dynamic ones with their libraries; initrd
+#                        root only)
 #   HUSK_NESTED_SHOW_FILES  with a disk root: files of the image that level 1
 #                        prints after the VMM exits ("husk-nested: disk F: ...")
 #   HUSK_NESTED_TEST     a script to run in level 1 instead of the default
@@ -70,20 +71,23 @@ mkdir -p "$ov/l2" "$ov/vmm"
 
 # The VMM and every shared library it needs, at the paths ldd names (the
 # dynamic loader included), so it runs unchanged inside level 1.
-copy_with_libs() {
-	mkdir -p "$ov$(dirname "$1")"
-	cp -L "$1" "$ov$1"
-	for lib in $(ldd "$1" 2>/dev/null | grep -oE '/[^ ]+' ); do
-		[ -f "$ov$lib" ] && continue
-		mkdir -p "$ov$(dirname "$lib")"
-		cp -L "$lib" "$ov$lib"
+copy_with_libs() { # DEST-ROOT FILE
+	mkdir -p "$1$(dirname "$2")"
+	cp -L "$2" "$1$2"
+	for lib in $(ldd "$2" 2>/dev/null | grep -oE '/[^ ]+' ); do
+		[ -f "$1$lib" ] && continue
+		mkdir -p "$1$(dirname "$lib")"
+		cp -L "$lib" "$1$lib"
 	done
 }
-copy_with_libs "$vmm"
+is_dynamic_elf() {
+	[ -x "$1" ] && [ "$(head -c 4 "$1" | tail -c 3)" = ELF ] && ldd "$1" >/dev/null 2>&1
+}
+copy_with_libs "$ov" "$vmm"
 for f in ${HUSK_NESTED_FILES:-}; do
 	[ -f "$f" ] || die "HUSK_NESTED_FILES: $f is not a file"
 	if [ -x "$f" ] && [ "$(head -c 4 "$f" | tail -c 3)" = ELF ]; then
-		copy_with_libs "$(readlink -f "$f")"
+		copy_with_libs "$ov" "$(readlink -f "$f")"
 	else
 		mkdir -p "$ov/extra"
 		cp -L "$f" "$ov/extra/"
@@ -98,7 +102,14 @@ if [ -n "${HUSK_NESTED_L2_FILES:-}" ]; then
 	mkdir -p "$work/l2extra/bin"
 	for f in $HUSK_NESTED_L2_FILES; do
 		[ -f "$f" ] || die "HUSK_NESTED_L2_FILES: $f is not a file"
-		cp -L "$f" "$work/l2extra/bin/"
+		if is_dynamic_elf "$f"; then
+			# with its libraries at their own paths, run as /bin/NAME
+			copy_with_libs "$work/l2extra" "$(readlink -f "$f")"
+			[ -e "$work/l2extra/bin/$(basename "$f")" ] ||
+				ln -s "$(readlink -f "$f")" "$work/l2extra/bin/$(basename "$f")"
+		else
+			cp -L "$f" "$work/l2extra/bin/"
+		fi
 	done
 	(cd "$work/l2extra" && find . -mindepth 1 | LC_ALL=C sort |
 		cpio --quiet -o -H newc --owner=0:0) >> "$ov/l2/initrd"
