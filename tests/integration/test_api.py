@@ -257,3 +257,16 @@ def test_snapshot_create_and_load(husk_bin, guest, tmp_path):
     assert h.request("GET", "/")[1]["state"] == "Running"
     assert "never started" in fault(h.request("PUT", "/snapshot/load", load))
     h.stop()
+
+
+def test_failed_instance_start(husk, tmp_path):
+    bad = tmp_path / "bad.elf"
+    bad.write_bytes(b"\x7fELF" + b"\0" * 4096)
+    h = husk()
+    assert h.request("PUT", "/boot-source", {"kernel_image_path": str(bad)}) == (204, None)
+    assert "InstanceStart failed" in fault(h.request("PUT", "/actions", {"action_type": "InstanceStart"}))
+    assert h.request("GET", "/")[1]["state"] == "Not started"
+    assert "failed half-way" in fault(h.request("PUT", "/actions", {"action_type": "InstanceStart"}))
+    assert "after starting" in fault(h.request("PUT", "/machine-config", {"vcpu_count": 1, "mem_size_mib": 64}))
+    code, out, err = h.stop()
+    assert "not a loadable ELF or bzImage" in err
