@@ -270,3 +270,37 @@ def test_failed_instance_start(husk, tmp_path):
     assert "after starting" in fault(h.request("PUT", "/machine-config", {"vcpu_count": 1, "mem_size_mib": 64}))
     code, out, err = h.stop()
     assert "not a loadable ELF or bzImage" in err
+
+
+def test_firecracker_curl_sequence(husk, guest, tmp_path):
+    """The getting-started sequence as Firecracker documents it, with curl."""
+    import shutil
+    import subprocess
+    curl = shutil.which("curl")
+    if not curl:
+        pytest.skip("no curl on this host")
+    disk = tmp_path / "rootfs.ext4"
+    disk.write_bytes(b"\0" * (1 << 20))
+    h = husk()
+
+    def put(path, body, method="PUT"):
+        r = subprocess.run([curl, "-sS", "--unix-socket", h.sock_path, "-i", "-X", method,
+                            f"http://localhost{path}", "-H", "Accept: application/json",
+                            "-H", "Content-Type: application/json", "-d", json.dumps(body)],
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0, r.stderr
+        return int(r.stdout.split()[1]), r.stdout
+
+    # a body over 1 KiB makes curl send "Expect: 100-continue" and wait for us
+    long_args = "console=ttyS0 " + "pad=" + "p" * 1200
+    assert put("/boot-source", {"kernel_image_path": guest("pvh_hello"), "boot_args": long_args})[0] == 204
+    assert put("/machine-config", {"vcpu_count": 1, "mem_size_mib": 64})[0] == 204
+    assert put("/drives/rootfs", {"drive_id": "rootfs", "path_on_host": str(disk), "is_root_device": True,
+                                  "is_read_only": False})[0] == 204
+    status, text = put("/machine-config", {"vcpu_count": 1, "mem_size_mib": 64, "extra": 1})
+    assert status == 400 and "unknown field `extra`" in text
+    assert put("/actions", {"action_type": "InstanceStart"})[0] == 204
+    code, out, err = h.wait()
+    assert code == 0, err
+    assert "husk-guest: pvh ok" in out
+    assert "root=/dev/vda" in out  # the drive reached the guest's cmdline
