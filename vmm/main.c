@@ -10,6 +10,7 @@
 #include "vmm/config_file.h"
 #include "vmm/log.h"
 #include "vmm/metrics.h"
+#include "vmm/snapshot/cli.h"
 #include "vmm/vmm.h"
 #include "devices/virtio/net.h"
 #include "devices/virtio/vsock_mux.h"
@@ -24,6 +25,7 @@ static void usage(FILE *f)
 	        "       husk [--api-sock PATH] [--id ID] [--config-file FILE] [--no-api]\n"
 	        "            [--level LEVEL] [--log-path PATH] [--show-level] [--show-log-origin]\n"
 	        "            [--metrics-path PATH] [--start-time-us US] [--boot-timer]\n"
+	        "       husk snapshot load --snapshot PATH (--mem-file PATH | --uffd-sock PATH) ...\n"
 	        "       husk --version\n");
 }
 
@@ -320,6 +322,8 @@ int main(int argc, char **argv)
 {
 	if (argc >= 2 && strcmp(argv[1], "run") == 0)
 		return cmd_run(argc - 1, argv + 1);
+	if (argc >= 2 && strcmp(argv[1], "snapshot") == 0)
+		return snapshot_cli_main(argc - 1, argv + 1);
 	if (argc >= 2 && strcmp(argv[1], "--version") == 0) {
 		printf("husk v%s\n", HUSK_VERSION);
 		return 0;

@@ -57,4 +57,8 @@ int rng_create(struct rng **out, const struct virtio_env *env, unsigned slot);
 void rng_destroy(struct rng *r);
 int rng_cmdline(const struct rng *r, char *buf, size_t len);
 
+/* Snapshot ops (vmm/snapshot/snapshot.h), opaque = struct rng *. */
+struct snapshot_dev_ops;
+extern const struct snapshot_dev_ops rng_snapshot_ops;
+
 #endif

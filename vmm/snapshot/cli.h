@@ -1,0 +1,8 @@
+/* cli: the `husk snapshot ...` subcommands (main.c dispatches here). */
+#ifndef HUSK_SNAPSHOT_CLI_H
+#define HUSK_SNAPSHOT_CLI_H
+
+/* argv[0] is "snapshot". Returns the process exit code. */
+int snapshot_cli_main(int argc, char **argv);
+
+#endif
