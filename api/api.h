@@ -106,6 +106,7 @@ struct api_snapshot_load {
 	bool resume_vm;
 	int nr_overrides;
 	struct api_net_override overrides[CONFIG_MAX_NETS];
+	char *vsock_uds_override;
 };
 
 struct api_request {

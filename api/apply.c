@@ -90,6 +90,7 @@ void api_request_free(struct api_request *r)
 	case API_SNAPSHOT_LOAD:
 		free(r->snap_load.snapshot_path);
 		free(r->snap_load.backend_path);
+		free(r->snap_load.vsock_uds_override);
 		for (int i = 0; i < r->snap_load.nr_overrides; i++) {
 			free(r->snap_load.overrides[i].iface_id);
 			free(r->snap_load.overrides[i].host_dev_name);

@@ -258,6 +258,14 @@ def test_snapshot_create_and_load(husk_bin, guest, tmp_path):
     assert "never started" in fault(h.request("PUT", "/snapshot/load", load))
     h.stop()
 
+    # an override for an interface the snapshot does not have: refused, nothing started
+    h = Husk(husk_bin, tmp_path / "c.sock")
+    msg = fault(h.request("PUT", "/snapshot/load", {**load, "network_overrides": [
+        {"iface_id": "eth9", "host_dev_name": "tap9"}]}))
+    assert "eth9" in msg or "override" in msg, msg
+    assert h.request("GET", "/")[1]["state"] == "Not started"
+    h.stop()
+
 
 def test_failed_instance_start(husk, tmp_path):
     bad = tmp_path / "bad.elf"
