@@ -230,6 +230,9 @@ struct api {
 /* Open the socket, register the queue in the vmm loop, start the api
  * thread. t is used on the vmm thread only. */
 int api_start(struct api *a, const char *sock_path, struct loop *loop, struct api_target *t);
+/* api thread: hand r to the vmm thread and wait for its reply (a
+ * closed queue answers 400 "shutting down"). */
+void api_submit(struct api *a, struct api_request *r, struct api_reply *rep);
 /* Refuse new requests (call when the vmm loop has ended), stop the
  * thread, remove the socket. */
 void api_stop(struct api *a);
