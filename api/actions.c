@@ -22,6 +22,10 @@ int api_parse_action(const json_t *o, enum api_action *out, struct api_err *e)
 static void action_start(struct api_target *t, struct api_reply *rep)
 {
 	const char *what = NULL;
+	if (t->failed) {
+		api_reply_fault(rep, 400, "InstanceStart: an earlier start failed half-way; start a new husk");
+		return;
+	}
 	if (api_started(t)) {
 		api_reply_fault(rep, 400, "InstanceStart: the microVM is already started");
 		return;

@@ -13,6 +13,34 @@ static void api_on_http(void *opaque, const struct http_request *req, struct htt
 	api_route(opaque, req, resp);
 }
 
+/* api thread: hand r to the vmm thread and wait for its reply */
+void api_submit(struct api *a, struct api_request *r, struct api_reply *rep)
+{
+	struct api_queue *q = &a->queue;
+	uint64_t one = 1;
+	pthread_mutex_lock(&q->lock);
+	if (q->closed) {
+		pthread_mutex_unlock(&q->lock);
+		api_reply_fault(rep, 400, "the microVM is shutting down");
+		return;
+	}
+	q->req = r;
+	q->rep = rep;
+	q->finished = false;
+	if (write(q->efd, &one, sizeof(one)) != sizeof(one)) {
+		q->req = NULL;
+		pthread_mutex_unlock(&q->lock);
+		api_reply_fault(rep, 500, "cannot reach the vmm thread");
+		return;
+	}
+	while (!q->finished && !q->closed)
+		pthread_cond_wait(&q->done, &q->lock);
+	if (!q->finished)
+		api_reply_fault(rep, 400, "the microVM is shutting down");
+	q->req = NULL;
+	pthread_mutex_unlock(&q->lock);
+}
+
 /* vmm thread: run the request the api thread is waiting on */
 static void api_on_queue(void *opaque, uint32_t events)
 {

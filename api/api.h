@@ -106,6 +106,7 @@ struct api_snapshot_load {
 	bool resume_vm;
 	int nr_overrides;
 	struct api_net_override overrides[CONFIG_MAX_NETS];
+	char *vsock_uds_override;
 };
 
 struct api_request {
@@ -142,6 +143,8 @@ struct api_reply {
 /* Set a 400 (or other) reply with {"fault_message": ...}; returns -EINVAL. */
 int api_reply_fault(struct api_reply *rep, int status, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* The fault_message of a refused reply, into buf. */
+void api_reply_reason(const struct api_reply *rep, char *buf, size_t len);
 /* A 200 with body (stolen, may be NULL: then 500). */
 void api_reply_json(struct api_reply *rep, json_t *body);
 
@@ -227,6 +230,9 @@ struct api {
 /* Open the socket, register the queue in the vmm loop, start the api
  * thread. t is used on the vmm thread only. */
 int api_start(struct api *a, const char *sock_path, struct loop *loop, struct api_target *t);
+/* api thread: hand r to the vmm thread and wait for its reply (a
+ * closed queue answers 400 "shutting down"). */
+void api_submit(struct api *a, struct api_request *r, struct api_reply *rep);
 /* Refuse new requests (call when the vmm loop has ended), stop the
  * thread, remove the socket. */
 void api_stop(struct api *a);

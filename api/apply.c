@@ -37,6 +37,14 @@ void api_reply_json(struct api_reply *rep, json_t *body)
 	json_decref(body);
 }
 
+void api_reply_reason(const struct api_reply *rep, char *buf, size_t len)
+{
+	json_t *o = rep->body ? json_loads(rep->body, 0, NULL) : NULL;
+	const char *m = json_string_value(json_object_get(o, "fault_message"));
+	snprintf(buf, len, "%s", m ? m : "failed");
+	json_decref(o);
+}
+
 bool api_started(const struct api_target *t)
 {
 	return t->failed || (t->vmm && t->vmm->state != VMM_NOT_STARTED);
@@ -82,6 +90,7 @@ void api_request_free(struct api_request *r)
 	case API_SNAPSHOT_LOAD:
 		free(r->snap_load.snapshot_path);
 		free(r->snap_load.backend_path);
+		free(r->snap_load.vsock_uds_override);
 		for (int i = 0; i < r->snap_load.nr_overrides; i++) {
 			free(r->snap_load.overrides[i].iface_id);
 			free(r->snap_load.overrides[i].host_dev_name);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -93,6 +94,9 @@ static int on_message_begin(http_parser *p)
 	c->url_len = 0;
 	c->req.url[0] = 0;
 	c->header_bytes = 0;
+	c->hname_len = 0;
+	c->in_value = false;
+	c->expect_continue = false;
 	c->req.body_len = 0;
 	if (c->req.body)
 		c->req.body[0] = 0;
@@ -112,16 +116,42 @@ static int on_url(http_parser *p, const char *at, size_t len)
 	return 0;
 }
 
-static int on_header_bytes(http_parser *p, const char *at, size_t len)
+static int header_budget(struct http_conn *c, size_t len)
 {
-	struct http_conn *c = p->data;
-	(void)at;
 	c->header_bytes += len;
 	if (c->header_bytes > HTTP_MAX_HEADERS) {
 		c->error = "request headers too large";
-		return 1;
+		return -1;
 	}
 	return 0;
+}
+
+static int on_header_field(http_parser *p, const char *at, size_t len)
+{
+	struct http_conn *c = p->data;
+	if (c->in_value) {
+		c->in_value = false;
+		c->hname_len = 0;
+	}
+	/* only short names matter; a long one is marked as too long */
+	for (size_t i = 0; i < len; i++) {
+		if (c->hname_len < sizeof(c->hname))
+			c->hname[c->hname_len] = at[i];
+		c->hname_len++;
+	}
+	return header_budget(c, len);
+}
+
+static int on_header_value(http_parser *p, const char *at, size_t len)
+{
+	struct http_conn *c = p->data;
+	/* curl sends "Expect: 100-continue" with bodies over 1 KiB and waits
+	 * for our go-ahead before sending them */
+	if (!c->in_value && c->hname_len == 6 && strncasecmp(c->hname, "expect", 6) == 0 &&
+	    len >= 12 && strncasecmp(at, "100-continue", 12) == 0)
+		c->expect_continue = true;
+	c->in_value = true;
+	return header_budget(c, len);
 }
 
 static int on_headers_complete(http_parser *p)
@@ -131,6 +161,15 @@ static int on_headers_complete(http_parser *p)
 	if (p->content_length != ULLONG_MAX && p->content_length > HTTP_MAX_BODY) {
 		c->error = "request payload larger than the limit of 51200 bytes";
 		return -1; /* not 1: from on_headers_complete that means "no body" */
+	}
+	if (c->expect_continue && p->content_length != ULLONG_MAX && p->content_length > 0) {
+		static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+		if (out_reserve(c, sizeof(cont) - 1) < 0) {
+			c->error = "out of memory";
+			return -1;
+		}
+		memcpy(c->out + c->out_len, cont, sizeof(cont) - 1);
+		c->out_len += sizeof(cont) - 1;
 	}
 	return 0;
 }
@@ -182,8 +221,8 @@ void http_conn_init(struct http_conn *c, http_handler_fn handler, void *opaque)
 	http_parser_settings_init(&c->settings);
 	c->settings.on_message_begin = on_message_begin;
 	c->settings.on_url = on_url;
-	c->settings.on_header_field = on_header_bytes;
-	c->settings.on_header_value = on_header_bytes;
+	c->settings.on_header_field = on_header_field;
+	c->settings.on_header_value = on_header_value;
 	c->settings.on_headers_complete = on_headers_complete;
 	c->settings.on_body = on_body;
 	c->settings.on_message_complete = on_message_complete;

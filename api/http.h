@@ -39,6 +39,10 @@ struct http_conn {
 	struct http_request req;
 	size_t url_len;
 	size_t header_bytes;
+	char hname[16]; /* the current header's name (enough for "Expect") */
+	size_t hname_len;
+	bool in_value;
+	bool expect_continue;
 	size_t body_cap;
 	char *out; /* responses not yet written */
 	size_t out_len, out_cap;

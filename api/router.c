@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "api/api.h"
 #include "vmm/metrics.h"
@@ -139,36 +138,6 @@ int api_route_parse(const struct http_request *req, struct api_request *r, struc
 		return 0;
 	}
 	return 1;
-}
-
-/* ---- the queue to the vmm thread ---- */
-
-/* Hand r to the vmm thread and wait for its reply. */
-static void api_submit(struct api *a, struct api_request *r, struct api_reply *rep)
-{
-	struct api_queue *q = &a->queue;
-	uint64_t one = 1;
-	pthread_mutex_lock(&q->lock);
-	if (q->closed) {
-		pthread_mutex_unlock(&q->lock);
-		api_reply_fault(rep, 400, "the microVM is shutting down");
-		return;
-	}
-	q->req = r;
-	q->rep = rep;
-	q->finished = false;
-	if (write(q->efd, &one, sizeof(one)) != sizeof(one)) {
-		q->req = NULL;
-		pthread_mutex_unlock(&q->lock);
-		api_reply_fault(rep, 500, "cannot reach the vmm thread");
-		return;
-	}
-	while (!q->finished && !q->closed)
-		pthread_cond_wait(&q->done, &q->lock);
-	if (!q->finished)
-		api_reply_fault(rep, 400, "the microVM is shutting down");
-	q->req = NULL;
-	pthread_mutex_unlock(&q->lock);
 }
 
 void api_route(struct api *a, const struct http_request *req, struct http_response *resp)

@@ -76,7 +76,8 @@ int api_parse_snapshot_load(const json_t *o, struct api_snapshot_load *out, stru
 {
 	static const char *const allowed[] = { "snapshot_path", "mem_backend", "mem_file_path",
 		                               "enable_diff_snapshots", "resume_vm", "network_overrides",
-		                               NULL };
+		                               "vsock_override", NULL };
+	static const char *const vsock_allowed[] = { "uds_path", NULL };
 	int ret;
 
 	memset(out, 0, sizeof(*out));
@@ -97,6 +98,14 @@ int api_parse_snapshot_load(const json_t *o, struct api_snapshot_load *out, stru
 		ret = api_field_bool(o, "resume_vm", false, &out->resume_vm, NULL, e);
 	if (ret == 0)
 		ret = overrides_parse(o, out, e);
+	const json_t *vo = json_object_get(o, "vsock_override");
+	if (ret == 0 && vo && !json_is_null(vo)) {
+		ret = api_fields_check(vo, vsock_allowed, e);
+		if (ret == 0)
+			ret = api_field_str(vo, "uds_path", true, &out->vsock_uds_override, e);
+		if (ret < 0)
+			ret = api_prefix(e, "vsock_override");
+	}
 	return ret;
 }
 
@@ -125,25 +134,18 @@ void api_apply_snapshot_load(struct api_target *t, struct api_request *r, struct
 		                          .backend_path = l->backend_path,
 		                          .enable_diff_snapshots = l->enable_diff_snapshots,
 		                          .resume_vm = l->resume_vm };
+	struct snapshot_net_override ov[CONFIG_MAX_NETS];
 	char err[256] = "";
 	if (api_started(t) || t->failed) {
 		api_reply_fault(rep, 400, "snapshot/load: only a microVM that was never started can load a snapshot");
 		return;
 	}
-	for (int i = 0; i < l->nr_overrides; i++) {
-		int k = 0;
-		while (k < t->cfg->nr_nets && strcmp(t->cfg->nets[k].iface_id, l->overrides[i].iface_id))
-			k++;
-		if (k == t->cfg->nr_nets) {
-			api_reply_fault(rep, 400, "network_overrides: no network interface %s",
-			                l->overrides[i].iface_id);
-			return;
-		}
-	}
+	/* the snapshot brings its devices; the overrides re-point them */
 	for (int i = 0; i < l->nr_overrides; i++)
-		for (int k = 0; k < t->cfg->nr_nets; k++)
-			if (!strcmp(t->cfg->nets[k].iface_id, l->overrides[i].iface_id))
-				api_str_move(&t->cfg->nets[k].host_dev_name, &l->overrides[i].host_dev_name);
+		ov[i] = (struct snapshot_net_override){ l->overrides[i].iface_id, l->overrides[i].host_dev_name };
+	p.net_overrides = ov;
+	p.nr_net_overrides = (unsigned)l->nr_overrides;
+	p.vsock_uds_override = l->vsock_uds_override;
 	int ret = snapshot_load(t->vmm, t->cfg, &p, err, sizeof(err));
 	if (ret < 0) {
 		/* the half-built VM can only be torn down: refuse everything else */

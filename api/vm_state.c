@@ -33,9 +33,12 @@ void api_apply_vm_state(struct api_target *t, struct api_request *r, struct api_
 
 static const char *state_name(const struct api_target *t)
 {
-	if (!api_started(t))
-		return "Not started";
-	return t->vmm->state == VMM_PAUSED ? "Paused" : "Running";
+	/* the VMM's own state: a failed start is still "Not started" */
+	switch (t->vmm->state) {
+	case VMM_RUNNING: return "Running";
+	case VMM_PAUSED: return "Paused";
+	default: return "Not started";
+	}
 }
 
 void api_apply_info(struct api_target *t, struct api_reply *rep)

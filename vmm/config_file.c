@@ -107,15 +107,6 @@ static const char *section_key(enum api_kind kind)
 	return "?";
 }
 
-/* The fault_message of a failed apply. */
-static void reply_reason(const struct api_reply *rep, char *buf, size_t len)
-{
-	json_t *o = rep->body ? json_loads(rep->body, 0, NULL) : NULL;
-	const char *m = json_string_value(json_object_get(o, "fault_message"));
-	snprintf(buf, len, "%s", m ? m : "failed");
-	json_decref(o);
-}
-
 int config_file_apply_text(const char *text, size_t len, struct api_target *t, char *err, size_t errlen)
 {
 	struct api_err e = { "" };
@@ -137,7 +128,7 @@ int config_file_apply_text(const char *text, size_t len, struct api_target *t, c
 		char why[300];
 		api_apply(t, &reqs[i], &rep);
 		if (rep.status >= 400) {
-			reply_reason(&rep, why, sizeof(why));
+			api_reply_reason(&rep, why, sizeof(why));
 			snprintf(err, errlen, "%s: %s", section_key(reqs[i].kind), why);
 			ret = -EINVAL;
 		}

@@ -255,9 +255,12 @@ static int serve_boot(struct api_target *t)
 {
 	struct api_request r = { .kind = API_ACTION, .action = ACTION_INSTANCE_START };
 	struct api_reply rep = { 500, NULL };
+	char why[512];
 	api_apply(t, &r, &rep);
-	if (rep.status >= 400)
-		fprintf(stderr, "husk: %s\n", rep.body ? rep.body : "InstanceStart failed");
+	if (rep.status >= 400) {
+		api_reply_reason(&rep, why, sizeof(why));
+		fprintf(stderr, "husk: %s\n", why);
+	}
 	free(rep.body);
 	return rep.status >= 400 ? -EINVAL : 0;
 }

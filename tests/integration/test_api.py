@@ -2,6 +2,7 @@
 the test guest, every error path answered with 400/404/405 and a
 fault_message while the VM is unaffected, the socket's life cycle, and
 clients that misbehave next to one that does not."""
+import json
 import os
 import socket
 import stat
@@ -9,7 +10,7 @@ import time
 
 import pytest
 
-from api_client import Conn, Husk, wait_socket
+from api_client import Conn, Husk
 
 
 @pytest.fixture
@@ -187,3 +188,127 @@ def test_api_ready_latency(husk_bin, tmp_path):
     print(f"\nexec -> API accepting: min {times[0]:.2f} ms, median {times[len(times) // 2]:.2f} ms, "
           f"max {times[-1]:.2f} ms")
     assert times[len(times) // 2] < 200
+
+
+def test_drive_swap_after_boot(husk, guest, tmp_path):
+    a, b = tmp_path / "a.img", tmp_path / "b.img"
+    a.write_bytes(b"\0" * 1024 * 1024)
+    b.write_bytes(b"\0" * 2 * 1024 * 1024)
+    h = husk()
+    configure(h, guest("pvh_hello"), "console=ttyS0 hold")
+    drive = {"drive_id": "data", "path_on_host": str(a), "is_root_device": False}
+    assert "before starting" in fault(h.request("PATCH", "/drives/data", {"drive_id": "data", "path_on_host": str(b)}))
+    assert h.request("PUT", "/drives/data", drive) == (204, None)
+    assert h.request("PUT", "/actions", {"action_type": "InstanceStart"}) == (204, None)
+    assert "after starting" in fault(h.request("PUT", "/drives/data", drive))
+    assert "path_on_host" in fault(h.request("PATCH", "/drives/data", {"drive_id": "data",
+                                                                       "path_on_host": str(tmp_path / "none")}))
+    assert h.request("GET", "/vm/config")[1]["drives"][0]["path_on_host"] == str(a)
+    assert h.request("PATCH", "/drives/data", {"drive_id": "data", "path_on_host": str(b)}) == (204, None)
+    assert h.request("GET", "/vm/config")[1]["drives"][0]["path_on_host"] == str(b)
+    assert "no drive" in fault(h.request("PATCH", "/drives/other", {"drive_id": "other", "path_on_host": str(b)}))
+    h.stop()
+
+
+def test_logger_and_metrics(husk, guest, tmp_path):
+    log, metrics = tmp_path / "husk.log", tmp_path / "metrics.json"
+    h = husk()
+    assert h.request("PUT", "/logger", {"log_path": str(log), "level": "Info", "show_level": True}) == (204, None)
+    assert h.request("PUT", "/metrics", {"metrics_path": str(metrics)}) == (204, None)
+    assert "reinitialization" in fault(h.request("PUT", "/metrics", {"metrics_path": str(metrics)}))
+    configure(h, guest("pvh_hello"))
+    assert h.request("PUT", "/actions", {"action_type": "FlushMetrics"}) == (204, None)
+    line = json.loads(metrics.read_text().splitlines()[0])
+    assert line["api_server"]["machine_config"]["2xx"] == 1
+    assert line["api_server"]["metrics"]["4xx"] == 1
+    assert h.request("PUT", "/actions", {"action_type": "InstanceStart"}) == (204, None)
+    code, out, err = h.wait()
+    assert code == 0
+    text = log.read_text()
+    assert "API PUT /boot-source -> 204" in text
+    assert "Guest-boot-time" in text
+    # a last line is written on exit, with the guest's boot time
+    last = json.loads(metrics.read_text().splitlines()[-1])
+    assert last["boot"]["guest_boot_time_us"] > 0
+
+
+def test_snapshot_create_and_load(husk_bin, guest, tmp_path):
+    state, mem = tmp_path / "vm.state", tmp_path / "vm.mem"
+    h = Husk(husk_bin, tmp_path / "a.sock")
+    configure(h, guest("pvh_hello"), "console=ttyS0 hold")
+    assert h.request("PUT", "/actions", {"action_type": "InstanceStart"}) == (204, None)
+    h.read_serial(until="husk-guest: holding")
+    snap = {"snapshot_type": "Full", "snapshot_path": str(state), "mem_file_path": str(mem)}
+    assert "paused" in fault(h.request("PUT", "/snapshot/create", snap))
+    assert h.request("PATCH", "/vm", {"state": "Paused"}) == (204, None)
+    assert h.request("PUT", "/snapshot/create", snap) == (204, None)
+    assert mem.stat().st_size == 64 << 20
+    h.stop()
+
+    h = Husk(husk_bin, tmp_path / "b.sock")
+    load = {"snapshot_path": str(state), "mem_backend": {"backend_type": "File", "backend_path": str(mem)},
+            "resume_vm": False}
+    assert "backend_type" in fault(h.request("PUT", "/snapshot/load", {**load, "mem_backend": {
+        "backend_type": "Disk", "backend_path": str(mem)}}))
+    assert h.request("PUT", "/snapshot/load", load) == (204, None)
+    assert h.request("GET", "/")[1]["state"] == "Paused"
+    assert h.request("GET", "/machine-config")[1]["mem_size_mib"] == 64
+    assert h.request("PATCH", "/vm", {"state": "Resumed"}) == (204, None)
+    assert h.request("GET", "/")[1]["state"] == "Running"
+    assert "never started" in fault(h.request("PUT", "/snapshot/load", load))
+    h.stop()
+
+    # an override for an interface the snapshot does not have: refused, nothing started
+    h = Husk(husk_bin, tmp_path / "c.sock")
+    msg = fault(h.request("PUT", "/snapshot/load", {**load, "network_overrides": [
+        {"iface_id": "eth9", "host_dev_name": "tap9"}]}))
+    assert "eth9" in msg or "override" in msg, msg
+    assert h.request("GET", "/")[1]["state"] == "Not started"
+    h.stop()
+
+
+def test_failed_instance_start(husk, tmp_path):
+    bad = tmp_path / "bad.elf"
+    bad.write_bytes(b"\x7fELF" + b"\0" * 4096)
+    h = husk()
+    assert h.request("PUT", "/boot-source", {"kernel_image_path": str(bad)}) == (204, None)
+    assert "InstanceStart failed" in fault(h.request("PUT", "/actions", {"action_type": "InstanceStart"}))
+    assert h.request("GET", "/")[1]["state"] == "Not started"
+    assert "failed half-way" in fault(h.request("PUT", "/actions", {"action_type": "InstanceStart"}))
+    assert "after starting" in fault(h.request("PUT", "/machine-config", {"vcpu_count": 1, "mem_size_mib": 64}))
+    code, out, err = h.stop()
+    assert "not a loadable ELF or bzImage" in err
+
+
+def test_firecracker_curl_sequence(husk, guest, tmp_path):
+    """The getting-started sequence as Firecracker documents it, with curl."""
+    import shutil
+    import subprocess
+    curl = shutil.which("curl")
+    if not curl:
+        pytest.skip("no curl on this host")
+    disk = tmp_path / "rootfs.ext4"
+    disk.write_bytes(b"\0" * (1 << 20))
+    h = husk()
+
+    def put(path, body, method="PUT"):
+        r = subprocess.run([curl, "-sS", "--unix-socket", h.sock_path, "-i", "-X", method,
+                            f"http://localhost{path}", "-H", "Accept: application/json",
+                            "-H", "Content-Type: application/json", "-d", json.dumps(body)],
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0, r.stderr
+        return int(r.stdout.split()[1]), r.stdout
+
+    # a body over 1 KiB makes curl send "Expect: 100-continue" and wait for us
+    long_args = "console=ttyS0 " + "pad=" + "p" * 1200
+    assert put("/boot-source", {"kernel_image_path": guest("pvh_hello"), "boot_args": long_args})[0] == 204
+    assert put("/machine-config", {"vcpu_count": 1, "mem_size_mib": 64})[0] == 204
+    assert put("/drives/rootfs", {"drive_id": "rootfs", "path_on_host": str(disk), "is_root_device": True,
+                                  "is_read_only": False})[0] == 204
+    status, text = put("/machine-config", {"vcpu_count": 1, "mem_size_mib": 64, "extra": 1})
+    assert status == 400 and "unknown field `extra`" in text
+    assert put("/actions", {"action_type": "InstanceStart"})[0] == 204
+    code, out, err = h.wait()
+    assert code == 0, err
+    assert "husk-guest: pvh ok" in out
+    assert "root=/dev/vda" in out  # the drive reached the guest's cmdline

@@ -233,6 +233,27 @@ static void test_connection_close(void **state)
 	http_conn_free(&c);
 }
 
+static void test_expect_continue(void **state)
+{
+	(void)state;
+	struct seen s = { 0 };
+	struct http_conn c;
+	http_conn_init(&c, echo, &s);
+	assert_int_equal(feed(&c, "PUT /x HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n"), 0);
+	/* the go-ahead comes before the body does */
+	assert_int_equal(s.calls, 0);
+	assert_int_equal(c.out_len, strlen("HTTP/1.1 100 Continue\r\n\r\n"));
+	assert_memory_equal(c.out, "HTTP/1.1 100 Continue\r\n\r\n", c.out_len);
+	assert_int_equal(feed(&c, "abc"), 0);
+	assert_int_equal(s.calls, 1);
+	assert_true(count(c.out, c.out_len, "HTTP/1.1 200 OK") == 1);
+	http_conn_consume(&c, c.out_len);
+	/* no Expect: no 100 */
+	assert_int_equal(feed(&c, "PUT /x HTTP/1.1\r\nExpected: 100-continue\r\nContent-Length: 1\r\n\r\na"), 0);
+	assert_true(count(c.out, c.out_len, "100 Continue") == 0);
+	http_conn_free(&c);
+}
+
 /* ---- the server over a real socket ---- */
 
 static int sock_connect(const char *path)
@@ -316,6 +337,7 @@ int main(void)
 		cmocka_unit_test(test_garbage_refused),
 		cmocka_unit_test(test_oversized_headers_and_url),
 		cmocka_unit_test(test_connection_close),
+		cmocka_unit_test(test_expect_continue),
 		cmocka_unit_test(test_server_socket),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
