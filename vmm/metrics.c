@@ -1,5 +1,6 @@
 /* metrics: counters gathered into a JSON line on a timer or on request. */
 #include "vmm/metrics.h"
+#include "vmm/vcpu.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -89,17 +90,36 @@ static json_t *metrics_net_json(const struct vmm *vmm)
 	return o;
 }
 
+/* Exits summed over every vCPU (Firecracker's "vcpu" group). */
+static json_t *metrics_vcpu_json(const struct vmm *vmm)
+{
+	unsigned long long io_in = 0, io_out = 0, mmio_rd = 0, mmio_wr = 0, unclaimed = 0, kicks = 0;
+	for (unsigned i = 0; vmm && vmm->vm.vcpus && i < vmm->vm.nr_vcpus; i++) {
+		const struct vcpu_exits *e = &vmm->vm.vcpus[i].exits;
+		io_in += atomic_load_explicit(&e->io_in, memory_order_relaxed);
+		io_out += atomic_load_explicit(&e->io_out, memory_order_relaxed);
+		mmio_rd += atomic_load_explicit(&e->mmio_read, memory_order_relaxed);
+		mmio_wr += atomic_load_explicit(&e->mmio_write, memory_order_relaxed);
+		unclaimed += atomic_load_explicit(&e->unclaimed, memory_order_relaxed);
+		kicks += atomic_load_explicit(&e->interrupted, memory_order_relaxed);
+	}
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "exit_io_in", (json_int_t)io_in, "exit_io_out",
+	                 (json_int_t)io_out, "exit_mmio_read", (json_int_t)mmio_rd, "exit_mmio_write",
+	                 (json_int_t)mmio_wr, "exit_unclaimed", (json_int_t)unclaimed, "kicks",
+	                 (json_int_t)kicks);
+}
+
 char *metrics_line(struct metrics *m)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	const struct vmm *vmm = m->vmm && m->vmm->vm_created ? m->vmm : NULL;
 	unsigned long long boot_us = vmm ? atomic_load(&vmm->boottimer.boot_time_us) : 0;
-	json_t *o = json_pack("{s:I, s:I, s:o, s:o, s:o, s:{s:I}}", "utc_timestamp_ms",
+	json_t *o = json_pack("{s:I, s:I, s:o, s:o, s:o, s:o, s:{s:I}}", "utc_timestamp_ms",
 	                      (json_int_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, "uptime_us",
 	                      (json_int_t)log_uptime_us(), "api_server", metrics_api_json(m), "block",
-	                      metrics_block_json(vmm), "net", metrics_net_json(vmm), "boot",
-	                      "guest_boot_time_us", (json_int_t)boot_us);
+	                      metrics_block_json(vmm), "net", metrics_net_json(vmm), "vcpu",
+	                      metrics_vcpu_json(vmm), "boot", "guest_boot_time_us", (json_int_t)boot_us);
 	char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
 	json_decref(o);
 	return s;

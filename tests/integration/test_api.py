@@ -230,6 +230,9 @@ def test_logger_and_metrics(husk, guest, tmp_path):
     # a last line is written on exit, with the guest's boot time
     last = json.loads(metrics.read_text().splitlines()[-1])
     assert last["boot"]["guest_boot_time_us"] > 0
+    # the guest printed over COM1 (port I/O) and wrote the boot timer (MMIO)
+    assert last["vcpu"]["exit_io_out"] > 100
+    assert last["vcpu"]["exit_mmio_write"] >= 1
 
 
 def test_snapshot_create_and_load(husk_bin, guest, tmp_path):
