@@ -346,18 +346,32 @@ static void server_drop(struct http_server *s, int i)
 	s->conns[i] = NULL;
 }
 
+/* A free slot, or the one whose client has been quiet the longest
+ * (dropped to make room). */
+static int server_free_slot(struct http_server *s)
+{
+	int oldest = 0;
+	for (int i = 0; i < HTTP_MAX_CONNS; i++) {
+		if (s->conn_fds[i] < 0)
+			return i;
+		if (s->last_active_us[i] < s->last_active_us[oldest])
+			oldest = i;
+	}
+	log_guest_warn("API: %d connections open, dropping the longest idle one", HTTP_MAX_CONNS);
+	server_drop(s, oldest);
+	return oldest;
+}
+
 static void server_accept(struct http_server *s)
 {
 	for (;;) {
 		int fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 		if (fd < 0)
 			return;
-		int i = 0;
-		while (i < HTTP_MAX_CONNS && s->conn_fds[i] >= 0)
-			i++;
-		struct http_conn *c = i < HTTP_MAX_CONNS ? malloc(sizeof(*c)) : NULL;
+		int i = server_free_slot(s);
+		struct http_conn *c = malloc(sizeof(*c));
 		if (!c) {
-			log_warn("API: too many connections, refusing one");
+			log_warn("API: out of memory, refusing a connection");
 			close(fd);
 			continue;
 		}
@@ -370,6 +384,7 @@ static void server_accept(struct http_server *s)
 		}
 		s->conns[i] = c;
 		s->conn_fds[i] = fd;
+		s->last_active_us[i] = log_now_us();
 	}
 }
 
@@ -412,6 +427,7 @@ static void server_read(struct http_server *s, int i)
 		server_drop(s, i);
 		return;
 	}
+	s->last_active_us[i] = log_now_us();
 	if (c->closing) {
 		c->discarded += (size_t)n;
 		if (c->discarded > HTTP_MAX_OUT)

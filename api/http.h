@@ -84,6 +84,9 @@ struct http_server {
 	void *opaque;
 	struct http_conn *conns[HTTP_MAX_CONNS];
 	int conn_fds[HTTP_MAX_CONNS];
+	/* when each connection last sent us bytes: with every slot taken, a new
+	 * client evicts the quietest, so stalled clients cannot lock others out */
+	unsigned long long last_active_us[HTTP_MAX_CONNS];
 	pthread_t thread;
 	bool started;
 };

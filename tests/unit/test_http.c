@@ -315,6 +315,20 @@ static void test_server_socket(void **state)
 	close(slow);
 	close(fast);
 
+	/* every slot held by a client that stalls mid-request: a new client
+	 * still gets served (the quietest stalled one makes room) */
+	int stalled[HTTP_MAX_CONNS];
+	for (int i = 0; i < HTTP_MAX_CONNS; i++) {
+		stalled[i] = sock_connect(path);
+		assert_int_equal(write(stalled[i], "PUT /x HTTP/1.1\r\n", 17), 17);
+	}
+	int late = sock_connect(path);
+	assert_int_equal(write(late, get, strlen(get)), (ssize_t)strlen(get));
+	expect_reply(late, "{\"n\":3,\"len\":0}");
+	close(late);
+	for (int i = 0; i < HTTP_MAX_CONNS; i++)
+		close(stalled[i]);
+
 	http_server_close(&srv);
 	assert_int_equal(stat(path, &st), -1);
 	assert_int_equal(errno, ENOENT);
