@@ -6,6 +6,7 @@ import json
 import os
 import socket
 import stat
+import subprocess
 import time
 
 import pytest
@@ -315,3 +316,41 @@ def test_firecracker_curl_sequence(husk, guest, tmp_path):
     assert code == 0, err
     assert "husk-guest: pvh ok" in out
     assert "root=/dev/vda" in out  # the drive reached the guest's cmdline
+
+
+def test_snapshot_create_cli_through_the_api(husk_bin, guest, tmp_path):
+    """`husk snapshot create` pauses a running husk over its socket, snapshots
+    it and resumes it; `husk snapshot load` takes the files."""
+    state, mem, sock = tmp_path / "vm.state", tmp_path / "vm.mem", tmp_path / "a.sock"
+    h = Husk(husk_bin, sock)
+    configure(h, guest("pvh_hello"), "console=ttyS0 hold")
+    assert h.request("PUT", "/actions", {"action_type": "InstanceStart"}) == (204, None)
+    h.read_serial(until="husk-guest: holding")
+    cli = [husk_bin, "snapshot", "create", "--api-sock", str(sock), "--snapshot", str(state),
+           "--mem-file", str(mem)]
+    r = subprocess.run(cli, capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert state.stat().st_size > 0 and mem.stat().st_size == 64 << 20
+    assert h.request("GET", "/")[1]["state"] == "Running"
+    # a refused create is reported with the API's reason, and the VM resumed
+    r = subprocess.run(cli[:-4] + ["--snapshot", str(tmp_path / "no/such/dir/s"), "--mem-file", str(mem),
+                                   "--type", "Full"], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 1 and "HTTP 400" in r.stderr, r.stderr
+    assert h.request("GET", "/")[1]["state"] == "Running"
+    h.stop()
+    r = subprocess.run(cli[:3] + ["--api-sock", str(tmp_path / "none.sock"), "--snapshot", "s", "--mem-file", "m"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 1 and "cannot connect" in r.stderr
+    assert subprocess.run(cli[:3] + ["--type", "Half"], capture_output=True, timeout=30).returncode == 2
+    # the files load into a fresh process, which runs the held guest on
+    p = subprocess.Popen([husk_bin, "snapshot", "load", "--snapshot", str(state), "--mem-file", str(mem),
+                          "--resume", "--level", "Info"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        line = b""
+        while b"snapshot: running at" not in line:
+            line = p.stderr.readline()
+            assert line, "husk snapshot load ended early"
+        assert p.poll() is None
+    finally:
+        p.kill()
+        p.wait()

@@ -25,7 +25,10 @@ static void cli_usage(FILE *f)
 	        "  exits (without --resume the VM stays paused: useful only to check a\n"
 	        "  snapshot loads). Devices come from the snapshot; a clone gets its own\n"
 	        "  tap with --net-override and its own vsock socket with --vsock-uds.\n"
-	        "  husk snapshot create needs the API socket of a running husk.\n");
+	        "       husk snapshot create --api-sock PATH --snapshot PATH --mem-file PATH\n"
+	        "                            [--type Full|Diff] [--keep-paused]\n"
+	        "  Pauses the VM of a running husk through its API socket, snapshots it,\n"
+	        "  resumes it.\n");
 }
 
 static unsigned long long cli_mono_us(void)
@@ -159,6 +162,8 @@ int snapshot_cli_main(int argc, char **argv)
 {
 	if (argc >= 2 && strcmp(argv[1], "load") == 0)
 		return cli_load(argc - 1, argv + 1);
+	if (argc >= 2 && strcmp(argv[1], "create") == 0)
+		return snapshot_cli_create(argc - 1, argv + 1);
 	if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
 		cli_usage(stdout);
 		return 0;

@@ -4,5 +4,7 @@
 
 /* argv[0] is "snapshot". Returns the process exit code. */
 int snapshot_cli_main(int argc, char **argv);
+/* `husk snapshot create` (cli_create.c); argv[0] is "create". */
+int snapshot_cli_create(int argc, char **argv);
 
 #endif
