@@ -55,7 +55,9 @@ int vcpu_create(struct vcpu *vcpu, struct vm *vm, unsigned id)
 
 static int vcpu_set_cpuid(struct vcpu *vcpu)
 {
-	const struct kvm_cpuid2 *sup = vcpu->vm->supported_cpuid;
+	const struct kvm_cpuid2 *sup = vm_supported_cpuid(vcpu->vm);
+	if (!sup)
+		return -EIO;
 	size_t sz = sizeof(*sup) + sup->nent * sizeof(sup->entries[0]);
 	struct kvm_cpuid2 *c = malloc(sz);
 	if (!c)
