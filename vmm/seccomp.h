@@ -56,6 +56,10 @@ enum seccomp_level seccomp_get_level(void);
  * must not go on to handle untrusted data. */
 int seccomp_install(enum seccomp_thread kind);
 const char *seccomp_thread_name(enum seccomp_thread kind);
+/* Make a syscall no list allows (socket(AF_INET)): with a filter on, the
+ * process dies by SIGSYS (or, at level log, logs and goes on). For the
+ * tests' hidden `husk run --seccomp-selftest`. */
+void seccomp_selftest(void);
 
 /* The generator and the tests: how many rules a kind has, and the rule's
  * syscall number (for the tests' coverage checks). */
