@@ -11,6 +11,7 @@
 #include "vmm/log.h"
 #include "vmm/metrics.h"
 #include "vmm/snapshot/cli.h"
+#include "vmm/seccomp.h"
 #include "vmm/vmm.h"
 #include "devices/virtio/net.h"
 #include "devices/virtio/vsock_mux.h"
@@ -22,6 +23,7 @@ static void usage(FILE *f)
 	        "                [--vcpus N] [--mem MiB] [--serial-out PATH] [--level LEVEL]\n"
 	        "                [--drive path=FILE[,ro][,root][,engine=async][,cache=writeback][,id=NAME]]...\n"
 	        "                [--net tap=NAME[,mac=MAC]]... [--vsock cid=N,uds=PATH] [--rng]\n"
+	        "                [--seccomp-level 0|1|2|log] [--no-seccomp]\n"
 	        "       husk [--api-sock PATH] [--id ID] [--config-file FILE] [--no-api]\n"
 	        "            [--level LEVEL] [--log-path PATH] [--show-level] [--show-log-origin]\n"
 	        "            [--metrics-path PATH] [--start-time-us US] [--boot-timer]\n"
@@ -51,10 +53,11 @@ static int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 	return 0;
 }
 
-static int run_parse(int argc, char **argv, struct vm_config *cfg)
+static int run_parse(int argc, char **argv, struct vm_config *cfg, bool *selftest)
 {
 	enum { OPT_KERNEL = 1, OPT_INITRD, OPT_CMDLINE, OPT_VCPUS, OPT_MEM, OPT_SERIAL, OPT_LEVEL,
-	       OPT_DRIVE, OPT_NET, OPT_VSOCK, OPT_RNG };
+	       OPT_DRIVE, OPT_NET, OPT_VSOCK, OPT_RNG, OPT_SECCOMP_LEVEL, OPT_NO_SECCOMP,
+	       OPT_SECCOMP_SELFTEST };
 	static const struct option opts[] = {
 		{ "kernel", required_argument, NULL, OPT_KERNEL },
 		{ "initrd", required_argument, NULL, OPT_INITRD },
@@ -67,6 +70,11 @@ static int run_parse(int argc, char **argv, struct vm_config *cfg)
 		{ "net", required_argument, NULL, OPT_NET },
 		{ "vsock", required_argument, NULL, OPT_VSOCK },
 		{ "rng", no_argument, NULL, OPT_RNG },
+		{ "seccomp-level", required_argument, NULL, OPT_SECCOMP_LEVEL },
+		{ "no-seccomp", no_argument, NULL, OPT_NO_SECCOMP },
+		/* not in the usage: makes the vmm thread do a forbidden syscall
+		 * once the VM runs (the tests' proof that the filter is on) */
+		{ "seccomp-selftest", no_argument, NULL, OPT_SECCOMP_SELFTEST },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -126,6 +134,15 @@ static int run_parse(int argc, char **argv, struct vm_config *cfg)
 			break;
 		}
 		case OPT_RNG: cfg->entropy = true; break;
+		case OPT_SECCOMP_LEVEL: {
+			enum seccomp_level l;
+			if (seccomp_level_parse(optarg, &l) < 0)
+				return die_usage("--seccomp-level must be 0, 1, 2 or log, got '%s'", optarg);
+			seccomp_set_level(l);
+			break;
+		}
+		case OPT_NO_SECCOMP: seccomp_set_level(SECCOMP_LEVEL_NONE); break;
+		case OPT_SECCOMP_SELFTEST: *selftest = true; break;
 		case 'h': usage(stdout); exit(0);
 		default: usage(stderr); return 2;
 		}
@@ -141,12 +158,15 @@ static int cmd_run(int argc, char **argv)
 {
 	struct vm_config cfg;
 	struct vmm vmm;
+	bool selftest = false;
 	int code;
 
 	config_init(&cfg);
 	/* a developer running a guest wants to see its boot time */
 	log_set_level(LOG_INFO);
-	code = run_parse(argc, argv, &cfg);
+	/* filtered unless told otherwise */
+	seccomp_set_level(SECCOMP_LEVEL_ADVANCED);
+	code = run_parse(argc, argv, &cfg, &selftest);
 	if (code)
 		goto out_cfg;
 	if (vmm_init(&vmm) < 0) {
@@ -159,6 +179,8 @@ static int cmd_run(int argc, char **argv)
 		code = 1;
 		goto out;
 	}
+	if (selftest)
+		seccomp_selftest();
 	code = vmm_run(&vmm);
 	log_info("VM exited: %s (status %d)", vmm_exit_reason(&vmm), code);
 	if (code)

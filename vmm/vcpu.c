@@ -14,6 +14,7 @@
 #include "vmm/arch/x86_64/cpuid.h"
 #include "vmm/arch/x86_64/regs.h"
 #include "vmm/log.h"
+#include "vmm/seccomp.h"
 #include "vmm/vm.h"
 
 /* The kick signal only has to interrupt KVM_RUN; its handler does nothing. */
@@ -182,6 +183,12 @@ static void *vcpu_thread(void *arg)
 {
 	struct vcpu *vcpu = arg;
 	struct vm *vm = vcpu->vm;
+	/* before the first guest instruction: from here on this thread runs
+	 * guest-driven device handlers */
+	if (seccomp_install(SECCOMP_THREAD_VCPU) < 0) {
+		vm_request_exit(vm, 1, "vCPU %u: cannot install its seccomp filter", vcpu->id);
+		goto out;
+	}
 	if (vcpu->id == 0)
 		log_info("phase: first KVM_RUN at %llu us", log_uptime_us());
 	while (!atomic_load(&vm->exiting)) {
@@ -201,6 +208,7 @@ static void *vcpu_thread(void *arg)
 		if (!vcpu_handle_exit(vcpu))
 			break;
 	}
+out:
 	/* a pauser may be waiting for this thread to park */
 	pthread_mutex_lock(&vm->pause_lock);
 	vm->nr_parked++;

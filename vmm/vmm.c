@@ -18,6 +18,7 @@
 #include "vmm/arch/x86_64/layout.h"
 #include "vmm/arch/x86_64/regs.h"
 #include "vmm/log.h"
+#include "vmm/seccomp.h"
 #include "vmm/snapshot/snapshot_vmm.h"
 #include "vmm/vcpu.h"
 
@@ -415,6 +416,15 @@ static int step_start_vcpus(struct vmm *vmm)
 	return 0;
 }
 
+/* Last: the vCPU threads exist (a filter is inherited by threads created
+ * after it, and they have their own), and the vmm thread has not yet
+ * handled anything the guest wrote. */
+static int step_seccomp(struct vmm *vmm)
+{
+	(void)vmm;
+	return seccomp_install(SECCOMP_THREAD_VMM);
+}
+
 /* InstanceStart, in order. A failing step leaves the rest undone; the
  * caller tears down what was built with vmm_destroy. */
 static const struct {
@@ -429,6 +439,7 @@ static const struct {
 	{ "create vCPUs", step_create_vcpus },
 	{ "restore snapshot", snapshot_restore_step }, /* only in snapshot_load */
 	{ "start vCPUs", step_start_vcpus },
+	{ "seccomp", step_seccomp },
 };
 
 int vmm_start(struct vmm *vmm, const struct vm_config *cfg)

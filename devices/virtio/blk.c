@@ -275,6 +275,22 @@ static void blk_requeue(struct blk *b)
 		log_debug("blk %.20s: cannot requeue: %s", b->id, strerror(errno));
 }
 
+/* What a request costs the rate limiter in bytes: the data of a read or
+ * write, read from the header before the request is taken so that a
+ * throttled chain goes back to the ring untouched. Other types cost one
+ * op only; a malformed chain costs nothing and is refused by blk_parse. */
+static uint64_t blk_cost_bytes(const struct virtq_chain *c)
+{
+	uint32_t type;
+	if (c->out_len < BLK_HDR_LEN || c->in_len < 1 || virtq_chain_read(c, 0, &type, 4) != 4)
+		return 0;
+	if (type == BLK_T_IN)
+		return c->in_len - 1;
+	if (type == BLK_T_OUT)
+		return c->out_len - BLK_HDR_LEN;
+	return 0;
+}
+
 static struct blk_req *blk_slot(struct blk *b)
 {
 	return b->uring ? blk_uring_get(b->uring) : &b->sync_req;
@@ -301,6 +317,13 @@ static bool blk_process(struct blk *b)
 			break;
 		}
 		int ret = virtq_pop(vq, &b->chain);
+		if (ret == 1 && !rate_limiter_consume(&b->rl, blk_cost_bytes(&b->chain), 1)) {
+			/* throttled: the timerfd brings us back (blk_on_rate_timer) */
+			virtq_unpop(vq, 1);
+			if (b->uring)
+				blk_uring_put(b->uring, req);
+			break;
+		}
 		if (ret == 1)
 			ret = blk_parse(b, &b->chain, req);
 		else if (ret == 0)
@@ -358,6 +381,24 @@ static void blk_on_uring(void *opaque, uint32_t events)
 	(void)r; /* the CQ is the truth; the counter only wakes us */
 	virtio_mmio_lock(&b->t);
 	blk_reap(b, false);
+	virtio_mmio_unlock(&b->t);
+}
+
+static void blk_on_rate_timer(void *opaque, uint32_t events)
+{
+	struct blk *b = opaque;
+	(void)events;
+	virtio_mmio_lock(&b->t);
+	rate_limiter_on_timer(&b->rl);
+	if (virtio_mmio_live(&b->t) && b->t.vq[0].active && blk_process(b))
+		virtio_mmio_notify_used(&b->t, 0, false);
+	virtio_mmio_unlock(&b->t);
+}
+
+void blk_update_rate_limiter(struct blk *b, const struct rate_limiter_config *cfg)
+{
+	virtio_mmio_lock(&b->t);
+	rate_limiter_update(&b->rl, cfg);
 	virtio_mmio_unlock(&b->t);
 }
 
@@ -472,6 +513,7 @@ int blk_create(struct blk **out, const struct virtio_env *env,
 	if (!b)
 		return -ENOMEM;
 	b->fd = -1;
+	b->rl.timer_fd = -1;
 	b->ro = cfg->is_read_only;
 	b->root = cfg->is_root_device;
 	b->cache = cfg->cache_type;
@@ -484,6 +526,9 @@ int blk_create(struct blk **out, const struct virtio_env *env,
 	if (ret < 0)
 		goto out;
 	blk_fill_config(b);
+	ret = rate_limiter_init(&b->rl, &cfg->rate_limiter);
+	if (ret < 0)
+		goto out;
 	if (b->engine == IO_ENGINE_ASYNC) {
 		ret = blk_uring_create(&b->uring, BLK_QUEUE_SIZE);
 		if (ret < 0) {
@@ -498,6 +543,11 @@ int blk_create(struct blk **out, const struct virtio_env *env,
 	}
 	if (b->uring && env->loop) {
 		ret = loop_add(env->loop, blk_uring_efd(b->uring), EPOLLIN, blk_on_uring, b);
+		if (ret < 0)
+			goto out;
+	}
+	if (env->loop) {
+		ret = loop_add(env->loop, rate_limiter_fd(&b->rl), EPOLLIN, blk_on_rate_timer, b);
 		if (ret < 0)
 			goto out;
 	}
@@ -524,6 +574,11 @@ void blk_destroy(struct blk *b)
 	}
 	if (b->t.ops)
 		virtio_mmio_destroy(&b->t);
+	if (rate_limiter_fd(&b->rl) >= 0) {
+		if (b->t.env.loop)
+			loop_del(b->t.env.loop, rate_limiter_fd(&b->rl));
+		rate_limiter_destroy(&b->rl);
+	}
 	if (b->fd >= 0)
 		close(b->fd);
 	free(b->partuuid);
@@ -601,6 +656,12 @@ static int blk_drive_key(struct drive_config *cfg, const char *key, const char *
 			cfg->cache_type = CACHE_WRITEBACK;
 		else
 			return *what = "cache must be unsafe or writeback", -EINVAL;
+	} else if ((!strcmp(key, "bw") || !strcmp(key, "ops")) && val) {
+		bool bw = key[0] == 'b';
+		if (rate_limiter_parse_rate(val, bw, bw ? &cfg->rate_limiter.bandwidth
+		                                        : &cfg->rate_limiter.ops) < 0)
+			return *what = bw ? "bw must be BYTES/s (K, M, G suffixes), more than 0"
+			                  : "ops must be N/s, more than 0", -EINVAL;
 	} else if (!strcmp(key, "path") && val && *val) {
 		str = &cfg->path_on_host;
 	} else if (!strcmp(key, "id") && val && *val) {
@@ -608,7 +669,7 @@ static int blk_drive_key(struct drive_config *cfg, const char *key, const char *
 	} else if (!strcmp(key, "partuuid") && val && *val) {
 		str = &cfg->partuuid;
 	} else {
-		return *what = "unknown or malformed drive option (path=, ro, root, engine=, cache=, id=, partuuid=)",
+		return *what = "unknown or malformed drive option (path=, ro, root, engine=, cache=, id=, partuuid=, bw=, ops=)",
 		       -EINVAL;
 	}
 	if (str) {

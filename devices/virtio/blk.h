@@ -38,6 +38,7 @@
 #include "devices/virtio/mmio.h"
 #include "devices/virtio/queue.h"
 #include "vmm/config.h"
+#include "vmm/limits.h"
 
 #define BLK_SECTOR_SIZE 512
 #define BLK_ID_BYTES 20
@@ -78,6 +79,9 @@ struct blk {
 	struct blk_req sync_req;
 	struct blk_uring *uring;
 	bool stalled; /* async: stopped popping because every slot was busy */
+	/* bandwidth (IN/OUT data bytes) and ops (every request); a throttled
+	 * chain goes back to the ring and the timerfd resumes the queue */
+	struct rate_limiter rl;
 	struct blk_stats stats;
 };
 
@@ -93,6 +97,9 @@ void blk_destroy(struct blk *b);
  * configuration-change interrupt sent. On error the old file stays.
  * Call on the vmm thread. */
 int blk_swap_backing(struct blk *b, const char *path);
+/* PATCH /drives rate_limiter: replace the buckets cfg sets (see
+ * rate_limiter_update). Call on the vmm thread. */
+void blk_update_rate_limiter(struct blk *b, const struct rate_limiter_config *cfg);
 /* Before a snapshot (vCPUs paused): complete every request in flight, so
  * the rings hold the whole device state. Call on the vmm thread. */
 void blk_quiesce(struct blk *b);
@@ -103,7 +110,8 @@ void blk_quiesce(struct blk *b);
 int blk_cmdline(const struct blk *b, char *buf, size_t len);
 
 /* Parse the CLI's --drive value "path=FILE[,ro][,root][,engine=sync|async]
- * [,cache=unsafe|writeback][,id=NAME][,partuuid=UUID]" into *cfg (strings
+ * [,cache=unsafe|writeback][,id=NAME][,partuuid=UUID][,bw=RATE][,ops=RATE]"
+ * (RATE: N/s, bytes with K/M/G for bw; see rate_limiter_parse_rate) into *cfg (strings
  * strdup'd, freed by config_free). A missing id becomes "drive<index>".
  * -EINVAL with *what pointing at a static message naming the bad part. */
 int blk_drive_parse(const char *arg, unsigned index, struct drive_config *cfg,
