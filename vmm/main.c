@@ -10,6 +10,7 @@
 #include "vmm/seccomp.h"
 #include "vmm/vmm.h"
 #include "devices/virtio/net.h"
+#include "devices/virtio/rng.h"
 #include "devices/virtio/vsock_mux.h"
 
 static void usage(FILE *f)
@@ -18,7 +19,8 @@ static void usage(FILE *f)
 	        "usage: husk run --kernel PATH [--initrd PATH] [--cmdline ARGS]\n"
 	        "                [--vcpus N] [--mem MiB] [--serial-out PATH] [--level LEVEL]\n"
 	        "                [--drive path=FILE[,ro][,root][,engine=async][,cache=writeback][,id=NAME]]...\n"
-	        "                [--net tap=NAME[,mac=MAC]]... [--vsock cid=N,uds=PATH] [--rng]\n"
+	        "                [--net tap=NAME[,mac=MAC][,rx_bw=RATE][,rx_ops=RATE][,tx_bw=RATE][,tx_ops=RATE]]...\n"
+	        "                [--vsock cid=N,uds=PATH] [--rng[=bw=RATE,ops=RATE]]\n"
 	        "                [--seccomp-level 0|1|2|log] [--no-seccomp]\n"
 	        "       husk --version\n");
 }
@@ -61,7 +63,7 @@ static int run_parse(int argc, char **argv, struct vm_config *cfg, bool *selftes
 		{ "drive", required_argument, NULL, OPT_DRIVE },
 		{ "net", required_argument, NULL, OPT_NET },
 		{ "vsock", required_argument, NULL, OPT_VSOCK },
-		{ "rng", no_argument, NULL, OPT_RNG },
+		{ "rng", optional_argument, NULL, OPT_RNG },
 		{ "seccomp-level", required_argument, NULL, OPT_SECCOMP_LEVEL },
 		{ "no-seccomp", no_argument, NULL, OPT_NO_SECCOMP },
 		/* not in the usage: makes the vmm thread do a forbidden syscall
@@ -125,7 +127,11 @@ static int run_parse(int argc, char **argv, struct vm_config *cfg, bool *selftes
 			cfg->vsock.set = true;
 			break;
 		}
-		case OPT_RNG: cfg->entropy = true; break;
+		case OPT_RNG:
+			cfg->entropy = true;
+			if (optarg && rng_parse_cli(optarg, &cfg->entropy_rate_limiter) < 0)
+				return die_usage("--rng=bw=RATE,ops=RATE: bad rate '%s'", optarg);
+			break;
 		case OPT_SECCOMP_LEVEL: {
 			enum seccomp_level l;
 			if (seccomp_level_parse(optarg, &l) < 0)
