@@ -3,8 +3,12 @@
 #include "devices/i8042.h"
 
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "vmm/snapshot/snapshot.h"
 
 #define PORT_DATA 0
 #define PORT_CMD 4
@@ -146,3 +150,70 @@ int i8042_send_ctrl_alt_del(struct i8042 *k)
 }
 
 const struct bus_ops i8042_ops = { .read = i8042_read, .write = i8042_write };
+
+/* ---- snapshot: status, control, pending command, output buffer ---- */
+
+#define I8042_SNAP_VERSION 1
+
+struct i8042_snap {
+	uint32_t version;
+	uint8_t status, control, cmd, pad;
+	uint32_t head, len;
+	uint8_t buf[I8042_BUF_SIZE];
+};
+
+static int i8042_snapshot_save(void *opaque, void **blob, size_t *len)
+{
+	struct i8042 *k = opaque;
+	struct i8042_snap *p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	pthread_mutex_lock(&k->lock);
+	*p = (struct i8042_snap){ .version = I8042_SNAP_VERSION, .status = k->status,
+	                          .control = k->control, .cmd = k->cmd, .head = k->head, .len = k->len };
+	memcpy(p->buf, k->buf, sizeof(p->buf));
+	pthread_mutex_unlock(&k->lock);
+	*blob = p;
+	*len = sizeof(*p);
+	return 0;
+}
+
+static int i8042_snapshot_check(void *opaque, const uint8_t *blob, size_t len, char *err, size_t errlen)
+{
+	struct i8042_snap p;
+	(void)opaque;
+	if (len != sizeof(p)) {
+		snprintf(err, errlen, "i8042 state is %zu bytes, expected %zu", len, sizeof(p));
+		return -EINVAL;
+	}
+	memcpy(&p, blob, sizeof(p));
+	if (p.version != I8042_SNAP_VERSION || p.head >= I8042_BUF_SIZE || p.len > I8042_BUF_SIZE) {
+		snprintf(err, errlen, "i8042 state version %u or buffer %u/%u invalid", p.version, p.head, p.len);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int i8042_snapshot_restore(void *opaque, const uint8_t *blob, size_t len)
+{
+	struct i8042 *k = opaque;
+	struct i8042_snap p;
+	if (len != sizeof(p))
+		return -EINVAL;
+	memcpy(&p, blob, sizeof(p));
+	pthread_mutex_lock(&k->lock);
+	k->status = p.status;
+	k->control = p.control;
+	k->cmd = p.cmd;
+	k->head = p.head;
+	k->len = p.len;
+	memcpy(k->buf, p.buf, sizeof(k->buf));
+	pthread_mutex_unlock(&k->lock);
+	return 0;
+}
+
+const struct snapshot_dev_ops i8042_snapshot_ops = {
+	.save = i8042_snapshot_save,
+	.check = i8042_snapshot_check,
+	.restore = i8042_snapshot_restore,
+};

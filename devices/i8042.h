@@ -29,4 +29,8 @@ void i8042_destroy(struct i8042 *k);
 /* Queue the Ctrl-Alt-Del scancodes; -ENOSPC if the buffer is full. */
 int i8042_send_ctrl_alt_del(struct i8042 *k);
 
+/* Snapshot ops (vmm/snapshot/snapshot.h), opaque = struct i8042 *. */
+struct snapshot_dev_ops;
+extern const struct snapshot_dev_ops i8042_snapshot_ops;
+
 #endif

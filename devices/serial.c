@@ -4,8 +4,12 @@
 #include "devices/serial.h"
 
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "vmm/snapshot/snapshot.h"
 
 enum {
 	UART_RBR_THR = 0, UART_IER = 1, UART_IIR_FCR = 2, UART_LCR = 3,
@@ -204,3 +208,83 @@ unsigned serial_receive(struct serial *s, const uint8_t *buf, unsigned len)
 }
 
 const struct bus_ops serial_ops = { .read = serial_read, .write = serial_write };
+
+/* ---- snapshot: registers and the receive FIFO ---- */
+
+#define SERIAL_SNAP_VERSION 1
+
+struct serial_snap {
+	uint32_t version;
+	uint8_t ier, iir, lcr, mcr, lsr, msr, scr, dll, dlm, pad[3];
+	uint32_t fifo_head, fifo_len;
+	uint8_t fifo[SERIAL_FIFO_SIZE];
+};
+
+static int serial_snapshot_save(void *opaque, void **blob, size_t *len)
+{
+	struct serial *s = opaque;
+	struct serial_snap *p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	pthread_mutex_lock(&s->lock);
+	*p = (struct serial_snap){
+		.version = SERIAL_SNAP_VERSION, .ier = s->ier, .iir = s->iir, .lcr = s->lcr,
+		.mcr = s->mcr, .lsr = s->lsr, .msr = s->msr, .scr = s->scr, .dll = s->dll,
+		.dlm = s->dlm, .fifo_head = s->fifo_head, .fifo_len = s->fifo_len,
+	};
+	memcpy(p->fifo, s->fifo, sizeof(p->fifo));
+	pthread_mutex_unlock(&s->lock);
+	*blob = p;
+	*len = sizeof(*p);
+	return 0;
+}
+
+static int serial_snapshot_check(void *opaque, const uint8_t *blob, size_t len, char *err, size_t errlen)
+{
+	struct serial_snap p;
+	(void)opaque;
+	if (len != sizeof(p)) {
+		snprintf(err, errlen, "serial state is %zu bytes, expected %zu", len, sizeof(p));
+		return -EINVAL;
+	}
+	memcpy(&p, blob, sizeof(p));
+	if (p.version != SERIAL_SNAP_VERSION) {
+		snprintf(err, errlen, "serial state version %u unknown", p.version);
+		return -EINVAL;
+	}
+	if (p.fifo_head >= SERIAL_FIFO_SIZE || p.fifo_len > SERIAL_FIFO_SIZE) {
+		snprintf(err, errlen, "serial FIFO position %u/%u out of range", p.fifo_head, p.fifo_len);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int serial_snapshot_restore(void *opaque, const uint8_t *blob, size_t len)
+{
+	struct serial *s = opaque;
+	struct serial_snap p;
+	if (len != sizeof(p))
+		return -EINVAL;
+	memcpy(&p, blob, sizeof(p));
+	pthread_mutex_lock(&s->lock);
+	s->ier = p.ier;
+	s->iir = p.iir;
+	s->lcr = p.lcr;
+	s->mcr = p.mcr;
+	s->lsr = p.lsr;
+	s->msr = p.msr;
+	s->scr = p.scr;
+	s->dll = p.dll;
+	s->dlm = p.dlm;
+	s->fifo_head = p.fifo_head;
+	s->fifo_len = p.fifo_len;
+	memcpy(s->fifo, p.fifo, sizeof(s->fifo));
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}
+
+const struct snapshot_dev_ops serial_snapshot_ops = {
+	.save = serial_snapshot_save,
+	.check = serial_snapshot_check,
+	.restore = serial_snapshot_restore,
+};

@@ -27,4 +27,8 @@ void serial_destroy(struct serial *s);
 /* Queue received bytes (host -> guest); returns how many fit. */
 unsigned serial_receive(struct serial *s, const uint8_t *buf, unsigned len);
 
+/* Snapshot ops (vmm/snapshot/snapshot.h), opaque = struct serial *. */
+struct snapshot_dev_ops;
+extern const struct snapshot_dev_ops serial_snapshot_ops;
+
 #endif

@@ -18,7 +18,10 @@ size_mb=${HUSK_ROOTFS_MB:-64}
 die() { echo "rootfs/build.sh: $*" >&2; exit 1; }
 
 busybox=/bin/busybox
-[ -x "$busybox" ] && file -L "$busybox" 2>/dev/null | grep -q 'statically linked' ||
+# static = an ELF without a program interpreter (readelf: binutils; no
+# dependency on file(1), which a fresh Debian does not have)
+[ -x "$busybox" ] && readelf -lW "$busybox" >/dev/null 2>&1 &&
+	! readelf -lW "$busybox" | grep -q INTERP ||
 	die "$busybox missing or not static: apt-get install busybox-static"
 for tool in cpio gzip mkfs.ext4 sha256sum; do
 	command -v $tool >/dev/null 2>&1 || die "missing $tool: apt-get install cpio gzip e2fsprogs"

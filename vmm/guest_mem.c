@@ -54,6 +54,20 @@ void gm_destroy(struct guest_mem *gm)
 	memset(gm, 0, sizeof(*gm));
 }
 
+void gm_mark_dirty(const struct guest_mem *gm, const void *hva, uint64_t len)
+{
+	const uint8_t *p = hva;
+	if (!gm->vmm_dirty || !len || p < gm->base || (uint64_t)(p - gm->base) >= gm->map_size)
+		return;
+	uint64_t first = (uint64_t)(p - gm->base) >> 12;
+	uint64_t end = (uint64_t)(p - gm->base) + len;
+	if (end > gm->map_size)
+		end = gm->map_size;
+	uint64_t last = (end - 1) >> 12;
+	for (uint64_t pg = first; pg <= last; pg++)
+		__atomic_fetch_or(&gm->vmm_dirty[pg / 64], 1ull << (pg % 64), __ATOMIC_RELAXED);
+}
+
 void *gm_ptr(const struct guest_mem *gm, uint64_t gpa, uint64_t len)
 {
 	if (len == 0)

@@ -21,6 +21,9 @@ struct guest_mem {
 	uint64_t ram_size;   /* bytes of RAM, all regions together */
 	uint8_t *base;       /* the one host mapping all regions live in */
 	uint64_t map_size;
+	/* NULL, or one bit per 4 KiB page of the mapping: pages the VMM wrote
+	 * (KVM's dirty log sees only guest writes); owned by the snapshot code */
+	uint64_t *vmm_dirty;
 };
 
 /* Map ram_size bytes (anonymous, MAP_NORESERVE) and lay them out below and
@@ -36,6 +39,9 @@ void gm_destroy(struct guest_mem *gm);
 void *gm_ptr(const struct guest_mem *gm, uint64_t gpa, uint64_t len);
 int gm_read(const struct guest_mem *gm, void *dst, uint64_t gpa, uint64_t len);
 int gm_write(const struct guest_mem *gm, uint64_t gpa, const void *src, uint64_t len);
+/* Note that the VMM wrote [hva, hva+len) (a pointer gm_ptr returned):
+ * a no-op unless a Diff snapshot is being tracked. Thread-safe. */
+void gm_mark_dirty(const struct guest_mem *gm, const void *hva, uint64_t len);
 /* The highest RAM address + 1 below 4 GiB. */
 uint64_t gm_low_end(const struct guest_mem *gm);
 

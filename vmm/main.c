@@ -5,8 +5,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/api.h"
 #include "vmm/config.h"
+#include "vmm/config_file.h"
 #include "vmm/log.h"
+#include "vmm/metrics.h"
+#include "vmm/snapshot/cli.h"
 #include "vmm/seccomp.h"
 #include "vmm/vmm.h"
 #include "devices/virtio/net.h"
@@ -22,6 +26,10 @@ static void usage(FILE *f)
 	        "                [--net tap=NAME[,mac=MAC][,rx_bw=RATE][,rx_ops=RATE][,tx_bw=RATE][,tx_ops=RATE]]...\n"
 	        "                [--vsock cid=N,uds=PATH] [--rng[=bw=RATE,ops=RATE]]\n"
 	        "                [--seccomp-level 0|1|2|log] [--no-seccomp]\n"
+	        "       husk [--api-sock PATH] [--id ID] [--config-file FILE] [--no-api]\n"
+	        "            [--level LEVEL] [--log-path PATH] [--show-level] [--show-log-origin]\n"
+	        "            [--metrics-path PATH] [--start-time-us US] [--boot-timer]\n"
+	        "       husk snapshot load --snapshot PATH (--mem-file PATH | --uffd-sock PATH) ...\n"
 	        "       husk --version\n");
 }
 
@@ -190,14 +198,166 @@ out_cfg:
 	return code;
 }
 
+/* ---- husk as Firecracker: the API socket and/or a config file ---- */
+
+struct serve_opts {
+	const char *sock;
+	const char *id;
+	const char *config_file;
+	const char *metrics_path;
+	bool no_api;
+};
+
+static int serve_parse(int argc, char **argv, struct serve_opts *o)
+{
+	enum { O_SOCK = 1, O_ID, O_CONFIG, O_NO_API, O_LEVEL, O_LOG_PATH, O_SHOW_LEVEL, O_SHOW_ORIGIN,
+	       O_METRICS, O_START_US, O_IGNORED, O_IGNORED_ARG };
+	static const struct option opts[] = {
+		{ "api-sock", required_argument, NULL, O_SOCK },
+		{ "id", required_argument, NULL, O_ID },
+		{ "config-file", required_argument, NULL, O_CONFIG },
+		{ "no-api", no_argument, NULL, O_NO_API },
+		{ "level", required_argument, NULL, O_LEVEL },
+		{ "log-path", required_argument, NULL, O_LOG_PATH },
+		{ "show-level", no_argument, NULL, O_SHOW_LEVEL },
+		{ "show-log-origin", no_argument, NULL, O_SHOW_ORIGIN },
+		{ "metrics-path", required_argument, NULL, O_METRICS },
+		{ "start-time-us", required_argument, NULL, O_START_US },
+		/* Firecracker flags with nothing to do here: the boot timer is
+		 * always there; the jailer passes the CPU start time */
+		{ "boot-timer", no_argument, NULL, O_IGNORED },
+		{ "start-time-cpu-us", required_argument, NULL, O_IGNORED_ARG },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	bool show_level = false, show_origin = false;
+	uint64_t v;
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case O_SOCK: o->sock = optarg; break;
+		case O_ID:
+			if (!*optarg || strlen(optarg) > 64)
+				return die_usage("--id must be 1..64 characters, got '%s'", optarg);
+			o->id = optarg;
+			break;
+		case O_CONFIG: o->config_file = optarg; break;
+		case O_NO_API: o->no_api = true; break;
+		case O_METRICS: o->metrics_path = optarg; break;
+		case O_LEVEL: {
+			enum log_level l;
+			if (log_level_parse(optarg, &l) < 0)
+				return die_usage("--level must be Error, Warning, Info or Debug, got '%s'", optarg);
+			log_set_level(l);
+			break;
+		}
+		case O_LOG_PATH:
+			if (log_set_path(optarg) < 0)
+				return die_usage("--log-path: cannot open '%s'", optarg);
+			break;
+		case O_SHOW_LEVEL: show_level = true; break;
+		case O_SHOW_ORIGIN: show_origin = true; break;
+		case O_START_US:
+			if (parse_u64(optarg, 0, UINT64_MAX, &v) < 0)
+				return die_usage("--start-time-us must be a number, got '%s'", optarg);
+			log_set_start_us(v);
+			break;
+		case O_IGNORED:
+		case O_IGNORED_ARG: break;
+		case 'h': usage(stdout); exit(0);
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind < argc)
+		return die_usage("unexpected argument '%s'", argv[optind]);
+	if (o->no_api && !o->config_file)
+		return die_usage("%s", "--no-api needs --config-file");
+	if (show_level || show_origin)
+		log_set_options(show_level, show_origin);
+	return 0;
+}
+
+/* Boot what the config file configured, as an InstanceStart would. */
+static int serve_boot(struct api_target *t)
+{
+	struct api_request r = { .kind = API_ACTION, .action = ACTION_INSTANCE_START };
+	struct api_reply rep = { 500, NULL };
+	char why[512];
+	api_apply(t, &r, &rep);
+	if (rep.status >= 400) {
+		api_reply_reason(&rep, why, sizeof(why));
+		fprintf(stderr, "husk: %s\n", why);
+	}
+	free(rep.body);
+	return rep.status >= 400 ? -EINVAL : 0;
+}
+
+static int cmd_serve(int argc, char **argv)
+{
+	struct serve_opts o = { .sock = "/run/firecracker.socket", .id = "anonymous-instance" };
+	struct vm_config cfg;
+	struct vmm vmm;
+	struct metrics metrics;
+	struct api api;
+	bool api_up = false;
+	char err[512];
+	int code;
+
+	config_init(&cfg);
+	code = serve_parse(argc, argv, &o);
+	if (code)
+		goto out_cfg;
+	code = 1;
+	if (vmm_init(&vmm) < 0) {
+		fprintf(stderr, "husk: cannot set up the event loop\n");
+		goto out_cfg;
+	}
+	metrics_init(&metrics, &vmm, &vmm.loop);
+	struct api_target t = { .vmm = &vmm, .cfg = &cfg, .metrics = &metrics, .instance_id = o.id };
+	if (o.metrics_path && metrics_open(&metrics, o.metrics_path) < 0) {
+		fprintf(stderr, "husk: --metrics-path: cannot open %s\n", o.metrics_path);
+		goto out;
+	}
+	if (o.config_file && config_file_load(o.config_file, &t, err, sizeof(err)) < 0) {
+		fprintf(stderr, "husk: config file %s: %s\n", o.config_file, err);
+		goto out;
+	}
+	if (!o.no_api) {
+		if (api_start(&api, o.sock, &vmm.loop, &t) < 0) {
+			fprintf(stderr, "husk: cannot serve the API on %s\n", o.sock);
+			goto out;
+		}
+		api_up = true;
+	}
+	if (o.config_file && serve_boot(&t) < 0)
+		goto out;
+	code = vmm_run(&vmm);
+	if (vmm.vm_created)
+		log_info("VM exited: %s (status %d)", vmm_exit_reason(&vmm), code);
+out:
+	if (api_up)
+		api_stop(&api);
+	metrics_flush(&metrics);
+	metrics_close(&metrics);
+	vmm_destroy(&vmm);
+out_cfg:
+	config_free(&cfg);
+	return code;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc >= 2 && strcmp(argv[1], "run") == 0)
 		return cmd_run(argc - 1, argv + 1);
+	if (argc >= 2 && strcmp(argv[1], "snapshot") == 0)
+		return snapshot_cli_main(argc - 1, argv + 1);
 	if (argc >= 2 && strcmp(argv[1], "--version") == 0) {
 		printf("husk v%s\n", HUSK_VERSION);
 		return 0;
 	}
+	if (argc >= 2 && strncmp(argv[1], "--", 2) == 0)
+		return cmd_serve(argc, argv);
 	usage(stderr);
 	return 2;
 }

@@ -56,7 +56,9 @@ int vcpu_create(struct vcpu *vcpu, struct vm *vm, unsigned id)
 
 static int vcpu_set_cpuid(struct vcpu *vcpu)
 {
-	const struct kvm_cpuid2 *sup = vcpu->vm->supported_cpuid;
+	const struct kvm_cpuid2 *sup = vm_supported_cpuid(vcpu->vm);
+	if (!sup)
+		return -EIO;
 	size_t sz = sizeof(*sup) + sup->nent * sizeof(sup->entries[0]);
 	struct kvm_cpuid2 *c = malloc(sz);
 	if (!c)
@@ -95,13 +97,20 @@ int vcpu_configure(struct vcpu *vcpu, const struct boot_info *bi)
 	return ret;
 }
 
+static void vcpu_count(atomic_ullong *counter)
+{
+	atomic_fetch_add_explicit(counter, 1, memory_order_relaxed);
+}
+
 static void vcpu_handle_io(struct vcpu *vcpu)
 {
 	struct kvm_run *run = vcpu->run;
 	uint8_t *data = (uint8_t *)run + run->io.data_offset;
 	bool is_write = run->io.direction == KVM_EXIT_IO_OUT;
+	vcpu_count(is_write ? &vcpu->exits.io_out : &vcpu->exits.io_in);
 	for (uint32_t i = 0; i < run->io.count; i++) {
-		bus_access(&vcpu->vm->pio, run->io.port, data, run->io.size, is_write);
+		if (!bus_access(&vcpu->vm->pio, run->io.port, data, run->io.size, is_write))
+			vcpu_count(&vcpu->exits.unclaimed);
 		data += run->io.size;
 	}
 }
@@ -109,11 +118,14 @@ static void vcpu_handle_io(struct vcpu *vcpu)
 static void vcpu_handle_mmio(struct vcpu *vcpu)
 {
 	struct kvm_run *run = vcpu->run;
+	vcpu_count(run->mmio.is_write ? &vcpu->exits.mmio_write : &vcpu->exits.mmio_read);
 	if (!bus_access(&vcpu->vm->mmio, run->mmio.phys_addr, run->mmio.data,
-	                run->mmio.len, run->mmio.is_write))
+	                run->mmio.len, run->mmio.is_write)) {
+		vcpu_count(&vcpu->exits.unclaimed);
 		log_debug("vCPU %u: unclaimed MMIO %s at 0x%llx", vcpu->id,
 		          run->mmio.is_write ? "write" : "read",
 		          (unsigned long long)run->mmio.phys_addr);
+	}
 }
 
 /* Returns false when the VM should end. */
@@ -186,6 +198,7 @@ static void *vcpu_thread(void *arg)
 		}
 		if (ioctl(vcpu->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
+				vcpu_count(&vcpu->exits.interrupted);
 				vcpu->run->immediate_exit = 0;
 				continue;
 			}

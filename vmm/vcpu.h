@@ -9,6 +9,13 @@
 struct vm;
 struct boot_info;
 
+/* Exits by reason, bumped by the vCPU thread, read by metrics (relaxed). */
+struct vcpu_exits {
+	atomic_ullong io_in, io_out, mmio_read, mmio_write;
+	atomic_ullong unclaimed;   /* I/O or MMIO no device owns */
+	atomic_ullong interrupted; /* KVM_RUN left for a kick (pause, stop) */
+};
+
 struct vcpu {
 	struct vm *vm;
 	unsigned id;
@@ -16,6 +23,7 @@ struct vcpu {
 	struct kvm_run *run;
 	pthread_t thread;
 	bool started;
+	struct vcpu_exits exits;
 };
 
 int vcpu_create(struct vcpu *vcpu, struct vm *vm, unsigned id);

@@ -58,6 +58,19 @@ static int vm_check_kvm(struct vm *vm)
 	return 0;
 }
 
+static int vm_get_supported_cpuid(struct vm *vm);
+
+/* Fetched on first use: a restored VM takes its CPUID from the snapshot and
+ * never pays for the query (about 0.7 ms here). */
+const struct kvm_cpuid2 *vm_supported_cpuid(struct vm *vm)
+{
+	if (!vm->supported_cpuid && vm_get_supported_cpuid(vm) < 0) {
+		free(vm->supported_cpuid);
+		vm->supported_cpuid = NULL;
+	}
+	return vm->supported_cpuid;
+}
+
 static int vm_get_supported_cpuid(struct vm *vm)
 {
 	size_t sz = sizeof(struct kvm_cpuid2) + CPUID_MAX_ENTRIES * sizeof(struct kvm_cpuid_entry2);
@@ -156,9 +169,6 @@ int vm_create(struct vm *vm, uint64_t mem_mib, unsigned nr_vcpus)
 		log_err("KVM_GET_VCPU_MMAP_SIZE: %s", strerror(errno));
 		return -ENOTSUP;
 	}
-	ret = vm_get_supported_cpuid(vm);
-	if (ret < 0)
-		return ret;
 	vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
 	if (vm->vm_fd < 0) {
 		ret = -errno;
@@ -166,13 +176,17 @@ int vm_create(struct vm *vm, uint64_t mem_mib, unsigned nr_vcpus)
 		return ret;
 	}
 	log_info("phase: KVM VM created at %llu us", log_uptime_us());
-	ret = vm_create_irqchip(vm);
-	if (ret < 0)
-		return ret;
+	/* memory before the in-kernel irqchip: on the PVM hypervisor a
+	 * memslot added after KVM_CREATE_IRQCHIP costs 4-8 ms, before it
+	 * 0.1 ms (measured with a bare KVM program); Firecracker keeps the
+	 * same order */
 	ret = vm_map_memory(vm, mem_mib);
 	if (ret < 0)
 		return ret;
 	log_info("phase: memory mapped at %llu us", log_uptime_us());
+	ret = vm_create_irqchip(vm);
+	if (ret < 0)
+		return ret;
 	vm->exit_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (vm->exit_efd < 0)
 		return -errno;

@@ -46,6 +46,8 @@ struct vm {
 /* Open /dev/kvm, check the API version and every capability we need,
  * create the VM, map mem_mib MiB and register it, create the irqchip and
  * PIT. Errors are logged with the reason. */
+/* KVM_GET_SUPPORTED_CPUID, queried once on first use; NULL on failure. */
+const struct kvm_cpuid2 *vm_supported_cpuid(struct vm *vm);
 int vm_create(struct vm *vm, uint64_t mem_mib, unsigned nr_vcpus);
 void vm_destroy(struct vm *vm);
 

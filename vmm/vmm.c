@@ -68,6 +68,7 @@ int vmm_init(struct vmm *vmm)
 {
 	memset(vmm, 0, sizeof(*vmm));
 	vmm->serial_irq_efd = vmm->kbd_irq_efd = vmm->signal_fd = -1;
+	vmm->vmgenid_irq_efd = -1;
 	vmm->serial_in_fd = -1;
 	vmm->serial_out_fd = STDOUT_FILENO;
 	vmm->vm.kvm_fd = vmm->vm.vm_fd = vmm->vm.exit_efd = -1;
@@ -161,6 +162,10 @@ static int step_legacy_devices(struct vmm *vmm)
 	if (ret == 0)
 		ret = bus_register(&vm->pio, LAYOUT_I8042, 5, "i8042", &i8042_ops, &vmm->i8042);
 	if (ret == 0)
+		ret = snapshot_device_register(&vmm->snap, "serial0", &serial_snapshot_ops, &vmm->serial);
+	if (ret == 0)
+		ret = snapshot_device_register(&vmm->snap, "i8042", &i8042_snapshot_ops, &vmm->i8042);
+	if (ret == 0)
 		ret = bus_register(&vm->pio, LAYOUT_BOOTTIMER_PIO, 1, "boottimer", &boottimer_ops,
 		                   &vmm->boottimer);
 	if (ret == 0)
@@ -175,6 +180,15 @@ static int vmm_add_frag(struct vmm *vmm, int ret)
 	if (ret < 0)
 		return ret;
 	return snprintf(vmm->virtio_cmdline + l, sizeof(vmm->virtio_cmdline) - l, " ") < 0 ? -ENOSPC : 0;
+}
+
+/* Snapshot state of a device, under a name stable across versions. */
+static int vmm_snapshot_register(struct vmm *vmm, const char *kind, int index,
+                                 const struct snapshot_dev_ops *ops, void *dev)
+{
+	char name[SNAP_DEVICE_NAME_LEN];
+	snprintf(name, sizeof(name), "%s%d", kind, index);
+	return snapshot_device_register(&vmm->snap, name, ops, dev);
 }
 
 /* virtio-blk drives in virtio-mmio slots 0.., the root drive first so
@@ -192,6 +206,12 @@ static int step_block_devices(struct vmm *vmm)
 			int ret = blk_create(&vmm->blk[vmm->nr_blk], &env, d, (unsigned)vmm->nr_blk);
 			if (ret < 0)
 				return ret;
+			ret = vmm_snapshot_register(vmm, "virtio-blk", vmm->nr_blk, &blk_snapshot_ops,
+			                            vmm->blk[vmm->nr_blk]);
+			if (ret < 0) {
+				blk_destroy(vmm->blk[vmm->nr_blk]);
+				return ret;
+			}
 			size_t l = strlen(vmm->virtio_cmdline);
 			ret = vmm_add_frag(vmm, blk_cmdline(vmm->blk[vmm->nr_blk], vmm->virtio_cmdline + l,
 			                                    sizeof(vmm->virtio_cmdline) - l));
@@ -233,6 +253,27 @@ out:
 	return ret;
 }
 
+/* VMGenID: an MMIO page after the virtio slots, its GSI after theirs
+ * (devices/vmgenid.h: why not ACPI). */
+static int vmm_vmgenid(struct vmm *vmm)
+{
+	const uint64_t base = LAYOUT_VIRTIO_MMIO_BASE + LAYOUT_VIRTIO_MAX_DEVICES * LAYOUT_VIRTIO_MMIO_SIZE;
+	const unsigned gsi = LAYOUT_VIRTIO_GSI_BASE + LAYOUT_VIRTIO_MAX_DEVICES;
+	int ret = vmm_irq_eventfd(vmm, gsi, &vmm->vmgenid_irq_efd);
+	if (ret == 0)
+		ret = vmgenid_init(&vmm->vmgenid, base, gsi, vmm->vmgenid_irq_efd);
+	if (ret == 0)
+		ret = bus_register(&vmm->vm.mmio, base, VMGENID_MMIO_SIZE, "vmgenid", &vmgenid_ops, &vmm->vmgenid);
+	if (ret == 0)
+		ret = snapshot_device_register(&vmm->snap, "vmgenid", &vmgenid_snapshot_ops, &vmm->vmgenid);
+	if (ret == 0) {
+		size_t l = strlen(vmm->virtio_cmdline);
+		int n = vmgenid_cmdline(&vmm->vmgenid, vmm->virtio_cmdline + l, sizeof(vmm->virtio_cmdline) - l);
+		ret = n < 0 ? n : 0;
+	}
+	return ret;
+}
+
 static int step_virtio_devices(struct vmm *vmm)
 {
 	struct virtio_env env;
@@ -242,15 +283,20 @@ static int step_virtio_devices(struct vmm *vmm)
 	for (int i = 0; ret == 0 && i < vmm->cfg->nr_nets; i++) {
 		ret = net_create(&vmm->nets[i], &env, &vmm->cfg->nets[i], -1, slot);
 		if (ret == 0) {
+			vmm->nr_nets++;
+			ret = vmm_snapshot_register(vmm, "virtio-net", i, &net_snapshot_ops, vmm->nets[i]);
+		}
+		if (ret == 0) {
 			size_t l = strlen(vmm->virtio_cmdline);
 			ret = vmm_add_frag(vmm, net_cmdline(vmm->nets[i], vmm->virtio_cmdline + l,
 			                                    sizeof(vmm->virtio_cmdline) - l));
-			vmm->nr_nets++;
 			slot++;
 		}
 	}
 	if (ret == 0 && vmm->cfg->vsock.set) {
 		ret = vsock_create(&vmm->vsock, &env, vmm->cfg->vsock.guest_cid, vmm->cfg->vsock.uds_path, slot);
+		if (ret == 0)
+			ret = vmm_snapshot_register(vmm, "virtio-vsock", 0, &vsock_snapshot_ops, vmm->vsock);
 		if (ret == 0) {
 			size_t l = strlen(vmm->virtio_cmdline);
 			ret = vmm_add_frag(vmm, vsock_cmdline(vmm->vsock, vmm->virtio_cmdline + l,
@@ -262,6 +308,8 @@ static int step_virtio_devices(struct vmm *vmm)
 		ret = rng_create(&vmm->rng, &env, slot);
 		if (ret == 0)
 			rng_update_rate_limiter(vmm->rng, &vmm->cfg->entropy_rate_limiter);
+		if (ret == 0)
+			ret = vmm_snapshot_register(vmm, "virtio-rng", 0, &rng_snapshot_ops, vmm->rng);
 		if (ret == 0) {
 			size_t l = strlen(vmm->virtio_cmdline);
 			ret = vmm_add_frag(vmm, rng_cmdline(vmm->rng, vmm->virtio_cmdline + l,
@@ -269,6 +317,8 @@ static int step_virtio_devices(struct vmm *vmm)
 			slot++;
 		}
 	}
+	if (ret == 0)
+		ret = vmm_vmgenid(vmm);
 	return ret;
 }
 
@@ -481,12 +531,14 @@ void vmm_destroy(struct vmm *vmm)
 		rng_destroy(vmm->rng);
 		serial_destroy(&vmm->serial);
 		i8042_destroy(&vmm->i8042);
+		vmgenid_destroy(&vmm->vmgenid);
 		vm_destroy(vm);
 	}
 	snapshot_state_destroy(&vmm->snap);
 	loop_destroy(&vmm->loop);
 	vmm_close_fd(&vmm->serial_irq_efd);
 	vmm_close_fd(&vmm->kbd_irq_efd);
+	vmm_close_fd(&vmm->vmgenid_irq_efd);
 	vmm_close_fd(&vmm->signal_fd);
 	if (vmm->serial_out_fd != STDOUT_FILENO)
 		vmm_close_fd(&vmm->serial_out_fd);

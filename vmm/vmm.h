@@ -8,6 +8,7 @@
 #include "devices/boottimer.h"
 #include "devices/i8042.h"
 #include "devices/serial.h"
+#include "devices/vmgenid.h"
 #include "devices/virtio/blk.h"
 #include "vmm/arch/x86_64/boot.h"
 #include "vmm/config.h"
@@ -42,6 +43,8 @@ struct vmm {
 	int nr_nets;
 	struct vsock *vsock;
 	struct rng *rng;
+	struct vmgenid vmgenid;
+	int vmgenid_irq_efd;
 	char virtio_cmdline[1024]; /* virtio_mmio.device=... of every device */
 
 	struct boot_info boot;

@@ -143,4 +143,9 @@ unsigned blk_uring_reap(struct blk_uring *u, blk_uring_done_fn done, void *opaqu
 void blk_uring_drain(struct blk_uring *u);
 unsigned blk_uring_inflight(const struct blk_uring *u);
 
+/* Snapshot ops (vmm/snapshot/snapshot.h), opaque = struct blk *: the
+ * transport and queue state, identity = drive id, backing file, ro/rw. */
+struct snapshot_dev_ops;
+extern const struct snapshot_dev_ops blk_snapshot_ops;
+
 #endif

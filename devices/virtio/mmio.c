@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -415,32 +416,60 @@ static int virtio_mmio_restore_queue(struct virtio_mmio *t, struct virtq *vq,
 	vq->used_gpa = qs->used;
 	vq->event_idx = qs->event_idx;
 	vq->indirect = qs->indirect;
+	if (qs->ready > 1 || qs->event_idx > 1 || qs->indirect > 1)
+		return -EINVAL;
 	if (!qs->ready)
 		return 0;
 	int ret = virtq_activate(vq, t->env.gm);
 	if (ret < 0)
 		return ret;
+	/* chains popped and not yet used can be at most a ring's worth */
+	if ((uint16_t)(qs->last_avail - qs->used_idx) > qs->size)
+		return -EINVAL;
 	vq->last_avail = qs->last_avail;
 	vq->used_idx = qs->used_idx;
 	vq->signalled_used = qs->signalled_used;
 	return 0;
 }
 
-int virtio_mmio_restore(struct virtio_mmio *t, const struct virtio_mmio_state *s)
+/* Check s against this transport and build its queues in vq[]; nothing in
+ * t changes. */
+static int virtio_mmio_prepare(struct virtio_mmio *t, const struct virtio_mmio_state *s,
+                               struct virtq *vq, const char **why)
 {
-	if (s->device_id != t->ops->device_id || s->nr_queues != t->ops->nr_queues ||
-	    s->device_features != t->device_features ||
-	    (s->driver_features & ~t->device_features) || (s->status & ~0xffu))
+	*why = NULL;
+	if (s->device_id != t->ops->device_id || s->nr_queues != t->ops->nr_queues)
+		*why = "device kind or queue count differs";
+	else if (s->device_features != t->device_features)
+		*why = "offered features differ";
+	else if (s->driver_features & ~t->device_features)
+		*why = "driver features not offered";
+	else if ((s->status & ~0xffu) || s->activated > 1 ||
+	         (s->activated && !(s->status & VIRTIO_STATUS_DRIVER_OK)))
+		*why = "status inconsistent";
+	if (*why)
 		return -EINVAL;
-	struct virtq vq[VIRTIO_MMIO_MAX_QUEUES];
 	for (unsigned q = 0; q < s->nr_queues; q++) {
 		const struct virtq_state *qs = &s->q[q];
 		if ((qs->event_idx && !(s->driver_features & VIRTIO_FEATURE(VIRTIO_F_RING_EVENT_IDX))) ||
-		    (qs->indirect && !(s->driver_features & VIRTIO_FEATURE(VIRTIO_F_RING_INDIRECT_DESC))))
+		    (qs->indirect && !(s->driver_features & VIRTIO_FEATURE(VIRTIO_F_RING_INDIRECT_DESC)))) {
+			*why = "queue uses a ring feature not negotiated";
 			return -EINVAL;
-		if (virtio_mmio_restore_queue(t, &vq[q], qs) < 0)
+		}
+		if (virtio_mmio_restore_queue(t, &vq[q], qs) < 0) {
+			*why = "queue size, ring address or index out of range";
 			return -EINVAL;
+		}
 	}
+	return 0;
+}
+
+int virtio_mmio_restore(struct virtio_mmio *t, const struct virtio_mmio_state *s)
+{
+	struct virtq vq[VIRTIO_MMIO_MAX_QUEUES];
+	const char *why;
+	if (virtio_mmio_prepare(t, s, vq, &why) < 0)
+		return -EINVAL;
 	virtio_mmio_lock(t);
 	memcpy(t->vq, vq, sizeof(vq[0]) * s->nr_queues);
 	t->driver_features = s->driver_features;
@@ -451,6 +480,92 @@ int virtio_mmio_restore(struct virtio_mmio *t, const struct virtio_mmio_state *s
 	t->isr = s->isr;
 	t->config_generation = s->config_generation;
 	t->activated = s->activated;
+	virtio_mmio_unlock(t);
+	return 0;
+}
+
+/* ---- the snapshot blob: transport state, then the backend identity ---- */
+
+#define VIRTIO_SNAP_MAGIC 0x50414e53u /* "SNAP" */
+#define VIRTIO_SNAP_VERSION 1
+#define VIRTIO_SNAP_MAX_IDENT 1024
+
+struct virtio_snap_hdr {
+	uint32_t magic, version, ident_len, pad;
+	struct virtio_mmio_state st;
+	/* then ident_len bytes of identity, no NUL */
+};
+
+int virtio_mmio_snapshot_save(struct virtio_mmio *t, const char *ident, void **blob, size_t *len)
+{
+	size_t il = strlen(ident);
+	if (il > VIRTIO_SNAP_MAX_IDENT)
+		return -ENAMETOOLONG;
+	struct virtio_snap_hdr *h = calloc(1, sizeof(*h) + il);
+	if (!h)
+		return -ENOMEM;
+	h->magic = VIRTIO_SNAP_MAGIC;
+	h->version = VIRTIO_SNAP_VERSION;
+	h->ident_len = (uint32_t)il;
+	virtio_mmio_save(t, &h->st);
+	memcpy(h + 1, ident, il);
+	*blob = h;
+	*len = sizeof(*h) + il;
+	return 0;
+}
+
+int virtio_mmio_snapshot_check(struct virtio_mmio *t, const char *ident, const uint8_t *blob,
+                               size_t len, char *err, size_t errlen)
+{
+	struct virtio_snap_hdr h;
+	struct virtq vq[VIRTIO_MMIO_MAX_QUEUES];
+	const char *why;
+	if (len < sizeof(h)) {
+		snprintf(err, errlen, "virtio state of %zu bytes is truncated", len);
+		return -EINVAL;
+	}
+	memcpy(&h, blob, sizeof(h));
+	if (h.magic != VIRTIO_SNAP_MAGIC || h.version != VIRTIO_SNAP_VERSION) {
+		snprintf(err, errlen, "virtio state magic/version %#x/%u unknown", h.magic, h.version);
+		return -EINVAL;
+	}
+	if (h.ident_len > VIRTIO_SNAP_MAX_IDENT || len != sizeof(h) + h.ident_len) {
+		snprintf(err, errlen, "virtio state length %zu does not match its identity length", len);
+		return -EINVAL;
+	}
+	size_t il = strlen(ident);
+	if (il != h.ident_len || memcmp(blob + sizeof(h), ident, il) != 0) {
+		snprintf(err, errlen, "backend is '%s', the snapshot's is '%.*s'", ident,
+		         (int)h.ident_len, (const char *)blob + sizeof(h));
+		return -EINVAL;
+	}
+	virtio_mmio_lock(t);
+	int ret = virtio_mmio_prepare(t, &h.st, vq, &why);
+	virtio_mmio_unlock(t);
+	if (ret < 0)
+		snprintf(err, errlen, "%s transport state: %s", t->ops->name, why);
+	return ret;
+}
+
+int virtio_mmio_snapshot_restore(struct virtio_mmio *t, const uint8_t *blob, size_t len)
+{
+	struct virtio_snap_hdr h;
+	if (len < sizeof(h))
+		return -EINVAL;
+	memcpy(&h, blob, sizeof(h));
+	int ret = virtio_mmio_restore(t, &h.st);
+	if (ret < 0)
+		return ret;
+	/* the device side (queues handed to the device, tap offloads, RX)
+	 * comes back the way the driver brought it up: by activation */
+	virtio_mmio_lock(t);
+	if (virtio_mmio_live(t) && t->ops->activate && t->ops->activate(t->dev) < 0)
+		virtio_mmio_needs_reset(t);
+	/* a kick the old VMM had not handled yet is gone with it: look at
+	 * every queue once, as if the driver had notified */
+	for (unsigned q = 0; virtio_mmio_live(t) && q < t->ops->nr_queues; q++)
+		if (virtq_pending(&t->vq[q]))
+			virtio_mmio_kick(t, q);
 	virtio_mmio_unlock(t);
 	return 0;
 }

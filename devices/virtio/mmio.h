@@ -185,6 +185,17 @@ void virtio_mmio_save(struct virtio_mmio *t, struct virtio_mmio_state *s);
  * nothing is applied unless all pass: -EINVAL. */
 int virtio_mmio_restore(struct virtio_mmio *t, const struct virtio_mmio_state *s);
 
+/* The snapshot blob of a virtio-mmio device (what its snapshot ops
+ * save): the transport state above plus ident, the device's backend
+ * identity (e.g. drive id and path), which must match on restore.
+ * save/check/restore with the vCPUs paused and the device drained. check
+ * changes nothing; restore re-activates a live device (its queues go back
+ * to the device as on DRIVER_OK). */
+int virtio_mmio_snapshot_save(struct virtio_mmio *t, const char *ident, void **blob, size_t *len);
+int virtio_mmio_snapshot_check(struct virtio_mmio *t, const char *ident, const uint8_t *blob,
+                               size_t len, char *err, size_t errlen);
+int virtio_mmio_snapshot_restore(struct virtio_mmio *t, const uint8_t *blob, size_t len);
+
 struct vm;
 /* A virtio_env for a real VM (KVM ioeventfds and irqfds, the slots of
  * the x86_64 layout: the one place this directory knows the layout). */

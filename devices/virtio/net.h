@@ -200,4 +200,9 @@ int net_parse_mac(const char *s, uint8_t mac[6]);
  * (strings malloc'd, freed by config_free). 0 or -EINVAL with *what set. */
 int net_parse_cli(const char *arg, struct net_config *out, const char **what);
 
+/* Snapshot ops (vmm/snapshot/snapshot.h), opaque = struct net *:
+ * transport and queue state, identity = the configured MAC. */
+struct snapshot_dev_ops;
+extern const struct snapshot_dev_ops net_snapshot_ops;
+
 #endif

@@ -63,6 +63,7 @@ static void set_avail_event(struct virtq *vq, uint16_t v)
 {
 	volatile uint16_t *ev = (volatile uint16_t *)((volatile uint8_t *)vq->used + 4 + 8ull * vq->size);
 	*ev = v;
+	gm_mark_dirty(vq->gm, (const void *)ev, sizeof(*ev));
 }
 
 /* Copy one descriptor out of guest memory; the copy is what we check. */
@@ -194,6 +195,10 @@ int virtq_pop(struct virtq *vq, struct virtq_chain *c)
 		c->in_len = c->out_len = 0;
 		return ret;
 	}
+	/* what the device will write into: a Diff snapshot must carry it
+	 * (marked now, written before any snapshot: devices drain first) */
+	for (unsigned i = c->nr_out; i < c->nr; i++)
+		gm_mark_dirty(vq->gm, c->iov[i].iov_base, c->iov[i].iov_len);
 	return 1;
 }
 
@@ -215,6 +220,7 @@ void virtq_publish_used(struct virtq *vq)
 		return;
 	/* release: the elements (and the data in the buffers) before the idx */
 	__atomic_store_n(&vq->used[USED_IDX], vq->used_idx, __ATOMIC_RELEASE);
+	gm_mark_dirty(vq->gm, (const void *)vq->used, used_bytes(vq->size));
 }
 
 void virtq_push(struct virtq *vq, uint16_t head, uint32_t len)

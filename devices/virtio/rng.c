@@ -9,6 +9,7 @@
 #include <sys/random.h>
 
 #include "vmm/log.h"
+#include "vmm/snapshot/snapshot.h"
 
 long rng_fill(const struct iovec *iov, int n, size_t max)
 {
@@ -217,3 +218,29 @@ int rng_cmdline(const struct rng *r, char *buf, size_t len)
 {
 	return virtio_mmio_cmdline(&r->t, buf, len);
 }
+
+/* ---- snapshot: transport + queues (no backend to identify) ---- */
+
+static int rng_snapshot_save(void *opaque, void **blob, size_t *len)
+{
+	struct rng *r = opaque;
+	return virtio_mmio_snapshot_save(&r->t, "rng", blob, len);
+}
+
+static int rng_snapshot_check(void *opaque, const uint8_t *blob, size_t len, char *err, size_t errlen)
+{
+	struct rng *r = opaque;
+	return virtio_mmio_snapshot_check(&r->t, "rng", blob, len, err, errlen);
+}
+
+static int rng_snapshot_restore(void *opaque, const uint8_t *blob, size_t len)
+{
+	struct rng *r = opaque;
+	return virtio_mmio_snapshot_restore(&r->t, blob, len);
+}
+
+const struct snapshot_dev_ops rng_snapshot_ops = {
+	.save = rng_snapshot_save,
+	.check = rng_snapshot_check,
+	.restore = rng_snapshot_restore,
+};

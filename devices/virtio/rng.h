@@ -64,4 +64,8 @@ void rng_update_rate_limiter(struct rng *r, const struct rate_limiter_config *cf
 int rng_parse_cli(const char *arg, struct rate_limiter_config *cfg);
 int rng_cmdline(const struct rng *r, char *buf, size_t len);
 
+/* Snapshot ops (vmm/snapshot/snapshot.h), opaque = struct rng *. */
+struct snapshot_dev_ops;
+extern const struct snapshot_dev_ops rng_snapshot_ops;
+
 #endif

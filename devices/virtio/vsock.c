@@ -3,6 +3,7 @@
 
 #include <endian.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -10,6 +11,7 @@
 #include <unistd.h>
 
 #include "vmm/log.h"
+#include "vmm/snapshot/snapshot.h"
 
 #define VIRTIO_F_VERSION_1 32
 
@@ -309,3 +311,52 @@ int vsock_cmdline(const struct vsock *v, char *buf, size_t len)
 {
 	return virtio_mmio_cmdline(&v->t, buf, len);
 }
+
+/* ---- snapshot: transport + queues, identity = the guest CID ----
+ * Host connections do not survive a snapshot: after restore the guest is
+ * told (TRANSPORT_RESET on the event queue), as on Firecracker. */
+
+static void vsock_snapshot_ident(const struct vsock *v, char *buf, size_t len)
+{
+	snprintf(buf, len, "vsock cid=%llu", (unsigned long long)v->dev.mux.guest_cid);
+}
+
+static int vsock_snapshot_save(void *opaque, void **blob, size_t *len)
+{
+	struct vsock *v = opaque;
+	char ident[64];
+	vsock_snapshot_ident(v, ident, sizeof(ident));
+	return virtio_mmio_snapshot_save(&v->t, ident, blob, len);
+}
+
+static int vsock_snapshot_check(void *opaque, const uint8_t *blob, size_t len, char *err, size_t errlen)
+{
+	struct vsock *v = opaque;
+	char ident[64];
+	vsock_snapshot_ident(v, ident, sizeof(ident));
+	return virtio_mmio_snapshot_check(&v->t, ident, blob, len, err, errlen);
+}
+
+static int vsock_snapshot_restore(void *opaque, const uint8_t *blob, size_t len)
+{
+	struct vsock *v = opaque;
+	int ret = virtio_mmio_snapshot_restore(&v->t, blob, len);
+	if (ret < 0)
+		return ret;
+	virtio_mmio_lock(&v->t);
+	if (virtio_mmio_live(&v->t)) {
+		int r = vsock_dev_transport_reset(&v->dev);
+		if (r == 0)
+			virtio_mmio_notify_used(&v->t, VSOCK_QUEUE_EVENT, true);
+		else
+			log_warn("vsock: no transport reset event after restore: %s", strerror(-r));
+	}
+	virtio_mmio_unlock(&v->t);
+	return 0;
+}
+
+const struct snapshot_dev_ops vsock_snapshot_ops = {
+	.save = vsock_snapshot_save,
+	.check = vsock_snapshot_check,
+	.restore = vsock_snapshot_restore,
+};

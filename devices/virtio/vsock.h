@@ -72,4 +72,9 @@ int vsock_create(struct vsock **out, const struct virtio_env *env, uint64_t gues
 void vsock_destroy(struct vsock *v);
 int vsock_cmdline(const struct vsock *v, char *buf, size_t len);
 
+/* Snapshot ops (vmm/snapshot/snapshot.h), opaque = struct vsock *:
+ * transport and queue state, identity = guest CID; connections reset. */
+struct snapshot_dev_ops;
+extern const struct snapshot_dev_ops vsock_snapshot_ops;
+
 #endif

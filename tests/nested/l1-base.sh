@@ -13,7 +13,9 @@ die() { echo "tests/nested/l1-base.sh: $*" >&2; exit 1; }
 kdir=$1
 
 busybox=/bin/busybox
-file -L "$busybox" 2>/dev/null | grep -q 'statically linked' ||
+# static = an ELF without a program interpreter (readelf: binutils; no
+# dependency on file(1), which a fresh Debian does not have)
+readelf -lW "$busybox" >/dev/null 2>&1 && ! readelf -lW "$busybox" | grep -q INTERP ||
 	die "$busybox missing or not static: apt-get install busybox-static"
 bbver=$(dpkg-query -W -f='${Version}' busybox-static 2>/dev/null || echo unknown)
 key=$( { echo "busybox=$bbver kernel=$(cat "$kdir/package")"; cat "$here/l1-init" "$here/l1-base.sh"; } |

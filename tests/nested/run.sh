@@ -17,17 +17,24 @@
 #   HUSK_NESTED_TIMEOUT  seconds for the whole outer machine (default 180)
 #   HUSK_NESTED_ROOT     initrd (default: rootfs initramfs as --initrd) or
 #                        disk (rootfs.ext4 copied to /l2/rootfs.ext4, no
-#                        initrd, root=/dev/vda; QEMU mode attaches it itself)
+#                        initrd; QEMU mode attaches it and adds root=/dev/vda
+#                        itself, husk needs --drive path=/l2/rootfs.ext4,root)
 #   HUSK_NESTED_TAP=1    level 1 makes tap0 (172.16.0.1/24) before the VMM
 #                        starts; QEMU mode attaches it with MAC
 #                        06:00:ac:10:00:02 (husk: say so in the extra args)
 #   HUSK_NESTED_FILES    host files to put into level 1: executables (curl ...)
 #                        at their own path with their libraries, others
 #                        (a config JSON ...) as /extra/<name>
+#   HUSK_NESTED_L2_FILES host executables added to the level-2 initrd's
+#                        /bin (dynamic ones with their libraries; initrd
+#                        root only)
 #   HUSK_NESTED_SHOW_FILES  with a disk root: files of the image that level 1
 #                        prints after the VMM exits ("husk-nested: disk F: ...")
 #   HUSK_NESTED_TEST     a script to run in level 1 instead of the default
-#                        (sees $VMM, $L2_KERNEL, $L2_INITRD, $L2_CMDLINE)
+#                        (sees $VMM, $L2_KERNEL, $L2_INITRD, $L2_CMDLINE and
+#                        $VMM_CMD, the default VMM command with the extra
+#                        args: `eval "$VMM_CMD" &` then drive it, e.g. with
+#                        curl --unix-socket given by HUSK_NESTED_FILES)
 #   HUSK_NESTED_KEEP=DIR keep the per-run files there
 set -eu
 
@@ -64,20 +71,23 @@ mkdir -p "$ov/l2" "$ov/vmm"
 
 # The VMM and every shared library it needs, at the paths ldd names (the
 # dynamic loader included), so it runs unchanged inside level 1.
-copy_with_libs() {
-	mkdir -p "$ov$(dirname "$1")"
-	cp -L "$1" "$ov$1"
-	for lib in $(ldd "$1" 2>/dev/null | grep -oE '/[^ ]+' ); do
-		[ -f "$ov$lib" ] && continue
-		mkdir -p "$ov$(dirname "$lib")"
-		cp -L "$lib" "$ov$lib"
+copy_with_libs() { # DEST-ROOT FILE
+	mkdir -p "$1$(dirname "$2")"
+	cp -L "$2" "$1$2"
+	for lib in $(ldd "$2" 2>/dev/null | grep -oE '/[^ ]+' ); do
+		[ -f "$1$lib" ] && continue
+		mkdir -p "$1$(dirname "$lib")"
+		cp -L "$lib" "$1$lib"
 	done
 }
-copy_with_libs "$vmm"
+is_dynamic_elf() {
+	[ -x "$1" ] && [ "$(head -c 4 "$1" | tail -c 3)" = ELF ] && ldd "$1" >/dev/null 2>&1
+}
+copy_with_libs "$ov" "$vmm"
 for f in ${HUSK_NESTED_FILES:-}; do
 	[ -f "$f" ] || die "HUSK_NESTED_FILES: $f is not a file"
-	if [ -x "$f" ] && file -L "$f" | grep -q ELF; then
-		copy_with_libs "$(readlink -f "$f")"
+	if [ -x "$f" ] && [ "$(head -c 4 "$f" | tail -c 3)" = ELF ]; then
+		copy_with_libs "$ov" "$(readlink -f "$f")"
 	else
 		mkdir -p "$ov/extra"
 		cp -L "$f" "$ov/extra/"
@@ -86,6 +96,24 @@ done
 
 cp "$kdir/vmlinux" "$ov/l2/vmlinux"
 cp "$rdir/initramfs.cpio" "$ov/l2/initrd"
+if [ -n "${HUSK_NESTED_L2_FILES:-}" ]; then
+	# The kernel unpacks concatenated newc archives in order: a second one
+	# adds files to the cached rootfs initramfs without rebuilding it.
+	mkdir -p "$work/l2extra/bin"
+	for f in $HUSK_NESTED_L2_FILES; do
+		[ -f "$f" ] || die "HUSK_NESTED_L2_FILES: $f is not a file"
+		if is_dynamic_elf "$f"; then
+			# with its libraries at their own paths, run as /bin/NAME
+			copy_with_libs "$work/l2extra" "$(readlink -f "$f")"
+			[ -e "$work/l2extra/bin/$(basename "$f")" ] ||
+				ln -s "$(readlink -f "$f")" "$work/l2extra/bin/$(basename "$f")"
+		else
+			cp -L "$f" "$work/l2extra/bin/"
+		fi
+	done
+	(cd "$work/l2extra" && find . -mindepth 1 | LC_ALL=C sort |
+		cpio --quiet -o -H newc --owner=0:0) >> "$ov/l2/initrd"
+fi
 root=${HUSK_NESTED_ROOT:-initrd}
 case "$root" in
 initrd) ;;
@@ -97,8 +125,8 @@ esac
 l2cmd="console=ttyS0 panic=1 pci=off nomodule 8250.nr_uarts=1 i8042.noaux i8042.nomux i8042.dumbkbd"
 l2cmd="$l2cmd quiet no_timer_check lpj=5000000 tsc=reliable mitigations=off nokaslr cryptomgr.notests"
 run=${HUSK_NESTED_RUN:-}
+case "$run" in *'"'*) die "HUSK_NESTED_RUN cannot hold a double quote (it travels in husk.run=\"...\" on the cmdline)" ;; esac
 [ -n "$run" ] && l2cmd="$l2cmd husk.run=\"$run\""
-[ "$root" = disk ] && l2cmd="$l2cmd root=/dev/vda rw rootfstype=ext4"
 l2cmd="$l2cmd ${HUSK_NESTED_CMDLINE:-}"
 vcpus=${HUSK_NESTED_VCPUS:-1}
 mem=${HUSK_NESTED_MEM:-128}
@@ -119,11 +147,13 @@ qemu-system-*)
 	fi
 	[ "${HUSK_NESTED_TAP:-0}" = 1 ] &&
 		vmm_cmd="$vmm_cmd -netdev tap,id=n0,ifname=tap0,script=no,downscript=no -device virtio-net-device,netdev=n0,mac=06:00:ac:10:00:02"
+	[ "$root" = disk ] && l2cmd="$l2cmd root=/dev/vda rw rootfstype=ext4"
 	l2cmd="$l2cmd reboot=t"
 	;;
 *)
-	# With a disk root, the extra args attach /l2/rootfs.ext4 as the first
-	# virtio-blk device (the way husk spells that is the caller's business).
+	# With a disk root, the extra args attach /l2/rootfs.ext4, and say it
+	# is the root (--drive path=/l2/rootfs.ext4,root): husk then adds
+	# root=/dev/vda to the cmdline itself, which the disk tests rely on.
 	vmm_cmd="\"$vmm\" run --kernel /l2/vmlinux --cmdline \"\$L2_CMDLINE\" --vcpus $vcpus --mem $mem"
 	[ "$root" = initrd ] && vmm_cmd="$vmm_cmd --initrd /l2/initrd"
 	l2cmd="$l2cmd reboot=k"
@@ -137,7 +167,8 @@ done
 	echo "VMM='$vmm'"
 	echo "L2_KERNEL=/l2/vmlinux L2_INITRD=/l2/initrd"
 	echo "L2_CMDLINE='$(printf '%s' "$l2cmd" | sed "s/'/'\\\\''/g")'"
-	echo "export VMM L2_KERNEL L2_INITRD L2_CMDLINE"
+	echo "VMM_CMD='$(printf '%s' "$vmm_cmd" | sed "s/'/'\\\\''/g")'"
+	echo "export VMM L2_KERNEL L2_INITRD L2_CMDLINE VMM_CMD"
 	if [ "${HUSK_NESTED_TAP:-0}" = 1 ]; then
 		echo "tunctl -t tap0 >/dev/null && ip addr add 172.16.0.1/24 dev tap0 && ip link set tap0 up || echo 'husk-nested: tap0 setup failed'"
 	fi

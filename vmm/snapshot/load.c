@@ -124,7 +124,8 @@ void snapshot_image_close(struct snapshot_image *img)
 /* A section this husk does not know would be state it silently drops. */
 static bool load_known_type(uint32_t t)
 {
-	return t == SNAP_SEC_MACHINE || t == SNAP_SEC_MEMORY || t == SNAP_SEC_DEVICE ||
+	return t == SNAP_SEC_MACHINE || t == SNAP_SEC_MEMORY || t == SNAP_SEC_VM_CONFIG ||
+	       t == SNAP_SEC_DEVICE ||
 	       (t >= SNAP_SEC_VM_PIT2 && t <= SNAP_SEC_VM_IOAPIC) ||
 	       (t >= SNAP_SEC_VCPU_REGS && t <= SNAP_SEC_VCPU_TSC_KHZ);
 }

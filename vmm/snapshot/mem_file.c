@@ -120,6 +120,23 @@ static uint64_t *mf_dirty_bitmap(const struct vm *vm, int slot, uint64_t size, i
 	return bm;
 }
 
+/* OR the pages the VMM wrote (gm->vmm_dirty, indexed by mapping offset)
+ * into a region's KVM bitmap, and clear them: they are in this Diff. */
+static void mf_merge_vmm_dirty(const struct guest_mem *gm, uint64_t off, uint64_t size, uint64_t *bm)
+{
+	if (!gm->vmm_dirty)
+		return;
+	uint64_t first = off / MF_PAGE, pages = size / MF_PAGE;
+	for (uint64_t pg = 0; pg < pages; pg++) {
+		uint64_t v = first + pg;
+		uint64_t *w = &gm->vmm_dirty[v / 64];
+		if (!(*w >> (v % 64) & 1))
+			continue;
+		bm[pg / 64] |= 1ull << (pg % 64);
+		__atomic_fetch_and(w, ~(1ull << (v % 64)), __ATOMIC_RELAXED);
+	}
+}
+
 int mem_file_write_dirty(const struct vm *vm, int fd)
 {
 	const struct guest_mem *gm = &vm->gm;
@@ -131,7 +148,9 @@ int mem_file_write_dirty(const struct vm *vm, int fd)
 		uint64_t *bm = mf_dirty_bitmap(vm, i, r->size, &ret);
 		if (!bm)
 			return ret;
-		ret = mf_write_runs(gm, fd, (uint64_t)(r->hva - gm->base), r->size, bm);
+		uint64_t off = (uint64_t)(r->hva - gm->base);
+		mf_merge_vmm_dirty(gm, off, r->size, bm);
+		ret = mf_write_runs(gm, fd, off, r->size, bm);
 		free(bm);
 		if (ret < 0)
 			return ret;
@@ -148,7 +167,14 @@ int mem_dirty_log_reset(const struct vm *vm)
 			return ret;
 		free(bm);
 	}
+	if (vm->gm.vmm_dirty)
+		memset(vm->gm.vmm_dirty, 0, mem_vmm_dirty_bytes(&vm->gm));
 	return 0;
+}
+
+size_t mem_vmm_dirty_bytes(const struct guest_mem *gm)
+{
+	return (size_t)((gm->map_size / MF_PAGE + 63) / 64 * sizeof(uint64_t));
 }
 
 int mem_dirty_log_set(const struct vm *vm, bool on)

@@ -32,4 +32,7 @@ int mem_dirty_log_set(const struct vm *vm, bool on);
  * cache on first touch, nothing is read up front. */
 int mem_file_map(struct guest_mem *gm, int fd);
 
+/* Size of the VMM's own dirty bitmap for gm (guest_mem.h vmm_dirty). */
+size_t mem_vmm_dirty_bytes(const struct guest_mem *gm);
+
 #endif

@@ -51,7 +51,8 @@ static int save_flush_vcpu(struct vcpu *v)
 	return -e;
 }
 
-static int save_machine(const struct vm *vm, const struct machine_config *mc, struct snap_writer *w)
+static int save_machine(const struct snapshot_state *s, const struct vm *vm,
+                        const struct machine_config *mc, struct snap_writer *w)
 {
 	struct snap_machine m = {
 		.vcpu_count = vm->nr_vcpus,
@@ -64,6 +65,8 @@ static int save_machine(const struct vm *vm, const struct machine_config *mc, st
 	struct snap_memory mem;
 	mem_file_layout(&vm->gm, &mem);
 	snap_writer_add(w, SNAP_SEC_MACHINE, 0, &m, sizeof(m));
+	if (s->vm_config_json)
+		snap_writer_add(w, SNAP_SEC_VM_CONFIG, 0, s->vm_config_json, strlen(s->vm_config_json));
 	return snap_writer_add(w, SNAP_SEC_MEMORY, 0, &mem, sizeof(mem));
 }
 
@@ -88,7 +91,7 @@ static int save_devices(const struct snapshot_state *s, struct snap_writer *w,
 static int save_state_image(struct snapshot_state *s, struct vm *vm, const struct machine_config *mc,
                             struct snap_writer *w, char *err, size_t errlen)
 {
-	int ret = save_machine(vm, mc, w);
+	int ret = save_machine(s, vm, mc, w);
 	if (ret == 0)
 		ret = vm_state_save(vm, w);
 	for (unsigned i = 0; ret == 0 && i < vm->nr_vcpus; i++)

@@ -2,6 +2,7 @@
 #include "vmm/snapshot/snapshot.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -22,6 +23,8 @@ void snapshot_state_destroy(struct snapshot_state *s)
 	if (s->uffd >= 0)
 		close(s->uffd);
 	s->uffd = -1;
+	free(s->vmm_dirty);
+	s->vmm_dirty = NULL;
 }
 
 int snapshot_device_register(struct snapshot_state *s, const char *name,
@@ -45,8 +48,17 @@ int snapshot_device_register(struct snapshot_state *s, const char *name,
 
 int snapshot_dirty_log_enable(struct snapshot_state *s, struct vm *vm)
 {
+	/* the VMM's own writes (virtio rings and buffers) are tracked beside
+	 * KVM's log; allocated once, before the devices can write */
+	if (!s->vmm_dirty) {
+		s->vmm_dirty = calloc(1, mem_vmm_dirty_bytes(&vm->gm) ?: 8);
+		if (!s->vmm_dirty)
+			return -ENOMEM;
+	}
 	int ret = mem_dirty_log_set(vm, true);
-	if (ret == 0)
+	if (ret == 0) {
 		s->dirty_log = true;
+		vm->gm.vmm_dirty = s->vmm_dirty;
+	}
 	return ret;
 }

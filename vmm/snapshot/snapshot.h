@@ -35,6 +35,12 @@ struct snapshot_create_params {
 	const char *mem_file_path;
 };
 
+/* network_overrides: the interface iface_id gets host_dev_name as its tap */
+struct snapshot_net_override {
+	const char *iface_id;
+	const char *host_dev_name;
+};
+
 struct snapshot_load_params {
 	const char *snapshot_path;
 	enum snapshot_mem_backend mem_backend;
@@ -43,6 +49,9 @@ struct snapshot_load_params {
 	const char *backend_path;
 	bool enable_diff_snapshots;
 	bool resume_vm;
+	const struct snapshot_net_override *net_overrides;
+	unsigned nr_net_overrides;
+	const char *vsock_uds_override; /* NULL: the snapshot's socket path */
 };
 
 /* ---- device state: each device owns its persist code ---- */
@@ -70,6 +79,10 @@ struct snapshot_state {
 	unsigned nr_devices;
 	bool dirty_log;      /* KVM_MEM_LOG_DIRTY_PAGES is on for every slot */
 	int uffd;            /* kept open: the handler's faults need it alive */
+	uint64_t *vmm_dirty; /* pages the VMM wrote (gm->vmm_dirty points here) */
+	/* set by snapshot_create for the save in progress: the devices'
+	 * configuration (vm_config.h), written as SNAP_SEC_VM_CONFIG */
+	const char *vm_config_json;
 	/* the file guest RAM is MAP_PRIVATE of, if any: never overwrite it */
 	bool mem_backed;
 	dev_t mem_dev;

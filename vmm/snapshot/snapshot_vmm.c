@@ -3,10 +3,12 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "vmm/config.h"
 #include "vmm/log.h"
+#include "vmm/snapshot/vm_config.h"
 #include "vmm/vmm.h"
 
 int snapshot_create(struct vmm *vmm, const struct snapshot_create_params *p,
@@ -16,7 +18,17 @@ int snapshot_create(struct vmm *vmm, const struct snapshot_create_params *p,
 		snprintf(err, errlen, "the microVM must be paused to create a snapshot");
 		return -EINVAL;
 	}
-	return snapshot_save(&vmm->snap, &vmm->vm, &vmm->cfg->machine, p, err, errlen);
+	char *json = NULL;
+	int ret = snapshot_vm_config_encode(vmm->cfg, &json);
+	if (ret < 0) {
+		snprintf(err, errlen, "encoding the device configuration: %s", strerror(-ret));
+		return ret;
+	}
+	vmm->snap.vm_config_json = json;
+	ret = snapshot_save(&vmm->snap, &vmm->vm, &vmm->cfg->machine, p, err, errlen);
+	vmm->snap.vm_config_json = NULL;
+	free(json);
+	return ret;
 }
 
 int snapshot_restore_step(struct vmm *vmm)
@@ -48,6 +60,18 @@ int snapshot_load(struct vmm *vmm, struct vm_config *cfg, const struct snapshot_
 	int ret = snapshot_image_open(p->snapshot_path, &img, err, errlen);
 	if (ret < 0)
 		return ret;
+	/* the snapshot's devices (when it names them) replace any configured */
+	const struct snap_section *vc = snap_find(&img.f, SNAP_SEC_VM_CONFIG, 0);
+	if (vc)
+		ret = snapshot_vm_config_apply(vc->data, (size_t)vc->len, cfg, p, err, errlen);
+	else if (p->nr_net_overrides || p->vsock_uds_override) {
+		snprintf(err, errlen, "the snapshot has no device configuration to override");
+		ret = -EINVAL;
+	}
+	if (ret < 0) {
+		snapshot_image_close(&img);
+		return ret;
+	}
 	cfg->machine.vcpu_count = img.machine.vcpu_count;
 	cfg->machine.mem_size_mib = img.machine.mem_size_mib;
 	cfg->machine.smt = img.machine.flags & SNAP_MACHINE_SMT;

@@ -170,7 +170,7 @@ static int host_boot(struct host *h, const char *guest, uint64_t mib)
 	if (n <= 0)
 		return -EIO;
 	for (unsigned i = 0; i < h->vm.nr_vcpus; i++)
-		if (ioctl(h->vm.vcpus[i].fd, KVM_SET_CPUID2, h->vm.supported_cpuid) < 0)
+		if (ioctl(h->vm.vcpus[i].fd, KVM_SET_CPUID2, vm_supported_cpuid(&h->vm)) < 0)
 			return -errno;
 	int vfd = h->vm.vcpus[0].fd;
 	struct kvm_sregs sregs;

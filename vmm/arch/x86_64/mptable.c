@@ -96,7 +96,7 @@ static size_t mptable_size(unsigned nr_cpus)
 {
 	return sizeof(struct mpf_intel) + sizeof(struct mpc_table) + nr_cpus * sizeof(struct mpc_cpu) +
 	       sizeof(struct mpc_bus) + sizeof(struct mpc_ioapic) +
-	       (MP_NR_IOAPIC_PINS + 1) * sizeof(struct mpc_intsrc) + 2 * sizeof(struct mpc_intsrc);
+	       MP_NR_IOAPIC_PINS * sizeof(struct mpc_intsrc) + 2 * sizeof(struct mpc_intsrc);
 }
 
 static uint8_t *put(uint8_t *p, const void *entry, size_t len)
@@ -124,20 +124,21 @@ static uint8_t *put_entries(uint8_t *p, unsigned nr_cpus, uint16_t *count)
 	struct mpc_ioapic ioapic = { .type = MP_IOAPIC, .apicid = ioapic_id, .apicver = MP_IOAPIC_VERSION,
 	                             .flags = 1, .apicaddr = (uint32_t)LAYOUT_IOAPIC };
 	p = put(p, &ioapic, sizeof(ioapic));
-	/* IRQ 0 also reaches pin 0 as ExtINT (the legacy PIC path) */
-	struct mpc_intsrc src = { .type = MP_INTSRC, .irqtype = MP_IRQ_TYPE_EXTINT, .dstapic = ioapic_id };
-	p = put(p, &src, sizeof(src));
+	/* ISA IRQ n on IOAPIC pin n. No ExtINT entry on pin 0: the PIC reaches
+	 * the BSP through LINT0 below (an ExtINT pin 0 makes Linux warn
+	 * "ExtINT not setup in hardware but reported by MP table") */
+	struct mpc_intsrc src;
 	for (unsigned pin = 0; pin < MP_NR_IOAPIC_PINS; pin++) {
 		src = (struct mpc_intsrc){ .type = MP_INTSRC, .irqtype = MP_IRQ_TYPE_INT, .srcbusirq = (uint8_t)pin,
 		                           .dstapic = ioapic_id, .dstirq = (uint8_t)pin };
 		p = put(p, &src, sizeof(src));
 	}
-	/* every LAPIC: LINT0 ExtINT, LINT1 NMI (dstapic 0xff = all) */
-	src = (struct mpc_intsrc){ .type = MP_LINTSRC, .irqtype = MP_IRQ_TYPE_EXTINT, .dstapic = 0xff, .dstirq = 0 };
+	/* LINT0 ExtINT on the BSP (the 8259 path), LINT1 NMI on every LAPIC */
+	src = (struct mpc_intsrc){ .type = MP_LINTSRC, .irqtype = MP_IRQ_TYPE_EXTINT, .dstapic = 0, .dstirq = 0 };
 	p = put(p, &src, sizeof(src));
 	src = (struct mpc_intsrc){ .type = MP_LINTSRC, .irqtype = MP_IRQ_TYPE_NMI, .dstapic = 0xff, .dstirq = 1 };
 	p = put(p, &src, sizeof(src));
-	*count = (uint16_t)(nr_cpus + 2 + 1 + MP_NR_IOAPIC_PINS + 2);
+	*count = (uint16_t)(nr_cpus + 2 + MP_NR_IOAPIC_PINS + 2);
 	return p;
 }
 

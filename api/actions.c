@@ -1,0 +1,78 @@
+/* actions: /actions (PUT): InstanceStart, SendCtrlAltDel, FlushMetrics. */
+#include <errno.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "vmm/metrics.h"
+#include "vmm/vmm.h"
+
+static const char *const action_names[] = { "InstanceStart", "SendCtrlAltDel", "FlushMetrics", NULL };
+
+int api_parse_action(const json_t *o, enum api_action *out, struct api_err *e)
+{
+	static const char *const allowed[] = { "action_type", NULL };
+	int a = 0;
+	int ret = api_fields_check(o, allowed, e);
+	if (ret == 0)
+		ret = api_field_enum(o, "action_type", true, action_names, &a, NULL, e);
+	*out = (enum api_action)a;
+	return ret;
+}
+
+static void action_start(struct api_target *t, struct api_reply *rep)
+{
+	const char *what = NULL;
+	if (t->failed) {
+		api_reply_fault(rep, 400, "InstanceStart: an earlier start failed half-way; start a new husk");
+		return;
+	}
+	if (api_started(t)) {
+		api_reply_fault(rep, 400, "InstanceStart: the microVM is already started");
+		return;
+	}
+	/* the checks that need the whole configuration, before anything is built */
+	if (config_validate(t->cfg, &what) < 0) {
+		api_reply_fault(rep, 400, "InstanceStart: %s", what);
+		return;
+	}
+	int ret = vmm_start(t->vmm, t->cfg);
+	if (ret < 0) {
+		/* the VM is half built: it can only be torn down now */
+		t->failed = true;
+		api_reply_fault(rep, 400, "InstanceStart failed: %s (the log has the details)", strerror(-ret));
+		return;
+	}
+	log_info("phase: InstanceStart done at %llu us", log_uptime_us());
+	rep->status = 204;
+}
+
+void api_apply_action(struct api_target *t, struct api_request *r, struct api_reply *rep)
+{
+	int ret;
+	switch (r->action) {
+	case ACTION_INSTANCE_START:
+		action_start(t, rep);
+		return;
+	case ACTION_SEND_CTRL_ALT_DEL:
+		if (!api_started(t)) {
+			api_reply_fault(rep, 400, API_BEFORE_START);
+			return;
+		}
+		if (i8042_send_ctrl_alt_del(&t->vmm->i8042) < 0) {
+			api_reply_fault(rep, 400, "SendCtrlAltDel: the keyboard buffer is full");
+			return;
+		}
+		rep->status = 204;
+		return;
+	case ACTION_FLUSH_METRICS:
+		ret = t->metrics ? metrics_flush(t->metrics) : -ENODEV;
+		if (ret == -ENODEV)
+			api_reply_fault(rep, 400, "FlushMetrics: the metrics system is not initialized");
+		else if (ret < 0)
+			api_reply_fault(rep, 400, "FlushMetrics: %s", strerror(-ret));
+		else
+			rep->status = 204;
+		return;
+	}
+	api_reply_fault(rep, 400, "action_type: unknown");
+}

@@ -1,0 +1,58 @@
+/* logger: /logger (PUT, pre-boot): where log lines go and how they look. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api.h"
+
+int api_parse_logger(const json_t *o, struct api_logger *out, struct api_err *e)
+{
+	/* module: Firecracker's per-module filter; husk logs as one module */
+	static const char *const allowed[] = { "log_path", "level", "show_level", "show_log_origin",
+		                               "module", NULL };
+	char *level = NULL, *module = NULL;
+	int ret;
+
+	memset(out, 0, sizeof(*out));
+	ret = api_fields_check(o, allowed, e);
+	if (ret == 0)
+		ret = api_field_str(o, "log_path", false, &out->log_path, e);
+	if (ret == 0)
+		ret = api_field_str(o, "level", false, &level, e);
+	if (ret == 0 && level) {
+		out->has_level = true;
+		if (log_level_parse(level, &out->level) < 0)
+			ret = api_fail(e, "level: must be one of \"Error\", \"Warning\", \"Info\", \"Debug\"");
+	}
+	if (ret == 0)
+		ret = api_field_bool(o, "show_level", false, &out->show_level, &out->has_show_level, e);
+	if (ret == 0)
+		ret = api_field_bool(o, "show_log_origin", false, &out->show_origin, &out->has_show_origin, e);
+	if (ret == 0)
+		ret = api_field_str(o, "module", false, &module, e);
+	free(level);
+	free(module);
+	return ret;
+}
+
+void api_apply_logger(struct api_target *t, struct api_request *r, struct api_reply *rep)
+{
+	struct api_logger *l = &r->logger;
+	if (api_started(t)) {
+		api_reply_fault(rep, 400, API_AFTER_START);
+		return;
+	}
+	if (l->log_path) {
+		int ret = log_set_path(l->log_path);
+		if (ret < 0) {
+			api_reply_fault(rep, 400, "log_path: cannot open %s: %s", l->log_path, strerror(-ret));
+			return;
+		}
+	}
+	if (l->has_level)
+		log_set_level(l->level);
+	if (l->has_show_level || l->has_show_origin)
+		log_set_options(l->has_show_level && l->show_level, l->has_show_origin && l->show_origin);
+	t->logger_set = true;
+	rep->status = 204;
+}

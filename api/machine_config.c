@@ -1,0 +1,97 @@
+/* machine_config: /machine-config (GET, PUT, PATCH; pre-boot). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api.h"
+
+#define MEM_MAX_MIB (1024ULL * 1024) /* 1 TiB */
+
+static const char *const huge_names[] = { "None", "2M", NULL };
+/* CPU templates change guest-visible CPUID; husk has none yet */
+static const char *const template_names[] = { "None", NULL };
+
+int api_parse_machine_config(const json_t *o, bool patch, struct api_machine *out, struct api_err *e)
+{
+	static const char *const allowed[] = { "vcpu_count", "mem_size_mib", "smt", "track_dirty_pages",
+		                               "huge_pages", "cpu_template", NULL };
+	uint64_t v;
+	bool has;
+	int huge = 0, tmpl = 0;
+	int ret;
+
+	memset(out, 0, sizeof(*out));
+	ret = api_fields_check(o, allowed, e);
+	if (ret < 0)
+		return ret;
+	ret = api_field_u64(o, "vcpu_count", !patch, 1, CONFIG_MAX_VCPUS, &v, &has, e);
+	if (ret < 0)
+		return ret;
+	out->m.vcpu_count = (unsigned)v;
+	out->set |= has ? MACHINE_VCPUS : 0;
+	ret = api_field_u64(o, "mem_size_mib", !patch, 1, MEM_MAX_MIB, &out->m.mem_size_mib, &has, e);
+	if (ret < 0)
+		return ret;
+	out->set |= has ? MACHINE_MEM : 0;
+	ret = api_field_bool(o, "smt", false, &out->m.smt, &has, e);
+	if (ret < 0)
+		return ret;
+	out->set |= has ? MACHINE_SMT : 0;
+	ret = api_field_bool(o, "track_dirty_pages", false, &out->m.track_dirty_pages, &has, e);
+	if (ret < 0)
+		return ret;
+	out->set |= has ? MACHINE_DIRTY : 0;
+	ret = api_field_enum(o, "huge_pages", false, huge_names, &huge, &has, e);
+	if (ret < 0)
+		return ret;
+	out->m.huge_pages_2m = huge == 1;
+	out->set |= has ? MACHINE_HUGE : 0;
+	ret = api_field_enum(o, "cpu_template", false, template_names, &tmpl, &has, e);
+	if (ret < 0)
+		return ret;
+	out->set |= has ? MACHINE_TEMPLATE : 0;
+	/* a PUT replaces the whole object: what it leaves out gets the default */
+	if (!patch)
+		out->set = MACHINE_VCPUS | MACHINE_MEM | MACHINE_SMT | MACHINE_DIRTY | MACHINE_HUGE |
+		           MACHINE_TEMPLATE;
+	return 0;
+}
+
+json_t *api_machine_json(const struct machine_config *m)
+{
+	return json_pack("{s:i, s:I, s:b, s:b, s:s}", "vcpu_count", (int)m->vcpu_count, "mem_size_mib",
+	                 (json_int_t)m->mem_size_mib, "smt", m->smt, "track_dirty_pages",
+	                 m->track_dirty_pages, "huge_pages", m->huge_pages_2m ? "2M" : "None");
+}
+
+void api_apply_machine(struct api_target *t, struct api_request *r, struct api_reply *rep)
+{
+	struct machine_config *cur = &t->cfg->machine;
+	struct machine_config next = *cur;
+	const struct api_machine *a = &r->machine;
+
+	if (r->kind == API_GET_MACHINE) {
+		api_reply_json(rep, api_machine_json(cur));
+		return;
+	}
+	if (api_started(t)) {
+		api_reply_fault(rep, 400, API_AFTER_START);
+		return;
+	}
+	if (a->set & MACHINE_VCPUS)
+		next.vcpu_count = a->m.vcpu_count;
+	if (a->set & MACHINE_MEM)
+		next.mem_size_mib = a->m.mem_size_mib;
+	if (a->set & MACHINE_SMT)
+		next.smt = a->m.smt;
+	if (a->set & MACHINE_DIRTY)
+		next.track_dirty_pages = a->m.track_dirty_pages;
+	if (a->set & MACHINE_HUGE)
+		next.huge_pages_2m = a->m.huge_pages_2m;
+	/* Firecracker: with SMT every core has two threads */
+	if (next.smt && next.vcpu_count > 1 && next.vcpu_count % 2) {
+		api_reply_fault(rep, 400, "vcpu_count: must be 1 or an even number when smt is enabled");
+		return;
+	}
+	*cur = next;
+	rep->status = 204;
+}

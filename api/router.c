@@ -1,0 +1,165 @@
+/* router: an HTTP request to a typed request (api thread): path and
+ * method lookup, JSON parsing through the resource parsers. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "vmm/metrics.h"
+
+#define NO_KIND (-1)
+#define UNSUPPORTED (-2) /* known resource without an implementation yet */
+#define VERSION (-3)     /* answered by the api thread itself */
+
+struct route {
+	const char *path;
+	bool has_id; /* path + "/{id}" */
+	enum metrics_resource res;
+	int get, put, patch;
+};
+
+static const struct route routes[] = {
+	{ "/", false, MRES_ROOT, API_GET_INFO, NO_KIND, NO_KIND },
+	{ "/version", false, MRES_VERSION, VERSION, NO_KIND, NO_KIND },
+	{ "/machine-config", false, MRES_MACHINE_CONFIG, API_GET_MACHINE, API_PUT_MACHINE, API_PATCH_MACHINE },
+	{ "/boot-source", false, MRES_BOOT_SOURCE, NO_KIND, API_PUT_BOOT, NO_KIND },
+	{ "/drives", true, MRES_DRIVES, NO_KIND, API_PUT_DRIVE, API_PATCH_DRIVE },
+	{ "/network-interfaces", true, MRES_NETWORK, NO_KIND, API_PUT_NET, API_PATCH_NET },
+	{ "/vsock", false, MRES_VSOCK, NO_KIND, API_PUT_VSOCK, NO_KIND },
+	{ "/entropy", false, MRES_ENTROPY, NO_KIND, API_PUT_ENTROPY, NO_KIND },
+	{ "/logger", false, MRES_LOGGER, NO_KIND, API_PUT_LOGGER, NO_KIND },
+	{ "/metrics", false, MRES_METRICS, NO_KIND, API_PUT_METRICS, NO_KIND },
+	{ "/actions", false, MRES_ACTIONS, NO_KIND, API_ACTION, NO_KIND },
+	{ "/vm", false, MRES_VM, NO_KIND, NO_KIND, API_PATCH_VM },
+	{ "/vm/config", false, MRES_VM_CONFIG, API_GET_VM_CONFIG, NO_KIND, NO_KIND },
+	{ "/snapshot/create", false, MRES_SNAPSHOT, NO_KIND, API_SNAPSHOT_CREATE, NO_KIND },
+	{ "/snapshot/load", false, MRES_SNAPSHOT, NO_KIND, API_SNAPSHOT_LOAD, NO_KIND },
+	{ "/balloon", false, MRES_BALLOON, UNSUPPORTED, UNSUPPORTED, UNSUPPORTED },
+	{ "/balloon/statistics", false, MRES_BALLOON, UNSUPPORTED, NO_KIND, UNSUPPORTED },
+	{ "/mmds", false, MRES_MMDS, UNSUPPORTED, UNSUPPORTED, UNSUPPORTED },
+	{ "/mmds/config", false, MRES_MMDS, NO_KIND, UNSUPPORTED, NO_KIND },
+};
+
+/* Find the route of path; *id points into path for "/drives/{id}". */
+static const struct route *route_find(const char *path, size_t len, char *id, size_t idlen)
+{
+	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+		const struct route *r = &routes[i];
+		size_t pl = strlen(r->path);
+		if (!r->has_id) {
+			if (len == pl && memcmp(path, r->path, pl) == 0)
+				return r;
+			continue;
+		}
+		if (len <= pl + 1 || memcmp(path, r->path, pl) != 0 || path[pl] != '/')
+			continue;
+		size_t il = len - pl - 1;
+		if (memchr(path + pl + 1, '/', il) || il >= idlen)
+			continue;
+		memcpy(id, path + pl + 1, il);
+		id[il] = 0;
+		return r;
+	}
+	return NULL;
+}
+
+static int parse_body(int kind, const json_t *o, const char *id, struct api_request *r, struct api_err *e)
+{
+	switch (kind) {
+	case API_PUT_MACHINE: return api_parse_machine_config(o, false, &r->machine, e);
+	case API_PATCH_MACHINE: return api_parse_machine_config(o, true, &r->machine, e);
+	case API_PUT_BOOT: return api_parse_boot_source(o, &r->boot, e);
+	case API_PUT_DRIVE: return api_parse_drive(o, id, &r->drive, e);
+	case API_PATCH_DRIVE: return api_parse_drive_patch(o, id, &r->drive_patch, e);
+	case API_PUT_NET: return api_parse_net(o, id, &r->net, e);
+	case API_PATCH_NET: return api_parse_net_patch(o, id, &r->net_patch, e);
+	case API_PUT_VSOCK: return api_parse_vsock(o, &r->vsock, e);
+	case API_PUT_ENTROPY: return api_parse_entropy(o, &r->entropy, e);
+	case API_PUT_LOGGER: return api_parse_logger(o, &r->logger, e);
+	case API_PUT_METRICS: return api_parse_metrics(o, &r->metrics, e);
+	case API_ACTION: return api_parse_action(o, &r->action, e);
+	case API_PATCH_VM: return api_parse_vm_state(o, &r->pause, e);
+	case API_SNAPSHOT_CREATE: return api_parse_snapshot_create(o, &r->snap_create, e);
+	case API_SNAPSHOT_LOAD: return api_parse_snapshot_load(o, &r->snap_load, e);
+	default: return api_fail(e, "no parser");
+	}
+}
+
+static enum metrics_resource route_resource(const struct http_request *req)
+{
+	char id[HTTP_MAX_URL + 1];
+	size_t len = strcspn(req->url, "?");
+	const struct route *rt = route_find(req->url, len, id, sizeof(id));
+	return rt ? rt->res : MRES_OTHER;
+}
+
+int api_route_parse(const struct http_request *req, struct api_request *r, struct api_reply *rep)
+{
+	char id[HTTP_MAX_URL + 1];
+	struct api_err e = { "" };
+	size_t len = strcspn(req->url, "?");
+	const struct route *rt = route_find(req->url, len, id, sizeof(id));
+	int kind;
+
+	memset(r, 0, sizeof(*r));
+	if (!rt) {
+		api_reply_fault(rep, 404, "no resource at %.*s", (int)(len > 200 ? 200 : len), req->url);
+		return 0;
+	}
+	switch (req->method) {
+	case HTTP_GET: kind = rt->get; break;
+	case HTTP_PUT: kind = rt->put; break;
+	case HTTP_PATCH: kind = rt->patch; break;
+	default: kind = NO_KIND; break;
+	}
+	if (kind == NO_KIND) {
+		api_reply_fault(rep, 405, "%s is not allowed on %s", http_method_str(req->method), rt->path);
+		return 0;
+	}
+	if (kind == UNSUPPORTED) {
+		api_reply_fault(rep, 400, "%s is not supported yet", rt->path);
+		return 0;
+	}
+	if (kind == VERSION) {
+		api_reply_json(rep, json_pack("{s:s}", "firecracker_version", HUSK_VERSION));
+		return 0;
+	}
+	r->kind = (enum api_kind)kind;
+	if (req->method == HTTP_GET)
+		return 1;
+	json_t *o = api_json_parse(req->body, req->body_len, &e);
+	int ret = o ? parse_body(kind, o, rt->has_id ? id : NULL, r, &e) : -EINVAL;
+	json_decref(o);
+	if (ret < 0) {
+		api_request_free(r);
+		r->kind = (enum api_kind)kind;
+		api_reply_fault(rep, 400, "%s", e.msg);
+		return 0;
+	}
+	return 1;
+}
+
+void api_route(struct api *a, const struct http_request *req, struct http_response *resp)
+{
+	struct api_request r;
+	struct api_reply rep = { 500, NULL };
+	unsigned long long t0 = log_now_us();
+
+	if (api_route_parse(req, &r, &rep)) {
+		if (a->loop)
+			api_submit(a, &r, &rep);
+		else
+			api_apply(a->target, &r, &rep); /* no vmm loop: tests */
+		api_request_free(&r);
+	}
+	metrics_count_api(a->target ? a->target->metrics : NULL, route_resource(req), rep.status);
+	if (rep.status >= 400)
+		log_warn("API %s %.200s -> %d %.300s", http_method_str(req->method), req->url, rep.status,
+		         rep.body ? rep.body : "");
+	else
+		log_info("API %s %.200s -> %d (%llu us)", http_method_str(req->method), req->url, rep.status,
+		         log_now_us() - t0);
+	resp->status = rep.status;
+	resp->body = rep.body;
+}

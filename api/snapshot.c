@@ -1,0 +1,157 @@
+/* snapshot: /snapshot/create (paused VM) and /snapshot/load (fresh
+ * husk), on vmm/snapshot/snapshot_vmm.h. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "vmm/snapshot/snapshot_vmm.h"
+#include "vmm/vmm.h"
+
+int api_parse_snapshot_create(const json_t *o, struct api_snapshot_create *out, struct api_err *e)
+{
+	/* version: Firecracker's deprecated target-version field, ignored */
+	static const char *const allowed[] = { "snapshot_type", "snapshot_path", "mem_file_path", "version",
+		                               NULL };
+	static const char *const types[] = { "Full", "Diff", NULL };
+	char *version = NULL;
+	int type = 0;
+	int ret;
+
+	memset(out, 0, sizeof(*out));
+	ret = api_fields_check(o, allowed, e);
+	if (ret == 0)
+		ret = api_field_enum(o, "snapshot_type", false, types, &type, NULL, e);
+	if (ret == 0)
+		ret = api_field_str(o, "snapshot_path", true, &out->snapshot_path, e);
+	if (ret == 0)
+		ret = api_field_str(o, "mem_file_path", true, &out->mem_file_path, e);
+	if (ret == 0)
+		ret = api_field_str(o, "version", false, &version, e);
+	free(version);
+	out->type = type == 1 ? SNAPSHOT_DIFF : SNAPSHOT_FULL;
+	return ret;
+}
+
+static int mem_backend_parse(const json_t *o, struct api_snapshot_load *out, struct api_err *e)
+{
+	static const char *const allowed[] = { "backend_type", "backend_path", NULL };
+	static const char *const types[] = { "File", "Uffd", NULL };
+	int type = 0;
+	const json_t *mb = json_object_get(o, "mem_backend");
+	int ret = api_fields_check(mb, allowed, e);
+	if (ret == 0)
+		ret = api_field_enum(mb, "backend_type", true, types, &type, NULL, e);
+	if (ret == 0)
+		ret = api_field_str(mb, "backend_path", true, &out->backend_path, e);
+	out->backend = type == 1 ? SNAPSHOT_MEM_UFFD : SNAPSHOT_MEM_FILE;
+	return ret < 0 ? api_prefix(e, "mem_backend") : 0;
+}
+
+static int overrides_parse(const json_t *o, struct api_snapshot_load *out, struct api_err *e)
+{
+	static const char *const allowed[] = { "iface_id", "host_dev_name", NULL };
+	const json_t *a = json_object_get(o, "network_overrides");
+	size_t i;
+	json_t *v;
+	if (!a || json_is_null(a))
+		return 0;
+	if (!json_is_array(a))
+		return api_fail(e, "network_overrides: must be an array");
+	if (json_array_size(a) > CONFIG_MAX_NETS)
+		return api_fail(e, "network_overrides: at most %d entries", CONFIG_MAX_NETS);
+	json_array_foreach(a, i, v) {
+		struct api_net_override *ov = &out->overrides[out->nr_overrides++];
+		int ret = api_fields_check(v, allowed, e);
+		if (ret == 0)
+			ret = api_id_match(v, "iface_id", NULL, &ov->iface_id, e);
+		if (ret == 0)
+			ret = api_field_str(v, "host_dev_name", true, &ov->host_dev_name, e);
+		if (ret < 0)
+			return api_prefix(e, "network_overrides");
+	}
+	return 0;
+}
+
+int api_parse_snapshot_load(const json_t *o, struct api_snapshot_load *out, struct api_err *e)
+{
+	static const char *const allowed[] = { "snapshot_path", "mem_backend", "mem_file_path",
+		                               "enable_diff_snapshots", "resume_vm", "network_overrides",
+		                               "vsock_override", NULL };
+	static const char *const vsock_allowed[] = { "uds_path", NULL };
+	int ret;
+
+	memset(out, 0, sizeof(*out));
+	ret = api_fields_check(o, allowed, e);
+	if (ret == 0)
+		ret = api_field_str(o, "snapshot_path", true, &out->snapshot_path, e);
+	if (ret < 0)
+		return ret;
+	/* mem_file_path: the older spelling of a File backend */
+	bool has_mb = json_object_get(o, "mem_backend") != NULL;
+	bool has_mf = json_object_get(o, "mem_file_path") != NULL;
+	if (has_mb == has_mf)
+		return api_fail(e, "mem_backend: exactly one of mem_backend and mem_file_path is required");
+	ret = has_mb ? mem_backend_parse(o, out, e) : api_field_str(o, "mem_file_path", true, &out->backend_path, e);
+	if (ret == 0)
+		ret = api_field_bool(o, "enable_diff_snapshots", false, &out->enable_diff_snapshots, NULL, e);
+	if (ret == 0)
+		ret = api_field_bool(o, "resume_vm", false, &out->resume_vm, NULL, e);
+	if (ret == 0)
+		ret = overrides_parse(o, out, e);
+	const json_t *vo = json_object_get(o, "vsock_override");
+	if (ret == 0 && vo && !json_is_null(vo)) {
+		ret = api_fields_check(vo, vsock_allowed, e);
+		if (ret == 0)
+			ret = api_field_str(vo, "uds_path", true, &out->vsock_uds_override, e);
+		if (ret < 0)
+			ret = api_prefix(e, "vsock_override");
+	}
+	return ret;
+}
+
+void api_apply_snapshot_create(struct api_target *t, struct api_request *r, struct api_reply *rep)
+{
+	struct api_snapshot_create *c = &r->snap_create;
+	struct snapshot_create_params p = { .type = c->type, .snapshot_path = c->snapshot_path,
+		                            .mem_file_path = c->mem_file_path };
+	char err[256] = "";
+	if (!api_started(t) || t->vmm->state != VMM_PAUSED) {
+		api_reply_fault(rep, 400, "snapshot/create: the microVM must be paused");
+		return;
+	}
+	int ret = snapshot_create(t->vmm, &p, err, sizeof(err));
+	if (ret < 0) {
+		api_reply_fault(rep, 400, "snapshot/create: %s", err[0] ? err : strerror(-ret));
+		return;
+	}
+	rep->status = 204;
+}
+
+void api_apply_snapshot_load(struct api_target *t, struct api_request *r, struct api_reply *rep)
+{
+	struct api_snapshot_load *l = &r->snap_load;
+	struct snapshot_load_params p = { .snapshot_path = l->snapshot_path, .mem_backend = l->backend,
+		                          .backend_path = l->backend_path,
+		                          .enable_diff_snapshots = l->enable_diff_snapshots,
+		                          .resume_vm = l->resume_vm };
+	struct snapshot_net_override ov[CONFIG_MAX_NETS];
+	char err[256] = "";
+	if (api_started(t) || t->failed) {
+		api_reply_fault(rep, 400, "snapshot/load: only a microVM that was never started can load a snapshot");
+		return;
+	}
+	/* the snapshot brings its devices; the overrides re-point them */
+	for (int i = 0; i < l->nr_overrides; i++)
+		ov[i] = (struct snapshot_net_override){ l->overrides[i].iface_id, l->overrides[i].host_dev_name };
+	p.net_overrides = ov;
+	p.nr_net_overrides = (unsigned)l->nr_overrides;
+	p.vsock_uds_override = l->vsock_uds_override;
+	int ret = snapshot_load(t->vmm, t->cfg, &p, err, sizeof(err));
+	if (ret < 0) {
+		/* the half-built VM can only be torn down: refuse everything else */
+		t->failed = t->vmm->vm_created;
+		api_reply_fault(rep, 400, "snapshot/load: %s", err[0] ? err : strerror(-ret));
+		return;
+	}
+	rep->status = 204;
+}

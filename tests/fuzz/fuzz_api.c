@@ -1,0 +1,152 @@
+/* libFuzzer target: the API request path. The input is the byte stream a
+ * client sends on the socket: it goes through the HTTP framing
+ * (api/http.c), the router, the JSON resource parsers and, for the
+ * resources that only change the configuration, the apply step and the
+ * GET replies. Requests that would build a VM, open log or metrics files
+ * or touch devices are parsed and then dropped. The VM side is stubbed
+ * below so the target needs no KVM and stays small. */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "vmm/config_file.h"
+#include "vmm/metrics.h"
+#include "vmm/vmm.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* ---- the VM side: never reached with the requests applied here ---- */
+int vmm_start(struct vmm *vmm, const struct vm_config *cfg) { (void)vmm; (void)cfg; abort(); }
+int vmm_pause(struct vmm *vmm) { (void)vmm; abort(); }
+int vmm_resume(struct vmm *vmm) { (void)vmm; abort(); }
+int snapshot_create(struct vmm *vmm, const struct snapshot_create_params *p, char *err, size_t errlen)
+{
+	(void)vmm; (void)p; (void)err; (void)errlen;
+	abort();
+}
+int snapshot_load(struct vmm *vmm, struct vm_config *cfg, const struct snapshot_load_params *p, char *err,
+                  size_t errlen)
+{
+	(void)vmm; (void)cfg; (void)p; (void)err; (void)errlen;
+	abort();
+}
+int blk_swap_backing(struct blk *b, const char *path) { (void)b; (void)path; abort(); }
+int i8042_send_ctrl_alt_del(struct i8042 *k) { (void)k; abort(); }
+int net_parse_mac(const char *s, uint8_t mac[6])
+{
+	unsigned v[6];
+	char end;
+	if (sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &end) != 6)
+		return -EINVAL;
+	for (int i = 0; i < 6; i++)
+		mac[i] = (uint8_t)v[i];
+	return 0;
+}
+
+struct fuzz_ctx {
+	struct vmm vmm;
+	struct vm_config cfg;
+	struct metrics metrics;
+	struct api_target t;
+};
+
+static bool safe_to_apply(enum api_kind k)
+{
+	switch (k) {
+	case API_GET_INFO: case API_GET_MACHINE: case API_PUT_MACHINE: case API_PATCH_MACHINE:
+	case API_PUT_BOOT: case API_PUT_DRIVE: case API_PUT_NET: case API_PATCH_NET:
+	case API_PUT_VSOCK: case API_PUT_ENTROPY: case API_GET_VM_CONFIG: case API_PATCH_VM:
+		return true;
+	default:
+		return false;
+	}
+}
+
+static void handle(void *opaque, const struct http_request *req, struct http_response *resp)
+{
+	struct fuzz_ctx *c = opaque;
+	struct api_request r;
+	struct api_reply rep = { 500, NULL };
+	if (api_route_parse(req, &r, &rep)) {
+		if (safe_to_apply(r.kind))
+			api_apply(&c->t, &r, &rep); /* PATCH /vm pre-boot: refused before the stub */
+		else
+			rep.status = 204;
+		api_request_free(&r);
+	}
+	if (rep.status < 200 || rep.status > 599)
+		abort();
+	resp->status = rep.status;
+	resp->body = rep.body;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static bool quiet;
+	if (!quiet) {
+		log_set_level(LOG_ERROR);
+		quiet = true;
+	}
+	struct fuzz_ctx *c = calloc(1, sizeof(*c));
+	struct http_conn conn;
+	config_init(&c->cfg);
+	metrics_init(&c->metrics, NULL, NULL);
+	c->t = (struct api_target){ .vmm = &c->vmm, .cfg = &c->cfg, .metrics = &c->metrics, .instance_id = "f" };
+	http_conn_init(&conn, handle, c);
+	if (size > 0 && data[0] >= 64) {
+		/* one well-framed request to a real resource: the body is fuzzed */
+		static const char *const heads[] = {
+			"PUT /machine-config", "PATCH /machine-config", "PUT /boot-source", "PUT /drives/d",
+			"PATCH /drives/d", "PUT /network-interfaces/e", "PATCH /network-interfaces/e",
+			"PUT /vsock", "PUT /entropy", "PUT /logger", "PUT /metrics", "PUT /actions", "PATCH /vm",
+			"PUT /snapshot/create", "PUT /snapshot/load", "GET /vm/config", "GET /",
+		};
+		char head[128];
+		const char *h = heads[data[0] % (sizeof(heads) / sizeof(heads[0]))];
+		int n = snprintf(head, sizeof(head), "%s HTTP/1.1\r\nContent-Length: %zu\r\n\r\n", h, size - 1);
+		if (http_conn_feed(&conn, head, (size_t)n) == 0 && size > 1)
+			http_conn_feed(&conn, (const char *)data + 1, size - 1);
+		goto out;
+	}
+	if (size > 1 && data[0] >= 32) {
+		/* a JSON object around the input: each resource with its real
+		 * field names and fuzzed values, so the type and range checks run */
+		static const char *const bodies[][2] = {
+			{ "PUT /machine-config", "{\"vcpu_count\": 2, \"mem_size_mib\": " },
+			{ "PATCH /machine-config", "{\"smt\": true, \"vcpu_count\": " },
+			{ "PUT /drives/d", "{\"drive_id\": \"d\", \"path_on_host\": \"/\", \"is_root_device\": false, \"rate_limiter\": " },
+			{ "PUT /network-interfaces/e", "{\"iface_id\": \"e\", \"host_dev_name\": \"t\", \"guest_mac\": " },
+			{ "PATCH /network-interfaces/e", "{\"iface_id\": \"e\", \"tx_rate_limiter\": " },
+			{ "PUT /vsock", "{\"uds_path\": \"/v\", \"guest_cid\": " },
+			{ "PUT /snapshot/load", "{\"snapshot_path\": \"/s\", \"mem_backend\": " },
+			{ "PUT /snapshot/load", "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\", \"network_overrides\": " },
+		};
+		const char *const *b = bodies[data[0] % (sizeof(bodies) / sizeof(bodies[0]))];
+		size_t blen = strlen(b[1]) + size - 1 + 1;
+		char *req = malloc(blen + 128);
+		int n = snprintf(req, blen + 128, "%s HTTP/1.1\r\nContent-Length: %zu\r\n\r\n%s", b[0], blen, b[1]);
+		memcpy(req + n, data + 1, size - 1);
+		req[n + size - 1] = '}';
+		http_conn_feed(&conn, req, (size_t)n + size);
+		free(req);
+		goto out;
+	}
+	/* the raw stream, split where a client's writes might land */
+	size_t off = 0;
+	while (off < size) {
+		size_t n = 1 + (data[off] % 64) * 37;
+		if (n > size - off)
+			n = size - off;
+		if (http_conn_feed(&conn, (const char *)data + off, n) < 0)
+			break;
+		off += n;
+	}
+out:
+	http_conn_free(&conn);
+	config_free(&c->cfg);
+	free(c);
+	return 0;
+}

@@ -1,0 +1,356 @@
+"""The Firecracker-compatible API over husk's Unix socket: a full boot of
+the test guest, every error path answered with 400/404/405 and a
+fault_message while the VM is unaffected, the socket's life cycle, and
+clients that misbehave next to one that does not."""
+import json
+import os
+import socket
+import stat
+import subprocess
+import time
+
+import pytest
+
+from api_client import Conn, Husk
+
+
+@pytest.fixture
+def husk(husk_bin, tmp_path):
+    started = []
+
+    def start(*extra):
+        h = Husk(husk_bin, tmp_path / "api.sock", extra)
+        started.append(h)
+        return h
+    yield start
+    for h in started:
+        if h.proc.poll() is None:
+            h.stop()
+
+
+def configure(h, kernel, boot_args="console=ttyS0", vcpus=1, mem=64):
+    assert h.request("PUT", "/machine-config", {"vcpu_count": vcpus, "mem_size_mib": mem}) == (204, None)
+    assert h.request("PUT", "/boot-source", {"kernel_image_path": kernel, "boot_args": boot_args}) == (204, None)
+
+
+def fault(resp, status=400):
+    code, body = resp
+    assert code == status, resp
+    assert isinstance(body, dict) and isinstance(body.get("fault_message"), str), resp
+    return body["fault_message"]
+
+
+def test_boot_sequence_boots_guest(husk, guest):
+    h = husk("--id", "vm-42", "--level", "Info")
+    assert h.request("GET", "/") == (200, {"id": "vm-42", "state": "Not started",
+                                          "vmm_version": h.request("GET", "/version")[1]["firecracker_version"],
+                                          "app_name": "husk"})
+    configure(h, guest("pvh_hello"), "console=ttyS0 marker=api-boot")
+    status, cfg = h.request("GET", "/vm/config")
+    assert status == 200 and cfg["machine-config"]["mem_size_mib"] == 64
+    assert h.request("PUT", "/actions", {"action_type": "InstanceStart"}) == (204, None)
+    code, out, err = h.wait()  # the guest resets at the end: husk exits 0
+    assert code == 0, err
+    assert "husk-guest: pvh ok" in out
+    assert "marker=api-boot" in out
+    assert "API PUT /actions -> 204" in err
+    assert not os.path.exists(h.sock_path), "socket left behind"
+
+
+def test_error_paths_leave_vm_bootable(husk, guest, tmp_path):
+    h = husk()
+    assert "/nowhere" in fault(h.request("GET", "/nowhere"), 404)
+    assert "DELETE" in fault(h.request("DELETE", "/machine-config"), 405)
+    assert "invalid JSON" in fault(h.request("PUT", "/machine-config", b"{\"vcpu_count\": "))
+    assert "unknown field `vcpus`" in fault(h.request("PUT", "/machine-config", {"vcpus": 2, "mem_size_mib": 64}))
+    assert "vcpu_count" in fault(h.request("PUT", "/machine-config", {"vcpu_count": 99, "mem_size_mib": 64}))
+    assert "mem_size_mib" in fault(h.request("PUT", "/machine-config", {"vcpu_count": 1, "mem_size_mib": "64"}))
+    assert "kernel_image_path" in fault(h.request("PUT", "/boot-source", {"kernel_image_path": str(tmp_path / "no")}))
+    # InstanceStart with no kernel: refused, nothing built
+    assert "kernel_image_path" in fault(h.request("PUT", "/actions", {"action_type": "InstanceStart"}))
+    assert "not supported yet" in fault(h.request("PUT", "/balloon", {"amount_mib": 1, "deflate_on_oom": False}))
+    assert "not supported yet" in fault(h.request("GET", "/mmds"))
+    # a body over 51200 bytes: 400, and the server closes that connection
+    big = Conn(h.sock_path)
+    big.send_raw(Conn.encode("PUT", "/boot-source", b"x" * 51201))
+    status, body, headers = big.read_response()
+    assert status == 400 and "51200" in body["fault_message"]
+    assert big.read_response() is None
+    big.close()
+    assert h.request("GET", "/machine-config")[1]["vcpu_count"] == 1  # defaults untouched
+    assert h.request("GET", "/")[1]["state"] == "Not started"
+    # the VM still boots after all that
+    configure(h, guest("pvh_hello"))
+    assert h.request("PUT", "/actions", {"action_type": "InstanceStart"}) == (204, None)
+    code, out, err = h.wait()
+    assert code == 0, err
+    assert "husk-guest: pvh ok" in out
+
+
+def test_post_boot_rules_pause_resume(husk, guest):
+    h = husk()
+    # a long cmdline keeps the guest printing for a while (each character
+    # is a port write, emulated here), so a pause lands in the middle
+    filler = "x" * 1500
+    configure(h, guest("pvh_hello"), f"console=ttyS0 hold {filler}")
+    assert h.request("PUT", "/actions", {"action_type": "InstanceStart"}) == (204, None)
+    assert h.request("GET", "/")[1]["state"] == "Running"
+    before = h.read_serial(until="pvh ok")
+    assert h.request("PATCH", "/vm", {"state": "Paused"}) == (204, None)
+    # the pause returns once every vCPU is out of KVM_RUN: what the guest
+    # wrote is already in the pipe, and nothing more may come
+    before += h.read_serial(timeout=0.01)
+    assert "husk-guest: holding" not in before, "the pause came too late to prove anything"
+    assert h.read_serial(timeout=1.0) == ""
+    assert h.request("GET", "/")[1]["state"] == "Paused"
+    assert h.request("PATCH", "/vm", {"state": "Resumed"}) == (204, None)
+    after = h.read_serial(until="husk-guest: holding")
+    assert "husk-guest: holding" in after
+    assert filler in before + after
+    assert "already started" in fault(h.request("PUT", "/actions", {"action_type": "InstanceStart"}))
+    assert "after starting" in fault(h.request("PUT", "/machine-config", {"vcpu_count": 2, "mem_size_mib": 64}))
+    assert "after starting" in fault(h.request("PUT", "/boot-source", {"kernel_image_path": guest("pvh_hello")}))
+    assert h.request("GET", "/machine-config")[1]["vcpu_count"] == 1
+    assert h.request("PATCH", "/vm", {"state": "Paused"}) == (204, None)
+    assert h.request("GET", "/")[1]["state"] == "Paused"
+    assert h.request("PATCH", "/vm", {"state": "Resumed"}) == (204, None)
+    assert h.request("GET", "/")[1]["state"] == "Running"
+    assert h.request("PUT", "/actions", {"action_type": "SendCtrlAltDel"}) == (204, None)
+    assert "not initialized" in fault(h.request("PUT", "/actions", {"action_type": "FlushMetrics"}))
+    code, out, err = h.stop()
+    assert "husk-guest: holding" in out
+    assert "husk-guest: ram" in out
+    assert not os.path.exists(h.sock_path)
+
+
+def test_socket_mode_stale_file_and_removal(husk_bin, tmp_path):
+    path = tmp_path / "api.sock"
+    stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    stale.bind(str(path))  # bound, never listening: what a killed husk leaves
+    stale.close()
+    h = Husk(husk_bin, path)
+    st = os.stat(path)
+    assert stat.S_ISSOCK(st.st_mode)
+    assert stat.S_IMODE(st.st_mode) == 0o600
+    assert h.request("GET", "/")[0] == 200
+    h.stop()
+    assert not path.exists()
+    # a regular file there is not ours to delete
+    path.write_text("keep me")
+    r = __import__("subprocess").run([husk_bin, "--api-sock", str(path)], capture_output=True, text=True,
+                                     timeout=10)
+    assert r.returncode == 1
+    assert path.read_text() == "keep me"
+
+
+def test_keepalive_and_pipelining(husk):
+    h = husk()
+    c = Conn(h.sock_path)
+    c.send_raw(Conn.encode("GET", "/") + Conn.encode("PATCH", "/machine-config", {"mem_size_mib": 96})
+               + Conn.encode("GET", "/machine-config"))
+    r1, r2, r3 = c.read_response(), c.read_response(), c.read_response()
+    assert r1[0] == 200 and r1[1]["state"] == "Not started"
+    assert r2[0] == 204
+    assert r3[0] == 200 and r3[1]["mem_size_mib"] == 96
+    assert r3[2]["connection"] == "keep-alive"
+    c.close()
+
+
+def test_slow_and_broken_clients_do_not_block_others(husk):
+    h = husk()
+    slow = Conn(h.sock_path)
+    slow.send_raw(b"PUT /machine-config HTTP/1.1\r\nContent-Length: 40\r\n\r\n{\"vcpu")  # and stalls
+    garbage = Conn(h.sock_path)
+    garbage.send_raw(b"\x16\x03\x01 not http at all\r\n\r\n")
+    dropped = Conn(h.sock_path)
+    dropped.send_raw(b"GET / HTTP/1.1\r\nHost: x\r\n")  # then goes away
+    dropped.close()
+    t0 = time.monotonic()
+    assert h.request("GET", "/")[0] == 200
+    assert time.monotonic() - t0 < 2.0
+    status, body, _ = garbage.read_response()
+    assert status == 400 and "malformed" in body["fault_message"]
+    assert garbage.read_response() is None
+    # the stalled client can still finish its request
+    slow.send_raw(b"_count\": 2, \"mem_size_mib\": 128}" + b" " * 6)
+    status, body, _ = slow.read_response()
+    assert status == 204, body
+    assert h.request("GET", "/machine-config")[1]["vcpu_count"] == 2
+
+
+def test_api_ready_latency(husk_bin, tmp_path):
+    """exec -> socket accepting, 10 runs; printed for the report."""
+    times = []
+    for i in range(10):
+        h = Husk(husk_bin, tmp_path / f"lat{i}.sock")
+        times.append(h.ready_s * 1000)
+        h.stop()
+    times.sort()
+    print(f"\nexec -> API accepting: min {times[0]:.2f} ms, median {times[len(times) // 2]:.2f} ms, "
+          f"max {times[-1]:.2f} ms")
+    assert times[len(times) // 2] < 200
+
+
+def test_drive_swap_after_boot(husk, guest, tmp_path):
+    a, b = tmp_path / "a.img", tmp_path / "b.img"
+    a.write_bytes(b"\0" * 1024 * 1024)
+    b.write_bytes(b"\0" * 2 * 1024 * 1024)
+    h = husk()
+    configure(h, guest("pvh_hello"), "console=ttyS0 hold")
+    drive = {"drive_id": "data", "path_on_host": str(a), "is_root_device": False}
+    assert "before starting" in fault(h.request("PATCH", "/drives/data", {"drive_id": "data", "path_on_host": str(b)}))
+    assert h.request("PUT", "/drives/data", drive) == (204, None)
+    assert h.request("PUT", "/actions", {"action_type": "InstanceStart"}) == (204, None)
+    assert "after starting" in fault(h.request("PUT", "/drives/data", drive))
+    assert "path_on_host" in fault(h.request("PATCH", "/drives/data", {"drive_id": "data",
+                                                                       "path_on_host": str(tmp_path / "none")}))
+    assert h.request("GET", "/vm/config")[1]["drives"][0]["path_on_host"] == str(a)
+    assert h.request("PATCH", "/drives/data", {"drive_id": "data", "path_on_host": str(b)}) == (204, None)
+    assert h.request("GET", "/vm/config")[1]["drives"][0]["path_on_host"] == str(b)
+    assert "no drive" in fault(h.request("PATCH", "/drives/other", {"drive_id": "other", "path_on_host": str(b)}))
+    h.stop()
+
+
+def test_logger_and_metrics(husk, guest, tmp_path):
+    log, metrics = tmp_path / "husk.log", tmp_path / "metrics.json"
+    h = husk()
+    assert h.request("PUT", "/logger", {"log_path": str(log), "level": "Info", "show_level": True}) == (204, None)
+    assert h.request("PUT", "/metrics", {"metrics_path": str(metrics)}) == (204, None)
+    assert "reinitialization" in fault(h.request("PUT", "/metrics", {"metrics_path": str(metrics)}))
+    configure(h, guest("pvh_hello"))
+    assert h.request("PUT", "/actions", {"action_type": "FlushMetrics"}) == (204, None)
+    line = json.loads(metrics.read_text().splitlines()[0])
+    assert line["api_server"]["machine_config"]["2xx"] == 1
+    assert line["api_server"]["metrics"]["4xx"] == 1
+    assert h.request("PUT", "/actions", {"action_type": "InstanceStart"}) == (204, None)
+    code, out, err = h.wait()
+    assert code == 0
+    text = log.read_text()
+    assert "API PUT /boot-source -> 204" in text
+    assert "Guest-boot-time" in text
+    # a last line is written on exit, with the guest's boot time
+    last = json.loads(metrics.read_text().splitlines()[-1])
+    assert last["boot"]["guest_boot_time_us"] > 0
+    # the guest printed over COM1 (port I/O) and wrote the boot timer (MMIO)
+    assert last["vcpu"]["exit_io_out"] > 100
+    assert last["vcpu"]["exit_mmio_write"] >= 1
+
+
+def test_snapshot_create_and_load(husk_bin, guest, tmp_path):
+    state, mem = tmp_path / "vm.state", tmp_path / "vm.mem"
+    h = Husk(husk_bin, tmp_path / "a.sock")
+    configure(h, guest("pvh_hello"), "console=ttyS0 hold")
+    assert h.request("PUT", "/actions", {"action_type": "InstanceStart"}) == (204, None)
+    h.read_serial(until="husk-guest: holding")
+    snap = {"snapshot_type": "Full", "snapshot_path": str(state), "mem_file_path": str(mem)}
+    assert "paused" in fault(h.request("PUT", "/snapshot/create", snap))
+    assert h.request("PATCH", "/vm", {"state": "Paused"}) == (204, None)
+    assert h.request("PUT", "/snapshot/create", snap) == (204, None)
+    assert mem.stat().st_size == 64 << 20
+    h.stop()
+
+    h = Husk(husk_bin, tmp_path / "b.sock")
+    load = {"snapshot_path": str(state), "mem_backend": {"backend_type": "File", "backend_path": str(mem)},
+            "resume_vm": False}
+    assert "backend_type" in fault(h.request("PUT", "/snapshot/load", {**load, "mem_backend": {
+        "backend_type": "Disk", "backend_path": str(mem)}}))
+    assert h.request("PUT", "/snapshot/load", load) == (204, None)
+    assert h.request("GET", "/")[1]["state"] == "Paused"
+    assert h.request("GET", "/machine-config")[1]["mem_size_mib"] == 64
+    assert h.request("PATCH", "/vm", {"state": "Resumed"}) == (204, None)
+    assert h.request("GET", "/")[1]["state"] == "Running"
+    assert "never started" in fault(h.request("PUT", "/snapshot/load", load))
+    h.stop()
+
+    # an override for an interface the snapshot does not have: refused, nothing started
+    h = Husk(husk_bin, tmp_path / "c.sock")
+    msg = fault(h.request("PUT", "/snapshot/load", {**load, "network_overrides": [
+        {"iface_id": "eth9", "host_dev_name": "tap9"}]}))
+    assert "eth9" in msg or "override" in msg, msg
+    assert h.request("GET", "/")[1]["state"] == "Not started"
+    h.stop()
+
+
+def test_failed_instance_start(husk, tmp_path):
+    bad = tmp_path / "bad.elf"
+    bad.write_bytes(b"\x7fELF" + b"\0" * 4096)
+    h = husk()
+    assert h.request("PUT", "/boot-source", {"kernel_image_path": str(bad)}) == (204, None)
+    assert "InstanceStart failed" in fault(h.request("PUT", "/actions", {"action_type": "InstanceStart"}))
+    assert h.request("GET", "/")[1]["state"] == "Not started"
+    assert "failed half-way" in fault(h.request("PUT", "/actions", {"action_type": "InstanceStart"}))
+    assert "after starting" in fault(h.request("PUT", "/machine-config", {"vcpu_count": 1, "mem_size_mib": 64}))
+    code, out, err = h.stop()
+    assert "not a loadable ELF or bzImage" in err
+
+
+def test_firecracker_curl_sequence(husk, guest, tmp_path):
+    """The getting-started sequence as Firecracker documents it, with curl."""
+    import shutil
+    import subprocess
+    curl = shutil.which("curl")
+    if not curl:
+        pytest.skip("no curl on this host")
+    disk = tmp_path / "rootfs.ext4"
+    disk.write_bytes(b"\0" * (1 << 20))
+    h = husk()
+
+    def put(path, body, method="PUT"):
+        r = subprocess.run([curl, "-sS", "--unix-socket", h.sock_path, "-i", "-X", method,
+                            f"http://localhost{path}", "-H", "Accept: application/json",
+                            "-H", "Content-Type: application/json", "-d", json.dumps(body)],
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0, r.stderr
+        return int(r.stdout.split()[1]), r.stdout
+
+    # a body over 1 KiB makes curl send "Expect: 100-continue" and wait for us
+    long_args = "console=ttyS0 " + "pad=" + "p" * 1200
+    assert put("/boot-source", {"kernel_image_path": guest("pvh_hello"), "boot_args": long_args})[0] == 204
+    assert put("/machine-config", {"vcpu_count": 1, "mem_size_mib": 64})[0] == 204
+    assert put("/drives/rootfs", {"drive_id": "rootfs", "path_on_host": str(disk), "is_root_device": True,
+                                  "is_read_only": False})[0] == 204
+    status, text = put("/machine-config", {"vcpu_count": 1, "mem_size_mib": 64, "extra": 1})
+    assert status == 400 and "unknown field `extra`" in text
+    assert put("/actions", {"action_type": "InstanceStart"})[0] == 204
+    code, out, err = h.wait()
+    assert code == 0, err
+    assert "husk-guest: pvh ok" in out
+    assert "root=/dev/vda" in out  # the drive reached the guest's cmdline
+
+
+def test_snapshot_create_cli_through_the_api(husk_bin, guest, tmp_path):
+    """`husk snapshot create` pauses a running husk over its socket, snapshots
+    it and resumes it; `husk snapshot load` takes the files."""
+    state, mem, sock = tmp_path / "vm.state", tmp_path / "vm.mem", tmp_path / "a.sock"
+    h = Husk(husk_bin, sock)
+    configure(h, guest("pvh_hello"), "console=ttyS0 hold")
+    assert h.request("PUT", "/actions", {"action_type": "InstanceStart"}) == (204, None)
+    h.read_serial(until="husk-guest: holding")
+    cli = [husk_bin, "snapshot", "create", "--api-sock", str(sock), "--snapshot", str(state),
+           "--mem-file", str(mem)]
+    r = subprocess.run(cli, capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert state.stat().st_size > 0 and mem.stat().st_size == 64 << 20
+    assert h.request("GET", "/")[1]["state"] == "Running"
+    # a refused create is reported with the API's reason, and the VM resumed
+    r = subprocess.run(cli[:-4] + ["--snapshot", str(tmp_path / "no/such/dir/s"), "--mem-file", str(mem),
+                                   "--type", "Full"], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 1 and "HTTP 400" in r.stderr, r.stderr
+    assert h.request("GET", "/")[1]["state"] == "Running"
+    h.stop()
+    r = subprocess.run(cli[:3] + ["--api-sock", str(tmp_path / "none.sock"), "--snapshot", "s", "--mem-file", "m"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 1 and "cannot connect" in r.stderr
+    assert subprocess.run(cli[:3] + ["--type", "Half"], capture_output=True, timeout=30).returncode == 2
+    # the files load into a fresh process, which runs the held guest on
+    p = subprocess.Popen([husk_bin, "snapshot", "load", "--snapshot", str(state), "--mem-file", str(mem),
+                          "--resume", "--level", "Info"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        line = b""
+        while b"snapshot: running at" not in line:
+            line = p.stderr.readline()
+            assert line, "husk snapshot load ended early"
+        assert p.poll() is None
+    finally:
+        p.kill()
+        p.wait()

@@ -1,0 +1,83 @@
+"""husk --config-file: boots with no API call (--no-api), or boots and
+serves the API; a bad file ends husk with status 1 and one line naming
+the key, with nothing started."""
+import json
+import os
+import subprocess
+
+from api_client import Husk
+
+
+def write_cfg(tmp_path, doc):
+    p = tmp_path / "vm.json"
+    p.write_text(json.dumps(doc) if not isinstance(doc, str) else doc)
+    return str(p)
+
+
+def run(husk_bin, *args, timeout=60):
+    return subprocess.run([husk_bin, *args], capture_output=True, text=True, timeout=timeout)
+
+
+def test_config_file_no_api_boots(husk_bin, guest, tmp_path):
+    cfg = write_cfg(tmp_path, {
+        "boot-source": {"kernel_image_path": guest("pvh_hello"), "boot_args": "console=ttyS0 marker=cfg-file"},
+        "machine-config": {"vcpu_count": 1, "mem_size_mib": 96},
+        "drives": [], "network-interfaces": [], "balloon": None,
+    })
+    r = run(husk_bin, "--config-file", cfg, "--no-api")
+    assert r.returncode == 0, r.stderr
+    assert "husk-guest: pvh ok" in r.stdout
+    assert "marker=cfg-file" in r.stdout
+    # the guest saw the memory size the file asked for (96 MiB less the holes)
+    ram = int(r.stdout.split("husk-guest: ram ")[1].split()[0])
+    assert 95 * 1024 <= ram <= 96 * 1024
+
+
+def test_config_file_with_api(husk_bin, guest, tmp_path):
+    cfg = write_cfg(tmp_path, {
+        "boot-source": {"kernel_image_path": guest("pvh_hello"), "boot_args": "console=ttyS0 hold"},
+        "machine-config": {"vcpu_count": 2, "mem_size_mib": 64},
+    })
+    h = Husk(husk_bin, tmp_path / "api.sock", ("--config-file", cfg))
+    assert h.request("GET", "/")[1]["state"] == "Running"
+    status, vmcfg = h.request("GET", "/vm/config")
+    assert status == 200 and vmcfg["machine-config"]["vcpu_count"] == 2
+    assert h.request("PUT", "/boot-source", {"kernel_image_path": guest("pvh_hello")})[0] == 400
+    assert "husk-guest: holding" in h.read_serial(until="husk-guest: holding")
+    h.stop()
+
+
+def bad(husk_bin, tmp_path, doc):
+    r = run(husk_bin, "--config-file", write_cfg(tmp_path, doc), "--no-api")
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert r.stdout == ""  # no guest ran
+    lines = [l for l in r.stderr.splitlines() if l.strip()]
+    assert len(lines) == 1, r.stderr
+    return lines[0]
+
+
+def test_bad_config_file_names_the_key(husk_bin, guest, tmp_path):
+    k = guest("pvh_hello")
+    line = bad(husk_bin, tmp_path, {"boot-source": {"kernel_image_path": k},
+                                    "machine-config": {"vcpu_count": 64, "mem_size_mib": 64}})
+    assert "machine-config: vcpu_count" in line
+    line = bad(husk_bin, tmp_path, {"boot-source": {"kernel_image_path": k, "kernal": "x"}})
+    assert "boot-source: unknown field `kernal`" in line
+    line = bad(husk_bin, tmp_path, {"boot-source": {"kernel_image_path": k}, "drive": []})
+    assert "drive: unknown key" in line
+    line = bad(husk_bin, tmp_path, {"boot-source": {"kernel_image_path": k},
+                                    "drives": [{"drive_id": "r", "path_on_host": str(tmp_path / "none"),
+                                                "is_root_device": True}]})
+    assert "drives: path_on_host" in line
+    line = bad(husk_bin, tmp_path, {"machine-config": {"vcpu_count": 1, "mem_size_mib": 64}})
+    assert "InstanceStart: boot-source: kernel_image_path is not set" in line
+    line = bad(husk_bin, tmp_path, "{ not json")
+    assert "invalid JSON" in line
+    r = run(husk_bin, "--config-file", str(tmp_path / "missing.json"), "--no-api")
+    assert r.returncode == 1 and "cannot read" in r.stderr
+
+
+def test_no_api_needs_config_file(husk_bin):
+    r = run(husk_bin, "--no-api")
+    assert r.returncode == 2
+    assert "--config-file" in r.stderr

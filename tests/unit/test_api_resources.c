@@ -1,0 +1,438 @@
+/* The API resources: each parser with a good body, an unknown field, a
+ * wrong type and an out-of-range value; the router's 404/405/400; the
+ * pre-boot/post-boot state rules of the apply step. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <errno.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "api/api.h"
+#include "vmm/metrics.h"
+#include "vmm/vmm.h"
+
+static json_t *js(const char *text)
+{
+	json_t *o = json_loads(text, 0, NULL);
+	assert_non_null(o);
+	return o;
+}
+
+/* Run a parser through the router as a PUT/PATCH of path with body. */
+static int route(enum http_method m, const char *path, const char *body, struct api_request *r,
+                 struct api_reply *rep)
+{
+	struct http_request req = { .method = m };
+	snprintf(req.url, sizeof(req.url), "%s", path);
+	req.body = (char *)body;
+	req.body_len = body ? strlen(body) : 0;
+	free(rep->body);
+	rep->body = NULL;
+	rep->status = 0;
+	return api_route_parse(&req, r, rep);
+}
+
+/* The fault_message of rep must contain want. */
+static void assert_fault(const struct api_reply *rep, int status, const char *want)
+{
+	assert_int_equal(rep->status, status);
+	assert_non_null(rep->body);
+	json_t *o = json_loads(rep->body, 0, NULL);
+	const char *m = json_string_value(json_object_get(o, "fault_message"));
+	assert_non_null(m);
+	if (!strstr(m, want))
+		fail_msg("fault_message '%s' lacks '%s'", m, want);
+	json_decref(o);
+}
+
+/* PUT path body must be refused with 400 naming want. */
+static void refused(enum http_method m, const char *path, const char *body, const char *want)
+{
+	struct api_request r;
+	struct api_reply rep = { 0, NULL };
+	assert_int_equal(route(m, path, body, &r, &rep), 0);
+	assert_fault(&rep, 400, want);
+	free(rep.body);
+}
+
+static void accepted(enum http_method m, const char *path, const char *body, struct api_request *r)
+{
+	struct api_reply rep = { 0, NULL };
+	int ret = route(m, path, body, r, &rep);
+	if (ret != 1)
+		fail_msg("%s refused: %s", body, rep.body ? rep.body : "");
+	free(rep.body);
+}
+
+static void test_machine_config(void **state)
+{
+	(void)state;
+	struct api_request r;
+	accepted(HTTP_PUT, "/machine-config",
+	         "{\"vcpu_count\": 2, \"mem_size_mib\": 256, \"smt\": false, \"track_dirty_pages\": true,"
+	         " \"huge_pages\": \"2M\"}", &r);
+	assert_int_equal(r.kind, API_PUT_MACHINE);
+	assert_int_equal(r.machine.m.vcpu_count, 2);
+	assert_int_equal(r.machine.m.mem_size_mib, 256);
+	assert_true(r.machine.m.track_dirty_pages);
+	assert_true(r.machine.m.huge_pages_2m);
+	api_request_free(&r);
+	accepted(HTTP_PATCH, "/machine-config", "{\"mem_size_mib\": 512}", &r);
+	assert_int_equal(r.machine.set, MACHINE_MEM);
+	api_request_free(&r);
+	refused(HTTP_PUT, "/machine-config", "{\"vcpu_count\": 2, \"mem_size_mib\": 256, \"vcpus\": 1}",
+	        "unknown field `vcpus`");
+	refused(HTTP_PUT, "/machine-config", "{\"vcpu_count\": \"2\", \"mem_size_mib\": 256}", "vcpu_count");
+	refused(HTTP_PUT, "/machine-config", "{\"vcpu_count\": 33, \"mem_size_mib\": 256}", "vcpu_count: must be an integer in 1..32");
+	refused(HTTP_PUT, "/machine-config", "{\"vcpu_count\": 0, \"mem_size_mib\": 256}", "vcpu_count");
+	refused(HTTP_PUT, "/machine-config", "{\"vcpu_count\": 1, \"mem_size_mib\": -1}", "mem_size_mib");
+	refused(HTTP_PUT, "/machine-config", "{\"vcpu_count\": 1}", "missing field `mem_size_mib`");
+	refused(HTTP_PUT, "/machine-config", "{\"vcpu_count\": 1, \"mem_size_mib\": 1, \"smt\": 1}", "smt");
+	refused(HTTP_PUT, "/machine-config", "{\"vcpu_count\": 1, \"mem_size_mib\": 1, \"huge_pages\": \"1G\"}",
+	        "huge_pages");
+	refused(HTTP_PUT, "/machine-config", "{\"vcpu_count\": 1, \"mem_size_mib\": 1, \"cpu_template\": \"T2\"}",
+	        "cpu_template");
+}
+
+static void test_boot_source(void **state)
+{
+	(void)state;
+	struct api_request r;
+	accepted(HTTP_PUT, "/boot-source", "{\"kernel_image_path\": \"/k\", \"boot_args\": \"console=ttyS0\"}", &r);
+	assert_string_equal(r.boot.kernel_image_path, "/k");
+	assert_string_equal(r.boot.boot_args, "console=ttyS0");
+	assert_null(r.boot.initrd_path);
+	api_request_free(&r);
+	refused(HTTP_PUT, "/boot-source", "{\"kernel_image_path\": \"/k\", \"kernel\": \"/k\"}", "unknown field `kernel`");
+	refused(HTTP_PUT, "/boot-source", "{\"kernel_image_path\": 7}", "kernel_image_path");
+	refused(HTTP_PUT, "/boot-source", "{\"boot_args\": \"x\"}", "missing field `kernel_image_path`");
+	refused(HTTP_PUT, "/boot-source", "{\"kernel_image_path\": \"\"}", "kernel_image_path");
+}
+
+static void test_drives(void **state)
+{
+	(void)state;
+	struct api_request r;
+	accepted(HTTP_PUT, "/drives/rootfs",
+	         "{\"drive_id\": \"rootfs\", \"path_on_host\": \"/img\", \"is_root_device\": true,"
+	         " \"is_read_only\": true, \"cache_type\": \"Writeback\", \"io_engine\": \"Async\","
+	         " \"rate_limiter\": {\"bandwidth\": {\"size\": 1000, \"refill_time\": 100}}}", &r);
+	assert_string_equal(r.drive.drive_id, "rootfs");
+	assert_true(r.drive.is_root_device && r.drive.is_read_only);
+	assert_int_equal(r.drive.cache_type, CACHE_WRITEBACK);
+	assert_int_equal(r.drive.io_engine, IO_ENGINE_ASYNC);
+	assert_true(r.drive.rate_limiter.bandwidth.set);
+	assert_int_equal(r.drive.rate_limiter.bandwidth.size, 1000);
+	assert_int_equal(r.drive.rate_limiter.bandwidth.refill_time_ms, 100);
+	api_request_free(&r);
+	accepted(HTTP_PATCH, "/drives/d1", "{\"drive_id\": \"d1\", \"path_on_host\": \"/new\"}", &r);
+	assert_int_equal(r.kind, API_PATCH_DRIVE);
+	assert_string_equal(r.drive_patch.path_on_host, "/new");
+	api_request_free(&r);
+	refused(HTTP_PUT, "/drives/a", "{\"drive_id\": \"b\", \"path_on_host\": \"/i\", \"is_root_device\": false}",
+	        "does not match the path");
+	refused(HTTP_PUT, "/drives/a", "{\"drive_id\": \"a\", \"path_on_host\": \"/i\", \"is_root_device\": false,"
+	        " \"socket\": \"/s\"}", "unknown field `socket`");
+	refused(HTTP_PUT, "/drives/a", "{\"drive_id\": \"a\", \"path_on_host\": \"/i\", \"is_root_device\": \"no\"}",
+	        "is_root_device");
+	refused(HTTP_PUT, "/drives/a", "{\"drive_id\": \"a\", \"path_on_host\": \"/i\", \"is_root_device\": false,"
+	        " \"io_engine\": \"Fast\"}", "io_engine: must be one of");
+	refused(HTTP_PUT, "/drives/a", "{\"drive_id\": \"a\", \"path_on_host\": \"/i\", \"is_root_device\": false,"
+	        " \"rate_limiter\": {\"bandwidth\": {\"size\": 1, \"refill_time\": 0}}}", "rate_limiter: bandwidth: refill_time");
+	refused(HTTP_PUT, "/drives/a", "{\"drive_id\": \"a\", \"path_on_host\": \"/i\", \"is_root_device\": false,"
+	        " \"rate_limiter\": {\"bandwidth\": {\"size\": 1, \"refill_time\": 1, \"x\": 1}}}", "unknown field `x`");
+	refused(HTTP_PUT, "/drives/a%2F..", "{\"drive_id\": \"a%2F..\", \"path_on_host\": \"/i\", \"is_root_device\": false}",
+	        "drive_id: only letters");
+	refused(HTTP_PATCH, "/drives/a", "{\"drive_id\": \"a\", \"is_read_only\": true}", "unknown field `is_read_only`");
+}
+
+static void test_network(void **state)
+{
+	(void)state;
+	struct api_request r;
+	accepted(HTTP_PUT, "/network-interfaces/eth0",
+	         "{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\", \"guest_mac\": \"06:00:ac:10:00:02\"}", &r);
+	assert_string_equal(r.net.host_dev_name, "tap0");
+	assert_true(r.net.has_mac);
+	assert_int_equal(r.net.guest_mac[5], 2);
+	api_request_free(&r);
+	refused(HTTP_PUT, "/network-interfaces/eth0", "{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\", \"mac\": 1}",
+	        "unknown field `mac`");
+	refused(HTTP_PUT, "/network-interfaces/eth0", "{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\", \"guest_mac\": \"zz\"}",
+	        "guest_mac");
+	refused(HTTP_PUT, "/network-interfaces/eth0", "{\"iface_id\": \"eth0\", \"host_dev_name\": \"a-very-long-tap-name\"}",
+	        "host_dev_name");
+	refused(HTTP_PUT, "/network-interfaces/eth0", "{\"iface_id\": \"eth0\", \"host_dev_name\": [1]}", "host_dev_name");
+	accepted(HTTP_PATCH, "/network-interfaces/eth0",
+	         "{\"iface_id\": \"eth0\", \"rx_rate_limiter\": {\"ops\": {\"size\": 10, \"refill_time\": 1000}}}", &r);
+	assert_true(r.net_patch.has_rx && !r.net_patch.has_tx);
+	assert_int_equal(r.net_patch.rx.ops.size, 10);
+	api_request_free(&r);
+}
+
+static void test_small_resources(void **state)
+{
+	(void)state;
+	struct api_request r;
+	accepted(HTTP_PUT, "/vsock", "{\"guest_cid\": 3, \"uds_path\": \"/tmp/v.sock\"}", &r);
+	assert_int_equal(r.vsock.guest_cid, 3);
+	api_request_free(&r);
+	refused(HTTP_PUT, "/vsock", "{\"guest_cid\": 2, \"uds_path\": \"/tmp/v.sock\"}", "guest_cid: must be an integer in 3..");
+	refused(HTTP_PUT, "/vsock", "{\"guest_cid\": 3, \"uds_path\": \"/v\", \"port\": 1}", "unknown field `port`");
+	refused(HTTP_PUT, "/vsock", "{\"guest_cid\": 5000000000, \"uds_path\": \"/v\"}", "guest_cid");
+
+	accepted(HTTP_PUT, "/entropy", "{}", &r);
+	api_request_free(&r);
+	refused(HTTP_PUT, "/entropy", "{\"rate\": 1}", "unknown field `rate`");
+
+	accepted(HTTP_PUT, "/logger", "{\"log_path\": \"/tmp/l\", \"level\": \"Debug\", \"show_level\": true}", &r);
+	assert_true(r.logger.has_level);
+	assert_int_equal(r.logger.level, LOG_DEBUG);
+	api_request_free(&r);
+	refused(HTTP_PUT, "/logger", "{\"level\": \"Loud\"}", "level");
+	refused(HTTP_PUT, "/logger", "{\"show_level\": \"yes\"}", "show_level");
+	refused(HTTP_PUT, "/logger", "{\"colour\": true}", "unknown field `colour`");
+
+	refused(HTTP_PUT, "/metrics", "{}", "missing field `metrics_path`");
+	refused(HTTP_PUT, "/metrics", "{\"metrics_path\": \"/m\", \"period\": 1}", "unknown field `period`");
+
+	accepted(HTTP_PUT, "/actions", "{\"action_type\": \"SendCtrlAltDel\"}", &r);
+	assert_int_equal(r.action, ACTION_SEND_CTRL_ALT_DEL);
+	api_request_free(&r);
+	refused(HTTP_PUT, "/actions", "{\"action_type\": \"Reboot\"}", "action_type: must be one of");
+	refused(HTTP_PUT, "/actions", "{\"action_type\": 1}", "action_type");
+	refused(HTTP_PUT, "/actions", "{\"action_type\": \"InstanceStart\", \"now\": true}", "unknown field `now`");
+
+	accepted(HTTP_PATCH, "/vm", "{\"state\": \"Resumed\"}", &r);
+	assert_false(r.pause);
+	api_request_free(&r);
+	refused(HTTP_PATCH, "/vm", "{\"state\": \"Stopped\"}", "state");
+
+	accepted(HTTP_PUT, "/snapshot/create", "{\"snapshot_type\": \"Diff\", \"snapshot_path\": \"/s\","
+	                                       " \"mem_file_path\": \"/m\"}", &r);
+	assert_int_equal(r.snap_create.type, SNAPSHOT_DIFF);
+	api_request_free(&r);
+	refused(HTTP_PUT, "/snapshot/create", "{\"snapshot_path\": \"/s\"}", "missing field `mem_file_path`");
+	accepted(HTTP_PUT, "/snapshot/load", "{\"snapshot_path\": \"/s\", \"mem_backend\": {\"backend_type\": \"Uffd\","
+	                                     " \"backend_path\": \"/u\"}, \"resume_vm\": true}", &r);
+	assert_int_equal(r.snap_load.backend, SNAPSHOT_MEM_UFFD);
+	assert_true(r.snap_load.resume_vm);
+	api_request_free(&r);
+	refused(HTTP_PUT, "/snapshot/load", "{\"snapshot_path\": \"/s\", \"mem_backend\": {\"backend_type\": \"Disk\","
+	                                    " \"backend_path\": \"/u\"}}", "mem_backend: backend_type");
+}
+
+static void test_router_errors(void **state)
+{
+	(void)state;
+	struct api_request r;
+	struct api_reply rep = { 0, NULL };
+	assert_int_equal(route(HTTP_GET, "/nothing", NULL, &r, &rep), 0);
+	assert_fault(&rep, 404, "/nothing");
+	assert_int_equal(route(HTTP_DELETE, "/machine-config", NULL, &r, &rep), 0);
+	assert_fault(&rep, 405, "DELETE");
+	assert_int_equal(route(HTTP_GET, "/boot-source", NULL, &r, &rep), 0);
+	assert_fault(&rep, 405, "GET");
+	assert_int_equal(route(HTTP_PUT, "/drives", "{}", &r, &rep), 0);
+	assert_int_equal(rep.status, 404);
+	assert_int_equal(route(HTTP_PUT, "/balloon", "{\"amount_mib\": 1}", &r, &rep), 0);
+	assert_fault(&rep, 400, "not supported yet");
+	assert_int_equal(route(HTTP_GET, "/mmds", NULL, &r, &rep), 0);
+	assert_fault(&rep, 400, "not supported yet");
+	assert_int_equal(route(HTTP_PUT, "/actions", "{\"action_type\": ", &r, &rep), 0);
+	assert_fault(&rep, 400, "invalid JSON");
+	assert_int_equal(route(HTTP_PUT, "/actions", "[1]", &r, &rep), 0);
+	assert_fault(&rep, 400, "JSON object");
+	assert_int_equal(route(HTTP_PUT, "/actions", NULL, &r, &rep), 0);
+	assert_fault(&rep, 400, "body is required");
+	assert_int_equal(route(HTTP_PUT, "/actions", "{\"action_type\": \"FlushMetrics\", \"action_type\": \"x\"}",
+	                       &r, &rep), 0);
+	assert_int_equal(rep.status, 400);
+	assert_int_equal(route(HTTP_GET, "/version", NULL, &r, &rep), 0);
+	assert_int_equal(rep.status, 200);
+	assert_non_null(strstr(rep.body, "firecracker_version"));
+	assert_int_equal(route(HTTP_GET, "/?x=1", NULL, &r, &rep), 1);
+	assert_int_equal(r.kind, API_GET_INFO);
+	free(rep.body);
+}
+
+/* ---- apply: state rules on a VM that is not built (no KVM needed) ---- */
+
+struct fixture {
+	struct vmm vmm;
+	struct vm_config cfg;
+	struct metrics metrics;
+	struct api_target t;
+	char kernel[64];
+};
+
+static int fx_setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	config_init(&f->cfg);
+	metrics_init(&f->metrics, NULL, NULL);
+	f->t = (struct api_target){ .vmm = &f->vmm, .cfg = &f->cfg, .metrics = &f->metrics, .instance_id = "t" };
+	snprintf(f->kernel, sizeof(f->kernel), "/tmp/husk-test-kernel-%d", (int)getpid());
+	FILE *k = fopen(f->kernel, "w");
+	fputs("not really a kernel", k);
+	fclose(k);
+	*state = f;
+	return 0;
+}
+
+static int fx_teardown(void **state)
+{
+	struct fixture *f = *state;
+	unlink(f->kernel);
+	metrics_close(&f->metrics);
+	config_free(&f->cfg);
+	free(f);
+	return 0;
+}
+
+/* Route + apply; returns the status, leaves the body in rep. */
+static int call(struct fixture *f, enum http_method m, const char *path, const char *body, struct api_reply *rep)
+{
+	struct api_request r;
+	if (route(m, path, body, &r, rep) == 1) {
+		api_apply(&f->t, &r, rep);
+		api_request_free(&r);
+	}
+	return rep->status;
+}
+
+static void test_apply_preboot_then_postboot(void **state)
+{
+	struct fixture *f = *state;
+	struct api_reply rep = { 0, NULL };
+	char body[256];
+
+	assert_int_equal(call(f, HTTP_PUT, "/machine-config", "{\"vcpu_count\": 2, \"mem_size_mib\": 64}", &rep), 204);
+	assert_int_equal(f->cfg.machine.vcpu_count, 2);
+	assert_int_equal(call(f, HTTP_PATCH, "/machine-config", "{\"vcpu_count\": 3}", &rep), 204);
+	assert_int_equal(f->cfg.machine.vcpu_count, 3);
+	assert_int_equal(f->cfg.machine.mem_size_mib, 64);
+	/* smt needs an even count: refused, nothing changes */
+	assert_int_equal(call(f, HTTP_PATCH, "/machine-config", "{\"smt\": true}", &rep), 400);
+	assert_false(f->cfg.machine.smt);
+	assert_int_equal(call(f, HTTP_GET, "/machine-config", NULL, &rep), 200);
+	assert_non_null(strstr(rep.body, "\"vcpu_count\":3"));
+
+	/* a kernel that does not exist is refused at PUT time */
+	assert_int_equal(call(f, HTTP_PUT, "/boot-source", "{\"kernel_image_path\": \"/nonexistent/k\"}", &rep), 400);
+	assert_fault(&rep, 400, "kernel_image_path");
+	assert_null(f->cfg.boot.kernel_image_path);
+	snprintf(body, sizeof(body), "{\"kernel_image_path\": \"%s\"}", f->kernel);
+	assert_int_equal(call(f, HTTP_PUT, "/boot-source", body, &rep), 204);
+	assert_string_equal(f->cfg.boot.kernel_image_path, f->kernel);
+
+	/* drives: one root only; the same id replaces */
+	snprintf(body, sizeof(body), "{\"drive_id\": \"a\", \"path_on_host\": \"%s\", \"is_root_device\": true}", f->kernel);
+	assert_int_equal(call(f, HTTP_PUT, "/drives/a", body, &rep), 204);
+	snprintf(body, sizeof(body), "{\"drive_id\": \"b\", \"path_on_host\": \"%s\", \"is_root_device\": true}", f->kernel);
+	assert_int_equal(call(f, HTTP_PUT, "/drives/b", body, &rep), 400);
+	assert_fault(&rep, 400, "is_root_device");
+	snprintf(body, sizeof(body), "{\"drive_id\": \"a\", \"path_on_host\": \"%s\", \"is_root_device\": false}", f->kernel);
+	assert_int_equal(call(f, HTTP_PUT, "/drives/a", body, &rep), 204);
+	assert_int_equal(f->cfg.nr_drives, 1);
+	assert_false(f->cfg.drives[0].is_root_device);
+	/* PATCH before boot is refused */
+	assert_int_equal(call(f, HTTP_PATCH, "/drives/a", "{\"drive_id\": \"a\", \"path_on_host\": \"/x\"}", &rep), 400);
+	assert_fault(&rep, 400, "before starting");
+
+	assert_int_equal(call(f, HTTP_PUT, "/network-interfaces/e0", "{\"iface_id\": \"e0\", \"host_dev_name\": \"tap9\"}", &rep), 204);
+	assert_int_equal(call(f, HTTP_PUT, "/network-interfaces/e1", "{\"iface_id\": \"e1\", \"host_dev_name\": \"tap9\"}", &rep), 400);
+	assert_fault(&rep, 400, "host_dev_name");
+	assert_int_equal(f->cfg.nr_nets, 1);
+
+	/* actions that need a running VM */
+	assert_int_equal(call(f, HTTP_PUT, "/actions", "{\"action_type\": \"SendCtrlAltDel\"}", &rep), 400);
+	assert_int_equal(call(f, HTTP_PATCH, "/vm", "{\"state\": \"Paused\"}", &rep), 400);
+	assert_int_equal(call(f, HTTP_PUT, "/actions", "{\"action_type\": \"FlushMetrics\"}", &rep), 400);
+	assert_fault(&rep, 400, "not initialized");
+	assert_int_equal(call(f, HTTP_GET, "/", NULL, &rep), 200);
+	assert_non_null(strstr(rep.body, "\"state\":\"Not started\""));
+	assert_non_null(strstr(rep.body, "\"app_name\":\"husk\""));
+
+	/* after start (simulated: the state is what the rules read) */
+	f->vmm.state = VMM_RUNNING;
+	assert_int_equal(call(f, HTTP_PUT, "/machine-config", "{\"vcpu_count\": 1, \"mem_size_mib\": 64}", &rep), 400);
+	assert_fault(&rep, 400, "after starting");
+	assert_int_equal(f->cfg.machine.vcpu_count, 3);
+	assert_int_equal(call(f, HTTP_PUT, "/boot-source", body, &rep), 400);
+	assert_int_equal(call(f, HTTP_PUT, "/vsock", "{\"guest_cid\": 3, \"uds_path\": \"/v\"}", &rep), 400);
+	assert_false(f->cfg.vsock.set);
+	assert_int_equal(call(f, HTTP_PUT, "/actions", "{\"action_type\": \"InstanceStart\"}", &rep), 400);
+	assert_fault(&rep, 400, "already started");
+	assert_int_equal(call(f, HTTP_PATCH, "/drives/zz", "{\"drive_id\": \"zz\"}", &rep), 400);
+	assert_fault(&rep, 400, "no drive zz");
+	assert_int_equal(call(f, HTTP_GET, "/", NULL, &rep), 200);
+	assert_non_null(strstr(rep.body, "\"state\":\"Running\""));
+	assert_int_equal(call(f, HTTP_GET, "/vm/config", NULL, &rep), 200);
+	assert_non_null(strstr(rep.body, "\"drive_id\":\"a\""));
+	assert_non_null(strstr(rep.body, "\"host_dev_name\":\"tap9\""));
+	free(rep.body);
+}
+
+static void test_apply_instance_start_needs_kernel(void **state)
+{
+	struct fixture *f = *state;
+	struct api_reply rep = { 0, NULL };
+	/* nothing configured: refused before anything is built */
+	assert_int_equal(call(f, HTTP_PUT, "/actions", "{\"action_type\": \"InstanceStart\"}", &rep), 400);
+	assert_fault(&rep, 400, "kernel_image_path");
+	assert_false(f->vmm.vm_created);
+	assert_false(f->t.failed);
+	free(rep.body);
+}
+
+static void test_metrics_flush(void **state)
+{
+	struct fixture *f = *state;
+	struct api_reply rep = { 0, NULL };
+	char path[64], body[128], line[4096];
+	snprintf(path, sizeof(path), "/tmp/husk-test-metrics-%d", (int)getpid());
+	unlink(path);
+	snprintf(body, sizeof(body), "{\"metrics_path\": \"%s\"}", path);
+	assert_int_equal(call(f, HTTP_PUT, "/metrics", body, &rep), 204);
+	assert_int_equal(call(f, HTTP_PUT, "/metrics", body, &rep), 400);
+	assert_fault(&rep, 400, "reinitialization");
+	metrics_count_api(&f->metrics, MRES_DRIVES, 204);
+	metrics_count_api(&f->metrics, MRES_DRIVES, 400);
+	metrics_count_api(&f->metrics, MRES_DRIVES, 400);
+	assert_int_equal(call(f, HTTP_PUT, "/actions", "{\"action_type\": \"FlushMetrics\"}", &rep), 204);
+	FILE *m = fopen(path, "r");
+	assert_non_null(m);
+	assert_non_null(fgets(line, sizeof(line), m));
+	fclose(m);
+	unlink(path);
+	json_t *o = js(line);
+	json_t *d = json_object_get(json_object_get(o, "api_server"), "drives");
+	assert_int_equal(json_integer_value(json_object_get(d, "2xx")), 1);
+	assert_int_equal(json_integer_value(json_object_get(d, "4xx")), 2);
+	assert_true(json_is_object(json_object_get(o, "block")));
+	json_decref(o);
+	free(rep.body);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_machine_config),
+		cmocka_unit_test(test_boot_source),
+		cmocka_unit_test(test_drives),
+		cmocka_unit_test(test_network),
+		cmocka_unit_test(test_small_resources),
+		cmocka_unit_test(test_router_errors),
+		cmocka_unit_test_setup_teardown(test_apply_preboot_then_postboot, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_apply_instance_start_needs_kernel, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_metrics_flush, fx_setup, fx_teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,144 @@
+/* --config-file: the same resources as the API from one JSON document;
+ * errors name the key; nothing is applied from a file that does not parse. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <errno.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "api/api.h"
+#include "vmm/config_file.h"
+#include "vmm/metrics.h"
+#include "vmm/vmm.h"
+
+struct fixture {
+	struct vmm vmm;
+	struct vm_config cfg;
+	struct metrics metrics;
+	struct api_target t;
+	char file[64];
+	char err[512];
+};
+
+static int fx_setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	config_init(&f->cfg);
+	metrics_init(&f->metrics, NULL, NULL);
+	f->t = (struct api_target){ .vmm = &f->vmm, .cfg = &f->cfg, .metrics = &f->metrics };
+	/* any readable file serves as kernel and disk: nothing is booted */
+	snprintf(f->file, sizeof(f->file), "/tmp/husk-test-cf-%d", (int)getpid());
+	FILE *k = fopen(f->file, "w");
+	fputs("x", k);
+	fclose(k);
+	*state = f;
+	return 0;
+}
+
+static int fx_teardown(void **state)
+{
+	struct fixture *f = *state;
+	unlink(f->file);
+	metrics_close(&f->metrics);
+	config_free(&f->cfg);
+	free(f);
+	return 0;
+}
+
+/* The document with every %s replaced by the fixture's file. */
+static int load(struct fixture *f, const char *fmt)
+{
+	char doc[2048];
+	snprintf(doc, sizeof(doc), fmt, f->file, f->file, f->file);
+	f->err[0] = 0;
+	return config_file_apply_text(doc, strlen(doc), &f->t, f->err, sizeof(f->err));
+}
+
+static void assert_err(struct fixture *f, const char *want)
+{
+	if (!strstr(f->err, want))
+		fail_msg("error '%s' lacks '%s'", f->err, want);
+}
+
+static void test_full_document(void **state)
+{
+	struct fixture *f = *state;
+	assert_int_equal(load(f, "{\"boot-source\": {\"kernel_image_path\": \"%s\", \"boot_args\": \"console=ttyS0\"},"
+	                         " \"machine-config\": {\"vcpu_count\": 2, \"mem_size_mib\": 96},"
+	                         " \"drives\": [{\"drive_id\": \"root\", \"path_on_host\": \"%s\", \"is_root_device\": true,"
+	                         "   \"is_read_only\": true},"
+	                         "  {\"drive_id\": \"data\", \"path_on_host\": \"%s\", \"is_root_device\": false}],"
+	                         " \"network-interfaces\": [{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\"}],"
+	                         " \"vsock\": {\"guest_cid\": 3, \"uds_path\": \"/tmp/v.sock\"},"
+	                         " \"entropy\": {}, \"balloon\": null, \"mmds-config\": null}"),
+	                 0);
+	assert_string_equal(f->cfg.boot.kernel_image_path, f->file);
+	assert_string_equal(f->cfg.boot.boot_args, "console=ttyS0");
+	assert_int_equal(f->cfg.machine.vcpu_count, 2);
+	assert_int_equal(f->cfg.machine.mem_size_mib, 96);
+	assert_int_equal(f->cfg.nr_drives, 2);
+	assert_string_equal(f->cfg.drives[1].drive_id, "data");
+	assert_true(f->cfg.drives[0].is_root_device && f->cfg.drives[0].is_read_only);
+	assert_int_equal(f->cfg.nr_nets, 1);
+	assert_true(f->cfg.vsock.set);
+	assert_int_equal(f->cfg.vsock.guest_cid, 3);
+	assert_true(f->cfg.entropy);
+}
+
+static void test_errors_name_the_key(void **state)
+{
+	struct fixture *f = *state;
+	assert_int_equal(load(f, "{\"boot-source\": {\"kernel_image_path\": \"%s\"}, \"machine-config\":"
+	                         " {\"vcpu_count\": 64, \"mem_size_mib\": 96}}"), -EINVAL);
+	assert_err(f, "machine-config: vcpu_count: must be an integer in 1..32");
+	/* nothing was applied: the file is parsed whole before any of it is used */
+	assert_null(f->cfg.boot.kernel_image_path);
+
+	assert_int_equal(load(f, "{\"boot-source\": {\"kernel_image_path\": \"%s\"}, \"machine_config\": {}}"), -EINVAL);
+	assert_err(f, "machine_config: unknown key");
+	assert_int_equal(load(f, "{\"drives\": [{\"drive_id\": \"r\", \"path_on_host\": \"%s\", \"is_root_device\": true,"
+	                         " \"readonly\": true}]}"), -EINVAL);
+	assert_err(f, "drives[0]: unknown field `readonly`");
+	assert_int_equal(load(f, "{\"drives\": {\"drive_id\": \"r\"}}"), -EINVAL);
+	assert_err(f, "drives: must be an array");
+	assert_int_equal(load(f, "{\"boot-source\": {\"kernel_image_path\": 5}}"), -EINVAL);
+	assert_err(f, "boot-source: kernel_image_path");
+	assert_int_equal(load(f, "{\"balloon\": {\"amount_mib\": 10, \"deflate_on_oom\": true}}"), -EINVAL);
+	assert_err(f, "balloon: not supported yet");
+	assert_int_equal(load(f, "{\"boot-source\": "), -EINVAL);
+	assert_err(f, "invalid JSON");
+	/* a file that parses but names a missing kernel: the apply step says so */
+	assert_int_equal(load(f, "{\"boot-source\": {\"kernel_image_path\": \"/nonexistent/vmlinux\"}}"), -EINVAL);
+	assert_err(f, "boot-source: kernel_image_path: cannot open /nonexistent/vmlinux");
+}
+
+static void test_load_from_path(void **state)
+{
+	struct fixture *f = *state;
+	char path[80];
+	snprintf(path, sizeof(path), "%s.json", f->file);
+	FILE *j = fopen(path, "w");
+	fprintf(j, "{\"boot-source\": {\"kernel_image_path\": \"%s\"}}", f->file);
+	fclose(j);
+	assert_int_equal(config_file_load(path, &f->t, f->err, sizeof(f->err)), 0);
+	assert_string_equal(f->cfg.boot.kernel_image_path, f->file);
+	unlink(path);
+	assert_true(config_file_load(path, &f->t, f->err, sizeof(f->err)) < 0);
+	assert_err(f, "cannot read");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_full_document, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_errors_name_the_key, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_load_from_path, fx_setup, fx_teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
