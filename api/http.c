@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "vmm/log.h"
+#include "vmm/seccomp.h"
 
 const char *http_status_text(int status)
 {
@@ -443,6 +444,12 @@ static void server_read(struct http_server *s, int i)
 static void *server_thread(void *opaque)
 {
 	struct http_server *s = opaque;
+	/* before the first client byte: from here on this thread parses
+	 * whatever a client sends */
+	if (seccomp_install(SECCOMP_THREAD_API) < 0) {
+		log_err("api: cannot install the api thread's seccomp filter; not serving");
+		return NULL;
+	}
 	for (;;) {
 		struct epoll_event evs[16];
 		int n = epoll_wait(s->epfd, evs, 16, -1);

@@ -229,6 +229,21 @@ bool rate_limiter_consume(struct rate_limiter *rl, uint64_t bytes, uint64_t ops)
 	return false;
 }
 
+bool rate_limiter_consume_hook(void *rl, uint64_t ops, uint64_t bytes)
+{
+	return rate_limiter_consume(rl, bytes, ops);
+}
+
+int rate_limiter_parse_cli_key(const char *key, const char *val, struct rate_limiter_config *cfg)
+{
+	bool bw = !strcmp(key, "bw");
+	if (!bw && strcmp(key, "ops") != 0)
+		return 0;
+	if (rate_limiter_parse_rate(val, bw, bw ? &cfg->bandwidth : &cfg->ops) < 0)
+		return -EINVAL;
+	return 1;
+}
+
 void rate_limiter_on_timer(struct rate_limiter *rl)
 {
 	uint64_t v;

@@ -81,6 +81,12 @@ bool rate_limiter_consume(struct rate_limiter *rl, uint64_t bytes, uint64_t ops)
 /* Same, at an explicit time (unit tests), without touching the timer. */
 bool rate_limiter_consume_at(struct rate_limiter *rl, uint64_t bytes, uint64_t ops,
                              uint64_t now_ns, uint64_t *wait_ns);
+/* The devices' hook shape (net_limit, rng_limit): consume(bucket = the
+ * struct rate_limiter, ops, bytes). */
+bool rate_limiter_consume_hook(void *rl, uint64_t ops, uint64_t bytes);
+/* Parse "bw=RATE" / "ops=RATE" (prefix "rx_"/"tx_" stripped by the caller)
+ * into cfg: 1 if key was one of them, 0 if not ours, -EINVAL if bad. */
+int rate_limiter_parse_cli_key(const char *key, const char *val, struct rate_limiter_config *cfg);
 /* The timerfd fired: drain it, unblock. The caller resumes its queue. */
 void rate_limiter_on_timer(struct rate_limiter *rl);
 bool rate_limiter_blocked(const struct rate_limiter *rl);

@@ -12,8 +12,10 @@
 #include "vmm/metrics.h"
 #include "vmm/snapshot/cli.h"
 #include "vmm/seccomp.h"
+#include <jansson.h>
 #include "vmm/vmm.h"
 #include "devices/virtio/net.h"
+#include "devices/virtio/rng.h"
 #include "devices/virtio/vsock_mux.h"
 
 static void usage(FILE *f)
@@ -22,9 +24,11 @@ static void usage(FILE *f)
 	        "usage: husk run --kernel PATH [--initrd PATH] [--cmdline ARGS]\n"
 	        "                [--vcpus N] [--mem MiB] [--serial-out PATH] [--level LEVEL]\n"
 	        "                [--drive path=FILE[,ro][,root][,engine=async][,cache=writeback][,id=NAME]]...\n"
-	        "                [--net tap=NAME[,mac=MAC]]... [--vsock cid=N,uds=PATH] [--rng]\n"
+	        "                [--net tap=NAME[,mac=MAC][,rx_bw=RATE][,rx_ops=RATE][,tx_bw=RATE][,tx_ops=RATE]]...\n"
+	        "                [--vsock cid=N,uds=PATH] [--rng[=bw=RATE,ops=RATE]]\n"
 	        "                [--seccomp-level 0|1|2|log] [--no-seccomp]\n"
 	        "       husk [--api-sock PATH] [--id ID] [--config-file FILE] [--no-api]\n"
+	        "            [--seccomp-level 0|1|2|log] [--no-seccomp]\n"
 	        "            [--level LEVEL] [--log-path PATH] [--show-level] [--show-log-origin]\n"
 	        "            [--metrics-path PATH] [--start-time-us US] [--boot-timer]\n"
 	        "       husk snapshot load --snapshot PATH (--mem-file PATH | --uffd-sock PATH) ...\n"
@@ -69,7 +73,7 @@ static int run_parse(int argc, char **argv, struct vm_config *cfg, bool *selftes
 		{ "drive", required_argument, NULL, OPT_DRIVE },
 		{ "net", required_argument, NULL, OPT_NET },
 		{ "vsock", required_argument, NULL, OPT_VSOCK },
-		{ "rng", no_argument, NULL, OPT_RNG },
+		{ "rng", optional_argument, NULL, OPT_RNG },
 		{ "seccomp-level", required_argument, NULL, OPT_SECCOMP_LEVEL },
 		{ "no-seccomp", no_argument, NULL, OPT_NO_SECCOMP },
 		/* not in the usage: makes the vmm thread do a forbidden syscall
@@ -133,7 +137,11 @@ static int run_parse(int argc, char **argv, struct vm_config *cfg, bool *selftes
 			cfg->vsock.set = true;
 			break;
 		}
-		case OPT_RNG: cfg->entropy = true; break;
+		case OPT_RNG:
+			cfg->entropy = true;
+			if (optarg && rng_parse_cli(optarg, &cfg->entropy_rate_limiter) < 0)
+				return die_usage("--rng=bw=RATE,ops=RATE: bad rate '%s'", optarg);
+			break;
 		case OPT_SECCOMP_LEVEL: {
 			enum seccomp_level l;
 			if (seccomp_level_parse(optarg, &l) < 0)
@@ -205,7 +213,7 @@ struct serve_opts {
 static int serve_parse(int argc, char **argv, struct serve_opts *o)
 {
 	enum { O_SOCK = 1, O_ID, O_CONFIG, O_NO_API, O_LEVEL, O_LOG_PATH, O_SHOW_LEVEL, O_SHOW_ORIGIN,
-	       O_METRICS, O_START_US, O_IGNORED, O_IGNORED_ARG };
+	       O_METRICS, O_START_US, O_IGNORED, O_IGNORED_ARG, O_SECCOMP_LEVEL, O_NO_SECCOMP };
 	static const struct option opts[] = {
 		{ "api-sock", required_argument, NULL, O_SOCK },
 		{ "id", required_argument, NULL, O_ID },
@@ -217,6 +225,8 @@ static int serve_parse(int argc, char **argv, struct serve_opts *o)
 		{ "show-log-origin", no_argument, NULL, O_SHOW_ORIGIN },
 		{ "metrics-path", required_argument, NULL, O_METRICS },
 		{ "start-time-us", required_argument, NULL, O_START_US },
+		{ "seccomp-level", required_argument, NULL, O_SECCOMP_LEVEL },
+		{ "no-seccomp", no_argument, NULL, O_NO_SECCOMP },
 		/* Firecracker flags with nothing to do here: the boot timer is
 		 * always there; the jailer passes the CPU start time */
 		{ "boot-timer", no_argument, NULL, O_IGNORED },
@@ -227,6 +237,8 @@ static int serve_parse(int argc, char **argv, struct serve_opts *o)
 	bool show_level = false, show_origin = false;
 	uint64_t v;
 	int c;
+	/* filtered unless told otherwise, as `husk run` */
+	seccomp_set_level(SECCOMP_LEVEL_ADVANCED);
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
@@ -257,6 +269,14 @@ static int serve_parse(int argc, char **argv, struct serve_opts *o)
 				return die_usage("--start-time-us must be a number, got '%s'", optarg);
 			log_set_start_us(v);
 			break;
+		case O_SECCOMP_LEVEL: {
+			enum seccomp_level l;
+			if (seccomp_level_parse(optarg, &l) < 0)
+				return die_usage("--seccomp-level must be 0, 1, 2 or log, got '%s'", optarg);
+			seccomp_set_level(l);
+			break;
+		}
+		case O_NO_SECCOMP: seccomp_set_level(SECCOMP_LEVEL_NONE); break;
 		case O_IGNORED:
 		case O_IGNORED_ARG: break;
 		case 'h': usage(stdout); exit(0);
@@ -342,6 +362,9 @@ out_cfg:
 
 int main(int argc, char **argv)
 {
+	/* jansson seeds its hash tables from /dev/urandom on first use; do it
+	 * now, before any thread runs under a seccomp filter without open */
+	json_object_seed(0);
 	if (argc >= 2 && strcmp(argv[1], "run") == 0)
 		return cmd_run(argc - 1, argv + 1);
 	if (argc >= 2 && strcmp(argv[1], "snapshot") == 0)

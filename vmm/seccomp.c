@@ -120,7 +120,8 @@ static const struct sc_rule rules_vcpu[] = {
 static const struct sc_rule rules_sanitizer[] = {
 	ALLOW(clone), ALLOW(clone3), ALLOW(ptrace), ALLOW(wait4), ALLOW(prctl), ALLOW(sigaltstack),
 	ALLOW(rt_sigaction), ALLOW(getppid), ALLOW(sched_getaffinity), ALLOW(readlink),
-	ALLOW(readlinkat), ALLOW(openat), ALLOW(getdents64), ALLOW(pipe2), ALLOW(kill), ALLOW(tgkill),
+	ALLOW(readlinkat), ALLOW(open), ALLOW(openat), ALLOW(getdents64), ALLOW(getdents),
+	ALLOW(stat), ALLOW(lstat), ALLOW(pipe2), ALLOW(kill), ALLOW(tgkill),
 	ALLOW(uname), ALLOW(prlimit64), ALLOW(getrlimit), ALLOW(setrlimit), ALLOW(dup), ALLOW(dup2),
 	ALLOW(dup3), ALLOW(mincore), ALLOW(getrusage), ALLOW(set_robust_list), ALLOW(rseq),
 	ALLOW(statx), ALLOW(access), ALLOW(faccessat), ALLOW(faccessat2),

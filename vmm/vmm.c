@@ -307,6 +307,8 @@ static int step_virtio_devices(struct vmm *vmm)
 	if (ret == 0 && vmm->cfg->entropy) {
 		ret = rng_create(&vmm->rng, &env, slot);
 		if (ret == 0)
+			rng_update_rate_limiter(vmm->rng, &vmm->cfg->entropy_rate_limiter);
+		if (ret == 0)
 			ret = vmm_snapshot_register(vmm, "virtio-rng", 0, &rng_snapshot_ops, vmm->rng);
 		if (ret == 0) {
 			size_t l = strlen(vmm->virtio_cmdline);

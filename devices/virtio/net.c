@@ -484,6 +484,68 @@ static const struct virtio_dev_ops net_ops = {
 	.reset = net_reset,
 };
 
+static void net_on_rx_timer(void *opaque, uint32_t events)
+{
+	struct net *n = opaque;
+	(void)events;
+	n->dev.lock(n->dev.lock_ctx);
+	rate_limiter_on_timer(&n->rx_rl);
+	net_dev_rx_resume(&n->dev);
+	n->dev.unlock(n->dev.lock_ctx);
+}
+
+static void net_on_tx_timer(void *opaque, uint32_t events)
+{
+	struct net *n = opaque;
+	(void)events;
+	n->dev.lock(n->dev.lock_ctx);
+	rate_limiter_on_timer(&n->tx_rl);
+	net_dev_tx_resume(&n->dev);
+	n->dev.unlock(n->dev.lock_ctx);
+}
+
+/* Both limiters exist (and their timerfds are on the loop) even without
+ * limits, so a PATCH can add some. */
+static int net_limiters_init(struct net *n, const struct net_config *cfg, struct loop *loop)
+{
+	static const struct rate_limiter_config none;
+	int ret = rate_limiter_init(&n->rx_rl, cfg ? &cfg->rx_rate_limiter : &none);
+	if (ret == 0)
+		ret = rate_limiter_init(&n->tx_rl, cfg ? &cfg->tx_rate_limiter : &none);
+	if (ret == 0)
+		ret = loop_add(loop, rate_limiter_fd(&n->rx_rl), EPOLLIN, net_on_rx_timer, n);
+	if (ret == 0)
+		ret = loop_add(loop, rate_limiter_fd(&n->tx_rl), EPOLLIN, net_on_tx_timer, n);
+	if (ret < 0)
+		return ret;
+	n->dev.rx_limit = (struct net_limit){ rate_limiter_consume_hook, &n->rx_rl };
+	n->dev.tx_limit = (struct net_limit){ rate_limiter_consume_hook, &n->tx_rl };
+	return 0;
+}
+
+static void net_limiters_destroy(struct net *n, struct loop *loop)
+{
+	struct rate_limiter *rls[2] = { &n->rx_rl, &n->tx_rl };
+	for (int i = 0; i < 2; i++) {
+		if (rate_limiter_fd(rls[i]) < 0)
+			continue;
+		if (loop)
+			loop_del(loop, rate_limiter_fd(rls[i]));
+		rate_limiter_destroy(rls[i]);
+	}
+}
+
+void net_update_rate_limiters(struct net *n, const struct rate_limiter_config *rx,
+                              const struct rate_limiter_config *tx)
+{
+	n->dev.lock(n->dev.lock_ctx);
+	if (rx)
+		rate_limiter_update(&n->rx_rl, rx);
+	if (tx)
+		rate_limiter_update(&n->tx_rl, tx);
+	n->dev.unlock(n->dev.lock_ctx);
+}
+
 int net_create(struct net **out, const struct virtio_env *env, const struct net_config *cfg,
                int tap_fd, unsigned slot)
 {
@@ -492,6 +554,7 @@ int net_create(struct net **out, const struct virtio_env *env, const struct net_
 	*out = NULL;
 	if (!n)
 		return -ENOMEM;
+	n->rx_rl.timer_fd = n->tx_rl.timer_fd = -1;
 	if (!env->loop) {
 		ret = -EINVAL;
 		goto out;
@@ -506,8 +569,15 @@ int net_create(struct net **out, const struct virtio_env *env, const struct net_
 	n->dev.lock = vchain_vq_lock;
 	n->dev.unlock = vchain_vq_unlock;
 	n->dev.lock_ctx = &n->t;
+	ret = net_limiters_init(n, cfg, env->loop);
+	if (ret < 0) {
+		net_limiters_destroy(n, env->loop);
+		net_dev_destroy(&n->dev);
+		goto out;
+	}
 	ret = virtio_mmio_init(&n->t, env, slot, &net_ops, n);
 	if (ret < 0) {
+		net_limiters_destroy(n, env->loop);
 		net_dev_destroy(&n->dev);
 		goto out;
 	}
@@ -532,6 +602,7 @@ void net_destroy(struct net *n)
 	         (unsigned long long)st->rx_no_buffers, (unsigned long long)st->tx_packets,
 	         (unsigned long long)st->tx_bytes, (unsigned long long)st->tx_dropped,
 	         (unsigned long long)st->tx_malformed);
+	net_limiters_destroy(n, n->dev.loop);
 	virtio_mmio_destroy(&n->t);
 	net_dev_destroy(&n->dev);
 	free(n);
@@ -565,7 +636,7 @@ int net_parse_mac(const char *s, uint8_t mac[6])
 int net_parse_cli(const char *arg, struct net_config *out, const char **what)
 {
 	char *dup = strdup(arg ? arg : "");
-	int ret = -EINVAL;
+	int ret = -EINVAL, rl;
 	char *save = NULL;
 	*what = NULL;
 	if (!dup)
@@ -592,8 +663,15 @@ int net_parse_cli(const char *arg, struct net_config *out, const char **what)
 			out->has_mac = true;
 		} else if (!strcmp(kv, "id") && !out->iface_id) {
 			out->iface_id = strdup(val);
+		} else if ((!strncmp(kv, "rx_", 3) || !strncmp(kv, "tx_", 3)) &&
+		           (rl = rate_limiter_parse_cli_key(kv + 3, val, kv[0] == 'r' ? &out->rx_rate_limiter
+		                                                                      : &out->tx_rate_limiter)) != 0) {
+			if (rl < 0) {
+				*what = "--net: rx_bw/tx_bw must be BYTES/s (K, M, G), rx_ops/tx_ops N/s, more than 0";
+				goto out;
+			}
 		} else {
-			*what = "--net: unknown or repeated key (tap, mac, id)";
+			*what = "--net: unknown or repeated key (tap, mac, id, rx_bw, rx_ops, tx_bw, tx_ops)";
 			goto out;
 		}
 	}

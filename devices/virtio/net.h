@@ -170,6 +170,7 @@ void net_dev_tx_resume(struct net_dev *nd);
  * Queues: 0 receive, 1 transmit. */
 
 #include "devices/virtio/mmio.h"
+#include "vmm/limits.h"
 
 #define NET_QUEUE_RX 0
 #define NET_QUEUE_TX 1
@@ -178,11 +179,17 @@ struct net {
 	struct virtio_mmio t;
 	struct net_dev dev;
 	struct vchain_vq rxa, txa;
+	/* rx: frames from the tap into the guest; tx: guest frames out. A
+	 * throttled direction stops (nothing dropped) until its timerfd */
+	struct rate_limiter rx_rl, tx_rl;
 };
 
 int net_create(struct net **out, const struct virtio_env *env, const struct net_config *cfg,
                int tap_fd, unsigned slot);
 void net_destroy(struct net *n);
+/* PATCH /network-interfaces: replace the buckets rx/tx set (NULL: keep). */
+void net_update_rate_limiters(struct net *n, const struct rate_limiter_config *rx,
+                              const struct rate_limiter_config *tx);
 int net_cmdline(const struct net *n, char *buf, size_t len);
 
 /* ---- CLI ---- */

@@ -1,6 +1,9 @@
 /* rng: virtio-rng entropy from the host kernel. */
 #include "devices/virtio/rng.h"
 
+#include <string.h>
+#include <sys/epoll.h>
+
 #include <errno.h>
 #include <stdlib.h>
 #include <sys/random.h>
@@ -130,17 +133,71 @@ static const struct virtio_dev_ops rng_ops = {
 	.reset = rng_reset,
 };
 
+static void rng_on_rate_timer(void *opaque, uint32_t events)
+{
+	struct rng *r = opaque;
+	(void)events;
+	virtio_mmio_lock(&r->t);
+	rate_limiter_on_timer(&r->rl);
+	rng_dev_resume(&r->dev);
+	virtio_mmio_unlock(&r->t);
+}
+
+void rng_update_rate_limiter(struct rng *r, const struct rate_limiter_config *cfg)
+{
+	virtio_mmio_lock(&r->t);
+	rate_limiter_update(&r->rl, cfg);
+	virtio_mmio_unlock(&r->t);
+}
+
+int rng_parse_cli(const char *arg, struct rate_limiter_config *cfg)
+{
+	char *dup = strdup(arg), *save = NULL;
+	int ret = 0;
+	if (!dup)
+		return -ENOMEM;
+	for (char *kv = strtok_r(dup, ",", &save); kv && ret == 0; kv = strtok_r(NULL, ",", &save)) {
+		char *val = strchr(kv, '=');
+		if (!val) {
+			ret = -EINVAL;
+			break;
+		}
+		*val++ = '\0';
+		ret = rate_limiter_parse_cli_key(kv, val, cfg) == 1 ? 0 : -EINVAL;
+	}
+	free(dup);
+	return ret;
+}
+
 int rng_create(struct rng **out, const struct virtio_env *env, unsigned slot)
 {
+	static const struct rate_limiter_config none;
 	struct rng *r = calloc(1, sizeof(*r));
 	*out = NULL;
 	if (!r)
 		return -ENOMEM;
-	int ret = virtio_mmio_init(&r->t, env, slot, &rng_ops, r);
+	/* no limit until rng_update_rate_limiter sets one */
+	int ret = rate_limiter_init(&r->rl, &none);
 	if (ret < 0) {
 		free(r);
 		return ret;
 	}
+	ret = virtio_mmio_init(&r->t, env, slot, &rng_ops, r);
+	if (ret < 0) {
+		rate_limiter_destroy(&r->rl);
+		free(r);
+		return ret;
+	}
+	if (env->loop) {
+		ret = loop_add(env->loop, rate_limiter_fd(&r->rl), EPOLLIN, rng_on_rate_timer, r);
+		if (ret < 0) {
+			virtio_mmio_destroy(&r->t);
+			rate_limiter_destroy(&r->rl);
+			free(r);
+			return ret;
+		}
+	}
+	r->dev.limit = (struct rng_limit){ rate_limiter_consume_hook, &r->rl };
 	log_info("rng: virtio-rng in slot %u", slot);
 	*out = r;
 	return 0;
@@ -150,6 +207,9 @@ void rng_destroy(struct rng *r)
 {
 	if (!r)
 		return;
+	if (r->t.env.loop)
+		loop_del(r->t.env.loop, rate_limiter_fd(&r->rl));
+	rate_limiter_destroy(&r->rl);
 	virtio_mmio_destroy(&r->t);
 	free(r);
 }

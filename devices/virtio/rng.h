@@ -46,15 +46,22 @@ void rng_dev_resume(struct rng_dev *rd);
  *     rng_destroy(r); */
 
 #include "devices/virtio/mmio.h"
+#include "vmm/limits.h"
 
 struct rng {
 	struct virtio_mmio t;
 	struct rng_dev dev;
 	struct vchain_vq qa;
+	struct rate_limiter rl; /* ops = requests, bandwidth = bytes asked for */
 };
 
 int rng_create(struct rng **out, const struct virtio_env *env, unsigned slot);
 void rng_destroy(struct rng *r);
+/* PUT /entropy rate_limiter, --rng=bw=..,ops=..: replace the buckets cfg
+ * sets. Call on the vmm thread. */
+void rng_update_rate_limiter(struct rng *r, const struct rate_limiter_config *cfg);
+/* "bw=RATE,ops=RATE" (the --rng=... value) into cfg; -EINVAL if bad. */
+int rng_parse_cli(const char *arg, struct rate_limiter_config *cfg);
 int rng_cmdline(const struct rng *r, char *buf, size_t len);
 
 /* Snapshot ops (vmm/snapshot/snapshot.h), opaque = struct rng *. */

@@ -102,3 +102,30 @@ def test_bad_level_refused(run_husk, guest, bad):
     r = run_husk("--kernel", guest("pvh_hello"), f"--seccomp-level={bad}")
     assert r.returncode == 2
     assert "--seccomp-level must be 0, 1, 2 or log" in r.stderr
+
+
+def test_api_mode_filters_api_thread_then_all(husk_bin, guest, tmp_path):
+    """Firecracker-style start: the api thread is filtered before it
+    serves a byte; the vmm and vCPU threads from InstanceStart on."""
+    from api_client import Husk
+    h = Husk(husk_bin, tmp_path / "api.sock")
+    try:
+        # the api thread may still be between socket set-up and its
+        # filter when the socket appears: a served request proves it is past
+        assert h.request("GET", "/")[0] == 200
+        before = thread_seccomp(h.proc.pid)
+        assert before["fc_api"] == (2, 1), before
+        assert before["husk"] == (0, 0), before  # config still to come
+        assert h.request("PUT", "/boot-source", {"kernel_image_path": guest("linux64_check"),
+                                                 "boot_args": "console=ttyS0 hold"}) == (204, None)
+        assert h.request("PUT", "/actions", {"action_type": "InstanceStart"}) == (204, None)
+        assert "husk-guest: holding" in h.read_serial(until="husk-guest: holding")
+        after = thread_seccomp(h.proc.pid)
+        assert after["husk"] == (2, 1), after
+        assert after["fc_vcpu 0"] == (2, 1), after
+        assert after["fc_api"] == (2, 1), after
+        # the filtered api and vmm threads still answer
+        assert h.request("GET", "/machine-config")[0] == 200
+    finally:
+        code, _, err = h.stop()
+    assert code == 128 + signal.SIGTERM, err
