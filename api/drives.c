@@ -100,11 +100,6 @@ static void drive_free(struct drive_config *d)
 	memset(d, 0, sizeof(*d));
 }
 
-static bool limiter_set(const struct rate_limiter_config *rl)
-{
-	return rl->bandwidth.set || rl->ops.set;
-}
-
 void api_apply_drive(struct api_target *t, struct api_request *r, struct api_reply *rep)
 {
 	struct vm_config *cfg = t->cfg;
@@ -130,8 +125,6 @@ void api_apply_drive(struct api_target *t, struct api_request *r, struct api_rep
 		api_reply_fault(rep, 400, "path_on_host: cannot open %s: %s", d->path_on_host, strerror(errno));
 		return;
 	}
-	if (limiter_set(&d->rate_limiter))
-		log_warn("drive %s: rate_limiter accepted but not enforced yet", d->drive_id);
 	if (i < 0)
 		i = cfg->nr_drives++;
 	else
@@ -182,9 +175,8 @@ void api_apply_drive_patch(struct api_target *t, struct api_request *r, struct a
 		api_str_move(&t->cfg->drives[i].path_on_host, &p->path_on_host);
 	}
 	if (p->has_rate_limiter) {
-		if (limiter_set(&p->rate_limiter))
-			log_warn("drive %s: rate_limiter accepted but not enforced yet", p->drive_id);
 		t->cfg->drives[i].rate_limiter = p->rate_limiter;
+		blk_update_rate_limiter(b, &p->rate_limiter);
 	}
 	rep->status = 204;
 }

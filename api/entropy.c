@@ -19,8 +19,6 @@ void api_apply_entropy(struct api_target *t, struct api_request *r, struct api_r
 		api_reply_fault(rep, 400, API_AFTER_START);
 		return;
 	}
-	if (r->entropy.rate_limiter.bandwidth.set || r->entropy.rate_limiter.ops.set)
-		log_warn("entropy: rate_limiter accepted but not enforced yet");
 	t->cfg->entropy = true;
 	t->cfg->entropy_rate_limiter = r->entropy.rate_limiter;
 	rep->status = 204;

@@ -114,12 +114,16 @@ void api_apply_net_patch(struct api_target *t, struct api_request *r, struct api
 		api_reply_fault(rep, 400, "iface_id: no network interface %s", p->iface_id);
 		return;
 	}
-	if ((p->has_rx && (p->rx.bandwidth.set || p->rx.ops.set)) ||
-	    (p->has_tx && (p->tx.bandwidth.set || p->tx.ops.set)))
-		log_warn("network interface %s: rate limiters accepted but not enforced yet", p->iface_id);
+	if (i >= t->vmm->nr_nets) {
+		api_reply_fault(rep, 400, "iface_id: %s has no device", p->iface_id);
+		return;
+	}
 	if (p->has_rx)
 		t->cfg->nets[i].rx_rate_limiter = p->rx;
 	if (p->has_tx)
 		t->cfg->nets[i].tx_rate_limiter = p->tx;
+	/* vmm->nets[i] is cfg->nets[i] (step_virtio_devices keeps the order) */
+	net_update_rate_limiters(t->vmm->nets[i], &t->cfg->nets[i].rx_rate_limiter,
+	                         &t->cfg->nets[i].tx_rate_limiter);
 	rep->status = 204;
 }

@@ -14,6 +14,7 @@
 #include "api/api.h"
 #include "vmm/config_file.h"
 #include "vmm/metrics.h"
+#include "vmm/seccomp.h"
 #include "vmm/vmm.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -34,6 +35,15 @@ int snapshot_load(struct vmm *vmm, struct vm_config *cfg, const struct snapshot_
 	abort();
 }
 int blk_swap_backing(struct blk *b, const char *path) { (void)b; (void)path; abort(); }
+void blk_update_rate_limiter(struct blk *b, const struct rate_limiter_config *cfg) { (void)b; (void)cfg; abort(); }
+void net_update_rate_limiters(struct net *n, const struct rate_limiter_config *rx,
+                              const struct rate_limiter_config *tx)
+{
+	(void)n; (void)rx; (void)tx;
+	abort();
+}
+/* the server thread (which filters itself) never runs here */
+int seccomp_install(enum seccomp_thread kind) { (void)kind; abort(); }
 int i8042_send_ctrl_alt_del(struct i8042 *k) { (void)k; abort(); }
 int net_parse_mac(const char *s, uint8_t mac[6])
 {

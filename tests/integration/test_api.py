@@ -4,6 +4,7 @@ fault_message while the VM is unaffected, the socket's life cycle, and
 clients that misbehave next to one that does not."""
 import json
 import os
+import pathlib
 import socket
 import stat
 import subprocess
@@ -354,3 +355,45 @@ def test_snapshot_create_cli_through_the_api(husk_bin, guest, tmp_path):
     finally:
         p.kill()
         p.wait()
+
+
+def _bench_seconds(h, timeout=60):
+    """Seconds between the blk guest's 'bench start' and 'bench done' lines."""
+    h.read_serial(until="blk-guest: bench start", timeout=timeout)
+    t0 = time.monotonic()
+    out = h.read_serial(until="blk-guest: bench done", timeout=timeout)
+    assert "bench done" in out and "bench failed" not in out, out
+    return time.monotonic() - t0
+
+
+def test_drive_rate_limiter_over_the_api(husk_bin, guest, tmp_path):
+    """A drive's ops limit from PUT /drives paces the guest's load
+    generator (200 ops/s: 100 reads, 20 of them from the initial bucket,
+    take >= 0.4 s), and PATCH /drives lifts it on the running VM."""
+    disk = tmp_path / "load.img"
+    with open(disk, "wb") as f:
+        f.truncate(16 << 20)
+    kernel = str(pathlib.Path(guest("pvh_hello")).parent / "virtio_blk" / "blk_guest.elf")
+    limit = {"ops": {"size": 20, "refill_time": 100}}
+    h = Husk(husk_bin, tmp_path / "a.sock")
+    configure(h, kernel, "console=ttyS0 blk_bench=2 blk_bs_kib=4 blk_count=100")
+    assert h.request("PUT", "/drives/load", {"drive_id": "load", "path_on_host": str(disk),
+                                               "is_root_device": True, "is_read_only": False,
+                                               "rate_limiter": limit}) == (204, None)
+    assert h.request("PUT", "/actions", {"action_type": "InstanceStart"}) == (204, None)
+    limited = _bench_seconds(h)
+    assert limited >= 0.4 * 0.9, limited
+    # lifting the limit on the running VM is accepted and keeps the VM alive
+    assert h.request("PATCH", "/drives/load", {"drive_id": "load", "rate_limiter": {
+        "ops": {"size": 0, "refill_time": 100}}}) == (204, None)
+    assert h.request("GET", "/")[1]["state"] == "Running"
+    h.stop()
+
+    # the same load without a limit is much faster: the limiter set the pace
+    h = Husk(husk_bin, tmp_path / "b.sock")
+    configure(h, kernel, "console=ttyS0 blk_bench=2 blk_bs_kib=4 blk_count=100")
+    assert h.request("PUT", "/drives/load", {"drive_id": "load", "path_on_host": str(disk),
+                                               "is_root_device": True, "is_read_only": False}) == (204, None)
+    assert h.request("PUT", "/actions", {"action_type": "InstanceStart"}) == (204, None)
+    assert _bench_seconds(h) < limited / 2
+    h.stop()
