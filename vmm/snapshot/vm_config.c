@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "vmm/config.h"
+#include "vmm/limits.h"
 
 static json_t *vmcfg_mac(const uint8_t m[6])
 {
@@ -26,6 +27,35 @@ static int vmcfg_set(json_t *o, const char *k, json_t *v)
 static json_t *vmcfg_str(const char *s)
 {
 	return s ? json_string(s) : json_null();
+}
+
+/* A limiter in Firecracker's JSON shape (rate_limiter_config_parse reads it
+ * back); null when neither bucket is set. */
+static json_t *vmcfg_bucket(const struct token_bucket_config *b)
+{
+	return json_pack("{s:I, s:I, s:I}", "size", (json_int_t)b->size, "one_time_burst",
+	                 (json_int_t)b->one_time_burst, "refill_time", (json_int_t)b->refill_time_ms);
+}
+
+static json_t *vmcfg_limiter(const struct rate_limiter_config *rl)
+{
+	json_t *o = json_object();
+	if (!o)
+		return NULL;
+	if ((rl->bandwidth.set && vmcfg_set(o, "bandwidth", vmcfg_bucket(&rl->bandwidth)) < 0) ||
+	    (rl->ops.set && vmcfg_set(o, "ops", vmcfg_bucket(&rl->ops)) < 0)) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+static int vmcfg_get_limiter(json_t *o, const char *k, struct rate_limiter_config *out)
+{
+	const char *bad = NULL;
+	json_t *v = json_object_get(o, k);
+	memset(out, 0, sizeof(*out));
+	return v ? rate_limiter_config_parse(v, out, &bad) : 0; /* absent: older files, no limit */
 }
 
 static int vmcfg_encode_drive(json_t *arr, const struct drive_config *d)
@@ -46,6 +76,8 @@ static int vmcfg_encode_drive(json_t *arr, const struct drive_config *d)
 		ret = vmcfg_set(o, "cache_type", json_string(d->cache_type == CACHE_WRITEBACK ? "Writeback" : "Unsafe"));
 	if (ret == 0)
 		ret = vmcfg_set(o, "io_engine", json_string(d->io_engine == IO_ENGINE_ASYNC ? "Async" : "Sync"));
+	if (ret == 0)
+		ret = vmcfg_set(o, "rate_limiter", vmcfg_limiter(&d->rate_limiter));
 	if (ret == 0 && json_array_append_new(arr, o) < 0)
 		return -ENOMEM;
 	if (ret < 0)
@@ -63,6 +95,10 @@ static int vmcfg_encode_net(json_t *arr, const struct net_config *n)
 		ret = vmcfg_set(o, "host_dev_name", vmcfg_str(n->host_dev_name));
 	if (ret == 0)
 		ret = vmcfg_set(o, "guest_mac", n->has_mac ? vmcfg_mac(n->guest_mac) : json_null());
+	if (ret == 0)
+		ret = vmcfg_set(o, "rx_rate_limiter", vmcfg_limiter(&n->rx_rate_limiter));
+	if (ret == 0)
+		ret = vmcfg_set(o, "tx_rate_limiter", vmcfg_limiter(&n->tx_rate_limiter));
 	if (ret == 0 && json_array_append_new(arr, o) < 0)
 		return -ENOMEM;
 	if (ret < 0)
@@ -89,6 +125,8 @@ int snapshot_vm_config_encode(const struct vm_config *cfg, char **out)
 	}
 	if (ret == 0)
 		ret = vmcfg_set(root, "entropy", json_boolean(cfg->entropy));
+	if (ret == 0)
+		ret = vmcfg_set(root, "entropy_rate_limiter", vmcfg_limiter(&cfg->entropy_rate_limiter));
 	if (ret == 0) {
 		*out = json_dumps(root, JSON_COMPACT | JSON_SORT_KEYS);
 		ret = *out ? 0 : -ENOMEM;
@@ -162,7 +200,7 @@ static int vmcfg_decode_drive(json_t *o, struct drive_config *d)
 		return -EINVAL;
 	d->cache_type = strcmp(c, "Writeback") == 0 ? CACHE_WRITEBACK : CACHE_UNSAFE;
 	d->io_engine = strcmp(e, "Async") == 0 ? IO_ENGINE_ASYNC : IO_ENGINE_SYNC;
-	return 0;
+	return vmcfg_get_limiter(o, "rate_limiter", &d->rate_limiter);
 }
 
 static int vmcfg_decode_net(json_t *o, struct net_config *n)
@@ -180,6 +218,10 @@ static int vmcfg_decode_net(json_t *o, struct net_config *n)
 		n->has_mac = ret == 0;
 	}
 	free(mac);
+	if (ret == 0)
+		ret = vmcfg_get_limiter(o, "rx_rate_limiter", &n->rx_rate_limiter);
+	if (ret == 0)
+		ret = vmcfg_get_limiter(o, "tx_rate_limiter", &n->tx_rate_limiter);
 	return ret;
 }
 
@@ -239,6 +281,8 @@ static int vmcfg_decode(json_t *root, struct vm_config *cfg, char *err, size_t e
 	if (vsock && !json_is_null(vsock) && vmcfg_decode_vsock(vsock, &cfg->vsock) < 0)
 		return vmcfg_fail(err, errlen, "malformed vsock", -1);
 	cfg->entropy = json_is_true(entropy);
+	if (vmcfg_get_limiter(root, "entropy_rate_limiter", &cfg->entropy_rate_limiter) < 0)
+		return vmcfg_fail(err, errlen, "malformed entropy rate limiter", -1);
 	return 0;
 }
 

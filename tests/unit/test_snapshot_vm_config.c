@@ -1,0 +1,90 @@
+/* The device configuration a snapshot carries: round trip (rate limiters
+ * included), overrides, and hostile sections refused. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "vmm/config.h"
+#include "vmm/snapshot/vm_config.h"
+
+static void fill(struct vm_config *c)
+{
+	config_init(c);
+	c->nr_drives = 1;
+	c->drives[0] = (struct drive_config){ .drive_id = strdup("rootfs"), .path_on_host = strdup("/tmp/r.img"),
+		                              .is_root_device = true, .io_engine = IO_ENGINE_ASYNC };
+	c->drives[0].rate_limiter.ops = (struct token_bucket_config){ true, 20, 5, 100 };
+	c->nr_nets = 1;
+	c->nets[0] = (struct net_config){ .iface_id = strdup("eth0"), .host_dev_name = strdup("tap0"),
+		                          .has_mac = true, .guest_mac = { 6, 0, 0xac, 0x10, 0, 2 } };
+	c->nets[0].tx_rate_limiter.bandwidth = (struct token_bucket_config){ true, 1 << 20, 0, 1000 };
+	c->entropy = true;
+	c->entropy_rate_limiter.bandwidth = (struct token_bucket_config){ true, 4096, 0, 50 };
+}
+
+static void test_round_trip_with_limiters(void **state)
+{
+	(void)state;
+	struct vm_config a, b;
+	char *json = NULL, err[256] = "";
+	struct snapshot_load_params p = { 0 };
+	fill(&a);
+	assert_int_equal(snapshot_vm_config_encode(&a, &json), 0);
+	config_init(&b);
+	assert_int_equal(snapshot_vm_config_apply((const uint8_t *)json, strlen(json), &b, &p, err, sizeof(err)), 0);
+	assert_int_equal(b.nr_drives, 1);
+	assert_string_equal(b.drives[0].path_on_host, "/tmp/r.img");
+	assert_int_equal(b.drives[0].io_engine, IO_ENGINE_ASYNC);
+	assert_true(b.drives[0].rate_limiter.ops.set);
+	assert_int_equal(b.drives[0].rate_limiter.ops.size, 20);
+	assert_int_equal(b.drives[0].rate_limiter.ops.one_time_burst, 5);
+	assert_int_equal(b.drives[0].rate_limiter.ops.refill_time_ms, 100);
+	assert_false(b.drives[0].rate_limiter.bandwidth.set);
+	assert_true(b.nets[0].tx_rate_limiter.bandwidth.set);
+	assert_int_equal(b.nets[0].tx_rate_limiter.bandwidth.size, 1 << 20);
+	assert_false(b.nets[0].rx_rate_limiter.bandwidth.set || b.nets[0].rx_rate_limiter.ops.set);
+	assert_true(b.entropy);
+	assert_int_equal(b.entropy_rate_limiter.bandwidth.refill_time_ms, 50);
+	free(json);
+	config_free(&a);
+	config_free(&b);
+}
+
+static void test_hostile_sections_refused(void **state)
+{
+	(void)state;
+	static const char *const bad[] = {
+		"", "[]", "{\"drives\": 1}",
+		"{\"drives\": [{\"drive_id\": \"a\"}], \"network_interfaces\": [], \"entropy\": false}",
+		"{\"drives\": [{\"drive_id\": \"a\", \"path_on_host\": \"/x\", \"is_root_device\": true,"
+		" \"is_read_only\": false, \"cache_type\": \"Unsafe\", \"io_engine\": \"Sync\","
+		" \"rate_limiter\": {\"ops\": {\"size\": -1, \"refill_time\": 100}}}],"
+		" \"network_interfaces\": [], \"entropy\": false}",
+		"{\"drives\": [], \"network_interfaces\": [], \"entropy\": false,"
+		" \"entropy_rate_limiter\": {\"bandwidth\": {\"size\": 1}}}",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct vm_config c;
+		char err[256] = "";
+		struct snapshot_load_params p = { 0 };
+		config_init(&c);
+		assert_int_equal(snapshot_vm_config_apply((const uint8_t *)bad[i], strlen(bad[i]), &c, &p, err,
+		                                          sizeof(err)), -EINVAL);
+		assert_true(strlen(err) > 0);
+		config_free(&c);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_round_trip_with_limiters),
+		cmocka_unit_test(test_hostile_sections_refused),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
