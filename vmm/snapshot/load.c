@@ -3,7 +3,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,21 +16,8 @@
 #include "vmm/snapshot/mem_file.h"
 #include "vmm/snapshot/uffd.h"
 #include "vmm/vcpu.h"
+#include "vmm/errmsg.h"
 #include "vmm/vm.h"
-
-static int load_fail(char *err, size_t errlen, int ret, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int load_fail(char *err, size_t errlen, int ret, const char *fmt, ...)
-{
-	if (err && errlen) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return ret;
-}
 
 static int load_read_file(const char *path, struct snapshot_image *img, char *err, size_t errlen)
 {
@@ -39,11 +25,11 @@ static int load_read_file(const char *path, struct snapshot_image *img, char *er
 	int ret = 0;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &st) < 0) {
-		ret = load_fail(err, errlen, -errno, "cannot read snapshot %s: %s", path, strerror(errno));
+		ret = errmsg_set(err, errlen, -errno, "cannot read snapshot %s: %s", path, strerror(errno));
 		goto out;
 	}
 	if (!S_ISREG(st.st_mode) || st.st_size > (off_t)SNAP_MAX_FILE_SIZE) {
-		ret = load_fail(err, errlen, -EINVAL, "snapshot %s is not a regular file of at most %u bytes",
+		ret = errmsg_set(err, errlen, -EINVAL, "snapshot %s is not a regular file of at most %u bytes",
 		                path, SNAP_MAX_FILE_SIZE);
 		goto out;
 	}
@@ -60,7 +46,7 @@ static int load_read_file(const char *path, struct snapshot_image *img, char *er
 			continue;
 		if (n <= 0) {
 			/* shrunk under us: report it as what it now is, truncated */
-			ret = load_fail(err, errlen, n < 0 ? -errno : -EINVAL, "reading snapshot %s failed", path);
+			ret = errmsg_set(err, errlen, n < 0 ? -errno : -EINVAL, "reading snapshot %s failed", path);
 			goto out;
 		}
 		off += (size_t)n;
@@ -74,24 +60,24 @@ out:
 static int load_check_machine(struct snapshot_image *img, char *err, size_t errlen)
 {
 	if (snap_get(&img->f, SNAP_SEC_MACHINE, 0, &img->machine, sizeof(img->machine)) < 0)
-		return load_fail(err, errlen, -EINVAL, "machine configuration section missing or malformed");
+		return errmsg_set(err, errlen, -EINVAL, "machine configuration section missing or malformed");
 	if (snap_get(&img->f, SNAP_SEC_MEMORY, 0, &img->mem, sizeof(img->mem)) < 0)
-		return load_fail(err, errlen, -EINVAL, "memory layout section missing or malformed");
+		return errmsg_set(err, errlen, -EINVAL, "memory layout section missing or malformed");
 	const struct snap_machine *m = &img->machine;
 	if (m->vcpu_count == 0 || m->vcpu_count > CONFIG_MAX_VCPUS)
-		return load_fail(err, errlen, -EINVAL, "snapshot has %u vCPUs", m->vcpu_count);
+		return errmsg_set(err, errlen, -EINVAL, "snapshot has %u vCPUs", m->vcpu_count);
 	if (m->mem_size_mib == 0 || m->mem_size_mib > LAYOUT_MAX_RAM_MIB)
-		return load_fail(err, errlen, -EINVAL, "snapshot memory size %llu MiB out of range",
+		return errmsg_set(err, errlen, -EINVAL, "snapshot memory size %llu MiB out of range",
 		                 (unsigned long long)m->mem_size_mib);
 	if (m->flags & ~(SNAP_MACHINE_SMT | SNAP_MACHINE_TRACK_DIRTY))
-		return load_fail(err, errlen, -EINVAL, "snapshot machine flags 0x%x unknown", m->flags);
+		return errmsg_set(err, errlen, -EINVAL, "snapshot machine flags 0x%x unknown", m->flags);
 	/* the layout is the one a VM of this size gets: derive it and compare */
 	struct guest_mem gm;
 	if (gm_init_from(&gm, NULL, m->mem_size_mib << 20, LAYOUT_MMIO_GAP_START) < 0)
-		return load_fail(err, errlen, -EINVAL, "snapshot memory size unusable");
+		return errmsg_set(err, errlen, -EINVAL, "snapshot memory size unusable");
 	gm.map_size = m->mem_size_mib << 20;
 	if (!mem_file_layout_matches(&gm, &img->mem))
-		return load_fail(err, errlen, -EINVAL,
+		return errmsg_set(err, errlen, -EINVAL,
 		                 "memory layout in the snapshot does not match a %llu MiB VM",
 		                 (unsigned long long)m->mem_size_mib);
 	return 0;
@@ -133,10 +119,10 @@ static bool load_known_type(uint32_t t)
 static int load_check_vm(const struct vm *vm, const struct snapshot_image *img, char *err, size_t errlen)
 {
 	if (vm->nr_vcpus != img->machine.vcpu_count)
-		return load_fail(err, errlen, -EINVAL, "snapshot has %u vCPUs, the VM %u",
+		return errmsg_set(err, errlen, -EINVAL, "snapshot has %u vCPUs, the VM %u",
 		                 img->machine.vcpu_count, vm->nr_vcpus);
 	if (!mem_file_layout_matches(&vm->gm, &img->mem))
-		return load_fail(err, errlen, -EINVAL, "snapshot memory layout does not match the VM's");
+		return errmsg_set(err, errlen, -EINVAL, "snapshot memory layout does not match the VM's");
 	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
 		int ret = vcpu_state_check(vm, &img->f, i, err, errlen);
 		if (ret < 0)
@@ -146,9 +132,9 @@ static int load_check_vm(const struct vm *vm, const struct snapshot_image *img, 
 	for (uint32_t i = 0; i < img->f.nr_sections; i++) {
 		const struct snap_section *s = &img->f.sec[i];
 		if (!load_known_type(s->type))
-			return load_fail(err, errlen, -EINVAL, "unknown section type 0x%x", s->type);
+			return errmsg_set(err, errlen, -EINVAL, "unknown section type 0x%x", s->type);
 		if (s->type >= SNAP_SEC_VCPU_REGS && s->type < SNAP_SEC_DEVICE && s->id >= vm->nr_vcpus)
-			return load_fail(err, errlen, -EINVAL, "section 0x%x for vCPU %u of %u",
+			return errmsg_set(err, errlen, -EINVAL, "section 0x%x for vCPU %u of %u",
 			                 s->type, s->id, vm->nr_vcpus);
 	}
 	return 0;
@@ -161,7 +147,7 @@ static int load_check_devices(const struct snapshot_state *s, const struct snaps
 	for (uint32_t i = 0; i < img->f.nr_sections; i++)
 		in_file += img->f.sec[i].type == SNAP_SEC_DEVICE;
 	if (in_file != s->nr_devices)
-		return load_fail(err, errlen, -EINVAL, "snapshot has state for %u devices, the VM has %u",
+		return errmsg_set(err, errlen, -EINVAL, "snapshot has state for %u devices, the VM has %u",
 		                 in_file, s->nr_devices);
 	for (unsigned i = 0; i < s->nr_devices; i++) {
 		const struct snapshot_device *d = &s->dev[i];
@@ -169,10 +155,10 @@ static int load_check_devices(const struct snapshot_state *s, const struct snaps
 		uint64_t len;
 		char why[200] = "";
 		if (!snap_find_device(&img->f, d->name, &blob, &len))
-			return load_fail(err, errlen, -EINVAL, "snapshot has no state for device %s", d->name);
+			return errmsg_set(err, errlen, -EINVAL, "snapshot has no state for device %s", d->name);
 		int ret = d->ops->check(d->opaque, blob, (size_t)len, why, sizeof(why));
 		if (ret < 0)
-			return load_fail(err, errlen, ret, "device %s state does not validate: %s", d->name,
+			return errmsg_set(err, errlen, ret, "device %s state does not validate: %s", d->name,
 			                 why[0] ? why : strerror(-ret));
 	}
 	return 0;
@@ -184,9 +170,9 @@ static int load_check_mem_file(const struct snapshot_image *img, const char *pat
 {
 	*fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (*fd < 0 || fstat(*fd, st) < 0)
-		return load_fail(err, errlen, -errno, "cannot open memory file %s: %s", path, strerror(errno));
+		return errmsg_set(err, errlen, -errno, "cannot open memory file %s: %s", path, strerror(errno));
 	if (!S_ISREG(st->st_mode) || (uint64_t)st->st_size != img->mem.file_size)
-		return load_fail(err, errlen, -EINVAL,
+		return errmsg_set(err, errlen, -EINVAL,
 		                 "memory file %s is %lld bytes, the snapshot needs exactly %llu",
 		                 path, (long long)st->st_size, (unsigned long long)img->mem.file_size);
 	return 0;
@@ -200,7 +186,7 @@ static int load_memory(struct snapshot_state *s, struct vm *vm, const struct sna
 	if (p->mem_backend == SNAPSHOT_MEM_FILE) {
 		int ret = mem_file_map(&vm->gm, mem_fd);
 		if (ret < 0)
-			return load_fail(err, errlen, ret, "cannot map memory file: %s", strerror(-ret));
+			return errmsg_set(err, errlen, ret, "cannot map memory file: %s", strerror(-ret));
 		s->mem_backed = true;
 		s->mem_dev = st->st_dev;
 		s->mem_ino = st->st_ino;
@@ -208,7 +194,7 @@ static int load_memory(struct snapshot_state *s, struct vm *vm, const struct sna
 	}
 	int uffd = uffd_register_guest_mem(&vm->gm);
 	if (uffd < 0)
-		return load_fail(err, errlen, uffd, "userfaultfd: %s", strerror(-uffd));
+		return errmsg_set(err, errlen, uffd, "userfaultfd: %s", strerror(-uffd));
 	int ret = uffd_send_to_handler(p->backend_path, uffd, &vm->gm, err, errlen);
 	if (ret < 0) {
 		close(uffd);
@@ -231,7 +217,7 @@ static int load_apply(struct snapshot_state *s, struct vm *vm, const struct snap
 		snap_find_device(&img->f, d->name, &blob, &len);
 		ret = d->ops->restore(d->opaque, blob, (size_t)len);
 		if (ret < 0)
-			load_fail(err, errlen, ret, "device %s: restore failed: %s", d->name, strerror(-ret));
+			errmsg_set(err, errlen, ret, "device %s: restore failed: %s", d->name, strerror(-ret));
 	}
 	return ret;
 }
@@ -243,7 +229,7 @@ int snapshot_restore(struct snapshot_state *s, struct vm *vm, const struct snaps
 	struct stat st = { 0 };
 	int ret;
 	if (!p->backend_path || !*p->backend_path)
-		return load_fail(err, errlen, -EINVAL, "mem_backend.backend_path is required");
+		return errmsg_set(err, errlen, -EINVAL, "mem_backend.backend_path is required");
 	ret = load_check_vm(vm, img, err, errlen);
 	if (ret == 0)
 		ret = load_check_devices(s, img, err, errlen);
@@ -258,7 +244,7 @@ int snapshot_restore(struct snapshot_state *s, struct vm *vm, const struct snaps
 	if (ret == 0 && p->enable_diff_snapshots) {
 		ret = snapshot_dirty_log_enable(s, vm);
 		if (ret < 0)
-			load_fail(err, errlen, ret, "enabling dirty page tracking: %s", strerror(-ret));
+			errmsg_set(err, errlen, ret, "enabling dirty page tracking: %s", strerror(-ret));
 	}
 	/* the mapping holds its own reference to the file */
 	if (mem_fd >= 0)

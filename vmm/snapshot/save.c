@@ -3,7 +3,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,21 +17,8 @@
 #include "vmm/log.h"
 #include "vmm/snapshot/mem_file.h"
 #include "vmm/vcpu.h"
+#include "vmm/errmsg.h"
 #include "vmm/vm.h"
-
-static int save_fail(char *err, size_t errlen, int ret, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int save_fail(char *err, size_t errlen, int ret, const char *fmt, ...)
-{
-	if (err && errlen) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return ret;
-}
 
 /* A vCPU that left KVM_RUN on a PIO/MMIO exit has not finished that
  * instruction inside KVM until it enters KVM_RUN again; entering with
@@ -82,7 +68,7 @@ static int save_devices(const struct snapshot_state *s, struct snap_writer *w,
 			ret = snap_writer_add_device(w, i, d->name, blob, len);
 		free(blob);
 		if (ret < 0)
-			return save_fail(err, errlen, ret, "device %s: saving its state failed: %s",
+			return errmsg_set(err, errlen, ret, "device %s: saving its state failed: %s",
 			                 d->name, strerror(-ret));
 	}
 	return 0;
@@ -97,13 +83,13 @@ static int save_state_image(struct snapshot_state *s, struct vm *vm, const struc
 	for (unsigned i = 0; ret == 0 && i < vm->nr_vcpus; i++)
 		ret = vcpu_state_save(vm, vm->vcpus[i].fd, i, w);
 	if (ret < 0)
-		return save_fail(err, errlen, ret, "reading KVM state failed: %s", strerror(-ret));
+		return errmsg_set(err, errlen, ret, "reading KVM state failed: %s", strerror(-ret));
 	ret = save_devices(s, w, err, errlen);
 	if (ret < 0)
 		return ret;
 	ret = snap_writer_finish(w, SNAP_ARCH_X86_64, HUSK_VERSION);
 	if (ret < 0)
-		return save_fail(err, errlen, ret, "building the state file failed: %s", strerror(-ret));
+		return errmsg_set(err, errlen, ret, "building the state file failed: %s", strerror(-ret));
 	return 0;
 }
 
@@ -111,10 +97,10 @@ static int save_write_file(const char *path, const uint8_t *buf, size_t len, cha
 {
 	char tmp[4096];
 	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
-		return save_fail(err, errlen, -ENAMETOOLONG, "snapshot_path too long");
+		return errmsg_set(err, errlen, -ENAMETOOLONG, "snapshot_path too long");
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
-		return save_fail(err, errlen, -errno, "cannot create %s: %s", tmp, strerror(errno));
+		return errmsg_set(err, errlen, -errno, "cannot create %s: %s", tmp, strerror(errno));
 	int ret = 0;
 	size_t off = 0;
 	while (off < len) {
@@ -122,15 +108,15 @@ static int save_write_file(const char *path, const uint8_t *buf, size_t len, cha
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			ret = save_fail(err, errlen, -errno, "writing %s: %s", tmp, strerror(errno));
+			ret = errmsg_set(err, errlen, -errno, "writing %s: %s", tmp, strerror(errno));
 			break;
 		}
 		off += (size_t)n;
 	}
 	if (close(fd) < 0 && ret == 0)
-		ret = save_fail(err, errlen, -errno, "writing %s: %s", tmp, strerror(errno));
+		ret = errmsg_set(err, errlen, -errno, "writing %s: %s", tmp, strerror(errno));
 	if (ret == 0 && rename(tmp, path) < 0)
-		ret = save_fail(err, errlen, -errno, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
+		ret = errmsg_set(err, errlen, -errno, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
 	if (ret < 0)
 		unlink(tmp);
 	return ret;
@@ -142,7 +128,7 @@ static int save_memory(struct snapshot_state *s, struct vm *vm, const struct sna
 	int fd = open(p->mem_file_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	struct stat st;
 	if (fd < 0 || fstat(fd, &st) < 0) {
-		int ret = save_fail(err, errlen, -errno, "cannot open mem_file_path %s: %s",
+		int ret = errmsg_set(err, errlen, -errno, "cannot open mem_file_path %s: %s",
 		                    p->mem_file_path, strerror(errno));
 		if (fd >= 0)
 			close(fd);
@@ -152,12 +138,12 @@ static int save_memory(struct snapshot_state *s, struct vm *vm, const struct sna
 	/* truncating the file our RAM is a private mapping of would turn
 	 * every page the guest has not touched yet into SIGBUS */
 	if (s->mem_backed && st.st_dev == s->mem_dev && st.st_ino == s->mem_ino) {
-		ret = save_fail(err, errlen, -EBUSY, "mem_file_path %s is the file this VM was restored from",
+		ret = errmsg_set(err, errlen, -EBUSY, "mem_file_path %s is the file this VM was restored from",
 		                p->mem_file_path);
 		goto out;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		ret = save_fail(err, errlen, -EINVAL, "mem_file_path %s is not a regular file", p->mem_file_path);
+		ret = errmsg_set(err, errlen, -EINVAL, "mem_file_path %s is not a regular file", p->mem_file_path);
 		goto out;
 	}
 	if (p->type == SNAPSHOT_DIFF) {
@@ -169,7 +155,7 @@ static int save_memory(struct snapshot_state *s, struct vm *vm, const struct sna
 			ret = mem_dirty_log_reset(vm);
 	}
 	if (ret < 0)
-		save_fail(err, errlen, ret, "writing guest memory to %s: %s", p->mem_file_path, strerror(-ret));
+		errmsg_set(err, errlen, ret, "writing guest memory to %s: %s", p->mem_file_path, strerror(-ret));
 out:
 	close(fd);
 	return ret;
@@ -181,16 +167,16 @@ int snapshot_save(struct snapshot_state *s, struct vm *vm, const struct machine_
 	struct snap_writer w;
 	int ret;
 	if (!p->snapshot_path || !*p->snapshot_path)
-		return save_fail(err, errlen, -EINVAL, "snapshot_path is required");
+		return errmsg_set(err, errlen, -EINVAL, "snapshot_path is required");
 	if (!p->mem_file_path || !*p->mem_file_path)
-		return save_fail(err, errlen, -EINVAL, "mem_file_path is required");
+		return errmsg_set(err, errlen, -EINVAL, "mem_file_path is required");
 	if (p->type == SNAPSHOT_DIFF && !s->dirty_log)
-		return save_fail(err, errlen, -EINVAL,
+		return errmsg_set(err, errlen, -EINVAL,
 		                 "Diff snapshot needs track_dirty_pages (or enable_diff_snapshots on load)");
 	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
 		ret = save_flush_vcpu(&vm->vcpus[i]);
 		if (ret < 0)
-			return save_fail(err, errlen, ret, "vCPU %u did not stop cleanly", i);
+			return errmsg_set(err, errlen, ret, "vCPU %u did not stop cleanly", i);
 	}
 	snap_writer_init(&w);
 	ret = save_state_image(s, vm, mc, &w, err, errlen);

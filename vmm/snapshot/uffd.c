@@ -3,7 +3,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -13,21 +12,8 @@
 #include <unistd.h>
 #include <linux/userfaultfd.h>
 
+#include "vmm/errmsg.h"
 #include "vmm/log.h"
-
-static int uffd_fail(char *err, size_t errlen, int ret, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int uffd_fail(char *err, size_t errlen, int ret, const char *fmt, ...)
-{
-	if (err && errlen) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return ret;
-}
 
 int uffd_register_guest_mem(const struct guest_mem *gm)
 {
@@ -88,17 +74,17 @@ int uffd_send_to_handler(const char *socket_path, int uffd, const struct guest_m
 	char json[1024];
 	int len = uffd_layout_json(gm, json, sizeof(json));
 	if (len < 0)
-		return uffd_fail(err, errlen, len, "uffd layout does not fit");
+		return errmsg_set(err, errlen, len, "uffd layout does not fit");
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	if (strlen(socket_path) >= sizeof(sa.sun_path))
-		return uffd_fail(err, errlen, -ENAMETOOLONG, "uffd socket path too long");
+		return errmsg_set(err, errlen, -ENAMETOOLONG, "uffd socket path too long");
 	strcpy(sa.sun_path, socket_path);
 	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (s < 0)
-		return uffd_fail(err, errlen, -errno, "socket: %s", strerror(errno));
+		return errmsg_set(err, errlen, -errno, "socket: %s", strerror(errno));
 	int ret = 0;
 	if (connect(s, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		ret = uffd_fail(err, errlen, -errno, "cannot connect to the uffd handler at %s: %s",
+		ret = errmsg_set(err, errlen, -errno, "cannot connect to the uffd handler at %s: %s",
 		                socket_path, strerror(errno));
 		goto out;
 	}
@@ -122,7 +108,7 @@ int uffd_send_to_handler(const char *socket_path, int uffd, const struct guest_m
 		sent = sendmsg(s, &msg, MSG_NOSIGNAL);
 	while (sent < 0 && errno == EINTR);
 	if (sent != len)
-		ret = uffd_fail(err, errlen, sent < 0 ? -errno : -EIO, "sending the uffd to %s failed",
+		ret = errmsg_set(err, errlen, sent < 0 ? -errno : -EIO, "sending the uffd to %s failed",
 		                socket_path);
 out:
 	close(s);

@@ -3,7 +3,6 @@
 #include "vmm/arch/x86_64/vcpu_state.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,24 +10,11 @@
 #include <linux/kvm.h>
 
 #include "vmm/log.h"
+#include "vmm/errmsg.h"
 #include "vmm/vm.h"
 
 #define VCPU_STATE_MAX_CPUID 256
 #define VCPU_STATE_MAX_MSRS 4096
-
-static int vs_fail(char *err, size_t errlen, int ret, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int vs_fail(char *err, size_t errlen, int ret, const char *fmt, ...)
-{
-	if (err && errlen) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return ret;
-}
 
 static bool vs_has_cap(const struct vm *vm, int cap)
 {
@@ -251,14 +237,14 @@ static int vs_check_fixed(const struct vm *vm, const struct snap_file *f, unsign
 		const struct snap_section *s = snap_find(f, d->type, index);
 		if (!s) {
 			if (d->required)
-				return vs_fail(err, errlen, -EINVAL, "vCPU %u: %s missing", index, d->name);
+				return errmsg_set(err, errlen, -EINVAL, "vCPU %u: %s missing", index, d->name);
 			continue;
 		}
 		if (s->len != d->len)
-			return vs_fail(err, errlen, -EINVAL, "vCPU %u: %s is %llu bytes, expected %zu",
+			return errmsg_set(err, errlen, -EINVAL, "vCPU %u: %s is %llu bytes, expected %zu",
 			               index, d->name, (unsigned long long)s->len, d->len);
 		if (d->cap && !vs_has_cap(vm, d->cap))
-			return vs_fail(err, errlen, -ENOTSUP, "vCPU %u: snapshot has %s, this KVM cannot set it",
+			return errmsg_set(err, errlen, -ENOTSUP, "vCPU %u: snapshot has %s, this KVM cannot set it",
 			               index, d->name);
 	}
 	return 0;
@@ -273,12 +259,12 @@ static int vs_check_counted(const struct snap_file *f, uint32_t type, unsigned i
 	const struct snap_section *s = snap_find(f, type, index);
 	uint32_t count;
 	if (!s)
-		return vs_fail(err, errlen, -EINVAL, "vCPU %u: %s missing", index, name);
+		return errmsg_set(err, errlen, -EINVAL, "vCPU %u: %s missing", index, name);
 	if (s->len < 8)
-		return vs_fail(err, errlen, -EINVAL, "vCPU %u: %s truncated", index, name);
+		return errmsg_set(err, errlen, -EINVAL, "vCPU %u: %s truncated", index, name);
 	memcpy(&count, s->data, sizeof(count));
 	if (count > max || s->len != 8 + (uint64_t)count * entry_size)
-		return vs_fail(err, errlen, -EINVAL, "vCPU %u: %s has %u entries in %llu bytes",
+		return errmsg_set(err, errlen, -EINVAL, "vCPU %u: %s has %u entries in %llu bytes",
 		               index, name, count, (unsigned long long)s->len);
 	return 0;
 }
@@ -290,14 +276,14 @@ static int vs_check_fpu(const struct vm *vm, const struct snap_file *f, unsigned
 	const struct snap_section *fpu = snap_find(f, SNAP_SEC_VCPU_FPU, index);
 	size_t host = vs_xsave_size(vm);
 	if (!xs && !fpu)
-		return vs_fail(err, errlen, -EINVAL, "vCPU %u: no XSAVE or FPU state", index);
+		return errmsg_set(err, errlen, -EINVAL, "vCPU %u: no XSAVE or FPU state", index);
 	if (!xs)
 		return 0;
 	if (host == 0)
-		return vs_fail(err, errlen, -ENOTSUP, "vCPU %u: snapshot has XSAVE state, this KVM has no XSAVE",
+		return errmsg_set(err, errlen, -ENOTSUP, "vCPU %u: snapshot has XSAVE state, this KVM has no XSAVE",
 		               index);
 	if (xs->len < sizeof(struct kvm_xsave) || xs->len > host)
-		return vs_fail(err, errlen, -EINVAL,
+		return errmsg_set(err, errlen, -EINVAL,
 		               "vCPU %u: XSAVE area is %llu bytes, this host takes %zu..%zu",
 		               index, (unsigned long long)xs->len, sizeof(struct kvm_xsave), host);
 	return 0;
@@ -336,7 +322,7 @@ static int vs_apply_section(int vcpu_fd, const struct snap_file *f, uint32_t typ
 	memcpy(buf, s->data, (size_t)s->len);
 	int ret = 0;
 	if (ioctl(vcpu_fd, req, buf) < 0)
-		ret = vs_fail(err, errlen, -errno, "vCPU %u: %s: %s", index, name, strerror(errno));
+		ret = errmsg_set(err, errlen, -errno, "vCPU %u: %s: %s", index, name, strerror(errno));
 	free(buf);
 	return ret;
 }
@@ -351,7 +337,7 @@ static int vs_apply_tsc_khz(int vcpu_fd, const struct snap_file *f, unsigned ind
 	if (now > 0 && (uint64_t)now == khz)
 		return 0;
 	if (khz == 0 || khz > INT32_MAX || ioctl(vcpu_fd, KVM_SET_TSC_KHZ, (unsigned long)khz) < 0)
-		return vs_fail(err, errlen, -ENOTSUP,
+		return errmsg_set(err, errlen, -ENOTSUP,
 		               "vCPU %u: TSC runs at %d kHz here, snapshot needs %llu kHz and KVM cannot scale it",
 		               index, now, (unsigned long long)khz);
 	return 0;
@@ -368,9 +354,9 @@ static int vs_apply_msrs(int vcpu_fd, const struct snap_file *f, unsigned index,
 	int ret = 0;
 	int set = ioctl(vcpu_fd, KVM_SET_MSRS, m);
 	if (set < 0)
-		ret = vs_fail(err, errlen, -errno, "vCPU %u: KVM_SET_MSRS: %s", index, strerror(errno));
+		ret = errmsg_set(err, errlen, -errno, "vCPU %u: KVM_SET_MSRS: %s", index, strerror(errno));
 	else if ((uint32_t)set != m->nmsrs)
-		ret = vs_fail(err, errlen, -EINVAL, "vCPU %u: KVM refused MSR 0x%x (%d of %u set)",
+		ret = errmsg_set(err, errlen, -EINVAL, "vCPU %u: KVM refused MSR 0x%x (%d of %u set)",
 		              index, m->entries[set].index, set, m->nmsrs);
 	free(m);
 	return ret;
@@ -386,7 +372,7 @@ static int vs_apply_events(int vcpu_fd, const struct snap_file *f, unsigned inde
 	 * pending NMI and the SIPI vector an AP waits with */
 	ev.flags |= KVM_VCPUEVENT_VALID_NMI_PENDING | KVM_VCPUEVENT_VALID_SIPI_VECTOR;
 	if (ioctl(vcpu_fd, KVM_SET_VCPU_EVENTS, &ev) < 0)
-		return vs_fail(err, errlen, -errno, "vCPU %u: KVM_SET_VCPU_EVENTS: %s", index, strerror(errno));
+		return errmsg_set(err, errlen, -errno, "vCPU %u: KVM_SET_VCPU_EVENTS: %s", index, strerror(errno));
 	return 0;
 }
 

@@ -2,13 +2,13 @@
 #include "vmm/arch/x86_64/vm_state.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <linux/kvm.h>
 
 #include "vmm/log.h"
+#include "vmm/errmsg.h"
 #include "vmm/vm.h"
 
 static const struct {
@@ -21,20 +21,6 @@ static const struct {
 	{ SNAP_SEC_VM_IOAPIC, KVM_IRQCHIP_IOAPIC, "IOAPIC" },
 };
 #define VM_NR_CHIPS (sizeof(vm_chips) / sizeof(vm_chips[0]))
-
-static int vms_fail(char *err, size_t errlen, int ret, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int vms_fail(char *err, size_t errlen, int ret, const char *fmt, ...)
-{
-	if (err && errlen) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return ret;
-}
 
 int vm_state_save(const struct vm *vm, struct snap_writer *w)
 {
@@ -73,18 +59,18 @@ int vm_state_check(const struct snap_file *f, char *err, size_t errlen)
 	struct kvm_irqchip chip;
 	for (size_t i = 0; i < VM_NR_CHIPS; i++) {
 		if (snap_get(f, vm_chips[i].type, 0, &chip, sizeof(chip)) < 0)
-			return vms_fail(err, errlen, -EINVAL, "%s state missing or of the wrong size",
+			return errmsg_set(err, errlen, -EINVAL, "%s state missing or of the wrong size",
 			                vm_chips[i].name);
 		if (chip.chip_id != vm_chips[i].chip_id)
-			return vms_fail(err, errlen, -EINVAL, "%s state names chip %u", vm_chips[i].name,
+			return errmsg_set(err, errlen, -EINVAL, "%s state names chip %u", vm_chips[i].name,
 			                chip.chip_id);
 	}
 	const struct snap_section *s = snap_find(f, SNAP_SEC_VM_PIT2, 0);
 	if (!s || s->len != sizeof(struct kvm_pit_state2))
-		return vms_fail(err, errlen, -EINVAL, "PIT state missing or of the wrong size");
+		return errmsg_set(err, errlen, -EINVAL, "PIT state missing or of the wrong size");
 	s = snap_find(f, SNAP_SEC_VM_CLOCK, 0);
 	if (!s || s->len != sizeof(struct kvm_clock_data))
-		return vms_fail(err, errlen, -EINVAL, "KVM clock state missing or of the wrong size");
+		return errmsg_set(err, errlen, -EINVAL, "KVM clock state missing or of the wrong size");
 	return 0;
 }
 
@@ -98,13 +84,13 @@ int vm_state_apply(const struct vm *vm, const struct snap_file *f, char *err, si
 		if (snap_get(f, vm_chips[i].type, 0, &chip, sizeof(chip)) < 0)
 			return -EINVAL;
 		if (ioctl(vm->vm_fd, KVM_SET_IRQCHIP, &chip) < 0)
-			return vms_fail(err, errlen, -errno, "KVM_SET_IRQCHIP %s: %s", vm_chips[i].name,
+			return errmsg_set(err, errlen, -errno, "KVM_SET_IRQCHIP %s: %s", vm_chips[i].name,
 			                strerror(errno));
 	}
 	if (snap_get(f, SNAP_SEC_VM_PIT2, 0, &pit, sizeof(pit)) < 0)
 		return -EINVAL;
 	if (ioctl(vm->vm_fd, KVM_SET_PIT2, &pit) < 0)
-		return vms_fail(err, errlen, -errno, "KVM_SET_PIT2: %s", strerror(errno));
+		return errmsg_set(err, errlen, -errno, "KVM_SET_PIT2: %s", strerror(errno));
 	if (snap_get(f, SNAP_SEC_VM_CLOCK, 0, &clock, sizeof(clock)) < 0)
 		return -EINVAL;
 	/* only the clock value: the saved realtime/host TSC pair would make
@@ -112,6 +98,6 @@ int vm_state_apply(const struct vm *vm, const struct snap_file *f, char *err, si
 	clock.flags = 0;
 	memset(clock.pad, 0, sizeof(clock.pad));
 	if (ioctl(vm->vm_fd, KVM_SET_CLOCK, &clock) < 0)
-		return vms_fail(err, errlen, -errno, "KVM_SET_CLOCK: %s", strerror(errno));
+		return errmsg_set(err, errlen, -errno, "KVM_SET_CLOCK: %s", strerror(errno));
 	return 0;
 }
