@@ -125,7 +125,10 @@ static const struct sc_rule rules_sanitizer[] = {
 	ALLOW(uname), ALLOW(prlimit64), ALLOW(getrlimit), ALLOW(setrlimit), ALLOW(dup), ALLOW(dup2),
 	ALLOW(dup3), ALLOW(mincore), ALLOW(getrusage), ALLOW(set_robust_list), ALLOW(rseq),
 	ALLOW(statx), ALLOW(access), ALLOW(faccessat), ALLOW(faccessat2),
-	ALLOW(process_vm_readv), ALLOW(arch_prctl),
+	ALLOW(process_vm_readv), ALLOW(arch_prctl), ALLOW(open), ALLOW(stat), ALLOW(lstat),
+	ALLOW(fstat), ALLOW(newfstatat), ALLOW(lseek), ALLOW(sched_yield), ALLOW(getdents),
+	ALLOW(waitid), ALLOW(nanosleep), ALLOW(clock_nanosleep), ALLOW(exit), ALLOW(getpid),
+	ALLOW(gettid), ALLOW(readv), ALLOW(writev),
 };
 #define SANITIZER_TABLE TABLE(rules_sanitizer),
 #else
