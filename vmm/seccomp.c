@@ -1,149 +1,22 @@
-/* seccomp: per-thread allowlists (see seccomp.h). The lists are data: one
- * table of rules per purpose, a thread kind is the union of a few tables. */
+/* seccomp: installing the per-thread filters (see seccomp.h). The lists are
+ * data in seccomp_rules.c, compiled to BPF at build time (seccomp_gen). */
 #include "vmm/seccomp.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <linux/kvm.h>
-#include <linux/fs.h>
-#include <linux/if_tun.h>
-#include <seccomp.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <ucontext.h>
 #include <unistd.h>
 
 #include "vmm/log.h"
-
-#if defined(__SANITIZE_ADDRESS__)
-#define SC_SANITIZER 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define SC_SANITIZER 1
-#endif
-#endif
-
-enum sc_cmp { SC_ANY = 0, SC_EQ, SC_MASKED_EQ };
-
-struct sc_rule {
-	int nr;
-	uint8_t cmp;  /* enum sc_cmp */
-	uint8_t arg;  /* argument index for SC_EQ / SC_MASKED_EQ */
-	uint64_t mask;
-	uint64_t val;
-};
-
-struct sc_table {
-	const struct sc_rule *rules;
-	unsigned n;
-};
-
-#define ALLOW(name) { SCMP_SYS(name), SC_ANY, 0, 0, 0 }
-#define ALLOW_EQ(name, a, v) { SCMP_SYS(name), SC_EQ, a, 0, (uint64_t)(v) }
-#define ALLOW_NO_BITS(name, a, bits) { SCMP_SYS(name), SC_MASKED_EQ, a, (uint64_t)(bits), 0 }
-#define IOCTL(req) ALLOW_EQ(ioctl, 1, (unsigned long)(req))
-#define FCNTL(cmd) ALLOW_EQ(fcntl, 1, cmd)
-#define TABLE(t) { t, sizeof(t) / sizeof(t[0]) }
-
-/* every thread: memory (never executable), fds it already has, exiting,
- * locks, time, the kick signal's return */
-static const struct sc_rule rules_common[] = {
-	ALLOW(read), ALLOW(write), ALLOW(readv), ALLOW(writev), ALLOW(close),
-	ALLOW(futex), ALLOW(rt_sigreturn), ALLOW(rt_sigprocmask), ALLOW(restart_syscall),
-	ALLOW(exit), ALLOW(exit_group),
-	ALLOW_NO_BITS(mmap, 2, PROT_EXEC), ALLOW_NO_BITS(mprotect, 2, PROT_EXEC),
-	ALLOW(munmap), ALLOW(mremap), ALLOW(madvise), ALLOW(brk),
-	ALLOW(clock_gettime), ALLOW(clock_nanosleep), ALLOW(nanosleep),
-	ALLOW(getpid), ALLOW(gettid), ALLOW(sched_yield), ALLOW(getrandom),
-	ALLOW(fstat), ALLOW(newfstatat), ALLOW(lseek),
-	FCNTL(F_GETFL), FCNTL(F_SETFL), FCNTL(F_GETFD), FCNTL(F_SETFD), FCNTL(F_DUPFD_CLOEXEC),
-};
-
-/* the event loop and its device back ends */
-static const struct sc_rule rules_vmm[] = {
-	ALLOW(epoll_wait), ALLOW(epoll_pwait), ALLOW(epoll_ctl),
-	ALLOW(eventfd2), ALLOW(timerfd_settime), ALLOW(timerfd_gettime), ALLOW(timerfd_create),
-	ALLOW(pread64), ALLOW(pwrite64), ALLOW(preadv), ALLOW(pwritev), ALLOW(preadv2),
-	ALLOW(pwritev2), ALLOW(fsync), ALLOW(fdatasync), ALLOW(fallocate), ALLOW(ftruncate),
-	ALLOW(msync), ALLOW(io_uring_enter),
-	/* files an API call names at run time: a new drive backing file,
-	 * snapshot and memory files, log and metrics (the jailer's chroot
-	 * bounds what they can reach) */
-	ALLOW(openat), ALLOW(renameat), ALLOW(rename), ALLOW(renameat2), ALLOW(unlink),
-	ALLOW(unlinkat), ALLOW(statx),
-	/* vsock: AF_UNIX only */
-	ALLOW_EQ(socket, 0, AF_UNIX), ALLOW(connect), ALLOW(accept4), ALLOW(bind), ALLOW(listen),
-	ALLOW(sendmsg), ALLOW(recvmsg), ALLOW(sendto), ALLOW(recvfrom), ALLOW(shutdown),
-	ALLOW(getsockopt), ALLOW(poll), ALLOW(ppoll),
-	/* kicking vCPU threads (pthread_kill) and joining them */
-	ALLOW(tgkill),
-	/* snapshot create, dirty tracking, interrupts */
-	IOCTL(KVM_RUN), IOCTL(KVM_GET_DIRTY_LOG), IOCTL(KVM_SET_USER_MEMORY_REGION),
-	IOCTL(KVM_CHECK_EXTENSION), IOCTL(KVM_GET_MSR_INDEX_LIST), IOCTL(KVM_GET_TSC_KHZ),
-	IOCTL(KVM_GET_REGS), IOCTL(KVM_GET_SREGS), IOCTL(KVM_GET_FPU), IOCTL(KVM_GET_LAPIC),
-	IOCTL(KVM_GET_MSRS), IOCTL(KVM_GET_CPUID2), IOCTL(KVM_GET_XSAVE), IOCTL(KVM_GET_XSAVE2),
-	IOCTL(KVM_GET_XCRS), IOCTL(KVM_GET_DEBUGREGS), IOCTL(KVM_GET_MP_STATE),
-	IOCTL(KVM_GET_VCPU_EVENTS), IOCTL(KVM_GET_CLOCK), IOCTL(KVM_GET_IRQCHIP),
-	IOCTL(KVM_GET_PIT2), IOCTL(KVM_KVMCLOCK_CTRL),
-	IOCTL(KVM_IRQFD), IOCTL(KVM_IOEVENTFD), IOCTL(KVM_IRQ_LINE), IOCTL(KVM_IRQ_LINE_STATUS),
-	IOCTL(TUNSETOFFLOAD), IOCTL(BLKGETSIZE64),
-};
-
-/* the HTTP API: a listening socket it already has, one connection at a
- * time, the vmm thread's queue eventfd */
-static const struct sc_rule rules_api[] = {
-	ALLOW(accept4), ALLOW(accept), ALLOW(recvfrom), ALLOW(recvmsg), ALLOW(sendto),
-	ALLOW(sendmsg), ALLOW(shutdown), ALLOW(getsockopt), ALLOW(setsockopt),
-	ALLOW(epoll_wait), ALLOW(epoll_pwait), ALLOW(epoll_ctl), ALLOW(poll), ALLOW(ppoll),
-	ALLOW(eventfd2),
-};
-
-/* the vCPU loop and the device register handlers it runs: a virtio
- * status write activates queues (irqfd/ioeventfd, tap offloads), a reset
- * drains io_uring, the kick signal interrupts KVM_RUN */
-static const struct sc_rule rules_vcpu[] = {
-	IOCTL(KVM_RUN), IOCTL(KVM_IRQFD), IOCTL(KVM_IOEVENTFD), IOCTL(KVM_IRQ_LINE),
-	IOCTL(KVM_IRQ_LINE_STATUS), IOCTL(TUNSETOFFLOAD),
-	ALLOW(io_uring_enter), ALLOW(epoll_ctl), ALLOW(timerfd_settime), ALLOW(tgkill),
-	ALLOW(sendmsg), ALLOW(fdatasync), ALLOW(pread64), ALLOW(pwrite64), ALLOW(preadv),
-	ALLOW(pwritev),
-};
-
-#ifdef SC_SANITIZER
-/* AddressSanitizer/LeakSanitizer's runtime: its allocator, error reports
- * (/proc/self/maps, symbolizing) and the leak check at exit, which runs a
- * tracer thread with ptrace. Only in sanitizer builds. */
-static const struct sc_rule rules_sanitizer[] = {
-	ALLOW(clone), ALLOW(clone3), ALLOW(ptrace), ALLOW(wait4), ALLOW(prctl), ALLOW(sigaltstack),
-	ALLOW(rt_sigaction), ALLOW(getppid), ALLOW(sched_getaffinity), ALLOW(readlink),
-	ALLOW(readlinkat), ALLOW(open), ALLOW(openat), ALLOW(getdents64), ALLOW(getdents),
-	ALLOW(stat), ALLOW(lstat), ALLOW(pipe2), ALLOW(kill), ALLOW(tgkill),
-	ALLOW(uname), ALLOW(prlimit64), ALLOW(getrlimit), ALLOW(setrlimit), ALLOW(dup), ALLOW(dup2),
-	ALLOW(dup3), ALLOW(mincore), ALLOW(getrusage), ALLOW(set_robust_list), ALLOW(rseq),
-	ALLOW(statx), ALLOW(access), ALLOW(faccessat), ALLOW(faccessat2),
-	ALLOW(process_vm_readv), ALLOW(arch_prctl),
-	ALLOW(fstat), ALLOW(newfstatat), ALLOW(lseek), ALLOW(sched_yield), ALLOW(waitid), ALLOW(nanosleep), ALLOW(clock_nanosleep), ALLOW(exit), ALLOW(getpid),
-	ALLOW(gettid), ALLOW(readv), ALLOW(writev),
-};
-#define SANITIZER_TABLE TABLE(rules_sanitizer),
-#else
-#define SANITIZER_TABLE
-#endif
-
-struct sc_kind {
-	const char *name;
-	struct sc_table tables[4];
-};
-
-static const struct sc_kind sc_kinds[SECCOMP_THREAD_KINDS] = {
-	[SECCOMP_THREAD_VMM] = { "vmm", { TABLE(rules_common), TABLE(rules_vmm), SANITIZER_TABLE } },
-	[SECCOMP_THREAD_API] = { "api", { TABLE(rules_common), TABLE(rules_api), SANITIZER_TABLE } },
-	[SECCOMP_THREAD_VCPU] = { "vcpu", { TABLE(rules_common), TABLE(rules_vcpu), SANITIZER_TABLE } },
-};
+#include "vmm/seccomp_bpf.h"
 
 /* process-wide, set once before threads start (seccomp.h) */
 static enum seccomp_level sc_level = SECCOMP_LEVEL_NONE;
@@ -185,17 +58,8 @@ enum seccomp_level seccomp_get_level(void)
 
 const char *seccomp_thread_name(enum seccomp_thread kind)
 {
-	return (unsigned)kind < SECCOMP_THREAD_KINDS ? sc_kinds[kind].name : "?";
-}
-
-unsigned seccomp_rule_count(enum seccomp_thread kind)
-{
-	unsigned n = 0;
-	if ((unsigned)kind >= SECCOMP_THREAD_KINDS)
-		return 0;
-	for (unsigned t = 0; t < 4; t++)
-		n += sc_kinds[kind].tables[t].n;
-	return n;
+	static const char *const names[SECCOMP_THREAD_KINDS] = { "vmm", "api", "vcpu" };
+	return (unsigned)kind < SECCOMP_THREAD_KINDS ? names[kind] : "?";
 }
 
 uint64_t seccomp_last_install_ns(enum seccomp_thread kind)
@@ -253,26 +117,7 @@ static int sc_install_sigsys(void)
 	return sigaction(SIGSYS, &sa, NULL) < 0 ? -errno : 0;
 }
 
-/* ---- building and loading ---- */
-
-static int sc_add_rule(scmp_filter_ctx ctx, const struct sc_rule *r, bool args)
-{
-	int ret;
-	if (!args || r->cmp == SC_ANY) {
-		ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, r->nr, 0);
-	} else if (r->cmp == SC_EQ) {
-		ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, r->nr, 1,
-		                       SCMP_CMP(r->arg, SCMP_CMP_EQ, r->val));
-	} else {
-		ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, r->nr, 1,
-		                       SCMP_CMP(r->arg, SCMP_CMP_MASKED_EQ, r->mask, r->val));
-	}
-	/* level 1 repeats argument rules as plain ones; a syscall this
-	 * architecture lacks (-EDOM/-EFAULT from libseccomp) is skipped */
-	if (ret == -EEXIST || r->nr < 0)
-		return 0;
-	return ret;
-}
+/* ---- loading ---- */
 
 static uint64_t sc_now_ns(void)
 {
@@ -284,49 +129,41 @@ static uint64_t sc_now_ns(void)
 int seccomp_install(enum seccomp_thread kind)
 {
 	enum seccomp_level level = sc_level;
-	int ret = 0;
 	if (level == SECCOMP_LEVEL_NONE)
 		return 0;
-	if ((unsigned)kind >= SECCOMP_THREAD_KINDS)
+	if ((unsigned)kind >= SECCOMP_THREAD_KINDS || level > SECCOMP_LEVEL_LOG)
 		return -EINVAL;
 	uint64_t t0 = sc_now_ns();
-	const struct sc_kind *k = &sc_kinds[kind];
-	bool args = level != SECCOMP_LEVEL_BASIC;
-	uint32_t deny = level == SECCOMP_LEVEL_LOG ? SCMP_ACT_TRAP : SCMP_ACT_KILL_PROCESS;
-	scmp_filter_ctx ctx = seccomp_init(deny);
-	if (!ctx)
-		return -ENOMEM;
 	if (level == SECCOMP_LEVEL_LOG) {
-		ret = sc_install_sigsys();
+		int ret = sc_install_sigsys();
 		if (ret < 0)
-			goto out;
+			return ret;
 		/* a trapped call must reach our handler even where SIGSYS is
-		 * blocked: unblocking it is allowed by every list */
+		 * blocked */
 		sigset_t set;
 		sigemptyset(&set);
 		sigaddset(&set, SIGSYS);
 		pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 	}
-	for (unsigned t = 0; t < 4 && ret == 0; t++)
-		for (unsigned i = 0; i < k->tables[t].n && ret == 0; i++)
-			ret = sc_add_rule(ctx, &k->tables[t].rules[i], args);
-	if (ret < 0) {
-		log_err("seccomp: building the %s filter: %s", k->name, strerror(-ret));
-		goto out;
+	/* compiled at build time by seccomp_gen from seccomp_rules.c */
+	struct sock_fprog prog = {
+		.len = sc_bpf[kind][level - 1].len,
+		.filter = (struct sock_filter *)sc_bpf[kind][level - 1].f,
+	};
+	/* no_new_privs: required for an unprivileged filter, and exec could
+	 * not gain privileges anyway */
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+	    syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0) {
+		int ret = -errno;
+		log_err("seccomp: loading the %s filter: %s", seccomp_thread_name(kind), strerror(errno));
+		return ret;
 	}
-	ret = seccomp_load(ctx);
-	if (ret < 0) {
-		log_err("seccomp: loading the %s filter: %s", k->name, strerror(-ret));
-		goto out;
-	}
-	sc_thread_kind = k->name;
+	sc_thread_kind = seccomp_thread_name(kind);
 	sc_install_ns[kind] = sc_now_ns() - t0;
-	log_debug("seccomp: %s filter (level %s, %u rules) installed in %llu us", k->name,
-	          seccomp_level_name(level), seccomp_rule_count(kind),
+	log_debug("seccomp: %s filter (level %s, %u BPF instructions) installed in %llu us",
+	          seccomp_thread_name(kind), seccomp_level_name(level), prog.len,
 	          (unsigned long long)(sc_install_ns[kind] / 1000));
-out:
-	seccomp_release(ctx);
-	return ret;
+	return 0;
 }
 
 void seccomp_selftest(void)

@@ -22,7 +22,11 @@
  * installed a filter runs under both. So the vmm thread installs its
  * filter last in InstanceStart, after the vCPU threads exist, and the API
  * thread installs its own at its start. Builds with AddressSanitizer get
- * the extra syscalls its runtime needs (detected at compile time). */
+ * the extra syscalls its runtime needs (detected at compile time).
+ *
+ * The lists live in seccomp_rules.c as data; seccomp_gen compiles each
+ * kind and level to BPF at build time (libseccomp), so installing is one
+ * seccomp(2) call (~0.1 ms, the kernel's JIT) instead of ~0.3 ms. */
 #ifndef HUSK_SECCOMP_H
 #define HUSK_SECCOMP_H
 
@@ -61,8 +65,7 @@ const char *seccomp_thread_name(enum seccomp_thread kind);
  * tests' hidden `husk run --seccomp-selftest`. */
 void seccomp_selftest(void);
 
-/* The generator and the tests: how many rules a kind has, and the rule's
- * syscall number (for the tests' coverage checks). */
+/* How many rules a kind's list has (seccomp_rules.c). */
 unsigned seccomp_rule_count(enum seccomp_thread kind);
 /* Nanoseconds the last seccomp_install of kind spent building and loading
  * its filter (0 if none), for the start-up benchmark. */
