@@ -522,6 +522,8 @@ int blk_create(struct blk **out, const struct virtio_env *env,
 		memcpy(b->id, cfg->drive_id, strnlen(cfg->drive_id, sizeof(b->id)));
 	if (cfg->partuuid && !(b->partuuid = strdup(cfg->partuuid)))
 		goto out;
+	if (!(b->path = strdup(cfg->path_on_host)))
+		goto out;
 	ret = blk_open(cfg->drive_id, cfg->path_on_host, b->ro, &b->fd, &b->nsectors);
 	if (ret < 0)
 		goto out;
@@ -582,6 +584,7 @@ void blk_destroy(struct blk *b)
 	if (b->fd >= 0)
 		close(b->fd);
 	free(b->partuuid);
+	free(b->path);
 	free(b);
 }
 
@@ -599,14 +602,21 @@ int blk_swap_backing(struct blk *b, const char *path)
 	uint64_t nsectors;
 	char id[BLK_ID_BYTES + 1] = { 0 };
 	memcpy(id, b->id, BLK_ID_BYTES);
+	char *copy = strdup(path);
+	if (!copy)
+		return -ENOMEM;
 	int ret = blk_open(id, path, b->ro, &fd, &nsectors);
-	if (ret < 0)
+	if (ret < 0) {
+		free(copy);
 		return ret;
+	}
 	/* requests on the old file complete (and are answered) first */
 	blk_quiesce(b);
 	virtio_mmio_lock(&b->t);
 	close(b->fd);
 	b->fd = fd;
+	free(b->path);
+	b->path = copy;
 	b->nsectors = nsectors;
 	blk_fill_config(b);
 	virtio_mmio_config_changed(&b->t);
@@ -710,13 +720,12 @@ int blk_drive_parse(const char *arg, unsigned index, struct drive_config *cfg,
 
 /* ---- snapshot: transport + queues, identity = drive id, file, mode ---- */
 
+/* The path as configured, not /proc/self/fd/N: the vmm thread's seccomp
+ * filter has no readlink, and a jailed husk has no /proc. A restore opens
+ * the drive from the same configured path, so the two compare equal. */
 static void blk_snapshot_ident(const struct blk *b, char *buf, size_t len)
 {
-	char link[64], path[4096];
-	snprintf(link, sizeof(link), "/proc/self/fd/%d", b->fd);
-	ssize_t n = readlink(link, path, sizeof(path) - 1);
-	path[n > 0 ? n : 0] = '\0';
-	snprintf(buf, len, "drive %.*s %s %s", BLK_ID_BYTES, b->id, path, b->ro ? "ro" : "rw");
+	snprintf(buf, len, "drive %.*s %s %s", BLK_ID_BYTES, b->id, b->path, b->ro ? "ro" : "rw");
 }
 
 static int blk_snapshot_save(void *opaque, void **blob, size_t *len)

@@ -74,6 +74,7 @@ struct blk {
 	enum io_engine engine;
 	char id[BLK_ID_BYTES];
 	char *partuuid;
+	char *path; /* the backing file as configured: the snapshot identity */
 	uint8_t config[64]; /* struct virtio_blk_config, little-endian */
 	struct virtq_chain chain; /* scratch for virtq_pop */
 	struct blk_req sync_req;

@@ -239,8 +239,13 @@ def test_logger_and_metrics(husk, guest, tmp_path):
 
 def test_snapshot_create_and_load(husk_bin, guest, tmp_path):
     state, mem = tmp_path / "vm.state", tmp_path / "vm.mem"
+    disk = tmp_path / "disk.img"
+    disk.write_bytes(b"\0" * (1 << 20))
     h = Husk(husk_bin, tmp_path / "a.sock")
     configure(h, guest("pvh_hello"), "console=ttyS0 hold")
+    # a drive's state is saved too, by the vmm thread under its seccomp filter
+    assert h.request("PUT", "/drives/data", {"drive_id": "data", "path_on_host": str(disk),
+                                             "is_root_device": False}) == (204, None)
     assert h.request("PUT", "/actions", {"action_type": "InstanceStart"}) == (204, None)
     h.read_serial(until="husk-guest: holding")
     snap = {"snapshot_type": "Full", "snapshot_path": str(state), "mem_file_path": str(mem)}
@@ -258,6 +263,7 @@ def test_snapshot_create_and_load(husk_bin, guest, tmp_path):
     assert h.request("PUT", "/snapshot/load", load) == (204, None)
     assert h.request("GET", "/")[1]["state"] == "Paused"
     assert h.request("GET", "/machine-config")[1]["mem_size_mib"] == 64
+    assert h.request("GET", "/vm/config")[1]["drives"][0]["path_on_host"] == str(disk)
     assert h.request("PATCH", "/vm", {"state": "Resumed"}) == (204, None)
     assert h.request("GET", "/")[1]["state"] == "Running"
     assert "never started" in fault(h.request("PUT", "/snapshot/load", load))
