@@ -81,10 +81,10 @@ class Conn:
 class Husk:
     """husk started with --api-sock; stopped (SIGTERM) by stop()."""
 
-    def __init__(self, husk_bin, sock, extra=(), env=None):
+    def __init__(self, husk_bin, sock, extra=(), env=None, prefix=()):
         self.sock_path = str(sock)
         self.t0 = time.monotonic()
-        self.proc = subprocess.Popen([husk_bin, "--api-sock", self.sock_path, *extra],
+        self.proc = subprocess.Popen([*prefix, husk_bin, "--api-sock", self.sock_path, *extra],
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
         s = wait_socket(self.sock_path, self.proc)
         self.ready_s = time.monotonic() - self.t0

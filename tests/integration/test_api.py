@@ -13,6 +13,7 @@ import time
 import pytest
 
 from api_client import Conn, Husk
+from net_helpers import netns  # noqa: F401 (fixture)
 
 
 @pytest.fixture
@@ -276,6 +277,54 @@ def test_snapshot_create_and_load(husk_bin, guest, tmp_path):
     assert "eth9" in msg or "override" in msg, msg
     assert h.request("GET", "/")[1]["state"] == "Not started"
     h.stop()
+
+
+def test_snapshot_every_device_under_seccomp(husk_bin, guest, tmp_path, netns):
+    """Full and Diff snapshots of a VM with every device kind, taken and
+    loaded by the vmm thread under its seccomp filter (on by default): a
+    syscall missing from the allowlist kills husk with SIGSYS here."""
+    prefix = ("ip", "netns", "exec", netns)
+    disk = tmp_path / "disk.img"
+    disk.write_bytes(b"\0" * (1 << 20))
+    limiter = {"bandwidth": {"size": 1 << 20, "refill_time": 100}}
+    h = Husk(husk_bin, tmp_path / "a.sock", prefix=prefix)
+    configure(h, guest("pvh_hello"), "console=ttyS0 hold")
+    assert h.request("PATCH", "/machine-config", {"track_dirty_pages": True}) == (204, None)
+    for path, body in (("/drives/data", {"drive_id": "data", "path_on_host": str(disk), "is_root_device": False,
+                                         "io_engine": "Async", "rate_limiter": limiter}),
+                       ("/network-interfaces/eth0", {"iface_id": "eth0", "host_dev_name": "htap0",
+                                                     "guest_mac": "06:00:ac:10:00:02",
+                                                     "rx_rate_limiter": limiter}),
+                       ("/vsock", {"guest_cid": 3, "uds_path": str(tmp_path / "v.sock")}),
+                       ("/entropy", {"rate_limiter": limiter})):
+        assert h.request("PUT", path, body) == (204, None), path
+    assert h.request("PUT", "/actions", {"action_type": "InstanceStart"}) == (204, None)
+    h.read_serial(until="husk-guest: holding")
+    state, mem = tmp_path / "full.state", tmp_path / "full.mem"
+    assert h.request("PATCH", "/vm", {"state": "Paused"}) == (204, None)
+    assert h.request("PUT", "/snapshot/create", {"snapshot_type": "Full", "snapshot_path": str(state),
+                                                 "mem_file_path": str(mem)}) == (204, None)
+    assert h.request("PATCH", "/vm", {"state": "Resumed"}) == (204, None)
+    assert h.request("PATCH", "/vm", {"state": "Paused"}) == (204, None)
+    assert h.request("PUT", "/snapshot/create", {"snapshot_type": "Diff",
+                                                 "snapshot_path": str(tmp_path / "diff.state"),
+                                                 "mem_file_path": str(tmp_path / "diff.mem")}) == (204, None)
+    assert h.proc.poll() is None
+    code, _, err = h.stop()
+    assert code == 128 + 15, err  # an orderly stop on SIGTERM, not -31 (SIGSYS)
+
+    h = Husk(husk_bin, tmp_path / "b.sock", prefix=prefix)
+    assert h.request("PUT", "/snapshot/load", {
+        "snapshot_path": str(state), "mem_backend": {"backend_type": "File", "backend_path": str(mem)},
+        "network_overrides": [{"iface_id": "eth0", "host_dev_name": "htap1"}],
+        "resume_vm": True}) == (204, None)
+    assert h.request("GET", "/")[1]["state"] == "Running"
+    config = h.request("GET", "/vm/config")[1]
+    assert config["network-interfaces"][0]["host_dev_name"] == "htap1"
+    assert config["drives"][0]["io_engine"] == "Async"
+    assert h.proc.poll() is None
+    code, _, err = h.stop()
+    assert code == 128 + 15, err
 
 
 def test_failed_instance_start(husk, tmp_path):
