@@ -357,6 +357,10 @@ static int step_load_kernel(struct vmm *vmm)
 		        ret == -ENOMEM ? "does not fit in guest memory" : "not a loadable ELF or bzImage");
 		goto out;
 	}
+	log_info("kernel %s: %s, entry 0x%llx", b->kernel_image_path,
+	         bi->has_setup_header ? "bzImage, 64-bit boot protocol" :
+	         bi->mode == BOOT_PVH ? "ELF, PVH entry" : "ELF, 64-bit entry with boot_params",
+	         (unsigned long long)bi->entry);
 	if (b->initrd_path) {
 		ret = vmm_map_file("initrd", b->initrd_path, &initrd, &initrd_len);
 		if (ret < 0)

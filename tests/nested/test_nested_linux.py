@@ -155,6 +155,46 @@ def test_husk_linux_guest_virtio_net_mac_and_ping():
     assert rc == 0, out
 
 
+@pytest.fixture(scope="module")
+def other_kernel_images(tmp_path_factory):
+    """The project kernel as a bzImage, and as a vmlinux with its PVH note
+    removed (objcopy), mode 0644 so run.sh puts them in level 1's /extra."""
+    kdir = Path(subprocess.run([str(TOP / "guest-kernel" / "build.sh")], check=True,
+                               stdout=subprocess.PIPE, text=True).stdout.strip())
+    objcopy = shutil.which("objcopy")
+    if objcopy is None:
+        pytest.skip("objcopy missing (apt-get install binutils)")
+    out = tmp_path_factory.mktemp("kernels")
+    shutil.copyfile(kdir / "bzImage", out / "bzImage")
+    subprocess.run([objcopy, "--remove-section=.notes", str(kdir / "vmlinux"), str(out / "vmlinux-nopvh")],
+                   check=True)
+    for f in ("bzImage", "vmlinux-nopvh"):
+        (out / f).chmod(0o644)
+    return out / "bzImage", out / "vmlinux-nopvh"
+
+
+@needs_husk
+def test_husk_linux_guest_boots_from_bzimage_and_elf_without_pvh_note(other_kernel_images):
+    # The two other boot paths with a real kernel: the bzImage boot protocol
+    # and an ELF vmlinux without a PVH note (64-bit entry, boot_params).
+    bzimage, nopvh = other_kernel_images
+    rc, out = run_level1_script(HUSK, """
+for k in /extra/bzImage /extra/vmlinux-nopvh; do
+	"$VMM" run --kernel $k --initrd "$L2_INITRD" --cmdline "$L2_CMDLINE" --mem 128 --level Info
+	echo "husk-nested: vmm exit=$? for $k"
+done
+""", {"HUSK_NESTED_FILES": f"{bzimage} {nopvh}",
+      "HUSK_NESTED_RUN": "echo l2-kernel-ok"})
+    assert "kernel /extra/bzImage: bzImage, 64-bit boot protocol" in out, out
+    assert "kernel /extra/vmlinux-nopvh: ELF, 64-bit entry with boot_params" in out, out
+    assert out.count("husk-rootfs: init reached") == 2, out
+    assert out.count("l2-kernel-ok") == 2, out
+    assert out.count("Guest-boot-time") == 2, out
+    assert "husk-nested: vmm exit=0 for /extra/bzImage" in out, out
+    assert "husk-nested: vmm exit=0 for /extra/vmlinux-nopvh" in out, out
+    assert rc == 0, out
+
+
 needs_curl = pytest.mark.skipif(shutil.which("curl") is None,
                                 reason="curl missing (apt-get install curl)")
 
