@@ -123,10 +123,15 @@ static void i8042_read(void *opaque, uint64_t off, void *data, uint32_t len)
 	struct i8042 *k = opaque;
 	uint8_t v = 0;
 	pthread_mutex_lock(&k->lock);
-	if (off == PORT_CMD)
+	if (off == PORT_CMD) {
 		v = k->status;
-	else if (off == PORT_DATA)
+	} else if (off == PORT_DATA) {
 		v = i8042_pop(k);
+		/* one interrupt per byte: Linux's handler reads a single byte per
+		 * IRQ, so the rest of a queued sequence (Ctrl+Alt+Del is 8 bytes)
+		 * needs an edge of its own */
+		i8042_raise(k);
+	}
 	pthread_mutex_unlock(&k->lock);
 	memset(data, 0, len);
 	*(uint8_t *)data = v;

@@ -431,6 +431,35 @@ show_disk root/from-api
     assert rc == 0, out
 
 
+@needs_husk
+@needs_curl
+def test_husk_linux_guest_stops_on_send_ctrl_alt_del():
+    # Firecracker's way to stop a guest: SendCtrlAltDel puts Ctrl+Alt+Del
+    # through the i8042; Linux's atkbd sees it and the kernel restarts
+    # (with a shell as init, C_A_D stays 1), so husk exits 0 on the reset.
+    rc, out = run_level1_script(HUSK, L1_API_SH + r"""
+SOCK=/tmp/api.sock
+"$VMM" --api-sock $SOCK > /tmp/husk.out 2>&1 &
+vmm=$!
+wait_sock $SOCK
+api PUT /machine-config '{"vcpu_count": 1, "mem_size_mib": 128}'
+api PUT /boot-source "{\"kernel_image_path\": \"$L2_KERNEL\", \"initrd_path\": \"$L2_INITRD\", \"boot_args\": \"$(json_str "$L2_CMDLINE")\"}"
+api PUT /actions '{"action_type": "InstanceStart"}'
+wait_for /tmp/husk.out '^waiting-for-ctrl-alt-del'
+api PUT /actions '{"action_type": "SendCtrlAltDel"}'
+wait $vmm
+echo "husk-nested: vmm exit=$?"
+cat /tmp/husk.out
+""", {"HUSK_NESTED_RUN": "echo waiting-for-ctrl-alt-del; sleep 30; echo ctrl-alt-del-not-seen"})
+    assert [c for c in api_codes(out) if c[1] == "/actions"] == [("PUT", "/actions", 204)] * 2, out
+    assert "waiting-for-ctrl-alt-del" in out, out
+    assert "ctrl-alt-del-not-seen" not in out, out
+    assert "husk-rootfs: run exit" not in out, out  # stopped mid-run, not by init
+    assert "reboot: Restarting system" in out, out
+    assert "husk-nested: vmm exit=0" in out, out
+    assert rc == 0, out
+
+
 @pytest.fixture(scope="module")
 def uffd_handler():
     path = HUSK.parent / "tools" / "uffd-handler" / "uffd-handler"

@@ -4,6 +4,8 @@
 #include <setjmp.h>
 #include <errno.h>
 #include <cmocka.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include "devices/i8042.h"
 
@@ -63,12 +65,50 @@ static void test_ctrl_alt_del_bounded(void **state)
 	i8042_destroy(&k);
 }
 
+static uint64_t irqs(int efd)
+{
+	uint64_t n = 0;
+	if (read(efd, &n, sizeof(n)) != sizeof(n))
+		return 0;
+	return n;
+}
+
+static void test_interrupt_per_queued_byte(void **state)
+{
+	(void)state;
+	struct i8042 k;
+	int efd = eventfd(0, EFD_NONBLOCK);
+	assert_true(efd >= 0);
+	i8042_init(&k, efd, NULL, NULL);
+	assert_int_equal(i8042_send_ctrl_alt_del(&k), 0);
+	assert_int_equal(irqs(efd), 1);
+	/* a guest that reads one byte per interrupt gets an interrupt for each
+	 * byte still queued, none once the buffer is empty */
+	static const uint8_t seq[] = { 0x1d, 0x38, 0xe0, 0x53, 0xe0, 0xd3, 0xb8, 0x9d };
+	for (size_t i = 0; i < sizeof(seq); i++) {
+		assert_int_equal(in8(&k, 0), seq[i]);
+		assert_int_equal(irqs(efd), i + 1 < sizeof(seq) ? 1 : 0);
+	}
+	assert_false(in8(&k, 4) & 0x01);
+	assert_int_equal(in8(&k, 0), 0);
+	assert_int_equal(irqs(efd), 0);
+	/* with the keyboard interrupt off in the control byte: none at all */
+	out8(&k, 4, 0x60);
+	out8(&k, 0, 0x00);
+	assert_int_equal(i8042_send_ctrl_alt_del(&k), 0);
+	assert_int_equal(in8(&k, 0), 0x1d);
+	assert_int_equal(irqs(efd), 0);
+	i8042_destroy(&k);
+	close(efd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_reset_command),
 		cmocka_unit_test(test_control_byte),
 		cmocka_unit_test(test_ctrl_alt_del_bounded),
+		cmocka_unit_test(test_interrupt_per_queued_byte),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
