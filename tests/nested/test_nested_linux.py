@@ -6,6 +6,7 @@ defaulting to build/ at the top of the tree, as tools/test sets it).
 The *_qemu_inner tests run QEMU as the inner VMM: they check the harness
 itself (level-1 kernel, KVM modules, guest kernel, rootfs) independent of husk.
 """
+import json
 import os
 import re
 import shutil
@@ -390,6 +391,7 @@ wait_sock $SOCK
 api GET /
 api PUT /machine-config '{"vcpu_count": 2, "mem_size_mib": 128, "bogus_field": 1}'
 api PUT /machine-config '{"vcpu_count": 2, "mem_size_mib": 128}'
+api PUT /metrics '{"metrics_path": "/tmp/metrics.json"}'
 api PUT /boot-source "{\"kernel_image_path\": \"$L2_KERNEL\", \"boot_args\": \"$(json_str "$L2_CMDLINE")\"}"
 api PUT /drives/rootfs '{"drive_id": "rootfs", "path_on_host": "/l2/rootfs.ext4", "is_root_device": true, "is_read_only": false}'
 api PUT /network-interfaces/eth0 '{"iface_id": "eth0", "host_dev_name": "tap0", "guest_mac": "06:00:ac:10:00:02"}'
@@ -397,10 +399,14 @@ api PUT /actions '{"action_type": "InstanceStart"}'
 api GET /
 api GET /vm/config
 api PUT /drives/late '{"drive_id": "late", "path_on_host": "/l2/rootfs.ext4", "is_root_device": false, "is_read_only": true}'
+api PATCH /vm '{"state": "Paused"}'
+api GET /
+api PATCH /vm '{"state": "Resumed"}'
 wait $vmm
 echo "husk-nested: vmm exit=$?"
 [ -e $SOCK ] && echo "l1-socket-left-behind"
 cat /tmp/husk.out
+echo "l1-metrics: $(tail -n 1 /tmp/metrics.json)"
 show_disk root/from-api
 """, {"HUSK_NESTED_ROOT": "disk", "HUSK_NESTED_TAP": "1",
       "HUSK_NESTED_RUN": "echo cpus=$(cat /sys/devices/system/cpu/online); "
@@ -410,13 +416,23 @@ show_disk root/from-api
                          "ping -c 1 -W 5 172.16.0.1 && echo api-ok > /root/from-api"})
     codes = api_codes(out)
     assert codes == [("GET", "/", 200), ("PUT", "/machine-config", 400),
-                     ("PUT", "/machine-config", 204), ("PUT", "/boot-source", 204),
+                     ("PUT", "/machine-config", 204), ("PUT", "/metrics", 204),
+                     ("PUT", "/boot-source", 204),
                      ("PUT", "/drives/rootfs", 204), ("PUT", "/network-interfaces/eth0", 204),
                      ("PUT", "/actions", 204), ("GET", "/", 200), ("GET", "/vm/config", 200),
-                     ("PUT", "/drives/late", 400)], out
+                     ("PUT", "/drives/late", 400), ("PATCH", "/vm", 204), ("GET", "/", 200),
+                     ("PATCH", "/vm", 204)], out
     assert re.search(r'l1-api: GET / -> 200 .*"id": ?"nested-api".*"state": ?"Not started"', out), out
     assert re.search(r'l1-api: PUT /machine-config -> 400 .*bogus_field', out), out
     assert re.search(r'l1-api: GET / -> 200 .*"state": ?"Running"', out), out
+    assert re.search(r'l1-api: GET / -> 200 .*"state": ?"Paused"', out), out  # and resumed after
+    # the metrics line husk writes on exit counts what the guest did
+    metrics = json.loads(re.search(r"^l1-metrics: (.*)$", out, re.M).group(1))
+    assert metrics["block"]["rootfs"]["read_bytes"] > 0, metrics
+    assert metrics["block"]["rootfs"]["write_bytes"] > 0, metrics
+    assert metrics["net"]["eth0"]["tx_packets_count"] >= 1, metrics  # ARP + ping
+    assert metrics["net"]["eth0"]["rx_packets_count"] >= 1, metrics
+    assert metrics["boot"]["guest_boot_time_us"] > 0, metrics
     vm_config = re.search(r"^l1-api: GET /vm/config -> 200 (.*)$", out, re.M).group(1)
     assert '"/l2/rootfs.ext4"' in vm_config and '"06:00:ac:10:00:02"' in vm_config, out
     assert "cpus=0-1" in out, out
