@@ -448,6 +448,41 @@ show_disk root/from-api
 
 
 @needs_husk
+def test_husk_linux_guest_from_config_file_no_api():
+    # Firecracker's --config-file --no-api: one JSON document, no socket.
+    rc, out = run_level1_script(HUSK, L1_API_SH + r"""
+cat > /tmp/vm.json <<JSON
+{
+  "boot-source": {"kernel_image_path": "$L2_KERNEL", "boot_args": "$(json_str "$L2_CMDLINE")"},
+  "drives": [{"drive_id": "rootfs", "path_on_host": "/l2/rootfs.ext4",
+              "is_root_device": true, "is_read_only": false}],
+  "machine-config": {"vcpu_count": 2, "mem_size_mib": 96},
+  "network-interfaces": [{"iface_id": "eth0", "host_dev_name": "tap0",
+                          "guest_mac": "06:00:ac:10:00:02"}],
+  "logger": {"log_path": "/tmp/husk.log", "level": "Info"}
+}
+JSON
+"$VMM" --no-api --config-file /tmp/vm.json
+echo "husk-nested: vmm exit=$?"
+grep -E 'Guest-boot-time|kernel /l2' /tmp/husk.log
+show_disk root/from-config
+""", {"HUSK_NESTED_ROOT": "disk", "HUSK_NESTED_TAP": "1",
+      "HUSK_NESTED_RUN": "echo cpus=$(cat /sys/devices/system/cpu/online) "
+                         "mem=$(grep MemTotal /proc/meminfo | tr -s ' ' | cut -d' ' -f2); "
+                         "ip addr add 172.16.0.2/24 dev eth0 && ip link set eth0 up && "
+                         "ping -c 1 -W 5 172.16.0.1 && echo config-ok > /root/from-config"})
+    assert "cpus=0-1" in out, out
+    mem_kib = int(re.search(r"cpus=0-1 mem=(\d+)", out).group(1))
+    assert 80 * 1024 < mem_kib <= 96 * 1024, out  # 96 MiB less what the kernel keeps
+    assert "1 packets received" in out, out
+    assert "kernel /l2/vmlinux: ELF, PVH entry" in out, out  # logged to the configured file
+    assert "Guest-boot-time" in out, out
+    assert "husk-nested: vmm exit=0" in out, out
+    assert "husk-nested: disk root/from-config: config-ok" in out, out
+    assert rc == 0, out
+
+
+@needs_husk
 @needs_curl
 def test_husk_linux_guest_stops_on_send_ctrl_alt_del():
     # Firecracker's way to stop a guest: SendCtrlAltDel puts Ctrl+Alt+Del
