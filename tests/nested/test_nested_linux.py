@@ -593,6 +593,60 @@ show_disk root/after-restore
 
 @needs_husk
 @needs_curl
+def test_husk_linux_guest_restored_onto_another_tap_pings():
+    # A clone's network: the snapshot was taken on tap0, the restore gets
+    # tap1 through network_overrides (tap0 is gone, tap1 has its address
+    # and MAC, as a clone's fresh namespace would); the restored guest's
+    # virtio-net goes on working: ping through tap1.
+    rc, out = run_level1_script(HUSK, L1_API_SH + r"""
+tunctl -t tap0 >/dev/null && ip addr add 172.16.0.1/24 dev tap0 && ip link set tap0 up
+mac=$(cat /sys/class/net/tap0/address)
+SOCK=/tmp/a1.sock
+"$VMM" --api-sock $SOCK > /tmp/h1.out 2>&1 &
+h1=$!
+wait_sock $SOCK
+api PUT /machine-config '{"vcpu_count": 1, "mem_size_mib": 128}'
+api PUT /boot-source "{\"kernel_image_path\": \"$L2_KERNEL\", \"initrd_path\": \"$L2_INITRD\", \"boot_args\": \"$(json_str "$L2_CMDLINE")\"}"
+api PUT /network-interfaces/eth0 '{"iface_id": "eth0", "host_dev_name": "tap0", "guest_mac": "06:00:ac:10:00:02"}'
+api PUT /actions '{"action_type": "InstanceStart"}'
+wait_for /tmp/h1.out '^waiting=2'
+api PATCH /vm '{"state": "Paused"}'
+api PUT /snapshot/create '{"snapshot_type": "Full", "snapshot_path": "/tmp/snap.state", "mem_file_path": "/tmp/snap.mem"}'
+kill -9 $h1
+wait $h1
+ip link del tap0
+tunctl -t tap1 >/dev/null && ip link set tap1 address $mac && ip addr add 172.16.0.1/24 dev tap1 && ip link set tap1 up
+SOCK=/tmp/a2.sock
+"$VMM" --api-sock $SOCK > /tmp/h2.out 2>&1 &
+h2=$!
+wait_sock $SOCK
+api PUT /snapshot/load '{"snapshot_path": "/tmp/snap.state", "mem_backend": {"backend_type": "File", "backend_path": "/tmp/snap.mem"}, "network_overrides": [{"iface_id": "eth0", "host_dev_name": "tap1"}], "resume_vm": true}'
+[ "$code" = 204 ] || kill -9 $h2
+api GET /vm/config
+wait $h2
+echo "husk-nested: vmm exit=$?"
+sed 's/^/h1| /' /tmp/h1.out
+sed 's/^/h2| /' /tmp/h2.out
+""", {"HUSK_NESTED_RUN": "ip addr add 172.16.0.2/24 dev eth0 && ip link set eth0 up && "
+                         "ping -c 1 -W 5 172.16.0.1 && echo ping-before-ok; "
+                         "i=0; while [ $i -lt 15 ]; do echo waiting=$i; i=$((i+1)); sleep 0.2; done; "
+                         "ping -c 2 -W 5 172.16.0.1 && echo ping-after-ok"})
+    codes = api_codes(out)
+    assert ("PUT", "/snapshot/create", 204) in codes, out
+    assert ("PUT", "/snapshot/load", 204) in codes, out
+    vm_config = re.search(r"^l1-api: GET /vm/config -> 200 (.*)$", out, re.M).group(1)
+    assert '"host_dev_name":"tap1"' in vm_config.replace(" ", ""), out
+    assert re.search(r"^h1\| ping-before-ok", out, re.M), out
+    assert not re.search(r"^h1\| ping-after-ok", out, re.M), out
+    assert re.search(r"^h2\| 2 packets transmitted, 2 packets received", out, re.M), out
+    assert re.search(r"^h2\| ping-after-ok", out, re.M), out
+    assert not re.search(r"^h2\| husk-rootfs: init reached", out, re.M), out  # no reboot
+    assert "husk-nested: vmm exit=0" in out, out
+    assert rc == 0, out
+
+
+@needs_husk
+@needs_curl
 def test_husk_linux_guest_sees_drive_patch_new_size_and_data():
     # PATCH /drives/{id} after boot swaps the backing file: the guest gets a
     # config-change interrupt, sees the new capacity and reads the new file.
