@@ -647,6 +647,56 @@ sed 's/^/h2| /' /tmp/h2.out
 
 @needs_husk
 @needs_curl
+def test_husk_linux_guest_vsock_listener_survives_restore(vsock_probe):
+    # The guest listens on vsock port 5000 when it is snapshotted; after a
+    # restore into a fresh husk (the vsock device sends TRANSPORT_RESET,
+    # listeners stay), the host connects through the new husk's socket
+    # and the same guest process answers.
+    probe = str(vsock_probe)
+    rc, out = run_level1_script(HUSK, L1_API_SH + f"""
+PROBE={probe}
+""" + r"""
+SOCK=/tmp/a1.sock
+"$VMM" --api-sock $SOCK > /tmp/h1.out 2>&1 &
+h1=$!
+wait_sock $SOCK
+api PUT /machine-config '{"vcpu_count": 1, "mem_size_mib": 128}'
+api PUT /boot-source "{\"kernel_image_path\": \"$L2_KERNEL\", \"initrd_path\": \"$L2_INITRD\", \"boot_args\": \"$(json_str "$L2_CMDLINE")\"}"
+api PUT /vsock '{"guest_cid": 3, "uds_path": "/tmp/v.sock"}'
+api PUT /actions '{"action_type": "InstanceStart"}'
+wait_for /tmp/h1.out 'vsock-probe: listening on 5000'
+api PATCH /vm '{"state": "Paused"}'
+api PUT /snapshot/create '{"snapshot_type": "Full", "snapshot_path": "/tmp/snap.state", "mem_file_path": "/tmp/snap.mem"}'
+kill -9 $h1
+wait $h1
+rm -f /tmp/v.sock
+SOCK=/tmp/a2.sock
+"$VMM" --api-sock $SOCK > /tmp/h2.out 2>&1 &
+h2=$!
+wait_sock $SOCK
+api PUT /snapshot/load '{"snapshot_path": "/tmp/snap.state", "mem_backend": {"backend_type": "File", "backend_path": "/tmp/snap.mem"}, "resume_vm": true}'
+[ "$code" = 204 ] || kill -9 $h2
+$PROBE connect-unix /tmp/v.sock 5000 hello-after-restore
+echo "l1-connect-exit=$?"
+wait $h2
+echo "husk-nested: vmm exit=$?"
+sed 's/^/h1| /' /tmp/h1.out
+sed 's/^/h2| /' /tmp/h2.out
+""", {"HUSK_NESTED_FILES": probe, "HUSK_NESTED_L2_FILES": probe,
+      "HUSK_NESTED_RUN": "vsock-probe listen-vsock 5000"})
+    assert ("PUT", "/snapshot/load", 204) in api_codes(out), out
+    assert re.search(r"^h1\| vsock-probe: listening on 5000", out, re.M), out
+    assert "pong:hello-after-restore" in out, out
+    assert "l1-connect-exit=0" in out, out
+    assert re.search(r"^h2\| vsock-probe: served 'hello-after-restore'", out, re.M), out
+    assert re.search(r"^h2\| husk-rootfs: run exit=0", out, re.M), out
+    assert not re.search(r"^h2\| husk-rootfs: init reached", out, re.M), out
+    assert "husk-nested: vmm exit=0" in out, out
+    assert rc == 0, out
+
+
+@needs_husk
+@needs_curl
 def test_husk_linux_guest_sees_drive_patch_new_size_and_data():
     # PATCH /drives/{id} after boot swaps the backing file: the guest gets a
     # config-change interrupt, sees the new capacity and reads the new file.
