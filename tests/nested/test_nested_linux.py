@@ -695,6 +695,78 @@ sed 's/^/h2| /' /tmp/h2.out
     assert rc == 0, out
 
 
+@pytest.fixture(scope="module")
+def snapshot_merge():
+    path = HUSK.parent / "tools" / "snapshot-merge" / "snapshot-merge"
+    if not path.exists():
+        pytest.skip(f"{path} not built")
+    return path
+
+
+@needs_husk
+@needs_curl
+def test_husk_linux_guest_diff_snapshot_merged_onto_base(snapshot_merge):
+    # Full snapshot, run on, Diff snapshot (dirty log + the pages husk wrote:
+    # disk reads land in guest memory), merge the diff onto the base with
+    # tools/snapshot-merge, restore: the guest goes on from the Diff's
+    # point, its page cache and disk I/O intact.
+    rc, out = run_level1_script(HUSK, L1_API_SH + f"""
+MERGE={snapshot_merge}
+""" + r"""
+SOCK=/tmp/a1.sock
+"$VMM" --api-sock $SOCK > /tmp/h1.out 2>&1 &
+h1=$!
+wait_sock $SOCK
+api PUT /machine-config '{"vcpu_count": 1, "mem_size_mib": 128, "track_dirty_pages": true}'
+api PUT /boot-source "{\"kernel_image_path\": \"$L2_KERNEL\", \"boot_args\": \"$(json_str "$L2_CMDLINE")\"}"
+api PUT /drives/rootfs '{"drive_id": "rootfs", "path_on_host": "/l2/rootfs.ext4", "is_root_device": true, "is_read_only": false}'
+api PUT /actions '{"action_type": "InstanceStart"}'
+wait_for /tmp/h1.out '^tick=3 '
+api PATCH /vm '{"state": "Paused"}'
+api PUT /snapshot/create '{"snapshot_type": "Full", "snapshot_path": "/tmp/base.state", "mem_file_path": "/tmp/base.mem"}'
+api PATCH /vm '{"state": "Resumed"}'
+wait_for /tmp/h1.out '^tick=8 '
+api PATCH /vm '{"state": "Paused"}'
+api PUT /snapshot/create '{"snapshot_type": "Diff", "snapshot_path": "/tmp/diff.state", "mem_file_path": "/tmp/diff.mem"}'
+kill -9 $h1
+wait $h1
+echo "l1-diff-allocated-kib=$(du -k /tmp/diff.mem | cut -f1) base-allocated-kib=$(du -k /tmp/base.mem | cut -f1)"
+$MERGE /tmp/base.mem /tmp/diff.mem
+echo "l1-merge-exit=$?"
+SOCK=/tmp/a2.sock
+"$VMM" --api-sock $SOCK > /tmp/h2.out 2>&1 &
+h2=$!
+wait_sock $SOCK
+api PUT /snapshot/load '{"snapshot_path": "/tmp/diff.state", "mem_backend": {"backend_type": "File", "backend_path": "/tmp/base.mem"}, "resume_vm": true}'
+[ "$code" = 204 ] || kill -9 $h2
+wait $h2
+echo "husk-nested: vmm exit=$?"
+sed 's/^/h1| /' /tmp/h1.out
+sed 's/^/h2| /' /tmp/h2.out
+cat /tmp/h1.out /tmp/h2.out | sed 's/^/hb| /'
+show_disk root/count
+""", {"HUSK_NESTED_ROOT": "disk", "HUSK_NESTED_FILES": str(snapshot_merge),
+      "HUSK_NESTED_RUN": "i=0; while [ $i -lt 20 ]; do "
+                         "echo tick=$i $(md5sum /bin/busybox | cut -c1-12); echo $i > /root/count; sync; "
+                         "echo 3 > /proc/sys/vm/drop_caches; i=$((i+1)); sleep 0.1; done; "
+                         "echo final=$(cat /root/count)"})
+    codes = api_codes(out)
+    assert codes.count(("PUT", "/snapshot/create", 204)) == 2, out
+    assert ("PUT", "/snapshot/load", 204) in codes, out
+    assert "l1-merge-exit=0" in out, out
+    diff_kib, base_kib = map(int, re.search(r"l1-diff-allocated-kib=(\d+) base-allocated-kib=(\d+)", out).groups())
+    assert 0 < diff_kib < 128 * 1024, out  # sparse: only what changed
+    lines = re.findall(r"^hb\| tick=(\d+) ([0-9a-f]{12})\r?$", out, re.M)
+    assert [int(n) for n, _ in lines] == list(range(20)), out
+    assert len({h for _, h in lines}) == 1, out  # the same bytes read from disk every time
+    assert re.search(r"^h2\| tick=9 ", out, re.M) or re.search(r"^h2\| tick=1\d ", out, re.M), out
+    assert re.search(r"^h2\| final=19", out, re.M), out
+    assert not re.search(r"^h2\| husk-rootfs: init reached", out, re.M), out
+    assert "husk-nested: vmm exit=0" in out, out
+    assert "husk-nested: disk root/count: 19" in out, out
+    assert rc == 0, out
+
+
 @needs_husk
 @needs_curl
 def test_husk_linux_guest_sees_drive_patch_new_size_and_data():
