@@ -525,8 +525,8 @@ def ticks(out, prefix):
 
 @needs_husk
 @needs_curl
-@pytest.mark.parametrize("backend", ["File", "Uffd"])
-def test_husk_linux_guest_snapshot_restore_round_trip(backend, uffd_handler):
+@pytest.mark.parametrize("backend,vcpus", [("File", 1), ("Uffd", 1), ("File", 2)])
+def test_husk_linux_guest_snapshot_restore_round_trip(backend, vcpus, uffd_handler):
     # A booted Linux guest counts on its serial line; level 1 pauses it,
     # takes a Full snapshot, kills husk, restores the snapshot into a fresh
     # husk, and the guest goes on counting from where it was (no reboot),
@@ -542,7 +542,7 @@ SOCK=/tmp/a1.sock
 "$VMM" --api-sock $SOCK > /tmp/h1.out 2>&1 &
 h1=$!
 wait_sock $SOCK
-api PUT /machine-config '{"vcpu_count": 1, "mem_size_mib": 128}'
+api PUT /machine-config '{"vcpu_count": """ + str(vcpus) + r""", "mem_size_mib": 128}'
 api PUT /boot-source "{\"kernel_image_path\": \"$L2_KERNEL\", \"boot_args\": \"$(json_str "$L2_CMDLINE")\"}"
 api PUT /drives/rootfs '{"drive_id": "rootfs", "path_on_host": "/l2/rootfs.ext4", "is_root_device": true, "is_read_only": false}'
 api PUT /actions '{"action_type": "InstanceStart"}'
@@ -571,7 +571,9 @@ cat /tmp/h1.out /tmp/h2.out | sed 's/^/hb| /'
 show_disk root/after-restore
 """, {"HUSK_NESTED_ROOT": "disk", "HUSK_NESTED_FILES": str(uffd_handler),
       "HUSK_NESTED_RUN": "i=0; while [ $i -lt 30 ]; do echo tick=$i; i=$((i+1)); sleep 0.2; done; "
-                         "echo restored-ok > /root/after-restore"})
+                         "echo restored-ok > /root/after-restore; "
+                         # the last vCPU runs a task after the restore too
+                         "echo last-cpu=$(taskset -c $(($(nproc) - 1)) cut -d' ' -f39 /proc/self/stat)"})
     codes = api_codes(out)
     assert ("PATCH", "/vm", 204) in codes, out
     assert ("PUT", "/snapshot/create", 204) in codes, out
@@ -583,6 +585,7 @@ show_disk root/after-restore
     assert ticks(out, "hb") == list(range(30)), out
     assert not re.search(r"^h2\| husk-rootfs: init reached", out, re.M), out  # no reboot
     assert re.search(r"^h2\| husk-rootfs: run exit=0", out, re.M), out
+    assert re.search(rf"^h2\| last-cpu={vcpus - 1}\r?$", out, re.M), out
     assert "husk-nested: vmm exit=0" in out, out
     if backend == "Uffd":
         assert "l1-uffd-handler-exit=0" in out, out
