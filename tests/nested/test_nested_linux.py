@@ -217,28 +217,6 @@ needs_curl = pytest.mark.skipif(shutil.which("curl") is None,
                                 reason="curl missing (apt-get install curl)")
 
 
-@needs_husk
-@needs_curl
-def test_level1_script_runs_curl_and_husk_in_background():
-    # The shape of the coming API test: start the VMM in the background,
-    # drive it with curl --unix-socket, wait for it.  Here curl talks to a
-    # socket nobody listens on (exit 7: could not connect).
-    rc, out = run_level1_script(HUSK, """
-echo "l1-curl: $(curl --version | head -n 1 | cut -d' ' -f1,2)"
-eval "$VMM_CMD" &
-vmm=$!
-curl -s --unix-socket /tmp/no-such.sock http://localhost/
-echo "l1-curl-exit=$?"
-wait $vmm
-echo "husk-nested: vmm exit=$?"
-""", {"HUSK_NESTED_RUN": "echo l2-from-background-husk"})
-    assert re.search(r"l1-curl: curl \d+\.\d+", out), out
-    assert "l1-curl-exit=7" in out, out
-    assert "l2-from-background-husk" in out, out
-    assert "husk-nested: vmm exit=0" in out, out
-    assert rc == 0, out
-
-
 @pytest.fixture(scope="module")
 def vsock_probe(tmp_path_factory):
     cc = shutil.which("cc") or shutil.which("gcc")
@@ -355,36 +333,8 @@ echo "husk-nested: vmm exit=$?"
     assert rc == 0, out
 
 
-# Shell helpers for level-1 scripts that drive husk's API with curl.
-# api METHOD PATH [JSON]: prints "l1-api: METHOD PATH -> CODE BODY".
-# wait_for FILE PATTERN: a bounded wait (2 min) for a line in a log.
-# json_str S: S escaped for a JSON string (the cmdline carries quotes).
-L1_API_SH = r"""
-api() {
-	if [ $# -ge 3 ]; then
-		code=$(curl -s -o /tmp/api.body -w '%{http_code}' --unix-socket "$SOCK" \
-			-X "$1" -H 'Content-Type: application/json' --data "$3" "http://localhost$2")
-	else
-		code=$(curl -s -o /tmp/api.body -w '%{http_code}' --unix-socket "$SOCK" \
-			-X "$1" "http://localhost$2")
-	fi
-	echo "l1-api: $1 $2 -> $code $(cat /tmp/api.body 2>/dev/null)"
-}
-wait_for() {
-	n=0
-	until grep -q "$2" "$1" 2>/dev/null || [ $n -ge 2400 ]; do sleep 0.05; n=$((n+1)); done
-	grep -q "$2" "$1" 2>/dev/null || echo "l1-wait: timed out on '$2' in $1"
-}
-wait_sock() {
-	n=0
-	until [ -S "$1" ] || [ $n -ge 400 ]; do sleep 0.05; n=$((n+1)); done
-}
-json_str() { printf '%s' "$1" | sed 's/\\/\\\\/g; s/"/\\"/g'; }
-show_disk() {
-	mkdir -p /mnt/disk && mount -o loop,ro,noload /l2/rootfs.ext4 /mnt/disk &&
-		echo "husk-nested: disk $1: $(cat /mnt/disk/$1 2>&1)"
-}
-"""
+# Shell helpers for level-1 scripts that drive husk's API (see the file).
+L1_API_SH = (HERE / "l1-api.sh").read_text()
 
 
 def api_codes(out):
@@ -401,10 +351,7 @@ def test_husk_linux_guest_through_firecracker_api_sequence():
     # from the ext4 disk on 2 vCPUs, pings through the tap, writes a file and
     # reboots; husk exits 0 and removes its socket.
     rc, out = run_level1_script(HUSK, L1_API_SH + r"""
-SOCK=/tmp/api.sock
-"$VMM" --api-sock $SOCK --id nested-api --level Info > /tmp/husk.out 2>&1 &
-vmm=$!
-wait_sock $SOCK
+start_husk /tmp/husk.out --id nested-api --level Info
 api GET /
 api PUT /machine-config '{"vcpu_count": 2, "mem_size_mib": 128, "bogus_field": 1}'
 api PUT /machine-config '{"vcpu_count": 2, "mem_size_mib": 128}'
@@ -419,7 +366,7 @@ api PUT /drives/late '{"drive_id": "late", "path_on_host": "/l2/rootfs.ext4", "i
 api PATCH /vm '{"state": "Paused"}'
 api GET /
 api PATCH /vm '{"state": "Resumed"}'
-wait $vmm
+wait $HUSK
 echo "husk-nested: vmm exit=$?"
 [ -e $SOCK ] && echo "l1-socket-left-behind"
 cat /tmp/husk.out
@@ -506,16 +453,12 @@ def test_husk_linux_guest_stops_on_send_ctrl_alt_del():
     # through the i8042; Linux's atkbd sees it and the kernel restarts
     # (with a shell as init, C_A_D stays 1), so husk exits 0 on the reset.
     rc, out = run_level1_script(HUSK, L1_API_SH + r"""
-SOCK=/tmp/api.sock
-"$VMM" --api-sock $SOCK > /tmp/husk.out 2>&1 &
-vmm=$!
-wait_sock $SOCK
-api PUT /machine-config '{"vcpu_count": 1, "mem_size_mib": 128}'
-api PUT /boot-source "{\"kernel_image_path\": \"$L2_KERNEL\", \"initrd_path\": \"$L2_INITRD\", \"boot_args\": \"$(json_str "$L2_CMDLINE")\"}"
+start_husk /tmp/husk.out
+configure_linux 1 initrd
 api PUT /actions '{"action_type": "InstanceStart"}'
 wait_for /tmp/husk.out '^waiting-for-ctrl-alt-del'
 api PUT /actions '{"action_type": "SendCtrlAltDel"}'
-wait $vmm
+wait $HUSK
 echo "husk-nested: vmm exit=$?"
 cat /tmp/husk.out
 """, {"HUSK_NESTED_RUN": "echo waiting-for-ctrl-alt-del; sleep 30; echo ctrl-alt-del-not-seen"})
@@ -554,37 +497,22 @@ def test_husk_linux_guest_snapshot_restore_round_trip(backend, vcpus, uffd_handl
     start_handler = ("" if backend == "File" else
                      f"{uffd_handler} /tmp/uffd.sock /tmp/snap.mem > /tmp/uffd.out 2>&1 &\n"
                      "handler=$!\nwait_sock /tmp/uffd.sock\n")
-    rc, out = run_level1_script(HUSK, L1_API_SH + r"""
-SOCK=/tmp/a1.sock
-"$VMM" --api-sock $SOCK > /tmp/h1.out 2>&1 &
-h1=$!
-wait_sock $SOCK
-api PUT /machine-config '{"vcpu_count": """ + str(vcpus) + r""", "mem_size_mib": 128}'
-api PUT /boot-source "{\"kernel_image_path\": \"$L2_KERNEL\", \"boot_args\": \"$(json_str "$L2_CMDLINE")\"}"
-api PUT /drives/rootfs '{"drive_id": "rootfs", "path_on_host": "/l2/rootfs.ext4", "is_root_device": true, "is_read_only": false}'
-api PUT /actions '{"action_type": "InstanceStart"}'
+    rc, out = run_level1_script(HUSK, L1_API_SH + f"""
+start_husk /tmp/h1.out
+configure_linux {vcpus} disk
+api PUT /actions '{{"action_type": "InstanceStart"}}'
 wait_for /tmp/h1.out '^tick=5'
-api PATCH /vm '{"state": "Paused"}'
-api PUT /snapshot/create '{"snapshot_type": "Full", "snapshot_path": "/tmp/snap.state", "mem_file_path": "/tmp/snap.mem"}'
-kill -9 $h1
-wait $h1
-echo "l1-first-husk-exit=$?"
+snapshot_and_kill Full /tmp/snap.state /tmp/snap.mem
 dmesg | grep -iE 'segfault|audit|seccomp|husk' | tail -n 5
-""" + start_handler + r"""
-SOCK=/tmp/a2.sock
-"$VMM" --api-sock $SOCK > /tmp/h2.out 2>&1 &
-h2=$!
-wait_sock $SOCK
-api PUT /snapshot/load '{"snapshot_path": "/tmp/snap.state", "mem_backend": """ + load_backend + r""", "resume_vm": true}'
-[ "$code" = 204 ] || kill -9 $h2 ${handler:-}
+{start_handler}
+start_husk /tmp/h2.out
+load_snapshot /tmp/snap.state '{load_backend}'
+[ "$code" = 204 ] || kill -9 ${{handler:-}}
 api GET /
-wait $h2
+wait $HUSK
 echo "husk-nested: vmm exit=$?"
-[ -n "${handler:-}" ] && { wait $handler; echo "l1-uffd-handler-exit=$?"; cat /tmp/uffd.out; }
-sed 's/^/h1| /' /tmp/h1.out
-sed 's/^/h2| /' /tmp/h2.out
-# both consoles as one stream: a line the pause cut in two is whole here
-cat /tmp/h1.out /tmp/h2.out | sed 's/^/hb| /'
+[ -n "${{handler:-}}" ] && {{ wait $handler; echo "l1-uffd-handler-exit=$?"; cat /tmp/uffd.out; }}
+show_consoles
 show_disk root/after-restore
 """, {"HUSK_NESTED_ROOT": "disk", "HUSK_NESTED_FILES": str(uffd_handler),
       "HUSK_NESTED_RUN": "i=0; while [ $i -lt 30 ]; do echo tick=$i; i=$((i+1)); sleep 0.2; done; "
@@ -621,32 +549,21 @@ def test_husk_linux_guest_restored_onto_another_tap_pings():
     rc, out = run_level1_script(HUSK, L1_API_SH + r"""
 tunctl -t tap0 >/dev/null && ip addr add 172.16.0.1/24 dev tap0 && ip link set tap0 up
 mac=$(cat /sys/class/net/tap0/address)
-SOCK=/tmp/a1.sock
-"$VMM" --api-sock $SOCK > /tmp/h1.out 2>&1 &
-h1=$!
-wait_sock $SOCK
-api PUT /machine-config '{"vcpu_count": 1, "mem_size_mib": 128}'
-api PUT /boot-source "{\"kernel_image_path\": \"$L2_KERNEL\", \"initrd_path\": \"$L2_INITRD\", \"boot_args\": \"$(json_str "$L2_CMDLINE")\"}"
+start_husk /tmp/h1.out
+configure_linux 1 initrd
 api PUT /network-interfaces/eth0 '{"iface_id": "eth0", "host_dev_name": "tap0", "guest_mac": "06:00:ac:10:00:02"}'
 api PUT /actions '{"action_type": "InstanceStart"}'
 wait_for /tmp/h1.out '^waiting=2'
-api PATCH /vm '{"state": "Paused"}'
-api PUT /snapshot/create '{"snapshot_type": "Full", "snapshot_path": "/tmp/snap.state", "mem_file_path": "/tmp/snap.mem"}'
-kill -9 $h1
-wait $h1
+snapshot_and_kill Full /tmp/snap.state /tmp/snap.mem
 ip link del tap0
 tunctl -t tap1 >/dev/null && ip link set tap1 address $mac && ip addr add 172.16.0.1/24 dev tap1 && ip link set tap1 up
-SOCK=/tmp/a2.sock
-"$VMM" --api-sock $SOCK > /tmp/h2.out 2>&1 &
-h2=$!
-wait_sock $SOCK
-api PUT /snapshot/load '{"snapshot_path": "/tmp/snap.state", "mem_backend": {"backend_type": "File", "backend_path": "/tmp/snap.mem"}, "network_overrides": [{"iface_id": "eth0", "host_dev_name": "tap1"}], "resume_vm": true}'
-[ "$code" = 204 ] || kill -9 $h2
+start_husk /tmp/h2.out
+load_snapshot /tmp/snap.state '{"backend_type": "File", "backend_path": "/tmp/snap.mem"}' \
+	'"network_overrides": [{"iface_id": "eth0", "host_dev_name": "tap1"}]'
 api GET /vm/config
-wait $h2
+wait $HUSK
 echo "husk-nested: vmm exit=$?"
-sed 's/^/h1| /' /tmp/h1.out
-sed 's/^/h2| /' /tmp/h2.out
+show_consoles
 """, {"HUSK_NESTED_RUN": "ip addr add 172.16.0.2/24 dev eth0 && ip link set eth0 up && "
                          "ping -c 1 -W 5 172.16.0.1 && echo ping-before-ok; "
                          "i=0; while [ $i -lt 15 ]; do echo waiting=$i; i=$((i+1)); sleep 0.2; done; "
@@ -676,32 +593,20 @@ def test_husk_linux_guest_vsock_listener_survives_restore(vsock_probe):
     rc, out = run_level1_script(HUSK, L1_API_SH + f"""
 PROBE={probe}
 """ + r"""
-SOCK=/tmp/a1.sock
-"$VMM" --api-sock $SOCK > /tmp/h1.out 2>&1 &
-h1=$!
-wait_sock $SOCK
-api PUT /machine-config '{"vcpu_count": 1, "mem_size_mib": 128}'
-api PUT /boot-source "{\"kernel_image_path\": \"$L2_KERNEL\", \"initrd_path\": \"$L2_INITRD\", \"boot_args\": \"$(json_str "$L2_CMDLINE")\"}"
+start_husk /tmp/h1.out
+configure_linux 1 initrd
 api PUT /vsock '{"guest_cid": 3, "uds_path": "/tmp/v.sock"}'
 api PUT /actions '{"action_type": "InstanceStart"}'
 wait_for /tmp/h1.out 'vsock-probe: listening on 5000'
-api PATCH /vm '{"state": "Paused"}'
-api PUT /snapshot/create '{"snapshot_type": "Full", "snapshot_path": "/tmp/snap.state", "mem_file_path": "/tmp/snap.mem"}'
-kill -9 $h1
-wait $h1
+snapshot_and_kill Full /tmp/snap.state /tmp/snap.mem
 rm -f /tmp/v.sock
-SOCK=/tmp/a2.sock
-"$VMM" --api-sock $SOCK > /tmp/h2.out 2>&1 &
-h2=$!
-wait_sock $SOCK
-api PUT /snapshot/load '{"snapshot_path": "/tmp/snap.state", "mem_backend": {"backend_type": "File", "backend_path": "/tmp/snap.mem"}, "resume_vm": true}'
-[ "$code" = 204 ] || kill -9 $h2
+start_husk /tmp/h2.out
+load_snapshot /tmp/snap.state '{"backend_type": "File", "backend_path": "/tmp/snap.mem"}'
 $PROBE connect-unix /tmp/v.sock 5000 hello-after-restore
 echo "l1-connect-exit=$?"
-wait $h2
+wait $HUSK
 echo "husk-nested: vmm exit=$?"
-sed 's/^/h1| /' /tmp/h1.out
-sed 's/^/h2| /' /tmp/h2.out
+show_consoles
 """, {"HUSK_NESTED_FILES": probe, "HUSK_NESTED_L2_FILES": probe,
       "HUSK_NESTED_RUN": "vsock-probe listen-vsock 5000"})
     assert ("PUT", "/snapshot/load", 204) in api_codes(out), out
@@ -733,37 +638,23 @@ def test_husk_linux_guest_diff_snapshot_merged_onto_base(snapshot_merge):
     rc, out = run_level1_script(HUSK, L1_API_SH + f"""
 MERGE={snapshot_merge}
 """ + r"""
-SOCK=/tmp/a1.sock
-"$VMM" --api-sock $SOCK > /tmp/h1.out 2>&1 &
-h1=$!
-wait_sock $SOCK
-api PUT /machine-config '{"vcpu_count": 1, "mem_size_mib": 128, "track_dirty_pages": true}'
-api PUT /boot-source "{\"kernel_image_path\": \"$L2_KERNEL\", \"boot_args\": \"$(json_str "$L2_CMDLINE")\"}"
-api PUT /drives/rootfs '{"drive_id": "rootfs", "path_on_host": "/l2/rootfs.ext4", "is_root_device": true, "is_read_only": false}'
+start_husk /tmp/h1.out
+configure_linux 1 disk '"track_dirty_pages": true'
 api PUT /actions '{"action_type": "InstanceStart"}'
 wait_for /tmp/h1.out '^tick=3 '
 api PATCH /vm '{"state": "Paused"}'
 api PUT /snapshot/create '{"snapshot_type": "Full", "snapshot_path": "/tmp/base.state", "mem_file_path": "/tmp/base.mem"}'
 api PATCH /vm '{"state": "Resumed"}'
 wait_for /tmp/h1.out '^tick=8 '
-api PATCH /vm '{"state": "Paused"}'
-api PUT /snapshot/create '{"snapshot_type": "Diff", "snapshot_path": "/tmp/diff.state", "mem_file_path": "/tmp/diff.mem"}'
-kill -9 $h1
-wait $h1
+snapshot_and_kill Diff /tmp/diff.state /tmp/diff.mem
 echo "l1-diff-allocated-kib=$(du -k /tmp/diff.mem | cut -f1) base-allocated-kib=$(du -k /tmp/base.mem | cut -f1)"
 $MERGE /tmp/base.mem /tmp/diff.mem
 echo "l1-merge-exit=$?"
-SOCK=/tmp/a2.sock
-"$VMM" --api-sock $SOCK > /tmp/h2.out 2>&1 &
-h2=$!
-wait_sock $SOCK
-api PUT /snapshot/load '{"snapshot_path": "/tmp/diff.state", "mem_backend": {"backend_type": "File", "backend_path": "/tmp/base.mem"}, "resume_vm": true}'
-[ "$code" = 204 ] || kill -9 $h2
-wait $h2
+start_husk /tmp/h2.out
+load_snapshot /tmp/diff.state '{"backend_type": "File", "backend_path": "/tmp/base.mem"}'
+wait $HUSK
 echo "husk-nested: vmm exit=$?"
-sed 's/^/h1| /' /tmp/h1.out
-sed 's/^/h2| /' /tmp/h2.out
-cat /tmp/h1.out /tmp/h2.out | sed 's/^/hb| /'
+show_consoles
 show_disk root/count
 """, {"HUSK_NESTED_ROOT": "disk", "HUSK_NESTED_FILES": str(snapshot_merge),
       "HUSK_NESTED_RUN": "i=0; while [ $i -lt 20 ]; do "
@@ -796,18 +687,14 @@ def test_husk_linux_guest_sees_drive_patch_new_size_and_data():
 dd if=/dev/zero of=/tmp/small.img bs=1M count=4 2>/dev/null
 dd if=/dev/zero of=/tmp/big.img bs=1M count=8 2>/dev/null
 printf 'new-backing-file' | dd of=/tmp/big.img conv=notrunc 2>/dev/null
-SOCK=/tmp/api.sock
-"$VMM" --api-sock $SOCK > /tmp/husk.out 2>&1 &
-vmm=$!
-wait_sock $SOCK
-api PUT /machine-config '{"vcpu_count": 1, "mem_size_mib": 128}'
-api PUT /boot-source "{\"kernel_image_path\": \"$L2_KERNEL\", \"initrd_path\": \"$L2_INITRD\", \"boot_args\": \"$(json_str "$L2_CMDLINE")\"}"
+start_husk /tmp/husk.out
+configure_linux 1 initrd
 api PUT /drives/data '{"drive_id": "data", "path_on_host": "/tmp/small.img", "is_root_device": false, "is_read_only": false}'
 api PUT /actions '{"action_type": "InstanceStart"}'
 wait_for /tmp/husk.out '^size0='
 api PATCH /drives/data '{"drive_id": "data", "path_on_host": "/tmp/nonexistent.img"}'
 api PATCH /drives/data '{"drive_id": "data", "path_on_host": "/tmp/big.img"}'
-wait $vmm
+wait $HUSK
 echo "husk-nested: vmm exit=$?"
 cat /tmp/husk.out
 """, {"HUSK_NESTED_RUN": "echo size0=$(cat /sys/block/vda/size); n=0; "
