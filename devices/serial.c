@@ -41,6 +41,14 @@ void serial_init(struct serial *s, int out_fd, int irq_efd)
 	s->dll = 0x0c; /* 9600 baud, what firmware leaves */
 	s->out_fd = out_fd;
 	s->irq_efd = irq_efd;
+	s->rx_space_efd = -1;
+}
+
+void serial_set_rx_space_efd(struct serial *s, int efd)
+{
+	pthread_mutex_lock(&s->lock);
+	s->rx_space_efd = efd;
+	pthread_mutex_unlock(&s->lock);
 }
 
 void serial_destroy(struct serial *s)
@@ -110,8 +118,15 @@ static uint8_t serial_rx(struct serial *s)
 		return 0;
 	uint8_t c = s->fifo[s->fifo_head];
 	s->fifo_head = (s->fifo_head + 1) % SERIAL_FIFO_SIZE;
-	if (--s->fifo_len == 0)
+	if (--s->fifo_len == 0) {
 		s->lsr &= ~LSR_DR;
+		if (s->rx_refused && s->rx_space_efd >= 0) {
+			uint64_t one = 1;
+			s->rx_refused = false;
+			ssize_t r = write(s->rx_space_efd, &one, sizeof(one));
+			(void)r; /* only fails on counter overflow: a signal is pending anyway */
+		}
+	}
 	return c;
 }
 
@@ -203,6 +218,8 @@ unsigned serial_receive(struct serial *s, const uint8_t *buf, unsigned len)
 		s->lsr |= LSR_DR;
 		serial_update_irq(s, false);
 	}
+	if (n < len)
+		s->rx_refused = true;
 	pthread_mutex_unlock(&s->lock);
 	return n;
 }

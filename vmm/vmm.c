@@ -47,11 +47,23 @@ static void vmm_on_signal(void *opaque, uint32_t events)
 		loop_stop(&vmm->loop);
 }
 
+/* Hand the UART what the terminal gave; what does not fit waits here and
+ * the terminal is not read again until the guest has drained the FIFO, so
+ * a paste larger than the FIFO arrives whole (back-pressure, not loss). */
+static void vmm_console_feed(struct vmm *vmm)
+{
+	vmm->console_off += serial_receive(&vmm->serial, vmm->console_buf + vmm->console_off,
+	                                   vmm->console_len - vmm->console_off);
+	bool waiting = vmm->console_off < vmm->console_len;
+	if (waiting != vmm->console_paused && vmm->serial_in_fd >= 0 &&
+	    loop_mod(&vmm->loop, vmm->serial_in_fd, waiting ? 0 : EPOLLIN) == 0)
+		vmm->console_paused = waiting;
+}
+
 static void vmm_on_console_input(void *opaque, uint32_t events)
 {
 	struct vmm *vmm = opaque;
-	uint8_t buf[SERIAL_FIFO_SIZE];
-	ssize_t n = (events & EPOLLIN) ? read(vmm->serial_in_fd, buf, sizeof(buf)) : 0;
+	ssize_t n = (events & EPOLLIN) ? read(vmm->serial_in_fd, vmm->console_buf, sizeof(vmm->console_buf)) : 0;
 	if (n <= 0) {
 		/* EOF or error: the guest simply gets no more input */
 		if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
@@ -60,8 +72,20 @@ static void vmm_on_console_input(void *opaque, uint32_t events)
 		}
 		return;
 	}
-	/* bytes that do not fit the UART FIFO are dropped, as on hardware */
-	serial_receive(&vmm->serial, buf, (unsigned)n);
+	vmm->console_off = 0;
+	vmm->console_len = (unsigned)n;
+	vmm_console_feed(vmm);
+}
+
+static void vmm_on_console_space(void *opaque, uint32_t events)
+{
+	struct vmm *vmm = opaque;
+	uint64_t count;
+	(void)events;
+	if (read(vmm->serial_space_efd, &count, sizeof(count)) != sizeof(count))
+		return;
+	if (vmm->console_off < vmm->console_len)
+		vmm_console_feed(vmm);
 }
 
 int vmm_init(struct vmm *vmm)
@@ -69,7 +93,7 @@ int vmm_init(struct vmm *vmm)
 	memset(vmm, 0, sizeof(*vmm));
 	vmm->serial_irq_efd = vmm->kbd_irq_efd = vmm->signal_fd = -1;
 	vmm->vmgenid_irq_efd = -1;
-	vmm->serial_in_fd = -1;
+	vmm->serial_in_fd = vmm->serial_space_efd = -1;
 	vmm->serial_out_fd = STDOUT_FILENO;
 	vmm->vm.kvm_fd = vmm->vm.vm_fd = vmm->vm.exit_efd = -1;
 	snapshot_state_init(&vmm->snap);
@@ -135,12 +159,18 @@ static int vmm_open_console(struct vmm *vmm)
 	}
 	/* console input only from a terminal: a pipe or file on stdin is not
 	 * the user typing and would steal what a wrapper feeds us */
-	if (isatty(STDIN_FILENO)) {
-		vmm->serial_in_fd = STDIN_FILENO;
-		int ret = loop_add(&vmm->loop, STDIN_FILENO, EPOLLIN, vmm_on_console_input, vmm);
-		if (ret < 0)
-			vmm->serial_in_fd = -1;
-	}
+	if (!isatty(STDIN_FILENO))
+		return 0;
+	vmm->serial_space_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (vmm->serial_space_efd < 0)
+		return -errno;
+	int ret = loop_add(&vmm->loop, vmm->serial_space_efd, EPOLLIN, vmm_on_console_space, vmm);
+	if (ret < 0)
+		return ret;
+	vmm->serial_in_fd = STDIN_FILENO;
+	ret = loop_add(&vmm->loop, STDIN_FILENO, EPOLLIN, vmm_on_console_input, vmm);
+	if (ret < 0)
+		vmm->serial_in_fd = -1;
 	return 0;
 }
 
@@ -156,6 +186,7 @@ static int step_legacy_devices(struct vmm *vmm)
 	if (ret < 0)
 		return ret;
 	serial_init(&vmm->serial, vmm->serial_out_fd, vmm->serial_irq_efd);
+	serial_set_rx_space_efd(&vmm->serial, vmm->serial_space_efd);
 	i8042_init(&vmm->i8042, vmm->kbd_irq_efd, vmm_on_guest_reset, vmm);
 	boottimer_init(&vmm->boottimer);
 	ret = bus_register(&vm->pio, LAYOUT_COM1, 8, "serial", &serial_ops, &vmm->serial);
@@ -541,6 +572,7 @@ void vmm_destroy(struct vmm *vmm)
 	snapshot_state_destroy(&vmm->snap);
 	loop_destroy(&vmm->loop);
 	vmm_close_fd(&vmm->serial_irq_efd);
+	vmm_close_fd(&vmm->serial_space_efd);
 	vmm_close_fd(&vmm->kbd_irq_efd);
 	vmm_close_fd(&vmm->vmgenid_irq_efd);
 	vmm_close_fd(&vmm->signal_fd);

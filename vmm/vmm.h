@@ -35,6 +35,12 @@ struct vmm {
 	int kbd_irq_efd;
 	int serial_out_fd;
 	int serial_in_fd; /* -1 when there is no console input */
+	/* console input the UART's FIFO had no room for yet; while any waits,
+	 * the terminal is not read (serial_space_efd says when to go on) */
+	int serial_space_efd;
+	uint8_t console_buf[4 * SERIAL_FIFO_SIZE];
+	unsigned console_off, console_len;
+	bool console_paused;
 	int signal_fd;
 
 	struct blk *blk[CONFIG_MAX_DRIVES]; /* in slot order: root drive first */

@@ -1,6 +1,8 @@
 /* pvh_hello: proves the PVH boot path. Entered in 32-bit protected mode,
  * paging off, %ebx = hvm_start_info; stays there. Prints the cmdline and
- * the memory map the VMM passed, signals the boot timer, resets. */
+ * the memory map the VMM passed, signals the boot timer, resets. With
+ * "console_in" on the cmdline it first reads COM1 up to a newline and
+ * prints how many bytes came and their sum (the console input test). */
 #include "guest.h"
 
 #define PVH_MAGIC 0x336ec578u
@@ -50,6 +52,27 @@ static void print_memmap(const uint8_t *si)
 	gprintf("husk-guest: ram %llu KiB\n", (unsigned long long)(ram >> 10));
 }
 
+#define UART_LSR 5
+#define UART_LSR_DR 0x01
+#define CONSOLE_IN_MAX 65536
+
+/* Polls the UART: no interrupts in this guest. */
+static void read_console_line(void)
+{
+	uint32_t n = 0, sum = 0;
+	serial_puts("husk-guest: console ready\n");
+	while (n < CONSOLE_IN_MAX) {
+		while (!(inb(G_COM1 + UART_LSR) & UART_LSR_DR))
+			__asm__ volatile("pause");
+		uint8_t c = inb(G_COM1);
+		if (c == '\n')
+			break;
+		n++;
+		sum += c;
+	}
+	gprintf("husk-guest: console got %u bytes sum %u\n", n, sum);
+}
+
 void pvh_main(uint32_t start_info)
 {
 	const uint8_t *si = (const uint8_t *)(uintptr_t)start_info;
@@ -63,5 +86,7 @@ void pvh_main(uint32_t start_info)
 	const char *cmdline = reachable(cl, G_CMDLINE_MAX) ? (const char *)(uintptr_t)cl : "";
 	gprintf("husk-guest: cmdline %.*s\n", G_CMDLINE_MAX, cmdline);
 	print_memmap(si);
+	if (cmdline_has(cmdline, "console_in"))
+		read_console_line();
 	guest_finish(cmdline);
 }

@@ -101,6 +101,44 @@ static void test_rx_fifo_bounded(void **state)
 	serial_destroy(&s);
 }
 
+static uint64_t efd_count(int efd)
+{
+	uint64_t n = 0;
+	return read(efd, &n, sizeof(n)) == sizeof(n) ? n : 0;
+}
+
+/* The console reader's back-pressure: a signal once the guest has drained
+ * a FIFO that turned bytes away, never otherwise. */
+static void test_rx_space_signal_after_refusal(void **state)
+{
+	(void)state;
+	int efd = eventfd(0, EFD_NONBLOCK);
+	assert_true(efd >= 0);
+	struct serial s;
+	serial_init(&s, -1, -1);
+	serial_set_rx_space_efd(&s, efd);
+	uint8_t buf[SERIAL_FIFO_SIZE + 10];
+	memset(buf, 'a', sizeof(buf));
+	/* everything fit: draining signals nothing */
+	assert_int_equal(serial_receive(&s, buf, 3), 3);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(in8(&s, 0), 'a');
+	assert_int_equal(efd_count(efd), 0);
+	/* 10 bytes turned away: no signal until the FIFO is empty */
+	assert_int_equal(serial_receive(&s, buf, sizeof(buf)), SERIAL_FIFO_SIZE);
+	for (int i = 0; i < SERIAL_FIFO_SIZE - 1; i++)
+		in8(&s, 0);
+	assert_int_equal(efd_count(efd), 0);
+	assert_true(in8(&s, 5) & 0x01); /* one byte left: data ready */
+	in8(&s, 0);
+	assert_int_equal(efd_count(efd), 1);
+	/* reading an empty FIFO does not signal again */
+	in8(&s, 0);
+	assert_int_equal(efd_count(efd), 0);
+	serial_destroy(&s);
+	close(efd);
+}
+
 static void test_loopback(void **state)
 {
 	(void)state;
@@ -129,6 +167,7 @@ int main(void)
 		cmocka_unit_test(test_dlab_and_scratch),
 		cmocka_unit_test(test_rx_and_interrupts),
 		cmocka_unit_test(test_rx_fifo_bounded),
+		cmocka_unit_test(test_rx_space_signal_after_refusal),
 		cmocka_unit_test(test_loopback),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,47 @@
+"""Console input: on a terminal, what the user types reaches the guest's
+COM1, all of it, even a paste far larger than the UART's 64-byte FIFO
+(husk stops reading the terminal while the FIFO is full)."""
+import os
+import select
+import subprocess
+import time
+import tty
+
+import pytest
+
+
+def read_until(fd, text, timeout=60):
+    """Read fd until text appears; returns what was read."""
+    got = b""
+    deadline = time.monotonic() + timeout
+    while text.encode() not in got:
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            raise AssertionError(f"no {text!r}; got {got[-2000:]!r}")
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            raise AssertionError(f"EOF before {text!r}; got {got[-2000:]!r}")
+        got += chunk
+    return got.decode(errors="replace")
+
+
+@pytest.mark.parametrize("size", [10, 3000])
+def test_pasted_input_reaches_the_guest_whole(husk_bin, guest, size):
+    master, slave = os.openpty()
+    tty.setraw(slave)  # bytes as they are: no echo, no line editing
+    p = subprocess.Popen([husk_bin, "run", "--kernel", guest("pvh_hello"),
+                          "--cmdline", "console=ttyS0 console_in"],
+                         stdin=slave, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    os.close(slave)
+    try:
+        read_until(p.stdout.fileno(), "husk-guest: console ready")
+        data = bytes(33 + i % 90 for i in range(size))
+        os.write(master, data + b"\n")  # one write: a paste
+        out = read_until(p.stdout.fileno(), "husk-guest: reset")
+        assert f"husk-guest: console got {size} bytes sum {sum(data)}" in out, out
+        assert p.wait(timeout=30) == 0
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        os.close(master)
