@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/mman.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -86,6 +87,8 @@ static const struct sc_rule rules_vmm[] = {
 	IOCTL(KVM_GET_PIT2), IOCTL(KVM_KVMCLOCK_CTRL),
 	IOCTL(KVM_IRQFD), IOCTL(KVM_IOEVENTFD), IOCTL(KVM_IRQ_LINE), IOCTL(KVM_IRQ_LINE_STATUS),
 	IOCTL(TUNSETOFFLOAD), IOCTL(BLKGETSIZE64),
+	/* the console terminal's mode put back at exit */
+	IOCTL(TCSETS), IOCTL(TCGETS), /* glibc reads it back to check */
 };
 
 /* the HTTP API: a listening socket it already has, one connection at a

@@ -146,6 +146,20 @@ static void vmm_on_guest_reset(void *opaque)
 	vm_request_exit(&vmm->vm, 0, "guest reset via i8042");
 }
 
+/* Keys go to the guest as typed: no local echo (the guest echoes), no
+ * line buffering, Ctrl+C to the guest's shell rather than to husk. */
+static void vmm_console_raw(struct vmm *vmm)
+{
+	struct termios t;
+	if (tcgetattr(STDIN_FILENO, &vmm->console_saved) < 0)
+		return;
+	t = vmm->console_saved;
+	t.c_lflag &= (tcflag_t)~(ICANON | ECHO | ISIG);
+	t.c_cc[VMIN] = 1;
+	t.c_cc[VTIME] = 0;
+	vmm->console_raw = tcsetattr(STDIN_FILENO, TCSANOW, &t) == 0;
+}
+
 static int vmm_open_console(struct vmm *vmm)
 {
 	const char *path = vmm->cfg->serial_out_path;
@@ -161,6 +175,7 @@ static int vmm_open_console(struct vmm *vmm)
 	 * the user typing and would steal what a wrapper feeds us */
 	if (!isatty(STDIN_FILENO))
 		return 0;
+	vmm_console_raw(vmm);
 	vmm->serial_space_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (vmm->serial_space_efd < 0)
 		return -errno;
@@ -573,6 +588,8 @@ void vmm_destroy(struct vmm *vmm)
 	loop_destroy(&vmm->loop);
 	vmm_close_fd(&vmm->serial_irq_efd);
 	vmm_close_fd(&vmm->serial_space_efd);
+	if (vmm->console_raw && tcsetattr(STDIN_FILENO, TCSANOW, &vmm->console_saved) == 0)
+		vmm->console_raw = false;
 	vmm_close_fd(&vmm->kbd_irq_efd);
 	vmm_close_fd(&vmm->vmgenid_irq_efd);
 	vmm_close_fd(&vmm->signal_fd);

@@ -4,6 +4,7 @@
 #define HUSK_VMM_H
 
 #include <stdbool.h>
+#include <termios.h>
 
 #include "devices/boottimer.h"
 #include "devices/i8042.h"
@@ -41,6 +42,10 @@ struct vmm {
 	uint8_t console_buf[4 * SERIAL_FIFO_SIZE];
 	unsigned console_off, console_len;
 	bool console_paused;
+	/* a terminal on stdin runs without echo, line editing and signal keys
+	 * while the guest owns it (as Firecracker does); this is put back */
+	struct termios console_saved;
+	bool console_raw;
 	int signal_fd;
 
 	struct blk *blk[CONFIG_MAX_DRIVES]; /* in slot order: root drive first */

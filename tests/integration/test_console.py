@@ -45,3 +45,30 @@ def test_pasted_input_reaches_the_guest_whole(husk_bin, guest, size):
             p.kill()
             p.wait()
         os.close(master)
+
+
+def test_terminal_is_raw_while_the_guest_runs_and_restored_after(husk_bin, guest):
+    import signal
+    import termios
+    master, slave = os.openpty()
+    before = termios.tcgetattr(slave)
+    raw_bits = termios.ICANON | termios.ECHO | termios.ISIG
+    assert before[3] & raw_bits == raw_bits  # a fresh pty is cooked
+    p = subprocess.Popen([husk_bin, "run", "--kernel", guest("pvh_hello"),
+                          "--cmdline", "console=ttyS0 hold"],
+                         stdin=slave, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        read_until(p.stdout.fileno(), "husk-guest: holding")
+        # keys reach the guest as typed: no local echo, no line editing,
+        # Ctrl+C is the guest's (as Firecracker does)
+        assert termios.tcgetattr(slave)[3] & raw_bits == 0
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(timeout=30) == 128 + signal.SIGTERM
+        # put back on exit (under the vmm thread's seccomp filter)
+        assert termios.tcgetattr(slave) == before
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        os.close(slave)
+        os.close(master)
