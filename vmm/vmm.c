@@ -47,53 +47,12 @@ static void vmm_on_signal(void *opaque, uint32_t events)
 		loop_stop(&vmm->loop);
 }
 
-/* Hand the UART what the terminal gave; what does not fit waits here and
- * the terminal is not read again until the guest has drained the FIFO, so
- * a paste larger than the FIFO arrives whole (back-pressure, not loss). */
-static void vmm_console_feed(struct vmm *vmm)
-{
-	vmm->console_off += serial_receive(&vmm->serial, vmm->console_buf + vmm->console_off,
-	                                   vmm->console_len - vmm->console_off);
-	bool waiting = vmm->console_off < vmm->console_len;
-	if (waiting != vmm->console_paused && vmm->serial_in_fd >= 0 &&
-	    loop_mod(&vmm->loop, vmm->serial_in_fd, waiting ? 0 : EPOLLIN) == 0)
-		vmm->console_paused = waiting;
-}
-
-static void vmm_on_console_input(void *opaque, uint32_t events)
-{
-	struct vmm *vmm = opaque;
-	ssize_t n = (events & EPOLLIN) ? read(vmm->serial_in_fd, vmm->console_buf, sizeof(vmm->console_buf)) : 0;
-	if (n <= 0) {
-		/* EOF or error: the guest simply gets no more input */
-		if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
-			loop_del(&vmm->loop, vmm->serial_in_fd);
-			vmm->serial_in_fd = -1;
-		}
-		return;
-	}
-	vmm->console_off = 0;
-	vmm->console_len = (unsigned)n;
-	vmm_console_feed(vmm);
-}
-
-static void vmm_on_console_space(void *opaque, uint32_t events)
-{
-	struct vmm *vmm = opaque;
-	uint64_t count;
-	(void)events;
-	if (read(vmm->serial_space_efd, &count, sizeof(count)) != sizeof(count))
-		return;
-	if (vmm->console_off < vmm->console_len)
-		vmm_console_feed(vmm);
-}
-
 int vmm_init(struct vmm *vmm)
 {
 	memset(vmm, 0, sizeof(*vmm));
 	vmm->serial_irq_efd = vmm->kbd_irq_efd = vmm->signal_fd = -1;
 	vmm->vmgenid_irq_efd = -1;
-	vmm->serial_in_fd = vmm->serial_space_efd = -1;
+	console_init(&vmm->console);
 	vmm->serial_out_fd = STDOUT_FILENO;
 	vmm->vm.kvm_fd = vmm->vm.vm_fd = vmm->vm.exit_efd = -1;
 	snapshot_state_init(&vmm->snap);
@@ -146,21 +105,7 @@ static void vmm_on_guest_reset(void *opaque)
 	vm_request_exit(&vmm->vm, 0, "guest reset via i8042");
 }
 
-/* Keys go to the guest as typed: no local echo (the guest echoes), no
- * line buffering, Ctrl+C to the guest's shell rather than to husk. */
-static void vmm_console_raw(struct vmm *vmm)
-{
-	struct termios t;
-	if (tcgetattr(STDIN_FILENO, &vmm->console_saved) < 0)
-		return;
-	t = vmm->console_saved;
-	t.c_lflag &= (tcflag_t)~(ICANON | ECHO | ISIG);
-	t.c_cc[VMIN] = 1;
-	t.c_cc[VTIME] = 0;
-	vmm->console_raw = tcsetattr(STDIN_FILENO, TCSANOW, &t) == 0;
-}
-
-static int vmm_open_console(struct vmm *vmm)
+static int vmm_open_serial_out(struct vmm *vmm)
 {
 	const char *path = vmm->cfg->serial_out_path;
 	if (path) {
@@ -171,28 +116,13 @@ static int vmm_open_console(struct vmm *vmm)
 			return ret;
 		}
 	}
-	/* console input only from a terminal: a pipe or file on stdin is not
-	 * the user typing and would steal what a wrapper feeds us */
-	if (!isatty(STDIN_FILENO))
-		return 0;
-	vmm_console_raw(vmm);
-	vmm->serial_space_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (vmm->serial_space_efd < 0)
-		return -errno;
-	int ret = loop_add(&vmm->loop, vmm->serial_space_efd, EPOLLIN, vmm_on_console_space, vmm);
-	if (ret < 0)
-		return ret;
-	vmm->serial_in_fd = STDIN_FILENO;
-	ret = loop_add(&vmm->loop, STDIN_FILENO, EPOLLIN, vmm_on_console_input, vmm);
-	if (ret < 0)
-		vmm->serial_in_fd = -1;
 	return 0;
 }
 
 static int step_legacy_devices(struct vmm *vmm)
 {
 	struct vm *vm = &vmm->vm;
-	int ret = vmm_open_console(vmm);
+	int ret = vmm_open_serial_out(vmm);
 	if (ret < 0)
 		return ret;
 	ret = vmm_irq_eventfd(vmm, LAYOUT_COM1_IRQ, &vmm->serial_irq_efd);
@@ -201,7 +131,9 @@ static int step_legacy_devices(struct vmm *vmm)
 	if (ret < 0)
 		return ret;
 	serial_init(&vmm->serial, vmm->serial_out_fd, vmm->serial_irq_efd);
-	serial_set_rx_space_efd(&vmm->serial, vmm->serial_space_efd);
+	ret = console_open(&vmm->console, &vmm->loop, &vmm->serial);
+	if (ret < 0)
+		return ret;
 	i8042_init(&vmm->i8042, vmm->kbd_irq_efd, vmm_on_guest_reset, vmm);
 	boottimer_init(&vmm->boottimer);
 	ret = bus_register(&vm->pio, LAYOUT_COM1, 8, "serial", &serial_ops, &vmm->serial);
@@ -587,9 +519,7 @@ void vmm_destroy(struct vmm *vmm)
 	snapshot_state_destroy(&vmm->snap);
 	loop_destroy(&vmm->loop);
 	vmm_close_fd(&vmm->serial_irq_efd);
-	vmm_close_fd(&vmm->serial_space_efd);
-	if (vmm->console_raw && tcsetattr(STDIN_FILENO, TCSANOW, &vmm->console_saved) == 0)
-		vmm->console_raw = false;
+	console_close(&vmm->console);
 	vmm_close_fd(&vmm->kbd_irq_efd);
 	vmm_close_fd(&vmm->vmgenid_irq_efd);
 	vmm_close_fd(&vmm->signal_fd);

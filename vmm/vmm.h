@@ -4,7 +4,6 @@
 #define HUSK_VMM_H
 
 #include <stdbool.h>
-#include <termios.h>
 
 #include "devices/boottimer.h"
 #include "devices/i8042.h"
@@ -13,6 +12,7 @@
 #include "devices/virtio/blk.h"
 #include "vmm/arch/x86_64/boot.h"
 #include "vmm/config.h"
+#include "vmm/console.h"
 #include "vmm/loop.h"
 #include "vmm/snapshot/snapshot.h"
 #include "vmm/vm.h"
@@ -35,17 +35,7 @@ struct vmm {
 	int serial_irq_efd;
 	int kbd_irq_efd;
 	int serial_out_fd;
-	int serial_in_fd; /* -1 when there is no console input */
-	/* console input the UART's FIFO had no room for yet; while any waits,
-	 * the terminal is not read (serial_space_efd says when to go on) */
-	int serial_space_efd;
-	uint8_t console_buf[4 * SERIAL_FIFO_SIZE];
-	unsigned console_off, console_len;
-	bool console_paused;
-	/* a terminal on stdin runs without echo, line editing and signal keys
-	 * while the guest owns it (as Firecracker does); this is put back */
-	struct termios console_saved;
-	bool console_raw;
+	struct console console; /* terminal input to COM1 */
 	int signal_fd;
 
 	struct blk *blk[CONFIG_MAX_DRIVES]; /* in slot order: root drive first */
