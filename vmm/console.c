@@ -74,16 +74,19 @@ int console_open(struct console *c, struct loop *loop, struct serial *serial)
 		return -errno;
 	ret = loop_add(loop, c->space_efd, EPOLLIN, console_on_space, c);
 	if (ret < 0)
-		goto out;
+		goto out_efd;
 	serial_set_rx_space_efd(serial, c->space_efd);
 	ret = loop_add(loop, STDIN_FILENO, EPOLLIN, console_on_input, c);
 	if (ret < 0)
-		goto out;
+		goto out_loop;
 	c->in_fd = STDIN_FILENO;
 	console_make_raw(c);
 	return 0;
-out:
+out_loop:
+	/* the loop must not keep a handler for an fd number about to be reused */
 	serial_set_rx_space_efd(serial, -1);
+	loop_del(loop, c->space_efd);
+out_efd:
 	close(c->space_efd);
 	c->space_efd = -1;
 	return ret;
