@@ -140,10 +140,14 @@ print(got, (last - first) if got > 1 else -1)
 """
 
 
+def netns_python(netns, script, *args):
+    """Run a Python client inside the test's network namespace."""
+    return subprocess.run(["ip", "netns", "exec", netns, "/usr/bin/python3", "-c", script,
+                           *map(str, args)], capture_output=True, text=True, timeout=60)
+
+
 def blast(netns, count, length):
-    r = subprocess.run(["ip", "netns", "exec", netns, "/usr/bin/python3", "-c", BLAST_CLIENT,
-                        str(count), str(length)], capture_output=True, text=True, timeout=60)
-    got, secs = r.stdout.split()
+    got, secs = netns_python(netns, BLAST_CLIENT, count, length).stdout.split()
     return int(got), float(secs)
 
 
@@ -206,8 +210,7 @@ def test_net_rx_ops_limit(start_guest, netns, limit):
                     prefix=("ip", "netns", "exec", netns))
     h.wait_line("net-guest: ready")
     count = 150
-    r = subprocess.run(["ip", "netns", "exec", netns, "/usr/bin/python3", "-c", SINK_CLIENT, str(count)],
-                       capture_output=True, text=True, timeout=60)
+    r = netns_python(netns, SINK_CLIENT, count)
     assert r.returncode == 0, r.stderr + h.stderr_now()
     got, secs = r.stdout.split()
     # nothing dropped: a throttled rx queue leaves frames in the tap
