@@ -39,7 +39,12 @@ static void action_start(struct api_target *t, struct api_reply *rep)
 	if (ret < 0) {
 		/* the VM is half built: it can only be torn down now */
 		t->failed = true;
-		api_reply_fault(rep, 400, "InstanceStart failed: %s (the log has the details)", strerror(-ret));
+		const char *why = vmm_start_error(t->vmm);
+		if (why)
+			api_reply_fault(rep, 400, "InstanceStart failed: %s", why);
+		else
+			api_reply_fault(rep, 400, "InstanceStart failed: %s (the log has the details)",
+			                strerror(-ret));
 		return;
 	}
 	log_info("phase: InstanceStart done at %llu us", log_uptime_us());

@@ -183,7 +183,8 @@ static int cmd_run(int argc, char **argv)
 		goto out_cfg;
 	}
 	if (vmm_start(&vmm, &cfg) < 0) {
-		fprintf(stderr, "husk: the VM did not start (see the error above)\n");
+		const char *why = vmm_start_error(&vmm);
+		fprintf(stderr, "husk: the VM did not start: %s\n", why ? why : "see the error above");
 		code = 1;
 		goto out;
 	}

@@ -35,16 +35,23 @@ static const struct kvm_cap_need caps_needed[] = {
 	{ KVM_CAP_IRQ_ROUTING, "KVM_CAP_IRQ_ROUTING" },
 };
 
+/* Log a vm_create failure and keep its text in vm->error. */
+#define vm_fail(vm, fmt, ...)                                                                 \
+	do {                                                                                  \
+		snprintf((vm)->error, sizeof((vm)->error), fmt, ##__VA_ARGS__);               \
+		log_err("%s", (vm)->error);                                                   \
+	} while (0)
+
 static int vm_check_kvm(struct vm *vm)
 {
 	int version = ioctl(vm->kvm_fd, KVM_GET_API_VERSION, 0);
 	if (version != KVM_API_VERSION) {
-		log_err("/dev/kvm: API version %d, need %d", version, KVM_API_VERSION);
+		vm_fail(vm, "/dev/kvm: API version %d, need %d", version, KVM_API_VERSION);
 		return -ENOTSUP;
 	}
 	for (size_t i = 0; i < sizeof(caps_needed) / sizeof(caps_needed[0]); i++) {
 		if (ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, caps_needed[i].cap) <= 0) {
-			log_err("/dev/kvm lacks %s", caps_needed[i].name);
+			vm_fail(vm, "/dev/kvm lacks %s", caps_needed[i].name);
 			return -ENOTSUP;
 		}
 	}
@@ -52,7 +59,7 @@ static int vm_check_kvm(struct vm *vm)
 	if (max <= 0)
 		max = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_NR_VCPUS);
 	if (max > 0 && vm->nr_vcpus > (unsigned)max) {
-		log_err("%u vCPUs requested, KVM allows %d", vm->nr_vcpus, max);
+		vm_fail(vm, "%u vCPUs requested, KVM allows %d", vm->nr_vcpus, max);
 		return -EINVAL;
 	}
 	return 0;
@@ -90,7 +97,7 @@ static int vm_map_memory(struct vm *vm, uint64_t mem_mib)
 {
 	int ret = gm_init(&vm->gm, mem_mib << 20, LAYOUT_MMIO_GAP_START);
 	if (ret < 0) {
-		log_err("cannot map %llu MiB of guest memory: %s",
+		vm_fail(vm, "cannot map %llu MiB of guest memory: %s",
 		        (unsigned long long)mem_mib, strerror(-ret));
 		return ret;
 	}
@@ -148,7 +155,7 @@ int vm_create(struct vm *vm, uint64_t mem_mib, unsigned nr_vcpus)
 	bus_init(&vm->mmio, "mmio");
 
 	if (mem_mib == 0 || mem_mib > LAYOUT_MAX_RAM_MIB) {
-		log_err("memory size %llu MiB out of range 1..%llu",
+		vm_fail(vm, "memory size %llu MiB out of range 1..%llu",
 		        (unsigned long long)mem_mib, LAYOUT_MAX_RAM_MIB);
 		return -EINVAL;
 	}
@@ -158,7 +165,7 @@ int vm_create(struct vm *vm, uint64_t mem_mib, unsigned nr_vcpus)
 	vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 	if (vm->kvm_fd < 0) {
 		ret = -errno;
-		log_err("cannot open /dev/kvm: %s", strerror(errno));
+		vm_fail(vm, "cannot open /dev/kvm: %s", strerror(errno));
 		return ret;
 	}
 	ret = vm_check_kvm(vm);
@@ -172,7 +179,7 @@ int vm_create(struct vm *vm, uint64_t mem_mib, unsigned nr_vcpus)
 	vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
 	if (vm->vm_fd < 0) {
 		ret = -errno;
-		log_err("KVM_CREATE_VM: %s", strerror(errno));
+		vm_fail(vm, "KVM_CREATE_VM: %s", strerror(errno));
 		return ret;
 	}
 	log_info("phase: KVM VM created at %llu us", log_uptime_us());

@@ -41,6 +41,10 @@ struct vm {
 	int exit_code;
 	char exit_reason[128];
 	pthread_mutex_t exit_lock;
+
+	/* why vm_create failed, for the one line the user sees (the API's
+	 * fault_message, husk's last line) */
+	char error[160];
 };
 
 /* Open /dev/kvm, check the API version and every capability we need,

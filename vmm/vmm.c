@@ -41,7 +41,9 @@ static void vmm_on_signal(void *opaque, uint32_t events)
 	(void)events;
 	if (read(vmm->signal_fd, &si, sizeof(si)) != sizeof(si))
 		return;
-	if (vmm->vm_created)
+	/* only a started VM listens on exit_efd: after a start that failed
+	 * half-way (no /dev/kvm, ...) the VM exists but nothing would see it */
+	if (vmm->vm_created && vmm->state != VMM_NOT_STARTED)
 		vm_request_exit(&vmm->vm, 128 + (int)si.ssi_signo, "stopped by signal %u", si.ssi_signo);
 	else
 		loop_stop(&vmm->loop);
@@ -484,6 +486,11 @@ int vmm_resume(struct vmm *vmm)
 const char *vmm_exit_reason(const struct vmm *vmm)
 {
 	return vmm->vm_created ? vmm->vm.exit_reason : "";
+}
+
+const char *vmm_start_error(const struct vmm *vmm)
+{
+	return vmm->vm_created && vmm->vm.error[0] ? vmm->vm.error : NULL;
 }
 
 static void vmm_close_fd(int *fd)

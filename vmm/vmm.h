@@ -70,5 +70,8 @@ int vmm_resume(struct vmm *vmm);
 /* Stop every vCPU thread and free everything. */
 void vmm_destroy(struct vmm *vmm);
 const char *vmm_exit_reason(const struct vmm *vmm);
+/* After a failed vmm_start: the reason in words when the VM itself could
+ * not be made (no /dev/kvm, too little memory ...), else NULL. */
+const char *vmm_start_error(const struct vmm *vmm);
 
 #endif

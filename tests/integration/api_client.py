@@ -87,7 +87,6 @@ class Husk:
         self.proc = subprocess.Popen([*prefix, husk_bin, "--api-sock", self.sock_path, *extra],
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
         s = wait_socket(self.sock_path, self.proc)
-        self.ready_s = time.monotonic() - self.t0
         self.conn = Conn(self.sock_path, sock=s)
 
     def request(self, method, path, body=None):

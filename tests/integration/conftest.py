@@ -34,3 +34,126 @@ def run_husk(husk_bin):
         return subprocess.run([*prefix, husk_bin, "run", *args], capture_output=True,
                               text=True, timeout=timeout, env=env)
     return run
+
+
+# ---- hygiene: nothing a test starts outlives the run ----
+#
+# After every test, whatever it started and did not stop (a husk left by a
+# failed assertion or a timeout, a helper) is killed.  The last test of the
+# run (test_hygiene.py) then fails if any test left processes, or if the
+# run as a whole left taps, network namespaces, mounts or listening Unix
+# sockets that were not there when it began.
+
+LEFT_BEHIND = []  # (test id, what) for every process killed after a test
+
+
+def _children_map():
+    kids = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        kids.setdefault(ppid, []).append(int(d))
+    return kids
+
+
+def descendants(pid):
+    kids, out, todo = _children_map(), [], [pid]
+    while todo:
+        for c in kids.get(todo.pop(), []):
+            out.append(c)
+            todo.append(c)
+    return out
+
+
+def cmdline(pid):
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+    except OSError:
+        return "?"
+
+
+def kill_descendants():
+    """SIGKILL everything below this process; returns their command lines."""
+    import signal
+    found = []
+    for pid in descendants(os.getpid()):
+        found.append(f"pid {pid}: {cmdline(pid)}")
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    for pid in descendants(os.getpid()):
+        try:
+            os.waitpid(pid, 0)
+        except ChildProcessError:
+            pass  # a grandchild: its own parent was killed, init reaps it
+    return found
+
+
+def system_state():
+    """What a test run can leave behind outside its own processes."""
+    def lines(cmd):
+        try:
+            r = subprocess.run(cmd, capture_output=True, text=True, timeout=10)
+            return set(r.stdout.splitlines())
+        except (OSError, subprocess.TimeoutExpired):
+            return set()
+    links = {l.split(":")[1].strip().split("@")[0] for l in lines(["ip", "-o", "link"]) if ":" in l}
+    netns = {l.split()[0] for l in lines(["ip", "netns", "list"]) if l.strip()}
+    with open("/proc/self/mountinfo") as f:
+        mounts = {" ".join(l.split()[4:5]) for l in f}
+    with open("/proc/net/unix") as f:
+        # a bound path with state 01 (listening) is a live server socket
+        socks = {l.split()[7] for l in list(f)[1:]
+                 if len(l.split()) >= 8 and l.split()[5] == "01"}
+    return {"network interface": links, "network namespace": netns,
+            "mount": mounts, "listening socket": socks}
+
+
+BASELINE = {}
+
+
+def pytest_sessionstart(session):
+    BASELINE.update(system_state())
+
+
+TEST_TIMEOUT_S = int(os.environ.get("HUSK_TEST_TIMEOUT", "300"))
+
+
+class TestTimeout(Exception):
+    pass
+
+
+def _on_alarm(signum, frame):
+    raise TestTimeout(f"the test ran longer than {TEST_TIMEOUT_S} s (HUSK_TEST_TIMEOUT)")
+
+
+@pytest.fixture(autouse=True)
+def kill_what_the_test_left(request):
+    # A hung test fails instead of stalling the run: SIGALRM raises in the
+    # test's (main) thread, whatever blocking call it is in.
+    import signal
+    old = signal.signal(signal.SIGALRM, _on_alarm)
+    signal.alarm(TEST_TIMEOUT_S)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+    for what in kill_descendants():
+        LEFT_BEHIND.append((request.node.nodeid, what))
+
+
+def pytest_collection_modifyitems(items):
+    # the hygiene check runs after every other test
+    items.sort(key=lambda it: it.get_closest_marker("last_in_run") is not None)
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "last_in_run: run after every other test")

@@ -180,19 +180,6 @@ def test_slow_and_broken_clients_do_not_block_others(husk):
     assert h.request("GET", "/machine-config")[1]["vcpu_count"] == 2
 
 
-def test_api_ready_latency(husk_bin, tmp_path):
-    """exec -> socket accepting, 10 runs; printed for the report."""
-    times = []
-    for i in range(10):
-        h = Husk(husk_bin, tmp_path / f"lat{i}.sock")
-        times.append(h.ready_s * 1000)
-        h.stop()
-    times.sort()
-    print(f"\nexec -> API accepting: min {times[0]:.2f} ms, median {times[len(times) // 2]:.2f} ms, "
-          f"max {times[-1]:.2f} ms")
-    assert times[len(times) // 2] < 200
-
-
 def test_drive_swap_after_boot(husk, guest, tmp_path):
     a, b = tmp_path / "a.img", tmp_path / "b.img"
     a.write_bytes(b"\0" * 1024 * 1024)
