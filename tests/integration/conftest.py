@@ -107,7 +107,10 @@ def system_state():
     links = {l.split(":")[1].strip().split("@")[0] for l in lines(["ip", "-o", "link"]) if ":" in l}
     netns = {l.split()[0] for l in lines(["ip", "netns", "list"]) if l.strip()}
     with open("/proc/self/mountinfo") as f:
-        mounts = {" ".join(l.split()[4:5]) for l in f}
+        # /run/netns is ip(8)'s own: the first `ip netns add` bind-mounts
+        # it on itself for shared propagation and it stays (the namespaces
+        # in it are checked above)
+        mounts = {l.split()[4] for l in f} - {"/run/netns"}
     with open("/proc/net/unix") as f:
         # a bound path with state 01 (listening) is a live server socket
         socks = {l.split()[7] for l in list(f)[1:]
