@@ -126,42 +126,43 @@ static int blk_parse_get_id(struct blk *b, const struct virtq_chain *c, struct b
 }
 
 /* DISCARD / WRITE_ZEROES: segments of {sector u64, num_sectors u32,
- * flags u32} after the header. Done right here with fallocate (files
- * and block devices both support it): both engines give the same result. */
+ * flags u32} after the header. The list is copied out of guest memory once
+ * and checked and used only from that copy (another vCPU may rewrite the
+ * guest's copy meanwhile). Done right here with fallocate (files and block
+ * devices both support it): both engines give the same result. */
 static int blk_do_ranges(struct blk *b, const struct virtq_chain *c, struct blk_req *req)
 {
-	struct {
+	struct blk_range_seg {
 		uint64_t sector;
 		uint32_t num, flags;
-	} seg;
+	} segs[BLK_RANGE_MAX_SEGS];
 	uint64_t len = c->out_len - BLK_HDR_LEN;
-	if (b->ro || len == 0 || len % sizeof(seg) ||
-	    len / sizeof(seg) > BLK_RANGE_MAX_SEGS)
+	if (b->ro || len == 0 || len % sizeof(segs[0]) || len > sizeof(segs) ||
+	    virtq_chain_read(c, BLK_HDR_LEN, segs, len) != len)
 		return blk_finish(req, BLK_S_IOERR);
+	size_t nr = len / sizeof(segs[0]);
 	bool zeroes = req->type == BLK_T_WRITE_ZEROES;
-	for (uint64_t off = 0; off < len; off += sizeof(seg)) {
-		virtq_chain_read(c, BLK_HDR_LEN + off, &seg, sizeof(seg));
-		uint64_t bytes = (uint64_t)seg.num * BLK_SECTOR_SIZE;
-		if (seg.num > BLK_RANGE_MAX_SECTORS || !blk_in_range(b, seg.sector, bytes) ||
-		    (seg.flags & ~(uint32_t)(zeroes ? BLK_WZ_F_UNMAP : 0)))
+	for (size_t i = 0; i < nr; i++) {
+		uint64_t bytes = (uint64_t)segs[i].num * BLK_SECTOR_SIZE;
+		if (segs[i].num > BLK_RANGE_MAX_SECTORS || !blk_in_range(b, segs[i].sector, bytes) ||
+		    (segs[i].flags & ~(uint32_t)(zeroes ? BLK_WZ_F_UNMAP : 0)))
 			return blk_finish(req, BLK_S_IOERR);
 	}
-	for (uint64_t off = 0; off < len; off += sizeof(seg)) {
-		virtq_chain_read(c, BLK_HDR_LEN + off, &seg, sizeof(seg));
-		if (seg.num == 0)
+	for (size_t i = 0; i < nr; i++) {
+		if (segs[i].num == 0)
 			continue;
 		/* both leave zeroes behind: a discarded range reads as zeroes too */
 		int mode = FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE;
-		if (zeroes && !(seg.flags & BLK_WZ_F_UNMAP))
+		if (zeroes && !(segs[i].flags & BLK_WZ_F_UNMAP))
 			mode = FALLOC_FL_KEEP_SIZE | FALLOC_FL_ZERO_RANGE;
-		if (fallocate(b->fd, mode, (off_t)(seg.sector * BLK_SECTOR_SIZE),
-		              (off_t)seg.num * BLK_SECTOR_SIZE) < 0)
+		if (fallocate(b->fd, mode, (off_t)(segs[i].sector * BLK_SECTOR_SIZE),
+		              (off_t)segs[i].num * BLK_SECTOR_SIZE) < 0)
 			return blk_finish(req, BLK_S_IOERR);
 	}
 	return blk_finish(req, BLK_S_OK);
 }
 
-int blk_parse(struct blk *b, const struct virtq_chain *c, struct blk_req *req)
+int blk_read_header(const struct virtq_chain *c, struct blk_req *req)
 {
 	struct {
 		uint32_t type, reserved;
@@ -178,10 +179,25 @@ int blk_parse(struct blk *b, const struct virtq_chain *c, struct blk_req *req)
 	if (virtq_chain_read(c, 0, &hdr, sizeof(hdr)) != sizeof(hdr))
 		return -EBADMSG;
 	req->type = hdr.type;
-	switch (hdr.type) {
+	req->sector = hdr.sector;
+	return 0;
+}
+
+uint64_t blk_cost_bytes(const struct virtq_chain *c, const struct blk_req *req)
+{
+	if (req->type == BLK_T_IN)
+		return c->in_len - 1;
+	if (req->type == BLK_T_OUT)
+		return c->out_len - BLK_HDR_LEN;
+	return 0;
+}
+
+int blk_parse(struct blk *b, const struct virtq_chain *c, struct blk_req *req)
+{
+	switch (req->type) {
 	case BLK_T_IN:
 	case BLK_T_OUT:
-		return blk_parse_rw(b, c, req, hdr.sector);
+		return blk_parse_rw(b, c, req, req->sector);
 	case BLK_T_FLUSH:
 		if (b->cache == CACHE_UNSAFE)
 			return blk_finish(req, BLK_S_OK);
@@ -275,22 +291,6 @@ static void blk_requeue(struct blk *b)
 		log_debug("blk %.20s: cannot requeue: %s", b->id, strerror(errno));
 }
 
-/* What a request costs the rate limiter in bytes: the data of a read or
- * write, read from the header before the request is taken so that a
- * throttled chain goes back to the ring untouched. Other types cost one
- * op only; a malformed chain costs nothing and is refused by blk_parse. */
-static uint64_t blk_cost_bytes(const struct virtq_chain *c)
-{
-	uint32_t type;
-	if (c->out_len < BLK_HDR_LEN || c->in_len < 1 || virtq_chain_read(c, 0, &type, 4) != 4)
-		return 0;
-	if (type == BLK_T_IN)
-		return c->in_len - 1;
-	if (type == BLK_T_OUT)
-		return c->out_len - BLK_HDR_LEN;
-	return 0;
-}
-
 static struct blk_req *blk_slot(struct blk *b)
 {
 	return b->uring ? blk_uring_get(b->uring) : &b->sync_req;
@@ -317,7 +317,11 @@ static bool blk_process(struct blk *b)
 			break;
 		}
 		int ret = virtq_pop(vq, &b->chain);
-		if (ret == 1 && !rate_limiter_consume(&b->rl, blk_cost_bytes(&b->chain), 1)) {
+		/* the header is read once: the charge and the request both come
+		 * from that copy, so a guest cannot flip the type in between */
+		if (ret == 1 && blk_read_header(&b->chain, req) < 0)
+			ret = -EBADMSG;
+		if (ret == 1 && !rate_limiter_consume(&b->rl, blk_cost_bytes(&b->chain, req), 1)) {
 			/* throttled: the timerfd brings us back (blk_on_rate_timer) */
 			virtq_unpop(vq, 1);
 			if (b->uring)

@@ -49,7 +49,8 @@
 /* one request between parsing and completion */
 struct blk_req {
 	uint16_t head;
-	uint32_t type;
+	uint32_t type;     /* from the header, read once (blk_read_header) */
+	uint64_t sector;   /* from the header */
 	uint64_t offset;   /* bytes */
 	uint64_t len;      /* data bytes */
 	uint8_t *status;   /* the status byte in guest memory */
@@ -118,10 +119,17 @@ int blk_cmdline(const struct blk *b, char *buf, size_t len);
 int blk_drive_parse(const char *arg, unsigned index, struct drive_config *cfg,
                     const char **what);
 
-/* Parse a popped chain into req (exported for the unit tests).
- * Returns 0: req needs I/O (IN, OUT, FLUSH with Writeback);
- *         1: already complete, status written (GET_ID, errors, Unsafe FLUSH);
- *   -EBADMSG: no header or no status byte: the chain cannot be answered. */
+/* A popped chain, in three steps (exported for the unit tests).
+ * Copy the request header out of guest memory into req (the only read of
+ * it) and find the status byte; -EBADMSG for a malformed chain. */
+int blk_read_header(const struct virtq_chain *c, struct blk_req *req);
+/* What the request costs the rate limiter in bytes (a read's or write's
+ * data; other types cost one op only), from req's copy of the header. */
+uint64_t blk_cost_bytes(const struct virtq_chain *c, const struct blk_req *req);
+/* Check the request whose header blk_read_header copied. Returns
+ * 0: req needs I/O (IN, OUT, FLUSH with Writeback);
+ * 1: already complete, status written (GET_ID, DISCARD, WRITE_ZEROES,
+ *    errors, Unsafe FLUSH). */
 int blk_parse(struct blk *b, const struct virtq_chain *c, struct blk_req *req);
 /* Async engine without a loop (unit tests): reap what has completed,
  * waiting for at least one completion when wait is set. */

@@ -21,7 +21,15 @@ def test_quick_bench_produces_every_figure(tmp_path):
     res = json.loads((out / "results.json").read_text())
     boot = res["boot"]["samples"]
     assert len(boot["husk"]) == res["runs"] and len(boot["qemu"]) == res["runs"]
-    assert all(s["marker_ms"] > 0 for s in boot["husk"] + boot["qemu"])
+    assert len(boot["floor"]) == res["runs"]
+    assert all(s["marker_ms"] > 0 for s in boot["husk"] + boot["qemu"] + boot["floor"])
+    # husk/floor beside husk/QEMU for every boot measure
+    assert all(r["floor"]["ratio"] > 0 for r in res["boot"]["rows"])
+    # every result says where it ran; under emulation, that only ratios count
+    md = (out / "results.md").read_text()
+    assert res["where"]["kvm"] == ("nested" if os.environ.get("HUSK_L1") else "host")
+    assert "Where: " in md
+    assert ("Only the side-by-side ratios" in md) == res["where"]["emulated"]
     phases = res["phases"]["median_us"]
     for p in ["KVM VM created", "memory mapped", "kernel loaded", "first KVM_RUN", "guest boot timer"]:
         assert phases.get(p, 0) > 0, p

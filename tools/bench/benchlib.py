@@ -104,14 +104,42 @@ def compare(name, unit, husk, peer, alpha=0.01):
 
 
 def markdown_table(rows, peer_name="QEMU microvm"):
-    lines = [f"| measure | husk min / median / max | {peer_name} min / median / max | husk/peer | p (Mann-Whitney) |",
-             "| --- | --- | --- | --- | --- |"]
+    """Side by side; rows that carry a floor comparison (tools/bench/boot)
+    get the floor's figures and husk/floor as two more columns."""
+    f = lambda s: f"{s['min']:.1f} / {s['median']:.1f} / {s['max']:.1f}"
+    floor = any("floor" in r for r in rows)
+    head = f"| measure | husk min / median / max | {peer_name} min / median / max | husk/peer | p (Mann-Whitney) |"
+    sep = "| --- | --- | --- | --- | --- |"
+    if floor:
+        head += " floor min / median / max | husk/floor |"
+        sep += " --- | --- |"
+    lines = [head, sep]
     for r in rows:
-        f = lambda s: f"{s['min']:.1f} / {s['median']:.1f} / {s['max']:.1f}"
         sig = "" if r["significant"] else " (not significant)"
-        lines.append(f"| {r['measure']} ({r['unit']}) | {f(r['husk'])} | {f(r['peer'])} | "
-                     f"{r['ratio']:.2f} | {r['p']:.2g}{sig} |")
+        line = (f"| {r['measure']} ({r['unit']}) | {f(r['husk'])} | {f(r['peer'])} | "
+                f"{r['ratio']:.2f} | {r['p']:.2g}{sig} |")
+        if floor:
+            fl = r.get("floor")
+            line += f" {f(fl['peer'])} | {fl['ratio']:.2f} |" if fl else " - | - |"
+        lines.append(line)
     return "\n".join(lines)
+
+
+def where():
+    """Where the numbers come from, for every result file: tools/l1/run
+    says in HUSK_L1 that the command runs in its level-1 machine;
+    otherwise this host's own /dev/kvm ran everything."""
+    w = os.environ.get("HUSK_L1")
+    if w:
+        return {"kvm": "nested", "text": w, "emulated": True}
+    return {"kvm": "host", "emulated": False,
+            "text": f"this host's /dev/kvm ({os.uname().nodename}, {os.uname().release})"}
+
+
+EMULATED_NOTE = ("Measured under emulation: the level-1 machine is QEMU TCG, so guest and "
+                 "host code both run 10-100x slower than on hardware and absolute times are "
+                 "not this host's. Only the side-by-side ratios (husk/peer, husk/floor, measured "
+                 "in the same machine, interleaved) are figures here.")
 
 
 def gnuplot(script):
