@@ -57,6 +57,12 @@ static void vchain_vq_publish(void *q)
 	virtio_mmio_notify_used(a->t, a->q, false);
 }
 
+static void vchain_vq_requeue(void *q)
+{
+	struct vchain_vq *a = q;
+	virtio_mmio_requeue(a->t, a->q);
+}
+
 static void vchain_vq_broken(void *q)
 {
 	struct vchain_vq *a = q;
@@ -70,6 +76,7 @@ const struct vchain_ops vchain_vq_ops = {
 	.push = vchain_vq_push,
 	.publish = vchain_vq_publish,
 	.broken = vchain_vq_broken,
+	.requeue = vchain_vq_requeue,
 };
 
 struct vchain_queue vchain_vq_init(struct vchain_vq *a, struct virtio_mmio *t, unsigned q)

@@ -13,6 +13,11 @@
 
 /* Descriptors one chain may have (the longest a queue allows). */
 #define VCHAIN_MAX_IOV 256
+/* Chains a device takes from one queue per round: a guest that refills a
+ * queue as fast as it is drained must not hold the vmm thread (API,
+ * timers, pause, snapshot) forever. The rest waits for the next round
+ * (ops->requeue). */
+#define VCHAIN_BUDGET 64
 
 struct vchain {
 	uint16_t head;
@@ -33,12 +38,23 @@ struct vchain_ops {
 	void (*publish)(void *q);
 	/* optional: the driver broke the rules; flag the device for reset */
 	void (*broken)(void *q);
+	/* optional: the budget ran out with chains left: come back to this
+	 * queue on the next round of the loop */
+	void (*requeue)(void *q);
 };
+
 
 struct vchain_queue {
 	const struct vchain_ops *ops;
 	void *q;
 };
+
+/* The device used up this round's budget: hand the rest to the next. */
+static inline void vchain_budget_spent(const struct vchain_queue *vq)
+{
+	if (vq->ops->requeue)
+		vq->ops->requeue(vq->q);
+}
 
 /* ---- over the virtio-mmio transport (chain.c) ---- */
 

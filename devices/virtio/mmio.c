@@ -219,10 +219,10 @@ static void virtio_mmio_write_queue(struct virtio_mmio *t, uint64_t off, uint32_
 	}
 }
 
-static void virtio_mmio_kick(struct virtio_mmio *t, uint32_t q)
+void virtio_mmio_requeue(struct virtio_mmio *t, uint32_t q)
 {
-	/* the ioeventfd did not catch this write (no KVM, or an odd width):
-	 * hand it to the vmm thread the same way */
+	/* the same eventfd a guest notify trips: the vmm thread comes back
+	 * to the queue on its next round */
 	if (q >= t->ops->nr_queues || t->notify_efd[q] < 0)
 		return;
 	uint64_t one = 1;
@@ -247,7 +247,11 @@ static void virtio_mmio_write_reg(struct virtio_mmio *t, uint64_t off, uint32_t 
 	case VMMIO_QUEUE_USED_LOW: case VMMIO_QUEUE_USED_HIGH:
 		virtio_mmio_write_queue(t, off, v);
 		break;
-	case VMMIO_QUEUE_NOTIFY: virtio_mmio_kick(t, v); break;
+	case VMMIO_QUEUE_NOTIFY:
+		/* the ioeventfd did not catch this write (no KVM, or an odd
+		 * width): hand it to the vmm thread the same way */
+		virtio_mmio_requeue(t, v);
+		break;
 	case VMMIO_INTERRUPT_ACK: t->isr &= ~v; break;
 	case VMMIO_STATUS: virtio_mmio_write_status(t, v); break;
 	default: break; /* read-only or unknown: ignored */
@@ -565,7 +569,7 @@ int virtio_mmio_snapshot_restore(struct virtio_mmio *t, const uint8_t *blob, siz
 	 * every queue once, as if the driver had notified */
 	for (unsigned q = 0; virtio_mmio_live(t) && q < t->ops->nr_queues; q++)
 		if (virtq_pending(&t->vq[q]))
-			virtio_mmio_kick(t, q);
+			virtio_mmio_requeue(t, q);
 	virtio_mmio_unlock(t);
 	return 0;
 }

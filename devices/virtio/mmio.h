@@ -142,6 +142,9 @@ void virtio_mmio_destroy(struct virtio_mmio *t);
 
 void virtio_mmio_lock(struct virtio_mmio *t);
 void virtio_mmio_unlock(struct virtio_mmio *t);
+/* Have the vmm thread look at queue q again on its next round, as if the
+ * driver had notified (a device whose per-round budget ran out). */
+void virtio_mmio_requeue(struct virtio_mmio *t, uint32_t q);
 /* With the lock held: raise the used-buffer interrupt (if the queue wants
  * one: pass force to skip the check) / mark the device broken. */
 void virtio_mmio_notify_used(struct virtio_mmio *t, unsigned q, bool force);

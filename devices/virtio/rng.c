@@ -61,7 +61,11 @@ void rng_dev_notify(struct rng_dev *rd)
 	bool used = false;
 	if (!rd->active || rd->throttled)
 		return;
-	for (;;) {
+	for (unsigned budget = VCHAIN_BUDGET;; budget--) {
+		if (budget == 0) {
+			vchain_budget_spent(&rd->q);
+			break;
+		}
 		if (rd->q.ops->pop(rd->q.q, &c) <= 0)
 			break;
 		long n = 0;

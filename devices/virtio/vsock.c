@@ -123,7 +123,11 @@ void vsock_dev_tx_notify(struct vsock_dev *vd)
 	if (!vd->active || vd->busy)
 		return;
 	vd->busy = true;
-	for (;;) {
+	for (unsigned budget = VCHAIN_BUDGET;; budget--) {
+		if (budget == 0) {
+			vchain_budget_spent(&vd->txq);
+			break;
+		}
 		int r = vd->txq.ops->pop(vd->txq.q, &c);
 		if (r <= 0)
 			break;

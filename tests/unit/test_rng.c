@@ -104,6 +104,51 @@ static bool budget(void *bucket, uint64_t ops, uint64_t bytes)
 	return true;
 }
 
+/* A guest that refills the queue as fast as it is drained: a queue that
+ * never runs dry. */
+struct endless_q {
+	uint8_t buf[8];
+	unsigned popped, pushed, published, requeued;
+};
+
+static int eq_pop(void *q, struct vchain *c)
+{
+	struct endless_q *e = q;
+	*c = (struct vchain){ .head = (uint16_t)e->popped++, .nwrite = 1 };
+	c->iov[0] = (struct iovec){ e->buf, sizeof(e->buf) };
+	return 1;
+}
+static void eq_unpop(void *q, int n) { ((struct endless_q *)q)->popped -= (unsigned)n; }
+static void eq_push(void *q, uint16_t head, uint32_t len)
+{
+	(void)head;
+	(void)len;
+	((struct endless_q *)q)->pushed++;
+}
+static void eq_publish(void *q) { ((struct endless_q *)q)->published++; }
+static void eq_requeue(void *q) { ((struct endless_q *)q)->requeued++; }
+
+static const struct vchain_ops eq_ops = { .pop = eq_pop, .unpop = eq_unpop, .push = eq_push,
+                                         .publish = eq_publish, .requeue = eq_requeue };
+
+static void test_dev_endless_queue_yields_each_round(void **state)
+{
+	(void)state;
+	struct rng_dev rd = { 0 };
+	struct endless_q q = { 0 };
+	rng_dev_activate(&rd, rng_dev_features(), (struct vchain_queue){ &eq_ops, &q });
+	/* returns (the test would hang otherwise) after one round's budget,
+	 * everything it took answered and the rest handed to the next round */
+	rng_dev_notify(&rd);
+	assert_int_equal(q.popped, VCHAIN_BUDGET);
+	assert_int_equal(q.pushed, VCHAIN_BUDGET);
+	assert_int_equal(q.published, 1);
+	assert_int_equal(q.requeued, 1);
+	rng_dev_notify(&rd);
+	assert_int_equal(q.popped, 2 * VCHAIN_BUDGET);
+	assert_int_equal(q.requeued, 2);
+}
+
 static void test_dev_serves_requests(void **state)
 {
 	(void)state;
@@ -200,6 +245,7 @@ int main(void)
 		cmocka_unit_test(test_two_fills_differ),
 		cmocka_unit_test(test_dev_serves_requests),
 		cmocka_unit_test(test_dev_rate_limited),
+		cmocka_unit_test(test_dev_endless_queue_yields_each_round),
 		cmocka_unit_test(test_virtio_rng_through_transport),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
