@@ -166,6 +166,45 @@ def test_jailed_guest_sees_only_its_jail(guest, jail_base, netns, tmp_path):
     assert "stopped by signal 15" in rest.decode()
 
 
+def capabilities(pid):
+    caps = {}
+    for line in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, val = line.partition(":")
+        if key in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"):
+            caps[key] = int(val, 16)
+    return caps
+
+
+def test_root_jail_is_accepted_with_a_warning_and_keeps_only_net_admin(guest, jail_base):
+    """--uid 0 --gid 0, as Kata's runtime passes: accepted as Firecracker's
+    jailer does, said on stderr, and the jailed root keeps CAP_NET_ADMIN
+    (attaching an ownerless tap) and nothing else, not even across exec."""
+    need_static()
+    base, exec_file = jail_base
+    jail_id = "jt-root"
+    root = prepare_root(base, jail_id, guest("linux64_check"))
+    proc = subprocess.Popen(
+        [str(JAILER), "--id", jail_id, "--exec-file", str(exec_file), "--uid", "0", "--gid", "0",
+         "--chroot-base-dir", str(base), "--", "run", "--kernel", "/kernel.elf",
+         "--cmdline", "console=ttyS0 hold"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        out = wait_for_line(proc, "husk-guest: holding")
+        assert "husk-jailer: warning: --uid 0 --gid 0 keeps the jail as root" in out, out
+        caps = capabilities(proc.pid)
+        net_admin = 1 << 12
+        assert caps["CapBnd"] == net_admin, caps
+        assert caps["CapPrm"] == net_admin and caps["CapEff"] == net_admin, caps
+        assert caps["CapInh"] == 0 and caps["CapAmb"] == 0, caps
+        assert status_ids(proc.pid)["Uid"] == ["0"] * 4
+        assert os.stat(f"/proc/{proc.pid}/root/").st_ino == os.stat(root).st_ino
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        rest, _ = proc.communicate(timeout=30)
+    remove_cgroup(jail_id)
+    assert proc.returncode == 128 + signal.SIGTERM, out + rest.decode()
+
+
 def test_new_pid_ns_and_daemonize(guest, jail_base):
     need_static()
     base, exec_file = jail_base

@@ -15,7 +15,8 @@
  * /dev/null) owned by uid:gid; optionally a new PID namespace (the jailer
  * forks, the child is PID 1, the parent writes <exec name>.pid in the
  * jail and exits) and setsid + stdio to /dev/null; drop to gid/uid
- * (supplementary groups cleared) and exec /<exec name> with the arguments
+ * (supplementary groups cleared; a jail that stays uid 0 keeps only
+ * CAP_NET_ADMIN, with a warning) and exec /<exec name> with the arguments
  * after `--` and an empty environment.
  *
  * Exit status 1 with a "husk-jailer: ..." line on any error, before
@@ -33,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -40,6 +42,7 @@
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <linux/capability.h>
 
 #define JAIL_ID_MAX 64
 #define JAIL_PATH_MAX 1024
@@ -605,8 +608,37 @@ static int jail_daemonize(const struct jail *j)
 	return 0;
 }
 
+/* A jail that keeps uid 0 (Kata's runtime asks for exactly that) keeps
+ * only CAP_NET_ADMIN, which husk needs to attach a tap that has no owner,
+ * and which acts on the jail's own network namespace only. Every other
+ * capability leaves the bounding set, so the exec that follows cannot
+ * grant it back to root. */
+#define JAIL_ROOT_KEEPS_CAP CAP_NET_ADMIN
+
+static int jail_drop_root_caps(void)
+{
+	int last = CAP_LAST_CAP;
+	FILE *f = fopen("/proc/sys/kernel/cap_last_cap", "r");
+	if (f) {
+		if (fscanf(f, "%d", &last) != 1)
+			last = CAP_LAST_CAP;
+		fclose(f);
+	}
+	for (int cap = 0; cap <= last; cap++) {
+		if (cap == JAIL_ROOT_KEEPS_CAP)
+			continue;
+		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
+			return jail_fail("dropping capability %d: %s", cap, strerror(errno));
+	}
+	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
+		return jail_fail("clearing ambient capabilities: %s", strerror(errno));
+	return 0;
+}
+
 static int jail_drop_privileges(const struct jail *j)
 {
+	if (j->uid == 0 && jail_drop_root_caps() < 0)
+		return -1;
 	if (setgroups(0, NULL) < 0)
 		return jail_fail("setgroups: %s", strerror(errno));
 	if (setresgid(j->gid, j->gid, j->gid) < 0)
@@ -640,6 +672,12 @@ int main(int argc, char **argv)
 		jail_fail("must run as root");
 		return 1;
 	}
+	/* accepted, as Firecracker's jailer does (Kata passes 0:0), but said:
+	 * here, before --daemonize points stderr at /dev/null */
+	if (j.uid == 0 || j.gid == 0)
+		fprintf(stderr, "husk-jailer: warning: --uid %u --gid %u keeps the jail as root: it "
+		        "keeps only CAP_NET_ADMIN, but files and processes owned by root stay within "
+		        "its reach wherever the jail can see them\n", (unsigned)j.uid, (unsigned)j.gid);
 	int (*const host_steps[])(const struct jail *) = {
 		jail_rlimits,
 	};
