@@ -4,6 +4,7 @@ fault_message while the VM is unaffected, the socket's life cycle, and
 clients that misbehave next to one that does not."""
 import json
 import os
+import re
 import pathlib
 import socket
 import stat
@@ -180,6 +181,47 @@ def test_slow_and_broken_clients_do_not_block_others(husk):
     assert h.request("GET", "/machine-config")[1]["vcpu_count"] == 2
 
 
+def last_count(serial):
+    return max(int(n) for n in re.findall(r"^n=(\d+)$", serial, re.M))
+
+
+def test_failed_snapshot_create_keeps_the_previous_snapshot(husk_bin, guest, tmp_path):
+    """A create that fails part-way (here: the state file cannot be
+    written, after the memory was) leaves the previous snapshot at the same
+    paths byte for byte and no temporary files; that snapshot still loads
+    and its guest goes on from its own point, not the failed one's."""
+    state, mem = tmp_path / "vm.state", tmp_path / "vm.mem"
+    h = Husk(husk_bin, tmp_path / "a.sock")
+    configure(h, guest("snapshot_counter/snap_guest"))
+    assert h.request("PUT", "/actions", {"action_type": "InstanceStart"}) == (204, None)
+    h.read_serial(until="n=3\n")
+    assert h.request("PATCH", "/vm", {"state": "Paused"}) == (204, None)
+    full = {"snapshot_type": "Full", "snapshot_path": str(state), "mem_file_path": str(mem)}
+    assert h.request("PUT", "/snapshot/create", full) == (204, None)
+    kept = (state.read_bytes(), mem.read_bytes())
+    assert h.request("PATCH", "/vm", {"state": "Resumed"}) == (204, None)
+    seen = h.read_serial(until="n=")
+    later = last_count(h.read_serial(until=f"n={last_count(h.serial) + 200}\n"))
+    assert h.request("PATCH", "/vm", {"state": "Paused"}) == (204, None)
+    failing = dict(full, snapshot_path=str(tmp_path / "no-such-dir" / "vm.state"))
+    assert "cannot create" in fault(h.request("PUT", "/snapshot/create", failing))
+    assert (state.read_bytes(), mem.read_bytes()) == kept
+    assert not [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+    h.stop()
+    h = Husk(husk_bin, tmp_path / "b.sock")
+    assert h.request("PUT", "/snapshot/load", {
+        "snapshot_path": str(state), "mem_backend": {"backend_type": "File", "backend_path": str(mem)},
+        "resume_vm": True}) == (204, None)
+    out = ""
+    while not re.search(r"^n=\d+\n", out, re.M):  # the first whole line (the pause may have split one)
+        chunk = h.read_serial(until="\n", timeout=30)
+        assert chunk, out
+        out += chunk
+    first = int(re.search(r"^n=(\d+)\n", out, re.M).group(1))
+    assert first < later, (first, later, seen[-200:])
+    h.stop()
+
+
 def test_drive_swap_after_boot(husk, guest, tmp_path):
     a, b = tmp_path / "a.img", tmp_path / "b.img"
     a.write_bytes(b"\0" * 1024 * 1024)
@@ -240,7 +282,7 @@ def test_snapshot_create_and_load(husk_bin, guest, tmp_path):
     assert "paused" in fault(h.request("PUT", "/snapshot/create", snap))
     assert h.request("PATCH", "/vm", {"state": "Paused"}) == (204, None)
     assert h.request("PUT", "/snapshot/create", snap) == (204, None)
-    assert mem.stat().st_size == 64 << 20
+    assert mem.stat().st_size == (64 << 20) + 4096  # + the trailer page (mem_file.h)
     h.stop()
 
     h = Husk(husk_bin, tmp_path / "b.sock")
@@ -373,7 +415,7 @@ def test_snapshot_create_cli_through_the_api(husk_bin, guest, tmp_path):
            "--mem-file", str(mem)]
     r = subprocess.run(cli, capture_output=True, text=True, timeout=30)
     assert r.returncode == 0, r.stderr
-    assert state.stat().st_size > 0 and mem.stat().st_size == 64 << 20
+    assert state.stat().st_size > 0 and mem.stat().st_size == (64 << 20) + 4096
     assert h.request("GET", "/")[1]["state"] == "Running"
     # a refused create is reported with the API's reason, and the VM resumed
     r = subprocess.run(cli[:-4] + ["--snapshot", str(tmp_path / "no/such/dir/s"), "--mem-file", str(mem),

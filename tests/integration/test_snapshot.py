@@ -20,6 +20,7 @@ GUEST = BUILD / "tests" / "guests" / "snapshot_counter" / "snapshot_counter.bin"
 MERGE = BUILD / "tools" / "snapshot-merge" / "snapshot-merge"
 UFFD_HANDLER = BUILD / "tools" / "uffd-handler" / "uffd-handler"
 MIB = 128
+TRAILER = 4096  # mem_file.h: the page after the guest's, holding the id the state file records
 
 # format.h
 HEADER_LEN = 48
@@ -117,7 +118,7 @@ def test_file_restore_continues_counting(tmp_path):
 def test_memory_file_is_sparse_and_state_is_small(tmp_path):
     state, mem, _ = full_snapshot(tmp_path)
     st = os.stat(mem)
-    assert st.st_size == MIB << 20
+    assert st.st_size == (MIB << 20) + TRAILER
     # the guest touched two pages (code, counter): the rest are holes
     assert st.st_blocks * 512 < 1 << 20
     assert os.stat(state).st_size < 1 << 20
@@ -181,7 +182,7 @@ def test_diff_layered_on_base(tmp_path):
     c = counts(out)
     base_last, diff_last = c[2], c[6]
     # the diff holds only what changed after the base: the counter page
-    assert os.stat(diff_m).st_size == MIB << 20
+    assert os.stat(diff_m).st_size == (MIB << 20) + TRAILER
     assert os.stat(diff_m).st_blocks * 512 <= 64 << 10
 
     merged = tmp_path / "merged.mem"
@@ -285,6 +286,25 @@ def test_memory_file_size_mismatch_refused(tmp_path, snap):
     assert counts(out) == [last + 1]
     out = host("--restore-file", state, tmp_path / "missing.mem")
     assert out[0].startswith("refused:") and "No such file" in out[0]
+
+
+def test_state_refuses_the_memory_of_another_snapshot(tmp_path, snap):
+    """Each create ties its two files by a random id (the memory file's
+    trailer, a section of the state): a state file with another snapshot's
+    memory, e.g. after a crash between a create's two renames, is refused,
+    never restored into a corrupted guest."""
+    state, mem, last, _ = snap
+    other_state, other_mem, _ = full_snapshot(tmp_path, name="other")
+    out = host("--restore-file", state, other_mem, "--restore-file", state, mem, "--lines", 1)
+    assert out[0].startswith("refused:") and "belongs to another snapshot" in out[0], out
+    assert counts(out) == [last + 1]
+    # a trailer with a flipped byte is another snapshot's too
+    forged = tmp_path / "forged.mem"
+    data = bytearray(mem.read_bytes())
+    data[(MIB << 20) + 8] ^= 1
+    forged.write_bytes(data)
+    out = host("--restore-file", state, forged)
+    assert out[0].startswith("refused:") and "belongs to another snapshot" in out[0], out
 
 
 def rewrite_section(data, typ, fn):

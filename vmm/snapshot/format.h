@@ -41,6 +41,7 @@ enum snap_section_type {
 	SNAP_SEC_MACHINE = 1,       /* struct snap_machine */
 	SNAP_SEC_MEMORY = 2,        /* struct snap_memory */
 	SNAP_SEC_VM_CONFIG = 3,     /* the devices' configuration, JSON (vm_config.h) */
+	SNAP_SEC_MEM_ID = 4,        /* uint8_t[16]: the id in the memory file's trailer */
 
 	SNAP_SEC_VM_PIT2 = 0x100,   /* struct kvm_pit_state2 */
 	SNAP_SEC_VM_CLOCK,          /* struct kvm_clock_data */

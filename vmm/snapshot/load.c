@@ -63,6 +63,7 @@ static int load_check_machine(struct snapshot_image *img, char *err, size_t errl
 		return errmsg_set(err, errlen, -EINVAL, "machine configuration section missing or malformed");
 	if (snap_get(&img->f, SNAP_SEC_MEMORY, 0, &img->mem, sizeof(img->mem)) < 0)
 		return errmsg_set(err, errlen, -EINVAL, "memory layout section missing or malformed");
+	img->has_mem_id = snap_get(&img->f, SNAP_SEC_MEM_ID, 0, img->mem_id, sizeof(img->mem_id)) == 0;
 	const struct snap_machine *m = &img->machine;
 	if (m->vcpu_count == 0 || m->vcpu_count > CONFIG_MAX_VCPUS)
 		return errmsg_set(err, errlen, -EINVAL, "snapshot has %u vCPUs", m->vcpu_count);
@@ -111,6 +112,7 @@ void snapshot_image_close(struct snapshot_image *img)
 static bool load_known_type(uint32_t t)
 {
 	return t == SNAP_SEC_MACHINE || t == SNAP_SEC_MEMORY || t == SNAP_SEC_VM_CONFIG ||
+	       t == SNAP_SEC_MEM_ID ||
 	       t == SNAP_SEC_DEVICE ||
 	       (t >= SNAP_SEC_VM_PIT2 && t <= SNAP_SEC_VM_IOAPIC) ||
 	       (t >= SNAP_SEC_VCPU_REGS && t <= SNAP_SEC_VCPU_TSC_KHZ);
@@ -171,10 +173,20 @@ static int load_check_mem_file(const struct snapshot_image *img, const char *pat
 	*fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (*fd < 0 || fstat(*fd, st) < 0)
 		return errmsg_set(err, errlen, -errno, "cannot open memory file %s: %s", path, strerror(errno));
-	if (!S_ISREG(st->st_mode) || (uint64_t)st->st_size != img->mem.file_size)
+	uint64_t want = img->mem.file_size + (img->has_mem_id ? MEM_FILE_TRAILER_SIZE : 0);
+	if (!S_ISREG(st->st_mode) || (uint64_t)st->st_size != want)
 		return errmsg_set(err, errlen, -EINVAL,
 		                 "memory file %s is %lld bytes, the snapshot needs exactly %llu",
-		                 path, (long long)st->st_size, (unsigned long long)img->mem.file_size);
+		                 path, (long long)st->st_size, (unsigned long long)want);
+	if (img->has_mem_id) {
+		int ret = mem_file_check_trailer(*fd, img->mem.file_size, img->mem_id);
+		if (ret == -ESTALE)
+			return errmsg_set(err, errlen, ret,
+			                 "memory file %s belongs to another snapshot than this state file",
+			                 path);
+		if (ret < 0)
+			return errmsg_set(err, errlen, ret, "reading memory file %s: %s", path, strerror(-ret));
+	}
 	return 0;
 }
 

@@ -197,6 +197,31 @@ int mem_dirty_log_set(const struct vm *vm, bool on)
 	return 0;
 }
 
+static const char mf_trailer_magic[8] = "HUSKMEM1";
+
+int mem_file_write_trailer(int fd, uint64_t map_size, const uint8_t id[MEM_FILE_ID_LEN])
+{
+	uint8_t page[MEM_FILE_TRAILER_SIZE] = { 0 };
+	memcpy(page, mf_trailer_magic, sizeof(mf_trailer_magic));
+	memcpy(page + sizeof(mf_trailer_magic), id, MEM_FILE_ID_LEN);
+	ssize_t n = pwrite(fd, page, sizeof(page), (off_t)map_size);
+	if (n < 0)
+		return -errno;
+	return n == (ssize_t)sizeof(page) ? 0 : -EIO;
+}
+
+int mem_file_check_trailer(int fd, uint64_t map_size, const uint8_t id[MEM_FILE_ID_LEN])
+{
+	uint8_t head[sizeof(mf_trailer_magic) + MEM_FILE_ID_LEN];
+	ssize_t n = pread(fd, head, sizeof(head), (off_t)map_size);
+	if (n < 0)
+		return -errno;
+	if (n != (ssize_t)sizeof(head) || memcmp(head, mf_trailer_magic, sizeof(mf_trailer_magic)) ||
+	    memcmp(head + sizeof(mf_trailer_magic), id, MEM_FILE_ID_LEN))
+		return -ESTALE;
+	return 0;
+}
+
 int mem_file_map(struct guest_mem *gm, int fd)
 {
 	/* MAP_FIXED over the anonymous RAM mapping: same address, so the KVM

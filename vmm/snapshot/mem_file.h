@@ -27,6 +27,19 @@ int mem_dirty_log_reset(const struct vm *vm);
  * is gm.region[i], as vm.c registers them. */
 int mem_dirty_log_set(const struct vm *vm, bool on);
 
+/* The memory file ends, after the guest's pages, with a trailer page that
+ * holds the random id the state file written with it records
+ * (SNAP_SEC_MEM_ID): a state file never restores another snapshot's
+ * memory, e.g. after a crash between the two renames of a create. A copy
+ * of the files keeps it; tools/snapshot-merge carries a Diff's trailer
+ * onto its base along with its pages, so the merge belongs to the Diff's
+ * state file. */
+#define MEM_FILE_ID_LEN 16
+#define MEM_FILE_TRAILER_SIZE 4096u
+int mem_file_write_trailer(int fd, uint64_t map_size, const uint8_t id[MEM_FILE_ID_LEN]);
+/* 0 when the trailer at map_size carries id; -ESTALE when it does not. */
+int mem_file_check_trailer(int fd, uint64_t map_size, const uint8_t id[MEM_FILE_ID_LEN]);
+
 /* Replace guest RAM by a private copy-on-write mapping of the file at the
  * same address (KVM's slots keep pointing at it): pages come from the page
  * cache on first touch, nothing is read up front. */

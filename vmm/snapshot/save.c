@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <linux/kvm.h>
@@ -38,7 +39,7 @@ static int save_flush_vcpu(struct vcpu *v)
 }
 
 static int save_machine(const struct snapshot_state *s, const struct vm *vm,
-                        const struct machine_config *mc, struct snap_writer *w)
+                        const struct machine_config *mc, const uint8_t *mem_id, struct snap_writer *w)
 {
 	struct snap_machine m = {
 		.vcpu_count = vm->nr_vcpus,
@@ -53,6 +54,7 @@ static int save_machine(const struct snapshot_state *s, const struct vm *vm,
 	snap_writer_add(w, SNAP_SEC_MACHINE, 0, &m, sizeof(m));
 	if (s->vm_config_json)
 		snap_writer_add(w, SNAP_SEC_VM_CONFIG, 0, s->vm_config_json, strlen(s->vm_config_json));
+	snap_writer_add(w, SNAP_SEC_MEM_ID, 0, mem_id, MEM_FILE_ID_LEN);
 	return snap_writer_add(w, SNAP_SEC_MEMORY, 0, &mem, sizeof(mem));
 }
 
@@ -75,9 +77,9 @@ static int save_devices(const struct snapshot_state *s, struct snap_writer *w,
 }
 
 static int save_state_image(struct snapshot_state *s, struct vm *vm, const struct machine_config *mc,
-                            struct snap_writer *w, char *err, size_t errlen)
+                            const uint8_t *mem_id, struct snap_writer *w, char *err, size_t errlen)
 {
-	int ret = save_machine(s, vm, mc, w);
+	int ret = save_machine(s, vm, mc, mem_id, w);
 	if (ret == 0)
 		ret = vm_state_save(vm, w);
 	for (unsigned i = 0; ret == 0 && i < vm->nr_vcpus; i++)
@@ -93,11 +95,17 @@ static int save_state_image(struct snapshot_state *s, struct vm *vm, const struc
 	return 0;
 }
 
-static int save_write_file(const char *path, const uint8_t *buf, size_t len, char *err, size_t errlen)
+static int save_tmp_path(char *tmp, size_t len, const char *path, const char *what, char *err,
+                         size_t errlen)
 {
-	char tmp[4096];
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
-		return errmsg_set(err, errlen, -ENAMETOOLONG, "snapshot_path too long");
+	if (snprintf(tmp, len, "%s.tmp", path) >= (int)len)
+		return errmsg_set(err, errlen, -ENAMETOOLONG, "%s too long", what);
+	return 0;
+}
+
+/* The state, into its temporary file (renamed into place by the caller). */
+static int save_write_state(const char *tmp, const uint8_t *buf, size_t len, char *err, size_t errlen)
+{
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return errmsg_set(err, errlen, -errno, "cannot create %s: %s", tmp, strerror(errno));
@@ -115,37 +123,28 @@ static int save_write_file(const char *path, const uint8_t *buf, size_t len, cha
 	}
 	if (close(fd) < 0 && ret == 0)
 		ret = errmsg_set(err, errlen, -errno, "writing %s: %s", tmp, strerror(errno));
-	if (ret == 0 && rename(tmp, path) < 0)
-		ret = errmsg_set(err, errlen, -errno, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
-	if (ret < 0)
-		unlink(tmp);
 	return ret;
 }
 
+/* Guest memory, into the temporary file tmp (renamed into place by the
+ * caller), ending with the trailer that ties it to the state file. */
 static int save_memory(struct snapshot_state *s, struct vm *vm, const struct snapshot_create_params *p,
-                       char *err, size_t errlen)
+                       const char *tmp, const uint8_t *mem_id, char *err, size_t errlen)
 {
-	int fd = open(p->mem_file_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	struct stat st;
-	if (fd < 0 || fstat(fd, &st) < 0) {
-		int ret = errmsg_set(err, errlen, -errno, "cannot open mem_file_path %s: %s",
-		                    p->mem_file_path, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return ret;
-	}
-	int ret = 0;
-	/* truncating the file our RAM is a private mapping of would turn
-	 * every page the guest has not touched yet into SIGBUS */
-	if (s->mem_backed && st.st_dev == s->mem_dev && st.st_ino == s->mem_ino) {
-		ret = errmsg_set(err, errlen, -EBUSY, "mem_file_path %s is the file this VM was restored from",
-		                p->mem_file_path);
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		ret = errmsg_set(err, errlen, -EINVAL, "mem_file_path %s is not a regular file", p->mem_file_path);
-		goto out;
-	}
+	/* our RAM may be a private mapping of the file at mem_file_path: a
+	 * rename over it would be safe now, but a snapshot in place of the
+	 * one the VM came from is almost surely a mistake */
+	if (s->mem_backed && stat(p->mem_file_path, &st) == 0 && st.st_dev == s->mem_dev &&
+	    st.st_ino == s->mem_ino)
+		return errmsg_set(err, errlen, -EBUSY, "mem_file_path %s is the file this VM was restored from",
+		                 p->mem_file_path);
+	if (stat(p->mem_file_path, &st) == 0 && !S_ISREG(st.st_mode))
+		return errmsg_set(err, errlen, -EINVAL, "mem_file_path %s is not a regular file", p->mem_file_path);
+	int fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return errmsg_set(err, errlen, -errno, "cannot create %s: %s", tmp, strerror(errno));
+	int ret;
 	if (p->type == SNAPSHOT_DIFF) {
 		ret = mem_file_write_dirty(vm, fd);
 	} else {
@@ -154,10 +153,12 @@ static int save_memory(struct snapshot_state *s, struct vm *vm, const struct sna
 		if (ret == 0 && s->dirty_log)
 			ret = mem_dirty_log_reset(vm);
 	}
+	if (ret == 0)
+		ret = mem_file_write_trailer(fd, vm->gm.map_size, mem_id);
+	if (close(fd) < 0 && ret == 0)
+		ret = -errno;
 	if (ret < 0)
-		errmsg_set(err, errlen, ret, "writing guest memory to %s: %s", p->mem_file_path, strerror(-ret));
-out:
-	close(fd);
+		errmsg_set(err, errlen, ret, "writing guest memory to %s: %s", tmp, strerror(-ret));
 	return ret;
 }
 
@@ -178,12 +179,36 @@ int snapshot_save(struct snapshot_state *s, struct vm *vm, const struct machine_
 		if (ret < 0)
 			return errmsg_set(err, errlen, ret, "vCPU %u did not stop cleanly", i);
 	}
+	/* Both files are written next to their targets and renamed into
+	 * place only when both are whole: a failure (ENOSPC, EIO, a kill)
+	 * leaves the previous snapshot as it was. A crash between the two
+	 * renames leaves a pair whose ids differ, which load refuses. */
+	char mem_tmp[4096], state_tmp[4096];
+	uint8_t mem_id[MEM_FILE_ID_LEN];
+	ret = save_tmp_path(mem_tmp, sizeof(mem_tmp), p->mem_file_path, "mem_file_path", err, errlen);
+	if (ret == 0)
+		ret = save_tmp_path(state_tmp, sizeof(state_tmp), p->snapshot_path, "snapshot_path", err,
+		                    errlen);
+	if (ret < 0)
+		return ret;
+	if (getrandom(mem_id, sizeof(mem_id), 0) != (ssize_t)sizeof(mem_id))
+		return errmsg_set(err, errlen, -EIO, "getrandom failed: %s", strerror(errno));
 	snap_writer_init(&w);
-	ret = save_state_image(s, vm, mc, &w, err, errlen);
+	ret = save_state_image(s, vm, mc, mem_id, &w, err, errlen);
 	if (ret == 0)
-		ret = save_memory(s, vm, p, err, errlen);
+		ret = save_memory(s, vm, p, mem_tmp, mem_id, err, errlen);
 	if (ret == 0)
-		ret = save_write_file(p->snapshot_path, w.buf, w.len, err, errlen);
+		ret = save_write_state(state_tmp, w.buf, w.len, err, errlen);
+	if (ret == 0 && rename(mem_tmp, p->mem_file_path) < 0)
+		ret = errmsg_set(err, errlen, -errno, "cannot rename %s to %s: %s", mem_tmp,
+		                 p->mem_file_path, strerror(errno));
+	if (ret == 0 && rename(state_tmp, p->snapshot_path) < 0)
+		ret = errmsg_set(err, errlen, -errno, "cannot rename %s to %s: %s", state_tmp,
+		                 p->snapshot_path, strerror(errno));
+	if (ret < 0) {
+		unlink(mem_tmp);
+		unlink(state_tmp);
+	}
 	if (ret == 0)
 		log_info("snapshot %s: %s (%zu bytes of state), memory in %s",
 		         p->type == SNAPSHOT_DIFF ? "Diff" : "Full", p->snapshot_path, w.len, p->mem_file_path);

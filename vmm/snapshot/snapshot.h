@@ -117,6 +117,10 @@ struct snapshot_image {
 	struct snap_file f;
 	struct snap_machine machine;
 	struct snap_memory mem;
+	/* the memory file's id (SNAP_SEC_MEM_ID); state files older than the
+	 * id have none, and their memory file has no trailer */
+	bool has_mem_id;
+	uint8_t mem_id[16];
 };
 
 /* Step 1, before any VM exists: read and check the file. The caller
