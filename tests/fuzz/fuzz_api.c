@@ -23,6 +23,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int vmm_start(struct vmm *vmm, const struct vm_config *cfg) { (void)vmm; (void)cfg; abort(); }
 int vmm_pause(struct vmm *vmm) { (void)vmm; abort(); }
 int vmm_resume(struct vmm *vmm) { (void)vmm; abort(); }
+const char *vmm_start_error(const struct vmm *vmm) { (void)vmm; abort(); }
 int snapshot_create(struct vmm *vmm, const struct snapshot_create_params *p, char *err, size_t errlen)
 {
 	(void)vmm; (void)p; (void)err; (void)errlen;
