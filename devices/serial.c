@@ -4,11 +4,14 @@
 #include "devices/serial.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "vmm/log.h"
 #include "vmm/snapshot/snapshot.h"
 
 enum {
@@ -29,6 +32,41 @@ enum {
 #define MSR_DCD 0x80
 #define MSR_DSR 0x20
 #define MSR_CTS 0x10
+#define FCR_CLEAR_RX 0x02
+
+/* Output never waits. A byte is written on the vCPU thread that exited on
+ * THR, under s->lock, which the vmm thread takes too (console input,
+ * snapshots, metrics). A write that waited for a stuck reader would hold
+ * that vCPU, so pause (it waits for every vCPU to park) and the API behind
+ * it, and the vmm loop at the lock. So a pipe, terminal or socket is made
+ * O_NONBLOCK and a byte it cannot take now is dropped and counted, as
+ * Firecracker does (stdout O_NONBLOCK, uart missed_write_count). Writing
+ * outside the lock from a bounded buffer was the other way: it frees the
+ * lock, but the vCPU that writes still waits, and pause with it, unless a
+ * thread of its own did the writing. The kernel's pipe or tty buffer is a
+ * bounded buffer already: a reader that keeps up loses nothing. A regular
+ * file does not wait for a reader (O_NONBLOCK means nothing to it); it
+ * gets the size cap instead. */
+static void serial_out_setup(struct serial *s)
+{
+	struct stat st;
+	if (s->out_fd < 0)
+		return;
+	if (fstat(s->out_fd, &st) == 0 && S_ISREG(st.st_mode)) {
+		s->out_is_file = true;
+		s->out_limit = SERIAL_OUT_LIMIT_DEFAULT;
+		return;
+	}
+	int fl = fcntl(s->out_fd, F_GETFL);
+	if (fl < 0 || (fl & O_NONBLOCK))
+		return;
+	if (fcntl(s->out_fd, F_SETFL, fl | O_NONBLOCK) < 0) {
+		log_warn("serial: output stays blocking: %s", strerror(errno));
+		return;
+	}
+	s->out_fl = fl;
+	s->out_fl_saved = true;
+}
 
 void serial_init(struct serial *s, int out_fd, int irq_efd)
 {
@@ -42,6 +80,22 @@ void serial_init(struct serial *s, int out_fd, int irq_efd)
 	s->out_fd = out_fd;
 	s->irq_efd = irq_efd;
 	s->rx_space_efd = -1;
+	serial_out_setup(s);
+}
+
+void serial_set_out_limit(struct serial *s, uint64_t bytes)
+{
+	pthread_mutex_lock(&s->lock);
+	if (s->out_is_file)
+		s->out_limit = bytes;
+	pthread_mutex_unlock(&s->lock);
+}
+
+void serial_get_stats(struct serial *s, struct serial_stats *out)
+{
+	pthread_mutex_lock(&s->lock);
+	*out = s->stats;
+	pthread_mutex_unlock(&s->lock);
 }
 
 void serial_set_rx_space_efd(struct serial *s, int efd)
@@ -53,6 +107,9 @@ void serial_set_rx_space_efd(struct serial *s, int efd)
 
 void serial_destroy(struct serial *s)
 {
+	/* the flag is on an open file others may share (a shell's terminal) */
+	if (s->out_fl_saved && fcntl(s->out_fd, F_SETFL, s->out_fl) == 0)
+		s->out_fl_saved = false;
 	pthread_mutex_destroy(&s->lock);
 }
 
@@ -79,26 +136,34 @@ static void serial_update_irq(struct serial *s, bool thr_event)
 		serial_pulse_irq(s);
 }
 
-static void serial_write_out(struct serial *s, uint8_t c)
+/* One byte to the output, never waiting (see serial_out_setup). Returns
+ * true for the first byte dropped by the cap, which the caller reports
+ * once the lock is released. */
+static bool serial_write_out(struct serial *s, uint8_t c)
 {
 	if (s->out_fd < 0)
-		return;
+		return false;
+	if (s->out_limit && s->stats.tx_bytes >= s->out_limit) {
+		s->stats.tx_dropped++;
+		return ++s->stats.tx_over_limit == 1;
+	}
 	for (;;) {
 		ssize_t r = write(s->out_fd, &c, 1);
 		if (r == 1) {
-			s->tx_bytes++;
-			return;
+			s->stats.tx_bytes++;
+			return false;
 		}
 		if (r < 0 && errno == EINTR)
 			continue;
-		/* a full or closed console must not stall the vCPU */
-		s->tx_dropped++;
-		return;
+		/* EAGAIN from a stuck reader, EPIPE from a gone one, ENOSPC ... */
+		s->stats.tx_dropped++;
+		return false;
 	}
 }
 
-static void serial_tx(struct serial *s, uint8_t c)
+static bool serial_tx(struct serial *s, uint8_t c)
 {
+	bool cap_hit = false;
 	if (s->mcr & MCR_LOOP) {
 		if (s->fifo_len < SERIAL_FIFO_SIZE) {
 			s->fifo[(s->fifo_head + s->fifo_len) % SERIAL_FIFO_SIZE] = c;
@@ -106,10 +171,23 @@ static void serial_tx(struct serial *s, uint8_t c)
 			s->lsr |= LSR_DR;
 		}
 	} else {
-		serial_write_out(s, c);
+		cap_hit = serial_write_out(s, c);
 	}
 	/* transmission is instant: THR is empty again at once */
 	serial_update_irq(s, true);
+	return cap_hit;
+}
+
+/* The FIFO just emptied: if serial_receive turned bytes away, the console
+ * reader waits for this to hand them over. */
+static void serial_rx_space(struct serial *s)
+{
+	if (s->rx_refused && s->rx_space_efd >= 0) {
+		uint64_t one = 1;
+		s->rx_refused = false;
+		ssize_t r = write(s->rx_space_efd, &one, sizeof(one));
+		(void)r; /* only fails on counter overflow: a signal is pending anyway */
+	}
 }
 
 static uint8_t serial_rx(struct serial *s)
@@ -120,12 +198,7 @@ static uint8_t serial_rx(struct serial *s)
 	s->fifo_head = (s->fifo_head + 1) % SERIAL_FIFO_SIZE;
 	if (--s->fifo_len == 0) {
 		s->lsr &= ~LSR_DR;
-		if (s->rx_refused && s->rx_space_efd >= 0) {
-			uint64_t one = 1;
-			s->rx_refused = false;
-			ssize_t r = write(s->rx_space_efd, &one, sizeof(one));
-			(void)r; /* only fails on counter overflow: a signal is pending anyway */
-		}
+		serial_rx_space(s);
 	}
 	return c;
 }
@@ -134,6 +207,8 @@ static void serial_write(void *opaque, uint64_t off, const void *data, uint32_t 
 {
 	struct serial *s = opaque;
 	uint8_t v = *(const uint8_t *)data;
+	bool cap_hit = false;
+	uint64_t limit = 0;
 	if (len != 1)
 		return;
 	pthread_mutex_lock(&s->lock);
@@ -142,7 +217,8 @@ static void serial_write(void *opaque, uint64_t off, const void *data, uint32_t 
 		if (s->lcr & LCR_DLAB)
 			s->dll = v;
 		else
-			serial_tx(s, v);
+			cap_hit = serial_tx(s, v);
+		limit = s->out_limit;
 		break;
 	case UART_IER:
 		if (s->lcr & LCR_DLAB) {
@@ -155,9 +231,11 @@ static void serial_write(void *opaque, uint64_t off, const void *data, uint32_t 
 		}
 		break;
 	case UART_IIR_FCR:
-		if (v & 0x02) { /* clear receive FIFO */
+		if (v & FCR_CLEAR_RX) {
+			/* emptied as by a drain, and said so the same way */
 			s->fifo_len = 0;
 			s->lsr &= ~LSR_DR;
+			serial_rx_space(s);
 		}
 		break;
 	case UART_LCR: s->lcr = v; break;
@@ -166,6 +244,12 @@ static void serial_write(void *opaque, uint64_t off, const void *data, uint32_t 
 	default: break; /* LSR and MSR are read-only */
 	}
 	pthread_mutex_unlock(&s->lock);
+	/* once per VM, and not under the lock: the log may wait on its reader */
+	if (cap_hit)
+		log_warn("serial: the output file reached its cap of %llu bytes (--serial-out-limit); "
+		         "the guest's further output is dropped, counted in the metrics as "
+		         "uart.missed_write_count",
+		         (unsigned long long)limit);
 }
 
 static void serial_read(void *opaque, uint64_t off, void *data, uint32_t len)

@@ -5,11 +5,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "devices/serial.h"
+
 void config_init(struct vm_config *c)
 {
 	memset(c, 0, sizeof(*c));
 	c->machine.vcpu_count = 1;
 	c->machine.mem_size_mib = 128;
+	c->serial_out_limit = SERIAL_OUT_LIMIT_DEFAULT;
 }
 
 void config_free(struct vm_config *c)

@@ -81,6 +81,7 @@ struct vm_config {
 	bool entropy;
 	struct rate_limiter_config entropy_rate_limiter;
 	char *serial_out_path; /* NULL: stdout */
+	uint64_t serial_out_limit; /* bytes; applies to a regular-file output; 0: no cap */
 };
 
 void config_init(struct vm_config *c); /* defaults: 1 vCPU, 128 MiB */

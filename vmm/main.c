@@ -22,7 +22,8 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 	        "usage: husk run --kernel PATH [--initrd PATH] [--cmdline ARGS]\n"
-	        "                [--vcpus N] [--mem MiB] [--serial-out PATH] [--level LEVEL]\n"
+	        "                [--vcpus N] [--mem MiB] [--level LEVEL]\n"
+	        "                [--serial-out PATH] [--serial-out-limit MiB]\n"
 	        "                [--drive path=FILE[,ro][,root][,engine=async][,cache=writeback][,id=NAME]]...\n"
 	        "                [--net tap=NAME[,mac=MAC][,rx_bw=RATE][,rx_ops=RATE][,tx_bw=RATE][,tx_ops=RATE]]...\n"
 	        "                [--vsock cid=N,uds=PATH] [--rng[=bw=RATE,ops=RATE]]\n"
@@ -57,11 +58,16 @@ static int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 	return 0;
 }
 
-static int run_parse(int argc, char **argv, struct vm_config *cfg, bool *selftest)
+/* What `husk run` takes besides the vm_config. */
+struct run_opts {
+	bool selftest;
+};
+
+static int run_parse(int argc, char **argv, struct vm_config *cfg, struct run_opts *ro)
 {
-	enum { OPT_KERNEL = 1, OPT_INITRD, OPT_CMDLINE, OPT_VCPUS, OPT_MEM, OPT_SERIAL, OPT_LEVEL,
-	       OPT_DRIVE, OPT_NET, OPT_VSOCK, OPT_RNG, OPT_SECCOMP_LEVEL, OPT_NO_SECCOMP,
-	       OPT_SECCOMP_SELFTEST };
+	enum { OPT_KERNEL = 1, OPT_INITRD, OPT_CMDLINE, OPT_VCPUS, OPT_MEM, OPT_SERIAL,
+	       OPT_SERIAL_LIMIT, OPT_LEVEL, OPT_DRIVE, OPT_NET, OPT_VSOCK, OPT_RNG,
+	       OPT_SECCOMP_LEVEL, OPT_NO_SECCOMP, OPT_SECCOMP_SELFTEST };
 	static const struct option opts[] = {
 		{ "kernel", required_argument, NULL, OPT_KERNEL },
 		{ "initrd", required_argument, NULL, OPT_INITRD },
@@ -69,6 +75,7 @@ static int run_parse(int argc, char **argv, struct vm_config *cfg, bool *selftes
 		{ "vcpus", required_argument, NULL, OPT_VCPUS },
 		{ "mem", required_argument, NULL, OPT_MEM },
 		{ "serial-out", required_argument, NULL, OPT_SERIAL },
+		{ "serial-out-limit", required_argument, NULL, OPT_SERIAL_LIMIT },
 		{ "level", required_argument, NULL, OPT_LEVEL },
 		{ "drive", required_argument, NULL, OPT_DRIVE },
 		{ "net", required_argument, NULL, OPT_NET },
@@ -91,6 +98,12 @@ static int run_parse(int argc, char **argv, struct vm_config *cfg, bool *selftes
 		case OPT_INITRD: cfg->boot.initrd_path = strdup(optarg); break;
 		case OPT_CMDLINE: cfg->boot.boot_args = strdup(optarg); break;
 		case OPT_SERIAL: cfg->serial_out_path = strdup(optarg); break;
+		case OPT_SERIAL_LIMIT:
+			if (parse_u64(optarg, 0, UINT64_MAX >> 20, &v) < 0)
+				return die_usage("--serial-out-limit must be a number of MiB (0: no cap), got '%s'",
+				                 optarg);
+			cfg->serial_out_limit = v << 20;
+			break;
 		case OPT_VCPUS:
 			if (parse_u64(optarg, 1, CONFIG_MAX_VCPUS, &v) < 0)
 				return die_usage("--vcpus must be 1..32, got '%s'", optarg);
@@ -150,7 +163,7 @@ static int run_parse(int argc, char **argv, struct vm_config *cfg, bool *selftes
 			break;
 		}
 		case OPT_NO_SECCOMP: seccomp_set_level(SECCOMP_LEVEL_NONE); break;
-		case OPT_SECCOMP_SELFTEST: *selftest = true; break;
+		case OPT_SECCOMP_SELFTEST: ro->selftest = true; break;
 		case 'h': usage(stdout); exit(0);
 		default: usage(stderr); return 2;
 		}
@@ -166,7 +179,7 @@ static int cmd_run(int argc, char **argv)
 {
 	struct vm_config cfg;
 	struct vmm vmm;
-	bool selftest = false;
+	struct run_opts ro = { 0 };
 	int code;
 
 	config_init(&cfg);
@@ -174,7 +187,7 @@ static int cmd_run(int argc, char **argv)
 	log_set_level(LOG_INFO);
 	/* filtered unless told otherwise */
 	seccomp_set_level(SECCOMP_LEVEL_ADVANCED);
-	code = run_parse(argc, argv, &cfg, &selftest);
+	code = run_parse(argc, argv, &cfg, &ro);
 	if (code)
 		goto out_cfg;
 	if (vmm_init(&vmm) < 0) {
@@ -188,7 +201,7 @@ static int cmd_run(int argc, char **argv)
 		code = 1;
 		goto out;
 	}
-	if (selftest)
+	if (ro.selftest)
 		seccomp_selftest();
 	code = vmm_run(&vmm);
 	log_info("VM exited: %s (status %d)", vmm_exit_reason(&vmm), code);

@@ -109,17 +109,31 @@ static json_t *metrics_vcpu_json(const struct vmm *vmm)
 	                 (json_int_t)kicks);
 }
 
+/* COM1's output under Firecracker's "uart" names: write_count bytes that
+ * reached it, missed_write_count bytes that did not (reader stuck or gone,
+ * or past the output file's cap); of those, missed_write_limit_count
+ * (husk's own) were dropped by the cap. */
+static json_t *metrics_uart_json(struct vmm *vmm)
+{
+	struct serial_stats st = { 0 };
+	if (vmm)
+		serial_get_stats(&vmm->serial, &st);
+	return json_pack("{s:I, s:I, s:I}", "write_count", (json_int_t)st.tx_bytes, "missed_write_count",
+	                 (json_int_t)st.tx_dropped, "missed_write_limit_count", (json_int_t)st.tx_over_limit);
+}
+
 char *metrics_line(struct metrics *m)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
-	const struct vmm *vmm = m->vmm && m->vmm->vm_created ? m->vmm : NULL;
+	struct vmm *vmm = m->vmm && m->vmm->vm_created ? m->vmm : NULL;
 	unsigned long long boot_us = vmm ? atomic_load(&vmm->boottimer.boot_time_us) : 0;
-	json_t *o = json_pack("{s:I, s:I, s:o, s:o, s:o, s:o, s:{s:I}}", "utc_timestamp_ms",
+	json_t *o = json_pack("{s:I, s:I, s:o, s:o, s:o, s:o, s:o, s:{s:I}}", "utc_timestamp_ms",
 	                      (json_int_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, "uptime_us",
 	                      (json_int_t)log_uptime_us(), "api_server", metrics_api_json(m), "block",
 	                      metrics_block_json(vmm), "net", metrics_net_json(vmm), "vcpu",
-	                      metrics_vcpu_json(vmm), "boot", "guest_boot_time_us", (json_int_t)boot_us);
+	                      metrics_vcpu_json(vmm), "uart", metrics_uart_json(vmm), "boot",
+	                      "guest_boot_time_us", (json_int_t)boot_us);
 	char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
 	json_decref(o);
 	return s;

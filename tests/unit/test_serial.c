@@ -2,12 +2,21 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <sys/eventfd.h>
+#include <sys/stat.h>
 #include <cmocka.h>
+#include <jansson.h>
 
 #include "devices/serial.h"
+#include "vmm/log.h"
+#include "vmm/metrics.h"
+#include "vmm/vmm.h"
 
 static void out8(struct serial *s, uint64_t off, uint8_t v) { serial_ops.write(s, off, &v, 1); }
 static uint8_t in8(struct serial *s, uint64_t off)
@@ -139,6 +148,216 @@ static void test_rx_space_signal_after_refusal(void **state)
 	close(efd);
 }
 
+/* Clearing the receive FIFO through FCR empties it as a drain does, so it
+ * must wake a console reader that holds input back just the same: else
+ * typed input stops for good. */
+static void test_fcr_rx_clear_signals_space(void **state)
+{
+	(void)state;
+	int efd = eventfd(0, EFD_NONBLOCK);
+	assert_true(efd >= 0);
+	struct serial s;
+	serial_init(&s, -1, -1);
+	serial_set_rx_space_efd(&s, efd);
+	uint8_t buf[SERIAL_FIFO_SIZE + 10];
+	memset(buf, 'a', sizeof(buf));
+	/* nothing turned away: a clear signals nothing */
+	assert_int_equal(serial_receive(&s, buf, 3), 3);
+	out8(&s, 2, 0x02);
+	assert_false(in8(&s, 5) & 0x01);
+	assert_int_equal(efd_count(efd), 0);
+	/* 10 bytes turned away, then the driver clears the FIFO */
+	assert_int_equal(serial_receive(&s, buf, sizeof(buf)), SERIAL_FIFO_SIZE);
+	out8(&s, 2, 0x07); /* enable + clear RX + clear TX, as 8250 does */
+	assert_false(in8(&s, 5) & 0x01);
+	assert_int_equal(efd_count(efd), 1);
+	/* the reader hands over the rest; it fits and is read normally */
+	assert_int_equal(serial_receive(&s, buf + SERIAL_FIFO_SIZE, 10), 10);
+	assert_true(in8(&s, 5) & 0x01);
+	for (int i = 0; i < 10; i++)
+		assert_int_equal(in8(&s, 0), 'a');
+	assert_int_equal(efd_count(efd), 0); /* nothing was refused this time */
+	serial_destroy(&s);
+	close(efd);
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* A pipe nobody reads: once it is full every further byte is dropped and
+ * counted at once instead of holding the vCPU (and the serial lock) until
+ * a reader shows up. Without that the writes below never return and the
+ * alarm ends the test. */
+static void test_tx_to_stuck_reader_drops(void **state)
+{
+	(void)state;
+	int p[2];
+	assert_int_equal(pipe(p), 0);
+	int cap = fcntl(p[1], F_SETPIPE_SZ, 4096); /* the smallest: fills fast */
+	assert_true(cap >= 4096);
+	int fl = fcntl(p[1], F_GETFL);
+	struct serial s;
+	serial_init(&s, p[1], -1);
+	unsigned total = (unsigned)cap * 2 + 100;
+	alarm(20);
+	double t0 = now_s();
+	for (unsigned i = 0; i < total; i++)
+		out8(&s, 0, 'x');
+	double took = now_s() - t0;
+	alarm(0);
+	assert_true(took < 5.0);
+	struct serial_stats st;
+	serial_get_stats(&s, &st);
+	assert_true(st.tx_bytes <= (unsigned)cap);
+	assert_true(st.tx_dropped >= total - (unsigned)cap);
+	assert_int_equal(st.tx_bytes + st.tx_dropped, total);
+	assert_int_equal(st.tx_over_limit, 0); /* no cap on a pipe */
+	assert_true(in8(&s, 5) & 0x20);        /* THR empty: the guest goes on */
+	/* what got in is all there; once read, output flows again */
+	static char buf[1 << 16];
+	assert_int_equal(read(p[0], buf, sizeof(buf)), (ssize_t)st.tx_bytes);
+	out8(&s, 0, 'y');
+	assert_int_equal(read(p[0], buf, sizeof(buf)), 1);
+	assert_int_equal(buf[0], 'y');
+	/* the fd's own flags come back (another process may share the file) */
+	serial_destroy(&s);
+	assert_int_equal(fcntl(p[1], F_GETFL), fl);
+	close(p[0]);
+	close(p[1]);
+}
+
+static int temp_file(char *path, size_t len, const char *what)
+{
+	snprintf(path, len, "/tmp/husk-test-serial-%s-%d", what, (int)getpid());
+	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	return fd;
+}
+
+static off_t file_size(int fd)
+{
+	struct stat st;
+	assert_int_equal(fstat(fd, &st), 0);
+	return st.st_size;
+}
+
+static unsigned count_lines_with(const char *path, const char *needle)
+{
+	char buf[8192] = { 0 };
+	unsigned n = 0;
+	FILE *f = fopen(path, "r");
+	assert_non_null(f);
+	while (fgets(buf, sizeof(buf), f))
+		n += strstr(buf, needle) != NULL;
+	fclose(f);
+	return n;
+}
+
+/* A regular file stops growing at its cap: the rest is dropped, counted,
+ * and reported once in the log. */
+static void test_out_file_cap(void **state)
+{
+	(void)state;
+	char path[96], logpath[96];
+	int fd = temp_file(path, sizeof(path), "out");
+	int logfd = temp_file(logpath, sizeof(logpath), "log");
+	close(logfd);
+	assert_int_equal(log_set_path(logpath), 0);
+	int fl = fcntl(fd, F_GETFL);
+	struct serial s;
+	serial_init(&s, fd, -1);
+	assert_int_equal(s.out_limit, SERIAL_OUT_LIMIT_DEFAULT); /* a file gets the default */
+	assert_int_equal(fcntl(fd, F_GETFL), fl);                 /* and keeps its flags */
+	serial_set_out_limit(&s, 100);
+	for (int i = 0; i < 250; i++)
+		out8(&s, 0, (uint8_t)('a' + i % 26));
+	assert_int_equal(file_size(fd), 100);
+	struct serial_stats st;
+	serial_get_stats(&s, &st);
+	assert_int_equal(st.tx_bytes, 100);
+	assert_int_equal(st.tx_dropped, 150);
+	assert_int_equal(st.tx_over_limit, 150);
+	assert_true(in8(&s, 5) & 0x20); /* THR empty: the guest goes on */
+	log_close();
+	assert_int_equal(count_lines_with(logpath, "reached its cap of 100 bytes"), 1);
+	/* a larger cap lets output through again; 0 takes it away */
+	serial_set_out_limit(&s, 101);
+	out8(&s, 0, '!');
+	out8(&s, 0, '!');
+	assert_int_equal(file_size(fd), 101);
+	serial_set_out_limit(&s, 0);
+	out8(&s, 0, '!');
+	assert_int_equal(file_size(fd), 102);
+	serial_get_stats(&s, &st);
+	assert_int_equal(st.tx_bytes, 102);
+	assert_int_equal(st.tx_dropped, 151);
+	serial_destroy(&s);
+	close(fd);
+	unlink(path);
+	unlink(logpath);
+}
+
+/* The cap is for what fills a disk: a pipe or terminal is not capped. */
+static void test_out_limit_only_for_files(void **state)
+{
+	(void)state;
+	int p[2];
+	assert_int_equal(pipe(p), 0);
+	struct serial s;
+	serial_init(&s, p[1], -1);
+	assert_int_equal(s.out_limit, 0);
+	serial_set_out_limit(&s, 1);
+	out8(&s, 0, 'a');
+	out8(&s, 0, 'b');
+	char buf[4];
+	assert_int_equal(read(p[0], buf, sizeof(buf)), 2);
+	serial_destroy(&s);
+	close(p[0]);
+	close(p[1]);
+}
+
+/* The counts reach the metrics line as Firecracker's "uart" group. */
+static void test_uart_metrics(void **state)
+{
+	(void)state;
+	char path[96];
+	int fd = temp_file(path, sizeof(path), "metrics");
+	struct vmm *vmm = calloc(1, sizeof(*vmm));
+	assert_non_null(vmm);
+	struct metrics m;
+	metrics_init(&m, vmm, NULL);
+	/* before the VM exists: the group is there, all zero */
+	char *line = metrics_line(&m);
+	json_t *o = json_loads(line, 0, NULL);
+	assert_non_null(o);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(o, "uart"), "write_count")), 0);
+	json_decref(o);
+	free(line);
+	vmm->vm_created = true;
+	serial_init(&vmm->serial, fd, -1);
+	serial_set_out_limit(&vmm->serial, 10);
+	for (int i = 0; i < 15; i++)
+		out8(&vmm->serial, 0, 'z');
+	line = metrics_line(&m);
+	o = json_loads(line, 0, NULL);
+	assert_non_null(o);
+	json_t *uart = json_object_get(o, "uart");
+	assert_non_null(uart);
+	assert_int_equal(json_integer_value(json_object_get(uart, "write_count")), 10);
+	assert_int_equal(json_integer_value(json_object_get(uart, "missed_write_count")), 5);
+	assert_int_equal(json_integer_value(json_object_get(uart, "missed_write_limit_count")), 5);
+	json_decref(o);
+	free(line);
+	serial_destroy(&vmm->serial);
+	free(vmm);
+	close(fd);
+	unlink(path);
+}
+
 static void test_loopback(void **state)
 {
 	(void)state;
@@ -168,6 +387,11 @@ int main(void)
 		cmocka_unit_test(test_rx_and_interrupts),
 		cmocka_unit_test(test_rx_fifo_bounded),
 		cmocka_unit_test(test_rx_space_signal_after_refusal),
+		cmocka_unit_test(test_fcr_rx_clear_signals_space),
+		cmocka_unit_test(test_tx_to_stuck_reader_drops),
+		cmocka_unit_test(test_out_file_cap),
+		cmocka_unit_test(test_out_limit_only_for_files),
+		cmocka_unit_test(test_uart_metrics),
 		cmocka_unit_test(test_loopback),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
