@@ -8,6 +8,7 @@
 #include <linux/kvm.h>
 #include <linux/fs.h>
 #include <linux/if_tun.h>
+#include <linux/io_uring.h>
 #include <seccomp.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -66,6 +67,10 @@ static const struct sc_rule rules_vmm[] = {
 	ALLOW(pread64), ALLOW(pwrite64), ALLOW(preadv), ALLOW(pwritev), ALLOW(preadv2),
 	ALLOW(pwritev2), ALLOW(fsync), ALLOW(fdatasync), ALLOW(fallocate), ALLOW(ftruncate),
 	ALLOW(msync), ALLOW(io_uring_enter),
+	/* PATCH /drives path_on_host on an Async drive: the new file goes in
+	 * the ring's registered table (blk_uring_set_file). The rings are set
+	 * up before this filter and restricted to this one register op too. */
+	ALLOW_EQ(io_uring_register, 1, IORING_REGISTER_FILES_UPDATE),
 	/* files an API call names at run time: a new drive backing file,
 	 * snapshot and memory files, log and metrics (the jailer's chroot
 	 * bounds what they can reach) */

@@ -337,7 +337,7 @@ static bool blk_process(struct blk *b)
 			virtq_push(vq, req->head, req->used_len);
 			pushed = true;
 		} else if (ret == 0 && b->uring) {
-			int qret = blk_uring_queue(b->uring, b->fd, req);
+			int qret = blk_uring_queue(b->uring, req);
 			if (qret == 0)
 				continue; /* the slot now belongs to the ring */
 			blk_complete_io(b, req, qret);
@@ -536,7 +536,7 @@ int blk_create(struct blk **out, const struct virtio_env *env,
 	if (ret < 0)
 		goto out;
 	if (b->engine == IO_ENGINE_ASYNC) {
-		ret = blk_uring_create(&b->uring, BLK_QUEUE_SIZE);
+		ret = blk_uring_create(&b->uring, BLK_QUEUE_SIZE, b->fd);
 		if (ret < 0) {
 			log_err("drive %s: io_uring set-up failed: %s", cfg->drive_id, strerror(-ret));
 			goto out;
@@ -617,6 +617,16 @@ int blk_swap_backing(struct blk *b, const char *path)
 	/* requests on the old file complete (and are answered) first */
 	blk_quiesce(b);
 	virtio_mmio_lock(&b->t);
+	/* the ring reaches the file only through its registered table, which
+	 * holds the old file, not the fd number: update it, or Async requests
+	 * would go on to the old file */
+	if (b->uring && (ret = blk_uring_set_file(b->uring, fd)) < 0) {
+		virtio_mmio_unlock(&b->t);
+		log_err("drive %s: cannot hand %s to io_uring: %s", id, path, strerror(-ret));
+		close(fd);
+		free(copy);
+		return ret;
+	}
 	close(b->fd);
 	b->fd = fd;
 	free(b->path);

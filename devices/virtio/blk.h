@@ -14,7 +14,8 @@
  * cache_type Unsafe: FLUSH is a no-op; Writeback: FLUSH -> fdatasync.
  * io_engine Sync: preadv/pwritev/fdatasync on the vmm thread, one request
  * at a time. Async: io_uring (blk_uring.c), up to the queue size in flight,
- * one submit per notify, completions via an eventfd on the vmm loop. Both
+ * one submit per notify, completions via an eventfd on the vmm loop; the
+ * ring is restricted to those three operations on the drive's file. Both
  * engines produce the same status, data and used lengths.
  *
  * Use (the vmm, at InstanceStart, drives in config order, root drive first
@@ -137,20 +138,30 @@ void blk_poll(struct blk *b, bool wait);
 
 /* ---- the io_uring engine (blk_uring.c), used by blk.c only ---- */
 typedef void (*blk_uring_done_fn)(void *opaque, struct blk_req *req, int res);
-int blk_uring_create(struct blk_uring **out, unsigned depth);
+/* A ring restricted to READV/WRITEV/FSYNC on fd, registered as its only
+ * fixed file, and to updating that file (blk_uring_set_file). Call before
+ * the seccomp filter is installed (io_uring_setup, io_uring_register). */
+int blk_uring_create(struct blk_uring **out, unsigned depth, int fd);
 void blk_uring_destroy(struct blk_uring *u);
+/* Put fd in the registered file's place (a backing-file swap): what is
+ * queued from now on goes to fd. */
+int blk_uring_set_file(struct blk_uring *u, int fd);
 int blk_uring_efd(const struct blk_uring *u);
 /* A free request slot, NULL when depth requests are in flight. */
 struct blk_req *blk_uring_get(struct blk_uring *u);
 void blk_uring_put(struct blk_uring *u, struct blk_req *req);
-/* Queue req (IN/OUT/FLUSH) on fd; submitted by the next blk_uring_submit. */
-int blk_uring_queue(struct blk_uring *u, int fd, struct blk_req *req);
+/* Queue req (IN/OUT/FLUSH, else -EINVAL) on the registered file;
+ * submitted by the next blk_uring_submit. */
+int blk_uring_queue(struct blk_uring *u, struct blk_req *req);
 int blk_uring_submit(struct blk_uring *u);
 /* Call done for each completion; res = bytes or -errno. Returns the count. */
 unsigned blk_uring_reap(struct blk_uring *u, blk_uring_done_fn done, void *opaque, bool wait);
 /* Wait for every request in flight and drop their completions (reset). */
 void blk_uring_drain(struct blk_uring *u);
 unsigned blk_uring_inflight(const struct blk_uring *u);
+/* The ring itself, for the unit tests of its restrictions. */
+struct io_uring;
+struct io_uring *blk_uring_ring(struct blk_uring *u);
 
 /* Snapshot ops (vmm/snapshot/snapshot.h), opaque = struct blk *: the
  * transport and queue state, identity = drive id, backing file, ro/rw. */
