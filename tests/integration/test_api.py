@@ -222,6 +222,51 @@ def test_failed_snapshot_create_keeps_the_previous_snapshot(husk_bin, guest, tmp
     h.stop()
 
 
+def test_failed_diff_leaves_its_pages_to_the_next_diff(husk_bin, guest, tmp_path):
+    """KVM's dirty log is cleared as a Diff reads it: a Diff that fails
+    (here its state file cannot be written) hands the pages it took to the
+    next Diff, so the base merged with that one restores the guest where
+    the second Diff was taken, not with the memory of the base."""
+    merge = pathlib.Path(husk_bin).parent / "tools" / "snapshot-merge" / "snapshot-merge"
+    h = Husk(husk_bin, tmp_path / "a.sock")
+    configure(h, guest("snapshot_counter/snap_guest"))
+    assert h.request("PATCH", "/machine-config", {"track_dirty_pages": True}) == (204, None)
+    assert h.request("PUT", "/actions", {"action_type": "InstanceStart"}) == (204, None)
+    h.read_serial(until="n=3\n")
+    assert h.request("PATCH", "/vm", {"state": "Paused"}) == (204, None)
+    base_s, base_m = tmp_path / "base.state", tmp_path / "base.mem"
+    assert h.request("PUT", "/snapshot/create", {"snapshot_type": "Full", "snapshot_path": str(base_s),
+                                                 "mem_file_path": str(base_m)}) == (204, None)
+    assert h.request("PATCH", "/vm", {"state": "Resumed"}) == (204, None)
+    h.read_serial(until="n=")
+    later = last_count(h.read_serial(until=f"n={last_count(h.serial) + 200}\n"))
+    assert h.request("PATCH", "/vm", {"state": "Paused"}) == (204, None)
+    diff_s, diff_m = tmp_path / "diff.state", tmp_path / "diff.mem"
+    failing = {"snapshot_type": "Diff", "snapshot_path": str(tmp_path / "no-such-dir" / "d.state"),
+               "mem_file_path": str(diff_m)}
+    assert "cannot create" in fault(h.request("PUT", "/snapshot/create", failing))
+    # still paused: the guest dirtied nothing since; the pages are the failed Diff's
+    assert h.request("PUT", "/snapshot/create", {"snapshot_type": "Diff", "snapshot_path": str(diff_s),
+                                                 "mem_file_path": str(diff_m)}) == (204, None)
+    h.stop()
+    merged = tmp_path / "merged.mem"
+    merged.write_bytes(base_m.read_bytes())
+    r = subprocess.run([str(merge), str(merged), str(diff_m)], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    h = Husk(husk_bin, tmp_path / "b.sock")
+    assert h.request("PUT", "/snapshot/load", {
+        "snapshot_path": str(diff_s), "mem_backend": {"backend_type": "File", "backend_path": str(merged)},
+        "resume_vm": True}) == (204, None)
+    out = ""
+    while not re.search(r"^n=\d+\n", out, re.M):
+        chunk = h.read_serial(until="\n", timeout=30)
+        assert chunk, out
+        out += chunk
+    first = int(re.search(r"^n=(\d+)\n", out, re.M).group(1))
+    assert first > later, (first, later)
+    h.stop()
+
+
 @pytest.mark.parametrize("engine", ["Sync", "Async"])
 def test_drive_swap_after_boot(husk, guest, tmp_path, engine):
     """Async: the swap also replaces the file the restricted io_uring ring

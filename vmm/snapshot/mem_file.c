@@ -137,25 +137,48 @@ static void mf_merge_vmm_dirty(const struct guest_mem *gm, uint64_t off, uint64_
 	}
 }
 
-int mem_file_write_dirty(const struct vm *vm, int fd)
+/* Mark in taken (indexed by mapping offset) the pages of bm, a region's
+ * bitmap starting at mapping page first. */
+static void mf_mark_taken(uint64_t *taken, uint64_t first, uint64_t pages, const uint64_t *bm)
+{
+	for (uint64_t pg = 0; pg < pages; pg++)
+		if (bm[pg / 64] >> (pg % 64) & 1)
+			taken[(first + pg) / 64] |= 1ull << ((first + pg) % 64);
+}
+
+void mem_dirty_put_back(const struct guest_mem *gm, const uint64_t *taken)
+{
+	if (!gm->vmm_dirty || !taken)
+		return;
+	size_t words = mem_vmm_dirty_bytes(gm) / sizeof(uint64_t);
+	for (size_t w = 0; w < words; w++)
+		if (taken[w])
+			__atomic_fetch_or(&gm->vmm_dirty[w], taken[w], __ATOMIC_RELAXED);
+}
+
+int mem_file_write_dirty(const struct vm *vm, int fd, uint64_t **taken)
 {
 	const struct guest_mem *gm = &vm->gm;
+	int ret = 0;
+	*taken = calloc(1, mem_vmm_dirty_bytes(gm) ?: sizeof(uint64_t));
+	if (!*taken)
+		return -ENOMEM;
 	if (ftruncate(fd, 0) < 0 || ftruncate(fd, (off_t)gm->map_size) < 0)
 		return -errno;
-	for (int i = 0; i < gm->nr_regions; i++) {
+	for (int i = 0; i < gm->nr_regions && ret == 0; i++) {
 		const struct gm_region *r = &gm->region[i];
-		int ret;
 		uint64_t *bm = mf_dirty_bitmap(vm, i, r->size, &ret);
 		if (!bm)
-			return ret;
+			break;
 		uint64_t off = (uint64_t)(r->hva - gm->base);
 		mf_merge_vmm_dirty(gm, off, r->size, bm);
+		/* KVM's log is cleared now: keep what this Diff took, so a
+		 * failure puts it back for the next one */
+		mf_mark_taken(*taken, off / MF_PAGE, r->size / MF_PAGE, bm);
 		ret = mf_write_runs(gm, fd, off, r->size, bm);
 		free(bm);
-		if (ret < 0)
-			return ret;
 	}
-	return 0;
+	return ret;
 }
 
 int mem_dirty_log_reset(const struct vm *vm)

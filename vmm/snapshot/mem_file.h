@@ -19,8 +19,12 @@ bool mem_file_layout_matches(const struct guest_mem *gm, const struct snap_memor
  * truncated to the whole RAM size so zero pages stay holes. */
 int mem_file_write_full(const struct guest_mem *gm, int fd);
 /* Diff: only the pages KVM logged as dirty since the last fetch (which
- * this resets), zero pages included: in a diff a hole means "unchanged". */
-int mem_file_write_dirty(const struct vm *vm, int fd);
+ * this resets), zero pages included: in a diff a hole means "unchanged".
+ * *taken gets the pages it took (a bitmap over the mapping; free() it):
+ * if the snapshot fails, here or later, mem_dirty_put_back hands them to
+ * the next Diff, which would otherwise miss them. */
+int mem_file_write_dirty(const struct vm *vm, int fd, uint64_t **taken);
+void mem_dirty_put_back(const struct guest_mem *gm, const uint64_t *taken);
 /* Drop what the dirty log holds (after a Full snapshot). */
 int mem_dirty_log_reset(const struct vm *vm);
 /* Re-register every slot with or without KVM_MEM_LOG_DIRTY_PAGES. Slot i

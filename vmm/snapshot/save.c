@@ -129,7 +129,8 @@ static int save_write_state(const char *tmp, const uint8_t *buf, size_t len, cha
 /* Guest memory, into the temporary file tmp (renamed into place by the
  * caller), ending with the trailer that ties it to the state file. */
 static int save_memory(struct snapshot_state *s, struct vm *vm, const struct snapshot_create_params *p,
-                       const char *tmp, const uint8_t *mem_id, char *err, size_t errlen)
+                       const char *tmp, const uint8_t *mem_id, uint64_t **taken, char *err,
+                       size_t errlen)
 {
 	struct stat st;
 	/* our RAM may be a private mapping of the file at mem_file_path: a
@@ -146,7 +147,7 @@ static int save_memory(struct snapshot_state *s, struct vm *vm, const struct sna
 		return errmsg_set(err, errlen, -errno, "cannot create %s: %s", tmp, strerror(errno));
 	int ret;
 	if (p->type == SNAPSHOT_DIFF) {
-		ret = mem_file_write_dirty(vm, fd);
+		ret = mem_file_write_dirty(vm, fd, taken);
 	} else {
 		ret = mem_file_write_full(&vm->gm, fd);
 		/* the next Diff is relative to this snapshot */
@@ -195,8 +196,9 @@ int snapshot_save(struct snapshot_state *s, struct vm *vm, const struct machine_
 		return errmsg_set(err, errlen, -EIO, "getrandom failed: %s", strerror(errno));
 	snap_writer_init(&w);
 	ret = save_state_image(s, vm, mc, mem_id, &w, err, errlen);
+	uint64_t *taken = NULL; /* the pages a Diff took from the dirty log */
 	if (ret == 0)
-		ret = save_memory(s, vm, p, mem_tmp, mem_id, err, errlen);
+		ret = save_memory(s, vm, p, mem_tmp, mem_id, &taken, err, errlen);
 	if (ret == 0)
 		ret = save_write_state(state_tmp, w.buf, w.len, err, errlen);
 	if (ret == 0 && rename(mem_tmp, p->mem_file_path) < 0)
@@ -208,7 +210,10 @@ int snapshot_save(struct snapshot_state *s, struct vm *vm, const struct machine_
 	if (ret < 0) {
 		unlink(mem_tmp);
 		unlink(state_tmp);
+		/* a failed Diff's pages go to the next one */
+		mem_dirty_put_back(&vm->gm, taken);
 	}
+	free(taken);
 	if (ret == 0)
 		log_info("snapshot %s: %s (%zu bytes of state), memory in %s",
 		         p->type == SNAPSHOT_DIFF ? "Diff" : "Full", p->snapshot_path, w.len, p->mem_file_path);
