@@ -251,13 +251,16 @@ int snapshot_restore(struct snapshot_state *s, struct vm *vm, const struct snaps
 	 * it was created */
 	if (ret == 0)
 		ret = load_memory(s, vm, p, mem_fd, &st, err, errlen);
-	if (ret == 0)
-		ret = load_apply(s, vm, img, err, errlen);
+	/* tracking on before the devices are restored: what they write into
+	 * guest memory then (vsock's TRANSPORT_RESET event and its used
+	 * entry) must be in the next Diff */
 	if (ret == 0 && p->enable_diff_snapshots) {
 		ret = snapshot_dirty_log_enable(s, vm);
 		if (ret < 0)
 			errmsg_set(err, errlen, ret, "enabling dirty page tracking: %s", strerror(-ret));
 	}
+	if (ret == 0)
+		ret = load_apply(s, vm, img, err, errlen);
 	/* the mapping holds its own reference to the file */
 	if (mem_fd >= 0)
 		close(mem_fd);
