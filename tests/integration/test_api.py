@@ -267,6 +267,36 @@ def test_failed_diff_leaves_its_pages_to_the_next_diff(husk_bin, guest, tmp_path
     h.stop()
 
 
+def test_failed_snapshot_load_keeps_the_configuration(husk_bin, guest, tmp_path):
+    """A load refused before a VM exists (here: an override naming an
+    interface the snapshot lacks) leaves the configured devices and machine
+    as they were, so the InstanceStart that follows boots what was
+    configured and not half of the snapshot."""
+    state, mem = tmp_path / "vm.state", tmp_path / "vm.mem"
+    h = Husk(husk_bin, tmp_path / "a.sock")
+    configure(h, guest("pvh_hello"), "console=ttyS0 hold", mem=64)
+    assert h.request("PUT", "/actions", {"action_type": "InstanceStart"}) == (204, None)
+    h.read_serial(until="husk-guest: holding")
+    assert h.request("PATCH", "/vm", {"state": "Paused"}) == (204, None)
+    assert h.request("PUT", "/snapshot/create", {"snapshot_type": "Full", "snapshot_path": str(state),
+                                                 "mem_file_path": str(mem)}) == (204, None)
+    h.stop()
+    disk = tmp_path / "data.img"
+    disk.write_bytes(b"\0" * (1 << 20))
+    h = Husk(husk_bin, tmp_path / "b.sock")
+    configure(h, guest("pvh_hello"), "console=ttyS0 hold", vcpus=2, mem=96)
+    assert h.request("PUT", "/drives/data", {"drive_id": "data", "path_on_host": str(disk),
+                                             "is_root_device": False}) == (204, None)
+    before = h.request("GET", "/vm/config")[1]
+    assert "network_overrides" in fault(h.request("PUT", "/snapshot/load", {
+        "snapshot_path": str(state), "mem_backend": {"backend_type": "File", "backend_path": str(mem)},
+        "network_overrides": [{"iface_id": "eth9", "host_dev_name": "tap9"}]}))
+    assert h.request("GET", "/vm/config")[1] == before
+    assert h.request("PUT", "/actions", {"action_type": "InstanceStart"}) == (204, None)
+    assert "husk-guest: holding" in h.read_serial(until="husk-guest: holding")
+    h.stop()
+
+
 @pytest.mark.parametrize("engine", ["Sync", "Async"])
 def test_drive_swap_after_boot(husk, guest, tmp_path, engine):
     """Async: the swap also replaces the file the restricted io_uring ring

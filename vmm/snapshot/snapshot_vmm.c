@@ -60,6 +60,13 @@ int snapshot_load(struct vmm *vmm, struct vm_config *cfg, const struct snapshot_
 	int ret = snapshot_image_open(p->snapshot_path, &img, err, errlen);
 	if (ret < 0)
 		return ret;
+	/* What was configured before, put back if the load fails before a VM
+	 * exists: a later InstanceStart must not boot with half a snapshot's
+	 * devices or machine. (Once a VM exists, only teardown is left.) */
+	struct vm_config before;
+	config_init(&before);
+	snapshot_vm_config_take_devices(&before, cfg);
+	before.machine = cfg->machine;
 	/* the snapshot's devices (when it names them) replace any configured */
 	const struct snap_section *vc = snap_find(&img.f, SNAP_SEC_VM_CONFIG, 0);
 	if (vc)
@@ -70,7 +77,7 @@ int snapshot_load(struct vmm *vmm, struct vm_config *cfg, const struct snapshot_
 	}
 	if (ret < 0) {
 		snapshot_image_close(&img);
-		return ret;
+		goto out;
 	}
 	cfg->machine.vcpu_count = img.machine.vcpu_count;
 	cfg->machine.mem_size_mib = img.machine.mem_size_mib;
@@ -86,12 +93,20 @@ int snapshot_load(struct vmm *vmm, struct vm_config *cfg, const struct snapshot_
 	if (ret < 0) {
 		if (!err[0])
 			snprintf(err, errlen, "building the microVM failed: %s", strerror(-ret));
-		return ret;
+		goto out;
 	}
 	cfg->machine.track_dirty_pages = p->enable_diff_snapshots;
 	if (!p->resume_vm)
 		vmm->state = VMM_PAUSED;
 	log_info("snapshot %s loaded (%s backend)%s", p->snapshot_path,
 	         p->mem_backend == SNAPSHOT_MEM_UFFD ? "Uffd" : "File", p->resume_vm ? ", resumed" : "");
-	return 0;
+out:
+	if (ret < 0 && !vmm->vm_created) {
+		snapshot_vm_config_take_devices(cfg, &before);
+		cfg->machine = before.machine;
+	}
+	/* the machine's strings are cfg's, shared with the copy */
+	memset(&before.machine, 0, sizeof(before.machine));
+	config_free(&before);
+	return ret;
 }

@@ -259,6 +259,26 @@ static void vmcfg_clear_devices(struct vm_config *cfg)
 	cfg->entropy = false;
 }
 
+void snapshot_vm_config_take_devices(struct vm_config *dst, struct vm_config *src)
+{
+	vmcfg_clear_devices(dst);
+	memcpy(dst->drives, src->drives, sizeof(dst->drives));
+	dst->nr_drives = src->nr_drives;
+	memcpy(dst->nets, src->nets, sizeof(dst->nets));
+	dst->nr_nets = src->nr_nets;
+	dst->vsock = src->vsock;
+	dst->entropy = src->entropy;
+	dst->entropy_rate_limiter = src->entropy_rate_limiter;
+	/* src keeps nothing it could free twice */
+	memset(src->drives, 0, sizeof(src->drives));
+	src->nr_drives = 0;
+	memset(src->nets, 0, sizeof(src->nets));
+	src->nr_nets = 0;
+	memset(&src->vsock, 0, sizeof(src->vsock));
+	src->entropy = false;
+	memset(&src->entropy_rate_limiter, 0, sizeof(src->entropy_rate_limiter));
+}
+
 static int vmcfg_decode(json_t *root, struct vm_config *cfg, char *err, size_t errlen)
 {
 	json_t *drives = json_object_get(root, "drives"), *nets = json_object_get(root, "network_interfaces");

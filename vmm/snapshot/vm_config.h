@@ -17,6 +17,9 @@ int snapshot_vm_config_encode(const struct vm_config *cfg, char **json);
 /* Replace cfg's devices by those in the section (every field checked),
  * then apply p's network_overrides and vsock override. -EINVAL with the
  * reason in err; cfg's strings stay owned by cfg (config_free). */
+/* Move src's devices (drives, interfaces, vsock, entropy) into dst, whose
+ * own are freed; src is left with none. */
+void snapshot_vm_config_take_devices(struct vm_config *dst, struct vm_config *src);
 int snapshot_vm_config_apply(const uint8_t *data, size_t len, struct vm_config *cfg,
                              const struct snapshot_load_params *p, char *err, size_t errlen);
 
