@@ -17,6 +17,8 @@
 
 static void vsock_dev_rx_process(struct vsock_dev *vd);
 
+/* The mux calls this only once its handler has let go of every
+ * connection, so RX processing (which frees them) may run right here. */
 static void vsock_dev_kick(void *opaque)
 {
 	struct vsock_dev *vd = opaque;

@@ -211,10 +211,33 @@ static void vsock_conn_watch(struct vsock_conn *c, uint32_t events)
 		c->events = events;
 }
 
+/* The kick may run RX processing at once, and that frees connections
+ * whose RST is out. A handler still holding a connection must not see it
+ * vanish under it, so inside an entry point the kick is only noted and
+ * vsock_mux_release runs it once the outermost one is done. */
 static void vsock_mux_kick(struct vsock_mux *m)
 {
+	if (m->depth > 0) {
+		m->kick_wanted = true;
+		return;
+	}
 	if (m->kick)
 		m->kick(m->kick_opaque);
+}
+
+/* Bracket every entry point that may touch a connection after queueing
+ * it: loop handlers (through vsock_mux_enter) and vsock_mux_guest_tx. */
+static void vsock_mux_hold(struct vsock_mux *m)
+{
+	m->depth++;
+}
+
+static void vsock_mux_release(struct vsock_mux *m)
+{
+	if (--m->depth > 0 || !m->kick_wanted)
+		return;
+	m->kick_wanted = false;
+	vsock_mux_kick(m);
 }
 
 static uint32_t vsock_conn_peer_credit(const struct vsock_conn *c)
@@ -534,8 +557,8 @@ static void vsock_conn_shutdown(struct vsock_conn *c, uint32_t flags)
 	vsock_conn_after_flush(c);
 }
 
-void vsock_mux_guest_tx(struct vsock_mux *m, const struct vsock_hdr *h,
-                        const struct iovec *iov, int niov)
+static void vsock_guest_packet(struct vsock_mux *m, const struct vsock_hdr *h,
+                               const struct iovec *iov, int niov)
 {
 	size_t avail = 0;
 	for (int i = 0; i < niov; i++)
@@ -587,6 +610,15 @@ void vsock_mux_guest_tx(struct vsock_mux *m, const struct vsock_hdr *h,
 	vsock_conn_queue(c); /* new credit may let host data through */
 }
 
+void vsock_mux_guest_tx(struct vsock_mux *m, const struct vsock_hdr *h,
+                        const struct iovec *iov, int niov)
+{
+	/* the packet's handling uses its connection after queueing it */
+	vsock_mux_hold(m);
+	vsock_guest_packet(m, h, iov, niov);
+	vsock_mux_release(m);
+}
+
 /* ---- host events ---- */
 
 static void vsock_conn_read_line(struct vsock_conn *c)
@@ -634,10 +666,14 @@ static void vsock_mux_enter(struct vsock_mux *m)
 {
 	if (m->lock)
 		m->lock(m->lock_ctx);
+	vsock_mux_hold(m);
 }
 
+/* A kick held back by the handler runs here, still under the lock (the
+ * device expects it there) but after the handler let go of its conn. */
 static void vsock_mux_leave(struct vsock_mux *m)
 {
+	vsock_mux_release(m);
 	if (m->unlock)
 		m->unlock(m->lock_ctx);
 }
@@ -675,6 +711,8 @@ static void vsock_conn_handle(struct vsock_conn *c, uint32_t events)
 			return;
 		}
 		vsock_conn_after_flush(c);
+		/* reset once drained: its RST waits for the guest, and it is
+		 * freed only after that is out, after this handler returned */
 		if (c->state == VC_DEAD)
 			return;
 	}
@@ -721,7 +759,7 @@ static void vsock_timer_event(void *opaque, uint32_t events)
 		return;
 	vsock_mux_enter(m);
 	uint64_t now = vsock_now_us();
-	/* a reset may kick the device, which may free other connections:
+	/* a reset frees a connection the guest never heard of right away:
 	 * start over after each one (its deadline is cleared first) */
 	for (bool again = true; again;) {
 		again = false;

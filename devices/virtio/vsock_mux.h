@@ -13,7 +13,11 @@
  *
  * The device feeds packets from the guest's TX queue to vsock_mux_guest_tx
  * and fills its RX queue with vsock_mux_guest_rx while that returns
- * packets; the mux calls kick() when it has something new for the guest. */
+ * packets; the mux calls kick() when it has something new for the guest.
+ * kick() never runs while the mux is inside one of its own entry points
+ * (a loop handler, vsock_mux_guest_tx): it is held until the outermost
+ * one has let go of every connection, so the device may call
+ * vsock_mux_guest_rx from it, which frees connections. */
 #ifndef HUSK_VIRTIO_VSOCK_MUX_H
 #define HUSK_VIRTIO_VSOCK_MUX_H
 
@@ -93,6 +97,10 @@ struct vsock_mux {
 	void (*lock)(void *);
 	void (*unlock)(void *);
 	void *lock_ctx;
+	/* entry points under way; a kick wanted inside them waits until the
+	 * outermost returns (see vsock_mux_kick) */
+	int depth;
+	bool kick_wanted;
 
 	struct vsock_conn *conns;         /* all, doubly linked */
 	struct vsock_conn *pend_head, *pend_tail; /* those with work for the guest */

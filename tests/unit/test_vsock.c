@@ -27,13 +27,37 @@ struct fixture {
 	struct loop loop;
 	struct vsock_mux mux;
 	int kicks;
+	/* what a kick does besides counting: the device runs RX processing
+	 * right away when it is not busy, and a host may drop its socket at
+	 * any moment; a test arms these to replay such an interleaving */
+	int close_on_kick; /* a host socket to close first, or -1 */
+	bool drain_on_kick;
+	uint16_t kick_ops[16]; /* ops of the packets a kick drained */
+	int nr_kick_ops;
 };
 
-static void on_kick(void *opaque) { ((struct fixture *)opaque)->kicks++; }
+static int grx(struct fixture *f, struct vsock_hdr *h, void *buf, size_t cap);
+
+static void on_kick(void *opaque)
+{
+	struct fixture *f = opaque;
+	f->kicks++;
+	if (f->close_on_kick >= 0) {
+		close(f->close_on_kick);
+		f->close_on_kick = -1;
+	}
+	struct vsock_hdr h;
+	char buf[64];
+	while (f->drain_on_kick && grx(f, &h, buf, sizeof(buf)) == 1) {
+		assert_true(f->nr_kick_ops < 16);
+		f->kick_ops[f->nr_kick_ops++] = le16toh(h.op);
+	}
+}
 
 static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
+	f->close_on_kick = -1;
 	strcpy(f->dir, "/tmp/husk-vsock-XXXXXX");
 	if (!mkdtemp(f->dir))
 		return -1;
@@ -462,6 +486,42 @@ static void test_buffered_writes_and_credit_update(void **state)
 	close(fd);
 }
 
+/* The guest's RW carries new credit and crosses the credit-update
+ * threshold while the host socket is readable; RX processing run from the
+ * kick sends the update, reads the socket, meets ECONNRESET (the host went
+ * away with our bytes unread) and frees the connection. Nothing may touch
+ * it afterwards (vsock_conn_after_flush went on to loop_mod through it). */
+static void test_credit_update_meets_econnreset(void **state)
+{
+	struct fixture *f = *state;
+	uint32_t hport;
+	int fd = established(f, 63, &hport, 1);
+	/* one byte for a guest with one byte of room: the socket stays
+	 * marked readable but the connection leaves the pending list */
+	assert_int_equal(write(fd, "x", 1), 1);
+	pump(f);
+	struct vsock_hdr h;
+	char buf[8];
+	assert_int_equal(grx(f, &h, buf, sizeof(buf)), 1);
+	assert_int_equal(le16toh(h.op), VSOCK_OP_RW);
+	assert_int_equal(grx(f, &h, buf, sizeof(buf)), 0);
+	/* the guest consumed it (credit back) and sends enough to owe it a
+	 * credit update; the host resets as the kick comes */
+	static char chunk[VSOCK_CREDIT_THRESHOLD];
+	struct vsock_hdr rw = ghdr(VSOCK_OP_RW, 63, hport, sizeof(chunk));
+	rw.buf_alloc = htole32(1);
+	rw.fwd_cnt = htole32(1);
+	f->close_on_kick = fd;
+	f->drain_on_kick = true;
+	gtx(f, rw, chunk);
+	assert_int_equal(f->close_on_kick, -1);
+	assert_int_equal(f->nr_kick_ops, 2);
+	assert_int_equal(f->kick_ops[0], VSOCK_OP_CREDIT_UPDATE);
+	assert_int_equal(f->kick_ops[1], VSOCK_OP_RST);
+	assert_int_equal(f->mux.nr_conns, 0);
+	pump(f);
+}
+
 static void test_reset_drops_everything(void **state)
 {
 	struct fixture *f = *state;
@@ -635,10 +695,10 @@ static void test_random_guest_packets(void **state)
 
 struct dq {
 	int n, next;
-	struct vchain chain[8];
+	struct vchain chain[16];
 	int pushed, published;
-	uint16_t push_head[8];
-	uint32_t push_len[8];
+	uint16_t push_head[16];
+	uint32_t push_len[16];
 };
 
 static int dq_pop(void *q, struct vchain *c)
@@ -870,6 +930,71 @@ static void test_dev_transport_reset_event(void **state)
 	close(fd);
 }
 
+static uint16_t dq_op(const struct dq *d, int i)
+{
+	const struct vsock_hdr *h = d->chain[d->push_head[i] - 20].iov[0].iov_base;
+	return le16toh(h->op);
+}
+
+static int dq_count_op(const struct dq *d, uint16_t op)
+{
+	int n = 0;
+	for (int i = 0; i < d->pushed; i++)
+		n += dq_op(d, i) == op;
+	return n;
+}
+
+/* The guest shuts down both ways while bytes still wait for a slow host
+ * reader. When the host has drained them the EPOLLOUT handler resets the
+ * connection; the RST goes out through the device's RX processing, which
+ * frees the connection: that must not run inside the handler. */
+static void test_dev_shutdown_drained_by_slow_host(void **state)
+{
+	struct devfix *f = *state;
+	dev_activate(f);
+	uint32_t hport;
+	int fd = established_dev(f, &hport);
+	int sz = 4096;
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+	static uint8_t rxb[12][VSOCK_HDR_LEN + 64];
+	for (int i = 0; i < 12; i++)
+		dq_add2(&f->rx, true, rxb[i], sizeof(rxb[i]), NULL, 0);
+	/* the guest's whole credit, more than the socket takes */
+	static uint8_t sent[VSOCK_BUF_ALLOC];
+	static struct vsock_hdr rw[VSOCK_BUF_ALLOC / VSOCK_MAX_PAYLOAD], sd;
+	for (size_t i = 0; i < sizeof(sent); i++)
+		sent[i] = (uint8_t)(i * 7 + 3);
+	for (int i = 0; i < VSOCK_BUF_ALLOC / VSOCK_MAX_PAYLOAD; i++) {
+		rw[i] = ghdr(VSOCK_OP_RW, 81, hport, VSOCK_MAX_PAYLOAD);
+		dq_add2(&f->tx, false, &rw[i], sizeof(rw[i]), sent + i * VSOCK_MAX_PAYLOAD,
+		        VSOCK_MAX_PAYLOAD);
+	}
+	sd = ghdr(VSOCK_OP_SHUTDOWN, 81, hport, 0);
+	sd.flags = htole32(VSOCK_SHUTDOWN_RCV | VSOCK_SHUTDOWN_SEND);
+	dq_add2(&f->tx, false, &sd, sizeof(sd), NULL, 0);
+	vsock_dev_tx_notify(&f->vd);
+	/* bytes are still buffered: no RST yet */
+	assert_int_equal(dq_count_op(&f->rx, VSOCK_OP_RST), 0);
+	assert_int_equal(f->vd.mux.nr_conns, 1);
+	/* the host drains; the last flush resets the connection */
+	static uint8_t got[VSOCK_BUF_ALLOC];
+	size_t have = 0;
+	while (have < sizeof(got)) {
+		ssize_t n = read(fd, got + have, sizeof(got) - have);
+		assert_true(n > 0);
+		have += (size_t)n;
+		while (loop_run_once(&f->loop, 0) > 0)
+			;
+	}
+	assert_memory_equal(got, sent, sizeof(sent));
+	assert_int_equal(dq_count_op(&f->rx, VSOCK_OP_RST), 1);
+	assert_int_equal(dq_op(&f->rx, f->rx.pushed - 1), VSOCK_OP_RST);
+	assert_int_equal(f->vd.mux.nr_conns, 0);
+	char b[8];
+	assert_int_equal(read(fd, b, sizeof(b)), 0);
+	close(fd);
+}
+
 /* ---- the whole device through the virtio-mmio transport ---- */
 
 static void loop_until(struct loop *l, bool (*cond)(void *), void *arg)
@@ -991,6 +1116,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_guest_credit_limits_host_data, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_guest_overruns_credit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_buffered_writes_and_credit_update, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_credit_update_meets_econnreset, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reset_drops_everything, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_guest_never_answers_connect, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_host_never_sends_connect_line, setup, teardown),
@@ -1003,6 +1129,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_dev_data_both_ways, dev_setup, dev_teardown),
 		cmocka_unit_test_setup_teardown(test_dev_malformed_chains, dev_setup, dev_teardown),
 		cmocka_unit_test_setup_teardown(test_dev_transport_reset_event, dev_setup, dev_teardown),
+		cmocka_unit_test_setup_teardown(test_dev_shutdown_drained_by_slow_host, dev_setup,
+		                                dev_teardown),
 		cmocka_unit_test(test_virtio_vsock_through_transport),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
