@@ -875,7 +875,12 @@ int vsock_mux_guest_rx(struct vsock_mux *m, struct vsock_hdr *h,
 		m->stats.rx_packets++;
 		return 1;
 	}
-	while (m->pend_head) {
+	/* one round over the queue at most: a connection whose data cannot go
+	 * into this buffer (a guest may post one with no room past the
+	 * header) goes back in line, and meeting it again means nobody has
+	 * anything for this buffer: stop, instead of cycling for ever */
+	struct vsock_conn *first_idle = NULL;
+	while (m->pend_head && m->pend_head != first_idle) {
 		struct vsock_conn *c = m->pend_head;
 		m->pend_head = c->pnext;
 		if (!m->pend_head)
@@ -894,6 +899,8 @@ int vsock_mux_guest_rx(struct vsock_mux *m, struct vsock_hdr *h,
 			else
 				m->pend_head = c;
 			m->pend_tail = c;
+			if (!got && !first_idle)
+				first_idle = c;
 		}
 		if (got)
 			return 1;

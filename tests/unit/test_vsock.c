@@ -263,6 +263,30 @@ static void test_host_connect_data_close(void **state)
 	assert_int_equal(grx(f, &h, buf, sizeof(buf)), 0);
 }
 
+/* A receive buffer with no room past the header while host data waits:
+ * the data cannot go there, and the mux says so instead of cycling for
+ * ever (a guest could hang the vmm thread with one such buffer). */
+static void test_header_only_buffer_with_data_waiting(void **state)
+{
+	struct fixture *f = *state;
+	uint32_t hport;
+	int fd = open_host_conn(f, 53, &hport);
+	gtx(f, ghdr(VSOCK_OP_RESPONSE, 53, hport, 0), NULL);
+	char line[32] = { 0 };
+	assert_true(read(fd, line, sizeof(line)) > 0);
+	assert_int_equal(write(fd, "data", 4), 4);
+	pump(f);
+	struct vsock_hdr h;
+	assert_int_equal(vsock_mux_guest_rx(&f->mux, &h, NULL, 0), 0);
+	/* the data is still there for a buffer that has room */
+	char buf[16];
+	assert_int_equal(grx(f, &h, buf, sizeof(buf)), 1);
+	assert_int_equal(le16toh(h.op), VSOCK_OP_RW);
+	assert_int_equal(le32toh(h.len), 4);
+	assert_memory_equal(buf, "data", 4);
+	close(fd);
+}
+
 static void test_host_connect_refused(void **state)
 {
 	struct fixture *f = *state;
@@ -1107,6 +1131,7 @@ int main(void)
 		cmocka_unit_test(test_parse_connect),
 		cmocka_unit_test(test_parse_cli),
 		cmocka_unit_test(test_hdr_check),
+		cmocka_unit_test_setup_teardown(test_header_only_buffer_with_data_waiting, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_host_connect_data_close, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_host_connect_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_host_bad_line, setup, teardown),
