@@ -30,7 +30,12 @@
 #ifndef HUSK_SECCOMP_H
 #define HUSK_SECCOMP_H
 
+#include <signal.h>
 #include <stdint.h>
+
+/* The one signal husk sends (tgkill, to kick a vCPU out of KVM_RUN): the
+ * filters allow tgkill with it and no other. */
+#define SECCOMP_KICK_SIGNAL SIGUSR1
 
 enum seccomp_thread {
 	SECCOMP_THREAD_VMM,

@@ -80,8 +80,8 @@ static const struct sc_rule rules_vmm[] = {
 	ALLOW_EQ(socket, 0, AF_UNIX), ALLOW(connect), ALLOW(accept4), ALLOW(bind), ALLOW(listen),
 	ALLOW(sendmsg), ALLOW(recvmsg), ALLOW(sendto), ALLOW(recvfrom), ALLOW(shutdown),
 	ALLOW(getsockopt), ALLOW(poll), ALLOW(ppoll),
-	/* kicking vCPU threads (pthread_kill) and joining them */
-	ALLOW(tgkill),
+	/* kicking vCPU threads (pthread_kill), with the kick signal only */
+	ALLOW_EQ(tgkill, 2, SECCOMP_KICK_SIGNAL),
 	/* snapshot create, dirty tracking, interrupts */
 	IOCTL(KVM_RUN), IOCTL(KVM_GET_DIRTY_LOG), IOCTL(KVM_SET_USER_MEMORY_REGION),
 	IOCTL(KVM_CHECK_EXTENSION), IOCTL(KVM_GET_MSR_INDEX_LIST), IOCTL(KVM_GET_TSC_KHZ),
@@ -111,7 +111,8 @@ static const struct sc_rule rules_api[] = {
 static const struct sc_rule rules_vcpu[] = {
 	IOCTL(KVM_RUN), IOCTL(KVM_IRQFD), IOCTL(KVM_IOEVENTFD), IOCTL(KVM_IRQ_LINE),
 	IOCTL(KVM_IRQ_LINE_STATUS), IOCTL(TUNSETOFFLOAD),
-	ALLOW(io_uring_enter), ALLOW(epoll_ctl), ALLOW(timerfd_settime), ALLOW(tgkill),
+	ALLOW(io_uring_enter), ALLOW(epoll_ctl), ALLOW(timerfd_settime),
+	ALLOW_EQ(tgkill, 2, SECCOMP_KICK_SIGNAL),
 	ALLOW(sendmsg), ALLOW(fdatasync), ALLOW(pread64), ALLOW(pwrite64), ALLOW(preadv),
 	ALLOW(pwritev),
 };

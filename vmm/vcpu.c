@@ -17,8 +17,10 @@
 #include "vmm/seccomp.h"
 #include "vmm/vm.h"
 
-/* The kick signal only has to interrupt KVM_RUN; its handler does nothing. */
-#define VCPU_KICK_SIGNAL (SIGRTMIN + 0)
+/* The kick signal only has to interrupt KVM_RUN; its handler does nothing.
+ * A constant (SIGRTMIN is a glibc run-time value), so that the seccomp
+ * filters, compiled at build time, allow tgkill with this signal only. */
+#define VCPU_KICK_SIGNAL SECCOMP_KICK_SIGNAL
 
 static void vcpu_kick_handler(int sig)
 {
