@@ -58,12 +58,7 @@ static int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 	return 0;
 }
 
-/* What `husk run` takes besides the vm_config. */
-struct run_opts {
-	bool selftest;
-};
-
-static int run_parse(int argc, char **argv, struct vm_config *cfg, struct run_opts *ro)
+static int run_parse(int argc, char **argv, struct vm_config *cfg, bool *selftest)
 {
 	enum { OPT_KERNEL = 1, OPT_INITRD, OPT_CMDLINE, OPT_VCPUS, OPT_MEM, OPT_SERIAL,
 	       OPT_SERIAL_LIMIT, OPT_LEVEL, OPT_DRIVE, OPT_NET, OPT_VSOCK, OPT_RNG,
@@ -163,7 +158,7 @@ static int run_parse(int argc, char **argv, struct vm_config *cfg, struct run_op
 			break;
 		}
 		case OPT_NO_SECCOMP: seccomp_set_level(SECCOMP_LEVEL_NONE); break;
-		case OPT_SECCOMP_SELFTEST: ro->selftest = true; break;
+		case OPT_SECCOMP_SELFTEST: *selftest = true; break;
 		case 'h': usage(stdout); exit(0);
 		default: usage(stderr); return 2;
 		}
@@ -179,7 +174,7 @@ static int cmd_run(int argc, char **argv)
 {
 	struct vm_config cfg;
 	struct vmm vmm;
-	struct run_opts ro = { 0 };
+	bool selftest = false;
 	int code;
 
 	config_init(&cfg);
@@ -187,7 +182,7 @@ static int cmd_run(int argc, char **argv)
 	log_set_level(LOG_INFO);
 	/* filtered unless told otherwise */
 	seccomp_set_level(SECCOMP_LEVEL_ADVANCED);
-	code = run_parse(argc, argv, &cfg, &ro);
+	code = run_parse(argc, argv, &cfg, &selftest);
 	if (code)
 		goto out_cfg;
 	if (vmm_init(&vmm) < 0) {
@@ -201,7 +196,7 @@ static int cmd_run(int argc, char **argv)
 		code = 1;
 		goto out;
 	}
-	if (ro.selftest)
+	if (selftest)
 		seccomp_selftest();
 	code = vmm_run(&vmm);
 	log_info("VM exited: %s (status %d)", vmm_exit_reason(&vmm), code);
