@@ -49,11 +49,17 @@ struct vchain_queue {
 	void *q;
 };
 
-/* The device used up this round's budget: hand the rest to the next. */
-static inline void vchain_budget_spent(const struct vchain_queue *vq)
+/* Pop within this round's budget (start it at VCHAIN_BUDGET): once it is
+ * spent, 0, and the rest is handed to the next round. */
+static inline int vchain_pop_budget(const struct vchain_queue *vq, struct vchain *c, unsigned *budget)
 {
-	if (vq->ops->requeue)
-		vq->ops->requeue(vq->q);
+	if (*budget == 0) {
+		if (vq->ops->requeue)
+			vq->ops->requeue(vq->q);
+		return 0;
+	}
+	(*budget)--;
+	return vq->ops->pop(vq->q, c);
 }
 
 /* ---- over the virtio-mmio transport (chain.c) ---- */

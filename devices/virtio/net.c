@@ -276,12 +276,9 @@ static void net_tx_process(struct net_dev *nd)
 	static __thread struct vchain c;
 	static __thread struct iovec out[VCHAIN_MAX_IOV + 1];
 	bool used = false;
-	for (unsigned budget = VCHAIN_BUDGET;; budget--) {
-		if (budget == 0) {
-			vchain_budget_spent(&nd->txq);
-			break;
-		}
-		int r = nd->txq.ops->pop(nd->txq.q, &c);
+	unsigned budget = VCHAIN_BUDGET;
+	for (;;) {
+		int r = vchain_pop_budget(&nd->txq, &c, &budget);
 		if (r <= 0)
 			break;
 		struct virtio_net_hdr_v1 hdr;

@@ -61,12 +61,9 @@ void rng_dev_notify(struct rng_dev *rd)
 	bool used = false;
 	if (!rd->active || rd->throttled)
 		return;
-	for (unsigned budget = VCHAIN_BUDGET;; budget--) {
-		if (budget == 0) {
-			vchain_budget_spent(&rd->q);
-			break;
-		}
-		if (rd->q.ops->pop(rd->q.q, &c) <= 0)
+	unsigned budget = VCHAIN_BUDGET;
+	for (;;) {
+		if (vchain_pop_budget(&rd->q, &c, &budget) <= 0)
 			break;
 		long n = 0;
 		size_t want = vchain_iov_len(c.iov + c.nread, c.nwrite);

@@ -125,12 +125,9 @@ void vsock_dev_tx_notify(struct vsock_dev *vd)
 	if (!vd->active || vd->busy)
 		return;
 	vd->busy = true;
-	for (unsigned budget = VCHAIN_BUDGET;; budget--) {
-		if (budget == 0) {
-			vchain_budget_spent(&vd->txq);
-			break;
-		}
-		int r = vd->txq.ops->pop(vd->txq.q, &c);
+	unsigned budget = VCHAIN_BUDGET;
+	for (;;) {
+		int r = vchain_pop_budget(&vd->txq, &c, &budget);
 		if (r <= 0)
 			break;
 		struct vsock_hdr h;
