@@ -21,6 +21,7 @@ MERGE = BUILD / "tools" / "snapshot-merge" / "snapshot-merge"
 UFFD_HANDLER = BUILD / "tools" / "uffd-handler" / "uffd-handler"
 MIB = 128
 TRAILER = 4096  # mem_file.h: the page after the guest's, holding the id the state file records
+DIFF_BITMAP = (MIB << 20) // 4096 // 8  # mem_file.h: a Diff's page bitmap follows its trailer
 
 # format.h
 HEADER_LEN = 48
@@ -173,27 +174,56 @@ def test_device_state_round_trips(tmp_path):
     assert out[-1] == "restored testdev generation 2"
 
 
-def test_diff_layered_on_base(tmp_path):
+def diff_after_base(tmp_path):
     base_s, base_m = tmp_path / "base.state", tmp_path / "base.mem"
     diff_s, diff_m = tmp_path / "diff.state", tmp_path / "diff.mem"
     out = host("--boot", GUEST, MIB, "--track-dirty", "--lines", 3, "--full", base_s, base_m,
                "--lines", 4, "--diff", diff_s, diff_m)
     assert out.count("snapshot ok") == 2
     c = counts(out)
-    base_last, diff_last = c[2], c[6]
-    # the diff holds only what changed after the base: the counter page
-    assert os.stat(diff_m).st_size == (MIB << 20) + TRAILER
-    assert os.stat(diff_m).st_blocks * 512 <= 64 << 10
+    return base_s, base_m, diff_s, diff_m, c[2], c[6]
 
+
+def merge(base_m, diff_m, tmp_path):
     merged = tmp_path / "merged.mem"
     merged.write_bytes(base_m.read_bytes())
     r = subprocess.run([str(MERGE), str(merged), str(diff_m)], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
+    return merged
+
+
+def test_diff_layered_on_base(tmp_path):
+    base_s, base_m, diff_s, diff_m, base_last, diff_last = diff_after_base(tmp_path)
+    # the diff holds only what changed after the base: the counter page
+    assert os.stat(diff_m).st_size == (MIB << 20) + TRAILER + DIFF_BITMAP
+    assert os.stat(diff_m).st_blocks * 512 <= 128 << 10
+    merged = merge(base_m, diff_m, tmp_path)
     out = host("--restore-file", diff_s, merged, "--lines", 2,
                "--restore-file", base_s, base_m, "--lines", 2)
     c = counts(out)
     assert c[:2] == [diff_last + 1, diff_last + 2]
     assert c[2:] == [base_last + 1, base_last + 2]
+    # the merged file now belongs to the Diff's state file, not the base's
+    out = host("--restore-file", base_s, merged, "--restore-file", base_s, base_m, "--lines", 1)
+    assert out[0].startswith("refused:"), out
+
+
+def test_merge_of_a_non_sparse_diff_copy(tmp_path):
+    """A Diff copied without its holes (cp --sparse=never, a download, a
+    filesystem with large blocks) has zeros where it had holes: the merge
+    copies the pages the Diff recorded, not whatever is not a hole, so the
+    base's other pages survive."""
+    base_s, base_m, diff_s, diff_m, _, diff_last = diff_after_base(tmp_path)
+    dense = tmp_path / "dense.mem"
+    subprocess.run(["cp", "--sparse=never", str(diff_m), str(dense)], check=True)
+    assert os.stat(dense).st_blocks * 512 >= MIB << 20  # no holes left
+    merged = merge(base_m, dense, tmp_path)
+    out = host("--restore-file", diff_s, merged, "--lines", 2)
+    assert counts(out) == [diff_last + 1, diff_last + 2]
+    # only the recorded pages changed: the guest's code page is the base's
+    base, got = base_m.read_bytes(), merged.read_bytes()
+    changed = sum(base[i:i + 4096] != got[i:i + 4096] for i in range(0, MIB << 20, 4096))
+    assert 0 < changed <= 32, changed
 
 
 def test_diff_needs_dirty_tracking_then_enable_diff_on_load(tmp_path):
@@ -218,11 +248,15 @@ def test_snapshot_refuses_to_overwrite_its_own_backing_file(tmp_path):
 
 
 def test_merge_refuses_files_of_different_vms(tmp_path):
-    a, b = tmp_path / "a", tmp_path / "b"
-    a.write_bytes(b"\0" * 8192)
-    b.write_bytes(b"\0" * 4096)
-    r = subprocess.run([str(MERGE), str(a), str(b)], capture_output=True, text=True)
-    assert r.returncode != 0 and "not the same VM" in r.stderr
+    base_s, base_m, diff_s, diff_m, _, _ = diff_after_base(tmp_path)
+    other = tmp_path / "other.mem"
+    other.write_bytes(b"\0" * 4096)
+    before = base_m.read_bytes()
+    for b, d, why in ((base_m, other, "not the same VM"), (base_m, base_m, "not a Diff memory file"),
+                      (diff_m, diff_m, "not a Full memory file")):
+        r = subprocess.run([str(MERGE), str(b), str(d)], capture_output=True, text=True)
+        assert r.returncode != 0 and why in r.stderr, (b, d, r.stderr)
+    assert base_m.read_bytes() == before  # a refused merge writes nothing
 
 
 # ---- bad files: refused before anything is applied; the same process

@@ -197,7 +197,7 @@ int mem_dirty_log_reset(const struct vm *vm)
 
 size_t mem_vmm_dirty_bytes(const struct guest_mem *gm)
 {
-	return (size_t)((gm->map_size / MF_PAGE + 63) / 64 * sizeof(uint64_t));
+	return (size_t)mem_file_bitmap_bytes(gm->map_size);
 }
 
 int mem_dirty_log_set(const struct vm *vm, bool on)
@@ -220,27 +220,37 @@ int mem_dirty_log_set(const struct vm *vm, bool on)
 	return 0;
 }
 
-static const char mf_trailer_magic[8] = "HUSKMEM1";
+_Static_assert(sizeof(struct mem_file_trailer) <= MEM_FILE_TRAILER_SIZE, "trailer fits its page");
+_Static_assert(MF_PAGE == MEM_FILE_PAGE, "one page size");
 
-int mem_file_write_trailer(int fd, uint64_t map_size, const uint8_t id[MEM_FILE_ID_LEN])
+int mem_file_write_trailer(int fd, uint64_t map_size, const uint8_t id[MEM_FILE_ID_LEN],
+                           const uint64_t *bitmap)
 {
 	uint8_t page[MEM_FILE_TRAILER_SIZE] = { 0 };
-	memcpy(page, mf_trailer_magic, sizeof(mf_trailer_magic));
-	memcpy(page + sizeof(mf_trailer_magic), id, MEM_FILE_ID_LEN);
-	ssize_t n = pwrite(fd, page, sizeof(page), (off_t)map_size);
-	if (n < 0)
-		return -errno;
-	return n == (ssize_t)sizeof(page) ? 0 : -EIO;
+	struct mem_file_trailer t = {
+		.kind = bitmap ? MEM_FILE_DIFF : MEM_FILE_FULL,
+		.page_size = MEM_FILE_PAGE,
+		.map_size = map_size,
+		.bitmap_bytes = bitmap ? mem_file_bitmap_bytes(map_size) : 0,
+	};
+	memcpy(t.magic, MEM_FILE_MAGIC, sizeof(t.magic));
+	memcpy(t.id, id, MEM_FILE_ID_LEN);
+	memcpy(page, &t, sizeof(t));
+	int ret = mf_pwrite_all(fd, page, sizeof(page), (off_t)map_size);
+	if (ret == 0 && bitmap)
+		ret = mf_pwrite_all(fd, (const uint8_t *)bitmap, (size_t)t.bitmap_bytes,
+		                    (off_t)(map_size + MEM_FILE_TRAILER_SIZE));
+	return ret;
 }
 
 int mem_file_check_trailer(int fd, uint64_t map_size, const uint8_t id[MEM_FILE_ID_LEN])
 {
-	uint8_t head[sizeof(mf_trailer_magic) + MEM_FILE_ID_LEN];
-	ssize_t n = pread(fd, head, sizeof(head), (off_t)map_size);
+	struct mem_file_trailer t;
+	ssize_t n = pread(fd, &t, sizeof(t), (off_t)map_size);
 	if (n < 0)
 		return -errno;
-	if (n != (ssize_t)sizeof(head) || memcmp(head, mf_trailer_magic, sizeof(mf_trailer_magic)) ||
-	    memcmp(head + sizeof(mf_trailer_magic), id, MEM_FILE_ID_LEN))
+	if (n != (ssize_t)sizeof(t) || memcmp(t.magic, MEM_FILE_MAGIC, sizeof(t.magic)) ||
+	    memcmp(t.id, id, MEM_FILE_ID_LEN))
 		return -ESTALE;
 	return 0;
 }

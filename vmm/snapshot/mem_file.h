@@ -4,6 +4,7 @@
 #define HUSK_SNAPSHOT_MEM_FILE_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "vmm/guest_mem.h"
 #include "vmm/snapshot/format.h"
@@ -35,12 +36,40 @@ int mem_dirty_log_set(const struct vm *vm, bool on);
  * holds the random id the state file written with it records
  * (SNAP_SEC_MEM_ID): a state file never restores another snapshot's
  * memory, e.g. after a crash between the two renames of a create. A copy
- * of the files keeps it; tools/snapshot-merge carries a Diff's trailer
- * onto its base along with its pages, so the merge belongs to the Diff's
- * state file. */
+ * of the files keeps it.
+ *
+ * A Diff's trailer page is followed by the bitmap of the pages the Diff
+ * holds (bit p = the page at file offset p * 4096; bitmap_bytes long).
+ * tools/snapshot-merge copies exactly those pages, so
+ * the Diff need not stay sparse (a plain copy, or a filesystem with blocks
+ * larger than a page, would otherwise smear holes over its base), and
+ * writes the Diff's id into its base's trailer as a Full one: the merged
+ * file belongs to the Diff's state file. */
 #define MEM_FILE_ID_LEN 16
 #define MEM_FILE_TRAILER_SIZE 4096u
-int mem_file_write_trailer(int fd, uint64_t map_size, const uint8_t id[MEM_FILE_ID_LEN]);
+#define MEM_FILE_PAGE 4096u
+#define MEM_FILE_MAGIC "HUSKMEM1"
+
+enum mem_file_kind { MEM_FILE_FULL = 0, MEM_FILE_DIFF = 1 };
+
+struct mem_file_trailer {
+	char magic[8];
+	uint8_t id[MEM_FILE_ID_LEN];
+	uint32_t kind;          /* enum mem_file_kind */
+	uint32_t page_size;     /* MEM_FILE_PAGE */
+	uint64_t map_size;      /* the guest's pages end here; the trailer starts here */
+	uint64_t bitmap_bytes;  /* Diff: the page bitmap after the trailer page; Full: 0 */
+};
+
+/* Bytes of a page bitmap covering map_size (whole 64-bit words). */
+static inline uint64_t mem_file_bitmap_bytes(uint64_t map_size)
+{
+	return (map_size / MEM_FILE_PAGE + 63) / 64 * 8;
+}
+
+/* bitmap: NULL for a Full file; a Diff's taken pages (mem_file_write_dirty) */
+int mem_file_write_trailer(int fd, uint64_t map_size, const uint8_t id[MEM_FILE_ID_LEN],
+                           const uint64_t *bitmap);
 /* 0 when the trailer at map_size carries id; -ESTALE when it does not. */
 int mem_file_check_trailer(int fd, uint64_t map_size, const uint8_t id[MEM_FILE_ID_LEN]);
 

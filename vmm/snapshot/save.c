@@ -155,7 +155,8 @@ static int save_memory(struct snapshot_state *s, struct vm *vm, const struct sna
 			ret = mem_dirty_log_reset(vm);
 	}
 	if (ret == 0)
-		ret = mem_file_write_trailer(fd, vm->gm.map_size, mem_id);
+		ret = mem_file_write_trailer(fd, vm->gm.map_size, mem_id,
+		                             p->type == SNAPSHOT_DIFF ? *taken : NULL);
 	if (close(fd) < 0 && ret == 0)
 		ret = -errno;
 	if (ret < 0)
