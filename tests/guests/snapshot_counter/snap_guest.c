@@ -9,7 +9,11 @@
  *     becomes "n=<count> blk=ok" (or blk=BAD / blk=ERR);
  *   - husk.vmgenid=ADDR: the VMGenID page; its 16-byte id is printed at
  *     start and whenever it changes ("genid=<32 hex>");
- *   - snap_stop=N: reset the machine after step N (a clean exit).
+ *   - snap_stop=N: reset the machine after step N (a clean exit);
+ *   - snap_fill=M: first fill M MiB of RAM from 16 MiB with a pattern that
+ *     has no zero page, so a Full snapshot writes M MiB (the snapshot
+ *     failure tests need a memory write long enough to fail or be killed
+ *     in). "fill=<sum>" prints a checksum of the filled range.
  * Polling only; loops stay short (PVM hosts emulate guest code). */
 #include "guest.h"
 
@@ -208,6 +212,20 @@ static void genid_check(bool force)
 	gprintf("genid=%s\n", hex);
 }
 
+#define FILL_BASE (16ull << 20)
+
+static void fill(uint64_t mib)
+{
+	volatile uint64_t *p = (volatile uint64_t *)FILL_BASE;
+	uint64_t words = (mib << 20) / 8, sum = 0;
+	for (uint64_t i = 0; i < words; i++) {
+		uint64_t v = (i + 1) * 0x9e3779b97f4a7c15ull;
+		p[i] = v;
+		sum += v;
+	}
+	gprintf("fill=%llx\n", (unsigned long long)sum);
+}
+
 void guest_main(uint64_t boot_params, uint64_t start_info)
 {
 	(void)boot_params;
@@ -220,6 +238,9 @@ void guest_main(uint64_t boot_params, uint64_t start_info)
 		genid = (volatile uint8_t *)parse_num(g);
 	const char *s = cmd_value(cmd, "snap_stop=");
 	uint64_t stop = s ? parse_num(s) : 0;
+	const char *f = cmd_value(cmd, "snap_fill=");
+	if (f)
+		fill(parse_num(f));
 	gprintf("snap-guest: start blk=%s\n", blk ? "yes" : "no");
 	genid_check(true);
 	for (;;) {
