@@ -217,3 +217,41 @@ def test_kill_during_create_keeps_the_previous_snapshot(husk_bin, guest, tmp_pat
         h.stop()
     assert digest(state, mem) == good
     goes_on_from(husk_bin, tmp_path / "b.sock", state, mem, before)
+
+
+def test_diff_right_after_restore_holds_the_vsock_transport_reset(husk_bin, guest, tmp_path):
+    """A restore writes guest memory itself: the vsock device puts a
+    TRANSPORT_RESET event into a buffer of the guest's event queue (and
+    its used ring). A Diff taken right after the restore, before the guest
+    ran a single instruction, must hold those pages, or its merge onto the
+    snapshot it came from differs from a Full taken at the same point."""
+    s1, m1 = tmp_path / "s1.state", tmp_path / "s1.mem"
+    h = Husk(husk_bin, tmp_path / "a.sock")
+    try:
+        assert h.request("PUT", "/machine-config", {"vcpu_count": 1, "mem_size_mib": 64}) == (204, None)
+        assert h.request("PUT", "/boot-source", {"kernel_image_path": guest("virtio_net/net_guest64"),
+                                                 "boot_args": "console=ttyS0"}) == (204, None)
+        assert h.request("PUT", "/vsock", {"guest_cid": 3, "uds_path": str(tmp_path / "v.sock")}) == (204, None)
+        assert h.request("PUT", "/actions", {"action_type": "InstanceStart"}) == (204, None)
+        h.read_serial(until="net-guest: ready")
+        assert "net-guest: vsock up" in h.serial
+        pause(h)
+        assert create(h, "Full", s1, m1) == (204, None)
+    finally:
+        h.stop()
+    h = Husk(husk_bin, tmp_path / "b.sock")
+    try:
+        assert h.request("PUT", "/snapshot/load", {
+            "snapshot_path": str(s1), "mem_backend": {"backend_type": "File", "backend_path": str(m1)},
+            "enable_diff_snapshots": True, "resume_vm": False}) == (204, None)
+        d, dm, f, fm = (tmp_path / n for n in ("d.state", "d.mem", "f.state", "f.mem"))
+        assert create(h, "Diff", d, dm) == (204, None)
+        assert create(h, "Full", f, fm) == (204, None)
+    finally:
+        h.stop()
+    merged = merge(m1, dm, out=tmp_path / "merged.mem")
+    with open(merged, "rb") as a, open(fm, "rb") as b, open(m1, "rb") as c:
+        size = 64 << 20
+        want, got, old = b.read(size), a.read(size), c.read(size)
+    assert want != old, "the restore wrote nothing into guest memory: nothing to track"
+    assert got == want
