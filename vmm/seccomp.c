@@ -9,6 +9,7 @@
 #include <sys/syscall.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -126,6 +127,20 @@ static uint64_t sc_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/* A copy of a build-time filter with every SECCOMP_OWN_PID compare made
+ * against this process's pid; -EINVAL if the count differs from what
+ * seccomp_gen found (the filter would then not say what it should). */
+static int sc_patch_own_pid(struct sock_filter *f, unsigned len, unsigned want)
+{
+	unsigned n = 0;
+	for (unsigned i = 0; i < len; i++)
+		if (f[i].code == (BPF_JMP | BPF_JEQ | BPF_K) && f[i].k == SECCOMP_OWN_PID) {
+			f[i].k = (uint32_t)getpid();
+			n++;
+		}
+	return n == want ? 0 : -EINVAL;
+}
+
 int seccomp_install(enum seccomp_thread kind)
 {
 	enum seccomp_level level = sc_level;
@@ -146,18 +161,28 @@ int seccomp_install(enum seccomp_thread kind)
 		pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 	}
 	/* compiled at build time by seccomp_gen from seccomp_rules.c */
-	struct sock_fprog prog = {
-		.len = sc_bpf[kind][level - 1].len,
-		.filter = (struct sock_filter *)sc_bpf[kind][level - 1].f,
-	};
+	unsigned len = sc_bpf[kind][level - 1].len;
+	struct sock_filter *f = malloc(len * sizeof(*f));
+	if (!f)
+		return -ENOMEM;
+	memcpy(f, sc_bpf[kind][level - 1].f, len * sizeof(*f));
+	int ret = sc_patch_own_pid(f, len, sc_bpf[kind][level - 1].pid_refs);
+	if (ret < 0) {
+		log_err("seccomp: the %s filter's own-pid rules do not match its build", seccomp_thread_name(kind));
+		free(f);
+		return ret;
+	}
+	struct sock_fprog prog = { .len = (unsigned short)len, .filter = f };
 	/* no_new_privs: required for an unprivileged filter, and exec could
 	 * not gain privileges anyway */
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
 	    syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0) {
-		int ret = -errno;
+		ret = -errno;
 		log_err("seccomp: loading the %s filter: %s", seccomp_thread_name(kind), strerror(errno));
+		free(f);
 		return ret;
 	}
+	free(f); /* the kernel keeps its own copy */
 	sc_thread_kind = seccomp_thread_name(kind);
 	sc_install_ns[kind] = sc_now_ns() - t0;
 	log_debug("seccomp: %s filter (level %s, %u BPF instructions) installed in %llu us",

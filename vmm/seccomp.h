@@ -36,6 +36,12 @@
 /* The one signal husk sends (tgkill, to kick a vCPU out of KVM_RUN): the
  * filters allow tgkill with it and no other. */
 #define SECCOMP_KICK_SIGNAL SIGUSR1
+/* The filters are compiled at build time, before husk's pid is known:
+ * rules about "this process" compare with this placeholder, which
+ * seccomp_install replaces by getpid() in the loaded copy. A value no pid
+ * reaches (pid_max <= 2^22) and no other rule compares with; seccomp_gen
+ * checks the latter. */
+#define SECCOMP_OWN_PID 0x7ead5eedu
 
 enum seccomp_thread {
 	SECCOMP_THREAD_VMM,

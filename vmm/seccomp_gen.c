@@ -16,8 +16,24 @@
 
 static const char *const kind_names[SECCOMP_THREAD_KINDS] = { "vmm", "api", "vcpu" };
 
+/* How many instructions compare with SECCOMP_OWN_PID, or -EINVAL if one
+ * that uses it is not such a compare (seccomp_install would patch it). */
+static int gen_own_pid_refs(const struct sock_filter *f, size_t len)
+{
+	int n = 0;
+	for (size_t i = 0; i < len; i++) {
+		if (f[i].k != SECCOMP_OWN_PID)
+			continue;
+		if (f[i].code != (BPF_JMP | BPF_JEQ | BPF_K))
+			return -EINVAL;
+		n++;
+	}
+	return n;
+}
+
 /* One filter as "static const struct sock_filter NAME[] = {...};". */
-static int gen_one(FILE *out, enum seccomp_thread kind, enum seccomp_level level, size_t *len)
+static int gen_one(FILE *out, enum seccomp_thread kind, enum seccomp_level level, size_t *len,
+                   int *pid_refs)
 {
 	scmp_filter_ctx ctx;
 	int ret = seccomp_rules_build(kind, level, &ctx);
@@ -43,6 +59,12 @@ static int gen_one(FILE *out, enum seccomp_thread kind, enum seccomp_level level
 		goto out;
 	}
 	*len = (size_t)size / sizeof(*f);
+	*pid_refs = gen_own_pid_refs(f, *len);
+	if (*pid_refs < 0) {
+		free(f);
+		ret = *pid_refs;
+		goto out;
+	}
 	fprintf(out, "static const struct sock_filter sc_bpf_%s_%d[%zu] = {\n", kind_names[kind], level, *len);
 	for (size_t i = 0; i < *len; i++)
 		fprintf(out, "\t{ 0x%04x, %u, %u, 0x%08x },\n", f[i].code, f[i].jt, f[i].jf, f[i].k);
@@ -60,6 +82,7 @@ int main(int argc, char **argv)
 	static const enum seccomp_level levels[] = { SECCOMP_LEVEL_BASIC, SECCOMP_LEVEL_ADVANCED,
 	                                             SECCOMP_LEVEL_LOG };
 	size_t lens[SECCOMP_THREAD_KINDS][3];
+	int pid_refs[SECCOMP_THREAD_KINDS][3];
 	if (argc != 2) {
 		fprintf(stderr, "usage: seccomp_gen OUTPUT.h\n");
 		return 2;
@@ -73,7 +96,8 @@ int main(int argc, char **argv)
 	             "#include <linux/filter.h>\n\n");
 	for (int k = 0; k < SECCOMP_THREAD_KINDS; k++)
 		for (int l = 0; l < 3; l++) {
-			int ret = gen_one(out, (enum seccomp_thread)k, levels[l], &lens[k][l]);
+			int ret = gen_one(out, (enum seccomp_thread)k, levels[l], &lens[k][l],
+			                  &pid_refs[k][l]);
 			if (ret < 0) {
 				fprintf(stderr, "seccomp_gen: %s level %d: %s\n", kind_names[k], levels[l],
 				        strerror(-ret));
@@ -82,13 +106,15 @@ int main(int argc, char **argv)
 				return 1;
 			}
 		}
-	/* indexed [kind][level - 1] */
-	fprintf(out, "static const struct { const struct sock_filter *f; unsigned short len; }\n"
+	/* indexed [kind][level - 1]; pid_refs: the SECCOMP_OWN_PID compares
+	 * seccomp_install must find and patch */
+	fprintf(out, "static const struct { const struct sock_filter *f; unsigned short len, pid_refs; }\n"
 	             "sc_bpf[%d][3] = {\n", SECCOMP_THREAD_KINDS);
 	for (int k = 0; k < SECCOMP_THREAD_KINDS; k++) {
 		fprintf(out, "\t{ ");
 		for (int l = 0; l < 3; l++)
-			fprintf(out, "{ sc_bpf_%s_%d, %zu }, ", kind_names[k], levels[l], lens[k][l]);
+			fprintf(out, "{ sc_bpf_%s_%d, %zu, %d }, ", kind_names[k], levels[l], lens[k][l],
+			        pid_refs[k][l]);
 		fprintf(out, "},\n");
 	}
 	fprintf(out, "};\n");

@@ -24,14 +24,16 @@
 #endif
 #endif
 
-enum sc_cmp { SC_ANY = 0, SC_EQ, SC_MASKED_EQ };
+enum sc_cmp { SC_ANY = 0, SC_EQ, SC_MASKED_EQ, SC_EQ2 };
 
 struct sc_rule {
 	int nr;
 	uint8_t cmp;  /* enum sc_cmp */
-	uint8_t arg;  /* argument index for SC_EQ / SC_MASKED_EQ */
+	uint8_t arg;  /* argument index for SC_EQ / SC_MASKED_EQ / SC_EQ2 */
+	uint8_t arg2; /* SC_EQ2: a second argument that must equal val2 */
 	uint64_t mask;
 	uint64_t val;
+	uint64_t val2;
 };
 
 struct sc_table {
@@ -39,9 +41,14 @@ struct sc_table {
 	unsigned n;
 };
 
-#define ALLOW(name) { SCMP_SYS(name), SC_ANY, 0, 0, 0 }
-#define ALLOW_EQ(name, a, v) { SCMP_SYS(name), SC_EQ, a, 0, (uint64_t)(v) }
-#define ALLOW_NO_BITS(name, a, bits) { SCMP_SYS(name), SC_MASKED_EQ, a, (uint64_t)(bits), 0 }
+#define ALLOW(name) { SCMP_SYS(name), SC_ANY, 0, 0, 0, 0, 0 }
+#define ALLOW_EQ(name, a, v) { SCMP_SYS(name), SC_EQ, a, 0, 0, (uint64_t)(v), 0 }
+#define ALLOW_EQ2(name, a, v, b, w) { SCMP_SYS(name), SC_EQ2, a, b, 0, (uint64_t)(v), (uint64_t)(w) }
+#define ALLOW_NO_BITS(name, a, bits) { SCMP_SYS(name), SC_MASKED_EQ, a, 0, (uint64_t)(bits), 0, 0 }
+/* kicking a vCPU thread (pthread_kill): husk's own thread group (the
+ * placeholder becomes getpid() when the filter is installed) and the kick
+ * signal only, so a subverted husk cannot signal another process */
+#define ALLOW_KICK ALLOW_EQ2(tgkill, 0, SECCOMP_OWN_PID, 2, SECCOMP_KICK_SIGNAL)
 #define IOCTL(req) ALLOW_EQ(ioctl, 1, (unsigned long)(req))
 #define FCNTL(cmd) ALLOW_EQ(fcntl, 1, cmd)
 #define TABLE(t) { t, sizeof(t) / sizeof(t[0]) }
@@ -74,14 +81,17 @@ static const struct sc_rule rules_vmm[] = {
 	/* files an API call names at run time: a new drive backing file,
 	 * snapshot and memory files, log and metrics (the jailer's chroot
 	 * bounds what they can reach) */
-	ALLOW(openat), ALLOW(renameat), ALLOW(rename), ALLOW(renameat2), ALLOW(unlink),
-	ALLOW(unlinkat), ALLOW(statx),
-	/* vsock: AF_UNIX only */
-	ALLOW_EQ(socket, 0, AF_UNIX), ALLOW(connect), ALLOW(accept4), ALLOW(bind), ALLOW(listen),
+	ALLOW(openat), ALLOW(statx),
+	/* snapshot create: its temporary files renamed into place, or
+	 * removed on failure (glibc's rename/unlink, not the *at forms) */
+	ALLOW(rename), ALLOW(unlink),
+	/* vsock: guest-initiated connections to <uds>_<port> and accepted
+	 * host connections, AF_UNIX only. Its listener is bound before this
+	 * filter goes on: no bind or listen here. */
+	ALLOW_EQ(socket, 0, AF_UNIX), ALLOW(connect), ALLOW(accept4),
 	ALLOW(sendmsg), ALLOW(recvmsg), ALLOW(sendto), ALLOW(recvfrom), ALLOW(shutdown),
 	ALLOW(getsockopt), ALLOW(poll), ALLOW(ppoll),
-	/* kicking vCPU threads (pthread_kill), with the kick signal only */
-	ALLOW_EQ(tgkill, 2, SECCOMP_KICK_SIGNAL),
+	ALLOW_KICK,
 	/* snapshot create, dirty tracking, interrupts */
 	IOCTL(KVM_RUN), IOCTL(KVM_GET_DIRTY_LOG), IOCTL(KVM_SET_USER_MEMORY_REGION),
 	IOCTL(KVM_CHECK_EXTENSION), IOCTL(KVM_GET_MSR_INDEX_LIST), IOCTL(KVM_GET_TSC_KHZ),
@@ -107,14 +117,15 @@ static const struct sc_rule rules_api[] = {
 
 /* the vCPU loop and the device register handlers it runs: a virtio
  * status write activates queues (irqfd/ioeventfd, tap offloads), a reset
- * drains io_uring, the kick signal interrupts KVM_RUN */
+ * drains io_uring, the kick signal interrupts KVM_RUN. Queue work never
+ * runs here (notifies go to the vmm thread through eventfds), so no
+ * file or socket I/O beyond read/write of fds it has (console, eventfds,
+ * the tap on activation) */
 static const struct sc_rule rules_vcpu[] = {
 	IOCTL(KVM_RUN), IOCTL(KVM_IRQFD), IOCTL(KVM_IOEVENTFD), IOCTL(KVM_IRQ_LINE),
 	IOCTL(KVM_IRQ_LINE_STATUS), IOCTL(TUNSETOFFLOAD),
 	ALLOW(io_uring_enter), ALLOW(epoll_ctl), ALLOW(timerfd_settime),
-	ALLOW_EQ(tgkill, 2, SECCOMP_KICK_SIGNAL),
-	ALLOW(sendmsg), ALLOW(fdatasync), ALLOW(pread64), ALLOW(pwrite64), ALLOW(preadv),
-	ALLOW(pwritev),
+	ALLOW_KICK,
 };
 
 #ifdef SC_SANITIZER
@@ -157,6 +168,10 @@ static int sc_add_rule(scmp_filter_ctx ctx, const struct sc_rule *r, bool args)
 	} else if (r->cmp == SC_EQ) {
 		ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, r->nr, 1,
 		                       SCMP_CMP(r->arg, SCMP_CMP_EQ, r->val));
+	} else if (r->cmp == SC_EQ2) {
+		ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, r->nr, 2,
+		                       SCMP_CMP(r->arg, SCMP_CMP_EQ, r->val),
+		                       SCMP_CMP(r->arg2, SCMP_CMP_EQ, r->val2));
 	} else {
 		ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, r->nr, 1,
 		                       SCMP_CMP(r->arg, SCMP_CMP_MASKED_EQ, r->mask, r->val));

@@ -14,6 +14,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -37,6 +38,10 @@ enum probe {
 	P_OPENAT,         /* vmm only */
 	P_TGKILL_KICK,    /* vmm, vcpu: the kick signal only */
 	P_TGKILL_OTHER,
+	P_TGKILL_KICK_ELSEWHERE, /* the kick signal, to another thread group */
+	P_SENDMSG,        /* vmm only (vsock) */
+	P_PWRITE,         /* vmm only (blk) */
+	P_BIND,           /* nowhere after start-up */
 };
 
 /* Returns 0 if the syscall ran (whatever its result), 1 if it failed with
@@ -75,6 +80,19 @@ static int probe_run(enum probe p)
 	case P_TGKILL_OTHER: {
 		int sig = p == P_TGKILL_KICK ? SECCOMP_KICK_SIGNAL : SIGUSR2;
 		r = syscall(SYS_tgkill, getpid(), gettid(), sig);
+		break;
+	}
+	/* a pid above pid_max: nobody gets the signal if the filter lets it by */
+	case P_TGKILL_KICK_ELSEWHERE: r = syscall(SYS_tgkill, 1 << 23, 1 << 23, SECCOMP_KICK_SIGNAL); break;
+	case P_SENDMSG: {
+		struct msghdr m = { 0 };
+		r = sendmsg(-1, &m, 0);
+		break;
+	}
+	case P_PWRITE: r = pwrite(-1, "", 1, 0); break;
+	case P_BIND: {
+		struct sockaddr_un a = { .sun_family = AF_UNIX };
+		r = bind(-1, (struct sockaddr *)&a, sizeof(a));
 		break;
 	}
 	}
@@ -123,6 +141,8 @@ static void test_allowed_calls_run(void **state)
 	assert_true(ran(run_child(SECCOMP_LEVEL_ADVANCED, SECCOMP_THREAD_VMM, P_OPENAT)));
 	assert_true(ran(run_child(SECCOMP_LEVEL_ADVANCED, SECCOMP_THREAD_VMM, P_TGKILL_KICK)));
 	assert_true(ran(run_child(SECCOMP_LEVEL_ADVANCED, SECCOMP_THREAD_VCPU, P_TGKILL_KICK)));
+	assert_true(ran(run_child(SECCOMP_LEVEL_ADVANCED, SECCOMP_THREAD_VMM, P_SENDMSG)));
+	assert_true(ran(run_child(SECCOMP_LEVEL_ADVANCED, SECCOMP_THREAD_VMM, P_PWRITE)));
 }
 
 static void test_forbidden_calls_kill(void **state)
@@ -141,11 +161,19 @@ static void test_forbidden_calls_kill(void **state)
 	assert_true(killed_by_sigsys(run_child(SECCOMP_LEVEL_ADVANCED, SECCOMP_THREAD_VCPU, P_OPENAT)));
 #endif
 	assert_true(killed_by_sigsys(run_child(SECCOMP_LEVEL_ADVANCED, SECCOMP_THREAD_API, P_SOCKET_UNIX)));
+	/* the vCPU threads do no file or socket I/O of their own */
+	assert_true(killed_by_sigsys(run_child(SECCOMP_LEVEL_ADVANCED, SECCOMP_THREAD_VCPU, P_SENDMSG)));
+	assert_true(killed_by_sigsys(run_child(SECCOMP_LEVEL_ADVANCED, SECCOMP_THREAD_VCPU, P_PWRITE)));
+	/* vsock's listener is bound before the vmm filter goes on */
+	assert_true(killed_by_sigsys(run_child(SECCOMP_LEVEL_ADVANCED, SECCOMP_THREAD_VMM, P_BIND)));
 #ifndef __SANITIZE_ADDRESS__ /* the sanitizer runtime signals itself */
 	/* husk signals nothing but the vCPU kick */
 	assert_true(killed_by_sigsys(run_child(SECCOMP_LEVEL_ADVANCED, SECCOMP_THREAD_VMM, P_TGKILL_OTHER)));
 	assert_true(killed_by_sigsys(run_child(SECCOMP_LEVEL_ADVANCED, SECCOMP_THREAD_VCPU, P_TGKILL_OTHER)));
 	assert_true(killed_by_sigsys(run_child(SECCOMP_LEVEL_ADVANCED, SECCOMP_THREAD_API, P_TGKILL_KICK)));
+	/* and only its own threads */
+	assert_true(killed_by_sigsys(run_child(SECCOMP_LEVEL_ADVANCED, SECCOMP_THREAD_VMM, P_TGKILL_KICK_ELSEWHERE)));
+	assert_true(killed_by_sigsys(run_child(SECCOMP_LEVEL_ADVANCED, SECCOMP_THREAD_VCPU, P_TGKILL_KICK_ELSEWHERE)));
 #endif
 }
 
