@@ -23,6 +23,7 @@
 #include "devices/net_tap.h"
 #include "devices/virtio/net.h"
 #include "vmm/loop.h"
+#include "fakeq.h"
 #include "vdrv.h"
 
 #define BIT(n) (1ULL << (n))
@@ -417,51 +418,6 @@ static void test_tap_open(void **state)
 
 /* ---- the device against a real tap (private netns) and a fake queue ---- */
 
-struct dq {
-	int n, next;
-	struct vchain chain[8];
-	int pushed, published, broken;
-	uint16_t push_head[8];
-	uint32_t push_len[8];
-};
-
-static int dq_pop(void *q, struct vchain *c)
-{
-	struct dq *d = q;
-	if (d->next >= d->n)
-		return 0;
-	*c = d->chain[d->next++];
-	return 1;
-}
-
-static void dq_unpop(void *q, int n) { ((struct dq *)q)->next -= n; }
-
-static void dq_push(void *q, uint16_t head, uint32_t len)
-{
-	struct dq *d = q;
-	d->push_head[d->pushed] = head;
-	d->push_len[d->pushed++] = len;
-}
-
-static void dq_publish(void *q) { ((struct dq *)q)->published++; }
-
-static void dq_broken(void *q) { ((struct dq *)q)->broken++; }
-
-static const struct vchain_ops dq_ops = { .pop = dq_pop, .unpop = dq_unpop, .push = dq_push,
-                                         .publish = dq_publish, .broken = dq_broken };
-
-static void dq_add(struct dq *d, bool writable, void *buf, size_t len)
-{
-	struct vchain *c = &d->chain[d->n];
-	*c = (struct vchain){ .head = (uint16_t)(d->n + 10) };
-	c->iov[0] = (struct iovec){ buf, len };
-	if (writable)
-		c->nwrite = 1;
-	else
-		c->nread = 1;
-	d->n++;
-}
-
 struct devfix {
 	struct loop loop;
 	struct net_dev nd;
@@ -563,8 +519,8 @@ static void test_dev_rx_backpressure(void **state)
 	if (!d)
 		skip();
 	uint64_t acked = BIT(32) | BIT(VIRTIO_NET_F_MRG_RXBUF);
-	assert_int_equal(net_dev_activate(&d->nd, acked, (struct vchain_queue){ &dq_ops, &d->rx },
-	                                  (struct vchain_queue){ &dq_ops, &d->tx }), 0);
+	assert_int_equal(net_dev_activate(&d->nd, acked, dq_queue(&d->rx),
+	                                  dq_queue(&d->tx)), 0);
 	uint8_t a[100], b[100];
 	size_t la = test_frame(a, 1, 60), lb = test_frame(b, 2, 80);
 	/* the host sends A while the guest has no buffers */
@@ -604,8 +560,8 @@ static void test_dev_rx_too_big_for_buffer(void **state)
 	if (!d)
 		skip();
 	/* no MRG_RXBUF: a frame must fit one chain, else it is dropped */
-	net_dev_activate(&d->nd, BIT(32), (struct vchain_queue){ &dq_ops, &d->rx },
-	                 (struct vchain_queue){ &dq_ops, &d->tx });
+	net_dev_activate(&d->nd, BIT(32), dq_queue(&d->rx),
+	                 dq_queue(&d->tx));
 	static uint8_t small[64], big[2048];
 	dq_add(&d->rx, true, small, sizeof(small));
 	uint8_t a[300];
@@ -620,7 +576,7 @@ static void test_dev_rx_too_big_for_buffer(void **state)
 	assert_int_equal(send(d->pkt_fd, a, la, 0), (ssize_t)la);
 	assert_int_equal(loop_run_once(&d->loop, 5000), 1);
 	assert_int_equal(d->rx.pushed, 1);
-	assert_int_equal(d->rx.push_head[0], 11);
+	assert_int_equal(d->rx.push_head[0], DQ_HEAD0 + 1);
 }
 
 static void test_dev_rx_unusable_buffer(void **state)
@@ -629,8 +585,8 @@ static void test_dev_rx_unusable_buffer(void **state)
 	if (!d)
 		skip();
 	net_dev_activate(&d->nd, BIT(32) | BIT(VIRTIO_NET_F_MRG_RXBUF),
-	                 (struct vchain_queue){ &dq_ops, &d->rx },
-	                 (struct vchain_queue){ &dq_ops, &d->tx });
+	                 dq_queue(&d->rx),
+	                 dq_queue(&d->tx));
 	static uint8_t ro[2048];
 	dq_add(&d->rx, false, ro, sizeof(ro)); /* readable: no packet can go there */
 	uint8_t a[100];
@@ -648,8 +604,8 @@ static void test_dev_rx_unusable_buffer(void **state)
 	static uint8_t ok[2048];
 	d->rx = (struct dq){ 0 };
 	dq_add(&d->rx, true, ok, sizeof(ok));
-	net_dev_activate(&d->nd, BIT(32), (struct vchain_queue){ &dq_ops, &d->rx },
-	                 (struct vchain_queue){ &dq_ops, &d->tx });
+	net_dev_activate(&d->nd, BIT(32), dq_queue(&d->rx),
+	                 dq_queue(&d->tx));
 	net_dev_rx_notify(&d->nd);
 	assert_int_equal(d->rx.pushed, 1); /* the frame still waiting in the tap */
 }
@@ -659,8 +615,8 @@ static void test_dev_tx_to_tap(void **state)
 	struct devfix *d = *state;
 	if (!d)
 		skip();
-	net_dev_activate(&d->nd, BIT(32), (struct vchain_queue){ &dq_ops, &d->rx },
-	                 (struct vchain_queue){ &dq_ops, &d->tx });
+	net_dev_activate(&d->nd, BIT(32), dq_queue(&d->rx),
+	                 dq_queue(&d->tx));
 	static uint8_t bad[NET_HDR_LEN + 60], good[NET_HDR_LEN + 100], wr[64];
 	memset(bad, 0, sizeof(bad));
 	bad[0] = VIRTIO_NET_HDR_F_NEEDS_CSUM; /* CSUM was not acked */
@@ -701,8 +657,8 @@ static void test_dev_rate_limit_hooks(void **state)
 	bool empty = true;
 	d->nd.tx_limit = (struct net_limit){ deny, &empty };
 	d->nd.rx_limit = (struct net_limit){ deny, &empty };
-	net_dev_activate(&d->nd, BIT(32), (struct vchain_queue){ &dq_ops, &d->rx },
-	                 (struct vchain_queue){ &dq_ops, &d->tx });
+	net_dev_activate(&d->nd, BIT(32), dq_queue(&d->rx),
+	                 dq_queue(&d->tx));
 	static uint8_t good[NET_HDR_LEN + 60], rxb[2048];
 	memset(good, 0, NET_HDR_LEN);
 	test_frame(good + NET_HDR_LEN, 7, 46);
@@ -734,8 +690,8 @@ static void test_dev_reset_stops_rx(void **state)
 	struct devfix *d = *state;
 	if (!d)
 		skip();
-	net_dev_activate(&d->nd, BIT(32), (struct vchain_queue){ &dq_ops, &d->rx },
-	                 (struct vchain_queue){ &dq_ops, &d->tx });
+	net_dev_activate(&d->nd, BIT(32), dq_queue(&d->rx),
+	                 dq_queue(&d->tx));
 	net_dev_reset(&d->nd);
 	assert_false(d->nd.active);
 	static uint8_t rxb[2048];
@@ -749,6 +705,30 @@ static void test_dev_reset_stops_rx(void **state)
 	assert_int_equal(d->rx.pushed, 0);
 	net_dev_tx_notify(&d->nd); /* ignored while reset */
 	assert_int_equal(d->tx.pushed, 0);
+}
+
+/* A guest that refills TX as fast as it is drained gets one round's
+ * budget per notify, and the rest is handed to the next loop round: the
+ * vmm thread gets back to the API, timers and pause in between. */
+static void test_dev_tx_endless_queue_yields_each_round(void **state)
+{
+	struct devfix *d = *state;
+	if (!d)
+		skip();
+	net_dev_activate(&d->nd, BIT(32), dq_queue(&d->rx), dq_queue(&d->tx));
+	static uint8_t good[NET_HDR_LEN + 100];
+	memset(good, 0, NET_HDR_LEN);
+	size_t lg = test_frame(good + NET_HDR_LEN, 5, 86);
+	dq_add(&d->tx, false, good, NET_HDR_LEN + lg);
+	d->tx.endless = true;
+	net_dev_tx_notify(&d->nd);
+	assert_int_equal(d->tx.popped, VCHAIN_BUDGET);
+	assert_int_equal(d->tx.pushed, VCHAIN_BUDGET);
+	assert_int_equal(d->tx.published, 1);
+	assert_int_equal(d->tx.requeued, 1);
+	net_dev_tx_notify(&d->nd);
+	assert_int_equal(d->tx.popped, 2 * VCHAIN_BUDGET);
+	assert_int_equal(d->tx.requeued, 2);
 }
 
 /* ---- the whole device through the virtio-mmio transport ---- */
@@ -884,6 +864,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_dev_tx_to_tap, devfix_up, devfix_down),
 		cmocka_unit_test_setup_teardown(test_dev_rate_limit_hooks, devfix_up, devfix_down),
 		cmocka_unit_test_setup_teardown(test_dev_reset_stops_rx, devfix_up, devfix_down),
+		cmocka_unit_test_setup_teardown(test_dev_tx_endless_queue_yields_each_round, devfix_up,
+		                                devfix_down),
 		cmocka_unit_test(test_virtio_net_through_transport),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

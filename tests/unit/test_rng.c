@@ -9,6 +9,7 @@
 
 #include "devices/virtio/rng.h"
 #include "vmm/loop.h"
+#include "fakeq.h"
 #include "vdrv.h"
 
 static void test_fill_spans_iovecs(void **state)
@@ -53,47 +54,6 @@ static void test_two_fills_differ(void **state)
 
 /* ---- the device over a fake queue ---- */
 
-struct dq {
-	int n, next;
-	struct vchain chain[4];
-	int pushed, published;
-	uint32_t push_len[4];
-};
-
-static int dq_pop(void *q, struct vchain *c)
-{
-	struct dq *d = q;
-	if (d->next >= d->n)
-		return 0;
-	*c = d->chain[d->next++];
-	return 1;
-}
-
-static void dq_unpop(void *q, int n) { ((struct dq *)q)->next -= n; }
-
-static void dq_push(void *q, uint16_t head, uint32_t len)
-{
-	struct dq *d = q;
-	(void)head;
-	d->push_len[d->pushed++] = len;
-}
-
-static void dq_publish(void *q) { ((struct dq *)q)->published++; }
-
-static const struct vchain_ops dq_ops = { .pop = dq_pop, .unpop = dq_unpop, .push = dq_push,
-                                         .publish = dq_publish };
-
-static void dq_add(struct dq *d, bool writable, void *buf, size_t len)
-{
-	struct vchain *c = &d->chain[d->n++];
-	*c = (struct vchain){ .head = 0 };
-	c->iov[0] = (struct iovec){ buf, len };
-	if (writable)
-		c->nwrite = 1;
-	else
-		c->nread = 1;
-}
-
 static bool budget(void *bucket, uint64_t ops, uint64_t bytes)
 {
 	uint64_t *left = bucket;
@@ -104,39 +64,14 @@ static bool budget(void *bucket, uint64_t ops, uint64_t bytes)
 	return true;
 }
 
-/* A guest that refills the queue as fast as it is drained: a queue that
- * never runs dry. */
-struct endless_q {
-	uint8_t buf[8];
-	unsigned popped, pushed, published, requeued;
-};
-
-static int eq_pop(void *q, struct vchain *c)
-{
-	struct endless_q *e = q;
-	*c = (struct vchain){ .head = (uint16_t)e->popped++, .nwrite = 1 };
-	c->iov[0] = (struct iovec){ e->buf, sizeof(e->buf) };
-	return 1;
-}
-static void eq_unpop(void *q, int n) { ((struct endless_q *)q)->popped -= (unsigned)n; }
-static void eq_push(void *q, uint16_t head, uint32_t len)
-{
-	(void)head;
-	(void)len;
-	((struct endless_q *)q)->pushed++;
-}
-static void eq_publish(void *q) { ((struct endless_q *)q)->published++; }
-static void eq_requeue(void *q) { ((struct endless_q *)q)->requeued++; }
-
-static const struct vchain_ops eq_ops = { .pop = eq_pop, .unpop = eq_unpop, .push = eq_push,
-                                         .publish = eq_publish, .requeue = eq_requeue };
-
 static void test_dev_endless_queue_yields_each_round(void **state)
 {
 	(void)state;
 	struct rng_dev rd = { 0 };
-	struct endless_q q = { 0 };
-	rng_dev_activate(&rd, rng_dev_features(), (struct vchain_queue){ &eq_ops, &q });
+	struct dq q = { .endless = true };
+	static uint8_t buf[8];
+	dq_add(&q, true, buf, sizeof(buf));
+	rng_dev_activate(&rd, rng_dev_features(), dq_queue(&q));
 	/* returns (the test would hang otherwise) after one round's budget,
 	 * everything it took answered and the rest handed to the next round */
 	rng_dev_notify(&rd);
@@ -162,7 +97,7 @@ static void test_dev_serves_requests(void **state)
 	rng_dev_notify(&rd);             /* before activation: nothing */
 	assert_int_equal(q.pushed, 0);
 	assert_true(rng_dev_features() & (1ULL << 32));
-	rng_dev_activate(&rd, rng_dev_features(), (struct vchain_queue){ &dq_ops, &q });
+	rng_dev_activate(&rd, rng_dev_features(), dq_queue(&q));
 	rng_dev_notify(&rd);
 	assert_int_equal(q.pushed, 3);
 	assert_int_equal(q.published, 1);
@@ -185,7 +120,7 @@ static void test_dev_rate_limited(void **state)
 	rd.limit = (struct rng_limit){ budget, &left };
 	dq_add(&q, true, a, sizeof(a));
 	dq_add(&q, true, b, sizeof(b));
-	rng_dev_activate(&rd, 0, (struct vchain_queue){ &dq_ops, &q });
+	rng_dev_activate(&rd, 0, dq_queue(&q));
 	rng_dev_notify(&rd);
 	assert_int_equal(q.pushed, 1);  /* 64 of 100 bytes; the next 64 must wait */
 	assert_true(rd.throttled);

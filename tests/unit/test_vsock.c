@@ -17,6 +17,7 @@
 
 #include "devices/virtio/vsock.h"
 #include "devices/virtio/vsock_mux.h"
+#include "fakeq.h"
 #include "vdrv.h"
 
 #define CID 42
@@ -717,53 +718,6 @@ static void test_random_guest_packets(void **state)
 
 /* ---- the device over fake queues ---- */
 
-struct dq {
-	int n, next;
-	struct vchain chain[16];
-	int pushed, published;
-	uint16_t push_head[16];
-	uint32_t push_len[16];
-};
-
-static int dq_pop(void *q, struct vchain *c)
-{
-	struct dq *d = q;
-	if (d->next >= d->n)
-		return 0;
-	*c = d->chain[d->next++];
-	return 1;
-}
-
-static void dq_unpop(void *q, int n) { ((struct dq *)q)->next -= n; }
-
-static void dq_push(void *q, uint16_t head, uint32_t len)
-{
-	struct dq *d = q;
-	d->push_head[d->pushed] = head;
-	d->push_len[d->pushed++] = len;
-}
-
-static void dq_publish(void *q) { ((struct dq *)q)->published++; }
-
-static const struct vchain_ops dq_ops = { .pop = dq_pop, .unpop = dq_unpop, .push = dq_push,
-                                         .publish = dq_publish };
-
-/* a chain of one or two buffers (the header alone, then the payload) */
-static void dq_add2(struct dq *d, bool writable, void *a, size_t la, void *b, size_t lb)
-{
-	struct vchain *c = &d->chain[d->n];
-	*c = (struct vchain){ .head = (uint16_t)(d->n + 20) };
-	int k = 0;
-	c->iov[k++] = (struct iovec){ a, la };
-	if (b)
-		c->iov[k++] = (struct iovec){ b, lb };
-	if (writable)
-		c->nwrite = k;
-	else
-		c->nread = k;
-	d->n++;
-}
-
 struct devfix {
 	char dir[64], path[128];
 	struct loop loop;
@@ -797,9 +751,9 @@ static int dev_teardown(void **state)
 static void dev_activate(struct devfix *f)
 {
 	assert_int_equal(vsock_dev_activate(&f->vd, vsock_dev_features(),
-	                                    (struct vchain_queue){ &dq_ops, &f->rx },
-	                                    (struct vchain_queue){ &dq_ops, &f->tx },
-	                                    (struct vchain_queue){ &dq_ops, &f->ev }), 0);
+	                                    dq_queue(&f->rx),
+	                                    dq_queue(&f->tx),
+	                                    dq_queue(&f->ev)), 0);
 }
 
 static void test_dev_config_and_features(void **state)
@@ -931,6 +885,26 @@ static int established_dev(struct devfix *f, uint32_t *hport)
 	return fd;
 }
 
+/* A guest that refills TX as fast as it is drained gets one round's
+ * budget per notify; the rest goes to the next loop round. */
+static void test_dev_tx_endless_queue_yields_each_round(void **state)
+{
+	struct devfix *f = *state;
+	dev_activate(f);
+	static struct vsock_hdr rst;
+	rst = ghdr(VSOCK_OP_RST, 4000, 4001, 0); /* no such connection: ignored */
+	dq_add2(&f->tx, false, &rst, sizeof(rst), NULL, 0);
+	f->tx.endless = true;
+	vsock_dev_tx_notify(&f->vd);
+	assert_int_equal(f->tx.popped, VCHAIN_BUDGET);
+	assert_int_equal(f->tx.pushed, VCHAIN_BUDGET);
+	assert_int_equal(f->tx.published, 1);
+	assert_int_equal(f->tx.requeued, 1);
+	vsock_dev_tx_notify(&f->vd);
+	assert_int_equal(f->tx.popped, 2 * VCHAIN_BUDGET);
+	assert_int_equal(f->tx.requeued, 2);
+}
+
 static void test_dev_transport_reset_event(void **state)
 {
 	struct devfix *f = *state;
@@ -956,7 +930,7 @@ static void test_dev_transport_reset_event(void **state)
 
 static uint16_t dq_op(const struct dq *d, int i)
 {
-	const struct vsock_hdr *h = d->chain[d->push_head[i] - 20].iov[0].iov_base;
+	const struct vsock_hdr *h = d->chain[d->push_head[i] - DQ_HEAD0].iov[0].iov_base;
 	return le16toh(h->op);
 }
 
@@ -1154,6 +1128,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_dev_data_both_ways, dev_setup, dev_teardown),
 		cmocka_unit_test_setup_teardown(test_dev_malformed_chains, dev_setup, dev_teardown),
 		cmocka_unit_test_setup_teardown(test_dev_transport_reset_event, dev_setup, dev_teardown),
+		cmocka_unit_test_setup_teardown(test_dev_tx_endless_queue_yields_each_round, dev_setup,
+		                                dev_teardown),
 		cmocka_unit_test_setup_teardown(test_dev_shutdown_drained_by_slow_host, dev_setup,
 		                                dev_teardown),
 		cmocka_unit_test(test_virtio_vsock_through_transport),
