@@ -134,23 +134,6 @@ void api_apply_drive(struct api_target *t, struct api_request *r, struct api_rep
 	rep->status = 204;
 }
 
-/* vmm->blk is in slot order, root drive first (vmm.c step_block_devices). */
-static struct blk *drive_blk(struct api_target *t, int cfg_index)
-{
-	const struct vm_config *cfg = t->cfg;
-	int slot = 0;
-	for (int pass = 0; pass < 2; pass++) {
-		for (int i = 0; i < cfg->nr_drives; i++) {
-			if (cfg->drives[i].is_root_device != (pass == 0))
-				continue;
-			if (i == cfg_index)
-				return slot < t->vmm->nr_blk ? t->vmm->blk[slot] : NULL;
-			slot++;
-		}
-	}
-	return NULL;
-}
-
 void api_apply_drive_patch(struct api_target *t, struct api_request *r, struct api_reply *rep)
 {
 	struct api_drive_patch *p = &r->drive_patch;
@@ -160,7 +143,7 @@ void api_apply_drive_patch(struct api_target *t, struct api_request *r, struct a
 		api_reply_fault(rep, 400, API_BEFORE_START);
 		return;
 	}
-	struct blk *b = i < 0 ? NULL : drive_blk(t, i);
+	struct blk *b = i < 0 ? NULL : vmm_device_find(t->vmm, VIRTIO_KIND_BLK, p->drive_id);
 	if (!b) {
 		api_reply_fault(rep, 400, "drive_id: no drive %s", p->drive_id);
 		return;

@@ -114,7 +114,8 @@ void api_apply_net_patch(struct api_target *t, struct api_request *r, struct api
 		api_reply_fault(rep, 400, "iface_id: no network interface %s", p->iface_id);
 		return;
 	}
-	if (i >= t->vmm->nr_nets) {
+	struct net *n = vmm_device_find(t->vmm, VIRTIO_KIND_NET, p->iface_id);
+	if (!n) {
 		api_reply_fault(rep, 400, "iface_id: %s has no device", p->iface_id);
 		return;
 	}
@@ -122,8 +123,7 @@ void api_apply_net_patch(struct api_target *t, struct api_request *r, struct api
 		t->cfg->nets[i].rx_rate_limiter = p->rx;
 	if (p->has_tx)
 		t->cfg->nets[i].tx_rate_limiter = p->tx;
-	/* vmm->nets[i] is cfg->nets[i] (step_virtio_devices keeps the order) */
-	net_update_rate_limiters(t->vmm->nets[i], &t->cfg->nets[i].rx_rate_limiter,
+	net_update_rate_limiters(n, &t->cfg->nets[i].rx_rate_limiter,
 	                         &t->cfg->nets[i].tx_rate_limiter);
 	rep->status = 204;
 }

@@ -85,15 +85,6 @@ void *gm_ptr(const struct guest_mem *gm, uint64_t gpa, uint64_t len)
 	return NULL;
 }
 
-int gm_read(const struct guest_mem *gm, void *dst, uint64_t gpa, uint64_t len)
-{
-	void *p = gm_ptr(gm, gpa, len);
-	if (!p)
-		return -EFAULT;
-	memcpy(dst, p, len);
-	return 0;
-}
-
 int gm_write(const struct guest_mem *gm, uint64_t gpa, const void *src, uint64_t len)
 {
 	void *p = gm_ptr(gm, gpa, len);

@@ -37,7 +37,6 @@ void gm_destroy(struct guest_mem *gm);
 /* Host pointer for [gpa, gpa+len) if the whole range is RAM in one region,
  * else NULL. len 0 is treated as 1. Overflow-safe. */
 void *gm_ptr(const struct guest_mem *gm, uint64_t gpa, uint64_t len);
-int gm_read(const struct guest_mem *gm, void *dst, uint64_t gpa, uint64_t len);
 int gm_write(const struct guest_mem *gm, uint64_t gpa, const void *src, uint64_t len);
 /* Note that the VMM wrote [hva, hva+len) (a pointer gm_ptr returned):
  * a no-op unless a Diff snapshot is being tracked. Thread-safe. */

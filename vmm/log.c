@@ -67,15 +67,6 @@ int log_set_path(const char *path)
 	return 0;
 }
 
-void log_close(void)
-{
-	pthread_mutex_lock(&g_log.lock);
-	if (g_log.fd != STDERR_FILENO)
-		close(g_log.fd);
-	g_log.fd = STDERR_FILENO;
-	pthread_mutex_unlock(&g_log.lock);
-}
-
 unsigned long long log_now_us(void)
 {
 	struct timespec ts;

@@ -13,7 +13,6 @@ enum log_level log_get_level(void);
 void log_set_options(bool show_level, bool show_origin);
 /* Send log lines to a file or FIFO instead of stderr. Returns 0 or -errno. */
 int log_set_path(const char *path);
-void log_close(void);
 
 void log_write(enum log_level level, const char *file, int line,
                const char *fmt, ...) __attribute__((format(printf, 4, 5)));

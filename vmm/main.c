@@ -7,166 +7,149 @@
 
 #include "api/api.h"
 #include "vmm/config.h"
+#include "vmm/cli.h"
 #include "vmm/config_file.h"
+#include "vmm/errmsg.h"
 #include "vmm/log.h"
 #include "vmm/metrics.h"
 #include "vmm/snapshot/cli.h"
 #include "vmm/seccomp.h"
 #include <jansson.h>
 #include "vmm/vmm.h"
-#include "devices/virtio/net.h"
-#include "devices/virtio/rng.h"
-#include "devices/virtio/vsock_mux.h"
+
+#define PROG "husk"
+
+/* ---- husk run: the machine's options, then each device's (vmm/cli.h) ---- */
+
+static int opt_strdup(char **field, const char *arg, char *err, size_t errlen)
+{
+	free(*field);
+	*field = strdup(arg);
+	return *field ? 0 : errmsg_set(err, errlen, -ENOMEM, "out of memory");
+}
+
+static int opt_kernel(const char *arg, struct vm_config *cfg, char *err, size_t errlen)
+{
+	return opt_strdup(&cfg->boot.kernel_image_path, arg, err, errlen);
+}
+
+static int opt_initrd(const char *arg, struct vm_config *cfg, char *err, size_t errlen)
+{
+	return opt_strdup(&cfg->boot.initrd_path, arg, err, errlen);
+}
+
+static int opt_cmdline(const char *arg, struct vm_config *cfg, char *err, size_t errlen)
+{
+	return opt_strdup(&cfg->boot.boot_args, arg, err, errlen);
+}
+
+static int opt_serial_out(const char *arg, struct vm_config *cfg, char *err, size_t errlen)
+{
+	return opt_strdup(&cfg->serial_out_path, arg, err, errlen);
+}
+
+static int opt_serial_limit(const char *arg, struct vm_config *cfg, char *err, size_t errlen)
+{
+	uint64_t v;
+	if (cli_parse_u64(arg, 0, UINT64_MAX >> 20, &v) < 0)
+		return errmsg_set(err, errlen, -EINVAL,
+		                  "--serial-out-limit must be a number of MiB (0: no cap), got '%s'", arg);
+	cfg->serial_out_limit = v << 20;
+	return 0;
+}
+
+static int opt_vcpus(const char *arg, struct vm_config *cfg, char *err, size_t errlen)
+{
+	uint64_t v;
+	if (cli_parse_u64(arg, 1, CONFIG_MAX_VCPUS, &v) < 0)
+		return errmsg_set(err, errlen, -EINVAL, "--vcpus must be 1..%d, got '%s'", CONFIG_MAX_VCPUS, arg);
+	cfg->machine.vcpu_count = (unsigned)v;
+	return 0;
+}
+
+static int opt_mem(const char *arg, struct vm_config *cfg, char *err, size_t errlen)
+{
+	uint64_t v;
+	if (cli_parse_u64(arg, 1, UINT64_MAX >> 20, &v) < 0)
+		return errmsg_set(err, errlen, -EINVAL, "--mem must be a positive number of MiB, got '%s'", arg);
+	cfg->machine.mem_size_mib = v;
+	return 0;
+}
+
+static const struct cli_opt run_machine_opts[] = {
+	{ "kernel", required_argument, "--kernel PATH", opt_kernel },
+	{ "initrd", required_argument, "[--initrd PATH]", opt_initrd },
+	{ "cmdline", required_argument, "[--cmdline ARGS]", opt_cmdline },
+	{ "vcpus", required_argument, "[--vcpus N]", opt_vcpus },
+	{ "mem", required_argument, "[--mem MiB]", opt_mem },
+	{ "serial-out", required_argument, "[--serial-out PATH]", opt_serial_out },
+	{ "serial-out-limit", required_argument, "[--serial-out-limit MiB]", opt_serial_limit },
+};
+#define N_MACHINE (sizeof(run_machine_opts) / sizeof(run_machine_opts[0]))
+
+/* The machine's options, then every device's: what husk run takes. */
+static const struct cli_opt *const *run_table(void)
+{
+	static const struct cli_opt *table[N_MACHINE + 16];
+	size_t n = 0;
+	for (size_t i = 0; i < N_MACHINE; i++)
+		table[n++] = &run_machine_opts[i];
+	for (size_t i = 0; cli_device_opts[i] && n + 1 < sizeof(table) / sizeof(table[0]); i++)
+		table[n++] = cli_device_opts[i];
+	table[n] = NULL;
+	return table;
+}
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-	        "usage: husk run --kernel PATH [--initrd PATH] [--cmdline ARGS]\n"
-	        "                [--vcpus N] [--mem MiB] [--level LEVEL]\n"
-	        "                [--serial-out PATH] [--serial-out-limit MiB]\n"
-	        "                [--drive path=FILE[,ro][,root][,engine=async][,cache=writeback][,id=NAME]]...\n"
-	        "                [--net tap=NAME[,mac=MAC][,rx_bw=RATE][,rx_ops=RATE][,tx_bw=RATE][,tx_ops=RATE]]...\n"
-	        "                [--vsock cid=N,uds=PATH] [--rng[=bw=RATE,ops=RATE]]\n"
-	        "                [--seccomp-level 0|1|2|log] [--no-seccomp]\n"
-	        "       husk [--api-sock PATH] [--id ID] [--config-file FILE] [--no-api]\n"
-	        "            [--seccomp-level 0|1|2|log] [--no-seccomp]\n"
-	        "            [--level LEVEL] [--log-path PATH] [--show-level] [--show-log-origin]\n"
-	        "            [--metrics-path PATH] [--start-time-us US] [--boot-timer]\n"
-	        "       husk snapshot load --snapshot PATH (--mem-file PATH | --uffd-sock PATH) ...\n"
-	        "       husk --version\n");
+	cli_usage(f, "husk run", run_table(), "");
+	fprintf(f, "                " CLI_COMMON_USAGE "\n"
+	           "       husk [--api-sock PATH] [--id ID] [--config-file FILE] [--no-api]\n"
+	           "            " CLI_COMMON_USAGE "\n"
+	           "            [--log-path PATH] [--show-level] [--show-log-origin]\n"
+	           "            [--metrics-path PATH] [--start-time-us US] [--boot-timer]\n"
+	           "       husk snapshot load --snapshot PATH (--mem-file PATH | --uffd-sock PATH) ...\n"
+	           "       husk --version\n");
 }
 
-static int die_usage(const char *fmt, const char *arg)
+/* One option of husk run: a table entry, a common one, or --help. */
+static int run_option(int c, const char *arg, struct vm_config *cfg, bool *selftest)
 {
-	fprintf(stderr, "husk: ");
-	fprintf(stderr, fmt, arg);
-	fprintf(stderr, "\n");
+	const struct cli_opt *const *table = run_table();
+	char err[256];
+	if (c >= CLI_TABLE) {
+		if (table[c - CLI_TABLE]->apply(arg, cfg, err, sizeof(err)) < 0)
+			return cli_error(PROG, "%s", err);
+		return 0;
+	}
+	switch (c) {
+	case CLI_LEVEL:
+	case CLI_SECCOMP_LEVEL:
+	case CLI_NO_SECCOMP: return cli_common(PROG, c, arg);
+	case 'S': *selftest = true; return 0;
+	case 'h': usage(stdout); exit(0);
+	}
+	usage(stderr);
 	return 2;
-}
-
-/* Parse an unsigned decimal in [min, max]; -EINVAL otherwise. */
-static int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
-{
-	char *end;
-	if (!s || !*s || *s == '-')
-		return -EINVAL;
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (errno || *end || v < min || v > max)
-		return -EINVAL;
-	*out = v;
-	return 0;
 }
 
 static int run_parse(int argc, char **argv, struct vm_config *cfg, bool *selftest)
 {
-	enum { OPT_KERNEL = 1, OPT_INITRD, OPT_CMDLINE, OPT_VCPUS, OPT_MEM, OPT_SERIAL,
-	       OPT_SERIAL_LIMIT, OPT_LEVEL, OPT_DRIVE, OPT_NET, OPT_VSOCK, OPT_RNG,
-	       OPT_SECCOMP_LEVEL, OPT_NO_SECCOMP, OPT_SECCOMP_SELFTEST };
-	static const struct option opts[] = {
-		{ "kernel", required_argument, NULL, OPT_KERNEL },
-		{ "initrd", required_argument, NULL, OPT_INITRD },
-		{ "cmdline", required_argument, NULL, OPT_CMDLINE },
-		{ "vcpus", required_argument, NULL, OPT_VCPUS },
-		{ "mem", required_argument, NULL, OPT_MEM },
-		{ "serial-out", required_argument, NULL, OPT_SERIAL },
-		{ "serial-out-limit", required_argument, NULL, OPT_SERIAL_LIMIT },
-		{ "level", required_argument, NULL, OPT_LEVEL },
-		{ "drive", required_argument, NULL, OPT_DRIVE },
-		{ "net", required_argument, NULL, OPT_NET },
-		{ "vsock", required_argument, NULL, OPT_VSOCK },
-		{ "rng", optional_argument, NULL, OPT_RNG },
-		{ "seccomp-level", required_argument, NULL, OPT_SECCOMP_LEVEL },
-		{ "no-seccomp", no_argument, NULL, OPT_NO_SECCOMP },
-		/* not in the usage: makes the vmm thread do a forbidden syscall
-		 * once the VM runs (the tests' proof that the filter is on) */
-		{ "seccomp-selftest", no_argument, NULL, OPT_SECCOMP_SELFTEST },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	uint64_t v;
-	int c;
+	/* not in the usage: makes the vmm thread do a forbidden syscall once
+	 * the VM runs (the tests' proof that the filter is on) */
+	static const struct option own[] = { { "seccomp-selftest", no_argument, NULL, 'S' } };
+	struct option opts[64];
+	if (!cli_options(opts, 64, own, 1, run_table()))
+		return cli_error(PROG, "%s", "internal error: too many options");
+	int c, code;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case OPT_KERNEL: cfg->boot.kernel_image_path = strdup(optarg); break;
-		case OPT_INITRD: cfg->boot.initrd_path = strdup(optarg); break;
-		case OPT_CMDLINE: cfg->boot.boot_args = strdup(optarg); break;
-		case OPT_SERIAL: cfg->serial_out_path = strdup(optarg); break;
-		case OPT_SERIAL_LIMIT:
-			if (parse_u64(optarg, 0, UINT64_MAX >> 20, &v) < 0)
-				return die_usage("--serial-out-limit must be a number of MiB (0: no cap), got '%s'",
-				                 optarg);
-			cfg->serial_out_limit = v << 20;
-			break;
-		case OPT_VCPUS:
-			if (parse_u64(optarg, 1, CONFIG_MAX_VCPUS, &v) < 0)
-				return die_usage("--vcpus must be 1..32, got '%s'", optarg);
-			cfg->machine.vcpu_count = (unsigned)v;
-			break;
-		case OPT_MEM:
-			if (parse_u64(optarg, 1, UINT64_MAX >> 20, &v) < 0)
-				return die_usage("--mem must be a positive number of MiB, got '%s'", optarg);
-			cfg->machine.mem_size_mib = v;
-			break;
-		case OPT_LEVEL: {
-			enum log_level l;
-			if (log_level_parse(optarg, &l) < 0)
-				return die_usage("--level must be Error, Warning, Info or Debug, got '%s'", optarg);
-			log_set_level(l);
-			break;
-		}
-		case OPT_DRIVE: {
-			const char *what = NULL;
-			if (cfg->nr_drives >= CONFIG_MAX_DRIVES)
-				return die_usage("%s", "too many --drive options (at most 16)");
-			int n = cfg->nr_drives++; /* counted now so config_free frees it */
-			if (blk_drive_parse(optarg, (unsigned)n, &cfg->drives[n], &what) < 0)
-				return die_usage("--drive: %s", what);
-			break;
-		}
-		case OPT_NET: {
-			const char *what;
-			if (cfg->nr_nets >= CONFIG_MAX_NETS)
-				return die_usage("%s", "--net: too many interfaces");
-			if (net_parse_cli(optarg, &cfg->nets[cfg->nr_nets], &what) < 0)
-				return die_usage("%s", what ? what : "--net: out of memory");
-			cfg->nr_nets++;
-			break;
-		}
-		case OPT_VSOCK: {
-			const char *what;
-			uint32_t cid;
-			if (cfg->vsock.set)
-				return die_usage("%s", "--vsock: only one");
-			if (vsock_parse_cli(optarg, &cid, &cfg->vsock.uds_path, &what) < 0)
-				return die_usage("%s", what ? what : "--vsock: out of memory");
-			cfg->vsock.guest_cid = cid;
-			cfg->vsock.set = true;
-			break;
-		}
-		case OPT_RNG:
-			cfg->entropy = true;
-			if (optarg && rng_parse_cli(optarg, &cfg->entropy_rate_limiter) < 0)
-				return die_usage("--rng=bw=RATE,ops=RATE: bad rate '%s'", optarg);
-			break;
-		case OPT_SECCOMP_LEVEL: {
-			enum seccomp_level l;
-			if (seccomp_level_parse(optarg, &l) < 0)
-				return die_usage("--seccomp-level must be 0, 1, 2 or log, got '%s'", optarg);
-			seccomp_set_level(l);
-			break;
-		}
-		case OPT_NO_SECCOMP: seccomp_set_level(SECCOMP_LEVEL_NONE); break;
-		case OPT_SECCOMP_SELFTEST: *selftest = true; break;
-		case 'h': usage(stdout); exit(0);
-		default: usage(stderr); return 2;
-		}
-	}
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1)
+		if ((code = run_option(c, optarg, cfg, selftest)) != 0)
+			return code;
 	if (optind < argc)
-		return die_usage("unexpected argument '%s'", argv[optind]);
+		return cli_error(PROG, "unexpected argument '%s'", argv[optind]);
 	if (!cfg->boot.kernel_image_path)
-		return die_usage("%s", "run needs --kernel PATH");
+		return cli_error(PROG, "%s", "run needs --kernel PATH");
 	return 0;
 }
 
@@ -216,88 +199,77 @@ struct serve_opts {
 	const char *id;
 	const char *config_file;
 	const char *metrics_path;
-	bool no_api;
+	bool no_api, show_level, show_origin;
 };
+
+enum { O_SOCK = 1, O_ID, O_CONFIG, O_NO_API, O_LOG_PATH, O_SHOW_LEVEL, O_SHOW_ORIGIN, O_METRICS,
+       O_START_US, O_IGNORED };
+
+/* One option of husk (API mode); 0, or the exit code of a bad one. */
+static int serve_option(int c, const char *arg, struct serve_opts *o)
+{
+	uint64_t v;
+	switch (c) {
+	case O_SOCK: o->sock = arg; return 0;
+	case O_ID:
+		if (!*arg || strlen(arg) > 64)
+			return cli_error(PROG, "--id must be 1..64 characters, got '%s'", arg);
+		o->id = arg;
+		return 0;
+	case O_CONFIG: o->config_file = arg; return 0;
+	case O_NO_API: o->no_api = true; return 0;
+	case O_METRICS: o->metrics_path = arg; return 0;
+	case O_LOG_PATH:
+		return log_set_path(arg) < 0 ? cli_error(PROG, "--log-path: cannot open '%s'", arg) : 0;
+	case O_SHOW_LEVEL: o->show_level = true; return 0;
+	case O_SHOW_ORIGIN: o->show_origin = true; return 0;
+	case O_START_US:
+		if (cli_parse_u64(arg, 0, UINT64_MAX, &v) < 0)
+			return cli_error(PROG, "--start-time-us must be a number, got '%s'", arg);
+		log_set_start_us(v);
+		return 0;
+	case O_IGNORED: return 0;
+	case CLI_LEVEL:
+	case CLI_SECCOMP_LEVEL:
+	case CLI_NO_SECCOMP: return cli_common(PROG, c, arg);
+	case 'h': usage(stdout); exit(0);
+	}
+	usage(stderr);
+	return 2;
+}
 
 static int serve_parse(int argc, char **argv, struct serve_opts *o)
 {
-	enum { O_SOCK = 1, O_ID, O_CONFIG, O_NO_API, O_LEVEL, O_LOG_PATH, O_SHOW_LEVEL, O_SHOW_ORIGIN,
-	       O_METRICS, O_START_US, O_IGNORED, O_IGNORED_ARG, O_SECCOMP_LEVEL, O_NO_SECCOMP };
-	static const struct option opts[] = {
+	static const struct option own[] = {
 		{ "api-sock", required_argument, NULL, O_SOCK },
 		{ "id", required_argument, NULL, O_ID },
 		{ "config-file", required_argument, NULL, O_CONFIG },
 		{ "no-api", no_argument, NULL, O_NO_API },
-		{ "level", required_argument, NULL, O_LEVEL },
 		{ "log-path", required_argument, NULL, O_LOG_PATH },
 		{ "show-level", no_argument, NULL, O_SHOW_LEVEL },
 		{ "show-log-origin", no_argument, NULL, O_SHOW_ORIGIN },
 		{ "metrics-path", required_argument, NULL, O_METRICS },
 		{ "start-time-us", required_argument, NULL, O_START_US },
-		{ "seccomp-level", required_argument, NULL, O_SECCOMP_LEVEL },
-		{ "no-seccomp", no_argument, NULL, O_NO_SECCOMP },
 		/* Firecracker flags with nothing to do here: the boot timer is
 		 * always there; the jailer passes the CPU start time */
 		{ "boot-timer", no_argument, NULL, O_IGNORED },
-		{ "start-time-cpu-us", required_argument, NULL, O_IGNORED_ARG },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		{ "start-time-cpu-us", required_argument, NULL, O_IGNORED },
 	};
-	bool show_level = false, show_origin = false;
-	uint64_t v;
-	int c;
+	struct option opts[32];
+	cli_options(opts, 32, own, sizeof(own) / sizeof(own[0]), NULL);
 	/* filtered unless told otherwise, as `husk run` */
 	seccomp_set_level(SECCOMP_LEVEL_ADVANCED);
+	int c, code;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case O_SOCK: o->sock = optarg; break;
-		case O_ID:
-			if (!*optarg || strlen(optarg) > 64)
-				return die_usage("--id must be 1..64 characters, got '%s'", optarg);
-			o->id = optarg;
-			break;
-		case O_CONFIG: o->config_file = optarg; break;
-		case O_NO_API: o->no_api = true; break;
-		case O_METRICS: o->metrics_path = optarg; break;
-		case O_LEVEL: {
-			enum log_level l;
-			if (log_level_parse(optarg, &l) < 0)
-				return die_usage("--level must be Error, Warning, Info or Debug, got '%s'", optarg);
-			log_set_level(l);
-			break;
-		}
-		case O_LOG_PATH:
-			if (log_set_path(optarg) < 0)
-				return die_usage("--log-path: cannot open '%s'", optarg);
-			break;
-		case O_SHOW_LEVEL: show_level = true; break;
-		case O_SHOW_ORIGIN: show_origin = true; break;
-		case O_START_US:
-			if (parse_u64(optarg, 0, UINT64_MAX, &v) < 0)
-				return die_usage("--start-time-us must be a number, got '%s'", optarg);
-			log_set_start_us(v);
-			break;
-		case O_SECCOMP_LEVEL: {
-			enum seccomp_level l;
-			if (seccomp_level_parse(optarg, &l) < 0)
-				return die_usage("--seccomp-level must be 0, 1, 2 or log, got '%s'", optarg);
-			seccomp_set_level(l);
-			break;
-		}
-		case O_NO_SECCOMP: seccomp_set_level(SECCOMP_LEVEL_NONE); break;
-		case O_IGNORED:
-		case O_IGNORED_ARG: break;
-		case 'h': usage(stdout); exit(0);
-		default: usage(stderr); return 2;
-		}
-	}
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1)
+		if ((code = serve_option(c, optarg, o)) != 0)
+			return code;
 	if (optind < argc)
-		return die_usage("unexpected argument '%s'", argv[optind]);
+		return cli_error(PROG, "unexpected argument '%s'", argv[optind]);
 	if (o->no_api && !o->config_file)
-		return die_usage("%s", "--no-api needs --config-file");
-	if (show_level || show_origin)
-		log_set_options(show_level, show_origin);
+		return cli_error(PROG, "%s", "--no-api needs --config-file");
+	if (o->show_level || o->show_origin)
+		log_set_options(o->show_level, o->show_origin);
 	return 0;
 }
 

@@ -100,7 +100,7 @@ static const struct sc_rule rules_vmm[] = {
 	IOCTL(KVM_GET_XCRS), IOCTL(KVM_GET_DEBUGREGS), IOCTL(KVM_GET_MP_STATE),
 	IOCTL(KVM_GET_VCPU_EVENTS), IOCTL(KVM_GET_CLOCK), IOCTL(KVM_GET_IRQCHIP),
 	IOCTL(KVM_GET_PIT2), IOCTL(KVM_KVMCLOCK_CTRL),
-	IOCTL(KVM_IRQFD), IOCTL(KVM_IOEVENTFD), IOCTL(KVM_IRQ_LINE), IOCTL(KVM_IRQ_LINE_STATUS),
+	IOCTL(KVM_IRQFD), IOCTL(KVM_IOEVENTFD),
 	IOCTL(TUNSETOFFLOAD), IOCTL(BLKGETSIZE64),
 	/* the console terminal's mode put back at exit */
 	IOCTL(TCSETS), IOCTL(TCGETS), /* glibc reads it back to check */
@@ -122,8 +122,7 @@ static const struct sc_rule rules_api[] = {
  * file or socket I/O beyond read/write of fds it has (console, eventfds,
  * the tap on activation) */
 static const struct sc_rule rules_vcpu[] = {
-	IOCTL(KVM_RUN), IOCTL(KVM_IRQFD), IOCTL(KVM_IOEVENTFD), IOCTL(KVM_IRQ_LINE),
-	IOCTL(KVM_IRQ_LINE_STATUS), IOCTL(TUNSETOFFLOAD),
+	IOCTL(KVM_RUN), IOCTL(KVM_IRQFD), IOCTL(KVM_IOEVENTFD), IOCTL(TUNSETOFFLOAD),
 	ALLOW(io_uring_enter), ALLOW(epoll_ctl), ALLOW(timerfd_settime),
 	ALLOW_KICK,
 };

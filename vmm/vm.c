@@ -239,12 +239,6 @@ int vm_ioeventfd(struct vm *vm, int efd, uint64_t addr, uint32_t len,
 	return ioctl(vm->vm_fd, KVM_IOEVENTFD, &io) < 0 ? -errno : 0;
 }
 
-int vm_irq_line(struct vm *vm, unsigned gsi, int level)
-{
-	struct kvm_irq_level irq = { .irq = gsi, .level = (uint32_t)level };
-	return ioctl(vm->vm_fd, KVM_IRQ_LINE, &irq) < 0 ? -errno : 0;
-}
-
 void vm_request_exit(struct vm *vm, int code, const char *fmt, ...)
 {
 	pthread_mutex_lock(&vm->exit_lock);

@@ -60,7 +60,6 @@ int vm_irqfd(struct vm *vm, int efd, unsigned gsi);
 /* Let a guest write of datamatch at addr signal efd without an exit. */
 int vm_ioeventfd(struct vm *vm, int efd, uint64_t addr, uint32_t len,
                  uint64_t datamatch, bool mmio);
-int vm_irq_line(struct vm *vm, unsigned gsi, int level);
 
 /* Ask the VM to end with code (0 = guest reset/poweroff) and a reason.
  * Thread-safe; only the first call's code and reason are kept. */

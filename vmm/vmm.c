@@ -155,48 +155,17 @@ static int step_legacy_devices(struct vmm *vmm)
 	return ret;
 }
 
-static int vmm_add_frag(struct vmm *vmm, int ret)
-{
-	size_t l = strlen(vmm->virtio_cmdline);
-	if (ret < 0)
-		return ret;
-	return snprintf(vmm->virtio_cmdline + l, sizeof(vmm->virtio_cmdline) - l, " ") < 0 ? -ENOSPC : 0;
-}
-
-/* Snapshot state of a device, under a name stable across versions. */
-static int vmm_snapshot_register(struct vmm *vmm, const char *kind, int index,
-                                 const struct snapshot_dev_ops *ops, void *dev)
-{
-	char name[SNAP_DEVICE_NAME_LEN];
-	snprintf(name, sizeof(name), "%s%d", kind, index);
-	return snapshot_device_register(&vmm->snap, name, ops, dev);
-}
-
 /* virtio-blk drives in virtio-mmio slots 0.., the root drive first so
  * the guest sees it as /dev/vda. */
 static int step_block_devices(struct vmm *vmm)
 {
 	const struct vm_config *cfg = vmm->cfg;
-	struct virtio_env env;
-	virtio_env_for_vm(&env, &vmm->vm, &vmm->loop);
 	for (int pass = 0; pass < 2; pass++) {
 		for (int i = 0; i < cfg->nr_drives; i++) {
 			const struct drive_config *d = &cfg->drives[i];
 			if (d->is_root_device != (pass == 0))
 				continue;
-			int ret = blk_create(&vmm->blk[vmm->nr_blk], &env, d, (unsigned)vmm->nr_blk);
-			if (ret < 0)
-				return ret;
-			ret = vmm_snapshot_register(vmm, "virtio-blk", vmm->nr_blk, &blk_snapshot_ops,
-			                            vmm->blk[vmm->nr_blk]);
-			if (ret < 0) {
-				blk_destroy(vmm->blk[vmm->nr_blk]);
-				return ret;
-			}
-			size_t l = strlen(vmm->virtio_cmdline);
-			ret = vmm_add_frag(vmm, blk_cmdline(vmm->blk[vmm->nr_blk], vmm->virtio_cmdline + l,
-			                                    sizeof(vmm->virtio_cmdline) - l));
-			vmm->nr_blk++;
+			int ret = vmm_attach(vmm, &blk_class, d->drive_id, d);
 			if (ret < 0)
 				return ret;
 		}
@@ -257,47 +226,14 @@ static int vmm_vmgenid(struct vmm *vmm)
 
 static int step_virtio_devices(struct vmm *vmm)
 {
-	struct virtio_env env;
-	unsigned slot = (unsigned)vmm->nr_blk; /* after the drives */
+	const struct vm_config *cfg = vmm->cfg;
 	int ret = 0;
-	virtio_env_for_vm(&env, &vmm->vm, &vmm->loop);
-	for (int i = 0; ret == 0 && i < vmm->cfg->nr_nets; i++) {
-		ret = net_create(&vmm->nets[i], &env, &vmm->cfg->nets[i], -1, slot);
-		if (ret == 0) {
-			vmm->nr_nets++;
-			ret = vmm_snapshot_register(vmm, "virtio-net", i, &net_snapshot_ops, vmm->nets[i]);
-		}
-		if (ret == 0) {
-			size_t l = strlen(vmm->virtio_cmdline);
-			ret = vmm_add_frag(vmm, net_cmdline(vmm->nets[i], vmm->virtio_cmdline + l,
-			                                    sizeof(vmm->virtio_cmdline) - l));
-			slot++;
-		}
-	}
-	if (ret == 0 && vmm->cfg->vsock.set) {
-		ret = vsock_create(&vmm->vsock, &env, vmm->cfg->vsock.guest_cid, vmm->cfg->vsock.uds_path, slot);
-		if (ret == 0)
-			ret = vmm_snapshot_register(vmm, "virtio-vsock", 0, &vsock_snapshot_ops, vmm->vsock);
-		if (ret == 0) {
-			size_t l = strlen(vmm->virtio_cmdline);
-			ret = vmm_add_frag(vmm, vsock_cmdline(vmm->vsock, vmm->virtio_cmdline + l,
-			                                      sizeof(vmm->virtio_cmdline) - l));
-			slot++;
-		}
-	}
-	if (ret == 0 && vmm->cfg->entropy) {
-		ret = rng_create(&vmm->rng, &env, slot);
-		if (ret == 0)
-			rng_update_rate_limiter(vmm->rng, &vmm->cfg->entropy_rate_limiter);
-		if (ret == 0)
-			ret = vmm_snapshot_register(vmm, "virtio-rng", 0, &rng_snapshot_ops, vmm->rng);
-		if (ret == 0) {
-			size_t l = strlen(vmm->virtio_cmdline);
-			ret = vmm_add_frag(vmm, rng_cmdline(vmm->rng, vmm->virtio_cmdline + l,
-			                                    sizeof(vmm->virtio_cmdline) - l));
-			slot++;
-		}
-	}
+	for (int i = 0; ret == 0 && i < cfg->nr_nets; i++)
+		ret = vmm_attach(vmm, &net_class, cfg->nets[i].iface_id, &cfg->nets[i]);
+	if (ret == 0 && cfg->vsock.set)
+		ret = vmm_attach(vmm, &vsock_class, "", &cfg->vsock);
+	if (ret == 0 && cfg->entropy)
+		ret = vmm_attach(vmm, &rng_class, "", &cfg->entropy_rate_limiter);
 	if (ret == 0)
 		ret = vmm_vmgenid(vmm);
 	return ret;
@@ -512,13 +448,7 @@ void vmm_destroy(struct vmm *vmm)
 			vcpu_destroy(&vm->vcpus[i]);
 		free(vm->vcpus);
 		vm->vcpus = NULL;
-		for (int i = 0; i < vmm->nr_blk; i++)
-			blk_destroy(vmm->blk[i]);
-		vmm->nr_blk = 0;
-		for (int i = 0; i < vmm->nr_nets; i++)
-			net_destroy(vmm->nets[i]);
-		vsock_destroy(vmm->vsock);
-		rng_destroy(vmm->rng);
+		vmm_detach_all(vmm);
 		serial_destroy(&vmm->serial);
 		i8042_destroy(&vmm->i8042);
 		vmgenid_destroy(&vmm->vmgenid);

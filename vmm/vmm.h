@@ -13,6 +13,7 @@
 #include "vmm/arch/x86_64/boot.h"
 #include "vmm/config.h"
 #include "vmm/console.h"
+#include "vmm/device.h"
 #include "vmm/loop.h"
 #include "vmm/snapshot/snapshot.h"
 #include "vmm/vm.h"
@@ -38,12 +39,8 @@ struct vmm {
 	struct console console; /* terminal input to COM1 */
 	int signal_fd;
 
-	struct blk *blk[CONFIG_MAX_DRIVES]; /* in slot order: root drive first */
-	int nr_blk;
-	struct net *nets[CONFIG_MAX_NETS];
-	int nr_nets;
-	struct vsock *vsock;
-	struct rng *rng;
+	struct vmm_device devs[VMM_MAX_DEVICES]; /* virtio, in slot order (vmm/device.h) */
+	int nr_devs;
 	struct vmgenid vmgenid;
 	int vmgenid_irq_efd;
 	char virtio_cmdline[1024]; /* virtio_mmio.device=... of every device */

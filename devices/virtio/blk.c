@@ -15,6 +15,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "vmm/cli.h"
+#include "vmm/errmsg.h"
 #include "vmm/log.h"
 #include "vmm/snapshot/snapshot.h"
 
@@ -770,4 +772,41 @@ const struct snapshot_dev_ops blk_snapshot_ops = {
 	.save = blk_snapshot_save,
 	.check = blk_snapshot_check,
 	.restore = blk_snapshot_restore,
+};
+
+/* ---- the class vmm_attach uses ---- */
+
+static int blk_class_create(void **dev, const struct virtio_env *env, const void *cfg, unsigned slot)
+{
+	return blk_create((struct blk **)dev, env, cfg, slot);
+}
+
+static void blk_class_destroy(void *dev) { blk_destroy(dev); }
+static int blk_class_cmdline(const void *dev, char *buf, size_t len) { return blk_cmdline(dev, buf, len); }
+
+const struct virtio_class blk_class = {
+	.kind = VIRTIO_KIND_BLK,
+	.name = "virtio-blk",
+	.create = blk_class_create,
+	.destroy = blk_class_destroy,
+	.cmdline = blk_class_cmdline,
+	.snapshot = &blk_snapshot_ops,
+};
+
+/* ---- husk run --drive ---- */
+
+static int blk_cli_apply(const char *arg, struct vm_config *cfg, char *err, size_t errlen)
+{
+	const char *what = NULL;
+	if (cfg->nr_drives >= CONFIG_MAX_DRIVES)
+		return errmsg_set(err, errlen, -E2BIG, "too many --drive options (at most %d)", CONFIG_MAX_DRIVES);
+	int n = cfg->nr_drives++; /* counted now so config_free frees it */
+	if (blk_drive_parse(arg, (unsigned)n, &cfg->drives[n], &what) < 0)
+		return errmsg_set(err, errlen, -EINVAL, "--drive: %s", what);
+	return 0;
+}
+
+const struct cli_opt blk_cli_opt = {
+	"drive", required_argument,
+	"[--drive path=FILE[,ro][,root][,engine=async][,cache=writeback][,id=NAME]]...", blk_cli_apply,
 };

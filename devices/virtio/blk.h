@@ -37,6 +37,7 @@
 #include <sys/uio.h>
 
 #include "devices/virtio/mmio.h"
+#include "devices/virtio/class.h"
 #include "devices/virtio/queue.h"
 #include "vmm/config.h"
 #include "vmm/limits.h"
@@ -167,5 +168,11 @@ struct io_uring *blk_uring_ring(struct blk_uring *u);
  * transport and queue state, identity = drive id, backing file, ro/rw. */
 struct snapshot_dev_ops;
 extern const struct snapshot_dev_ops blk_snapshot_ops;
+
+/* For vmm_attach: cfg is a struct drive_config. */
+extern const struct virtio_class blk_class;
+
+/* husk run's --drive option (vmm/cli.h). */
+extern const struct cli_opt blk_cli_opt;
 
 #endif

@@ -10,6 +10,8 @@
 #include <unistd.h>
 
 #include "devices/net_tap.h"
+#include "vmm/cli.h"
+#include "vmm/errmsg.h"
 #include "vmm/log.h"
 #include "vmm/snapshot/snapshot.h"
 
@@ -92,9 +94,8 @@ int net_tx_gather(const struct iovec *chain, int n, uint64_t features,
 	return k;
 }
 
-int net_rx_pkt_check(const uint8_t *pkt, size_t len)
+int net_rx_len_check(size_t len)
 {
-	(void)pkt;
 	if (len < (size_t)NET_HDR_LEN + NET_ETH_HLEN || len > NET_MAX_PKT)
 		return -EINVAL;
 	return 0;
@@ -209,7 +210,7 @@ static void net_rx_process(struct net_dev *nd)
 				nd->tap_ready = false; /* the next frame brings an edge */
 				break;
 			}
-			if (net_rx_pkt_check(nd->rx_pkt, (size_t)n) < 0) {
+			if (net_rx_len_check((size_t)n) < 0) {
 				nd->stats.rx_malformed++;
 				net_warn_drop(nd, "malformed frame from the tap");
 				continue;
@@ -733,4 +734,41 @@ const struct snapshot_dev_ops net_snapshot_ops = {
 	.save = net_snapshot_save,
 	.check = net_snapshot_check,
 	.restore = net_snapshot_restore,
+};
+
+/* ---- the class vmm_attach uses ---- */
+
+static int net_class_create(void **dev, const struct virtio_env *env, const void *cfg, unsigned slot)
+{
+	return net_create((struct net **)dev, env, cfg, -1, slot);
+}
+
+static void net_class_destroy(void *dev) { net_destroy(dev); }
+static int net_class_cmdline(const void *dev, char *buf, size_t len) { return net_cmdline(dev, buf, len); }
+
+const struct virtio_class net_class = {
+	.kind = VIRTIO_KIND_NET,
+	.name = "virtio-net",
+	.create = net_class_create,
+	.destroy = net_class_destroy,
+	.cmdline = net_class_cmdline,
+	.snapshot = &net_snapshot_ops,
+};
+
+/* ---- husk run --net ---- */
+
+static int net_cli_apply(const char *arg, struct vm_config *cfg, char *err, size_t errlen)
+{
+	const char *what = NULL;
+	if (cfg->nr_nets >= CONFIG_MAX_NETS)
+		return errmsg_set(err, errlen, -E2BIG, "--net: too many interfaces (at most %d)", CONFIG_MAX_NETS);
+	if (net_parse_cli(arg, &cfg->nets[cfg->nr_nets], &what) < 0)
+		return errmsg_set(err, errlen, -EINVAL, "%s", what ? what : "--net: out of memory");
+	cfg->nr_nets++;
+	return 0;
+}
+
+const struct cli_opt net_cli_opt = {
+	"net", required_argument,
+	"[--net tap=NAME[,mac=MAC][,rx_bw=RATE][,rx_ops=RATE][,tx_bw=RATE][,tx_ops=RATE]]...", net_cli_apply,
 };

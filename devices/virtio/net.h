@@ -80,8 +80,9 @@ int net_tx_gather(const struct iovec *chain, int n, uint64_t features,
                   struct virtio_net_hdr_v1 *hdr, struct iovec *out, int max_out,
                   size_t *frame_len);
 
-/* Check a packet read from the tap (header + frame). 0 or -EINVAL. */
-int net_rx_pkt_check(const uint8_t *pkt, size_t len);
+/* Check the length of a packet read from the tap (header + frame): at
+ * least a header and an Ethernet header, at most NET_MAX_PKT. 0 or -EINVAL. */
+int net_rx_len_check(size_t len);
 
 /* Put one packet from the tap (its header + frame, pkt[0..len)) into guest
  * chains: one chain without MRG_RXBUF, as many as it takes with it, the
@@ -170,6 +171,7 @@ void net_dev_tx_resume(struct net_dev *nd);
  * Queues: 0 receive, 1 transmit. */
 
 #include "devices/virtio/mmio.h"
+#include "devices/virtio/class.h"
 #include "vmm/limits.h"
 
 #define NET_QUEUE_RX 0
@@ -204,5 +206,11 @@ int net_parse_cli(const char *arg, struct net_config *out, const char **what);
  * transport and queue state, identity = the configured MAC. */
 struct snapshot_dev_ops;
 extern const struct snapshot_dev_ops net_snapshot_ops;
+
+/* For vmm_attach: cfg is a struct net_config (the tap opened by name). */
+extern const struct virtio_class net_class;
+
+/* husk run's --net option (vmm/cli.h). */
+extern const struct cli_opt net_cli_opt;
 
 #endif

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <sys/random.h>
 
+#include "vmm/cli.h"
+#include "vmm/errmsg.h"
 #include "vmm/log.h"
 #include "vmm/snapshot/snapshot.h"
 
@@ -245,3 +247,37 @@ const struct snapshot_dev_ops rng_snapshot_ops = {
 	.check = rng_snapshot_check,
 	.restore = rng_snapshot_restore,
 };
+
+/* ---- the class vmm_attach uses ---- */
+
+static int rng_class_create(void **dev, const struct virtio_env *env, const void *cfg, unsigned slot)
+{
+	int ret = rng_create((struct rng **)dev, env, slot);
+	if (ret == 0)
+		rng_update_rate_limiter(*dev, cfg);
+	return ret;
+}
+
+static void rng_class_destroy(void *dev) { rng_destroy(dev); }
+static int rng_class_cmdline(const void *dev, char *buf, size_t len) { return rng_cmdline(dev, buf, len); }
+
+const struct virtio_class rng_class = {
+	.kind = VIRTIO_KIND_RNG,
+	.name = "virtio-rng",
+	.create = rng_class_create,
+	.destroy = rng_class_destroy,
+	.cmdline = rng_class_cmdline,
+	.snapshot = &rng_snapshot_ops,
+};
+
+/* ---- husk run --rng ---- */
+
+static int rng_cli_apply(const char *arg, struct vm_config *cfg, char *err, size_t errlen)
+{
+	cfg->entropy = true;
+	if (arg && rng_parse_cli(arg, &cfg->entropy_rate_limiter) < 0)
+		return errmsg_set(err, errlen, -EINVAL, "--rng=bw=RATE,ops=RATE: bad rate '%s'", arg);
+	return 0;
+}
+
+const struct cli_opt rng_cli_opt = { "rng", optional_argument, "[--rng[=bw=RATE,ops=RATE]]", rng_cli_apply };

@@ -46,6 +46,7 @@ void rng_dev_resume(struct rng_dev *rd);
  *     rng_destroy(r); */
 
 #include "devices/virtio/mmio.h"
+#include "devices/virtio/class.h"
 #include "vmm/limits.h"
 
 struct rng {
@@ -67,5 +68,11 @@ int rng_cmdline(const struct rng *r, char *buf, size_t len);
 /* Snapshot ops (vmm/snapshot/snapshot.h), opaque = struct rng *. */
 struct snapshot_dev_ops;
 extern const struct snapshot_dev_ops rng_snapshot_ops;
+
+/* For vmm_attach: cfg is the entropy device's struct rate_limiter_config. */
+extern const struct virtio_class rng_class;
+
+/* husk run's --rng option (vmm/cli.h). */
+extern const struct cli_opt rng_cli_opt;
 
 #endif

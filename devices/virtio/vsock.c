@@ -1,5 +1,6 @@
 /* vsock: virtio-vsock queues <-> the connection mux. */
 #include "devices/virtio/vsock.h"
+#include "vmm/config.h"
 
 #include <endian.h>
 #include <errno.h>
@@ -10,6 +11,8 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "vmm/cli.h"
+#include "vmm/errmsg.h"
 #include "vmm/log.h"
 #include "vmm/snapshot/snapshot.h"
 
@@ -63,12 +66,6 @@ int vsock_dev_activate(struct vsock_dev *vd, uint64_t acked, struct vchain_queue
 	/* packets that waited for the driver go out on its first RX notify
 	 * (or the transport glue's work handler) */
 	return 0;
-}
-
-void vsock_dev_reset(struct vsock_dev *vd)
-{
-	vd->active = false;
-	vsock_mux_reset(&vd->mux);
 }
 
 /* Fill guest RX buffers while the mux has packets and the guest has room;
@@ -363,3 +360,40 @@ const struct snapshot_dev_ops vsock_snapshot_ops = {
 	.check = vsock_snapshot_check,
 	.restore = vsock_snapshot_restore,
 };
+
+/* ---- the class vmm_attach uses ---- */
+
+static int vsock_class_create(void **dev, const struct virtio_env *env, const void *cfg, unsigned slot)
+{
+	const struct vsock_config *c = cfg;
+	return vsock_create((struct vsock **)dev, env, c->guest_cid, c->uds_path, slot);
+}
+
+static void vsock_class_destroy(void *dev) { vsock_destroy(dev); }
+static int vsock_class_cmdline(const void *dev, char *buf, size_t len) { return vsock_cmdline(dev, buf, len); }
+
+const struct virtio_class vsock_class = {
+	.kind = VIRTIO_KIND_VSOCK,
+	.name = "virtio-vsock",
+	.create = vsock_class_create,
+	.destroy = vsock_class_destroy,
+	.cmdline = vsock_class_cmdline,
+	.snapshot = &vsock_snapshot_ops,
+};
+
+/* ---- husk run --vsock ---- */
+
+static int vsock_cli_apply(const char *arg, struct vm_config *cfg, char *err, size_t errlen)
+{
+	const char *what = NULL;
+	uint32_t cid;
+	if (cfg->vsock.set)
+		return errmsg_set(err, errlen, -EEXIST, "--vsock: only one");
+	if (vsock_parse_cli(arg, &cid, &cfg->vsock.uds_path, &what) < 0)
+		return errmsg_set(err, errlen, -EINVAL, "%s", what ? what : "--vsock: out of memory");
+	cfg->vsock.guest_cid = cid;
+	cfg->vsock.set = true;
+	return 0;
+}
+
+const struct cli_opt vsock_cli_opt = { "vsock", required_argument, "[--vsock cid=N,uds=PATH]", vsock_cli_apply };

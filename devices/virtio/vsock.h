@@ -36,8 +36,6 @@ uint64_t vsock_dev_features(void);
 void vsock_dev_config_read(const struct vsock_dev *vd, uint64_t off, void *data, uint32_t len);
 int vsock_dev_activate(struct vsock_dev *vd, uint64_t acked, struct vchain_queue rxq,
                        struct vchain_queue txq, struct vchain_queue evq);
-/* Device reset: every connection is dropped (host sockets see EOF). */
-void vsock_dev_reset(struct vsock_dev *vd);
 void vsock_dev_rx_notify(struct vsock_dev *vd);
 /* After a snapshot restore: tell the guest its connections are gone
  * (VIRTIO_VSOCK_EVENT_TRANSPORT_RESET on the event queue) and drop ours.
@@ -58,6 +56,7 @@ void vsock_dev_tx_notify(struct vsock_dev *vd);
  * work_efd, so loop state is only ever touched there. */
 
 #include "devices/virtio/mmio.h"
+#include "devices/virtio/class.h"
 
 struct vsock {
 	struct virtio_mmio t;
@@ -76,5 +75,11 @@ int vsock_cmdline(const struct vsock *v, char *buf, size_t len);
  * transport and queue state, identity = guest CID; connections reset. */
 struct snapshot_dev_ops;
 extern const struct snapshot_dev_ops vsock_snapshot_ops;
+
+/* For vmm_attach: cfg is a struct vsock_config. */
+extern const struct virtio_class vsock_class;
+
+/* husk run's --vsock option (vmm/cli.h). */
+extern const struct cli_opt vsock_cli_opt;
 
 #endif

@@ -29,6 +29,7 @@ SEC_MACHINE = 1
 SEC_VCPU_MSRS = 0x205
 SEC_VCPU_LAPIC = 0x206
 SEC_DEVICE = 0x300
+NAME_LEN = 80  # SNAP_DEVICE_NAME_LEN: a device section starts with its name
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -389,8 +390,8 @@ def test_device_state_that_does_not_validate_refused(tmp_path):
     state, mem, last = full_snapshot(tmp_path, extra=("--device",))
     data = state.read_bytes()
     bad = tmp_path / "bad.state"
-    # keep the 32-byte name, break the device's own magic
-    bad.write_bytes(rewrite_section(data, SEC_DEVICE, lambda p: p[:32] + b"XXXX" + p[36:]))
+    # keep the name (format.h SNAP_DEVICE_NAME_LEN), break the device's own magic
+    bad.write_bytes(rewrite_section(data, SEC_DEVICE, lambda p: p[:NAME_LEN] + b"XXXX" + p[NAME_LEN + 4:]))
     why = refused_then_good(tmp_path, bad, mem, state, last, extra=("--device",))
     assert "testdev0" in why and "bad magic" in why
     bad.write_bytes(rewrite_section(data, SEC_DEVICE, lambda p: None))

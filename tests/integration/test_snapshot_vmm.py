@@ -144,8 +144,9 @@ def test_snapshot_carries_devices_and_refuses_another_backend(tmp_path):
     off, _, _, length = cfg[0]
     text = data[off + 16: off + 16 + length].decode()
     assert str(tmp_path / "disk.img") in text and '"is_root_device":true' in text
-    devices = [data[o + 16: o + 48].rstrip(b"\0").decode() for o, t, _, _ in sections(data) if t == SEC_DEVICE]
-    assert sorted(devices) == ["i8042", "serial0", "virtio-blk0", "vmgenid"]
+    # format.h: an 80-byte name, "<kind>:<id>" for virtio devices
+    devices = [data[o + 16: o + 96].rstrip(b"\0").decode() for o, t, _, _ in sections(data) if t == SEC_DEVICE]
+    assert sorted(devices) == ["i8042", "serial0", "virtio-blk:drive0", "vmgenid"]
     # the same drive id pointing at another file: the blk device's
     # identity check refuses it before anything is applied
     other = tmp_path / "other.img"
@@ -155,7 +156,7 @@ def test_snapshot_carries_devices_and_refuses_another_backend(tmp_path):
                                     lambda p: p.replace(str(tmp_path / "disk.img").encode(), str(other).encode())))
     r = load(bad, "--mem-file", mem, serial=tmp_path / "x.txt")
     assert r.returncode == 1
-    assert "virtio-blk0" in r.stderr and "snapshot's is" in r.stderr and "other.img" in r.stderr, r.stderr
+    assert "virtio-blk:drive0" in r.stderr and "snapshot's is" in r.stderr and "other.img" in r.stderr, r.stderr
     # a malformed configuration section
     bad.write_bytes(rewrite_section(data, SEC_VM_CONFIG, lambda p: b'{"drives": 7}'))
     r = load(bad, "--mem-file", mem, serial=tmp_path / "x.txt")
@@ -187,9 +188,9 @@ def test_bad_files_refused_by_husk_snapshot_load(tmp_path):
     assert r.returncode == 1 and "exactly" in r.stderr, r.stderr
     # device state cut short: named in the error
     bad.write_bytes(rewrite_section(data, SEC_DEVICE,
-                                    lambda p: p[:-3] if p.startswith(b"virtio-blk0") else p))
+                                    lambda p: p[:-3] if p.startswith(b"virtio-blk:drive0") else p))
     r = load(bad, "--mem-file", mem, serial=tmp_path / "x.txt")
-    assert r.returncode == 1 and "virtio-blk0" in r.stderr, r.stderr
+    assert r.returncode == 1 and "virtio-blk:drive0" in r.stderr, r.stderr
     r = subprocess.run([str(HUSK), "snapshot", "load", "--snapshot", str(state)], capture_output=True, text=True)
     assert r.returncode == 2 and "--mem-file" in r.stderr
 

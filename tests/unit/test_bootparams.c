@@ -13,14 +13,18 @@
 static uint32_t rd32(const struct guest_mem *gm, uint64_t gpa)
 {
 	uint32_t v = 0;
-	assert_int_equal(gm_read(gm, &v, gpa, 4), 0);
+	const void *p = gm_ptr(gm, gpa, 4);
+	assert_non_null(p);
+	memcpy(&v, p, 4);
 	return v;
 }
 
 static uint64_t rd64(const struct guest_mem *gm, uint64_t gpa)
 {
 	uint64_t v = 0;
-	assert_int_equal(gm_read(gm, &v, gpa, 8), 0);
+	const void *p = gm_ptr(gm, gpa, 8);
+	assert_non_null(p);
+	memcpy(&v, p, 8);
 	return v;
 }
 

@@ -1,6 +1,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <setjmp.h>
 #include <errno.h>
 #include <cmocka.h>
@@ -25,7 +26,7 @@ static void test_small_ram_one_region(void **state)
 	assert_null(gm_ptr(&gm, UINT64_MAX, 2));
 	uint32_t v = 0xdeadbeef, back = 0;
 	assert_int_equal(gm_write(&gm, 0x1000, &v, 4), 0);
-	assert_int_equal(gm_read(&gm, &back, 0x1000, 4), 0);
+	memcpy(&back, gm_ptr(&gm, 0x1000, 4), 4);
 	assert_int_equal(back, v);
 	assert_int_equal(gm_write(&gm, (128 << 20) - 2, &v, 4), -EFAULT);
 	gm_destroy(&gm);

@@ -9,18 +9,19 @@
 #include <string.h>
 #include <time.h>
 
+#include "vmm/cli.h"
 #include "vmm/config.h"
 #include "vmm/log.h"
 #include "vmm/snapshot/snapshot_vmm.h"
 #include "vmm/vmm.h"
 
-static void cli_usage(FILE *f)
+static void load_usage(FILE *f)
 {
 	fprintf(f,
 	        "usage: husk snapshot load --snapshot PATH (--mem-file PATH | --uffd-sock PATH)\n"
 	        "                          [--resume] [--enable-diff] [--serial-out PATH]\n"
 	        "                          [--net-override IFACE_ID=TAP]... [--vsock-uds PATH]\n"
-	        "                          [--level LEVEL]\n"
+	        "                          " CLI_COMMON_USAGE "\n"
 	        "  Restores the snapshot into this process and runs it until the guest\n"
 	        "  exits (without --resume the VM stays paused: useful only to check a\n"
 	        "  snapshot loads). Devices come from the snapshot; a clone gets its own\n"
@@ -45,13 +46,7 @@ struct cli_load {
 	const char *mem_file, *uffd_sock;
 };
 
-static int cli_bad(const char *fmt, const char *arg)
-{
-	fprintf(stderr, "husk snapshot load: ");
-	fprintf(stderr, fmt, arg);
-	fprintf(stderr, "\n");
-	return 2;
-}
+#define PROG "husk snapshot load"
 
 static int cli_net_override(struct cli_load *l, char *arg)
 {
@@ -65,8 +60,8 @@ static int cli_net_override(struct cli_load *l, char *arg)
 
 static int cli_load_parse(int argc, char **argv, struct cli_load *l, struct vm_config *cfg)
 {
-	enum { O_SNAP = 1, O_MEM, O_UFFD, O_RESUME, O_DIFF, O_SERIAL, O_NET, O_VSOCK, O_LEVEL };
-	static const struct option opts[] = {
+	enum { O_SNAP = 1, O_MEM, O_UFFD, O_RESUME, O_DIFF, O_SERIAL, O_NET, O_VSOCK };
+	static const struct option own[] = {
 		{ "snapshot", required_argument, NULL, O_SNAP },
 		{ "mem-file", required_argument, NULL, O_MEM },
 		{ "uffd-sock", required_argument, NULL, O_UFFD },
@@ -75,10 +70,9 @@ static int cli_load_parse(int argc, char **argv, struct cli_load *l, struct vm_c
 		{ "serial-out", required_argument, NULL, O_SERIAL },
 		{ "net-override", required_argument, NULL, O_NET },
 		{ "vsock-uds", required_argument, NULL, O_VSOCK },
-		{ "level", required_argument, NULL, O_LEVEL },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
 	};
+	struct option opts[16];
+	cli_options(opts, 16, own, sizeof(own) / sizeof(own[0]), NULL);
 	int c;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -94,26 +88,25 @@ static int cli_load_parse(int argc, char **argv, struct cli_load *l, struct vm_c
 			break;
 		case O_NET:
 			if (cli_net_override(l, optarg) < 0)
-				return cli_bad("--net-override wants IFACE_ID=TAP (at most 8), got '%s'", optarg);
+				return cli_error(PROG, "--net-override wants IFACE_ID=TAP (at most 8), got '%s'", optarg);
 			break;
 		case O_VSOCK: l->p.vsock_uds_override = optarg; break;
-		case O_LEVEL: {
-			enum log_level lv;
-			if (log_level_parse(optarg, &lv) < 0)
-				return cli_bad("--level must be Error, Warning, Info or Debug, got '%s'", optarg);
-			log_set_level(lv);
+		case CLI_LEVEL:
+		case CLI_SECCOMP_LEVEL:
+		case CLI_NO_SECCOMP:
+			if (cli_common(PROG, c, optarg))
+				return 2;
 			break;
-		}
-		case 'h': cli_usage(stdout); exit(0);
-		default: cli_usage(stderr); return 2;
+		case 'h': load_usage(stdout); exit(0);
+		default: load_usage(stderr); return 2;
 		}
 	}
 	if (optind < argc)
-		return cli_bad("unexpected argument '%s'", argv[optind]);
+		return cli_error(PROG, "unexpected argument '%s'", argv[optind]);
 	if (!l->p.snapshot_path)
-		return cli_bad("%s", "--snapshot PATH is required");
+		return cli_error(PROG, "%s", "--snapshot PATH is required");
 	if (!l->mem_file == !l->uffd_sock)
-		return cli_bad("%s", "give exactly one of --mem-file and --uffd-sock");
+		return cli_error(PROG, "%s", "give exactly one of --mem-file and --uffd-sock");
 	l->p.mem_backend = l->mem_file ? SNAPSHOT_MEM_FILE : SNAPSHOT_MEM_UFFD;
 	l->p.backend_path = l->mem_file ? l->mem_file : l->uffd_sock;
 	l->p.net_overrides = l->ov;
@@ -165,9 +158,9 @@ int snapshot_cli_main(int argc, char **argv)
 	if (argc >= 2 && strcmp(argv[1], "create") == 0)
 		return snapshot_cli_create(argc - 1, argv + 1);
 	if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-		cli_usage(stdout);
+		load_usage(stdout);
 		return 0;
 	}
-	cli_usage(stderr);
+	load_usage(stderr);
 	return 2;
 }

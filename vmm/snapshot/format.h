@@ -30,7 +30,10 @@
 #endif
 
 #define SNAP_MAGIC "HUSKSNAP"
-#define SNAP_FORMAT_VERSION 1u
+/* 2: device sections are keyed "<kind>:<id>" (vmm/device.h), no longer by
+ * position ("virtio-blk0"), and names are 80 bytes. A version 1 file is
+ * refused with both versions named: its keys cannot be mapped safely. */
+#define SNAP_FORMAT_VERSION 2u
 #define SNAP_ARCH_X86_64 1u
 #define SNAP_ARCH_AARCH64 2u
 #define SNAP_MAX_SECTIONS 4096u
@@ -110,7 +113,8 @@ struct snap_memory {
 };
 _Static_assert(sizeof(struct snap_memory) == 16 + 24 * SNAP_MAX_REGIONS, "snap_memory is on disk");
 
-#define SNAP_DEVICE_NAME_LEN 32
+/* "<kind>:<id>" (vmm/device.h): a 64-character id fits */
+#define SNAP_DEVICE_NAME_LEN 80
 
 struct snap_device_hdr {
 	char name[SNAP_DEVICE_NAME_LEN]; /* NUL-padded, unique per VM */

@@ -1,0 +1,28 @@
+/* class: what the VMM needs to attach one kind of virtio device. Each kind
+ * exports one (blk_class, net_class, vsock_class, rng_class) beside its
+ * code; vmm/device.c gives it a virtio-mmio slot and its GSI, adds its
+ * kernel cmdline entry, registers its state for snapshots under
+ * "<name>:<id>" and tears it down. A new kind is one file plus one class. */
+#ifndef HUSK_VIRTIO_CLASS_H
+#define HUSK_VIRTIO_CLASS_H
+
+#include <stddef.h>
+
+struct snapshot_dev_ops;
+struct virtio_env;
+
+enum virtio_kind { VIRTIO_KIND_BLK, VIRTIO_KIND_NET, VIRTIO_KIND_VSOCK, VIRTIO_KIND_RNG, VIRTIO_KINDS };
+
+struct virtio_class {
+	enum virtio_kind kind;
+	const char *name; /* "virtio-blk": the snapshot key's first part */
+	/* cfg is the kind's own configuration (struct drive_config, ...);
+	 * *dev is malloc'd */
+	int (*create)(void **dev, const struct virtio_env *env, const void *cfg, unsigned slot);
+	void (*destroy)(void *dev); /* NULL is fine */
+	/* the kernel cmdline entry; the length, or -ENOSPC */
+	int (*cmdline)(const void *dev, char *buf, size_t len);
+	const struct snapshot_dev_ops *snapshot;
+};
+
+#endif

@@ -1,0 +1,97 @@
+/* cli: the shared parts of husk's command lines. */
+#include "vmm/cli.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "devices/virtio/blk.h"
+#include "devices/virtio/net.h"
+#include "devices/virtio/rng.h"
+#include "devices/virtio/vsock.h"
+#include "vmm/log.h"
+#include "vmm/seccomp.h"
+
+/* Every device's command-line option: one line a device. */
+const struct cli_opt *const cli_device_opts[] = {
+	&blk_cli_opt,
+	&net_cli_opt,
+	&vsock_cli_opt,
+	&rng_cli_opt,
+	NULL,
+};
+
+int cli_error(const char *prog, const char *fmt, const char *arg)
+{
+	fprintf(stderr, "%s: ", prog);
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, "\n");
+	return 2;
+}
+
+int cli_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+	char *end;
+	if (!s || !*s || *s == '-')
+		return -EINVAL;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || *end || v < min || v > max)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+int cli_common(const char *prog, int c, const char *arg)
+{
+	enum log_level l;
+	enum seccomp_level s;
+	switch (c) {
+	case CLI_LEVEL:
+		if (log_level_parse(arg, &l) < 0)
+			return cli_error(prog, "--level must be Error, Warning, Info or Debug, got '%s'", arg);
+		log_set_level(l);
+		return 0;
+	case CLI_SECCOMP_LEVEL:
+		if (seccomp_level_parse(arg, &s) < 0)
+			return cli_error(prog, "--seccomp-level must be 0, 1, 2 or log, got '%s'", arg);
+		seccomp_set_level(s);
+		return 0;
+	case CLI_NO_SECCOMP:
+		seccomp_set_level(SECCOMP_LEVEL_NONE);
+		return 0;
+	}
+	return cli_error(prog, "%s", "internal error: not a common option");
+}
+
+struct option *cli_options(struct option *out, size_t cap, const struct option *own, size_t n_own,
+                           const struct cli_opt *const *table)
+{
+	static const struct option tail[] = { CLI_COMMON_OPTS, { "help", no_argument, NULL, 'h' },
+	                                      { NULL, 0, NULL, 0 } };
+	size_t n = 0, n_table = 0;
+	while (table && table[n_table])
+		n_table++;
+	if (n_own + n_table + sizeof(tail) / sizeof(tail[0]) > cap)
+		return NULL;
+	for (size_t i = 0; i < n_own; i++)
+		out[n++] = own[i];
+	for (size_t i = 0; i < n_table; i++)
+		out[n++] = (struct option){ table[i]->name, table[i]->has_arg, NULL, CLI_TABLE + (int)i };
+	for (size_t i = 0; i < sizeof(tail) / sizeof(tail[0]); i++)
+		out[n++] = tail[i];
+	return out;
+}
+
+void cli_usage(FILE *f, const char *head, const struct cli_opt *const *table, const char *tail)
+{
+	const size_t width = 78, indent = strlen("usage: ") + strlen(head);
+	size_t col = (size_t)fprintf(f, "usage: %s", head);
+	for (size_t i = 0; table && table[i]; i++) {
+		size_t len = strlen(table[i]->usage);
+		if (col + 1 + len > width)
+			col = (size_t)fprintf(f, "\n%*s", (int)indent, "") - 1;
+		col += (size_t)fprintf(f, " %s", table[i]->usage);
+	}
+	fprintf(f, "\n%s", tail);
+}

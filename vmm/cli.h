@@ -1,0 +1,53 @@
+/* cli: what husk's command lines share. The error line and its exit code,
+ * numbers, the options every command has (--level, --seccomp-level,
+ * --no-seccomp), and options as data: each device module defines its own
+ * (name, usage text, how it fills a vm_config) beside its code, and
+ * cli_device_opts lists them, one line each. */
+#ifndef HUSK_VMM_CLI_H
+#define HUSK_VMM_CLI_H
+
+#include <getopt.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+struct vm_config;
+
+/* Print "<prog>: <fmt, with arg for its %s>" to stderr; returns 2, the
+ * exit code of a bad command line. */
+int cli_error(const char *prog, const char *fmt, const char *arg);
+/* An unsigned decimal in [min, max]; -EINVAL otherwise. */
+int cli_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
+
+/* getopt values of the common options; a command lists CLI_COMMON_OPTS
+ * among its own and hands these values to cli_common. */
+enum { CLI_LEVEL = 0x100, CLI_SECCOMP_LEVEL, CLI_NO_SECCOMP, CLI_TABLE = 0x200 };
+#define CLI_COMMON_OPTS                                                   \
+	{ "level", required_argument, NULL, CLI_LEVEL },                  \
+	{ "seccomp-level", required_argument, NULL, CLI_SECCOMP_LEVEL },  \
+	{ "no-seccomp", no_argument, NULL, CLI_NO_SECCOMP }
+#define CLI_COMMON_USAGE "[--level LEVEL] [--seccomp-level 0|1|2|log] [--no-seccomp]"
+/* 0, or cli_error's 2 for a bad value. */
+int cli_common(const char *prog, int c, const char *arg);
+
+/* An option that fills in part of a vm_config. */
+struct cli_opt {
+	const char *name;
+	int has_arg;       /* getopt's no_argument, required_argument, optional_argument */
+	const char *usage; /* its part of the usage line */
+	/* 0, or -errno with the reason (the option named) in err */
+	int (*apply)(const char *arg, struct vm_config *cfg, char *err, size_t errlen);
+};
+
+/* The devices' options, NULL-terminated (vmm/cli.c). */
+extern const struct cli_opt *const cli_device_opts[];
+
+/* getopt's table for a command: its own options, then the cli_opts (value
+ * CLI_TABLE + index), then the common ones and --help. NULL if it does
+ * not fit in cap. */
+struct option *cli_options(struct option *out, size_t cap, const struct option *own, size_t n_own,
+                           const struct cli_opt *const *table);
+/* Print "usage: <head>" and each table option's usage, wrapped. */
+void cli_usage(FILE *f, const char *head, const struct cli_opt *const *table, const char *tail);
+
+#endif
