@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "vmm/arch/x86_64/layout.h"
+#include "vmm/arch/arch.h"
 #include "vmm/log.h"
 #include "vmm/vmm.h"
 

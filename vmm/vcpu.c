@@ -11,8 +11,6 @@
 #include <unistd.h>
 #include <linux/kvm.h>
 
-#include "vmm/arch/x86_64/cpuid.h"
-#include "vmm/arch/x86_64/regs.h"
 #include "vmm/log.h"
 #include "vmm/seccomp.h"
 #include "vmm/vm.h"
@@ -54,49 +52,6 @@ int vcpu_create(struct vcpu *vcpu, struct vm *vm, unsigned id)
 		return ret;
 	}
 	return 0;
-}
-
-static int vcpu_set_cpuid(struct vcpu *vcpu)
-{
-	const struct kvm_cpuid2 *sup = vm_supported_cpuid(vcpu->vm);
-	if (!sup)
-		return -EIO;
-	size_t sz = sizeof(*sup) + sup->nent * sizeof(sup->entries[0]);
-	struct kvm_cpuid2 *c = malloc(sz);
-	if (!c)
-		return -ENOMEM;
-	memcpy(c, sup, sz);
-	int ret = cpuid_normalize(c, vcpu->id, vcpu->vm->nr_vcpus, false);
-	if (ret == 0 && ioctl(vcpu->fd, KVM_SET_CPUID2, c) < 0)
-		ret = -errno;
-	free(c);
-	return ret;
-}
-
-int vcpu_configure(struct vcpu *vcpu, const struct boot_info *bi)
-{
-	const char *step = "CPUID";
-	int ret = vcpu_set_cpuid(vcpu);
-	if (ret == 0) {
-		step = "MSRs";
-		ret = msrs_setup_boot(vcpu->vm->kvm_fd, vcpu->fd);
-	}
-	if (ret == 0) {
-		step = "FPU";
-		ret = regs_setup_fpu(vcpu->fd);
-	}
-	if (ret == 0) {
-		step = "LAPIC";
-		ret = regs_setup_lapic(vcpu->fd);
-	}
-	/* APs keep their reset state and wait for INIT/SIPI from the BSP */
-	if (ret == 0 && vcpu->id == 0) {
-		step = "registers";
-		ret = regs_setup_bsp(vcpu->fd, bi);
-	}
-	if (ret < 0)
-		log_err("vCPU %u: setting %s failed: %s", vcpu->id, step, strerror(-ret));
-	return ret;
 }
 
 static void vcpu_count(atomic_ullong *counter)

@@ -27,8 +27,6 @@ struct vcpu {
 };
 
 int vcpu_create(struct vcpu *vcpu, struct vm *vm, unsigned id);
-/* CPUID, MSRs, LAPIC for every vCPU; registers + page tables for the BSP. */
-int vcpu_configure(struct vcpu *vcpu, const struct boot_info *bi);
 /* Start the thread (named "fc_vcpu N"). */
 int vcpu_start(struct vcpu *vcpu);
 /* Make the thread leave KVM_RUN now (signal + immediate_exit). */

@@ -12,10 +12,9 @@
 #include <unistd.h>
 #include <linux/kvm.h>
 
-#include "vmm/arch/x86_64/layout.h"
+#include "vmm/arch/arch.h"
 #include "vmm/log.h"
 
-#define CPUID_MAX_ENTRIES 256
 
 struct kvm_cap_need {
 	int cap;
@@ -65,34 +64,6 @@ static int vm_check_kvm(struct vm *vm)
 	return 0;
 }
 
-static int vm_get_supported_cpuid(struct vm *vm);
-
-/* Fetched on first use: a restored VM takes its CPUID from the snapshot and
- * never pays for the query (about 0.7 ms here). */
-const struct kvm_cpuid2 *vm_supported_cpuid(struct vm *vm)
-{
-	if (!vm->supported_cpuid && vm_get_supported_cpuid(vm) < 0) {
-		free(vm->supported_cpuid);
-		vm->supported_cpuid = NULL;
-	}
-	return vm->supported_cpuid;
-}
-
-static int vm_get_supported_cpuid(struct vm *vm)
-{
-	size_t sz = sizeof(struct kvm_cpuid2) + CPUID_MAX_ENTRIES * sizeof(struct kvm_cpuid_entry2);
-	vm->supported_cpuid = calloc(1, sz);
-	if (!vm->supported_cpuid)
-		return -ENOMEM;
-	vm->supported_cpuid->nent = CPUID_MAX_ENTRIES;
-	if (ioctl(vm->kvm_fd, KVM_GET_SUPPORTED_CPUID, vm->supported_cpuid) < 0) {
-		int ret = -errno;
-		log_err("KVM_GET_SUPPORTED_CPUID: %s", strerror(errno));
-		return ret;
-	}
-	return 0;
-}
-
 static int vm_map_memory(struct vm *vm, uint64_t mem_mib)
 {
 	int ret = gm_init(&vm->gm, mem_mib << 20, LAYOUT_MMIO_GAP_START);
@@ -114,30 +85,6 @@ static int vm_map_memory(struct vm *vm, uint64_t mem_mib)
 			log_err("KVM_SET_USER_MEMORY_REGION slot %d: %s", i, strerror(errno));
 			return ret;
 		}
-	}
-	return 0;
-}
-
-static int vm_create_irqchip(struct vm *vm)
-{
-	if (ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, (unsigned long)LAYOUT_KVM_TSS) < 0) {
-		log_err("KVM_SET_TSS_ADDR: %s", strerror(errno));
-		return -errno;
-	}
-	uint64_t idmap = LAYOUT_KVM_IDENTITY_MAP;
-	if (ioctl(vm->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &idmap) < 0) {
-		log_err("KVM_SET_IDENTITY_MAP_ADDR: %s", strerror(errno));
-		return -errno;
-	}
-	if (ioctl(vm->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0) {
-		log_err("KVM_CREATE_IRQCHIP: %s", strerror(errno));
-		return -errno;
-	}
-	/* speaker port dummy: the guest's PIT probing must not exit to us */
-	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
-	if (ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit) < 0) {
-		log_err("KVM_CREATE_PIT2: %s", strerror(errno));
-		return -errno;
 	}
 	return 0;
 }
@@ -191,7 +138,7 @@ int vm_create(struct vm *vm, uint64_t mem_mib, unsigned nr_vcpus)
 	if (ret < 0)
 		return ret;
 	log_info("phase: memory mapped at %llu us", log_uptime_us());
-	ret = vm_create_irqchip(vm);
+	ret = arch_vm_init(vm);
 	if (ret < 0)
 		return ret;
 	vm->exit_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -212,8 +159,7 @@ void vm_destroy(struct vm *vm)
 		close(vm->kvm_fd);
 	if (vm->exit_efd >= 0)
 		close(vm->exit_efd);
-	free(vm->supported_cpuid);
-	vm->supported_cpuid = NULL;
+	arch_vm_destroy(vm);
 	vm->vm_fd = vm->kvm_fd = vm->exit_efd = -1;
 	pthread_mutex_destroy(&vm->exit_lock);
 	pthread_mutex_destroy(&vm->pause_lock);

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <pthread.h>
 
+#include "vmm/arch/arch.h"
 #include "vmm/bus.h"
 #include "vmm/config.h"
 #include "vmm/guest_mem.h"
@@ -23,7 +24,7 @@ struct vm {
 	struct guest_mem gm;
 	struct bus pio;
 	struct bus mmio;
-	struct kvm_cpuid2 *supported_cpuid;
+	struct arch_vm arch;
 
 	unsigned nr_vcpus;
 	struct vcpu *vcpus;
@@ -50,8 +51,6 @@ struct vm {
 /* Open /dev/kvm, check the API version and every capability we need,
  * create the VM, map mem_mib MiB and register it, create the irqchip and
  * PIT. Errors are logged with the reason. */
-/* KVM_GET_SUPPORTED_CPUID, queried once on first use; NULL on failure. */
-const struct kvm_cpuid2 *vm_supported_cpuid(struct vm *vm);
 int vm_create(struct vm *vm, uint64_t mem_mib, unsigned nr_vcpus);
 void vm_destroy(struct vm *vm);
 

@@ -14,9 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "vmm/arch/x86_64/boot.h"
-#include "vmm/arch/x86_64/layout.h"
-#include "vmm/arch/x86_64/regs.h"
+#include "vmm/arch/arch.h"
 #include "vmm/log.h"
 #include "vmm/seccomp.h"
 #include "vmm/snapshot/snapshot_vmm.h"
@@ -268,21 +266,14 @@ static int step_load_kernel(struct vmm *vmm)
 	ret = vmm_map_file("kernel", b->kernel_image_path, &img, &img_len);
 	if (ret < 0)
 		goto out;
-	ret = loader_load_kernel(&vmm->vm.gm, img, img_len, bi);
-	if (ret < 0) {
-		log_err("kernel %s: %s", b->kernel_image_path,
-		        ret == -ENOMEM ? "does not fit in guest memory" : "not a loadable ELF or bzImage");
+	ret = arch_load_kernel(&vmm->vm.gm, img, img_len, b->kernel_image_path, bi);
+	if (ret < 0)
 		goto out;
-	}
-	log_info("kernel %s: %s, entry 0x%llx", b->kernel_image_path,
-	         bi->has_setup_header ? "bzImage, 64-bit boot protocol" :
-	         bi->mode == BOOT_PVH ? "ELF, PVH entry" : "ELF, 64-bit entry with boot_params",
-	         (unsigned long long)bi->entry);
 	if (b->initrd_path) {
 		ret = vmm_map_file("initrd", b->initrd_path, &initrd, &initrd_len);
 		if (ret < 0)
 			goto out;
-		ret = loader_load_initrd(&vmm->vm.gm, initrd, initrd_len, bi);
+		ret = arch_load_initrd(&vmm->vm.gm, initrd, initrd_len, bi);
 		if (ret < 0) {
 			log_err("initrd %s does not fit in guest memory", b->initrd_path);
 			goto out;
@@ -290,13 +281,7 @@ static int step_load_kernel(struct vmm *vmm)
 	}
 	ret = vmm_build_cmdline(vmm);
 	if (ret == 0)
-		ret = loader_load_cmdline(&vmm->vm.gm, vmm->cmdline);
-	if (ret == 0)
-		ret = mptable_write(&vmm->vm.gm, vmm->vm.nr_vcpus);
-	if (ret == 0)
-		ret = bootparams_write(&vmm->vm.gm, bi, strlen(vmm->cmdline));
-	if (ret == 0)
-		ret = regs_write_tables(&vmm->vm.gm, bi);
+		ret = arch_write_boot_tables(&vmm->vm, bi, vmm->cmdline);
 	if (ret < 0) {
 		log_err("cannot write boot tables: %s", strerror(-ret));
 		goto out;
@@ -322,7 +307,7 @@ static int step_create_vcpus(struct vmm *vmm)
 		int ret = vcpu_create(&vm->vcpus[i], vm, i);
 		/* a restored vCPU gets all its state from the snapshot */
 		if (ret == 0 && !vmm->restore)
-			ret = vcpu_configure(&vm->vcpus[i], &vmm->boot);
+			ret = arch_vcpu_init(&vm->vcpus[i], &vmm->boot);
 		if (ret < 0)
 			return ret;
 	}

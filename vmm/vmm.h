@@ -10,7 +10,7 @@
 #include "devices/serial.h"
 #include "devices/vmgenid.h"
 #include "devices/virtio/blk.h"
-#include "vmm/arch/x86_64/boot.h"
+#include "vmm/arch/arch.h"
 #include "vmm/config.h"
 #include "vmm/console.h"
 #include "vmm/device.h"

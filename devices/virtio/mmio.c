@@ -11,7 +11,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include "vmm/arch/x86_64/layout.h"
+#include "vmm/arch/arch.h"
 #include "vmm/log.h"
 #include "vmm/vm.h"
 

@@ -9,9 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "vmm/arch/x86_64/layout.h"
-#include "vmm/arch/x86_64/vcpu_state.h"
-#include "vmm/arch/x86_64/vm_state.h"
+#include "vmm/arch/arch.h"
 #include "vmm/log.h"
 #include "vmm/snapshot/mem_file.h"
 #include "vmm/snapshot/uffd.h"
@@ -89,7 +87,7 @@ int snapshot_image_open(const char *path, struct snapshot_image *img, char *err,
 	memset(img, 0, sizeof(*img));
 	int ret = load_read_file(path, img, err, errlen);
 	if (ret == 0)
-		ret = snap_parse(img->buf, img->len, SNAP_ARCH_X86_64, &img->f, err, errlen);
+		ret = snap_parse(img->buf, img->len, arch_snapshot_id(), &img->f, err, errlen);
 	if (ret == 0)
 		ret = load_check_machine(img, err, errlen);
 	if (ret == 0)

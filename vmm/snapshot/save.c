@@ -12,8 +12,7 @@
 #include <unistd.h>
 #include <linux/kvm.h>
 
-#include "vmm/arch/x86_64/vcpu_state.h"
-#include "vmm/arch/x86_64/vm_state.h"
+#include "vmm/arch/arch.h"
 #include "vmm/config.h"
 #include "vmm/log.h"
 #include "vmm/snapshot/mem_file.h"
@@ -89,7 +88,7 @@ static int save_state_image(struct snapshot_state *s, struct vm *vm, const struc
 	ret = save_devices(s, w, err, errlen);
 	if (ret < 0)
 		return ret;
-	ret = snap_writer_finish(w, SNAP_ARCH_X86_64, HUSK_VERSION);
+	ret = snap_writer_finish(w, arch_snapshot_id(), HUSK_VERSION);
 	if (ret < 0)
 		return errmsg_set(err, errlen, ret, "building the state file failed: %s", strerror(-ret));
 	return 0;

@@ -32,6 +32,7 @@
 #include <unistd.h>
 #include <linux/kvm.h>
 
+#include "vmm/arch/x86_64/cpuid.h"
 #include "vmm/log.h"
 #include "vmm/snapshot/snapshot.h"
 #include "vmm/vcpu.h"
@@ -170,7 +171,7 @@ static int host_boot(struct host *h, const char *guest, uint64_t mib)
 	if (n <= 0)
 		return -EIO;
 	for (unsigned i = 0; i < h->vm.nr_vcpus; i++)
-		if (ioctl(h->vm.vcpus[i].fd, KVM_SET_CPUID2, vm_supported_cpuid(&h->vm)) < 0)
+		if (ioctl(h->vm.vcpus[i].fd, KVM_SET_CPUID2, x86_supported_cpuid(&h->vm)) < 0)
 			return -errno;
 	int vfd = h->vm.vcpus[0].fd;
 	struct kvm_sregs sregs;

@@ -13,4 +13,9 @@
 int cpuid_normalize(struct kvm_cpuid2 *cpuid, unsigned vcpu_id,
                     unsigned nr_vcpus, bool smt);
 
+struct vm;
+/* KVM_GET_SUPPORTED_CPUID of vm's KVM, queried once on first use; NULL on
+ * failure. */
+const struct kvm_cpuid2 *x86_supported_cpuid(struct vm *vm);
+
 #endif

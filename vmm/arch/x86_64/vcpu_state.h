@@ -24,21 +24,8 @@
 #ifndef HUSK_X86_VCPU_STATE_H
 #define HUSK_X86_VCPU_STATE_H
 
-#include <stddef.h>
-
+/* The functions are declared in vmm/arch/arch.h (vcpu_state_*). */
+#include "vmm/arch/arch.h"
 #include "vmm/snapshot/format.h"
-
-struct vm;
-
-/* The vCPU must be out of KVM_RUN (paused, with its last exit completed:
- * see snapshot_flush_vcpu in save.c). */
-int vcpu_state_save(const struct vm *vm, int vcpu_fd, unsigned index, struct snap_writer *w);
-/* Every section of vCPU index is present and fits this host (lengths,
- * counts, XSAVE size, capabilities). Touches nothing. */
-int vcpu_state_check(const struct vm *vm, const struct snap_file *f, unsigned index,
-                     char *err, size_t errlen);
-/* Apply a checked state to a freshly created (unconfigured) vCPU. */
-int vcpu_state_apply(const struct vm *vm, int vcpu_fd, const struct snap_file *f,
-                     unsigned index, char *err, size_t errlen);
 
 #endif

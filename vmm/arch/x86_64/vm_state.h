@@ -10,12 +10,10 @@
 
 #include <stddef.h>
 
+#include "vmm/arch/arch.h"
 #include "vmm/snapshot/format.h"
 
 struct vm;
 
-int vm_state_save(const struct vm *vm, struct snap_writer *w);
-int vm_state_check(const struct snap_file *f, char *err, size_t errlen);
-int vm_state_apply(const struct vm *vm, const struct snap_file *f, char *err, size_t errlen);
 
 #endif

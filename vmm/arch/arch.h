@@ -1,0 +1,69 @@
+/* arch: the one door from the rest of husk into the architecture. Code
+ * outside vmm/arch/ includes this header and never one under
+ * vmm/arch/<arch>/; each architecture implements what it declares.
+ *
+ * What an architecture provides:
+ *   - its memory map (LAYOUT_*: RAM limits and the MMIO hole, the
+ *     virtio-mmio window and GSIs, the legacy devices' addresses),
+ *     struct boot_info (what its loaders found) and struct arch_vm (its
+ *     per-VM data), from its own arch_types.h;
+ *   - VM and vCPU set-up, kernel/initrd loading and the boot tables;
+ *   - the snapshot of its VM-wide and per-vCPU KVM state. */
+#ifndef HUSK_ARCH_H
+#define HUSK_ARCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(__x86_64__)
+#include "vmm/arch/x86_64/arch_types.h"
+#else
+#error "husk has no vmm/arch/ for this architecture"
+#endif
+
+struct guest_mem;
+struct snap_file;
+struct snap_writer;
+struct vcpu;
+struct vm;
+
+/* ---- the VM ---- */
+
+/* After KVM_CREATE_VM: the in-kernel interrupt controller and timers and
+ * whatever else the architecture needs before vCPUs exist. */
+int arch_vm_init(struct vm *vm);
+void arch_vm_destroy(struct vm *vm);
+
+/* ---- vCPUs ---- */
+
+/* A fresh vCPU's state before its first KVM_RUN (not after a restore,
+ * which brings all of it); the boot vCPU also gets the entry state. */
+int arch_vcpu_init(struct vcpu *vcpu, const struct boot_info *bi);
+
+/* ---- booting ---- */
+
+/* Load a kernel image into guest RAM and say how to enter it. */
+int arch_load_kernel(const struct guest_mem *gm, const uint8_t *img, size_t len, const char *path,
+                     struct boot_info *bi);
+int arch_load_initrd(const struct guest_mem *gm, const uint8_t *img, size_t len, struct boot_info *bi);
+/* After the kernel and initrd: the cmdline and every table the guest reads
+ * at boot (x86: zero page or PVH start_info, MP table, page tables). */
+int arch_write_boot_tables(const struct vm *vm, const struct boot_info *bi, const char *cmdline);
+
+/* ---- snapshots ---- */
+
+/* The architecture's id in a snapshot file (format.h SNAP_ARCH_*). */
+uint32_t arch_snapshot_id(void);
+/* VM-wide KVM state (interrupt controllers, timers, clock). */
+int vm_state_save(const struct vm *vm, struct snap_writer *w);
+int vm_state_check(const struct snap_file *f, char *err, size_t errlen);
+int vm_state_apply(const struct vm *vm, const struct snap_file *f, char *err, size_t errlen);
+/* One vCPU's KVM state. The vCPU must be out of KVM_RUN for save; apply
+ * goes to a freshly created (not initialised) vCPU. */
+int vcpu_state_save(const struct vm *vm, int vcpu_fd, unsigned index, struct snap_writer *w);
+int vcpu_state_check(const struct vm *vm, const struct snap_file *f, unsigned index, char *err,
+                     size_t errlen);
+int vcpu_state_apply(const struct vm *vm, int vcpu_fd, const struct snap_file *f, unsigned index,
+                     char *err, size_t errlen);
+
+#endif

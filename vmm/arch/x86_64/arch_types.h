@@ -1,0 +1,16 @@
+/* arch_types: what x86_64 gives vmm/arch/arch.h: its memory map, struct
+ * boot_info and its per-VM data. */
+#ifndef HUSK_X86_ARCH_TYPES_H
+#define HUSK_X86_ARCH_TYPES_H
+
+#include "vmm/arch/x86_64/boot.h"
+#include "vmm/arch/x86_64/layout.h"
+
+struct kvm_cpuid2;
+
+struct arch_vm {
+	/* KVM_GET_SUPPORTED_CPUID, queried once (cpuid.h x86_supported_cpuid) */
+	struct kvm_cpuid2 *supported_cpuid;
+};
+
+#endif
