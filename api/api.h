@@ -129,6 +129,7 @@ struct api_request {
 	};
 };
 
+/* Free what r owns (api_kinds[r->kind].free) and clear it. */
 void api_request_free(struct api_request *r);
 /* Move an owned string: free *dst, take *src, clear *src. */
 void api_str_move(char **dst, char **src);
@@ -161,6 +162,19 @@ struct api_target {
 /* On the vmm thread: apply r (its owned strings may move into t->cfg). */
 void api_apply(struct api_target *t, struct api_request *r, struct api_reply *rep);
 bool api_started(const struct api_target *t);
+
+/* ---- the table of request kinds (kinds.c) ----
+ * parse is NULL for the kinds without a body (the GETs); apply and free
+ * are never NULL (tests/unit/test_api_resources.c checks every kind). */
+struct api_kind_ops {
+	int (*parse)(const json_t *o, const char *path_id, struct api_request *r, struct api_err *e);
+	void (*apply)(struct api_target *t, struct api_request *r, struct api_reply *rep);
+	void (*free)(struct api_request *r);
+};
+extern const struct api_kind_ops api_kinds[API_KIND_COUNT];
+/* Parse o as a request of kind into r (cleared first); -EINVAL with e. */
+int api_request_parse(enum api_kind kind, const json_t *o, const char *path_id, struct api_request *r,
+                      struct api_err *e);
 
 /* ---- resource parsers, shared with the config file ----
  * Each reads a JSON object into the typed request; -EINVAL with e naming
@@ -207,6 +221,15 @@ void api_apply_snapshot_load(struct api_target *t, struct api_request *r, struct
 /* JSON of parts of the configuration, for GET /machine-config and /vm/config. */
 json_t *api_machine_json(const struct machine_config *m);
 json_t *api_rate_limiter_json(const struct rate_limiter_config *rl);
+/* A resource as the API and the config file write it (api_parse_* reads
+ * it back): GET /vm/config and the snapshot's device configuration. */
+json_t *api_drive_json(const struct drive_config *d);
+json_t *api_net_json(const struct net_config *n);
+/* {"drives", "network-interfaces", "vsock", "entropy"} of c */
+json_t *api_devices_json(const struct vm_config *c);
+/* cache_type and io_engine by enum value */
+extern const char *const api_cache_names[];
+extern const char *const api_engine_names[];
 
 /* ---- the API as a whole: socket, api thread, queue to the vmm thread ---- */
 

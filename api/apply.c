@@ -50,80 +50,34 @@ bool api_started(const struct api_target *t)
 	return t->failed || (t->vmm && t->vmm->state != VMM_NOT_STARTED);
 }
 
+static bool kind_known(enum api_kind kind)
+{
+	return (unsigned)kind < API_KIND_COUNT && api_kinds[kind].apply;
+}
+
 void api_request_free(struct api_request *r)
 {
-	switch (r->kind) {
-	case API_PUT_BOOT:
-		free(r->boot.kernel_image_path);
-		free(r->boot.initrd_path);
-		free(r->boot.boot_args);
-		break;
-	case API_PUT_DRIVE:
-		free(r->drive.drive_id);
-		free(r->drive.path_on_host);
-		free(r->drive.partuuid);
-		break;
-	case API_PATCH_DRIVE:
-		free(r->drive_patch.drive_id);
-		free(r->drive_patch.path_on_host);
-		break;
-	case API_PUT_NET:
-		free(r->net.iface_id);
-		free(r->net.host_dev_name);
-		break;
-	case API_PATCH_NET:
-		free(r->net_patch.iface_id);
-		break;
-	case API_PUT_VSOCK:
-		free(r->vsock.uds_path);
-		break;
-	case API_PUT_LOGGER:
-		free(r->logger.log_path);
-		break;
-	case API_PUT_METRICS:
-		free(r->metrics.metrics_path);
-		break;
-	case API_SNAPSHOT_CREATE:
-		free(r->snap_create.snapshot_path);
-		free(r->snap_create.mem_file_path);
-		break;
-	case API_SNAPSHOT_LOAD:
-		free(r->snap_load.snapshot_path);
-		free(r->snap_load.backend_path);
-		free(r->snap_load.vsock_uds_override);
-		for (int i = 0; i < r->snap_load.nr_overrides; i++) {
-			free(r->snap_load.overrides[i].iface_id);
-			free(r->snap_load.overrides[i].host_dev_name);
-		}
-		break;
-	default:
-		break;
-	}
+	if (kind_known(r->kind))
+		api_kinds[r->kind].free(r);
 	memset(r, 0, sizeof(*r));
+}
+
+int api_request_parse(enum api_kind kind, const json_t *o, const char *path_id, struct api_request *r,
+                      struct api_err *e)
+{
+	memset(r, 0, sizeof(*r));
+	r->kind = kind;
+	if (!kind_known(kind) || !api_kinds[kind].parse)
+		return api_fail(e, "no parser");
+	return api_kinds[kind].parse(o, path_id, r, e);
 }
 
 void api_apply(struct api_target *t, struct api_request *r, struct api_reply *rep)
 {
 	rep->status = 500;
-	switch (r->kind) {
-	case API_GET_INFO: api_apply_info(t, rep); break;
-	case API_GET_MACHINE:
-	case API_PUT_MACHINE:
-	case API_PATCH_MACHINE: api_apply_machine(t, r, rep); break;
-	case API_PUT_BOOT: api_apply_boot_source(t, r, rep); break;
-	case API_PUT_DRIVE: api_apply_drive(t, r, rep); break;
-	case API_PATCH_DRIVE: api_apply_drive_patch(t, r, rep); break;
-	case API_PUT_NET: api_apply_net(t, r, rep); break;
-	case API_PATCH_NET: api_apply_net_patch(t, r, rep); break;
-	case API_PUT_VSOCK: api_apply_vsock(t, r, rep); break;
-	case API_PUT_ENTROPY: api_apply_entropy(t, r, rep); break;
-	case API_PUT_LOGGER: api_apply_logger(t, r, rep); break;
-	case API_PUT_METRICS: api_apply_metrics(t, r, rep); break;
-	case API_ACTION: api_apply_action(t, r, rep); break;
-	case API_PATCH_VM: api_apply_vm_state(t, r, rep); break;
-	case API_GET_VM_CONFIG: api_apply_vm_config(t, rep); break;
-	case API_SNAPSHOT_CREATE: api_apply_snapshot_create(t, r, rep); break;
-	case API_SNAPSHOT_LOAD: api_apply_snapshot_load(t, r, rep); break;
-	default: api_reply_fault(rep, 500, "request kind %d has no handler", (int)r->kind); break;
+	if (!kind_known(r->kind)) {
+		api_reply_fault(rep, 500, "request kind %d has no handler", (int)r->kind);
+		return;
 	}
+	api_kinds[r->kind].apply(t, r, rep);
 }

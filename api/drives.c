@@ -9,8 +9,8 @@
 #include "api/api.h"
 #include "vmm/vmm.h"
 
-static const char *const cache_names[] = { "Unsafe", "Writeback", NULL };
-static const char *const engine_names[] = { "Sync", "Async", NULL };
+const char *const api_cache_names[] = { "Unsafe", "Writeback", NULL };
+const char *const api_engine_names[] = { "Sync", "Async", NULL };
 
 /* ids become file names and the guest's serial: keep them plain */
 static int id_check(const char *key, const char *id, struct api_err *e)
@@ -57,9 +57,9 @@ int api_parse_drive(const json_t *o, const char *path_id, struct drive_config *o
 	if (ret == 0)
 		ret = api_field_str(o, "partuuid", false, &out->partuuid, e);
 	if (ret == 0)
-		ret = api_field_enum(o, "cache_type", false, cache_names, &cache, NULL, e);
+		ret = api_field_enum(o, "cache_type", false, api_cache_names, &cache, NULL, e);
 	if (ret == 0)
-		ret = api_field_enum(o, "io_engine", false, engine_names, &engine, NULL, e);
+		ret = api_field_enum(o, "io_engine", false, api_engine_names, &engine, NULL, e);
 	if (ret == 0)
 		ret = api_field_rate_limiter(o, "rate_limiter", &out->rate_limiter, NULL, e);
 	out->cache_type = (enum cache_type)cache;
@@ -158,7 +158,7 @@ void api_apply_drive_patch(struct api_target *t, struct api_request *r, struct a
 		api_str_move(&t->cfg->drives[i].path_on_host, &p->path_on_host);
 	}
 	if (p->has_rate_limiter) {
-		t->cfg->drives[i].rate_limiter = p->rate_limiter;
+		rate_limiter_config_merge(&t->cfg->drives[i].rate_limiter, &p->rate_limiter);
 		blk_update_rate_limiter(b, &p->rate_limiter);
 	}
 	rep->status = 204;

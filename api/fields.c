@@ -137,12 +137,13 @@ static int token_bucket_parse(const json_t *obj, const char *key, struct token_b
 	if (ret == 0)
 		ret = api_field_u64(v, "one_time_burst", false, 0, UINT64_MAX >> 1, &b->one_time_burst,
 		                    NULL, e);
-	/* Firecracker: refill_time in ms, at least 1 when a bucket is set */
+	/* Firecracker: refill_time in ms; a size or refill_time of 0 is "no
+	 * limit", which a PATCH uses to lift one */
 	if (ret == 0)
-		ret = api_field_u64(v, "refill_time", true, 1, UINT64_MAX >> 1, &b->refill_time_ms, NULL, e);
+		ret = api_field_u64(v, "refill_time", true, 0, UINT64_MAX >> 1, &b->refill_time_ms, NULL, e);
 	if (ret < 0)
 		return api_prefix(e, key);
-	b->set = b->size > 0;
+	b->set = true;
 	return 0;
 }
 

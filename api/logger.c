@@ -22,7 +22,8 @@ int api_parse_logger(const json_t *o, struct api_logger *out, struct api_err *e)
 	if (ret == 0 && level) {
 		out->has_level = true;
 		if (log_level_parse(level, &out->level) < 0)
-			ret = api_fail(e, "level: must be one of \"Error\", \"Warning\", \"Info\", \"Debug\"");
+			ret = api_fail(e, "level: must be one of \"Error\", \"Warning\", \"Info\", \"Debug\", "
+			                  "\"Trace\", \"Off\"");
 	}
 	if (ret == 0)
 		ret = api_field_bool(o, "show_level", false, &out->show_level, &out->has_show_level, e);

@@ -120,9 +120,9 @@ void api_apply_net_patch(struct api_target *t, struct api_request *r, struct api
 		return;
 	}
 	if (p->has_rx)
-		t->cfg->nets[i].rx_rate_limiter = p->rx;
+		rate_limiter_config_merge(&t->cfg->nets[i].rx_rate_limiter, &p->rx);
 	if (p->has_tx)
-		t->cfg->nets[i].tx_rate_limiter = p->tx;
+		rate_limiter_config_merge(&t->cfg->nets[i].tx_rate_limiter, &p->tx);
 	net_update_rate_limiters(n, &t->cfg->nets[i].rx_rate_limiter,
 	                         &t->cfg->nets[i].tx_rate_limiter);
 	rep->status = 204;

@@ -64,28 +64,6 @@ static const struct route *route_find(const char *path, size_t len, char *id, si
 	return NULL;
 }
 
-static int parse_body(int kind, const json_t *o, const char *id, struct api_request *r, struct api_err *e)
-{
-	switch (kind) {
-	case API_PUT_MACHINE: return api_parse_machine_config(o, false, &r->machine, e);
-	case API_PATCH_MACHINE: return api_parse_machine_config(o, true, &r->machine, e);
-	case API_PUT_BOOT: return api_parse_boot_source(o, &r->boot, e);
-	case API_PUT_DRIVE: return api_parse_drive(o, id, &r->drive, e);
-	case API_PATCH_DRIVE: return api_parse_drive_patch(o, id, &r->drive_patch, e);
-	case API_PUT_NET: return api_parse_net(o, id, &r->net, e);
-	case API_PATCH_NET: return api_parse_net_patch(o, id, &r->net_patch, e);
-	case API_PUT_VSOCK: return api_parse_vsock(o, &r->vsock, e);
-	case API_PUT_ENTROPY: return api_parse_entropy(o, &r->entropy, e);
-	case API_PUT_LOGGER: return api_parse_logger(o, &r->logger, e);
-	case API_PUT_METRICS: return api_parse_metrics(o, &r->metrics, e);
-	case API_ACTION: return api_parse_action(o, &r->action, e);
-	case API_PATCH_VM: return api_parse_vm_state(o, &r->pause, e);
-	case API_SNAPSHOT_CREATE: return api_parse_snapshot_create(o, &r->snap_create, e);
-	case API_SNAPSHOT_LOAD: return api_parse_snapshot_load(o, &r->snap_load, e);
-	default: return api_fail(e, "no parser");
-	}
-}
-
 static enum metrics_resource route_resource(const struct http_request *req)
 {
 	char id[HTTP_MAX_URL + 1];
@@ -129,7 +107,7 @@ int api_route_parse(const struct http_request *req, struct api_request *r, struc
 	if (req->method == HTTP_GET)
 		return 1;
 	json_t *o = api_json_parse(req->body, req->body_len, &e);
-	int ret = o ? parse_body(kind, o, rt->has_id ? id : NULL, r, &e) : -EINVAL;
+	int ret = o ? api_request_parse(r->kind, o, rt->has_id ? id : NULL, r, &e) : -EINVAL;
 	json_decref(o);
 	if (ret < 0) {
 		api_request_free(r);

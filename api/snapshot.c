@@ -75,8 +75,8 @@ static int overrides_parse(const json_t *o, struct api_snapshot_load *out, struc
 int api_parse_snapshot_load(const json_t *o, struct api_snapshot_load *out, struct api_err *e)
 {
 	static const char *const allowed[] = { "snapshot_path", "mem_backend", "mem_file_path",
-		                               "enable_diff_snapshots", "resume_vm", "network_overrides",
-		                               "vsock_override", NULL };
+		                               "enable_diff_snapshots", "track_dirty_pages", "resume_vm",
+		                               "network_overrides", "vsock_override", NULL };
 	static const char *const vsock_allowed[] = { "uds_path", NULL };
 	int ret;
 
@@ -92,8 +92,15 @@ int api_parse_snapshot_load(const json_t *o, struct api_snapshot_load *out, stru
 	if (has_mb == has_mf)
 		return api_fail(e, "mem_backend: exactly one of mem_backend and mem_file_path is required");
 	ret = has_mb ? mem_backend_parse(o, out, e) : api_field_str(o, "mem_file_path", true, &out->backend_path, e);
+	/* track_dirty_pages: Firecracker's newer name for enable_diff_snapshots */
+	bool diff = false, track = false, has_diff = false, has_track = false;
 	if (ret == 0)
-		ret = api_field_bool(o, "enable_diff_snapshots", false, &out->enable_diff_snapshots, NULL, e);
+		ret = api_field_bool(o, "enable_diff_snapshots", false, &diff, &has_diff, e);
+	if (ret == 0)
+		ret = api_field_bool(o, "track_dirty_pages", false, &track, &has_track, e);
+	if (ret == 0 && has_diff && has_track && diff != track)
+		ret = api_fail(e, "track_dirty_pages: contradicts enable_diff_snapshots (its older name)");
+	out->enable_diff_snapshots = diff || track;
 	if (ret == 0)
 		ret = api_field_bool(o, "resume_vm", false, &out->resume_vm, NULL, e);
 	if (ret == 0)

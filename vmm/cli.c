@@ -49,7 +49,8 @@ int cli_common(const char *prog, int c, const char *arg)
 	switch (c) {
 	case CLI_LEVEL:
 		if (log_level_parse(arg, &l) < 0)
-			return cli_error(prog, "--level must be Error, Warning, Info or Debug, got '%s'", arg);
+			return cli_error(prog, "--level must be Error, Warning, Info, Debug, Trace or Off, got '%s'",
+			                 arg);
 		log_set_level(l);
 		return 0;
 	case CLI_SECCOMP_LEVEL:

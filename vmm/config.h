@@ -14,6 +14,9 @@
 	"console=ttyS0 reboot=k panic=1 pci=off nomodule 8250.nr_uarts=1 " \
 	"i8042.noaux i8042.nomux i8042.dumbkbd"
 
+/* set: the bucket was given (a request named it). In force only with a
+ * non-zero size and refill_time: Firecracker's "0 means no limit", which
+ * a PATCH uses to remove a limit (token_bucket_config_in_force). */
 struct token_bucket_config {
 	bool set;
 	uint64_t size;           /* bytes or ops per refill_time */
@@ -21,10 +24,26 @@ struct token_bucket_config {
 	uint64_t refill_time_ms;
 };
 
+static inline bool token_bucket_config_in_force(const struct token_bucket_config *b)
+{
+	return b->set && b->size && b->refill_time_ms;
+}
+
 struct rate_limiter_config {
 	struct token_bucket_config bandwidth;
 	struct token_bucket_config ops;
 };
+
+/* A PATCH onto a configuration: each bucket the patch gives replaces the
+ * one in dst; a bucket it leaves out stays as it is. */
+static inline void rate_limiter_config_merge(struct rate_limiter_config *dst,
+                                             const struct rate_limiter_config *patch)
+{
+	if (patch->bandwidth.set)
+		dst->bandwidth = patch->bandwidth;
+	if (patch->ops.set)
+		dst->ops = patch->ops;
+}
 
 enum cache_type { CACHE_UNSAFE = 0, CACHE_WRITEBACK };
 enum io_engine { IO_ENGINE_SYNC = 0, IO_ENGINE_ASYNC };

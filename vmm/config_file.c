@@ -32,23 +32,6 @@ static const char *const unsupported[] = { "balloon", "mmds-config", NULL };
 
 #define MAX_REQS (CONFIG_MAX_DRIVES + CONFIG_MAX_NETS + 8)
 
-static int section_parse(enum api_kind kind, const json_t *o, struct api_request *r, struct api_err *e)
-{
-	memset(r, 0, sizeof(*r));
-	r->kind = kind;
-	switch (kind) {
-	case API_PUT_LOGGER: return api_parse_logger(o, &r->logger, e);
-	case API_PUT_METRICS: return api_parse_metrics(o, &r->metrics, e);
-	case API_PUT_MACHINE: return api_parse_machine_config(o, false, &r->machine, e);
-	case API_PUT_BOOT: return api_parse_boot_source(o, &r->boot, e);
-	case API_PUT_DRIVE: return api_parse_drive(o, NULL, &r->drive, e);
-	case API_PUT_NET: return api_parse_net(o, NULL, &r->net, e);
-	case API_PUT_VSOCK: return api_parse_vsock(o, &r->vsock, e);
-	case API_PUT_ENTROPY: return api_parse_entropy(o, &r->entropy, e);
-	default: return api_fail(e, "no parser");
-	}
-}
-
 static int keys_check(const json_t *doc, char *err, size_t errlen)
 {
 	const char *key;
@@ -83,7 +66,7 @@ static int doc_parse(const json_t *doc, struct api_request *reqs, int *n, char *
 		if (!v || json_is_null(v))
 			continue;
 		if (!sections[s].array) {
-			if (section_parse(sections[s].kind, v, &reqs[(*n)++], &e) < 0)
+			if (api_request_parse(sections[s].kind, v, NULL, &reqs[(*n)++], &e) < 0)
 				return snprintf(err, errlen, "%s: %s", key, e.msg), -EINVAL;
 			continue;
 		}
@@ -92,7 +75,7 @@ static int doc_parse(const json_t *doc, struct api_request *reqs, int *n, char *
 		if (json_array_size(v) > (sections[s].kind == API_PUT_DRIVE ? CONFIG_MAX_DRIVES : CONFIG_MAX_NETS))
 			return snprintf(err, errlen, "%s: too many entries", key), -EINVAL;
 		json_array_foreach(v, i, item) {
-			if (section_parse(sections[s].kind, item, &reqs[(*n)++], &e) < 0)
+			if (api_request_parse(sections[s].kind, item, NULL, &reqs[(*n)++], &e) < 0)
 				return snprintf(err, errlen, "%s[%zu]: %s", key, i, e.msg), -EINVAL;
 		}
 	}

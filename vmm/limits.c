@@ -2,7 +2,6 @@
 #include "vmm/limits.h"
 
 #include <errno.h>
-#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/timerfd.h>
@@ -268,73 +267,6 @@ void rate_limiter_update(struct rate_limiter *rl, const struct rate_limiter_conf
 }
 
 /* ---- configuration ---- */
-
-static int rl_parse_u64(const json_t *v, uint64_t *out)
-{
-	if (!json_is_integer(v) || json_integer_value(v) < 0)
-		return -EINVAL;
-	*out = (uint64_t)json_integer_value(v);
-	return 0;
-}
-
-static int rl_parse_bucket(const json_t *obj, struct token_bucket_config *b, const char *names[4],
-                           const char **bad_field)
-{
-	const char *key;
-	const json_t *v;
-	memset(b, 0, sizeof(*b));
-	if (json_is_null(obj))
-		return 0;
-	if (!json_is_object(obj))
-		return *bad_field = names[0], -EINVAL;
-	json_object_foreach((json_t *)obj, key, v) {
-		uint64_t *dst;
-		const char *name;
-		if (!strcmp(key, "size"))
-			dst = &b->size, name = names[1];
-		else if (!strcmp(key, "one_time_burst"))
-			dst = &b->one_time_burst, name = names[2];
-		else if (!strcmp(key, "refill_time"))
-			dst = &b->refill_time_ms, name = names[3];
-		else
-			return *bad_field = names[0], -EINVAL;
-		if (rl_parse_u64(v, dst) < 0)
-			return *bad_field = name, -EINVAL;
-	}
-	if (!json_object_get(obj, "size"))
-		return *bad_field = names[1], -EINVAL;
-	if (!json_object_get(obj, "refill_time"))
-		return *bad_field = names[3], -EINVAL;
-	b->set = true;
-	return 0;
-}
-
-int rate_limiter_config_parse(const json_t *obj, struct rate_limiter_config *out,
-                              const char **bad_field)
-{
-	static const char *bw_names[4] = { "bandwidth", "bandwidth.size", "bandwidth.one_time_burst",
-	                                   "bandwidth.refill_time" };
-	static const char *ops_names[4] = { "ops", "ops.size", "ops.one_time_burst", "ops.refill_time" };
-	const char *key;
-	const json_t *v;
-	memset(out, 0, sizeof(*out));
-	if (!obj || json_is_null(obj))
-		return 0;
-	if (!json_is_object(obj))
-		return *bad_field = "rate_limiter", -EINVAL;
-	json_object_foreach((json_t *)obj, key, v) {
-		int ret;
-		if (!strcmp(key, "bandwidth"))
-			ret = rl_parse_bucket(v, &out->bandwidth, bw_names, bad_field);
-		else if (!strcmp(key, "ops"))
-			ret = rl_parse_bucket(v, &out->ops, ops_names, bad_field);
-		else
-			return *bad_field = "rate_limiter", -EINVAL;
-		if (ret < 0)
-			return ret;
-	}
-	return 0;
-}
 
 int rate_limiter_parse_rate(const char *val, bool bytes, struct token_bucket_config *out)
 {

@@ -96,15 +96,6 @@ bool rate_limiter_blocked(const struct rate_limiter *rl);
  * process the queue if rate_limiter_blocked() turned false). */
 void rate_limiter_update(struct rate_limiter *rl, const struct rate_limiter_config *cfg);
 
-/* Parse Firecracker's JSON rate limiter
- *   {"bandwidth": {"size": N, "one_time_burst": N, "refill_time": MS},
- *    "ops": {...}}
- * (both optional; size and refill_time required in a bucket; unknown keys
- * refused) into *out, whose buckets get .set when present. obj may be
- * JSON null (nothing set). On error returns -EINVAL with *bad_field
- * naming the field ("bandwidth.size", ...). */
-int rate_limiter_config_parse(const json_t *obj, struct rate_limiter_config *out,
-                              const char **bad_field);
 /* Parse the CLI form "bw=BYTES/s" or "ops=N/s" values (a rate per second,
  * with an optional K/M/G suffix, powers of 1024 for bandwidth) into a
  * bucket of size rate/10 refilled every 100 ms, so bursts stay short. */

@@ -27,7 +27,7 @@ static struct {
 	.fd = STDERR_FILENO,
 };
 
-static const char *const level_names[] = { "Error", "Warning", "Info", "Debug" };
+static const char *const level_names[] = { "Off", "Error", "Warning", "Info", "Debug", "Trace" };
 
 int log_level_parse(const char *s, enum log_level *out)
 {

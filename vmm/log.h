@@ -4,9 +4,12 @@
 
 #include <stdbool.h>
 
-enum log_level { LOG_ERROR = 0, LOG_WARN, LOG_INFO, LOG_DEBUG };
+/* A line is written when its level is at most the one set; Off writes
+ * nothing, Trace everything (husk has no finer lines than Debug). */
+enum log_level { LOG_OFF = 0, LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG, LOG_TRACE };
 
-/* Parse "Error"/"Warning"/"Info"/"Debug" (Firecracker spellings, case-insensitive). */
+/* Parse "Off"/"Error"/"Warning"/"Info"/"Debug"/"Trace" (Firecracker's
+ * spellings, case-insensitive; "Warn" too). */
 int log_level_parse(const char *s, enum log_level *out);
 void log_set_level(enum log_level level);
 enum log_level log_get_level(void);

@@ -615,26 +615,6 @@ int net_cmdline(const struct net *n, char *buf, size_t len)
 	return virtio_mmio_cmdline(&n->t, buf, len);
 }
 
-int net_parse_mac(const char *s, uint8_t mac[6])
-{
-	unsigned v[6];
-	char tail;
-	if (!s || strlen(s) != 17)
-		return -EINVAL;
-	if (sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &v[0], &v[1], &v[2], &v[3], &v[4],
-	           &v[5], &tail) != 6)
-		return -EINVAL;
-	for (int i = 0; i < 6; i++) {
-		if (s[i * 3 + 2] != (i == 5 ? '\0' : ':'))
-			return -EINVAL;
-		mac[i] = (uint8_t)v[i];
-	}
-	/* a multicast source address would be dropped by every switch */
-	if (mac[0] & 1)
-		return -EINVAL;
-	return 0;
-}
-
 int net_parse_cli(const char *arg, struct net_config *out, const char **what)
 {
 	char *dup = strdup(arg ? arg : "");
@@ -701,9 +681,10 @@ out:
 
 static void net_snapshot_ident(const struct net *n, char *buf, size_t len)
 {
-	const uint8_t *m = n->dev.mac;
+	char mac[NET_MAC_STR_LEN];
+	net_format_mac(n->dev.mac, mac);
 	if (n->dev.has_mac)
-		snprintf(buf, len, "net mac=%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
+		snprintf(buf, len, "net mac=%s", mac);
 	else
 		snprintf(buf, len, "net mac=none");
 }

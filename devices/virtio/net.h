@@ -170,6 +170,7 @@ void net_dev_tx_resume(struct net_dev *nd);
  *     net_destroy(n);   // after the vCPUs are gone
  * Queues: 0 receive, 1 transmit. */
 
+#include "devices/virtio/mac.h"
 #include "devices/virtio/mmio.h"
 #include "devices/virtio/class.h"
 #include "vmm/limits.h"
@@ -196,8 +197,6 @@ int net_cmdline(const struct net *n, char *buf, size_t len);
 
 /* ---- CLI ---- */
 
-/* "aa:bb:cc:dd:ee:ff" -> mac. 0 or -EINVAL. */
-int net_parse_mac(const char *s, uint8_t mac[6]);
 /* --net "tap=NAME[,mac=aa:bb:cc:dd:ee:ff][,id=IFACE]" into a net_config
  * (strings malloc'd, freed by config_free). 0 or -EINVAL with *what set. */
 int net_parse_cli(const char *arg, struct net_config *out, const char **what);

@@ -57,16 +57,6 @@ void net_update_rate_limiters(struct net *n, const struct rate_limiter_config *r
 /* the server thread (which filters itself) never runs here */
 int seccomp_install(enum seccomp_thread kind) { (void)kind; abort(); }
 int i8042_send_ctrl_alt_del(struct i8042 *k) { (void)k; abort(); }
-int net_parse_mac(const char *s, uint8_t mac[6])
-{
-	unsigned v[6];
-	char end;
-	if (sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &end) != 6)
-		return -EINVAL;
-	for (int i = 0; i < 6; i++)
-		mac[i] = (uint8_t)v[i];
-	return 0;
-}
 
 struct fuzz_ctx {
 	struct vmm vmm;

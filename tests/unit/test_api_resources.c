@@ -143,8 +143,17 @@ static void test_drives(void **state)
 	        "is_root_device");
 	refused(HTTP_PUT, "/drives/a", "{\"drive_id\": \"a\", \"path_on_host\": \"/i\", \"is_root_device\": false,"
 	        " \"io_engine\": \"Fast\"}", "io_engine: must be one of");
+	/* Firecracker: a size or refill_time of 0 is "no limit", not an error */
+	struct api_request nolimit;
+	accepted(HTTP_PUT, "/drives/a", "{\"drive_id\": \"a\", \"path_on_host\": \"/i\", \"is_root_device\": false,"
+	         " \"rate_limiter\": {\"bandwidth\": {\"size\": 1, \"refill_time\": 0},"
+	         " \"ops\": {\"size\": 0, \"refill_time\": 10}}}", &nolimit);
+	assert_true(nolimit.drive.rate_limiter.bandwidth.set && nolimit.drive.rate_limiter.ops.set);
+	assert_false(token_bucket_config_in_force(&nolimit.drive.rate_limiter.bandwidth));
+	assert_false(token_bucket_config_in_force(&nolimit.drive.rate_limiter.ops));
+	api_request_free(&nolimit);
 	refused(HTTP_PUT, "/drives/a", "{\"drive_id\": \"a\", \"path_on_host\": \"/i\", \"is_root_device\": false,"
-	        " \"rate_limiter\": {\"bandwidth\": {\"size\": 1, \"refill_time\": 0}}}", "rate_limiter: bandwidth: refill_time");
+	        " \"rate_limiter\": {\"bandwidth\": {\"size\": 1, \"refill_time\": -1}}}", "rate_limiter: bandwidth: refill_time");
 	refused(HTTP_PUT, "/drives/a", "{\"drive_id\": \"a\", \"path_on_host\": \"/i\", \"is_root_device\": false,"
 	        " \"rate_limiter\": {\"bandwidth\": {\"size\": 1, \"refill_time\": 1, \"x\": 1}}}", "unknown field `x`");
 	refused(HTTP_PUT, "/drives/a%2F..", "{\"drive_id\": \"a%2F..\", \"path_on_host\": \"/i\", \"is_root_device\": false}",
@@ -226,6 +235,16 @@ static void test_small_resources(void **state)
 	api_request_free(&r);
 	refused(HTTP_PUT, "/snapshot/load", "{\"snapshot_path\": \"/s\", \"mem_backend\": {\"backend_type\": \"Disk\","
 	                                    " \"backend_path\": \"/u\"}}", "mem_backend: backend_type");
+	/* track_dirty_pages: the newer name of enable_diff_snapshots */
+	accepted(HTTP_PUT, "/snapshot/load", "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\","
+	                                     " \"track_dirty_pages\": true}", &r);
+	assert_true(r.snap_load.enable_diff_snapshots);
+	api_request_free(&r);
+	accepted(HTTP_PUT, "/snapshot/load", "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\"}", &r);
+	assert_false(r.snap_load.enable_diff_snapshots);
+	api_request_free(&r);
+	refused(HTTP_PUT, "/snapshot/load", "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\","
+	        " \"track_dirty_pages\": true, \"enable_diff_snapshots\": false}", "track_dirty_pages");
 }
 
 static void test_router_errors(void **state)
@@ -421,9 +440,80 @@ static void test_metrics_flush(void **state)
 	free(rep.body);
 }
 
+/* Firecracker's rate limiter object, read by the one parser every
+ * resource uses; a refusal names the field. */
+static int parse_limiter(const char *text, struct rate_limiter_config *c, char *msg, size_t len)
+{
+	json_error_t err;
+	json_t *v = json_loads(text, JSON_DECODE_ANY, &err);
+	assert_non_null(v);
+	json_t *o = json_pack("{s:o}", "rate_limiter", v);
+	struct api_err e = { "" };
+	int ret = api_field_rate_limiter(o, "rate_limiter", c, NULL, &e);
+	snprintf(msg, len, "%s", e.msg);
+	json_decref(o);
+	return ret;
+}
+
+static void test_rate_limiter_json(void **state)
+{
+	(void)state;
+	struct rate_limiter_config c;
+	char msg[256];
+	assert_int_equal(parse_limiter("{\"bandwidth\": {\"size\": 1048576, \"one_time_burst\": 5, \"refill_time\": 100},"
+	                               " \"ops\": {\"size\": 7, \"refill_time\": 1000}}", &c, msg, sizeof(msg)), 0);
+	assert_true(c.bandwidth.set);
+	assert_int_equal(c.bandwidth.size, 1048576);
+	assert_int_equal(c.bandwidth.one_time_burst, 5);
+	assert_int_equal(c.bandwidth.refill_time_ms, 100);
+	assert_true(c.ops.set);
+	assert_int_equal(c.ops.size, 7);
+	assert_int_equal(parse_limiter("{}", &c, msg, sizeof(msg)), 0);
+	assert_false(c.bandwidth.set || c.ops.set);
+	assert_int_equal(parse_limiter("null", &c, msg, sizeof(msg)), 0);
+	assert_int_equal(parse_limiter("{\"ops\": null}", &c, msg, sizeof(msg)), 0);
+	assert_false(c.ops.set);
+
+	static const struct { const char *json, *field; } bads[] = {
+		{ "{\"bandwidth\": {\"size\": -1, \"refill_time\": 1}}", "size" },
+		{ "{\"bandwidth\": {\"size\": 1}}", "refill_time" },
+		{ "{\"ops\": {\"refill_time\": 1}}", "size" },
+		{ "{\"ops\": {\"size\": 1, \"refill_time\": \"1\"}}", "refill_time" },
+		{ "{\"ops\": {\"size\": 1, \"refill_time\": 1, \"one_time_burst\": 1.5}}", "one_time_burst" },
+		{ "{\"ops\": {\"size\": 1, \"refill_time\": 1, \"extra\": 1}}", "extra" },
+		{ "{\"bandwith\": {}}", "bandwith" },
+		{ "[1]", "rate_limiter" },
+		{ "{\"ops\": 3}", "ops" },
+	};
+	for (size_t i = 0; i < sizeof(bads) / sizeof(bads[0]); i++) {
+		assert_int_equal(parse_limiter(bads[i].json, &c, msg, sizeof(msg)), -EINVAL);
+		if (!strstr(msg, bads[i].field))
+			fail_msg("%s: '%s' does not name %s", bads[i].json, msg, bads[i].field);
+	}
+}
+
+/* Every request kind has its row in api_kinds: an applier and a free for
+ * all, a parser for all but the GETs, which have no body. A new kind
+ * without its row fails here instead of leaking or answering 500. */
+static void test_every_kind_has_its_row(void **state)
+{
+	(void)state;
+	for (int k = 0; k < API_KIND_COUNT; k++) {
+		bool get = k == API_GET_INFO || k == API_GET_MACHINE || k == API_GET_VM_CONFIG;
+		assert_non_null(api_kinds[k].apply);
+		assert_non_null(api_kinds[k].free);
+		if (get)
+			assert_null(api_kinds[k].parse);
+		else
+			assert_non_null(api_kinds[k].parse);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_every_kind_has_its_row),
+		cmocka_unit_test(test_rate_limiter_json),
 		cmocka_unit_test(test_machine_config),
 		cmocka_unit_test(test_boot_source),
 		cmocka_unit_test(test_drives),

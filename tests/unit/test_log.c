@@ -16,7 +16,11 @@ static void test_level_parse(void **state)
 	assert_int_equal(l, LOG_WARN);
 	assert_int_equal(log_level_parse("Debug", &l), 0);
 	assert_int_equal(l, LOG_DEBUG);
-	assert_int_equal(log_level_parse("Trace", &l), -EINVAL);
+	assert_int_equal(log_level_parse("trace", &l), 0);
+	assert_int_equal(l, LOG_TRACE);
+	assert_int_equal(log_level_parse("Off", &l), 0);
+	assert_int_equal(l, LOG_OFF);
+	assert_int_equal(log_level_parse("Verbose", &l), -EINVAL);
 }
 
 static void test_ratelimit_burst_then_count(void **state)

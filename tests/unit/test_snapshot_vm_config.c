@@ -58,24 +58,33 @@ static void test_round_trip_with_limiters(void **state)
 static void test_hostile_sections_refused(void **state)
 {
 	(void)state;
-	static const char *const bad[] = {
-		"", "[]", "{\"drives\": 1}",
-		"{\"drives\": [{\"drive_id\": \"a\"}], \"network_interfaces\": [], \"entropy\": false}",
-		"{\"drives\": [{\"drive_id\": \"a\", \"path_on_host\": \"/x\", \"is_root_device\": true,"
-		" \"is_read_only\": false, \"cache_type\": \"Unsafe\", \"io_engine\": \"Sync\","
-		" \"rate_limiter\": {\"ops\": {\"size\": -1, \"refill_time\": 100}}}],"
-		" \"network_interfaces\": [], \"entropy\": false}",
-		"{\"drives\": [], \"network_interfaces\": [], \"entropy\": false,"
-		" \"entropy_rate_limiter\": {\"bandwidth\": {\"size\": 1}}}",
+	/* each with the field the refusal must name */
+	static const char *const bad[][2] = {
+		{ "", "not JSON" },
+		{ "[]", "drives" },
+		{ "{\"drives\": 1, \"network-interfaces\": []}", "drives" },
+		{ "{\"drives\": [], \"network_interfaces\": []}", "network_interfaces" }, /* unknown key */
+		{ "{\"drives\": [{\"drive_id\": \"a\"}], \"network-interfaces\": []}", "path_on_host" },
+		{ "{\"drives\": [{\"drive_id\": \"a\", \"path_on_host\": \"/x\", \"is_root_device\": true,"
+		  " \"cache_type\": \"Unsafe\", \"io_engine\": \"Sync\","
+		  " \"rate_limiter\": {\"ops\": {\"size\": -1, \"refill_time\": 100}}}],"
+		  " \"network-interfaces\": []}", "rate_limiter" },
+		{ "{\"drives\": [], \"network-interfaces\": [{\"iface_id\": \"e\", \"host_dev_name\": \"t\","
+		  " \"guest_mac\": \"zz\"}]}", "guest_mac" },
+		{ "{\"drives\": [], \"network-interfaces\": [], \"vsock\": {\"guest_cid\": 1, \"uds_path\": \"/v\"}}",
+		  "guest_cid" },
+		{ "{\"drives\": [], \"network-interfaces\": [],"
+		  " \"entropy\": {\"rate_limiter\": {\"bandwidth\": {\"size\": 1}}}}", "refill_time" },
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct vm_config c;
 		char err[256] = "";
 		struct snapshot_load_params p = { 0 };
 		config_init(&c);
-		assert_int_equal(snapshot_vm_config_apply((const uint8_t *)bad[i], strlen(bad[i]), &c, &p, err,
-		                                          sizeof(err)), -EINVAL);
-		assert_true(strlen(err) > 0);
+		assert_int_equal(snapshot_vm_config_apply((const uint8_t *)bad[i][0], strlen(bad[i][0]), &c, &p,
+		                                          err, sizeof(err)), -EINVAL);
+		if (!strstr(err, bad[i][1]))
+			fail_msg("case %zu: '%s' does not name %s", i, err, bad[i][1]);
 		config_free(&c);
 	}
 }
