@@ -11,7 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define HTTP_MAX_BODY 51200   /* Firecracker's payload limit */
+#define HTTP_MAX_BODY 51200   /* Firecracker's default payload limit */
 #define HTTP_MAX_URL 1024
 #define HTTP_MAX_HEADERS 8192 /* all header names and values of one request */
 #define HTTP_MAX_OUT (1 << 20) /* unsent responses before we drop the client */
@@ -67,6 +67,10 @@ void http_conn_consume(struct http_conn *c, size_t n);
 /* Append one response to c->out. */
 int http_conn_respond(struct http_conn *c, int status, const char *body);
 const char *http_status_text(int status);
+
+/* --http-api-max-payload-size: the largest request body any connection
+ * takes from now on (HTTP_MAX_BODY until set). */
+void http_set_max_body(size_t bytes);
 
 /* A JSON {"fault_message": msg} body, malloc'd. */
 char *http_fault_body(const char *msg);

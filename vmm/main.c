@@ -13,6 +13,8 @@
 #include "vmm/log.h"
 #include "vmm/metrics.h"
 #include "vmm/snapshot/cli.h"
+#include "vmm/snapshot/format.h"
+#include "vmm/snapshot/snapshot.h"
 #include "vmm/seccomp.h"
 #include <jansson.h>
 #include "vmm/vmm.h"
@@ -108,6 +110,8 @@ static void usage(FILE *f)
 	           "            " CLI_COMMON_USAGE "\n"
 	           "            [--log-path PATH] [--show-level] [--show-log-origin]\n"
 	           "            [--metrics-path PATH] [--start-time-us US] [--boot-timer]\n"
+	           "            [--http-api-max-payload-size BYTES] [--mmds-size-limit BYTES]\n"
+	           "            [--describe-snapshot FILE] [--snapshot-version]\n"
 	           "       husk snapshot load --snapshot PATH (--mem-file PATH | --uffd-sock PATH) ...\n"
 	           "       husk --version\n");
 }
@@ -203,7 +207,21 @@ struct serve_opts {
 };
 
 enum { O_SOCK = 1, O_ID, O_CONFIG, O_NO_API, O_LOG_PATH, O_SHOW_LEVEL, O_SHOW_ORIGIN, O_METRICS,
-       O_START_US, O_IGNORED };
+       O_START_US, O_MAX_PAYLOAD, O_MMDS_LIMIT, O_DESCRIBE, O_SNAP_VERSION, O_IGNORED };
+
+/* --describe-snapshot FILE: the format version, as Firecracker prints its
+ * snapshot data version ("v<major>.0.0"). Exits. */
+static void serve_describe(const char *path)
+{
+	uint32_t v;
+	char err[256];
+	if (snapshot_describe(path, &v, err, sizeof(err)) < 0) {
+		fprintf(stderr, "husk: %s\n", err);
+		exit(1);
+	}
+	printf("v%u.0.0\n", v);
+	exit(0);
+}
 
 /* One option of husk (API mode); 0, or the exit code of a bad one. */
 static int serve_option(int c, const char *arg, struct serve_opts *o)
@@ -228,6 +246,19 @@ static int serve_option(int c, const char *arg, struct serve_opts *o)
 			return cli_error(PROG, "--start-time-us must be a number, got '%s'", arg);
 		log_set_start_us(v);
 		return 0;
+	case O_MAX_PAYLOAD:
+		if (cli_parse_u64(arg, 1, 1 << 30, &v) < 0)
+			return cli_error(PROG, "--http-api-max-payload-size must be 1..1073741824 bytes, got '%s'", arg);
+		http_set_max_body((size_t)v);
+		return 0;
+	case O_MMDS_LIMIT:
+		/* checked, so launch scripts written for Firecracker run unchanged;
+		 * husk has no MMDS yet for it to limit */
+		if (cli_parse_u64(arg, 1, 1 << 30, &v) < 0)
+			return cli_error(PROG, "--mmds-size-limit must be 1..1073741824 bytes, got '%s'", arg);
+		return 0;
+	case O_DESCRIBE: serve_describe(arg); return 0;
+	case O_SNAP_VERSION: printf("v%u.0.0\n", SNAP_FORMAT_VERSION); exit(0);
 	case O_IGNORED: return 0;
 	case CLI_LEVEL:
 	case CLI_SECCOMP_LEVEL:
@@ -250,10 +281,17 @@ static int serve_parse(int argc, char **argv, struct serve_opts *o)
 		{ "show-log-origin", no_argument, NULL, O_SHOW_ORIGIN },
 		{ "metrics-path", required_argument, NULL, O_METRICS },
 		{ "start-time-us", required_argument, NULL, O_START_US },
+		{ "http-api-max-payload-size", required_argument, NULL, O_MAX_PAYLOAD },
+		{ "mmds-size-limit", required_argument, NULL, O_MMDS_LIMIT },
+		{ "describe-snapshot", required_argument, NULL, O_DESCRIBE },
+		{ "snapshot-version", no_argument, NULL, O_SNAP_VERSION },
 		/* Firecracker flags with nothing to do here: the boot timer is
-		 * always there; the jailer passes the CPU start time */
+		 * always there; the jailer passes the CPU start times; there are
+		 * no modules to filter the log by */
 		{ "boot-timer", no_argument, NULL, O_IGNORED },
 		{ "start-time-cpu-us", required_argument, NULL, O_IGNORED },
+		{ "parent-cpu-time-us", required_argument, NULL, O_IGNORED },
+		{ "module", required_argument, NULL, O_IGNORED },
 	};
 	struct option opts[32];
 	cli_options(opts, 32, own, sizeof(own) / sizeof(own[0]), NULL);

@@ -347,6 +347,38 @@ def test_logger_and_metrics(husk, guest, tmp_path):
     assert last["vcpu"]["exit_mmio_write"] >= 1
 
 
+def test_firecracker_launch_flags(husk, husk_bin, guest, tmp_path):
+    """Flags a Firecracker launch script passes: the payload limit is
+    enforced and named in the refusal, the MMDS limit is checked, the
+    jailer's CPU start time and --module are accepted; the snapshot
+    version flags print what --describe-snapshot reads back from a file."""
+    h = husk("--http-api-max-payload-size", "200", "--mmds-size-limit", "4096",
+             "--parent-cpu-time-us", "12", "--start-time-cpu-us", "34", "--module", "api_server")
+    assert h.request("PUT", "/machine-config", {"vcpu_count": 1, "mem_size_mib": 64}) == (204, None)
+    big = {"kernel_image_path": "k" * 300}
+    assert "limit of 200 bytes" in fault(h.request("PUT", "/boot-source", big))
+    h.stop()
+    for bad in (["--http-api-max-payload-size", "0"], ["--mmds-size-limit", "x"]):
+        r = subprocess.run([husk_bin, *bad], capture_output=True, text=True, timeout=10)
+        assert r.returncode == 2 and bad[0] in r.stderr, r.stderr
+    r = subprocess.run([husk_bin, "--snapshot-version"], capture_output=True, text=True, timeout=10)
+    assert r.returncode == 0 and re.fullmatch(r"v\d+\.0\.0\n", r.stdout), r.stdout
+    version = r.stdout
+    state, mem = tmp_path / "vm.state", tmp_path / "vm.mem"
+    h = Husk(husk_bin, tmp_path / "b.sock")
+    configure(h, guest("pvh_hello"), "console=ttyS0 hold")
+    assert h.request("PUT", "/actions", {"action_type": "InstanceStart"}) == (204, None)
+    h.read_serial(until="husk-guest: holding")
+    assert h.request("PATCH", "/vm", {"state": "Paused"}) == (204, None)
+    assert h.request("PUT", "/snapshot/create", {"snapshot_type": "Full", "snapshot_path": str(state),
+                                                 "mem_file_path": str(mem)}) == (204, None)
+    h.stop()
+    r = subprocess.run([husk_bin, "--describe-snapshot", str(state)], capture_output=True, text=True, timeout=10)
+    assert r.returncode == 0 and r.stdout == version, (r.stdout, r.stderr)
+    r = subprocess.run([husk_bin, "--describe-snapshot", str(mem)], capture_output=True, text=True, timeout=10)
+    assert r.returncode == 1 and "not a husk snapshot" in r.stderr, r.stderr
+
+
 def test_snapshot_create_and_load(husk_bin, guest, tmp_path):
     state, mem = tmp_path / "vm.state", tmp_path / "vm.mem"
     disk = tmp_path / "disk.img"
@@ -533,12 +565,16 @@ def _bench_seconds(h, timeout=60):
 def test_drive_rate_limiter_over_the_api(husk_bin, guest, tmp_path):
     """A drive's ops limit from PUT /drives paces the guest's load
     generator (200 ops/s: 100 reads, 20 of them from the initial bucket,
-    take >= 0.4 s), and PATCH /drives lifts it on the running VM."""
+    take >= 0.4 s), and PATCH /drives lifts it on the running VM, leaving
+    the bucket it does not name as it was."""
     disk = tmp_path / "load.img"
     with open(disk, "wb") as f:
         f.truncate(16 << 20)
     kernel = str(pathlib.Path(guest("pvh_hello")).parent / "virtio_blk" / "blk_guest.elf")
-    limit = {"ops": {"size": 20, "refill_time": 100}}
+    # a bandwidth bucket too wide to matter, to show that a PATCH of the
+    # ops bucket alone leaves it as it is
+    wide = {"size": 1 << 30, "one_time_burst": 0, "refill_time": 100}
+    limit = {"ops": {"size": 20, "refill_time": 100}, "bandwidth": wide}
     h = Husk(husk_bin, tmp_path / "a.sock")
     configure(h, kernel, "console=ttyS0 blk_bench=2 blk_bs_kib=4 blk_count=100")
     assert h.request("PUT", "/drives/load", {"drive_id": "load", "path_on_host": str(disk),
@@ -547,10 +583,13 @@ def test_drive_rate_limiter_over_the_api(husk_bin, guest, tmp_path):
     assert h.request("PUT", "/actions", {"action_type": "InstanceStart"}) == (204, None)
     limited = _bench_seconds(h)
     assert limited >= 0.4 * 0.9, limited
-    # lifting the limit on the running VM is accepted and keeps the VM alive
+    # lifting the limit on the running VM (size 0: "no limit", as in
+    # Firecracker) is accepted, keeps the VM alive, and /vm/config shows
+    # what is in force: the bandwidth bucket the PATCH left out, no ops
     assert h.request("PATCH", "/drives/load", {"drive_id": "load", "rate_limiter": {
         "ops": {"size": 0, "refill_time": 100}}}) == (204, None)
     assert h.request("GET", "/")[1]["state"] == "Running"
+    assert h.request("GET", "/vm/config")[1]["drives"][0]["rate_limiter"] == {"bandwidth": wide}
     h.stop()
 
     # the same load without a limit is much faster: the limiter set the pace

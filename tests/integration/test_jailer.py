@@ -12,11 +12,14 @@ import time
 
 import pytest
 
+from api_client import Conn, wait_socket
 from conftest import BUILD
 
 JAILER = BUILD / "tools" / "jailer" / "husk-jailer"
 HUSK_STATIC = BUILD / "tools" / "jailer" / "husk-static"
 UID = GID = 61234
+HOST_UFFD = pathlib.Path("/sys/class/misc/userfaultfd/dev")
+HOST_UFFD = HOST_UFFD.read_text().strip() if HOST_UFFD.exists() else None  # "10:126"
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the jailer needs root")
 
@@ -137,7 +140,7 @@ def test_jailed_guest_sees_only_its_jail(guest, jail_base, netns, tmp_path):
         assert not os.path.exists(f"/proc/{pid}/root/etc")
         assert not os.path.exists(f"/proc/{pid}/root/old_root")
         devs = sorted(os.listdir(f"/proc/{pid}/root/dev"))
-        assert devs == ["kvm", "net", "null", "urandom"], devs
+        assert devs == sorted(["kvm", "net", "null", "urandom"] + (["userfaultfd"] if HOST_UFFD else [])), devs
         st = os.stat(f"/proc/{pid}/root/dev/kvm")
         assert (st.st_uid, st.st_gid) == (UID, GID)
         assert os.major(st.st_rdev) == 10 and os.minor(st.st_rdev) == 232
@@ -164,6 +167,44 @@ def test_jailed_guest_sees_only_its_jail(guest, jail_base, netns, tmp_path):
     remove_cgroup(jail_id)
     assert proc.returncode == 128 + signal.SIGTERM, out + rest.decode()
     assert "stopped by signal 15" in rest.decode()
+
+
+def test_api_mode_jail_gets_its_id_and_start_times_and_userfaultfd(jail_base):
+    """husk in API mode behind the jailer, started as Kata starts it (with
+    the old --node flag): like Firecracker's jailer, it passes --id and the
+    start times, so GET / names the jail's id; the jail has the host's
+    /dev/userfaultfd for an unprivileged Uffd restore."""
+    need_static()
+    base, exec_file = jail_base
+    jail_id = "jt-api"
+    root = base / "husk" / jail_id / "root"
+    # the control plane gives the jailed user a directory for the socket
+    (root / "run").mkdir(parents=True)
+    os.chown(root / "run", UID, GID)
+    proc = subprocess.Popen(
+        [str(JAILER), "--id", jail_id, "--node", "0", "--exec-file", str(exec_file), "--uid", str(UID),
+         "--gid", str(GID), "--chroot-base-dir", str(base), "--", "--api-sock", "/run/api.sock"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        sock = wait_socket(str(root / "run" / "api.sock"), proc)
+        c = Conn(str(root / "run" / "api.sock"), sock=sock)
+        code, body = c.request("GET", "/")
+        c.close()
+        assert code == 200 and body["id"] == jail_id, body
+        args = pathlib.Path(f"/proc/{proc.pid}/cmdline").read_bytes().split(b"\0")
+        assert args[1:3] == [b"--id", jail_id.encode()], args
+        assert b"--start-time-us" in args and b"--start-time-cpu-us" in args, args
+        uffd = root / "dev" / "userfaultfd"
+        if HOST_UFFD:
+            st = os.stat(uffd)
+            assert f"{os.major(st.st_rdev)}:{os.minor(st.st_rdev)}" == HOST_UFFD
+            assert (st.st_uid, st.st_gid) == (UID, GID)
+        else:
+            assert not uffd.exists()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+    remove_cgroup(jail_id)
 
 
 def capabilities(pid):

@@ -41,6 +41,7 @@
 #include <sys/sysmacros.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include <linux/capability.h>
 
@@ -75,6 +76,12 @@ struct jail {
 	char **exec_argv;        /* after "--" */
 	int exec_argc;
 	char root[JAIL_PATH_MAX]; /* <base>/<exec_name>/<id>/root */
+	/* the host's /dev/userfaultfd, read from sysfs before pivot_root
+	 * (kernels before 6.1 have none: then the jail has none either) */
+	bool has_uffd;
+	unsigned uffd_major, uffd_minor;
+	/* for --start-time-us / --start-time-cpu-us, as Firecracker's jailer */
+	unsigned long long start_us, start_cpu_us;
 };
 
 static int jail_fail(const char *fmt, ...)
@@ -207,13 +214,14 @@ static void jail_usage(void)
 	        "                   [--chroot-base-dir DIR] [--netns PATH] [--cgroup-version 1|2]\n"
 	        "                   [--cgroup FILE=VALUE]... [--parent-cgroup NAME]\n"
 	        "                   [--resource-limit fsize=N|no-file=N]... [--daemonize] [--new-pid-ns]\n"
+	        "                   [--node N (ignored)]\n"
 	        "                   -- [husk arguments]\n");
 }
 
 static int jail_parse(struct jail *j, int argc, char **argv)
 {
 	enum { O_ID = 1, O_EXEC, O_UID, O_GID, O_BASE, O_NETNS, O_CGV, O_CG, O_PARENT, O_RLIMIT,
-	       O_DAEMON, O_PIDNS };
+	       O_DAEMON, O_PIDNS, O_NODE };
 	static const struct option opts[] = {
 		{ "id", required_argument, NULL, O_ID },
 		{ "exec-file", required_argument, NULL, O_EXEC },
@@ -227,6 +235,8 @@ static int jail_parse(struct jail *j, int argc, char **argv)
 		{ "resource-limit", required_argument, NULL, O_RLIMIT },
 		{ "daemonize", no_argument, NULL, O_DAEMON },
 		{ "new-pid-ns", no_argument, NULL, O_PIDNS },
+		/* the NUMA node of old jailers, which Kata still passes */
+		{ "node", required_argument, NULL, O_NODE },
 		{ NULL, 0, NULL, 0 },
 	};
 	unsigned v;
@@ -268,6 +278,10 @@ static int jail_parse(struct jail *j, int argc, char **argv)
 			break;
 		case O_DAEMON: j->daemonize = true; break;
 		case O_PIDNS: j->new_pid_ns = true; break;
+		case O_NODE:
+			if (jail_parse_u32(optarg, "--node", &v) < 0)
+				return -1;
+			break;
 		default: jail_usage(); return -1;
 		}
 	}
@@ -553,7 +567,19 @@ static int jail_mknod(const struct jail *j, const char *path, unsigned maj, unsi
 	return 0;
 }
 
-/* Inside the jail (after pivot_root). */
+/* On the host: the userfaultfd misc device's numbers, "10:126". */
+static void jail_find_uffd(struct jail *j)
+{
+	FILE *f = fopen("/sys/class/misc/userfaultfd/dev", "re");
+	if (!f)
+		return;
+	j->has_uffd = fscanf(f, "%u:%u", &j->uffd_major, &j->uffd_minor) == 2;
+	fclose(f);
+}
+
+/* Inside the jail (after pivot_root). /dev/userfaultfd lets a jailed,
+ * unprivileged husk restore with the Uffd backend where the kernel
+ * refuses userfaultfd(2) to it (vm.unprivileged_userfaultfd=0). */
 static int jail_devices(const struct jail *j)
 {
 	if ((mkdir("/dev", 0755) < 0 && errno != EEXIST) ||
@@ -563,6 +589,8 @@ static int jail_devices(const struct jail *j)
 	    jail_mknod(j, "/dev/net/tun", 10, 200, 0660) < 0 ||
 	    jail_mknod(j, "/dev/urandom", 1, 9, 0660) < 0 ||
 	    jail_mknod(j, "/dev/null", 1, 3, 0666) < 0)
+		return -1;
+	if (j->has_uffd && jail_mknod(j, "/dev/userfaultfd", j->uffd_major, j->uffd_minor, 0660) < 0)
 		return -1;
 	return 0;
 }
@@ -648,17 +676,38 @@ static int jail_drop_privileges(const struct jail *j)
 	return 0;
 }
 
+static unsigned long long jail_clock_us(clockid_t clk)
+{
+	struct timespec ts;
+	clock_gettime(clk, &ts);
+	return (unsigned long long)ts.tv_sec * 1000000ull + (unsigned long long)ts.tv_nsec / 1000;
+}
+
+/* Like Firecracker's jailer, husk in API mode (its arguments start with a
+ * flag, or there are none) gets --id and the jailer's start times first;
+ * a subcommand (`run`, `snapshot`) is passed as it is. */
 static int jail_exec(const struct jail *j)
 {
-	char path[JAIL_ID_MAX + 2];
-	char **argv = calloc((size_t)j->exec_argc + 2, sizeof(*argv));
+	char path[JAIL_ID_MAX + 2], start[24], start_cpu[24];
+	char **argv = calloc((size_t)j->exec_argc + 8, sizeof(*argv));
 	char *envp[] = { NULL };
+	int n = 0;
 	if (!argv)
 		return jail_fail("out of memory");
 	snprintf(path, sizeof(path), "/%s", j->exec_name);
-	argv[0] = path;
+	argv[n++] = path;
+	if (j->exec_argc == 0 || j->exec_argv[0][0] == '-') {
+		snprintf(start, sizeof(start), "%llu", j->start_us);
+		snprintf(start_cpu, sizeof(start_cpu), "%llu", j->start_cpu_us);
+		argv[n++] = "--id";
+		argv[n++] = (char *)j->id;
+		argv[n++] = "--start-time-us";
+		argv[n++] = start;
+		argv[n++] = "--start-time-cpu-us";
+		argv[n++] = start_cpu;
+	}
 	for (int i = 0; i < j->exec_argc; i++)
-		argv[i + 1] = j->exec_argv[i];
+		argv[n++] = j->exec_argv[i];
 	execve(path, argv, envp);
 	return jail_fail("exec %s: %s", path, strerror(errno));
 }
@@ -666,8 +715,13 @@ static int jail_exec(const struct jail *j)
 int main(int argc, char **argv)
 {
 	struct jail j;
+	unsigned long long start_us = jail_clock_us(CLOCK_MONOTONIC);
+	unsigned long long start_cpu_us = jail_clock_us(CLOCK_PROCESS_CPUTIME_ID);
 	if (jail_parse(&j, argc, argv) < 0)
 		return 1;
+	j.start_us = start_us;
+	j.start_cpu_us = start_cpu_us;
+	jail_find_uffd(&j);
 	if (geteuid() != 0) {
 		jail_fail("must run as root");
 		return 1;

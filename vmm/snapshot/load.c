@@ -97,6 +97,20 @@ int snapshot_image_open(const char *path, struct snapshot_image *img, char *err,
 	return ret;
 }
 
+int snapshot_describe(const char *path, uint32_t *format_version, char *err, size_t errlen)
+{
+	struct snap_header h;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errmsg_set(err, errlen, -errno, "cannot open %s: %s", path, strerror(errno));
+	ssize_t n = pread(fd, &h, sizeof(h), 0);
+	close(fd);
+	if (n != (ssize_t)sizeof(h) || memcmp(h.magic, SNAP_MAGIC, sizeof(h.magic)) != 0)
+		return errmsg_set(err, errlen, -EINVAL, "%s is not a husk snapshot state file", path);
+	*format_version = h.format_version;
+	return 0;
+}
+
 void snapshot_image_close(struct snapshot_image *img)
 {
 	snap_file_free(&img->f);

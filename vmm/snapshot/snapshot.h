@@ -128,6 +128,10 @@ struct snapshot_image {
  * its vCPUs (vcpu_create, no vcpu_configure: the snapshot sets them up),
  * sets up and registers its devices, then calls snapshot_restore. */
 int snapshot_image_open(const char *path, struct snapshot_image *img, char *err, size_t errlen);
+/* --describe-snapshot: the format version a state file was written in,
+ * read from its header alone (also for versions this husk cannot load).
+ * 0, or -errno with the reason in err. */
+int snapshot_describe(const char *path, uint32_t *format_version, char *err, size_t errlen);
 void snapshot_image_close(struct snapshot_image *img);
 
 /* Step 2: check everything against the new VM (layout, memory file size,
