@@ -378,13 +378,17 @@ static void blk_flip_hdr(struct blk_hdr *h, uint64_t r)
 	}
 }
 
+/* Mostly good values (1 in 8 hostile): a list passes the device's checks
+ * often enough that a device which reads it again after checking would
+ * meet a hostile value there. */
 static void blk_flip_seg(struct blk_seg *s, uint64_t r)
 {
 	struct blk_seg g = blk_good_seg((unsigned)(r >> 8));
+	bool hostile = ((r >> 4) & 7) == 0;
 	switch (r & 3) {
-	case 0: s->sector = (r >> 4) & 1 ? hostile64(g.sector) : g.sector; break;
-	case 1: s->num = (r >> 4) & 1 ? hostile32(g.num) : (r >> 5) & 1 ? 0 : g.num; break;
-	case 2: s->flags = (uint32_t[]){ 0, 1, 2, 0x80000000u }[(r >> 4) & 3]; break;
+	case 0: s->sector = hostile ? hostile64(g.sector) : g.sector; break;
+	case 1: s->num = hostile ? hostile32(g.num) : ((r >> 7) & 3) == 0 ? 0 : g.num; break;
+	case 2: s->flags = hostile ? (uint32_t[]){ 1, 2, 0x80000000u, ~0u }[(r >> 7) & 3] : 0; break;
 	default: *s = g; break;
 	}
 }
