@@ -6,7 +6,12 @@ segment lists, descriptor addresses, lengths and flags, virtio-net and
 vsock packet headers). A device must copy each of those once, check the
 copy and use only the copy. husk must stay up and exit 0 when the guest
 resets after its rounds; for blk the backing file keeps its size and every
-byte outside the range the guest was allowed.
+byte outside the range the guest was allowed. Every value the device
+meets is one vCPU 1 left there, so its checks are exercised on any
+machine; a device that checks one read and acts on a second is caught
+where the vCPUs and the VMM thread run at the same time (a second read of
+the discard list changed bytes outside the range in a level-1 machine of
+two CPUs, not in one of one CPU).
 
 Limiter: the guest's reads have their type flipped between FLUSH (free)
 and IN: the bytes read may not exceed the drive's bandwidth limit. A VMM
