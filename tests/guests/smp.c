@@ -1,185 +1,28 @@
 /* smp: proves SMP bring-up the way Linux does it. The BSP reads the CPU
  * list from the MP table, starts every AP with INIT + SIPI + SIPI through
- * its xAPIC; each AP runs smp_tramp.S (real -> protected -> long mode),
- * checks in with its APIC id, and the BSP waits (bounded) for all. */
+ * its xAPIC (smp_lib.c); each AP runs smp_tramp.S (real -> protected ->
+ * long mode), checks in with its APIC id, and the BSP waits (bounded) for
+ * all. */
 #include "guest.h"
 #include "smp.h"
 
-#define MSR_APIC_BASE 0x1b
-#define APIC_BASE_BSP (1u << 8)
-#define APIC_BASE_X2APIC (1u << 10)
-#define APIC_BASE_ENABLE (1u << 11)
-#define APIC_BASE_ADDR 0xfffff000u
-#define LAPIC_ID 0x20
-#define LAPIC_SVR 0xf0
-#define LAPIC_SVR_ENABLE 0x100
-#define LAPIC_SPURIOUS_VEC 0xff
-#define LAPIC_ICR_LO 0x300
-#define LAPIC_ICR_HI 0x310
-#define ICR_INIT 0x500
-#define ICR_STARTUP 0x600
-#define ICR_BUSY 0x1000
-#define ICR_ASSERT 0x4000
-#define ICR_LEVEL 0x8000
-#define ICR_SPINS 100000
-/* the in-kernel LAPIC needs none of the 10 ms / 200 us waits of real
- * hardware; a short one keeps slow emulators happy */
-#define IPI_DELAY_SPINS 1000
 /* give up when no AP has checked in for this long (~2 s emulated) */
 #define STALL_SPINS 4000000
 
-#define MP_FLOAT_SIZE 16
-#define MP_CFG_HDR_SIZE 44
-#define MP_ENTRY_CPU 0
-#define MP_CPU_SIZE 20
-#define MP_OTHER_SIZE 8
-#define MP_CPU_ENABLED 1
-
-extern char tramp_start[], tramp_end[], tramp_cr3[], tramp_stack_base[], tramp_entry[], tramp_next[];
-
-static uint8_t ap_stacks[SMP_MAX_CPUS - 1][1 << AP_STACK_SHIFT]
-	__attribute__((aligned(4096), section(".bss.stack")));
-
-struct smp {
-	volatile uint8_t *lapic;
-	unsigned ncpus; /* from the MP table, BSP included */
-	uint32_t apic_ids[SMP_MAX_CPUS];
+static struct {
 	volatile uint32_t up; /* APs checked in */
 	volatile uint32_t ap_apic[SMP_MAX_CPUS - 1]; /* by trampoline index */
-};
-static struct smp smp;
+} smp;
 
-static inline uint64_t rdmsr(uint32_t msr)
+static void ap_main(uint32_t index)
 {
-	uint32_t lo, hi;
-	__asm__ volatile("rdmsr" : "=a"(lo), "=d"(hi) : "c"(msr));
-	return lo | (uint64_t)hi << 32;
-}
-
-static uint32_t cpuid_apic_id(void)
-{
-	uint32_t a = 1, b, c = 0, d;
-	__asm__ volatile("cpuid" : "+a"(a), "=b"(b), "+c"(c), "=d"(d));
-	return b >> 24;
-}
-
-static uint32_t lapic_read(uint32_t reg)
-{
-	return rd32(smp.lapic + reg);
-}
-
-static void lapic_write(uint32_t reg, uint32_t v)
-{
-	wr32(smp.lapic + reg, v);
-}
-
-static uint8_t checksum(const uint8_t *p, size_t len)
-{
-	uint8_t s = 0;
-	while (len--)
-		s += *p++;
-	return s;
-}
-
-static const uint8_t *mp_float_find(uint64_t start, uint64_t end)
-{
-	for (uint64_t a = start; a + MP_FLOAT_SIZE <= end; a += 16) {
-		const uint8_t *p = (const uint8_t *)a;
-		if (!memcmp(p, "_MP_", 4) && p[8] == 1 && !checksum(p, MP_FLOAT_SIZE))
-			return p;
-	}
-	return NULL;
-}
-
-/* Fill smp.ncpus / apic_ids from the MP table; NULL or why not. */
-static const char *mptable_read(void)
-{
-	/* where the VMM puts it, then the BIOS area (QEMU's firmware) */
-	const uint8_t *fp = mp_float_find(G_EBDA_START, 0xa0000);
-	if (!fp)
-		fp = mp_float_find(0xf0000, 0x100000);
-	if (!fp)
-		return "no floating pointer";
-	uint32_t cfg_addr = ld32(fp + 4);
-	if (!cfg_addr || cfg_addr >= 0x100000)
-		return "config table address out of range";
-	const uint8_t *cfg = (const uint8_t *)(uint64_t)cfg_addr;
-	uint16_t len = (uint16_t)(cfg[4] | cfg[5] << 8);
-	uint16_t count = (uint16_t)(cfg[34] | cfg[35] << 8);
-	if (memcmp(cfg, "PCMP", 4) || len < MP_CFG_HDR_SIZE || cfg_addr + len > 0x100000)
-		return "bad config table header";
-	if (checksum(cfg, len))
-		return "bad config table checksum";
-	/* walk by length like Linux (smp_read_mpc): QEMU's firmware leaves the
-	 * entry count 0 */
-	unsigned entries = 0;
-	for (size_t off = MP_CFG_HDR_SIZE; off < len; entries++) {
-		size_t size = cfg[off] == MP_ENTRY_CPU ? MP_CPU_SIZE : MP_OTHER_SIZE;
-		if (cfg[off] > 4 || off + size > len)
-			return "bad entry";
-		if (cfg[off] == MP_ENTRY_CPU && (cfg[off + 3] & MP_CPU_ENABLED)) {
-			if (smp.ncpus == SMP_MAX_CPUS)
-				return "too many CPUs";
-			smp.apic_ids[smp.ncpus++] = cfg[off + 1];
-		}
-		off += size;
-	}
-	if (count != entries)
-		gprintf("husk-guest: mptable header says %u entries, table holds %u\n", count, entries);
-	return smp.ncpus ? NULL : "no CPU entries";
-}
-
-static int icr_send(uint32_t apic_id, uint32_t lo)
-{
-	int i = 0;
-	while ((lapic_read(LAPIC_ICR_LO) & ICR_BUSY) && i++ < ICR_SPINS)
-		cpu_relax();
-	lapic_write(LAPIC_ICR_HI, apic_id << 24);
-	lapic_write(LAPIC_ICR_LO, lo);
-	return i < ICR_SPINS ? 0 : -1;
-}
-
-static void delay(void)
-{
-	for (volatile int i = 0; i < IPI_DELAY_SPINS; i++)
-		cpu_relax();
-}
-
-static int ap_start(uint32_t apic_id)
-{
-	int err = icr_send(apic_id, ICR_INIT | ICR_ASSERT | ICR_LEVEL);
-	err |= icr_send(apic_id, ICR_INIT | ICR_LEVEL); /* de-assert */
-	delay();
-	for (int i = 0; i < 2; i++) {
-		err |= icr_send(apic_id, ICR_STARTUP | ICR_ASSERT | (TRAMP_BASE >> 12));
-		delay();
-	}
-	return err;
-}
-
-void ap_main(uint32_t index);
-void ap_main(uint32_t index)
-{
-	uint32_t id = lapic_read(LAPIC_ID) >> 24;
+	uint32_t id = smp_lapic_id();
 	smp.ap_apic[index] = id;
-	if (cpuid_apic_id() != id)
-		gprintf("husk-guest: cpu %u BAD cpuid apic id %u\n", id, cpuid_apic_id());
+	if (smp_cpuid_apic_id() != id)
+		gprintf("husk-guest: cpu %u BAD cpuid apic id %u\n", id, smp_cpuid_apic_id());
 	gprintf("husk-guest: cpu %u up\n", id);
 	__atomic_fetch_add(&smp.up, 1, __ATOMIC_RELEASE);
 	guest_halt();
-}
-
-static void tramp_install(void)
-{
-	uint64_t cr3;
-	__asm__ volatile("mov %%cr3, %0" : "=r"(cr3));
-	uint8_t *dst = (uint8_t *)(uint64_t)TRAMP_BASE;
-	memcpy(dst, tramp_start, (size_t)(tramp_end - tramp_start));
-	uint64_t v[3] = { cr3, (uint64_t)ap_stacks, (uint64_t)ap_main };
-	memcpy(dst + (tramp_cr3 - tramp_start), &v[0], 8);
-	memcpy(dst + (tramp_stack_base - tramp_start), &v[1], 8);
-	memcpy(dst + (tramp_entry - tramp_start), &v[2], 8);
-	memset(dst + (tramp_next - tramp_start), 0, 4);
 }
 
 /* Every AP reported an id from the MP table, and no id twice. */
@@ -188,8 +31,8 @@ static bool ap_ids_match(unsigned n, uint32_t bsp)
 	for (unsigned i = 0; i < n; i++) {
 		uint32_t id = smp.ap_apic[i];
 		bool listed = false;
-		for (unsigned j = 0; j < smp.ncpus; j++)
-			listed |= smp.apic_ids[j] == id;
+		for (unsigned j = 0; j < smp_cpus.ncpus; j++)
+			listed |= smp_cpus.apic_ids[j] == id;
 		if (!listed || id == bsp)
 			return false;
 		for (unsigned j = 0; j < i; j++)
@@ -219,32 +62,29 @@ void guest_main(uint64_t boot_params, uint64_t start_info)
 {
 	(void)boot_params;
 	(void)start_info;
-	uint64_t base = rdmsr(MSR_APIC_BASE);
-	uint64_t addr = base & APIC_BASE_ADDR;
-	if (!(base & APIC_BASE_ENABLE) || (base & APIC_BASE_X2APIC) || addr < 0xc0000000u) {
-		gprintf("husk-guest: smp BAD apic base msr 0x%llx\n", (unsigned long long)base);
+	if (smp_lapic_init() < 0) {
+		gprintf("husk-guest: smp BAD apic base msr 0x%llx\n", (unsigned long long)smp_cpus.apic_base);
 		return;
 	}
-	smp.lapic = (volatile uint8_t *)addr;
-	uint32_t bsp = lapic_read(LAPIC_ID) >> 24;
-	gprintf("husk-guest: cpu %u up (bsp%s)\n", bsp, base & APIC_BASE_BSP ? "" : ", BAD bsp flag clear");
-	if (cpuid_apic_id() != bsp)
-		gprintf("husk-guest: cpu %u BAD cpuid apic id %u\n", bsp, cpuid_apic_id());
-	const char *why = mptable_read();
+	uint32_t bsp = smp_cpus.bsp;
+	gprintf("husk-guest: cpu %u up (bsp%s)\n", bsp,
+	        smp_cpus.apic_base & SMP_APIC_BASE_BSP ? "" : ", BAD bsp flag clear");
+	if (smp_cpuid_apic_id() != bsp)
+		gprintf("husk-guest: cpu %u BAD cpuid apic id %u\n", bsp, smp_cpuid_apic_id());
+	const char *why = smp_mptable_read();
 	if (why) {
 		gprintf("husk-guest: mptable BAD %s\n", why);
 		return;
 	}
-	gprintf("husk-guest: mptable %u cpus\n", smp.ncpus);
+	gprintf("husk-guest: mptable %u cpus\n", smp_cpus.ncpus);
 
-	lapic_write(LAPIC_SVR, lapic_read(LAPIC_SVR) | LAPIC_SVR_ENABLE | LAPIC_SPURIOUS_VEC);
-	tramp_install();
+	smp_prepare(ap_main);
 	uint32_t started = 0;
-	for (unsigned i = 0; i < smp.ncpus; i++) {
-		if (smp.apic_ids[i] == bsp)
+	for (unsigned i = 0; i < smp_cpus.ncpus; i++) {
+		if (smp_cpus.apic_ids[i] == bsp)
 			continue;
-		if (ap_start(smp.apic_ids[i]) < 0)
-			gprintf("husk-guest: smp BAD ICR stuck busy for apic %u\n", smp.apic_ids[i]);
+		if (smp_start_ap(smp_cpus.apic_ids[i]) < 0)
+			gprintf("husk-guest: smp BAD ICR stuck busy for apic %u\n", smp_cpus.apic_ids[i]);
 		started++;
 	}
 	uint32_t up = wait_for_aps(started);
@@ -252,5 +92,5 @@ void guest_main(uint64_t boot_params, uint64_t start_info)
 		gprintf("husk-guest: smp BAD only %u of %u APs checked in\n", up, started);
 	else if (!ap_ids_match(up, bsp))
 		serial_puts("husk-guest: smp BAD APs report apic ids not in the MP table\n");
-	gprintf("husk-guest: smp %u of %u cpus up\n", up + 1, smp.ncpus);
+	gprintf("husk-guest: smp %u of %u cpus up\n", up + 1, smp_cpus.ncpus);
 }

@@ -1,8 +1,9 @@
-/* AP start-up trampoline. smp.c copies tramp_start..tramp_end to
+/* AP start-up trampoline. smp_lib.c copies tramp_start..tramp_end to
  * TRAMP_BASE, fills the data words at its end and sends INIT + SIPI with
  * vector TRAMP_BASE >> 12, so each AP starts here in real mode with
  * CS = TRAMP_BASE >> 4, IP = 0. It goes real -> protected -> long mode on
- * the BSP's page tables, takes a stack by index and calls ap_main(index).
+ * the BSP's page tables, takes a stack by index and calls the entry that
+ * smp_prepare was given, with that index.
  * All addresses are those of the copy (T()), never of this image. */
 #include "smp.h"
 
@@ -59,7 +60,7 @@ tramp_lm:
 	lock xadd %eax, T(tramp_next)
 	cmp $(SMP_MAX_CPUS - 1), %eax	/* more APs than stacks: park */
 	jae 1f
-	mov %eax, %edi			/* ap_main(index) */
+	mov %eax, %edi			/* entry(index) */
 	lea 1(%rax), %rdx
 	shl $AP_STACK_SHIFT, %rdx
 	add T(tramp_stack_base), %rdx
