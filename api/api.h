@@ -39,6 +39,7 @@ enum api_kind {
 	API_GET_VM_CONFIG,
 	API_SNAPSHOT_CREATE,
 	API_SNAPSHOT_LOAD,
+	API_PUT_SERIAL,
 	API_KIND_COUNT
 };
 
@@ -126,6 +127,7 @@ struct api_request {
 		bool pause; /* PATCH /vm: Paused (true) or Resumed */
 		struct api_snapshot_create snap_create;
 		struct api_snapshot_load snap_load;
+		char *serial_out_path; /* PUT /serial */
 	};
 };
 
@@ -195,6 +197,7 @@ int api_parse_action(const json_t *o, enum api_action *out, struct api_err *e);
 int api_parse_vm_state(const json_t *o, bool *pause, struct api_err *e);
 int api_parse_snapshot_create(const json_t *o, struct api_snapshot_create *out, struct api_err *e);
 int api_parse_snapshot_load(const json_t *o, struct api_snapshot_load *out, struct api_err *e);
+int api_parse_serial(const json_t *o, char **serial_out_path, struct api_err *e);
 
 /* The body's id field (key) must be present, plain and equal to path_id
  * (when not NULL). */
@@ -217,6 +220,7 @@ void api_apply_vm_state(struct api_target *t, struct api_request *r, struct api_
 void api_apply_vm_config(struct api_target *t, struct api_reply *rep);
 void api_apply_snapshot_create(struct api_target *t, struct api_request *r, struct api_reply *rep);
 void api_apply_snapshot_load(struct api_target *t, struct api_request *r, struct api_reply *rep);
+void api_apply_serial(struct api_target *t, struct api_request *r, struct api_reply *rep);
 
 /* JSON of parts of the configuration, for GET /machine-config and /vm/config. */
 json_t *api_machine_json(const struct machine_config *m);

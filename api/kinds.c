@@ -96,6 +96,12 @@ static int parse_snap_load(const json_t *o, const char *id, struct api_request *
 	return api_parse_snapshot_load(o, &r->snap_load, e);
 }
 
+static int parse_serial(const json_t *o, const char *id, struct api_request *r, struct api_err *e)
+{
+	(void)id;
+	return api_parse_serial(o, &r->serial_out_path, e);
+}
+
 /* ---- appliers that need no request ---- */
 
 static void apply_info(struct api_target *t, struct api_request *r, struct api_reply *rep)
@@ -145,6 +151,8 @@ static void free_vsock(struct api_request *r) { free(r->vsock.uds_path); }
 static void free_logger(struct api_request *r) { free(r->logger.log_path); }
 static void free_metrics(struct api_request *r) { free(r->metrics.metrics_path); }
 
+static void free_serial(struct api_request *r) { free(r->serial_out_path); }
+
 static void free_snap_create(struct api_request *r)
 {
 	free(r->snap_create.snapshot_path);
@@ -181,4 +189,5 @@ const struct api_kind_ops api_kinds[API_KIND_COUNT] = {
 	[API_GET_VM_CONFIG] = { NULL, apply_vm_config, free_nothing },
 	[API_SNAPSHOT_CREATE] = { parse_snap_create, api_apply_snapshot_create, free_snap_create },
 	[API_SNAPSHOT_LOAD] = { parse_snap_load, api_apply_snapshot_load, free_snap_load },
+	[API_PUT_SERIAL] = { parse_serial, api_apply_serial, free_serial },
 };

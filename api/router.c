@@ -35,6 +35,7 @@ static const struct route routes[] = {
 	{ "/vm/config", false, MRES_VM_CONFIG, API_GET_VM_CONFIG, NO_KIND, NO_KIND },
 	{ "/snapshot/create", false, MRES_SNAPSHOT, NO_KIND, API_SNAPSHOT_CREATE, NO_KIND },
 	{ "/snapshot/load", false, MRES_SNAPSHOT, NO_KIND, API_SNAPSHOT_LOAD, NO_KIND },
+	{ "/serial", false, MRES_SERIAL, NO_KIND, API_PUT_SERIAL, NO_KIND },
 	{ "/balloon", false, MRES_BALLOON, UNSUPPORTED, UNSUPPORTED, UNSUPPORTED },
 	{ "/balloon/statistics", false, MRES_BALLOON, UNSUPPORTED, NO_KIND, UNSUPPORTED },
 	{ "/mmds", false, MRES_MMDS, UNSUPPORTED, UNSUPPORTED, UNSUPPORTED },
@@ -64,6 +65,17 @@ static const struct route *route_find(const char *path, size_t len, char *id, si
 	return NULL;
 }
 
+/* An unknown path, or a method a path does not take: Firecracker answers
+ * both with 400 and these words ("PUT vm.": the path without its slash). */
+static int route_invalid(const struct http_request *req, size_t len, struct api_reply *rep)
+{
+	const char *path = req->url + (len > 0 && req->url[0] == '/');
+	int n = (int)(len > 200 ? 200 : len) - (path != req->url);
+	api_reply_fault(rep, 400, "Invalid request method and/or path: %s %.*s.", http_method_str(req->method), n,
+	                path);
+	return 0;
+}
+
 static enum metrics_resource route_resource(const struct http_request *req)
 {
 	char id[HTTP_MAX_URL + 1];
@@ -81,20 +93,16 @@ int api_route_parse(const struct http_request *req, struct api_request *r, struc
 	int kind;
 
 	memset(r, 0, sizeof(*r));
-	if (!rt) {
-		api_reply_fault(rep, 404, "no resource at %.*s", (int)(len > 200 ? 200 : len), req->url);
-		return 0;
-	}
+	if (!rt)
+		return route_invalid(req, len, rep);
 	switch (req->method) {
 	case HTTP_GET: kind = rt->get; break;
 	case HTTP_PUT: kind = rt->put; break;
 	case HTTP_PATCH: kind = rt->patch; break;
 	default: kind = NO_KIND; break;
 	}
-	if (kind == NO_KIND) {
-		api_reply_fault(rep, 405, "%s is not allowed on %s", http_method_str(req->method), rt->path);
-		return 0;
-	}
+	if (kind == NO_KIND)
+		return route_invalid(req, len, rep);
 	if (kind == UNSUPPORTED) {
 		api_reply_fault(rep, 400, "%s is not supported yet", rt->path);
 		return 0;

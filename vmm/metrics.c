@@ -19,7 +19,7 @@
 static const char *const res_names[MRES_COUNT] = {
 	"root", "version", "machine_config", "boot_source", "drives", "network_interfaces",
 	"vsock", "entropy", "logger", "metrics", "actions", "vm", "vm_config", "snapshot",
-	"balloon", "mmds", "other",
+	"balloon", "mmds", "serial", "other",
 };
 
 const char *metrics_resource_name(enum metrics_resource res)

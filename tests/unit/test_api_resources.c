@@ -1,5 +1,5 @@
 /* The API resources: each parser with a good body, an unknown field, a
- * wrong type and an out-of-range value; the router's 404/405/400; the
+ * wrong type and an out-of-range value; the router's 400s; the
  * pre-boot/post-boot state rules of the apply step. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -235,6 +235,11 @@ static void test_small_resources(void **state)
 	api_request_free(&r);
 	refused(HTTP_PUT, "/snapshot/load", "{\"snapshot_path\": \"/s\", \"mem_backend\": {\"backend_type\": \"Disk\","
 	                                    " \"backend_path\": \"/u\"}}", "mem_backend: backend_type");
+	accepted(HTTP_PUT, "/serial", "{\"serial_out_path\": \"/tmp/s\"}", &r);
+	assert_string_equal(r.serial_out_path, "/tmp/s");
+	api_request_free(&r);
+	refused(HTTP_PUT, "/serial", "{}", "missing field `serial_out_path`");
+	refused(HTTP_PUT, "/serial", "{\"serial_out_path\": \"/s\", \"rate\": 1}", "unknown field `rate`");
 	/* track_dirty_pages: the newer name of enable_diff_snapshots */
 	accepted(HTTP_PUT, "/snapshot/load", "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\","
 	                                     " \"track_dirty_pages\": true}", &r);
@@ -252,14 +257,15 @@ static void test_router_errors(void **state)
 	(void)state;
 	struct api_request r;
 	struct api_reply rep = { 0, NULL };
+	/* Firecracker's words for an unknown path or method */
 	assert_int_equal(route(HTTP_GET, "/nothing", NULL, &r, &rep), 0);
-	assert_fault(&rep, 404, "/nothing");
+	assert_fault(&rep, 400, "Invalid request method and/or path: GET nothing.");
 	assert_int_equal(route(HTTP_DELETE, "/machine-config", NULL, &r, &rep), 0);
-	assert_fault(&rep, 405, "DELETE");
-	assert_int_equal(route(HTTP_GET, "/boot-source", NULL, &r, &rep), 0);
-	assert_fault(&rep, 405, "GET");
+	assert_fault(&rep, 400, "Invalid request method and/or path: DELETE machine-config.");
+	assert_int_equal(route(HTTP_PUT, "/vm", "{}", &r, &rep), 0);
+	assert_fault(&rep, 400, "Invalid request method and/or path: PUT vm.");
 	assert_int_equal(route(HTTP_PUT, "/drives", "{}", &r, &rep), 0);
-	assert_int_equal(rep.status, 404);
+	assert_fault(&rep, 400, "Invalid request method and/or path: PUT drives.");
 	assert_int_equal(route(HTTP_PUT, "/balloon", "{\"amount_mib\": 1}", &r, &rep), 0);
 	assert_fault(&rep, 400, "not supported yet");
 	assert_int_equal(route(HTTP_GET, "/mmds", NULL, &r, &rep), 0);
