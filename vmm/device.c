@@ -15,7 +15,8 @@ _Static_assert(VMM_MAX_DEVICES <= LAYOUT_VIRTIO_MAX_DEVICES, "one virtio-mmio sl
 static int device_cmdline_add(struct vmm *vmm, const struct vmm_device *d)
 {
 	size_t l = strlen(vmm->virtio_cmdline), cap = sizeof(vmm->virtio_cmdline);
-	int n = d->cls->cmdline(d->dev, vmm->virtio_cmdline + l, cap - l);
+	int n = d->cls->cmdline ? d->cls->cmdline(d->dev, vmm->virtio_cmdline + l, cap - l)
+	                        : virtio_mmio_cmdline(d->cls->transport(d->dev), vmm->virtio_cmdline + l, cap - l);
 	if (n < 0 || l + (size_t)n + 1 >= cap)
 		return -ENOSPC;
 	vmm->virtio_cmdline[l + (size_t)n] = ' ';
@@ -43,7 +44,7 @@ int vmm_attach(struct vmm *vmm, const struct virtio_class *cls, const char *id, 
 	ret = device_cmdline_add(vmm, d);
 	/* last: a registration is never left pointing at a destroyed device */
 	if (ret == 0)
-		ret = snapshot_device_register(&vmm->snap, key, cls->snapshot, d->dev);
+		ret = snapshot_device_register(&vmm->snap, key, &virtio_mmio_snapshot_ops, cls->transport(d->dev));
 	if (ret < 0) {
 		cls->destroy(d->dev);
 		return ret;

@@ -449,6 +449,9 @@ static void blk_reset(void *dev)
 	b->stalled = false;
 }
 
+static void blk_identity(void *dev, char *buf, size_t len);
+static void blk_quiesce_op(void *dev);
+
 static const struct virtio_dev_ops blk_ops = {
 	.name = "virtio-blk",
 	.device_id = VIRTIO_ID_BLOCK,
@@ -457,6 +460,8 @@ static const struct virtio_dev_ops blk_ops = {
 	.config_read = blk_config_read,
 	.queue_notify = blk_queue_notify,
 	.reset = blk_reset,
+	.identity = blk_identity,
+	.quiesce = blk_quiesce_op,
 };
 
 /* ---- set-up ---- */
@@ -739,40 +744,14 @@ int blk_drive_parse(const char *arg, unsigned index, struct drive_config *cfg,
 /* The path as configured, not /proc/self/fd/N: the vmm thread's seccomp
  * filter has no readlink, and a jailed husk has no /proc. A restore opens
  * the drive from the same configured path, so the two compare equal. */
-static void blk_snapshot_ident(const struct blk *b, char *buf, size_t len)
+static void blk_identity(void *dev, char *buf, size_t len)
 {
+	const struct blk *b = dev;
 	snprintf(buf, len, "drive %.*s %s %s", BLK_ID_BYTES, b->id, b->path, b->ro ? "ro" : "rw");
 }
 
-static int blk_snapshot_save(void *opaque, void **blob, size_t *len)
-{
-	struct blk *b = opaque;
-	char ident[4200];
-	/* requests in flight complete first: the rings are then all there is */
-	blk_quiesce(b);
-	blk_snapshot_ident(b, ident, sizeof(ident));
-	return virtio_mmio_snapshot_save(&b->t, ident, blob, len);
-}
-
-static int blk_snapshot_check(void *opaque, const uint8_t *blob, size_t len, char *err, size_t errlen)
-{
-	struct blk *b = opaque;
-	char ident[4200];
-	blk_snapshot_ident(b, ident, sizeof(ident));
-	return virtio_mmio_snapshot_check(&b->t, ident, blob, len, err, errlen);
-}
-
-static int blk_snapshot_restore(void *opaque, const uint8_t *blob, size_t len)
-{
-	struct blk *b = opaque;
-	return virtio_mmio_snapshot_restore(&b->t, blob, len);
-}
-
-const struct snapshot_dev_ops blk_snapshot_ops = {
-	.save = blk_snapshot_save,
-	.check = blk_snapshot_check,
-	.restore = blk_snapshot_restore,
-};
+/* requests in flight complete first: the rings are then all there is */
+static void blk_quiesce_op(void *dev) { blk_quiesce(dev); }
 
 /* ---- the class vmm_attach uses ---- */
 
@@ -782,6 +761,7 @@ static int blk_class_create(void **dev, const struct virtio_env *env, const void
 }
 
 static void blk_class_destroy(void *dev) { blk_destroy(dev); }
+static struct virtio_mmio *blk_transport(void *dev) { return &((struct blk *)dev)->t; }
 static int blk_class_cmdline(const void *dev, char *buf, size_t len) { return blk_cmdline(dev, buf, len); }
 
 const struct virtio_class blk_class = {
@@ -789,8 +769,8 @@ const struct virtio_class blk_class = {
 	.name = "virtio-blk",
 	.create = blk_class_create,
 	.destroy = blk_class_destroy,
+	.transport = blk_transport,
 	.cmdline = blk_class_cmdline,
-	.snapshot = &blk_snapshot_ops,
 };
 
 /* ---- husk run --drive ---- */

@@ -167,7 +167,6 @@ struct io_uring *blk_uring_ring(struct blk_uring *u);
 /* Snapshot ops (vmm/snapshot/snapshot.h), opaque = struct blk *: the
  * transport and queue state, identity = drive id, backing file, ro/rw. */
 struct snapshot_dev_ops;
-extern const struct snapshot_dev_ops blk_snapshot_ops;
 
 /* For vmm_attach: cfg is a struct drive_config. */
 extern const struct virtio_class blk_class;

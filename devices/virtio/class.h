@@ -2,14 +2,15 @@
  * exports one (blk_class, net_class, vsock_class, rng_class) beside its
  * code; vmm/device.c gives it a virtio-mmio slot and its GSI, adds its
  * kernel cmdline entry, registers its state for snapshots under
- * "<name>:<id>" and tears it down. A new kind is one file plus one class. */
+ * "<name>:<id>" (virtio_mmio_snapshot_ops on its transport) and tears it
+ * down. A new kind is one file plus one class. */
 #ifndef HUSK_VIRTIO_CLASS_H
 #define HUSK_VIRTIO_CLASS_H
 
 #include <stddef.h>
 
-struct snapshot_dev_ops;
 struct virtio_env;
+struct virtio_mmio;
 
 enum virtio_kind { VIRTIO_KIND_BLK, VIRTIO_KIND_NET, VIRTIO_KIND_VSOCK, VIRTIO_KIND_RNG, VIRTIO_KINDS };
 
@@ -20,9 +21,12 @@ struct virtio_class {
 	 * *dev is malloc'd */
 	int (*create)(void **dev, const struct virtio_env *env, const void *cfg, unsigned slot);
 	void (*destroy)(void *dev); /* NULL is fine */
-	/* the kernel cmdline entry; the length, or -ENOSPC */
+	/* its virtio-mmio transport: the snapshot (virtio_mmio_snapshot_ops)
+	 * and the default cmdline entry go through it */
+	struct virtio_mmio *(*transport)(void *dev);
+	/* optional: a cmdline entry of its own (blk adds root=); the length,
+	 * or -ENOSPC */
 	int (*cmdline)(const void *dev, char *buf, size_t len);
-	const struct snapshot_dev_ops *snapshot;
 };
 
 #endif

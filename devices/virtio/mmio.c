@@ -13,6 +13,7 @@
 
 #include "vmm/arch/arch.h"
 #include "vmm/log.h"
+#include "vmm/snapshot/snapshot.h"
 #include "vmm/vm.h"
 
 int virtio_mmio_cmdline_at(uint64_t base, unsigned gsi, char *buf, size_t len)
@@ -598,3 +599,46 @@ void virtio_env_for_vm(struct virtio_env *env, struct vm *vm, struct loop *loop)
 		.nr_slots = LAYOUT_VIRTIO_MAX_DEVICES,
 	};
 }
+
+/* ---- the snapshot ops every device registers ---- */
+
+static void vmmio_identity(struct virtio_mmio *t, char *buf, size_t len)
+{
+	if (t->ops->identity)
+		t->ops->identity(t->dev, buf, len);
+	else
+		snprintf(buf, len, "%s", t->ops->name);
+}
+
+static int vmmio_snap_save(void *opaque, void **blob, size_t *len)
+{
+	struct virtio_mmio *t = opaque;
+	char ident[4200];
+	if (t->ops->quiesce)
+		t->ops->quiesce(t->dev);
+	vmmio_identity(t, ident, sizeof(ident));
+	return virtio_mmio_snapshot_save(t, ident, blob, len);
+}
+
+static int vmmio_snap_check(void *opaque, const uint8_t *blob, size_t len, char *err, size_t errlen)
+{
+	struct virtio_mmio *t = opaque;
+	char ident[4200];
+	vmmio_identity(t, ident, sizeof(ident));
+	return virtio_mmio_snapshot_check(t, ident, blob, len, err, errlen);
+}
+
+static int vmmio_snap_restore(void *opaque, const uint8_t *blob, size_t len)
+{
+	struct virtio_mmio *t = opaque;
+	int ret = virtio_mmio_snapshot_restore(t, blob, len);
+	if (ret == 0 && t->ops->restored)
+		t->ops->restored(t->dev);
+	return ret;
+}
+
+const struct snapshot_dev_ops virtio_mmio_snapshot_ops = {
+	.save = vmmio_snap_save,
+	.check = vmmio_snap_check,
+	.restore = vmmio_snap_restore,
+};

@@ -81,6 +81,14 @@ struct virtio_dev_ops {
 	void (*queue_notify)(void *dev, unsigned q);
 	/* back to the initial state; no request may touch guest memory after */
 	void (*reset)(void *dev);
+	/* snapshots, through virtio_mmio_snapshot_ops (all optional): who the
+	 * device is, checked on restore so one drive's state never lands on
+	 * another (default: its name); before save, finish what is in flight
+	 * so the rings hold the whole state; after restore, tell the guest
+	 * what it must know (vsock: TRANSPORT_RESET) */
+	void (*identity)(void *dev, char *buf, size_t len);
+	void (*quiesce)(void *dev);
+	void (*restored)(void *dev);
 };
 
 /* How a transport reaches the VM. Callbacks may be NULL (unit tests): then
@@ -198,6 +206,10 @@ int virtio_mmio_snapshot_save(struct virtio_mmio *t, const char *ident, void **b
 int virtio_mmio_snapshot_check(struct virtio_mmio *t, const char *ident, const uint8_t *blob,
                                size_t len, char *err, size_t errlen);
 int virtio_mmio_snapshot_restore(struct virtio_mmio *t, const uint8_t *blob, size_t len);
+/* The snapshot ops of every virtio device (opaque: its transport): the
+ * transport and queue state above, with the device's identity, quiesce
+ * and restored hooks. */
+extern const struct snapshot_dev_ops virtio_mmio_snapshot_ops;
 
 struct vm;
 /* A virtio_env for a real VM (KVM ioeventfds and irqfds, the slots of

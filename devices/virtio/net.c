@@ -475,6 +475,8 @@ static void net_reset(void *dev)
 	net_dev_reset(&n->dev);
 }
 
+static void net_identity(void *dev, char *buf, size_t len);
+
 static const struct virtio_dev_ops net_ops = {
 	.name = "virtio-net",
 	.device_id = VIRTIO_ID_NET,
@@ -484,6 +486,7 @@ static const struct virtio_dev_ops net_ops = {
 	.activate = net_activate,
 	.queue_notify = net_queue_notify,
 	.reset = net_reset,
+	.identity = net_identity,
 };
 
 static void net_on_rx_timer(void *opaque, uint32_t events)
@@ -610,11 +613,6 @@ void net_destroy(struct net *n)
 	free(n);
 }
 
-int net_cmdline(const struct net *n, char *buf, size_t len)
-{
-	return virtio_mmio_cmdline(&n->t, buf, len);
-}
-
 int net_parse_cli(const char *arg, struct net_config *out, const char **what)
 {
 	char *dup = strdup(arg ? arg : "");
@@ -679,8 +677,9 @@ out:
  * (network_overrides). A packet held for want of RX buffers is dropped,
  * as a network may. */
 
-static void net_snapshot_ident(const struct net *n, char *buf, size_t len)
+static void net_identity(void *dev, char *buf, size_t len)
 {
+	const struct net *n = dev;
 	char mac[NET_MAC_STR_LEN];
 	net_format_mac(n->dev.mac, mac);
 	if (n->dev.has_mac)
@@ -688,34 +687,6 @@ static void net_snapshot_ident(const struct net *n, char *buf, size_t len)
 	else
 		snprintf(buf, len, "net mac=none");
 }
-
-static int net_snapshot_save(void *opaque, void **blob, size_t *len)
-{
-	struct net *n = opaque;
-	char ident[64];
-	net_snapshot_ident(n, ident, sizeof(ident));
-	return virtio_mmio_snapshot_save(&n->t, ident, blob, len);
-}
-
-static int net_snapshot_check(void *opaque, const uint8_t *blob, size_t len, char *err, size_t errlen)
-{
-	struct net *n = opaque;
-	char ident[64];
-	net_snapshot_ident(n, ident, sizeof(ident));
-	return virtio_mmio_snapshot_check(&n->t, ident, blob, len, err, errlen);
-}
-
-static int net_snapshot_restore(void *opaque, const uint8_t *blob, size_t len)
-{
-	struct net *n = opaque;
-	return virtio_mmio_snapshot_restore(&n->t, blob, len);
-}
-
-const struct snapshot_dev_ops net_snapshot_ops = {
-	.save = net_snapshot_save,
-	.check = net_snapshot_check,
-	.restore = net_snapshot_restore,
-};
 
 /* ---- the class vmm_attach uses ---- */
 
@@ -725,15 +696,14 @@ static int net_class_create(void **dev, const struct virtio_env *env, const void
 }
 
 static void net_class_destroy(void *dev) { net_destroy(dev); }
-static int net_class_cmdline(const void *dev, char *buf, size_t len) { return net_cmdline(dev, buf, len); }
+static struct virtio_mmio *net_transport(void *dev) { return &((struct net *)dev)->t; }
 
 const struct virtio_class net_class = {
 	.kind = VIRTIO_KIND_NET,
 	.name = "virtio-net",
 	.create = net_class_create,
 	.destroy = net_class_destroy,
-	.cmdline = net_class_cmdline,
-	.snapshot = &net_snapshot_ops,
+	.transport = net_transport,
 };
 
 /* ---- husk run --net ---- */

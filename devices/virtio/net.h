@@ -165,7 +165,7 @@ void net_dev_tx_resume(struct net_dev *nd);
  * Use (the vmm, at InstanceStart, after the drives' slots):
  *     struct net *n;
  *     ret = net_create(&n, &env, &cfg->nets[i], -1, slot);  // -1: open by name
- *     net_cmdline(n, frag, sizeof(frag));                   // append to cmdline
+ *     virtio_mmio_cmdline(&n->t, frag, sizeof(frag));                   // append to cmdline
  *     ...
  *     net_destroy(n);   // after the vCPUs are gone
  * Queues: 0 receive, 1 transmit. */
@@ -193,7 +193,6 @@ void net_destroy(struct net *n);
 /* PATCH /network-interfaces: replace the buckets rx/tx set (NULL: keep). */
 void net_update_rate_limiters(struct net *n, const struct rate_limiter_config *rx,
                               const struct rate_limiter_config *tx);
-int net_cmdline(const struct net *n, char *buf, size_t len);
 
 /* ---- CLI ---- */
 
@@ -204,7 +203,6 @@ int net_parse_cli(const char *arg, struct net_config *out, const char **what);
 /* Snapshot ops (vmm/snapshot/snapshot.h), opaque = struct net *:
  * transport and queue state, identity = the configured MAC. */
 struct snapshot_dev_ops;
-extern const struct snapshot_dev_ops net_snapshot_ops;
 
 /* For vmm_attach: cfg is a struct net_config (the tap opened by name). */
 extern const struct virtio_class net_class;

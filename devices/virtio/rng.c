@@ -217,37 +217,6 @@ void rng_destroy(struct rng *r)
 	free(r);
 }
 
-int rng_cmdline(const struct rng *r, char *buf, size_t len)
-{
-	return virtio_mmio_cmdline(&r->t, buf, len);
-}
-
-/* ---- snapshot: transport + queues (no backend to identify) ---- */
-
-static int rng_snapshot_save(void *opaque, void **blob, size_t *len)
-{
-	struct rng *r = opaque;
-	return virtio_mmio_snapshot_save(&r->t, "rng", blob, len);
-}
-
-static int rng_snapshot_check(void *opaque, const uint8_t *blob, size_t len, char *err, size_t errlen)
-{
-	struct rng *r = opaque;
-	return virtio_mmio_snapshot_check(&r->t, "rng", blob, len, err, errlen);
-}
-
-static int rng_snapshot_restore(void *opaque, const uint8_t *blob, size_t len)
-{
-	struct rng *r = opaque;
-	return virtio_mmio_snapshot_restore(&r->t, blob, len);
-}
-
-const struct snapshot_dev_ops rng_snapshot_ops = {
-	.save = rng_snapshot_save,
-	.check = rng_snapshot_check,
-	.restore = rng_snapshot_restore,
-};
-
 /* ---- the class vmm_attach uses ---- */
 
 static int rng_class_create(void **dev, const struct virtio_env *env, const void *cfg, unsigned slot)
@@ -259,15 +228,14 @@ static int rng_class_create(void **dev, const struct virtio_env *env, const void
 }
 
 static void rng_class_destroy(void *dev) { rng_destroy(dev); }
-static int rng_class_cmdline(const void *dev, char *buf, size_t len) { return rng_cmdline(dev, buf, len); }
+static struct virtio_mmio *rng_transport(void *dev) { return &((struct rng *)dev)->t; }
 
 const struct virtio_class rng_class = {
 	.kind = VIRTIO_KIND_RNG,
 	.name = "virtio-rng",
 	.create = rng_class_create,
 	.destroy = rng_class_destroy,
-	.cmdline = rng_class_cmdline,
-	.snapshot = &rng_snapshot_ops,
+	.transport = rng_transport,
 };
 
 /* ---- husk run --rng ---- */

@@ -42,7 +42,7 @@ void rng_dev_resume(struct rng_dev *rd);
 /* ---- virtio-rng on the virtio-mmio transport ----
  *     struct rng *r;
  *     ret = rng_create(&r, &env, slot);   // --rng / PUT /entropy
- *     rng_cmdline(r, frag, sizeof(frag));
+ *     virtio_mmio_cmdline(&r->t, frag, sizeof(frag));
  *     rng_destroy(r); */
 
 #include "devices/virtio/mmio.h"
@@ -63,11 +63,9 @@ void rng_destroy(struct rng *r);
 void rng_update_rate_limiter(struct rng *r, const struct rate_limiter_config *cfg);
 /* "bw=RATE,ops=RATE" (the --rng=... value) into cfg; -EINVAL if bad. */
 int rng_parse_cli(const char *arg, struct rate_limiter_config *cfg);
-int rng_cmdline(const struct rng *r, char *buf, size_t len);
 
 /* Snapshot ops (vmm/snapshot/snapshot.h), opaque = struct rng *. */
 struct snapshot_dev_ops;
-extern const struct snapshot_dev_ops rng_snapshot_ops;
 
 /* For vmm_attach: cfg is the entropy device's struct rate_limiter_config. */
 extern const struct virtio_class rng_class;

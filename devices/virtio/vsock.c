@@ -239,6 +239,9 @@ static void vsock_work(void *opaque, uint32_t events)
 	virtio_mmio_unlock(&v->t);
 }
 
+static void vsock_identity(void *dev, char *buf, size_t len);
+static void vsock_restored(void *dev);
+
 static const struct virtio_dev_ops vsock_ops = {
 	.name = "virtio-vsock",
 	.device_id = VIRTIO_ID_VSOCK,
@@ -248,6 +251,8 @@ static const struct virtio_dev_ops vsock_ops = {
 	.activate = vsock_activate,
 	.queue_notify = vsock_queue_notify,
 	.reset = vsock_reset,
+	.identity = vsock_identity,
+	.restored = vsock_restored,
 };
 
 int vsock_create(struct vsock **out, const struct virtio_env *env, uint64_t guest_cid,
@@ -307,42 +312,21 @@ void vsock_destroy(struct vsock *v)
 	free(v);
 }
 
-int vsock_cmdline(const struct vsock *v, char *buf, size_t len)
-{
-	return virtio_mmio_cmdline(&v->t, buf, len);
-}
-
 /* ---- snapshot: transport + queues, identity = the guest CID ----
  * Host connections do not survive a snapshot: after restore the guest is
  * told (TRANSPORT_RESET on the event queue), as on Firecracker. */
 
-static void vsock_snapshot_ident(const struct vsock *v, char *buf, size_t len)
+static void vsock_identity(void *dev, char *buf, size_t len)
 {
+	const struct vsock *v = dev;
 	snprintf(buf, len, "vsock cid=%llu", (unsigned long long)v->dev.mux.guest_cid);
 }
 
-static int vsock_snapshot_save(void *opaque, void **blob, size_t *len)
+/* Called with the transport's state restored; the connections the guest
+ * had are gone, and the event says so. */
+static void vsock_restored(void *dev)
 {
-	struct vsock *v = opaque;
-	char ident[64];
-	vsock_snapshot_ident(v, ident, sizeof(ident));
-	return virtio_mmio_snapshot_save(&v->t, ident, blob, len);
-}
-
-static int vsock_snapshot_check(void *opaque, const uint8_t *blob, size_t len, char *err, size_t errlen)
-{
-	struct vsock *v = opaque;
-	char ident[64];
-	vsock_snapshot_ident(v, ident, sizeof(ident));
-	return virtio_mmio_snapshot_check(&v->t, ident, blob, len, err, errlen);
-}
-
-static int vsock_snapshot_restore(void *opaque, const uint8_t *blob, size_t len)
-{
-	struct vsock *v = opaque;
-	int ret = virtio_mmio_snapshot_restore(&v->t, blob, len);
-	if (ret < 0)
-		return ret;
+	struct vsock *v = dev;
 	virtio_mmio_lock(&v->t);
 	if (virtio_mmio_live(&v->t)) {
 		int r = vsock_dev_transport_reset(&v->dev);
@@ -352,14 +336,7 @@ static int vsock_snapshot_restore(void *opaque, const uint8_t *blob, size_t len)
 			log_warn("vsock: no transport reset event after restore: %s", strerror(-r));
 	}
 	virtio_mmio_unlock(&v->t);
-	return 0;
 }
-
-const struct snapshot_dev_ops vsock_snapshot_ops = {
-	.save = vsock_snapshot_save,
-	.check = vsock_snapshot_check,
-	.restore = vsock_snapshot_restore,
-};
 
 /* ---- the class vmm_attach uses ---- */
 
@@ -370,15 +347,14 @@ static int vsock_class_create(void **dev, const struct virtio_env *env, const vo
 }
 
 static void vsock_class_destroy(void *dev) { vsock_destroy(dev); }
-static int vsock_class_cmdline(const void *dev, char *buf, size_t len) { return vsock_cmdline(dev, buf, len); }
+static struct virtio_mmio *vsock_transport(void *dev) { return &((struct vsock *)dev)->t; }
 
 const struct virtio_class vsock_class = {
 	.kind = VIRTIO_KIND_VSOCK,
 	.name = "virtio-vsock",
 	.create = vsock_class_create,
 	.destroy = vsock_class_destroy,
-	.cmdline = vsock_class_cmdline,
-	.snapshot = &vsock_snapshot_ops,
+	.transport = vsock_transport,
 };
 
 /* ---- husk run --vsock ---- */

@@ -48,7 +48,7 @@ void vsock_dev_tx_notify(struct vsock_dev *vd);
  * Use (the vmm, at InstanceStart):
  *     struct vsock *v;
  *     ret = vsock_create(&v, &env, cfg->vsock.guest_cid, cfg->vsock.uds_path, slot);
- *     vsock_cmdline(v, frag, sizeof(frag));
+ *     virtio_mmio_cmdline(&v->t, frag, sizeof(frag));
  *     ...
  *     vsock_destroy(v);   // after the vCPUs are gone; unlinks uds_path
  * Activation and reset arrive on vCPU threads; what they imply for the
@@ -69,12 +69,10 @@ struct vsock {
 int vsock_create(struct vsock **out, const struct virtio_env *env, uint64_t guest_cid,
                  const char *uds_path, unsigned slot);
 void vsock_destroy(struct vsock *v);
-int vsock_cmdline(const struct vsock *v, char *buf, size_t len);
 
 /* Snapshot ops (vmm/snapshot/snapshot.h), opaque = struct vsock *:
  * transport and queue state, identity = guest CID; connections reset. */
 struct snapshot_dev_ops;
-extern const struct snapshot_dev_ops vsock_snapshot_ops;
 
 /* For vmm_attach: cfg is a struct vsock_config. */
 extern const struct virtio_class vsock_class;

@@ -748,7 +748,7 @@ static void test_virtio_net_through_transport(void **state)
 	assert_int_equal(net_create(&n, &env, &cfg, -1, 0), 0);
 	d.t = &n->t;
 	char frag[64];
-	assert_true(net_cmdline(n, frag, sizeof(frag)) > 0);
+	assert_true(virtio_mmio_cmdline(&n->t, frag, sizeof(frag)) > 0);
 	assert_string_equal(frag, "virtio_mmio.device=4K@0xd0001000:5");
 	int s = socket(AF_INET, SOCK_DGRAM, 0);
 	struct ifreq ifr = { 0 };
