@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "vmm/errmsg.h"
 #include "vmm/snapshot/snapshot.h"
 
 #define PORT_DATA 0
@@ -31,8 +32,8 @@ void i8042_init(struct i8042 *k, int irq_efd, void (*on_reset)(void *), void *op
 {
 	memset(k, 0, sizeof(*k));
 	pthread_mutex_init(&k->lock, NULL);
-	k->status = STATUS_SYS;
-	k->control = CTL_KBD_INT | 0x04 | 0x40; /* IRQ on, system flag, translate */
+	k->r.status = STATUS_SYS;
+	k->r.control = CTL_KBD_INT | 0x04 | 0x40; /* IRQ on, system flag, translate */
 	k->irq_efd = irq_efd;
 	k->on_reset = on_reset;
 	k->reset_opaque = opaque;
@@ -45,16 +46,16 @@ void i8042_destroy(struct i8042 *k)
 
 static void i8042_push(struct i8042 *k, uint8_t v)
 {
-	if (k->len == I8042_BUF_SIZE)
+	if (k->r.len == I8042_BUF_SIZE)
 		return;
-	k->buf[(k->head + k->len) % I8042_BUF_SIZE] = v;
-	k->len++;
-	k->status |= STATUS_OBF;
+	k->r.buf[(k->r.head + k->r.len) % I8042_BUF_SIZE] = v;
+	k->r.len++;
+	k->r.status |= STATUS_OBF;
 }
 
 static void i8042_raise(struct i8042 *k)
 {
-	if (k->irq_efd < 0 || !(k->control & CTL_KBD_INT) || !k->len)
+	if (k->irq_efd < 0 || !(k->r.control & CTL_KBD_INT) || !k->r.len)
 		return;
 	uint64_t one = 1;
 	ssize_t r = write(k->irq_efd, &one, sizeof(one));
@@ -63,23 +64,23 @@ static void i8042_raise(struct i8042 *k)
 
 static uint8_t i8042_pop(struct i8042 *k)
 {
-	if (!k->len)
+	if (!k->r.len)
 		return 0;
-	uint8_t v = k->buf[k->head];
-	k->head = (k->head + 1) % I8042_BUF_SIZE;
-	if (--k->len == 0)
-		k->status &= (uint8_t)~STATUS_OBF;
+	uint8_t v = k->r.buf[k->r.head];
+	k->r.head = (k->r.head + 1) % I8042_BUF_SIZE;
+	if (--k->r.len == 0)
+		k->r.status &= (uint8_t)~STATUS_OBF;
 	return v;
 }
 
 /* Returns true if the guest asked for a reset. */
 static bool i8042_command(struct i8042 *k, uint8_t cmd)
 {
-	k->status |= STATUS_CMD;
+	k->r.status |= STATUS_CMD;
 	switch (cmd) {
-	case CMD_READ_CTL: i8042_push(k, k->control); break;
+	case CMD_READ_CTL: i8042_push(k, k->r.control); break;
 	case CMD_WRITE_CTL:
-	case CMD_WRITE_OUTP: k->cmd = cmd; break;
+	case CMD_WRITE_OUTP: k->r.cmd = cmd; break;
 	case CMD_SELF_TEST: i8042_push(k, 0x55); break;
 	case CMD_KBD_TEST: i8042_push(k, 0x00); break;
 	case CMD_READ_OUTP: i8042_push(k, 0x01); break; /* A20 etc. */
@@ -91,13 +92,13 @@ static bool i8042_command(struct i8042 *k, uint8_t cmd)
 
 static void i8042_data(struct i8042 *k, uint8_t v)
 {
-	k->status &= (uint8_t)~STATUS_CMD;
-	switch (k->cmd) {
-	case CMD_WRITE_CTL: k->control = v; break;
+	k->r.status &= (uint8_t)~STATUS_CMD;
+	switch (k->r.cmd) {
+	case CMD_WRITE_CTL: k->r.control = v; break;
 	case CMD_WRITE_OUTP: break;
 	default: i8042_push(k, 0xfa); break; /* keyboard ACKs whatever it is sent */
 	}
-	k->cmd = 0;
+	k->r.cmd = 0;
 }
 
 static void i8042_write(void *opaque, uint64_t off, const void *data, uint32_t len)
@@ -124,7 +125,7 @@ static void i8042_read(void *opaque, uint64_t off, void *data, uint32_t len)
 	uint8_t v = 0;
 	pthread_mutex_lock(&k->lock);
 	if (off == PORT_CMD) {
-		v = k->status;
+		v = k->r.status;
 	} else if (off == PORT_DATA) {
 		v = i8042_pop(k);
 		/* one interrupt per byte: Linux's handler reads a single byte per
@@ -143,7 +144,7 @@ int i8042_send_ctrl_alt_del(struct i8042 *k)
 	static const uint8_t seq[] = { 0x1d, 0x38, 0xe0, 0x53, 0xe0, 0xd3, 0xb8, 0x9d };
 	int ret = 0;
 	pthread_mutex_lock(&k->lock);
-	if (I8042_BUF_SIZE - k->len < sizeof(seq)) {
+	if (I8042_BUF_SIZE - k->r.len < sizeof(seq)) {
 		ret = -ENOSPC;
 	} else {
 		for (size_t i = 0; i < sizeof(seq); i++)
@@ -158,61 +159,37 @@ const struct bus_ops i8042_ops = { .read = i8042_read, .write = i8042_write };
 
 /* ---- snapshot: status, control, pending command, output buffer ---- */
 
-#define I8042_SNAP_VERSION 1
-
-struct i8042_snap {
-	uint32_t version;
-	uint8_t status, control, cmd, pad;
-	uint32_t head, len;
-	uint8_t buf[I8042_BUF_SIZE];
-};
+#define I8042_SNAP_VERSION 2
 
 static int i8042_snapshot_save(void *opaque, void **blob, size_t *len)
 {
 	struct i8042 *k = opaque;
-	struct i8042_snap *p = calloc(1, sizeof(*p));
-	if (!p)
-		return -ENOMEM;
 	pthread_mutex_lock(&k->lock);
-	*p = (struct i8042_snap){ .version = I8042_SNAP_VERSION, .status = k->status,
-	                          .control = k->control, .cmd = k->cmd, .head = k->head, .len = k->len };
-	memcpy(p->buf, k->buf, sizeof(p->buf));
+	int ret = snapshot_struct_save(I8042_SNAP_VERSION, &k->r, sizeof(k->r), blob, len);
 	pthread_mutex_unlock(&k->lock);
-	*blob = p;
-	*len = sizeof(*p);
-	return 0;
+	return ret;
 }
 
 static int i8042_snapshot_check(void *opaque, const uint8_t *blob, size_t len, char *err, size_t errlen)
 {
-	struct i8042_snap p;
+	const struct i8042_regs *r;
 	(void)opaque;
-	if (len != sizeof(p)) {
-		snprintf(err, errlen, "i8042 state is %zu bytes, expected %zu", len, sizeof(p));
-		return -EINVAL;
-	}
-	memcpy(&p, blob, sizeof(p));
-	if (p.version != I8042_SNAP_VERSION || p.head >= I8042_BUF_SIZE || p.len > I8042_BUF_SIZE) {
-		snprintf(err, errlen, "i8042 state version %u or buffer %u/%u invalid", p.version, p.head, p.len);
-		return -EINVAL;
-	}
-	return 0;
+	int ret = snapshot_struct_check("i8042", I8042_SNAP_VERSION, blob, len, sizeof(*r), (const void **)&r,
+	                                err, errlen);
+	if (ret == 0 && (r->head >= I8042_BUF_SIZE || r->len > I8042_BUF_SIZE))
+		ret = errmsg_set(err, errlen, -EINVAL, "i8042 buffer position %u/%u out of range", r->head, r->len);
+	return ret;
 }
 
+/* After i8042_snapshot_check accepted the blob. */
 static int i8042_snapshot_restore(void *opaque, const uint8_t *blob, size_t len)
 {
 	struct i8042 *k = opaque;
-	struct i8042_snap p;
-	if (len != sizeof(p))
+	const struct i8042_regs *r;
+	if (snapshot_struct_check("i8042", I8042_SNAP_VERSION, blob, len, sizeof(*r), (const void **)&r, NULL, 0))
 		return -EINVAL;
-	memcpy(&p, blob, sizeof(p));
 	pthread_mutex_lock(&k->lock);
-	k->status = p.status;
-	k->control = p.control;
-	k->cmd = p.cmd;
-	k->head = p.head;
-	k->len = p.len;
-	memcpy(k->buf, p.buf, sizeof(k->buf));
+	k->r = *r;
 	pthread_mutex_unlock(&k->lock);
 	return 0;
 }

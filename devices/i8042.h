@@ -10,13 +10,19 @@
 
 #define I8042_BUF_SIZE 16
 
-struct i8042 {
-	pthread_mutex_t lock;
+/* What the guest sees: a snapshot is a copy of it. */
+struct i8042_regs {
 	uint8_t status;
 	uint8_t control;
 	uint8_t cmd;         /* command waiting for its data byte, or 0 */
+	uint8_t pad;
+	uint32_t head, len;
 	uint8_t buf[I8042_BUF_SIZE];
-	unsigned head, len;
+};
+
+struct i8042 {
+	pthread_mutex_t lock;
+	struct i8042_regs r;
 	int irq_efd;         /* IRQ 1, -1 for none */
 	void (*on_reset)(void *opaque);
 	void *reset_opaque;

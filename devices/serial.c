@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "vmm/errmsg.h"
 #include "vmm/log.h"
 #include "vmm/snapshot/snapshot.h"
 
@@ -72,11 +73,11 @@ void serial_init(struct serial *s, int out_fd, int irq_efd)
 {
 	memset(s, 0, sizeof(*s));
 	pthread_mutex_init(&s->lock, NULL);
-	s->iir = IIR_NO_INT;
-	s->lsr = LSR_THRE | LSR_TEMT;
-	s->msr = MSR_DCD | MSR_DSR | MSR_CTS;
-	s->mcr = 0x08; /* OUT2: the PC's interrupt enable */
-	s->dll = 0x0c; /* 9600 baud, what firmware leaves */
+	s->r.iir = IIR_NO_INT;
+	s->r.lsr = LSR_THRE | LSR_TEMT;
+	s->r.msr = MSR_DCD | MSR_DSR | MSR_CTS;
+	s->r.mcr = 0x08; /* OUT2: the PC's interrupt enable */
+	s->r.dll = 0x0c; /* 9600 baud, what firmware leaves */
 	s->out_fd = out_fd;
 	s->irq_efd = irq_efd;
 	s->rx_space_efd = -1;
@@ -127,11 +128,11 @@ static void serial_pulse_irq(struct serial *s)
 static void serial_update_irq(struct serial *s, bool thr_event)
 {
 	uint8_t iir = IIR_NO_INT;
-	if ((s->ier & IER_RDI) && (s->lsr & LSR_DR))
+	if ((s->r.ier & IER_RDI) && (s->r.lsr & LSR_DR))
 		iir = IIR_RDI;
-	else if ((s->ier & IER_THRI) && (s->lsr & LSR_THRE) && thr_event)
+	else if ((s->r.ier & IER_THRI) && (s->r.lsr & LSR_THRE) && thr_event)
 		iir = IIR_THRI;
-	s->iir = iir;
+	s->r.iir = iir;
 	if (iir != IIR_NO_INT)
 		serial_pulse_irq(s);
 }
@@ -164,11 +165,11 @@ static bool serial_write_out(struct serial *s, uint8_t c)
 static bool serial_tx(struct serial *s, uint8_t c)
 {
 	bool cap_hit = false;
-	if (s->mcr & MCR_LOOP) {
-		if (s->fifo_len < SERIAL_FIFO_SIZE) {
-			s->fifo[(s->fifo_head + s->fifo_len) % SERIAL_FIFO_SIZE] = c;
-			s->fifo_len++;
-			s->lsr |= LSR_DR;
+	if (s->r.mcr & MCR_LOOP) {
+		if (s->r.fifo_len < SERIAL_FIFO_SIZE) {
+			s->r.fifo[(s->r.fifo_head + s->r.fifo_len) % SERIAL_FIFO_SIZE] = c;
+			s->r.fifo_len++;
+			s->r.lsr |= LSR_DR;
 		}
 	} else {
 		cap_hit = serial_write_out(s, c);
@@ -192,12 +193,12 @@ static void serial_rx_space(struct serial *s)
 
 static uint8_t serial_rx(struct serial *s)
 {
-	if (!s->fifo_len)
+	if (!s->r.fifo_len)
 		return 0;
-	uint8_t c = s->fifo[s->fifo_head];
-	s->fifo_head = (s->fifo_head + 1) % SERIAL_FIFO_SIZE;
-	if (--s->fifo_len == 0) {
-		s->lsr &= ~LSR_DR;
+	uint8_t c = s->r.fifo[s->r.fifo_head];
+	s->r.fifo_head = (s->r.fifo_head + 1) % SERIAL_FIFO_SIZE;
+	if (--s->r.fifo_len == 0) {
+		s->r.lsr &= ~LSR_DR;
 		serial_rx_space(s);
 	}
 	return c;
@@ -214,18 +215,18 @@ static void serial_write(void *opaque, uint64_t off, const void *data, uint32_t 
 	pthread_mutex_lock(&s->lock);
 	switch (off) {
 	case UART_RBR_THR:
-		if (s->lcr & LCR_DLAB)
-			s->dll = v;
+		if (s->r.lcr & LCR_DLAB)
+			s->r.dll = v;
 		else
 			cap_hit = serial_tx(s, v);
 		limit = s->out_limit;
 		break;
 	case UART_IER:
-		if (s->lcr & LCR_DLAB) {
-			s->dlm = v;
+		if (s->r.lcr & LCR_DLAB) {
+			s->r.dlm = v;
 		} else {
-			bool thri_newly = (v & IER_THRI) && !(s->ier & IER_THRI);
-			s->ier = v & 0x0f;
+			bool thri_newly = (v & IER_THRI) && !(s->r.ier & IER_THRI);
+			s->r.ier = v & 0x0f;
 			/* enabling THRI with THR empty raises it, as drivers expect */
 			serial_update_irq(s, thri_newly);
 		}
@@ -233,14 +234,14 @@ static void serial_write(void *opaque, uint64_t off, const void *data, uint32_t 
 	case UART_IIR_FCR:
 		if (v & FCR_CLEAR_RX) {
 			/* emptied as by a drain, and said so the same way */
-			s->fifo_len = 0;
-			s->lsr &= ~LSR_DR;
+			s->r.fifo_len = 0;
+			s->r.lsr &= ~LSR_DR;
 			serial_rx_space(s);
 		}
 		break;
-	case UART_LCR: s->lcr = v; break;
-	case UART_MCR: s->mcr = v & 0x1f; break;
-	case UART_SCR: s->scr = v; break;
+	case UART_LCR: s->r.lcr = v; break;
+	case UART_MCR: s->r.mcr = v & 0x1f; break;
+	case UART_SCR: s->r.scr = v; break;
 	default: break; /* LSR and MSR are read-only */
 	}
 	pthread_mutex_unlock(&s->lock);
@@ -259,30 +260,30 @@ static void serial_read(void *opaque, uint64_t off, void *data, uint32_t len)
 	pthread_mutex_lock(&s->lock);
 	switch (off) {
 	case UART_RBR_THR:
-		if (s->lcr & LCR_DLAB) {
-			v = s->dll;
+		if (s->r.lcr & LCR_DLAB) {
+			v = s->r.dll;
 		} else {
 			v = serial_rx(s);
 			serial_update_irq(s, false);
 		}
 		break;
-	case UART_IER: v = (s->lcr & LCR_DLAB) ? s->dlm : s->ier; break;
+	case UART_IER: v = (s->r.lcr & LCR_DLAB) ? s->r.dlm : s->r.ier; break;
 	case UART_IIR_FCR:
-		v = s->iir | IIR_FIFO_BITS;
+		v = s->r.iir | IIR_FIFO_BITS;
 		/* reading IIR acknowledges a THR-empty interrupt */
-		if (s->iir == IIR_THRI)
-			s->iir = IIR_NO_INT;
+		if (s->r.iir == IIR_THRI)
+			s->r.iir = IIR_NO_INT;
 		break;
-	case UART_LCR: v = s->lcr; break;
-	case UART_MCR: v = s->mcr; break;
-	case UART_LSR: v = s->lsr; break;
+	case UART_LCR: v = s->r.lcr; break;
+	case UART_MCR: v = s->r.mcr; break;
+	case UART_LSR: v = s->r.lsr; break;
 	case UART_MSR:
 		/* in loopback the modem lines echo MCR, which 8250 autoconfig checks */
-		v = (s->mcr & MCR_LOOP) ? (uint8_t)(((s->mcr & 0x0c) << 4) | ((s->mcr & 0x01) << 5) |
-		                                     ((s->mcr & 0x02) << 3))
-		                        : s->msr;
+		v = (s->r.mcr & MCR_LOOP) ? (uint8_t)(((s->r.mcr & 0x0c) << 4) | ((s->r.mcr & 0x01) << 5) |
+		                                     ((s->r.mcr & 0x02) << 3))
+		                        : s->r.msr;
 		break;
-	case UART_SCR: v = s->scr; break;
+	case UART_SCR: v = s->r.scr; break;
 	default: break;
 	}
 	pthread_mutex_unlock(&s->lock);
@@ -294,12 +295,12 @@ unsigned serial_receive(struct serial *s, const uint8_t *buf, unsigned len)
 {
 	unsigned n = 0;
 	pthread_mutex_lock(&s->lock);
-	while (n < len && s->fifo_len < SERIAL_FIFO_SIZE) {
-		s->fifo[(s->fifo_head + s->fifo_len) % SERIAL_FIFO_SIZE] = buf[n++];
-		s->fifo_len++;
+	while (n < len && s->r.fifo_len < SERIAL_FIFO_SIZE) {
+		s->r.fifo[(s->r.fifo_head + s->r.fifo_len) % SERIAL_FIFO_SIZE] = buf[n++];
+		s->r.fifo_len++;
 	}
 	if (n) {
-		s->lsr |= LSR_DR;
+		s->r.lsr |= LSR_DR;
 		serial_update_irq(s, false);
 	}
 	if (n < len)
@@ -312,74 +313,38 @@ const struct bus_ops serial_ops = { .read = serial_read, .write = serial_write }
 
 /* ---- snapshot: registers and the receive FIFO ---- */
 
-#define SERIAL_SNAP_VERSION 1
-
-struct serial_snap {
-	uint32_t version;
-	uint8_t ier, iir, lcr, mcr, lsr, msr, scr, dll, dlm, pad[3];
-	uint32_t fifo_head, fifo_len;
-	uint8_t fifo[SERIAL_FIFO_SIZE];
-};
+#define SERIAL_SNAP_VERSION 2
 
 static int serial_snapshot_save(void *opaque, void **blob, size_t *len)
 {
 	struct serial *s = opaque;
-	struct serial_snap *p = calloc(1, sizeof(*p));
-	if (!p)
-		return -ENOMEM;
 	pthread_mutex_lock(&s->lock);
-	*p = (struct serial_snap){
-		.version = SERIAL_SNAP_VERSION, .ier = s->ier, .iir = s->iir, .lcr = s->lcr,
-		.mcr = s->mcr, .lsr = s->lsr, .msr = s->msr, .scr = s->scr, .dll = s->dll,
-		.dlm = s->dlm, .fifo_head = s->fifo_head, .fifo_len = s->fifo_len,
-	};
-	memcpy(p->fifo, s->fifo, sizeof(p->fifo));
+	int ret = snapshot_struct_save(SERIAL_SNAP_VERSION, &s->r, sizeof(s->r), blob, len);
 	pthread_mutex_unlock(&s->lock);
-	*blob = p;
-	*len = sizeof(*p);
-	return 0;
+	return ret;
 }
 
 static int serial_snapshot_check(void *opaque, const uint8_t *blob, size_t len, char *err, size_t errlen)
 {
-	struct serial_snap p;
+	const struct serial_regs *r;
 	(void)opaque;
-	if (len != sizeof(p)) {
-		snprintf(err, errlen, "serial state is %zu bytes, expected %zu", len, sizeof(p));
-		return -EINVAL;
-	}
-	memcpy(&p, blob, sizeof(p));
-	if (p.version != SERIAL_SNAP_VERSION) {
-		snprintf(err, errlen, "serial state version %u unknown", p.version);
-		return -EINVAL;
-	}
-	if (p.fifo_head >= SERIAL_FIFO_SIZE || p.fifo_len > SERIAL_FIFO_SIZE) {
-		snprintf(err, errlen, "serial FIFO position %u/%u out of range", p.fifo_head, p.fifo_len);
-		return -EINVAL;
-	}
-	return 0;
+	int ret = snapshot_struct_check("serial", SERIAL_SNAP_VERSION, blob, len, sizeof(*r), (const void **)&r,
+	                                err, errlen);
+	if (ret == 0 && (r->fifo_head >= SERIAL_FIFO_SIZE || r->fifo_len > SERIAL_FIFO_SIZE))
+		ret = errmsg_set(err, errlen, -EINVAL, "serial FIFO position %u/%u out of range", r->fifo_head,
+		                 r->fifo_len);
+	return ret;
 }
 
+/* After serial_snapshot_check accepted the blob. */
 static int serial_snapshot_restore(void *opaque, const uint8_t *blob, size_t len)
 {
 	struct serial *s = opaque;
-	struct serial_snap p;
-	if (len != sizeof(p))
+	const struct serial_regs *r;
+	if (snapshot_struct_check("serial", SERIAL_SNAP_VERSION, blob, len, sizeof(*r), (const void **)&r, NULL, 0))
 		return -EINVAL;
-	memcpy(&p, blob, sizeof(p));
 	pthread_mutex_lock(&s->lock);
-	s->ier = p.ier;
-	s->iir = p.iir;
-	s->lcr = p.lcr;
-	s->mcr = p.mcr;
-	s->lsr = p.lsr;
-	s->msr = p.msr;
-	s->scr = p.scr;
-	s->dll = p.dll;
-	s->dlm = p.dlm;
-	s->fifo_head = p.fifo_head;
-	s->fifo_len = p.fifo_len;
-	memcpy(s->fifo, p.fifo, sizeof(s->fifo));
+	s->r = *r;
 	pthread_mutex_unlock(&s->lock);
 	return 0;
 }

@@ -29,11 +29,16 @@ struct serial_stats {
 	unsigned long long tx_over_limit; /* of tx_dropped: past the cap */
 };
 
+/* What the guest sees: a snapshot is a copy of it. */
+struct serial_regs {
+	uint8_t ier, iir, lcr, mcr, lsr, msr, scr, dll, dlm, pad[3];
+	uint32_t fifo_head, fifo_len;
+	uint8_t fifo[SERIAL_FIFO_SIZE];
+};
+
 struct serial {
 	pthread_mutex_t lock;
-	uint8_t ier, iir, lcr, mcr, lsr, msr, scr, dll, dlm;
-	uint8_t fifo[SERIAL_FIFO_SIZE];
-	unsigned fifo_head, fifo_len;
+	struct serial_regs r;
 	int out_fd;
 	bool out_is_file;   /* a regular file: out_limit applies */
 	bool out_fl_saved;  /* serial_init made out_fd non-blocking; out_fl puts it back */

@@ -67,42 +67,22 @@ const struct bus_ops vmgenid_ops = { .read = vmgenid_read, .write = vmgenid_writ
 
 /* ---- snapshot ---- */
 
-#define VMGENID_SNAP_VERSION 1
-
-struct vmgenid_snap {
-	uint32_t version, pad;
-	uint8_t id[VMGENID_ID_LEN];
-};
+#define VMGENID_SNAP_VERSION 2
 
 static int vmgenid_snapshot_save(void *opaque, void **blob, size_t *len)
 {
 	struct vmgenid *g = opaque;
-	struct vmgenid_snap *p = calloc(1, sizeof(*p));
-	if (!p)
-		return -ENOMEM;
-	p->version = VMGENID_SNAP_VERSION;
 	pthread_mutex_lock(&g->lock);
-	memcpy(p->id, g->id, sizeof(p->id));
+	int ret = snapshot_struct_save(VMGENID_SNAP_VERSION, g->id, sizeof(g->id), blob, len);
 	pthread_mutex_unlock(&g->lock);
-	*blob = p;
-	*len = sizeof(*p);
-	return 0;
+	return ret;
 }
 
 static int vmgenid_snapshot_check(void *opaque, const uint8_t *blob, size_t len, char *err, size_t errlen)
 {
-	struct vmgenid_snap p;
+	const void *id;
 	(void)opaque;
-	if (len != sizeof(p)) {
-		snprintf(err, errlen, "vmgenid state is %zu bytes, expected %zu", len, sizeof(p));
-		return -EINVAL;
-	}
-	memcpy(&p, blob, sizeof(p));
-	if (p.version != VMGENID_SNAP_VERSION) {
-		snprintf(err, errlen, "vmgenid state version %u unknown", p.version);
-		return -EINVAL;
-	}
-	return 0;
+	return snapshot_struct_check("vmgenid", VMGENID_SNAP_VERSION, blob, len, VMGENID_ID_LEN, &id, err, errlen);
 }
 
 /* The point of the device: a restored VM is a new generation, so it gets
@@ -110,16 +90,15 @@ static int vmgenid_snapshot_check(void *opaque, const uint8_t *blob, size_t len,
 static int vmgenid_snapshot_restore(void *opaque, const uint8_t *blob, size_t len)
 {
 	struct vmgenid *g = opaque;
-	struct vmgenid_snap p;
+	const void *saved;
 	uint8_t id[VMGENID_ID_LEN];
-	if (len != sizeof(p))
+	if (snapshot_struct_check("vmgenid", VMGENID_SNAP_VERSION, blob, len, sizeof(id), &saved, NULL, 0))
 		return -EINVAL;
-	memcpy(&p, blob, sizeof(p));
 	do {
 		int ret = vmgenid_draw(id);
 		if (ret < 0)
 			return ret;
-	} while (memcmp(id, p.id, sizeof(id)) == 0);
+	} while (memcmp(id, saved, sizeof(id)) == 0);
 	pthread_mutex_lock(&g->lock);
 	memcpy(g->id, id, sizeof(id));
 	g->generations++;

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "vmm/errmsg.h"
 #include "vmm/log.h"
 #include "vmm/snapshot/mem_file.h"
 #include "vmm/vm.h"
@@ -61,4 +62,34 @@ int snapshot_dirty_log_enable(struct snapshot_state *s, struct vm *vm)
 		vm->gm.vmm_dirty = s->vmm_dirty;
 	}
 	return ret;
+}
+
+/* ---- devices whose state is one plain struct ---- */
+
+#define STRUCT_HDR 8u /* the version word, padded so the copy stays aligned */
+
+int snapshot_struct_save(uint32_t version, const void *state, size_t len, void **blob, size_t *blob_len)
+{
+	uint8_t *p = calloc(1, STRUCT_HDR + len);
+	if (!p)
+		return -ENOMEM;
+	memcpy(p, &version, sizeof(version));
+	memcpy(p + STRUCT_HDR, state, len);
+	*blob = p;
+	*blob_len = STRUCT_HDR + len;
+	return 0;
+}
+
+int snapshot_struct_check(const char *what, uint32_t version, const uint8_t *blob, size_t blob_len,
+                          size_t len, const void **state, char *err, size_t errlen)
+{
+	uint32_t v;
+	if (blob_len != STRUCT_HDR + len)
+		return errmsg_set(err, errlen, -EINVAL, "%s state is %zu bytes, expected %zu", what, blob_len,
+		                  STRUCT_HDR + len);
+	memcpy(&v, blob, sizeof(v));
+	if (v != version)
+		return errmsg_set(err, errlen, -EINVAL, "%s state version %u unknown", what, v);
+	*state = blob + STRUCT_HDR;
+	return 0;
 }

@@ -91,7 +91,15 @@ struct snapshot_state {
 
 void snapshot_state_init(struct snapshot_state *s);
 void snapshot_state_destroy(struct snapshot_state *s);
-/* name: unique, 1..31 bytes, stable across versions (it is the key). */
+/* A device whose state is one plain struct saves it as a version word and
+ * a copy of the struct: snapshot_struct_save makes that blob;
+ * snapshot_struct_check checks its length and version (err names what)
+ * and points *state at the copy inside it. */
+int snapshot_struct_save(uint32_t version, const void *state, size_t len, void **blob, size_t *blob_len);
+int snapshot_struct_check(const char *what, uint32_t version, const uint8_t *blob, size_t blob_len,
+                          size_t len, const void **state, char *err, size_t errlen);
+
+/* name: unique, 1..79 bytes, stable across versions (it is the key). */
 int snapshot_device_register(struct snapshot_state *s, const char *name,
                              const struct snapshot_dev_ops *ops, void *opaque);
 
