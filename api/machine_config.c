@@ -92,6 +92,10 @@ void api_apply_machine(struct api_target *t, struct api_request *r, struct api_r
 		api_reply_fault(rep, 400, "vcpu_count: must be 1 or an even number when smt is enabled");
 		return;
 	}
+	if (next.huge_pages_2m && next.mem_size_mib % 2) {
+		api_reply_fault(rep, 400, "mem_size_mib: must be a multiple of 2 with huge_pages 2M");
+		return;
+	}
 	*cur = next;
 	rep->status = 204;
 }

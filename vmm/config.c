@@ -50,6 +50,10 @@ int config_validate(const struct vm_config *c, const char **what)
 		*what = "machine-config: mem_size_mib must be at least 1";
 		return -EINVAL;
 	}
+	if (c->machine.huge_pages_2m && c->machine.mem_size_mib % 2) {
+		*what = "machine-config: mem_size_mib must be a multiple of 2 with huge_pages 2M";
+		return -EINVAL;
+	}
 	for (int i = 0; i < c->nr_drives; i++)
 		roots += c->drives[i].is_root_device;
 	if (roots > 1) {

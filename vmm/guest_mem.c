@@ -5,6 +5,10 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#ifndef MAP_HUGE_2MB
+#define MAP_HUGE_2MB (21 << MAP_HUGE_SHIFT)
+#endif
+
 #define GM_4G 0x100000000ULL
 
 static int gm_layout(struct guest_mem *gm, uint64_t ram_size, uint64_t gap_start)
@@ -22,14 +26,12 @@ static int gm_layout(struct guest_mem *gm, uint64_t ram_size, uint64_t gap_start
 	return 0;
 }
 
-int gm_init(struct guest_mem *gm, uint64_t ram_size, uint64_t gap_start)
+static int gm_map(struct guest_mem *gm, uint64_t ram_size, uint64_t gap_start, uint64_t align, int flags)
 {
 	memset(gm, 0, sizeof(*gm));
-	if (ram_size == 0 || (ram_size & 0xfff))
+	if (ram_size == 0 || (ram_size & (align - 1)))
 		return -EINVAL;
-	/* MAP_NORESERVE: a VM only costs the pages its guest touches. */
-	void *p = mmap(NULL, ram_size, PROT_READ | PROT_WRITE,
-	               MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	void *p = mmap(NULL, ram_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | flags, -1, 0);
 	if (p == MAP_FAILED)
 		return -errno;
 	gm->base = p;
@@ -38,6 +40,19 @@ int gm_init(struct guest_mem *gm, uint64_t ram_size, uint64_t gap_start)
 	if (ret < 0)
 		gm_destroy(gm);
 	return ret;
+}
+
+int gm_init(struct guest_mem *gm, uint64_t ram_size, uint64_t gap_start)
+{
+	/* MAP_NORESERVE: a VM only costs the pages its guest touches */
+	return gm_map(gm, ram_size, gap_start, 4096, MAP_NORESERVE);
+}
+
+int gm_init_huge(struct guest_mem *gm, uint64_t ram_size, uint64_t gap_start)
+{
+	/* reserved up front (no MAP_NORESERVE): too few free huge pages fail
+	 * here, at start, not as a SIGBUS when the guest first touches one */
+	return gm_map(gm, ram_size, gap_start, GM_HUGE_PAGE, MAP_HUGETLB | MAP_HUGE_2MB);
 }
 
 int gm_init_from(struct guest_mem *gm, uint8_t *base, uint64_t ram_size, uint64_t gap_start)

@@ -30,6 +30,10 @@ struct guest_mem {
  * above the 32-bit MMIO gap [gap_start, 4 GiB). */
 int gm_init(struct guest_mem *gm, uint64_t ram_size, uint64_t gap_start);
 /* Describe caller-owned memory (tests, snapshot files). */
+/* The same with 2 MiB huge pages (hugetlbfs' pool, vm.nr_hugepages);
+ * ram_size a multiple of 2 MiB. -ENOMEM when the pool has too few free. */
+#define GM_HUGE_PAGE (2ull << 20)
+int gm_init_huge(struct guest_mem *gm, uint64_t ram_size, uint64_t gap_start);
 int gm_init_from(struct guest_mem *gm, uint8_t *base, uint64_t ram_size,
                  uint64_t gap_start);
 void gm_destroy(struct guest_mem *gm);

@@ -78,12 +78,21 @@ static int opt_mem(const char *arg, struct vm_config *cfg, char *err, size_t err
 	return 0;
 }
 
+static int opt_huge_pages(const char *arg, struct vm_config *cfg, char *err, size_t errlen)
+{
+	if (strcmp(arg, "2M") && strcmp(arg, "None"))
+		return errmsg_set(err, errlen, -EINVAL, "--huge-pages must be 2M or None, got '%s'", arg);
+	cfg->machine.huge_pages_2m = arg[0] == '2';
+	return 0;
+}
+
 static const struct cli_opt run_machine_opts[] = {
 	{ "kernel", required_argument, "--kernel PATH", opt_kernel },
 	{ "initrd", required_argument, "[--initrd PATH]", opt_initrd },
 	{ "cmdline", required_argument, "[--cmdline ARGS]", opt_cmdline },
 	{ "vcpus", required_argument, "[--vcpus N]", opt_vcpus },
 	{ "mem", required_argument, "[--mem MiB]", opt_mem },
+	{ "huge-pages", required_argument, "[--huge-pages 2M|None]", opt_huge_pages },
 	{ "serial-out", required_argument, "[--serial-out PATH]", opt_serial_out },
 	{ "serial-out-limit", required_argument, "[--serial-out-limit MiB]", opt_serial_limit },
 };

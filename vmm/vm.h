@@ -51,7 +51,9 @@ struct vm {
 /* Open /dev/kvm, check the API version and every capability we need,
  * create the VM, map mem_mib MiB and register it, create the irqchip and
  * PIT. Errors are logged with the reason. */
-int vm_create(struct vm *vm, uint64_t mem_mib, unsigned nr_vcpus);
+/* huge_2m: guest RAM in 2 MiB huge pages (mem_mib even); too few free
+ * ones fail with the number needed in vm->error. */
+int vm_create(struct vm *vm, uint64_t mem_mib, unsigned nr_vcpus, bool huge_2m);
 void vm_destroy(struct vm *vm);
 
 /* Pulse a GSI from the eventfd efd (KVM_IRQFD). */

@@ -79,7 +79,7 @@ int vmm_init(struct vmm *vmm)
 static int step_create_vm(struct vmm *vmm)
 {
 	const struct machine_config *m = &vmm->cfg->machine;
-	int ret = vm_create(&vmm->vm, m->mem_size_mib, m->vcpu_count);
+	int ret = vm_create(&vmm->vm, m->mem_size_mib, m->vcpu_count, m->huge_pages_2m);
 	vmm->vm_created = true; /* partially created state is torn down too */
 	if (ret < 0)
 		return ret;

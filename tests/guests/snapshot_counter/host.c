@@ -155,7 +155,7 @@ static int host_register_devices(struct host *h)
 static int host_boot(struct host *h, const char *guest, uint64_t mib)
 {
 	host_drop_vm(h);
-	int ret = vm_create(&h->vm, mib, h->nr_vcpus ? h->nr_vcpus : 1);
+	int ret = vm_create(&h->vm, mib, h->nr_vcpus ? h->nr_vcpus : 1, false);
 	h->have_vm = true;
 	if (ret == 0)
 		ret = host_register_devices(h);
@@ -249,7 +249,7 @@ static void host_restore(struct host *h, enum snapshot_mem_backend backend, cons
 	ret = snapshot_image_open(state, &img, err, sizeof(err));
 	if (ret < 0)
 		goto out;
-	ret = vm_create(&h->vm, img.machine.mem_size_mib, img.machine.vcpu_count);
+	ret = vm_create(&h->vm, img.machine.mem_size_mib, img.machine.vcpu_count, false);
 	h->have_vm = true;
 	if (ret == 0)
 		ret = host_vcpus_create(&h->vm);

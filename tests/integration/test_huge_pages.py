@@ -1,0 +1,66 @@
+"""huge_pages "2M": guest RAM in 2 MiB huge pages from the host's pool
+(vm.nr_hugepages), reserved at start. Too few free pages fail the start
+with the number needed, never a silent fall-back to small pages; the
+memory size must be a multiple of 2 MiB."""
+import os
+import pathlib
+import re
+
+import pytest
+
+from api_client import Husk
+
+NR_HUGEPAGES = pathlib.Path("/proc/sys/vm/nr_hugepages")
+MEM_MIB = 64
+
+
+@pytest.fixture
+def hugepages():
+    """Set the host's pool to n pages for the test; put it back after."""
+    if os.geteuid() != 0 or not NR_HUGEPAGES.exists():
+        pytest.skip("needs root and hugetlbfs")
+    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
+        pytest.skip("no usable /dev/kvm")
+    before = NR_HUGEPAGES.read_text()
+
+    def set_pool(n):
+        NR_HUGEPAGES.write_text(str(n))
+        return int(NR_HUGEPAGES.read_text())
+    yield set_pool
+    NR_HUGEPAGES.write_text(before)
+
+
+def guest_mapping_page_kib(pid):
+    """KernelPageSize of the guest RAM mapping (the one MEM_MIB long)."""
+    smaps = pathlib.Path(f"/proc/{pid}/smaps").read_text()
+    for block in re.split(r"\n(?=[0-9a-f]+-[0-9a-f]+ )", smaps):
+        m = re.match(r"([0-9a-f]+)-([0-9a-f]+) ", block)
+        if m and int(m.group(2), 16) - int(m.group(1), 16) == MEM_MIB << 20:
+            return int(re.search(r"KernelPageSize:\s+(\d+) kB", block).group(1))
+    raise AssertionError("no guest RAM mapping found in smaps")
+
+
+def test_too_few_huge_pages_fail_with_the_number_needed(run_husk, guest, hugepages):
+    hugepages(0)
+    r = run_husk("--kernel", guest("pvh_hello"), "--mem", str(MEM_MIB), "--huge-pages", "2M")
+    assert r.returncode == 1, r.stderr
+    assert f"need {MEM_MIB // 2} free 2 MiB huge pages, the host has 0" in r.stderr, r.stderr
+
+
+def test_guest_ram_is_in_huge_pages(husk_bin, guest, hugepages, tmp_path):
+    if hugepages(MEM_MIB // 2 + 4) < MEM_MIB // 2:
+        pytest.skip("the host could not make the huge pages")
+    h = Husk(husk_bin, tmp_path / "a.sock")
+    try:
+        assert h.request("PUT", "/machine-config", {"vcpu_count": 1, "mem_size_mib": MEM_MIB - 1,
+                                                    "huge_pages": "2M"})[0] == 400
+        assert h.request("PUT", "/machine-config", {"vcpu_count": 1, "mem_size_mib": MEM_MIB,
+                                                    "huge_pages": "2M"}) == (204, None)
+        assert h.request("PUT", "/boot-source", {"kernel_image_path": guest("pvh_hello"),
+                                                 "boot_args": "console=ttyS0 hold"}) == (204, None)
+        assert h.request("PUT", "/actions", {"action_type": "InstanceStart"}) == (204, None)
+        out = h.read_serial(until="husk-guest: holding")
+        assert "husk-guest: pvh ok" in out
+        assert guest_mapping_page_kib(h.proc.pid) == 2048
+    finally:
+        h.stop()
