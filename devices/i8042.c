@@ -172,12 +172,11 @@ static int i8042_snapshot_save(void *opaque, void **blob, size_t *len)
 
 static int i8042_snapshot_check(void *opaque, const uint8_t *blob, size_t len, char *err, size_t errlen)
 {
-	const struct i8042_regs *r;
+	struct i8042_regs r;
 	(void)opaque;
-	int ret = snapshot_struct_check("i8042", I8042_SNAP_VERSION, blob, len, sizeof(*r), (const void **)&r,
-	                                err, errlen);
-	if (ret == 0 && (r->head >= I8042_BUF_SIZE || r->len > I8042_BUF_SIZE))
-		ret = errmsg_set(err, errlen, -EINVAL, "i8042 buffer position %u/%u out of range", r->head, r->len);
+	int ret = snapshot_struct_check("i8042", I8042_SNAP_VERSION, blob, len, &r, sizeof(r), err, errlen);
+	if (ret == 0 && (r.head >= I8042_BUF_SIZE || r.len > I8042_BUF_SIZE))
+		ret = errmsg_set(err, errlen, -EINVAL, "i8042 buffer position %u/%u out of range", r.head, r.len);
 	return ret;
 }
 
@@ -185,11 +184,11 @@ static int i8042_snapshot_check(void *opaque, const uint8_t *blob, size_t len, c
 static int i8042_snapshot_restore(void *opaque, const uint8_t *blob, size_t len)
 {
 	struct i8042 *k = opaque;
-	const struct i8042_regs *r;
-	if (snapshot_struct_check("i8042", I8042_SNAP_VERSION, blob, len, sizeof(*r), (const void **)&r, NULL, 0))
+	struct i8042_regs r;
+	if (snapshot_struct_check("i8042", I8042_SNAP_VERSION, blob, len, &r, sizeof(r), NULL, 0))
 		return -EINVAL;
 	pthread_mutex_lock(&k->lock);
-	k->r = *r;
+	k->r = r;
 	pthread_mutex_unlock(&k->lock);
 	return 0;
 }

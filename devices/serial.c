@@ -326,13 +326,12 @@ static int serial_snapshot_save(void *opaque, void **blob, size_t *len)
 
 static int serial_snapshot_check(void *opaque, const uint8_t *blob, size_t len, char *err, size_t errlen)
 {
-	const struct serial_regs *r;
+	struct serial_regs r;
 	(void)opaque;
-	int ret = snapshot_struct_check("serial", SERIAL_SNAP_VERSION, blob, len, sizeof(*r), (const void **)&r,
-	                                err, errlen);
-	if (ret == 0 && (r->fifo_head >= SERIAL_FIFO_SIZE || r->fifo_len > SERIAL_FIFO_SIZE))
-		ret = errmsg_set(err, errlen, -EINVAL, "serial FIFO position %u/%u out of range", r->fifo_head,
-		                 r->fifo_len);
+	int ret = snapshot_struct_check("serial", SERIAL_SNAP_VERSION, blob, len, &r, sizeof(r), err, errlen);
+	if (ret == 0 && (r.fifo_head >= SERIAL_FIFO_SIZE || r.fifo_len > SERIAL_FIFO_SIZE))
+		ret = errmsg_set(err, errlen, -EINVAL, "serial FIFO position %u/%u out of range", r.fifo_head,
+		                 r.fifo_len);
 	return ret;
 }
 
@@ -340,11 +339,11 @@ static int serial_snapshot_check(void *opaque, const uint8_t *blob, size_t len, 
 static int serial_snapshot_restore(void *opaque, const uint8_t *blob, size_t len)
 {
 	struct serial *s = opaque;
-	const struct serial_regs *r;
-	if (snapshot_struct_check("serial", SERIAL_SNAP_VERSION, blob, len, sizeof(*r), (const void **)&r, NULL, 0))
+	struct serial_regs r;
+	if (snapshot_struct_check("serial", SERIAL_SNAP_VERSION, blob, len, &r, sizeof(r), NULL, 0))
 		return -EINVAL;
 	pthread_mutex_lock(&s->lock);
-	s->r = *r;
+	s->r = r;
 	pthread_mutex_unlock(&s->lock);
 	return 0;
 }

@@ -80,9 +80,9 @@ static int vmgenid_snapshot_save(void *opaque, void **blob, size_t *len)
 
 static int vmgenid_snapshot_check(void *opaque, const uint8_t *blob, size_t len, char *err, size_t errlen)
 {
-	const void *id;
+	uint8_t id[VMGENID_ID_LEN];
 	(void)opaque;
-	return snapshot_struct_check("vmgenid", VMGENID_SNAP_VERSION, blob, len, VMGENID_ID_LEN, &id, err, errlen);
+	return snapshot_struct_check("vmgenid", VMGENID_SNAP_VERSION, blob, len, id, sizeof(id), err, errlen);
 }
 
 /* The point of the device: a restored VM is a new generation, so it gets
@@ -90,9 +90,8 @@ static int vmgenid_snapshot_check(void *opaque, const uint8_t *blob, size_t len,
 static int vmgenid_snapshot_restore(void *opaque, const uint8_t *blob, size_t len)
 {
 	struct vmgenid *g = opaque;
-	const void *saved;
-	uint8_t id[VMGENID_ID_LEN];
-	if (snapshot_struct_check("vmgenid", VMGENID_SNAP_VERSION, blob, len, sizeof(id), &saved, NULL, 0))
+	uint8_t saved[VMGENID_ID_LEN], id[VMGENID_ID_LEN];
+	if (snapshot_struct_check("vmgenid", VMGENID_SNAP_VERSION, blob, len, saved, sizeof(saved), NULL, 0))
 		return -EINVAL;
 	do {
 		int ret = vmgenid_draw(id);

@@ -384,12 +384,15 @@ def test_serial_out_path(husk, guest, tmp_path):
     serial_out_path; after boot it is refused."""
     out = tmp_path / "serial.txt"
     h = husk()
-    configure(h, guest("pvh_hello"))
+    configure(h, guest("pvh_hello"), "console=ttyS0 hold")
     assert h.request("PUT", "/serial", {"serial_out_path": str(out)}) == (204, None)
     assert h.request("PUT", "/actions", {"action_type": "InstanceStart"}) == (204, None)
+    deadline = time.monotonic() + 60
+    while "husk-guest: holding" not in (out.read_text() if out.exists() else ""):
+        assert time.monotonic() < deadline, "the guest's output never reached the file"
+        time.sleep(0.05)  # polling a file the guest writes; the condition is the sync
     assert "after starting" in fault(h.request("PUT", "/serial", {"serial_out_path": str(out)}))
-    code, stdout, _ = h.wait()
-    assert code == 0
+    _, stdout, _ = h.stop()
     assert "husk-guest: pvh ok" in out.read_text() and "husk-guest: pvh ok" not in stdout
 
 

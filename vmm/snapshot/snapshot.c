@@ -66,7 +66,7 @@ int snapshot_dirty_log_enable(struct snapshot_state *s, struct vm *vm)
 
 /* ---- devices whose state is one plain struct ---- */
 
-#define STRUCT_HDR 8u /* the version word, padded so the copy stays aligned */
+#define STRUCT_HDR 8u /* the version word and padding */
 
 int snapshot_struct_save(uint32_t version, const void *state, size_t len, void **blob, size_t *blob_len)
 {
@@ -81,7 +81,7 @@ int snapshot_struct_save(uint32_t version, const void *state, size_t len, void *
 }
 
 int snapshot_struct_check(const char *what, uint32_t version, const uint8_t *blob, size_t blob_len,
-                          size_t len, const void **state, char *err, size_t errlen)
+                          void *state, size_t len, char *err, size_t errlen)
 {
 	uint32_t v;
 	if (blob_len != STRUCT_HDR + len)
@@ -90,6 +90,6 @@ int snapshot_struct_check(const char *what, uint32_t version, const uint8_t *blo
 	memcpy(&v, blob, sizeof(v));
 	if (v != version)
 		return errmsg_set(err, errlen, -EINVAL, "%s state version %u unknown", what, v);
-	*state = blob + STRUCT_HDR;
+	memcpy(state, blob + STRUCT_HDR, len);
 	return 0;
 }

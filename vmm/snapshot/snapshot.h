@@ -94,10 +94,11 @@ void snapshot_state_destroy(struct snapshot_state *s);
 /* A device whose state is one plain struct saves it as a version word and
  * a copy of the struct: snapshot_struct_save makes that blob;
  * snapshot_struct_check checks its length and version (err names what)
- * and points *state at the copy inside it. */
+ * and copies the struct out into state (len bytes): a blob inside a state
+ * file has no alignment to read it in place. */
 int snapshot_struct_save(uint32_t version, const void *state, size_t len, void **blob, size_t *blob_len);
 int snapshot_struct_check(const char *what, uint32_t version, const uint8_t *blob, size_t blob_len,
-                          size_t len, const void **state, char *err, size_t errlen);
+                          void *state, size_t len, char *err, size_t errlen);
 
 /* name: unique, 1..79 bytes, stable across versions (it is the key). */
 int snapshot_device_register(struct snapshot_state *s, const char *name,
