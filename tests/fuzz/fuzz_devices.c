@@ -2,7 +2,8 @@
  * virtio-mmio transport, with the vmm thread's loop behind it.
  *
  * Input: byte 0 picks the device (blk, net, vsock, rng; its high bits pick
- * blk's read-only and cache mode), then a sequence of operations, each an
+ * blk's read-only and cache mode, and a rate limit so tight that blk, net
+ * and rng hand chains back to the ring), then a sequence of operations, each an
  * op byte and its operands:
  *   register write (offset, width, value), register read (offset, width),
  *   guest memory write (gpa, length, bytes), QUEUE_NOTIFY of a queue,
@@ -39,6 +40,18 @@
 #define GUEST_CID 3
 /* the host port a guest may connect to (a listener at "<uds>_1") */
 #define HOST_PORT 1
+/* flags in byte 0 above the device choice */
+#define F_BLK_RO 1
+#define F_BLK_WRITEBACK 2
+#define F_LIMITED 4
+
+/* two requests and 1 KiB, refilled only after the input is done: the
+ * third chain is throttled and goes back to the ring (unpop) */
+static const struct rate_limiter_config tight = {
+	.bandwidth = { .set = true, .size = 1024, .refill_time_ms = 1000 },
+	.ops = { .set = true, .size = 2, .refill_time_ms = 1000 },
+};
+static const struct rate_limiter_config unlimited;
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -122,9 +135,10 @@ static int blk_up(struct fx *f, uint8_t flags)
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", f->blk_backing);
 	struct drive_config cfg = {
 		.drive_id = "fuzz", .path_on_host = path, .is_root_device = true,
-		.is_read_only = flags & 1,
-		.cache_type = flags & 2 ? CACHE_WRITEBACK : CACHE_UNSAFE,
+		.is_read_only = flags & F_BLK_RO,
+		.cache_type = flags & F_BLK_WRITEBACK ? CACHE_WRITEBACK : CACHE_UNSAFE,
 		.io_engine = IO_ENGINE_SYNC,
+		.rate_limiter = flags & F_LIMITED ? tight : unlimited,
 	};
 	struct blk *b;
 	int ret = blk_create(&b, &f->env, &cfg, 0);
@@ -135,12 +149,14 @@ static int blk_up(struct fx *f, uint8_t flags)
 	return ret;
 }
 
-static int net_up(struct fx *f)
+static int net_up(struct fx *f, uint8_t flags)
 {
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
 		abort();
-	struct net_config cfg = { .has_mac = true, .guest_mac = { 6, 0, 0, 0, 0, 1 } };
+	const struct rate_limiter_config *rl = flags & F_LIMITED ? &tight : &unlimited;
+	struct net_config cfg = { .has_mac = true, .guest_mac = { 6, 0, 0, 0, 0, 1 },
+	                          .rx_rate_limiter = *rl, .tx_rate_limiter = *rl };
 	struct net *n;
 	int ret = net_create(&n, &f->env, &cfg, sv[0], 0);
 	if (ret < 0) {
@@ -167,11 +183,13 @@ static int vsock_up(struct fx *f)
 	return ret;
 }
 
-static int rng_up(struct fx *f)
+static int rng_up(struct fx *f, uint8_t flags)
 {
 	struct rng *r;
 	int ret = rng_create(&r, &f->env, 0);
 	if (ret == 0) {
+		if (flags & F_LIMITED)
+			rng_update_rate_limiter(r, &tight);
 		f->t = &r->t;
 		f->dev = r;
 	}
@@ -180,12 +198,13 @@ static int rng_up(struct fx *f)
 
 static int dev_up(struct fx *f, uint8_t sel)
 {
+	uint8_t flags = sel / DEV_KINDS;
 	f->kind = (enum dev_kind)(sel % DEV_KINDS);
 	switch (f->kind) {
-	case DEV_BLK: return blk_up(f, sel / DEV_KINDS);
-	case DEV_NET: return net_up(f);
+	case DEV_BLK: return blk_up(f, flags);
+	case DEV_NET: return net_up(f, flags);
 	case DEV_VSOCK: return vsock_up(f);
-	default: return rng_up(f);
+	default: return rng_up(f, flags);
 	}
 }
 
