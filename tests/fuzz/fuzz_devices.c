@@ -367,6 +367,14 @@ static int lowest_free_fd(void)
 	return fd;
 }
 
+/* the listener's path, removed when libFuzzer exits (its time is up) */
+static char port_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+
+static void unlink_port_path(void)
+{
+	unlink(port_path);
+}
+
 static void fx_init(struct fx *f)
 {
 	log_set_level(LOG_ERROR);
@@ -378,8 +386,10 @@ static void fx_init(struct fx *f)
 	f->blk_backing = memfd_create("fuzz-blk", MFD_CLOEXEC);
 	snprintf(f->uds, sizeof(f->uds), "/tmp/husk-fuzz-vsock-%d", (int)getpid());
 	struct sockaddr_un a = { .sun_family = AF_UNIX };
-	snprintf(a.sun_path, sizeof(a.sun_path), "%s_%u", f->uds, HOST_PORT);
-	unlink(a.sun_path);
+	snprintf(port_path, sizeof(port_path), "%s_%u", f->uds, HOST_PORT);
+	memcpy(a.sun_path, port_path, sizeof(port_path));
+	unlink(port_path);
+	atexit(unlink_port_path);
 	f->port_listen = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (f->blk_backing < 0 || f->port_listen < 0 ||
 	    bind(f->port_listen, (struct sockaddr *)&a, sizeof(a)) < 0 ||
