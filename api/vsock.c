@@ -10,7 +10,7 @@ int api_parse_vsock(const json_t *o, struct vsock_config *out, struct api_err *e
 	static const char *const allowed[] = { "guest_cid", "uds_path", "vsock_id", NULL };
 	struct sockaddr_un sa;
 	char *id = NULL;
-	uint64_t cid;
+	uint64_t cid = 0; /* read below even when a check failed first */
 	int ret;
 
 	memset(out, 0, sizeof(*out));

@@ -21,7 +21,11 @@ static int gm_layout(struct guest_mem *gm, uint64_t ram_size, uint64_t gap_start
 	gm->region[gm->nr_regions++] = (struct gm_region){ .gpa = 0, .size = low, .hva = gm->base };
 	if (ram_size > gap_start)
 		gm->region[gm->nr_regions++] = (struct gm_region){
-			.gpa = GM_4G, .size = ram_size - gap_start, .hva = gm->base + gap_start,
+			/* in integers: snapshot load derives the layout of a VM it
+			 * has not mapped (gm_init_from with base NULL), and NULL
+			 * plus an offset is undefined behaviour */
+			.gpa = GM_4G, .size = ram_size - gap_start,
+			.hva = (uint8_t *)((uintptr_t)gm->base + gap_start),
 		};
 	return 0;
 }

@@ -1,7 +1,9 @@
 """Bounded libFuzzer runs (ASan + UBSan) of every target in tests/fuzz/:
-hostile kernel images, hostile guest virtqueues, and the API request path
-once it exists. A crash, leak, sanitizer report or timeout fails the test
-and leaves the reproducer in build-fuzz/."""
+hostile kernel images, guest virtqueues, guests driving each virtio device
+through the mmio transport, snapshot state files, API requests and config
+files (README.md there). A crash, leak, sanitizer report or timeout, or a
+committed regression input that crashes again, fails the test and leaves
+the reproducer in build-fuzz/."""
 import os
 import pathlib
 import subprocess

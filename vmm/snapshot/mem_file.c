@@ -23,7 +23,8 @@ void mem_file_layout(const struct guest_mem *gm, struct snap_memory *m)
 	for (int i = 0; i < gm->nr_regions && i < (int)SNAP_MAX_REGIONS; i++) {
 		m->region[i].gpa = gm->region[i].gpa;
 		m->region[i].size = gm->region[i].size;
-		m->region[i].file_offset = (uint64_t)(gm->region[i].hva - gm->base);
+		/* integers: base is NULL when load derives a layout (gm_layout) */
+		m->region[i].file_offset = (uint64_t)((uintptr_t)gm->region[i].hva - (uintptr_t)gm->base);
 	}
 }
 
