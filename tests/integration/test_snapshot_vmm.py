@@ -63,8 +63,11 @@ def load(state, *backend, serial, extra=(), timeout=120):
 
 
 def steps(text):
-    """[(n, blk result)] of the complete lines of a serial log."""
-    return [(int(m.group(1)), m.group(2)) for m in re.finditer(r"^n=(\d+)(?: blk=(\w+))?$", text, re.M)]
+    """[(n, blk result)] of the complete lines of a serial log: a line
+    still being read ("n=1" of "n=12") ends in no newline and is not one
+    ($ would match it at the end of the text)."""
+    return [(int(m.group(1)), m.group(2))
+            for m in re.finditer(r"^n=(\d+)(?: blk=(\w+))?(?=\r?\n)", text, re.M)]
 
 
 def check_run(before, after):
