@@ -92,7 +92,8 @@ static void vsock_dev_rx_process(struct vsock_dev *vd)
 				used = true;
 				continue;
 			}
-			int n = vchain_iov_skip(w, c.nwrite, VSOCK_HDR_LEN, payload, VCHAIN_MAX_IOV);
+			int n = vchain_iov_slice(w, c.nwrite, VSOCK_HDR_LEN, SIZE_MAX, payload,
+			                         VCHAIN_MAX_IOV, NULL);
 			struct vsock_hdr h;
 			if (!vsock_mux_guest_rx(&vd->mux, &h, payload, n)) {
 				vd->rxq.ops->unpop(vd->rxq.q, 1);
@@ -132,7 +133,8 @@ void vsock_dev_tx_notify(struct vsock_dev *vd)
 		                    (size_t)VSOCK_HDR_LEN) {
 			vd->malformed++;
 		} else {
-			int n = vchain_iov_skip(c.iov, c.nread, VSOCK_HDR_LEN, payload, VCHAIN_MAX_IOV);
+			int n = vchain_iov_slice(c.iov, c.nread, VSOCK_HDR_LEN, SIZE_MAX, payload,
+			                         VCHAIN_MAX_IOV, NULL);
 			vsock_mux_guest_tx(&vd->mux, &h, payload, n);
 		}
 		vd->txq.ops->push(vd->txq.q, c.head, 0);

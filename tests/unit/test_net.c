@@ -654,8 +654,8 @@ static void test_dev_rate_limit_hooks(void **state)
 	if (!d)
 		skip();
 	bool empty = true;
-	d->nd.tx_limit = (struct net_limit){ deny, &empty };
-	d->nd.rx_limit = (struct net_limit){ deny, &empty };
+	d->nd.tx_limit = (struct vchain_limit){ deny, &empty };
+	d->nd.rx_limit = (struct vchain_limit){ deny, &empty };
 	net_dev_activate(&d->nd, BIT(32), dq_queue(&d->rx),
 	                 dq_queue(&d->tx));
 	static uint8_t good[NET_HDR_LEN + 60], rxb[2048];

@@ -117,7 +117,7 @@ static void test_dev_rate_limited(void **state)
 	struct dq q = { 0 };
 	uint64_t left = 100;
 	static uint8_t a[64], b[64];
-	rd.limit = (struct rng_limit){ budget, &left };
+	rd.limit = (struct vchain_limit){ budget, &left };
 	dq_add(&q, true, a, sizeof(a));
 	dq_add(&q, true, b, sizeof(b));
 	rng_dev_activate(&rd, 0, dq_queue(&q));
