@@ -101,8 +101,7 @@ struct net_dev {
 	int tap_fd;
 	bool own_fd;            /* opened by name: we close it */
 	struct loop *loop;
-	/* The tap is registered once, edge-triggered, and never re-armed:
-	 * epoll_ctl stays off the vCPU threads (activate/reset run there).
+	/* The tap is registered once, edge-triggered, and never re-armed.
 	 * Back-pressure is simply not reading; this flag remembers that the
 	 * tap may still hold frames (no EAGAIN seen since the last edge). */
 	bool tap_ready;
