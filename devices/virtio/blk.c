@@ -500,6 +500,20 @@ static void blk_fill_config(struct blk *b)
 	b->config[56] = 1;                                /* write_zeroes_may_unmap */
 }
 
+/* The vmm thread's handlers: io_uring completions, the limiter's timer.
+ * No loop (unit tests): the caller polls. */
+static int blk_watch(struct blk *b, struct loop *loop)
+{
+	int ret = 0;
+	if (!loop)
+		return 0;
+	if (b->uring)
+		ret = loop_add(loop, blk_uring_efd(b->uring), EPOLLIN, blk_on_uring, b);
+	if (ret == 0)
+		ret = loop_add(loop, rate_limiter_fd(&b->rl), EPOLLIN, blk_on_rate_timer, b);
+	return ret;
+}
+
 int blk_create(struct blk **out, const struct virtio_env *env,
                const struct drive_config *cfg, unsigned slot)
 {
@@ -541,16 +555,9 @@ int blk_create(struct blk **out, const struct virtio_env *env,
 	}
 	b->q = vchain_vq_init(&b->qa, &b->t, 0);
 	b->limit = (struct vchain_limit){ rate_limiter_consume_hook, &b->rl };
-	if (b->uring && env->loop) {
-		ret = loop_add(env->loop, blk_uring_efd(b->uring), EPOLLIN, blk_on_uring, b);
-		if (ret < 0)
-			goto out;
-	}
-	if (env->loop) {
-		ret = loop_add(env->loop, rate_limiter_fd(&b->rl), EPOLLIN, blk_on_rate_timer, b);
-		if (ret < 0)
-			goto out;
-	}
+	ret = blk_watch(b, env->loop);
+	if (ret < 0)
+		goto out;
 	log_info("drive %s: %s, %llu sectors, %s, %s, %s, slot %u", cfg->drive_id,
 	         cfg->path_on_host, (unsigned long long)b->nsectors, b->ro ? "ro" : "rw",
 	         b->engine == IO_ENGINE_ASYNC ? "Async" : "Sync",
@@ -752,7 +759,6 @@ static struct virtio_mmio *blk_transport(void *dev) { return &((struct blk *)dev
 static int blk_class_cmdline(const void *dev, char *buf, size_t len) { return blk_cmdline(dev, buf, len); }
 
 const struct virtio_class blk_class = {
-	.kind = VIRTIO_KIND_BLK,
 	.name = "virtio-blk",
 	.create = blk_class_create,
 	.destroy = blk_class_destroy,

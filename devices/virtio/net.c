@@ -684,7 +684,6 @@ static void net_class_destroy(void *dev) { net_destroy(dev); }
 static struct virtio_mmio *net_transport(void *dev) { return &((struct net *)dev)->t; }
 
 const struct virtio_class net_class = {
-	.kind = VIRTIO_KIND_NET,
 	.name = "virtio-net",
 	.create = net_class_create,
 	.destroy = net_class_destroy,

@@ -235,7 +235,6 @@ static void rng_class_destroy(void *dev) { rng_destroy(dev); }
 static struct virtio_mmio *rng_transport(void *dev) { return &((struct rng *)dev)->t; }
 
 const struct virtio_class rng_class = {
-	.kind = VIRTIO_KIND_RNG,
 	.name = "virtio-rng",
 	.create = rng_class_create,
 	.destroy = rng_class_destroy,

@@ -307,7 +307,6 @@ static void vsock_class_destroy(void *dev) { vsock_destroy(dev); }
 static struct virtio_mmio *vsock_transport(void *dev) { return &((struct vsock *)dev)->t; }
 
 const struct virtio_class vsock_class = {
-	.kind = VIRTIO_KIND_VSOCK,
 	.name = "virtio-vsock",
 	.create = vsock_class_create,
 	.destroy = vsock_class_destroy,
