@@ -372,6 +372,7 @@ static int cmd_serve(int argc, char **argv)
 		}
 		api_up = true;
 	}
+	metrics_mark_startup(&metrics);
 	if (o.config_file && serve_boot(&t) < 0)
 		goto out;
 	code = vmm_run(&vmm);
