@@ -108,7 +108,8 @@ int api_route_parse(const struct http_request *req, struct api_request *r, struc
 		return 0;
 	}
 	if (kind == VERSION) {
-		api_reply_json(rep, json_pack("{s:s}", "firecracker_version", HUSK_VERSION));
+		api_reply_json(rep, json_pack("{s:s, s:s}", "firecracker_version", FIRECRACKER_API_VERSION,
+		                              "husk_version", HUSK_VERSION));
 		return 0;
 	}
 	r->kind = (enum api_kind)kind;
