@@ -68,7 +68,7 @@ static int load_check_machine(struct snapshot_image *img, char *err, size_t errl
 	if (m->mem_size_mib == 0 || m->mem_size_mib > LAYOUT_MAX_RAM_MIB)
 		return errmsg_set(err, errlen, -EINVAL, "snapshot memory size %llu MiB out of range",
 		                 (unsigned long long)m->mem_size_mib);
-	if (m->flags & ~(SNAP_MACHINE_SMT | SNAP_MACHINE_TRACK_DIRTY))
+	if (m->flags & ~(SNAP_MACHINE_SMT | SNAP_MACHINE_TRACK_DIRTY | SNAP_MACHINE_HUGE_2M))
 		return errmsg_set(err, errlen, -EINVAL, "snapshot machine flags 0x%x unknown", m->flags);
 	/* the layout is the one a VM of this size gets: derive it and compare */
 	struct guest_mem gm;
