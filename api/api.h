@@ -40,6 +40,11 @@ enum api_kind {
 	API_SNAPSHOT_CREATE,
 	API_SNAPSHOT_LOAD,
 	API_PUT_SERIAL,
+	API_PUT_BALLOON,
+	API_PATCH_BALLOON,
+	API_GET_BALLOON,
+	API_GET_BALLOON_STATS,
+	API_PATCH_BALLOON_STATS,
 	API_KIND_COUNT
 };
 
@@ -129,6 +134,9 @@ struct api_request {
 		struct api_snapshot_create snap_create;
 		struct api_snapshot_load snap_load;
 		char *serial_out_path; /* PUT /serial */
+		struct balloon_config balloon; /* PUT /balloon */
+		uint32_t balloon_amount_mib;   /* PATCH /balloon */
+		uint32_t balloon_interval_s;   /* PATCH /balloon/statistics */
 	};
 };
 
@@ -199,6 +207,9 @@ int api_parse_vm_state(const json_t *o, bool *pause, struct api_err *e);
 int api_parse_snapshot_create(const json_t *o, struct api_snapshot_create *out, struct api_err *e);
 int api_parse_snapshot_load(const json_t *o, struct api_snapshot_load *out, struct api_err *e);
 int api_parse_serial(const json_t *o, char **serial_out_path, struct api_err *e);
+int api_parse_balloon(const json_t *o, struct balloon_config *out, struct api_err *e);
+int api_parse_balloon_patch(const json_t *o, uint32_t *amount_mib, struct api_err *e);
+int api_parse_balloon_stats(const json_t *o, uint32_t *interval_s, struct api_err *e);
 
 /* The body's id field (key) must be present, plain and equal to path_id
  * (when not NULL). */
@@ -222,6 +233,11 @@ void api_apply_vm_config(struct api_target *t, struct api_reply *rep);
 void api_apply_snapshot_create(struct api_target *t, struct api_request *r, struct api_reply *rep);
 void api_apply_snapshot_load(struct api_target *t, struct api_request *r, struct api_reply *rep);
 void api_apply_serial(struct api_target *t, struct api_request *r, struct api_reply *rep);
+void api_apply_balloon(struct api_target *t, struct api_request *r, struct api_reply *rep);
+void api_apply_balloon_patch(struct api_target *t, struct api_request *r, struct api_reply *rep);
+void api_apply_balloon_get(struct api_target *t, struct api_request *r, struct api_reply *rep);
+void api_apply_balloon_stats_get(struct api_target *t, struct api_request *r, struct api_reply *rep);
+void api_apply_balloon_stats_patch(struct api_target *t, struct api_request *r, struct api_reply *rep);
 
 /* JSON of parts of the configuration, for GET /machine-config and /vm/config. */
 json_t *api_machine_json(const struct machine_config *m);
@@ -230,7 +246,9 @@ json_t *api_rate_limiter_json(const struct rate_limiter_config *rl);
  * it back): GET /vm/config and the snapshot's device configuration. */
 json_t *api_drive_json(const struct drive_config *d);
 json_t *api_net_json(const struct net_config *n);
-/* {"drives", "network-interfaces", "vsock", "entropy"} of c */
+/* PUT /balloon's body, or null when there is no balloon */
+json_t *api_balloon_json(const struct balloon_config *c);
+/* {"drives", "network-interfaces", "vsock", "entropy", "balloon"} of c */
 json_t *api_devices_json(const struct vm_config *c);
 /* cache_type and io_engine by enum value */
 extern const char *const api_cache_names[];

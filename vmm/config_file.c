@@ -25,10 +25,11 @@ static const struct {
 	{ "network-interfaces", API_PUT_NET, true },
 	{ "vsock", API_PUT_VSOCK, false },
 	{ "entropy", API_PUT_ENTROPY, false },
+	{ "balloon", API_PUT_BALLOON, false },
 };
 
 /* known to Firecracker, not implemented by husk yet */
-static const char *const unsupported[] = { "balloon", "mmds-config", NULL };
+static const char *const unsupported[] = { "mmds-config", NULL };
 
 #define MAX_REQS (CONFIG_MAX_DRIVES + CONFIG_MAX_NETS + 8)
 

@@ -10,13 +10,6 @@
 
 #include "vmm/log.h"
 
-const char *const balloon_stat_names[BSTAT_COUNT] = {
-	"swap_in", "swap_out", "major_faults", "minor_faults", "free_memory",
-	"total_memory", "available_memory", "disk_caches", "hugetlb_allocations",
-	"hugetlb_failures", "oom_kill", "alloc_stall", "async_scan", "direct_scan",
-	"async_reclaim", "direct_reclaim",
-};
-
 int balloon_dev_init(struct balloon_dev *bd, const struct guest_mem *gm)
 {
 	uint64_t pages = gm->map_size / BALLOON_PAGE;

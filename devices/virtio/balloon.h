@@ -24,14 +24,13 @@
 #define BALLOON_F_DEFLATE_ON_OOM 2
 #define BALLOON_F_REPORTING 5
 
-/* The statistics tags the guest sends, in Firecracker's names. */
+/* The statistics tags the guest sends (virtio 5.5.6.3). */
 enum balloon_stat {
 	BSTAT_SWAP_IN, BSTAT_SWAP_OUT, BSTAT_MAJFLT, BSTAT_MINFLT, BSTAT_MEMFREE,
 	BSTAT_MEMTOT, BSTAT_AVAIL, BSTAT_CACHES, BSTAT_HTLB_PGALLOC, BSTAT_HTLB_PGFAIL,
 	BSTAT_OOM_KILL, BSTAT_ALLOC_STALL, BSTAT_ASYNC_SCAN, BSTAT_DIRECT_SCAN,
 	BSTAT_ASYNC_RECLAIM, BSTAT_DIRECT_RECLAIM, BSTAT_COUNT
 };
-extern const char *const balloon_stat_names[BSTAT_COUNT];
 
 struct balloon_stats {
 	uint32_t have; /* bit i: the guest sent tag i */
