@@ -1,0 +1,82 @@
+"""virtio-balloon through Firecracker's API, with the freestanding driver
+in tests/guests/balloon.c: the guest touches 32 MiB, the host asks for
+24 MiB back (PATCH /balloon), the guest inflates it and then lies once
+(a page past RAM, the largest page number, a page already inflated).
+husk's resident memory must drop by what was inflated, the inflated pages
+read back as zero in the guest, the page it kept still holds its data, the
+three lies are refused and counted, and GET /balloon/statistics reports
+the target and the driver's actual size."""
+import time
+
+import pytest
+
+from api_client import Husk, metrics_totals
+
+MEM_MIB = 128
+TARGET_MIB = 24
+PAGES = TARGET_MIB * 256
+
+
+def rss_kib(pid):
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+@pytest.fixture
+def balloon_vm(husk_bin, guest, tmp_path):
+    h = Husk(husk_bin, tmp_path / "api.sock")
+    yield h, tmp_path / "metrics"
+    if h.proc.poll() is None:
+        h.stop()
+
+
+def boot(h, kernel, metrics):
+    assert h.request("PUT", "/metrics", {"metrics_path": str(metrics)}) == (204, None)
+    assert h.request("PUT", "/machine-config", {"vcpu_count": 1, "mem_size_mib": MEM_MIB}) == (204, None)
+    assert h.request("PUT", "/boot-source", {"kernel_image_path": kernel,
+                                             "boot_args": "console=ttyS0 hold"}) == (204, None)
+    assert h.request("PUT", "/balloon", {"amount_mib": 0, "deflate_on_oom": False,
+                                         "stats_polling_interval_s": 1}) == (204, None)
+    assert h.request("GET", "/balloon") == (200, {"amount_mib": 0, "deflate_on_oom": False,
+                                                  "stats_polling_interval_s": 1,
+                                                  "free_page_reporting": False})
+    assert h.request("PUT", "/actions", {"action_type": "InstanceStart"}) == (204, None)
+
+
+def test_inflate_returns_memory(balloon_vm, guest):
+    h, metrics = balloon_vm
+    boot(h, guest("balloon"), metrics)
+    assert "balloon touched 8192 pages" in h.read_serial(until="pages\n", timeout=120)
+    before = rss_kib(h.proc.pid)
+    t0 = time.monotonic()
+    assert h.request("PATCH", "/balloon", {"amount_mib": TARGET_MIB}) == (204, None)
+    out = h.read_serial(until="kept=", timeout=120)
+    out += h.read_serial(until="\n", timeout=10)
+    secs = time.monotonic() - t0
+    after = rss_kib(h.proc.pid)
+    print(f"balloon: RSS {before} KiB -> {after} KiB after inflating {TARGET_MIB} MiB in {secs:.2f} s")
+    assert f"balloon inflated {PAGES} pages first=0 kept=165" in out, out
+    assert " BAD " not in out, out
+    # the whole target left the process (a little slack for husk's own pages)
+    assert before - after >= (TARGET_MIB - 2) * 1024, (before, after)
+
+    code, st = h.request("GET", "/balloon/statistics")
+    assert code == 200, st
+    assert st["target_pages"] == PAGES and st["target_mib"] == TARGET_MIB
+    assert st["actual_pages"] == PAGES and st["actual_mib"] == TARGET_MIB
+    assert h.request("GET", "/balloon")[1]["amount_mib"] == TARGET_MIB
+    # statistics were on at boot: they cannot be turned off now
+    code, body = h.request("PATCH", "/balloon/statistics", {"stats_polling_interval_s": 0})
+    assert code == 400 and "stats_polling_interval_s" in body["fault_message"]
+    assert h.request("PATCH", "/balloon/statistics", {"stats_polling_interval_s": 2}) == (204, None)
+    code, body = h.request("PATCH", "/balloon", {"amount_mib": MEM_MIB + 1})
+    assert code == 400 and "amount_mib" in body["fault_message"]
+
+    assert h.request("PUT", "/actions", {"action_type": "FlushMetrics"}) == (204, None)
+    b = metrics_totals(metrics)["balloon"]
+    assert b["inflate_count"] == PAGES // 256 + 1, b
+    assert b["event_fails"] == 3, b  # the three lies, each refused
+    # the VM still answers after the lies
+    assert h.request("GET", "/")[1]["state"] == "Running"
