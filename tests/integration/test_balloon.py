@@ -5,12 +5,24 @@ in tests/guests/balloon.c: the guest touches 32 MiB, the host asks for
 husk's resident memory must drop by what was inflated, the inflated pages
 read back as zero in the guest, the page it kept still holds its data, the
 three lies are refused and counted, and GET /balloon/statistics reports
-the target and the driver's actual size."""
+the target and the driver's actual size.
+
+After a restore through the Uffd backend the balloon goes on working,
+and a page it dropped is not served again from the memory file: husk
+announces it (UFFD_EVENT_REMOVE) and tools/uffd-handler fills its next
+fault with zeros (a handler that served the file would hand the guest
+its old 0xa5 back)."""
+import re
+import subprocess
 import time
 
 import pytest
 
 from api_client import Husk, metrics_totals
+from conftest import BUILD
+from test_snapshot_failures import create, pause
+
+UFFD_HANDLER = BUILD / "tools" / "uffd-handler" / "uffd-handler"
 
 MEM_MIB = 128
 TARGET_MIB = 24
@@ -80,3 +92,38 @@ def test_inflate_returns_memory(balloon_vm, guest):
     assert b["event_fails"] == 3, b  # the three lies, each refused
     # the VM still answers after the lies
     assert h.request("GET", "/")[1]["state"] == "Running"
+
+
+def test_uffd_restore_does_not_serve_ballooned_pages(balloon_vm, husk_bin, guest, tmp_path):
+    h, metrics = balloon_vm
+    boot(h, guest("balloon"), metrics)
+    assert "balloon touched 8192 pages" in h.read_serial(until="pages\n", timeout=120)
+    state, mem = tmp_path / "vm.state", tmp_path / "vm.mem"
+    pause(h)
+    assert create(h, "Full", state, mem) == (204, None)
+    h.stop()
+    sock = tmp_path / "uffd.sock"
+    handler = subprocess.Popen([str(UFFD_HANDLER), str(sock), str(mem)], stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    try:
+        assert "listening" in handler.stdout.readline()
+        r = Husk(husk_bin, tmp_path / "b.sock")
+        try:
+            assert r.request("PUT", "/snapshot/load", {
+                "snapshot_path": str(state), "resume_vm": True,
+                "mem_backend": {"backend_type": "Uffd", "backend_path": str(sock)}}) == (204, None)
+            assert r.request("GET", "/balloon")[1]["stats_polling_interval_s"] == 1
+            assert r.request("PATCH", "/balloon", {"amount_mib": TARGET_MIB}) == (204, None)
+            out = r.read_serial(until="kept=", timeout=120)
+            out += r.read_serial(until="\n", timeout=10)
+            assert f"balloon inflated {PAGES} pages first=0 kept=165" in out, out
+        finally:
+            r.stop()
+        out, _ = handler.communicate(timeout=30)
+        m = re.search(r"served (\d+) pages, zeroed (\d+)", out)
+        assert m, out
+        print(f"uffd handler: {m.group(0)}")
+        assert int(m.group(2)) >= 1, out  # the guest's read of a ballooned page
+    finally:
+        handler.kill()
+        handler.wait()
