@@ -5,7 +5,10 @@ in tests/guests/balloon.c: the guest touches 32 MiB, the host asks for
 husk's resident memory must drop by what was inflated, the inflated pages
 read back as zero in the guest, the page it kept still holds its data, the
 three lies are refused and counted, and GET /balloon/statistics reports
-the target and the driver's actual size.
+the target and the driver's actual size. The guest then sends its
+statistics (the host's 1 s poll gives the first buffer back, the second
+carries free_memory 4242, which GET /balloon/statistics must show) and
+reports the 8 MiB it kept as free pages: RSS drops by those too.
 
 After a restore through the Uffd backend the balloon goes on working,
 and a page it dropped is not served again from the memory file: husk
@@ -50,10 +53,11 @@ def boot(h, kernel, metrics):
     assert h.request("PUT", "/boot-source", {"kernel_image_path": kernel,
                                              "boot_args": "console=ttyS0 hold"}) == (204, None)
     assert h.request("PUT", "/balloon", {"amount_mib": 0, "deflate_on_oom": False,
-                                         "stats_polling_interval_s": 1}) == (204, None)
+                                         "stats_polling_interval_s": 1,
+                                         "free_page_reporting": True}) == (204, None)
     assert h.request("GET", "/balloon") == (200, {"amount_mib": 0, "deflate_on_oom": False,
                                                   "stats_polling_interval_s": 1,
-                                                  "free_page_reporting": False})
+                                                  "free_page_reporting": True})
     assert h.request("PUT", "/actions", {"action_type": "InstanceStart"}) == (204, None)
 
 
@@ -74,8 +78,22 @@ def test_inflate_returns_memory(balloon_vm, guest):
     # the whole target left the process (a little slack for husk's own pages)
     assert before - after >= (TARGET_MIB - 2) * 1024, (before, after)
 
-    code, st = h.request("GET", "/balloon/statistics")
-    assert code == 200, st
+    out = h.read_serial(until="reported", timeout=120)
+    out += h.read_serial(until="\n", timeout=10)
+    assert f"balloon reported {8192 - PAGES} pages" in out, out
+    reported = rss_kib(h.proc.pid)
+    print(f"balloon: RSS {after} KiB -> {reported} KiB after reporting {32 - TARGET_MIB} MiB free")
+    assert after - reported >= (32 - TARGET_MIB - 2) * 1024, (after, reported)
+
+    # the second stats buffer may still be on its way to the device
+    deadline = time.monotonic() + 30
+    while True:
+        code, st = h.request("GET", "/balloon/statistics")
+        assert code == 200, st
+        if st.get("free_memory") == 4242 or time.monotonic() > deadline:
+            break
+        h.read_serial(timeout=0.2)
+    assert st["free_memory"] == 4242 and st["total_memory"] == 128 << 20, st
     assert st["target_pages"] == PAGES and st["target_mib"] == TARGET_MIB
     assert st["actual_pages"] == PAGES and st["actual_mib"] == TARGET_MIB
     assert h.request("GET", "/balloon")[1]["amount_mib"] == TARGET_MIB
@@ -90,6 +108,9 @@ def test_inflate_returns_memory(balloon_vm, guest):
     b = metrics_totals(metrics)["balloon"]
     assert b["inflate_count"] == PAGES // 256 + 1, b
     assert b["event_fails"] == 3, b  # the three lies, each refused
+    assert b["stats_updates_count"] >= 2, b
+    assert b["free_page_report_count"] == 1, b
+    assert b["free_page_report_freed"] == (32 - TARGET_MIB) << 20, b
     # the VM still answers after the lies
     assert h.request("GET", "/")[1]["state"] == "Running"
 
