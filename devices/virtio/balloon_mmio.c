@@ -168,6 +168,8 @@ static int balloon_create(void **dev, const struct virtio_env *env, const void *
 		balloon_destroy(b);
 		return ret;
 	}
+	if (env->gm->page_size != BALLOON_PAGE) /* balloon_discard keeps huge pages */
+		log_warn("balloon: guest RAM is in huge pages: inflated pages stay with the host process");
 	log_info("balloon: virtio-balloon in slot %u, target %u MiB", slot, b->cfg.amount_mib);
 	*dev = b;
 	return 0;
