@@ -10,11 +10,16 @@
 
 #include "vmm/log.h"
 
+/* bytes of the bitmap: a bit per 4 KiB page of the mapping */
+static size_t balloon_bitmap_bytes(const struct guest_mem *gm)
+{
+	return (gm->map_size / BALLOON_PAGE + 63) / 64 * sizeof(uint64_t);
+}
+
 int balloon_dev_init(struct balloon_dev *bd, const struct guest_mem *gm)
 {
-	uint64_t pages = gm->map_size / BALLOON_PAGE;
 	bd->gm = gm;
-	bd->in = calloc((pages + 63) / 64 ? (pages + 63) / 64 : 1, sizeof(uint64_t));
+	bd->in = calloc(1, balloon_bitmap_bytes(gm) + sizeof(uint64_t));
 	return bd->in ? 0 : -ENOMEM;
 }
 
@@ -50,7 +55,7 @@ void balloon_dev_reset(struct balloon_dev *bd)
 	bd->stats_held = false;
 	bd->actual_pages = 0;
 	bd->nr_in = 0;
-	memset(bd->in, 0, (bd->gm->map_size / BALLOON_PAGE + 63) / 64 * sizeof(uint64_t));
+	memset(bd->in, 0, balloon_bitmap_bytes(bd->gm));
 }
 
 /* Drop [p, p + len) from the process: the next guest touch gets a zero
@@ -151,30 +156,42 @@ static void balloon_report(struct balloon_dev *bd, const struct vchain *c)
 	bd->n.report_count++;
 }
 
-/* Pop the queue within this round's budget; stats buffers are kept (the
- * device answers one when it wants new numbers), the rest go back. */
-static void balloon_drain(struct balloon_dev *bd, struct vchain_queue *q, unsigned which)
+enum balloon_role { ROLE_INFLATE, ROLE_DEFLATE, ROLE_STATS, ROLE_REPORT };
+
+/* A stats buffer is kept until the device wants new numbers (only the
+ * newest: an older one goes back now); true if one went back. */
+static bool balloon_hold_stats(struct balloon_dev *bd, const struct vchain *c)
+{
+	bool pushed = bd->stats_held;
+	if (pushed)
+		bd->stats.ops->push(bd->stats.q, bd->stats_head, 0);
+	balloon_stats_parse(bd, c);
+	bd->stats_head = c->head;
+	bd->stats_held = true;
+	return pushed;
+}
+
+/* Pop the queue within this round's budget; every chain but a stats
+ * buffer goes back at once, with nothing written. */
+static void balloon_drain(struct balloon_dev *bd, struct vchain_queue *q, enum balloon_role role)
 {
 	static __thread struct vchain c;
 	unsigned budget = VCHAIN_BUDGET;
 	bool used = false;
 	while (vchain_pop_budget(q, &c, &budget) == 1) {
-		if (which == 2) {
-			if (bd->stats_held) /* one at a time: the older goes back */
-				q->ops->push(q->q, bd->stats_head, 0), used = true;
-			balloon_stats_parse(bd, &c);
-			bd->stats_head = c.head;
-			bd->stats_held = true;
+		if (role == ROLE_STATS) {
+			used |= balloon_hold_stats(bd, &c);
 			continue;
 		}
-		if (which == 3)
+		if (role == ROLE_REPORT) {
 			balloon_report(bd, &c);
-		else
-			balloon_pages(bd, &c, which == 0);
-		if (which == 0)
-			bd->n.inflate_count++;
-		else if (which == 1)
-			bd->n.deflate_count++;
+		} else {
+			balloon_pages(bd, &c, role == ROLE_INFLATE);
+			if (role == ROLE_INFLATE)
+				bd->n.inflate_count++;
+			else
+				bd->n.deflate_count++;
+		}
 		q->ops->push(q->q, c.head, 0);
 		used = true;
 	}
@@ -187,13 +204,13 @@ void balloon_dev_notify(struct balloon_dev *bd, unsigned q)
 	if (!bd->active)
 		return;
 	if (q == 0)
-		balloon_drain(bd, &bd->inflate, 0);
+		balloon_drain(bd, &bd->inflate, ROLE_INFLATE);
 	else if (q == 1)
-		balloon_drain(bd, &bd->deflate, 1);
+		balloon_drain(bd, &bd->deflate, ROLE_DEFLATE);
 	else if (q == bd->stats_q)
-		balloon_drain(bd, &bd->stats, 2);
+		balloon_drain(bd, &bd->stats, ROLE_STATS);
 	else if (q == bd->report_q)
-		balloon_drain(bd, &bd->report, 3);
+		balloon_drain(bd, &bd->report, ROLE_REPORT);
 }
 
 void balloon_dev_poll_stats(struct balloon_dev *bd)

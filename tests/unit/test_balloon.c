@@ -151,6 +151,18 @@ static void test_stats_parsed_and_polled(void **state)
 	assert_int_equal(f->q[2].push_head[0], DQ_HEAD0);
 	balloon_dev_poll_stats(&f->bd); /* nothing held: nothing pushed */
 	assert_int_equal(f->q[2].pushed, 1);
+	/* two buffers without a poll between: the older goes back at once */
+	uint8_t b2[10], b3[10];
+	stat_entry(b2, BSTAT_MEMFREE, 1);
+	stat_entry(b3, BSTAT_MEMFREE, 2);
+	dq_add(&f->q[2], false, b2, sizeof(b2));
+	dq_add(&f->q[2], false, b3, sizeof(b3));
+	balloon_dev_notify(&f->bd, 2);
+	assert_int_equal(f->q[2].pushed, 2);
+	assert_int_equal(f->q[2].push_head[1], DQ_HEAD0 + 1);
+	assert_int_equal(f->bd.st.v[BSTAT_MEMFREE], 2);
+	balloon_dev_poll_stats(&f->bd);
+	assert_int_equal(f->q[2].push_head[2], DQ_HEAD0 + 2);
 }
 
 static void test_stats_malformed(void **state)
