@@ -10,8 +10,7 @@
 
 #include "vmm/log.h"
 
-/* bytes of the bitmap: a bit per 4 KiB page of the mapping */
-static size_t balloon_bitmap_bytes(const struct guest_mem *gm)
+size_t balloon_dev_bitmap_bytes(const struct guest_mem *gm)
 {
 	return (gm->map_size / BALLOON_PAGE + 63) / 64 * sizeof(uint64_t);
 }
@@ -19,7 +18,7 @@ static size_t balloon_bitmap_bytes(const struct guest_mem *gm)
 int balloon_dev_init(struct balloon_dev *bd, const struct guest_mem *gm)
 {
 	bd->gm = gm;
-	bd->in = calloc(1, balloon_bitmap_bytes(gm) + sizeof(uint64_t));
+	bd->in = calloc(1, balloon_dev_bitmap_bytes(gm) + sizeof(uint64_t));
 	return bd->in ? 0 : -ENOMEM;
 }
 
@@ -55,7 +54,7 @@ void balloon_dev_reset(struct balloon_dev *bd)
 	bd->stats_held = false;
 	bd->actual_pages = 0;
 	bd->nr_in = 0;
-	memset(bd->in, 0, balloon_bitmap_bytes(bd->gm));
+	memset(bd->in, 0, balloon_dev_bitmap_bytes(bd->gm));
 }
 
 /* Drop [p, p + len) from the process: the next guest touch gets a zero

@@ -10,6 +10,7 @@
 #define HUSK_VIRTIO_BALLOON_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "devices/virtio/chain.h"
@@ -60,6 +61,8 @@ struct balloon_dev {
 	struct balloon_counts n;
 };
 
+/* bytes of the bitmap: a bit per 4 KiB page of gm's mapping */
+size_t balloon_dev_bitmap_bytes(const struct guest_mem *gm);
 /* bd zeroed; gm's pages get a bitmap. -ENOMEM. */
 int balloon_dev_init(struct balloon_dev *bd, const struct guest_mem *gm);
 void balloon_dev_fini(struct balloon_dev *bd);

@@ -13,6 +13,7 @@
 #include "vmm/cli.h"
 #include "vmm/errmsg.h"
 #include "vmm/log.h"
+#include "vmm/snapshot/snapshot.h"
 
 #define MIB_PAGES (1048576u / BALLOON_PAGE)
 
@@ -177,12 +178,6 @@ static int balloon_create(void **dev, const struct virtio_env *env, const void *
 
 static struct virtio_mmio *balloon_transport(void *dev) { return &((struct balloon *)dev)->t; }
 
-const struct virtio_class balloon_class = {
-	.name = "virtio-balloon",
-	.create = balloon_create,
-	.destroy = balloon_destroy,
-	.transport = balloon_transport,
-};
 
 /* ---- husk run --balloon=amount_mib=N[,deflate_on_oom][,stats=S][,reporting] ---- */
 
@@ -228,3 +223,86 @@ static int balloon_cli_apply(const char *arg, struct vm_config *cfg, char *err, 
 const struct cli_opt balloon_cli_opt = { "balloon", required_argument,
 	                                 "[--balloon amount_mib=N[,deflate_on_oom][,stats=S][,reporting]]",
 	                                 balloon_cli_apply };
+
+/* ---- snapshots: which pages are in the balloon, and actual ----
+ * The queues are the transport's; this is the rest, so a restored
+ * balloon deflates the pages it had and reports the same size. */
+
+struct balloon_snap {
+	uint32_t magic, version;
+	uint32_t target_pages, actual_pages;
+	uint64_t nr_in, bitmap_bytes;
+	/* then bitmap_bytes of the bitmap */
+};
+
+#define BALLOON_SNAP_MAGIC 0x4c4c4142u /* "BALL" */
+
+static int balloon_snap_save(void *opaque, void **blob, size_t *len)
+{
+	struct balloon *b = opaque;
+	size_t bytes = balloon_dev_bitmap_bytes(b->dev.gm);
+	struct balloon_snap *s = malloc(sizeof(*s) + bytes);
+	if (!s)
+		return -ENOMEM;
+	virtio_mmio_lock(&b->t);
+	*s = (struct balloon_snap){ BALLOON_SNAP_MAGIC, 1, b->dev.target_pages, b->dev.actual_pages,
+		                    b->dev.nr_in, bytes };
+	memcpy(s + 1, b->dev.in, bytes);
+	virtio_mmio_unlock(&b->t);
+	*blob = s;
+	*len = sizeof(*s) + bytes;
+	return 0;
+}
+
+/* The file is untrusted: the bitmap must fit this machine's RAM and its
+ * count agree with it. */
+static int balloon_snap_check(void *opaque, const uint8_t *blob, size_t len, char *err, size_t errlen)
+{
+	struct balloon *b = opaque;
+	struct balloon_snap s;
+	size_t bytes = balloon_dev_bitmap_bytes(b->dev.gm);
+	uint64_t count = 0;
+	if (len < sizeof(s))
+		return errmsg_set(err, errlen, -EINVAL, "balloon state: truncated");
+	memcpy(&s, blob, sizeof(s));
+	if (s.magic != BALLOON_SNAP_MAGIC || s.version != 1 || s.bitmap_bytes != bytes ||
+	    len != sizeof(s) + bytes)
+		return errmsg_set(err, errlen, -EINVAL, "balloon state: not this machine's memory size");
+	for (size_t i = 0; i < bytes / sizeof(uint64_t); i++) {
+		uint64_t w;
+		memcpy(&w, blob + sizeof(s) + i * sizeof(w), sizeof(w));
+		count += (uint64_t)__builtin_popcountll(w);
+	}
+	if (count != s.nr_in)
+		return errmsg_set(err, errlen, -EINVAL, "balloon state: page count does not match its bitmap");
+	return 0;
+}
+
+static int balloon_snap_restore(void *opaque, const uint8_t *blob, size_t len)
+{
+	struct balloon *b = opaque;
+	struct balloon_snap s;
+	(void)len; /* checked */
+	memcpy(&s, blob, sizeof(s));
+	virtio_mmio_lock(&b->t);
+	b->dev.target_pages = s.target_pages;
+	b->dev.actual_pages = s.actual_pages;
+	b->dev.nr_in = s.nr_in;
+	memcpy(b->dev.in, blob + sizeof(s), s.bitmap_bytes);
+	virtio_mmio_unlock(&b->t);
+	return 0;
+}
+
+static const struct snapshot_dev_ops balloon_snap_ops = {
+	.save = balloon_snap_save,
+	.check = balloon_snap_check,
+	.restore = balloon_snap_restore,
+};
+
+const struct virtio_class balloon_class = {
+	.name = "virtio-balloon",
+	.create = balloon_create,
+	.destroy = balloon_destroy,
+	.transport = balloon_transport,
+	.state_ops = &balloon_snap_ops,
+};

@@ -61,7 +61,7 @@ def boot(h, kernel, metrics):
     assert h.request("PUT", "/actions", {"action_type": "InstanceStart"}) == (204, None)
 
 
-def test_inflate_returns_memory(balloon_vm, guest):
+def test_inflate_returns_memory(balloon_vm, husk_bin, guest, tmp_path):
     h, metrics = balloon_vm
     boot(h, guest("balloon"), metrics)
     assert "balloon touched 8192 pages" in h.read_serial(until="pages\n", timeout=120)
@@ -113,6 +113,23 @@ def test_inflate_returns_memory(balloon_vm, guest):
     assert b["free_page_report_freed"] == (32 - TARGET_MIB) << 20, b
     # the VM still answers after the lies
     assert h.request("GET", "/")[1]["state"] == "Running"
+
+    # a snapshot keeps the balloon: the restored device has the same
+    # target and actual, and knows which pages are in it
+    state, mem = tmp_path / "vm.state", tmp_path / "vm.mem"
+    pause(h)
+    assert create(h, "Full", state, mem) == (204, None)
+    h.stop()
+    r = Husk(husk_bin, tmp_path / "b.sock")
+    try:
+        assert r.request("PUT", "/snapshot/load", {
+            "snapshot_path": str(state), "resume_vm": True,
+            "mem_backend": {"backend_type": "File", "backend_path": str(mem)}}) == (204, None)
+        code, st = r.request("GET", "/balloon/statistics")
+        assert code == 200, st
+        assert st["target_pages"] == PAGES and st["actual_pages"] == PAGES, st
+    finally:
+        r.stop()
 
 
 def test_uffd_restore_does_not_serve_ballooned_pages(balloon_vm, husk_bin, guest, tmp_path):
