@@ -196,14 +196,17 @@ static bool conn_data(struct mmds_stack *st, struct mmds_conn *c, const struct t
 		st->stats.rx_out_of_window++;
 		return true; /* a duplicate ACK says what we expect */
 	}
-	if (s->len > sizeof(c->req) - c->req_len) {
+	size_t n = s->len, room = sizeof(c->req) - c->req_len;
+	if (n > room) {
+		/* past the window we gave: keep what fits (a full buffer that
+		 * is still no request gets its 400 below) */
 		st->stats.rx_oversized++;
-		return true; /* beyond the window we gave */
+		n = room;
 	}
-	memcpy(c->req + c->req_len, s->data, s->len);
-	c->req_len += s->len;
-	c->rcv_nxt += (uint32_t)s->len;
-	if (s->flags & TCP_FIN) {
+	memcpy(c->req + c->req_len, s->data, n);
+	c->req_len += n;
+	c->rcv_nxt += (uint32_t)n;
+	if ((s->flags & TCP_FIN) && n == s->len) {
 		c->rcv_nxt++;
 		c->peer_fin = true;
 	}
