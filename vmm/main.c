@@ -213,6 +213,7 @@ struct serve_opts {
 	const char *config_file;
 	const char *metrics_path;
 	bool no_api, show_level, show_origin;
+	uint64_t max_payload, mmds_limit; /* 0: not given */
 };
 
 enum { O_SOCK = 1, O_ID, O_CONFIG, O_NO_API, O_LOG_PATH, O_SHOW_LEVEL, O_SHOW_ORIGIN, O_METRICS,
@@ -259,12 +260,12 @@ static int serve_option(int c, const char *arg, struct serve_opts *o)
 		if (cli_parse_u64(arg, 1, 1 << 30, &v) < 0)
 			return cli_error(PROG, "--http-api-max-payload-size must be 1..1073741824 bytes, got '%s'", arg);
 		http_set_max_body((size_t)v);
+		o->max_payload = v;
 		return 0;
 	case O_MMDS_LIMIT:
-		/* checked, so launch scripts written for Firecracker run unchanged;
-		 * husk has no MMDS yet for it to limit */
 		if (cli_parse_u64(arg, 1, 1 << 30, &v) < 0)
 			return cli_error(PROG, "--mmds-size-limit must be 1..1073741824 bytes, got '%s'", arg);
+		o->mmds_limit = v;
 		return 0;
 	case O_DESCRIBE: serve_describe(arg); return 0;
 	case O_SNAP_VERSION: printf("v%u.0.0\n", SNAP_FORMAT_VERSION); exit(0);
@@ -355,6 +356,9 @@ static int cmd_serve(int argc, char **argv)
 		fprintf(stderr, "husk: cannot set up the event loop\n");
 		goto out_cfg;
 	}
+	/* as Firecracker: without its own flag the store may be as large as
+	 * an API body */
+	vmm.mmds.store.limit = o.mmds_limit ? o.mmds_limit : o.max_payload ? o.max_payload : MMDS_STORE_DEFAULT_LIMIT;
 	metrics_init(&metrics, &vmm, &vmm.loop);
 	struct api_target t = { .vmm = &vmm, .cfg = &cfg, .metrics = &metrics, .instance_id = o.id };
 	if (o.metrics_path && metrics_open(&metrics, o.metrics_path) < 0) {

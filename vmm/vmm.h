@@ -7,6 +7,7 @@
 
 #include "devices/boottimer.h"
 #include "devices/i8042.h"
+#include "devices/mmds/mmds.h"
 #include "devices/serial.h"
 #include "devices/vmgenid.h"
 #include "devices/virtio/blk.h"
@@ -42,6 +43,7 @@ struct vmm {
 	struct vmm_device devs[VMM_MAX_DEVICES]; /* virtio, in slot order (vmm/device.h) */
 	int nr_devs;
 	struct vmgenid vmgenid;
+	struct mmds mmds; /* the metadata store and tokens, whether or not a guest reaches them */
 	int vmgenid_irq_efd;
 	char virtio_cmdline[1024]; /* virtio_mmio.device=... of every device */
 

@@ -23,9 +23,15 @@ static size_t store_size(const json_t *v)
 	return json_dumpb(v, NULL, 0, JSON_COMPACT | JSON_ENCODE_ANY);
 }
 
+/* 0 (a store that was zeroed, not initialised) is the default too */
+static size_t store_limit(const struct mmds_store *s)
+{
+	return s->limit ? s->limit : MMDS_STORE_DEFAULT_LIMIT;
+}
+
 int mmds_store_put(struct mmds_store *s, json_t *data)
 {
-	if (store_size(data) > s->limit)
+	if (store_size(data) > store_limit(s))
 		return -EFBIG;
 	json_incref(data);
 	json_decref(s->data);
@@ -70,7 +76,7 @@ int mmds_store_patch(struct mmds_store *s, const json_t *patch)
 	/* on a copy: a patch over the limit must leave the store untouched */
 	json_t *copy = json_deep_copy(s->data);
 	int ret = copy ? mmds_merge_patch(&copy, patch) : -ENOMEM;
-	if (ret == 0 && store_size(copy) > s->limit)
+	if (ret == 0 && store_size(copy) > store_limit(s))
 		ret = -EFBIG;
 	if (ret < 0) {
 		json_decref(copy);
