@@ -1,0 +1,64 @@
+"""MMDS, the metadata service: the test guest (net_guest64, mmds=PATH)
+answers nothing itself here, it asks: ARP for 169.254.169.254, then one
+TCP connection per HTTP request, and prints what came back. husk serves
+it from the store the API filled; nothing for that address reaches the
+tap, and everything else still does."""
+import re
+
+import pytest
+
+from api_client import Husk
+from net_helpers import husk_supports, ping, netns, tap_stat  # noqa: F401
+
+MAC = "06:00:ac:10:00:02"
+
+
+def start(husk_bin, guest, tmp_path, netns, cmdline, version="V1", data=None):
+    h = Husk(husk_bin, tmp_path / "api.sock", ("--level", "Info"), prefix=("ip", "netns", "exec", netns))
+    for path, body in (("/machine-config", {"vcpu_count": 1, "mem_size_mib": 64}),
+                       ("/boot-source", {"kernel_image_path": guest("virtio_net/net_guest64"),
+                                         "boot_args": "console=ttyS0 ip=172.16.0.2 " + cmdline}),
+                       ("/network-interfaces/eth0", {"iface_id": "eth0", "host_dev_name": "htap0",
+                                                     "guest_mac": MAC}),
+                       ("/mmds/config", {"version": version, "network_interfaces": ["eth0"]}),
+                       ("/mmds", data or {"latest": {"meta-data": {"id": "i-1234", "zone": "z1"}}})):
+        assert h.request("PUT", path, body) == (204, None), path
+    assert h.request("PUT", "/actions", {"action_type": "InstanceStart"}) == (204, None)
+    return h
+
+
+def mmds_line(serial, what):
+    m = re.search(rf"net-guest: mmds {what} status=(\d+) body=(.*)", serial)
+    assert m, serial
+    return int(m.group(1)), m.group(2)
+
+
+def test_guest_reads_metadata_v1(husk_bin, guest, tmp_path, netns):
+    before = tap_stat(netns, "htap0", "rx_packets")
+    h = start(husk_bin, guest, tmp_path, netns, "mmds=/latest/meta-data/id")
+    out = h.read_serial(until="net-guest: ready")
+    assert "net-guest: mmds arp ok" in out, out
+    assert mmds_line(out, "get") == (200, "i-1234")
+    # ARP, the handshake, the request, the ACKs and the FINs all went to
+    # MMDS: the tap got nothing from the guest
+    assert tap_stat(netns, "htap0", "rx_packets") == before
+    # and the rest of the guest's traffic still passes to the tap
+    assert ping(netns, "172.16.0.2", count=2) == 2
+    assert tap_stat(netns, "htap0", "rx_packets") > before
+    # the host's PATCH is what the store holds now
+    assert h.request("PATCH", "/mmds", {"latest": {"meta-data": {"id": "i-5678"}}}) == (204, None)
+    assert h.request("GET", "/mmds")[1]["latest"]["meta-data"] == {"id": "i-5678", "zone": "z1"}
+    code, _, err = h.stop()
+    assert "API PATCH /mmds -> 204" in err
+
+
+def test_guest_v2_needs_a_token(husk_bin, guest, tmp_path, netns):
+    h = start(husk_bin, guest, tmp_path, netns, "mmds=/latest/meta-data/zone mmds_token", version="V2")
+    out = h.read_serial(until="net-guest: ready")
+    status, body = mmds_line(out, "get")
+    assert status == 401 and "No MMDS token provided" in body
+    status, token = mmds_line(out, "token")
+    assert status == 200 and re.fullmatch(r"[0-9a-f]{64}", token), token
+    assert mmds_line(out, "get-with-token") == (200, "z1")
+    assert h.proc.poll() is None
+    h.stop()
