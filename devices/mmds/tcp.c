@@ -6,6 +6,8 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "vmm/log.h"
+
 /* Firecracker's MMDS answers from this locally administered MAC. */
 static const uint8_t mmds_mac[6] = { 0x06, 0x01, 0x23, 0x45, 0x67, 0x01 };
 
@@ -30,10 +32,27 @@ static void conn_free(struct mmds_conn *c)
 	c->state = CONN_FREE;
 }
 
+/* What the guest did to this endpoint, once, at the end. */
+static void stack_log(const struct mmds_stack *st)
+{
+	const struct mmds_stack_stats *s = &st->stats;
+	log_info("mmds %u.%u.%u.%u: %llu frames in (%llu malformed, %llu bad checksums, %llu unsupported, "
+	         "%llu out of window, %llu resets ignored, %llu without connection, %llu oversized), "
+	         "%llu frames out (%llu dropped), %llu connections (%llu evicted)",
+	         st->ip >> 24, (st->ip >> 16) & 255, (st->ip >> 8) & 255, st->ip & 255,
+	         (unsigned long long)s->rx_frames, (unsigned long long)s->rx_malformed,
+	         (unsigned long long)s->rx_bad_csum, (unsigned long long)s->rx_unsupported,
+	         (unsigned long long)s->rx_out_of_window, (unsigned long long)s->rx_rst_ignored,
+	         (unsigned long long)s->rx_no_conn, (unsigned long long)s->rx_oversized,
+	         (unsigned long long)s->tx_frames, (unsigned long long)s->tx_ctl_dropped,
+	         (unsigned long long)s->conns_opened, (unsigned long long)s->conns_evicted);
+}
+
 void mmds_stack_free(struct mmds_stack *st)
 {
 	if (!st)
 		return;
+	stack_log(st);
 	for (int i = 0; i < MMDS_CONNS; i++)
 		conn_free(&st->conns[i]);
 	free(st);

@@ -60,5 +60,27 @@ def test_guest_v2_needs_a_token(husk_bin, guest, tmp_path, netns):
     status, token = mmds_line(out, "token")
     assert status == 200 and re.fullmatch(r"[0-9a-f]{64}", token), token
     assert mmds_line(out, "get-with-token") == (200, "z1")
+    assert mmds_line(out, "get-wrong-token") == (401, "MMDS token not valid.")
     assert h.proc.poll() is None
     h.stop()
+
+
+def test_hostile_guest_floods_mmds(husk_bin, guest, tmp_path, netns):
+    """300 half-open connections, 300 blind resets, 300 segments for no
+    connection and 300 bad checksums, then a proper GET: the flood is
+    dropped and counted, the table stays bounded, the GET is served and
+    the API still answers while the guest runs."""
+    h = start(husk_bin, guest, tmp_path, netns, "mmds=/latest/meta-data/id mmds_flood")
+    out = h.read_serial(until="net-guest: ready")
+    assert "net-guest: mmds flood sent" in out, out
+    assert mmds_line(out, "get") == (200, "i-1234")
+    assert h.request("GET", "/mmds")[0] == 200
+    code, _, err = h.stop()
+    m = re.search(r"mmds 169.254.169.254: (\d+) frames in \((\d+) malformed, (\d+) bad checksums, \d+ unsupported, "
+                  r"\d+ out of window, (\d+) resets ignored, (\d+) without connection.*?"
+                  r"(\d+) connections \((\d+) evicted\)", err)
+    assert m, err
+    frames, malformed, bad_csum, rsts, no_conn, conns, evicted = map(int, m.groups())
+    assert frames >= 1200 and bad_csum == 300 and malformed == 0
+    assert rsts >= 290 and no_conn >= 290
+    assert conns == 301 and evicted >= 301 - 16

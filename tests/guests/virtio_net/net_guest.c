@@ -814,6 +814,7 @@ static uint8_t mmds_mac[6];
 static bool mmds_arp_ok, tcp_synack, tcp_fin;
 static uint16_t tcp_port = 49152;
 static uint32_t tcp_snd_nxt, tcp_rcv_nxt;
+static uint16_t tcp_corrupt; /* xored into the checksum: mmds_flood's bad frames */
 static char mmds_resp[4096];
 static size_t mmds_resp_len;
 
@@ -879,7 +880,7 @@ static void tcp_send(uint8_t flags, const char *data, size_t len)
 	ph[8] = 0, ph[9] = 6;
 	put_be16(ph + 10, (uint16_t)(20 + len));
 	memcpy(ph + 12, t, 20 + len);
-	put_be16(t + 16, csum(ph, 12 + 20 + len));
+	put_be16(t + 16, csum(ph, 12 + 20 + len) ^ tcp_corrupt);
 	net_send(slot, 14 + 40 + len);
 	tcp_snd_nxt += (uint32_t)len + ((flags & 0x03) ? 1 : 0); /* SYN, FIN */
 }
@@ -974,6 +975,33 @@ static void str_cat(char **o, const char *s, size_t n)
 	**o = 0;
 }
 
+/* mmds_flood: what a hostile guest throws at MMDS before asking
+ * properly: half-open connections, blind resets, bad checksums, a
+ * fragment, a segment that acks the future. */
+static void mmds_flood(void)
+{
+	uint32_t seed = 12345;
+	uint16_t keep = tcp_port;
+	for (int i = 0; i < 300; i++) {
+		seed = seed * 1103515245u + 12345u;
+		tcp_port = (uint16_t)(20000 + i);
+		tcp_snd_nxt = seed;
+		tcp_send(0x02, "", 0);          /* SYN, never completed */
+		tcp_snd_nxt = seed >> 3;
+		tcp_send(0x04, "", 0);          /* RST at a guessed sequence */
+		tcp_rcv_nxt = seed;
+		tcp_port = (uint16_t)(30000 + i);
+		tcp_send(0x10, "GET / HTTP/1.1\r\n\r\n", 20); /* on a connection never opened */
+		tcp_snd_nxt = seed;
+		tcp_corrupt = 0x5a5a; /* a SYN with a wrong checksum */
+		tcp_send(0x02, "", 0);
+		tcp_corrupt = 0;
+		net_poll();
+	}
+	tcp_port = keep;
+	puts_("net-guest: mmds flood sent\n");
+}
+
 static void mmds_client(const char *path)
 {
 	static char req[512], token[80];
@@ -985,6 +1013,8 @@ static void mmds_client(const char *path)
 	while (!mmds_arp_ok)
 		net_poll();
 	puts_("net-guest: mmds arp ok\n");
+	if (cmd_find("mmds_flood"))
+		mmds_flood();
 	char *o = req;
 	str_cat(&o, "GET ", 4);
 	str_cat(&o, path, plen);
@@ -1003,7 +1033,11 @@ static void mmds_client(const char *path)
 	str_cat(&o, token, sizeof(token));
 	str_cat(&o, "\r\n\r\n", 4);
 	mmds_request("get-with-token", req);
+	o = head_end;
+	str_cat(&o, "X-metadata-token: 00000000000000000000000000000000000000000000000000000000000000ff\r\n\r\n", 100);
+	mmds_request("get-wrong-token", req);
 }
+
 
 /* ---- bad frames on request: the VMM must drop them and carry on ---- */
 
