@@ -242,7 +242,7 @@ json_t *api_drive_json(const struct drive_config *d);
 json_t *api_net_json(const struct net_config *n);
 /* mmds-config as PUT /mmds/config takes it, or null */
 json_t *api_mmds_config_json(const struct mmds_config *m);
-/* {"drives", "network-interfaces", "vsock", "entropy"} of c */
+/* {"drives", "network-interfaces", "vsock", "entropy", "mmds-config"} of c */
 json_t *api_devices_json(const struct vm_config *c);
 /* cache_type and io_engine by enum value */
 extern const char *const api_cache_names[];

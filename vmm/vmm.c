@@ -241,7 +241,7 @@ static int vmm_mmds_attach(struct vmm *vmm)
 		if (!n->dev.mmds)
 			return -ENOMEM;
 	}
-	return 0;
+	return snapshot_device_register(&vmm->snap, "mmds", &mmds_snapshot_ops, &vmm->mmds);
 }
 
 static int step_virtio_devices(struct vmm *vmm)

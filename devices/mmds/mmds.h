@@ -12,6 +12,7 @@
 
 #include "devices/mmds/store.h"
 #include "devices/mmds/token.h"
+#include "vmm/snapshot/snapshot.h"
 
 /* what the guest's requests did; frame-level drops are in mmds_stack */
 struct mmds_stats {
@@ -32,6 +33,13 @@ struct mmds {
 
 void mmds_init(struct mmds *m, size_t size_limit);
 void mmds_destroy(struct mmds *m);
+
+/* Snapshots keep the data store (the configuration travels with the
+ * devices' in the snapshot's vm_config); the blob is the store's JSON
+ * text, empty when nothing was ever PUT. Session tokens are not kept:
+ * a restored guest asks for a new one, as on Firecracker, whose token
+ * key is made anew by every process. */
+extern const struct snapshot_dev_ops mmds_snapshot_ops;
 
 /* ---- the guest's HTTP (http.c) ---- */
 

@@ -84,3 +84,26 @@ def test_hostile_guest_floods_mmds(husk_bin, guest, tmp_path, netns):
     assert frames >= 1200 and bad_csum == 300 and malformed == 0
     assert rsts >= 290 and no_conn >= 290
     assert conns == 301 and evicted >= 301 - 16
+
+
+def test_snapshot_keeps_config_and_store(husk_bin, guest, tmp_path, netns):
+    """A snapshot keeps MMDS's configuration and its data store (tokens
+    are not kept: a restored guest asks for a new one)."""
+    h = start(husk_bin, guest, tmp_path, netns, "mmds=/latest/meta-data/id", version="V2")
+    h.read_serial(until="net-guest: ready")
+    state, mem = tmp_path / "vm.state", tmp_path / "vm.mem"
+    assert h.request("PATCH", "/vm", {"state": "Paused"}) == (204, None)
+    assert h.request("PUT", "/snapshot/create", {"snapshot_type": "Full", "snapshot_path": str(state),
+                                                 "mem_file_path": str(mem)}) == (204, None)
+    h.stop()
+    h = Husk(husk_bin, tmp_path / "b.sock", ("--level", "Info"), prefix=("ip", "netns", "exec", netns))
+    assert h.request("PUT", "/snapshot/load", {"snapshot_path": str(state), "resume_vm": True,
+                                               "mem_backend": {"backend_type": "File",
+                                                               "backend_path": str(mem)}}) == (204, None)
+    status, cfg = h.request("GET", "/vm/config")
+    assert cfg["mmds-config"] == {"version": "V2", "network_interfaces": ["eth0"],
+                                  "ipv4_address": "169.254.169.254", "imds_compat": False}
+    assert h.request("GET", "/mmds") == (200, {"latest": {"meta-data": {"id": "i-1234", "zone": "z1"}}})
+    assert ping(netns, "172.16.0.2", count=1) == 1
+    code, _, err = h.stop()
+    assert "mmds 169.254.169.254:" in err  # the restored interface had its endpoint

@@ -252,13 +252,45 @@ static void test_http_framing(void **state)
 	mmds_destroy(&m);
 }
 
+/* Snapshots keep the store: a round trip, an empty store, and blobs a
+ * restore must refuse before it changes anything. */
+static void test_snapshot_ops(void **state)
+{
+	(void)state;
+	struct mmds a, b;
+	void *blob = NULL;
+	size_t len = 1;
+	char err[128];
+	mmds_init(&a, 0);
+	mmds_init(&b, 40);
+	assert_int_equal(mmds_snapshot_ops.save(&a, &blob, &len), 0);
+	assert_int_equal(len, 0); /* never PUT */
+	assert_int_equal(mmds_snapshot_ops.check(&b, blob, len, err, sizeof(err)), 0);
+	json_t *d = js("{\"id\": \"i-1\", \"n\": [1, 2]}");
+	assert_int_equal(mmds_store_put(&a.store, d), 0);
+	json_decref(d);
+	assert_int_equal(mmds_snapshot_ops.save(&a, &blob, &len), 0);
+	assert_int_equal(mmds_snapshot_ops.check(&b, blob, len, err, sizeof(err)), 0);
+	assert_int_equal(mmds_snapshot_ops.restore(&b, blob, len), 0);
+	free(blob);
+	assert_doc(&b.store, "{\"id\": \"i-1\", \"n\": [1, 2]}");
+	const char *notjson = "{\"id\": ";
+	assert_int_equal(mmds_snapshot_ops.check(&b, (const uint8_t *)notjson, strlen(notjson), err, sizeof(err)), -EINVAL);
+	const char *big = "{\"id\": \"0123456789012345678901234567890123456789\"}";
+	assert_int_equal(mmds_snapshot_ops.check(&b, (const uint8_t *)big, strlen(big), err, sizeof(err)), -EFBIG);
+	assert_non_null(strstr(err, "--mmds-size-limit"));
+	assert_doc(&b.store, "{\"id\": \"i-1\", \"n\": [1, 2]}");
+	mmds_destroy(&a);
+	mmds_destroy(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_put_get_patch), cmocka_unit_test(test_limit),
 		cmocka_unit_test(test_render), cmocka_unit_test(test_tokens),
 		cmocka_unit_test(test_http_v1), cmocka_unit_test(test_http_v2),
-		cmocka_unit_test(test_http_framing),
+		cmocka_unit_test(test_http_framing), cmocka_unit_test(test_snapshot_ops),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
