@@ -22,6 +22,8 @@ struct http_req {
 	size_t value_len[H_COUNT];
 	bool present[H_COUNT];
 	bool too_long; /* a header value we read is longer than VALUE_MAX */
+	char ttl_name[40];  /* which of the two TTL header names, as sent */
+	size_t ttl_name_len;
 	enum hdr cur;
 	bool complete;
 	unsigned char method, major, minor;
@@ -62,6 +64,10 @@ static int on_field(http_parser *p, const char *at, size_t len)
 {
 	struct http_req *r = p->data;
 	r->cur = hdr_kind(at, len);
+	if (r->cur == H_TTL) { /* at most 36 bytes: hdr_kind matched a known name */
+		memcpy(r->ttl_name, at, len);
+		r->ttl_name_len = len;
+	}
 	if (r->cur != H_NONE) {
 		r->present[r->cur] = true;
 		r->value_len[r->cur] = 0;
@@ -118,20 +124,26 @@ static long http_parse(const char *req, size_t len, struct http_req *r)
 
 /* The whole response: Firecracker's MMDS status line has no reason
  * phrase ("HTTP/1.1 200 "). */
-static int http_reply(const struct http_req *r, int status, bool json, const char *body, char **out,
-                      size_t *out_len)
+static int http_reply_with(const struct http_req *r, int status, bool json, const char *body, const char *extra,
+                           char **out, size_t *out_len)
 {
 	size_t blen = body ? strlen(body) : 0;
 	char *s = NULL;
 	int n = asprintf(&s, "HTTP/%u.%u %d \r\nServer: Firecracker API\r\nConnection: keep-alive\r\n"
-	                     "Content-Type: %s\r\nContent-Length: %zu\r\n\r\n%s",
+	                     "Content-Type: %s\r\n%sContent-Length: %zu\r\n\r\n%s",
 	                 r->major ? r->major : 1, r->major ? r->minor : 1, status,
-	                 json ? "application/json" : "text/plain", blen, body ? body : "");
+	                 json ? "application/json" : "text/plain", extra, blen, body ? body : "");
 	if (n < 0)
 		return -ENOMEM;
 	*out = s;
 	*out_len = (size_t)n;
 	return 0;
+}
+
+static int http_reply(const struct http_req *r, int status, bool json, const char *body, char **out,
+                      size_t *out_len)
+{
+	return http_reply_with(r, status, json, body, "", out, out_len);
 }
 
 static int http_put_token(struct mmds *m, const struct http_req *r, char **out, size_t *out_len)
@@ -157,7 +169,9 @@ static int http_put_token(struct mmds *m, const struct http_req *r, char **out, 
 		return http_reply(r, 400, false, msg, out, out_len);
 	}
 	m->stats.tokens_issued++;
-	return http_reply(r, 200, false, token, out, out_len);
+	/* the lifetime back under the name it came by, as EC2's IMDS does */
+	snprintf(msg, sizeof(msg), "%.*s: %lu\r\n", (int)r->ttl_name_len, r->ttl_name, ttl);
+	return http_reply_with(r, 200, false, token, msg, out, out_len);
 }
 
 /* V2 needs a live token; V1 only counts what V2 would refuse. 0 or the

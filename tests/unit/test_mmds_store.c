@@ -217,6 +217,7 @@ static void test_http_v2(void **state)
 	const char *put = "PUT /latest/api/token HTTP/1.1\r\nX-aws-ec2-metadata-token-ttl-seconds: 60\r\n\r\n";
 	assert_int_equal(req(&m, put, &resp), (int)strlen(put));
 	assert_non_null(strstr(resp, "HTTP/1.1 200 \r\n"));
+	assert_non_null(strstr(resp, "\r\nX-aws-ec2-metadata-token-ttl-seconds: 60\r\n"));
 	const char *token = strstr(resp, "\r\n\r\n") + 4;
 	assert_int_equal(strlen(token), MMDS_TOKEN_LEN);
 	snprintf(text, sizeof(text), "GET /latest/meta-data/id HTTP/1.1\r\nx-metadata-token: %s\r\n\r\n", token);
