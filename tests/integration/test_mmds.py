@@ -3,12 +3,14 @@ answers nothing itself here, it asks: ARP for 169.254.169.254, then one
 TCP connection per HTTP request, and prints what came back. husk serves
 it from the store the API filled; nothing for that address reaches the
 tap, and everything else still does."""
+import json
 import re
+import subprocess
 
 import pytest
 
 from api_client import Husk
-from net_helpers import husk_supports, ping, netns, tap_stat  # noqa: F401
+from net_helpers import Husk as SerialHusk, ping, netns, tap_stat  # noqa: F401
 
 MAC = "06:00:ac:10:00:02"
 
@@ -112,3 +114,33 @@ def test_snapshot_keeps_config_and_store(husk_bin, guest, tmp_path, netns):
     assert h.request("GET", "/mmds") == (200, {"latest": {"meta-data": {"id": "i-1234", "zone": "z1"}}})
     assert ping(netns, "172.16.0.2", count=1) == 1
     assert "mmds 169.254.169.254:" in stop(h)  # the restored interface had its endpoint
+
+
+def test_config_file_and_metadata_flag(husk_bin, guest, tmp_path, netns):
+    """No API at all: mmds-config in the config file, the store from
+    --metadata FILE (Firecracker's flag); the guest reads it."""
+    cfg, md = tmp_path / "vm.json", tmp_path / "md.json"
+    md.write_text(json.dumps({"latest": {"meta-data": {"id": "i-from-file"}}}))
+    cfg.write_text(json.dumps({
+        "boot-source": {"kernel_image_path": guest("virtio_net/net_guest64"),
+                        "boot_args": "console=ttyS0 ip=172.16.0.2 mmds=/latest/meta-data/id"},
+        "machine-config": {"vcpu_count": 1, "mem_size_mib": 64},
+        "network-interfaces": [{"iface_id": "eth0", "host_dev_name": "htap0", "guest_mac": MAC}],
+        "mmds-config": {"network_interfaces": ["eth0"], "ipv4_address": "169.254.169.254"}}))
+    h = SerialHusk([husk_bin, "--config-file", str(cfg), "--no-api", "--metadata", str(md)],
+                   prefix=("ip", "netns", "exec", netns))
+    line = h.wait_line("net-guest: mmds get")
+    assert "status=200 body=i-from-file" in line, line
+    err = h.stop()
+    assert "Sanitizer" not in err, err[-3000:]
+
+
+def test_bad_metadata_file_stops_start_up(husk_bin, tmp_path):
+    bad, big = tmp_path / "bad.json", tmp_path / "big.json"
+    bad.write_text("{\"a\": ")
+    big.write_text(json.dumps({"k": "x" * 200}))
+    for path, extra, why in ((bad, [], "--metadata"), (big, ["--mmds-size-limit", "100"], "limit of 100 bytes"),
+                             (tmp_path / "none.json", [], "--metadata")):
+        r = subprocess.run([husk_bin, "--api-sock", str(tmp_path / "s.sock"), "--metadata", str(path), *extra],
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode == 1 and why in r.stderr, r.stderr
