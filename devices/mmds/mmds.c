@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vmm/log.h"
+
 void mmds_init(struct mmds *m, size_t size_limit)
 {
 	memset(m, 0, sizeof(*m));
@@ -16,6 +18,14 @@ void mmds_init(struct mmds *m, size_t size_limit)
 
 void mmds_destroy(struct mmds *m)
 {
+	const struct mmds_stats *s = &m->stats;
+	/* what the guests asked, once, when there was anything */
+	if (s->rx_requests || s->rx_bad_requests)
+		log_info("mmds: %llu requests (%llu unparsable or oversized), %llu tokens issued, "
+		         "%llu GETs without a token, %llu with an invalid one",
+		         (unsigned long long)s->rx_requests, (unsigned long long)s->rx_bad_requests,
+		         (unsigned long long)s->tokens_issued, (unsigned long long)s->rx_no_token,
+		         (unsigned long long)s->rx_invalid_token);
 	mmds_store_destroy(&m->store);
 }
 

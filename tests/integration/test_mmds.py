@@ -70,7 +70,10 @@ def test_guest_v2_needs_a_token(husk_bin, guest, tmp_path, netns):
     assert mmds_line(out, "get-with-token") == (200, "z1")
     assert mmds_line(out, "get-wrong-token") == (401, "MMDS token not valid.")
     assert h.proc.poll() is None
-    stop(h)
+    # what the guest asked, counted: 4 requests, 1 token, 1 GET without
+    # one and 1 with a wrong one
+    assert ("mmds: 4 requests (0 unparsable or oversized), 1 tokens issued, 1 GETs without a token, "
+            "1 with an invalid one") in stop(h)
 
 
 def test_hostile_guest_floods_mmds(husk_bin, guest, tmp_path, netns):
