@@ -31,6 +31,9 @@ static int parse_ifaces(const json_t *o, struct mmds_config *out, struct api_err
 	json_array_foreach(a, i, v) {
 		if (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) > 64)
 			return api_fail(e, "network_interfaces[%zu]: must be an iface_id of 1..64 characters", i);
+		for (int k = 0; k < out->nr_ifaces; k++)
+			if (strcmp(out->ifaces[k], json_string_value(v)) == 0)
+				return api_fail(e, "network_interfaces[%zu]: %s is listed twice", i, out->ifaces[k]);
 		out->ifaces[out->nr_ifaces] = strdup(json_string_value(v));
 		if (!out->ifaces[out->nr_ifaces])
 			return api_fail(e, "out of memory");

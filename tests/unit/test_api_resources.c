@@ -413,6 +413,7 @@ static void test_mmds_config(void **state)
 	refused(HTTP_PUT, "/mmds/config", "{}", "network_interfaces");
 	refused(HTTP_PUT, "/mmds/config", "{\"network_interfaces\": []}", "network_interfaces");
 	refused(HTTP_PUT, "/mmds/config", "{\"network_interfaces\": [1]}", "network_interfaces[0]");
+	refused(HTTP_PUT, "/mmds/config", "{\"network_interfaces\": [\"a\", \"b\", \"a\"]}", "network_interfaces[2]: a is listed twice");
 	refused(HTTP_PUT, "/mmds/config", "{\"network_interfaces\": [\"e0\"], \"version\": \"V3\"}", "version");
 	refused(HTTP_PUT, "/mmds/config", "{\"network_interfaces\": [\"e0\"], \"ipv4_address\": \"10.0.0.1\"}",
 	        "ipv4_address");
