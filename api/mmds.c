@@ -110,11 +110,13 @@ void api_apply_mmds_config(struct api_target *t, struct api_request *r, struct a
 
 static void mmds_refused(struct api_reply *rep, int err, const struct mmds_store *s)
 {
+	/* Firecracker's words first: clients may look for them (it answers
+	 * the first with 413; the issue this implements asks for 400) */
 	if (err == -EFBIG)
-		api_reply_fault(rep, 400, "mmds: the data store would exceed its limit of %zu bytes (--mmds-size-limit)",
-		                s->limit ? s->limit : (size_t)MMDS_STORE_DEFAULT_LIMIT);
+		api_reply_fault(rep, 400, "The MMDS patch request doesn't fit: the data store would exceed its limit "
+		                "of %zu bytes (--mmds-size-limit).", s->limit ? s->limit : (size_t)MMDS_STORE_DEFAULT_LIMIT);
 	else if (err == -ENOENT)
-		api_reply_fault(rep, 400, "mmds: the data store is not initialized (PUT /mmds first)");
+		api_reply_fault(rep, 400, "The MMDS data store is not initialized. PUT /mmds first.");
 	else
 		api_reply_fault(rep, 500, "mmds: %s", strerror(-err));
 }

@@ -102,8 +102,25 @@ static int on_complete(http_parser *p)
 	return 0;
 }
 
-/* Parse one request from req; its length, 0 if incomplete, -EINVAL. */
-static long http_parse(const char *req, size_t len, struct http_req *r)
+/* Where the request's head ends (after its blank line), or 0. As in
+ * Firecracker's MMDS a request is its head: nothing after it is read as
+ * its body (a body is the start of the next request). */
+static size_t http_head_end(const char *req, size_t len)
+{
+	for (size_t i = 0; i + 1 < len; i++) {
+		if (req[i] != '\n')
+			continue;
+		if (req[i + 1] == '\n')
+			return i + 2;
+		if (i + 2 < len && req[i + 1] == '\r' && req[i + 2] == '\n')
+			return i + 3;
+	}
+	return 0;
+}
+
+/* Parse the head [0, end); true when it is one whole request (a head
+ * that announces a body is not). */
+static bool http_parse(const char *req, size_t end, struct http_req *r)
 {
 	http_parser p;
 	http_parser_settings s;
@@ -114,12 +131,8 @@ static long http_parse(const char *req, size_t len, struct http_req *r)
 	s.on_header_value = on_value;
 	s.on_message_complete = on_complete;
 	p.data = r;
-	size_t n = http_parser_execute(&p, &s, req, len);
-	if (r->complete)
-		return (long)n;
-	if (HTTP_PARSER_ERRNO(&p) != HPE_OK || len >= MMDS_HTTP_MAX_REQUEST)
-		return -EINVAL;
-	return 0;
+	http_parser_execute(&p, &s, req, end);
+	return r->complete && !r->too_long;
 }
 
 /* The whole response: Firecracker's MMDS status line has no reason
@@ -211,28 +224,37 @@ static int http_get(struct mmds *m, const struct http_req *r, char **out, size_t
 	return ret;
 }
 
+static int http_dispatch(struct mmds *m, const struct http_req *r, char **resp, size_t *resp_len)
+{
+	if (!r->path[0])
+		return http_reply(r, 400, false, "Invalid URI.", resp, resp_len);
+	if (r->method == HTTP_GET)
+		return http_get(m, r, resp, resp_len);
+	if (r->method == HTTP_PUT)
+		return http_put_token(m, r, resp, resp_len);
+	return http_reply(r, 405, false, "Not allowed HTTP method.", resp, resp_len);
+}
+
 int mmds_http_handle(struct mmds *m, const char *req, size_t len, char **resp, size_t *resp_len)
 {
 	static __thread struct http_req r; /* 5 KiB: kept off the vmm stack */
 	memset(&r, 0, sizeof(r));
 	*resp = NULL;
-	long n = http_parse(req, len, &r);
-	if (n == 0)
+	size_t end = http_head_end(req, len);
+	int ret;
+	if (!end && len < MMDS_HTTP_MAX_REQUEST)
 		return 0;
-	if (n < 0 || r.too_long) {
+	if (!end) { /* no end in sight: answer, then close */
 		m->stats.rx_bad_requests++;
-		int ret = http_reply(&r, 400, false, "Invalid request.", resp, resp_len);
+		ret = http_reply(&r, 400, false, "Invalid request.", resp, resp_len);
 		return ret < 0 ? ret : -EINVAL;
 	}
-	m->stats.rx_requests++;
-	int ret;
-	if (!r.path[0])
-		ret = http_reply(&r, 400, false, "Invalid URI.", resp, resp_len);
-	else if (r.method == HTTP_GET)
-		ret = http_get(m, &r, resp, resp_len);
-	else if (r.method == HTTP_PUT)
-		ret = http_put_token(m, &r, resp, resp_len);
-	else
-		ret = http_reply(&r, 405, false, "Not allowed HTTP method.", resp, resp_len);
-	return ret < 0 ? ret : (int)n;
+	if (http_parse(req, end, &r)) {
+		m->stats.rx_requests++;
+		ret = http_dispatch(m, &r, resp, resp_len);
+	} else {
+		m->stats.rx_bad_requests++;
+		ret = http_reply(&r, 400, false, "Invalid request.", resp, resp_len);
+	}
+	return ret < 0 ? ret : (int)end;
 }

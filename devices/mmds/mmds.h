@@ -46,11 +46,13 @@ extern const struct snapshot_dev_ops mmds_snapshot_ops;
 /* The largest request the guest may send: headers included. */
 #define MMDS_HTTP_MAX_REQUEST 4096
 
-/* Look at the bytes the guest has sent so far on one connection. 0: not
- * a whole request yet; n > 0: the first n bytes were one request and
- * *resp (malloc'd, *resp_len bytes) is the whole HTTP response to send;
- * -EINVAL: not HTTP, or too large (*resp then holds a 400 to send before
- * closing). -ENOMEM when out of memory. */
+/* Look at the bytes the guest has sent so far on one connection. 0: no
+ * whole request head yet; n > 0: the first n bytes were one request head
+ * and *resp (malloc'd, *resp_len bytes) is the whole HTTP response to
+ * send (a 400 "Invalid request." for a head that is not HTTP or that
+ * announces a body, as Firecracker's MMDS answers); -EINVAL: no head
+ * within MMDS_HTTP_MAX_REQUEST bytes (*resp then holds a 400 to send
+ * before closing). -ENOMEM when out of memory. */
 int mmds_http_handle(struct mmds *m, const char *req, size_t len, char **resp, size_t *resp_len);
 
 #endif

@@ -450,7 +450,7 @@ static void test_mmds_data(void **state)
 	assert_int_equal(call(f, HTTP_GET, "/mmds", NULL, &rep), 200);
 	assert_string_equal(rep.body, "{}");
 	assert_int_equal(call(f, HTTP_PATCH, "/mmds", "{\"a\": 1}", &rep), 400);
-	assert_fault(&rep, 400, "not initialized");
+	assert_fault(&rep, 400, "The MMDS data store is not initialized.");
 	assert_int_equal(call(f, HTTP_PUT, "/mmds", "{\"a\": {\"b\": \"c\"}, \"d\": 1}", &rep), 204);
 	assert_int_equal(call(f, HTTP_PATCH, "/mmds", "{\"a\": {\"e\": \"f\"}, \"d\": null}", &rep), 204);
 	assert_int_equal(call(f, HTTP_GET, "/mmds", NULL, &rep), 200);
@@ -458,7 +458,7 @@ static void test_mmds_data(void **state)
 	f->vmm.state = VMM_RUNNING;
 	assert_int_equal(call(f, HTTP_PUT, "/mmds", "{\"big\": \"0123456789012345678901234567890123456789012345678901234567890\"}",
 	                      &rep), 400);
-	assert_fault(&rep, 400, "limit of 64 bytes");
+	assert_fault(&rep, 400, "The MMDS patch request doesn't fit: the data store would exceed its limit of 64 bytes");
 	assert_int_equal(call(f, HTTP_PATCH, "/mmds", "{\"big\": \"0123456789012345678901234567890123456789012345678901234567890\"}",
 	                      &rep), 400);
 	assert_int_equal(call(f, HTTP_GET, "/mmds", NULL, &rep), 200);
