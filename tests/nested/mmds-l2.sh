@@ -27,6 +27,8 @@ get v1 $M/latest/meta-data/id
 get v1-list $M/latest/meta-data/
 get v1-json -H 'Accept: application/json' $M/latest/meta-data
 get v1-with-token -H "X-metadata-token: $token" $M/latest/meta-data/id
+# a head that announces a body MMDS never reads: answered at once
+get v1-body -X GET -H 'Content-Length: 100' -d 'some body' $M/
 # level 1 PATCHes the store when it sees this line; the next GET sees it
 echo "l2-mmds: patch now"
 n=0

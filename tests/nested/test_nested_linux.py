@@ -426,7 +426,8 @@ show_disk root/from-api
 def test_husk_linux_guest_reads_mmds_with_curl():
     # A real guest routes 169.254.169.254 to eth0 and asks MMDS with curl
     # (tests/nested/mmds-l2.sh): first husk V1 (a GET without token, IMDS
-    # listing, JSON, a token session too, then the host's PATCH seen by
+    # listing, JSON, a token session too, Firecracker's answer to a head
+    # that announces a body, then the host's PATCH seen by
     # the next GET); then a second husk with V2 (401 without a token and
     # with a wrong one, 200 with the one it got).
     curl = shutil.which("curl")
@@ -461,6 +462,7 @@ done
     assert status == 200 and json.loads(body.rstrip(",")) == {
         "id": "i-before", "zone": "z1", "net": {"mac": "06:00:ac:10:00:02"}}, body
     assert line("v1", "v1-with-token") == (200, "i-before")
+    assert line("v1", "v1-body") == (400, "Invalid request.")
     assert "v1| l2-mmds: after patch -> i-after" in out, out
     assert re.search(r"^v\d\| l2-mmds: token length 64", out, re.M), out
     assert line("v2", "v2-no-token")[0] == 401
