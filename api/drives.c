@@ -143,7 +143,7 @@ void api_apply_drive_patch(struct api_target *t, struct api_request *r, struct a
 		api_reply_fault(rep, 400, API_BEFORE_START);
 		return;
 	}
-	struct blk *b = i < 0 ? NULL : vmm_device_find(t->vmm, VIRTIO_KIND_BLK, p->drive_id);
+	struct blk *b = i < 0 ? NULL : vmm_device_find(t->vmm, &blk_class, p->drive_id);
 	if (!b) {
 		api_reply_fault(rep, 400, "drive_id: no drive %s", p->drive_id);
 		return;

@@ -114,7 +114,7 @@ void api_apply_net_patch(struct api_target *t, struct api_request *r, struct api
 		api_reply_fault(rep, 400, "iface_id: no network interface %s", p->iface_id);
 		return;
 	}
-	struct net *n = vmm_device_find(t->vmm, VIRTIO_KIND_NET, p->iface_id);
+	struct net *n = vmm_device_find(t->vmm, &net_class, p->iface_id);
 	if (!n) {
 		api_reply_fault(rep, 400, "iface_id: %s has no device", p->iface_id);
 		return;

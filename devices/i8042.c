@@ -28,10 +28,14 @@
 
 #define CTL_KBD_INT 0x01
 
+static int i8042_regs_valid(const void *state, char *err, size_t errlen);
+
 void i8042_init(struct i8042 *k, int irq_efd, void (*on_reset)(void *), void *opaque)
 {
 	memset(k, 0, sizeof(*k));
 	pthread_mutex_init(&k->lock, NULL);
+	k->snap = (struct snapshot_plain){ .name = "i8042", .version = 2, .lock = &k->lock,
+	                                   .state = &k->r, .size = sizeof(k->r), .valid = i8042_regs_valid };
 	k->r.status = STATUS_SYS;
 	k->r.control = CTL_KBD_INT | 0x04 | 0x40; /* IRQ on, system flag, translate */
 	k->irq_efd = irq_efd;
@@ -157,44 +161,14 @@ int i8042_send_ctrl_alt_del(struct i8042 *k)
 
 const struct bus_ops i8042_ops = { .read = i8042_read, .write = i8042_write };
 
-/* ---- snapshot: status, control, pending command, output buffer ---- */
+/* ---- snapshot: status, control, pending command, output buffer (a
+ * copy of k->r) ---- */
 
-#define I8042_SNAP_VERSION 2
-
-static int i8042_snapshot_save(void *opaque, void **blob, size_t *len)
+static int i8042_regs_valid(const void *state, char *err, size_t errlen)
 {
-	struct i8042 *k = opaque;
-	pthread_mutex_lock(&k->lock);
-	int ret = snapshot_struct_save(I8042_SNAP_VERSION, &k->r, sizeof(k->r), blob, len);
-	pthread_mutex_unlock(&k->lock);
-	return ret;
-}
-
-static int i8042_snapshot_check(void *opaque, const uint8_t *blob, size_t len, char *err, size_t errlen)
-{
-	struct i8042_regs r;
-	(void)opaque;
-	int ret = snapshot_struct_check("i8042", I8042_SNAP_VERSION, blob, len, &r, sizeof(r), err, errlen);
-	if (ret == 0 && (r.head >= I8042_BUF_SIZE || r.len > I8042_BUF_SIZE))
-		ret = errmsg_set(err, errlen, -EINVAL, "i8042 buffer position %u/%u out of range", r.head, r.len);
-	return ret;
-}
-
-/* After i8042_snapshot_check accepted the blob. */
-static int i8042_snapshot_restore(void *opaque, const uint8_t *blob, size_t len)
-{
-	struct i8042 *k = opaque;
-	struct i8042_regs r;
-	if (snapshot_struct_check("i8042", I8042_SNAP_VERSION, blob, len, &r, sizeof(r), NULL, 0))
-		return -EINVAL;
-	pthread_mutex_lock(&k->lock);
-	k->r = r;
-	pthread_mutex_unlock(&k->lock);
+	const struct i8042_regs *r = state;
+	if (r->head >= I8042_BUF_SIZE || r->len > I8042_BUF_SIZE)
+		return errmsg_set(err, errlen, -EINVAL, "i8042 buffer position %u/%u out of range",
+		                  r->head, r->len);
 	return 0;
 }
-
-const struct snapshot_dev_ops i8042_snapshot_ops = {
-	.save = i8042_snapshot_save,
-	.check = i8042_snapshot_check,
-	.restore = i8042_snapshot_restore,
-};

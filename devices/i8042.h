@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdint.h>
 
+#include "devices/plain_state.h"
 #include "vmm/bus.h"
 
 #define I8042_BUF_SIZE 16
@@ -23,6 +24,7 @@ struct i8042_regs {
 struct i8042 {
 	pthread_mutex_t lock;
 	struct i8042_regs r;
+	struct snapshot_plain snap; /* r, for snapshot_plain_ops */
 	int irq_efd;         /* IRQ 1, -1 for none */
 	void (*on_reset)(void *opaque);
 	void *reset_opaque;
@@ -34,9 +36,5 @@ void i8042_init(struct i8042 *k, int irq_efd, void (*on_reset)(void *), void *op
 void i8042_destroy(struct i8042 *k);
 /* Queue the Ctrl-Alt-Del scancodes; -ENOSPC if the buffer is full. */
 int i8042_send_ctrl_alt_del(struct i8042 *k);
-
-/* Snapshot ops (vmm/snapshot/snapshot.h), opaque = struct i8042 *. */
-struct snapshot_dev_ops;
-extern const struct snapshot_dev_ops i8042_snapshot_ops;
 
 #endif

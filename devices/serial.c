@@ -69,10 +69,14 @@ static void serial_out_setup(struct serial *s)
 	s->out_fl_saved = true;
 }
 
+static int serial_regs_valid(const void *state, char *err, size_t errlen);
+
 void serial_init(struct serial *s, int out_fd, int irq_efd)
 {
 	memset(s, 0, sizeof(*s));
 	pthread_mutex_init(&s->lock, NULL);
+	s->snap = (struct snapshot_plain){ .name = "serial", .version = 2, .lock = &s->lock,
+	                                   .state = &s->r, .size = sizeof(s->r), .valid = serial_regs_valid };
 	s->r.iir = IIR_NO_INT;
 	s->r.lsr = LSR_THRE | LSR_TEMT;
 	s->r.msr = MSR_DCD | MSR_DSR | MSR_CTS;
@@ -311,45 +315,13 @@ unsigned serial_receive(struct serial *s, const uint8_t *buf, unsigned len)
 
 const struct bus_ops serial_ops = { .read = serial_read, .write = serial_write };
 
-/* ---- snapshot: registers and the receive FIFO ---- */
+/* ---- snapshot: registers and the receive FIFO (a copy of s->r) ---- */
 
-#define SERIAL_SNAP_VERSION 2
-
-static int serial_snapshot_save(void *opaque, void **blob, size_t *len)
+static int serial_regs_valid(const void *state, char *err, size_t errlen)
 {
-	struct serial *s = opaque;
-	pthread_mutex_lock(&s->lock);
-	int ret = snapshot_struct_save(SERIAL_SNAP_VERSION, &s->r, sizeof(s->r), blob, len);
-	pthread_mutex_unlock(&s->lock);
-	return ret;
-}
-
-static int serial_snapshot_check(void *opaque, const uint8_t *blob, size_t len, char *err, size_t errlen)
-{
-	struct serial_regs r;
-	(void)opaque;
-	int ret = snapshot_struct_check("serial", SERIAL_SNAP_VERSION, blob, len, &r, sizeof(r), err, errlen);
-	if (ret == 0 && (r.fifo_head >= SERIAL_FIFO_SIZE || r.fifo_len > SERIAL_FIFO_SIZE))
-		ret = errmsg_set(err, errlen, -EINVAL, "serial FIFO position %u/%u out of range", r.fifo_head,
-		                 r.fifo_len);
-	return ret;
-}
-
-/* After serial_snapshot_check accepted the blob. */
-static int serial_snapshot_restore(void *opaque, const uint8_t *blob, size_t len)
-{
-	struct serial *s = opaque;
-	struct serial_regs r;
-	if (snapshot_struct_check("serial", SERIAL_SNAP_VERSION, blob, len, &r, sizeof(r), NULL, 0))
-		return -EINVAL;
-	pthread_mutex_lock(&s->lock);
-	s->r = r;
-	pthread_mutex_unlock(&s->lock);
+	const struct serial_regs *r = state;
+	if (r->fifo_head >= SERIAL_FIFO_SIZE || r->fifo_len > SERIAL_FIFO_SIZE)
+		return errmsg_set(err, errlen, -EINVAL, "serial FIFO position %u/%u out of range",
+		                  r->fifo_head, r->fifo_len);
 	return 0;
 }
-
-const struct snapshot_dev_ops serial_snapshot_ops = {
-	.save = serial_snapshot_save,
-	.check = serial_snapshot_check,
-	.restore = serial_snapshot_restore,
-};

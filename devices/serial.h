@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "devices/plain_state.h"
 #include "vmm/bus.h"
 
 #define SERIAL_FIFO_SIZE 64
@@ -39,6 +40,7 @@ struct serial_regs {
 struct serial {
 	pthread_mutex_t lock;
 	struct serial_regs r;
+	struct snapshot_plain snap; /* r, for snapshot_plain_ops */
 	int out_fd;
 	bool out_is_file;   /* a regular file: out_limit applies */
 	bool out_fl_saved;  /* serial_init made out_fd non-blocking; out_fl puts it back */
@@ -69,8 +71,5 @@ unsigned serial_receive(struct serial *s, const uint8_t *buf, unsigned len);
  * instead of dropping input. -1: no signal. Call after serial_init. */
 void serial_set_rx_space_efd(struct serial *s, int efd);
 
-/* Snapshot ops (vmm/snapshot/snapshot.h), opaque = struct serial *. */
-struct snapshot_dev_ops;
-extern const struct snapshot_dev_ops serial_snapshot_ops;
 
 #endif

@@ -12,60 +12,78 @@
 _Static_assert(VMM_MAX_DEVICES <= LAYOUT_VIRTIO_MAX_DEVICES, "one virtio-mmio slot a device");
 
 /* Append the device's kernel cmdline entry and a separating space. */
-static int device_cmdline_add(struct vmm *vmm, const struct vmm_device *d)
+static int device_cmdline_add(struct device_list *l, const struct vmm_device *d)
 {
-	size_t l = strlen(vmm->virtio_cmdline), cap = sizeof(vmm->virtio_cmdline);
-	int n = d->cls->cmdline ? d->cls->cmdline(d->dev, vmm->virtio_cmdline + l, cap - l)
-	                        : virtio_mmio_cmdline(d->cls->transport(d->dev), vmm->virtio_cmdline + l, cap - l);
-	if (n < 0 || l + (size_t)n + 1 >= cap)
+	size_t n0 = strlen(l->cmdline), cap = sizeof(l->cmdline);
+	int n = d->cls->cmdline ? d->cls->cmdline(d->dev, l->cmdline + n0, cap - n0)
+	                        : virtio_mmio_cmdline(d->cls->transport(d->dev), l->cmdline + n0, cap - n0);
+	if (n < 0 || n0 + (size_t)n + 1 >= cap)
 		return -ENOSPC;
-	vmm->virtio_cmdline[l + (size_t)n] = ' ';
-	vmm->virtio_cmdline[l + (size_t)n + 1] = '\0';
+	l->cmdline[n0 + (size_t)n] = ' ';
+	l->cmdline[n0 + (size_t)n + 1] = '\0';
 	return 0;
 }
 
-int vmm_attach(struct vmm *vmm, const struct virtio_class *cls, const char *id, const void *cfg)
+int device_attach(struct device_list *l, const struct virtio_env *env, struct snapshot_state *snap,
+                  const struct virtio_class *cls, const char *id, const void *cfg)
 {
-	if (vmm->nr_devs >= VMM_MAX_DEVICES) {
+	if (l->nr >= VMM_MAX_DEVICES) {
 		log_err("%s %s: no virtio-mmio slot left (%d devices at most)", cls->name, id, VMM_MAX_DEVICES);
 		return -ENOSPC;
 	}
-	struct vmm_device *d = &vmm->devs[vmm->nr_devs];
+	struct vmm_device *d = &l->devs[l->nr];
 	char key[SNAP_DEVICE_NAME_LEN];
-	*d = (struct vmm_device){ .cls = cls, .slot = (unsigned)vmm->nr_devs };
+	*d = (struct vmm_device){ .cls = cls, .slot = (unsigned)l->nr };
 	if (snprintf(d->id, sizeof(d->id), "%s", id) >= (int)sizeof(d->id) ||
 	    snprintf(key, sizeof(key), "%s%s%s", cls->name, *id ? ":" : "", id) >= (int)sizeof(key))
 		return -ENAMETOOLONG;
-	struct virtio_env env;
-	virtio_env_for_vm(&env, &vmm->vm, &vmm->loop);
-	int ret = cls->create(&d->dev, &env, cfg, d->slot);
+	int ret = cls->create(&d->dev, env, cfg, d->slot);
 	if (ret < 0)
 		return ret;
-	ret = device_cmdline_add(vmm, d);
+	size_t cmdline_len = strlen(l->cmdline);
+	ret = device_cmdline_add(l, d);
 	/* last: a registration is never left pointing at a destroyed device */
 	if (ret == 0)
-		ret = snapshot_device_register(&vmm->snap, key, &virtio_mmio_snapshot_ops, cls->transport(d->dev));
+		ret = snapshot_device_register(snap, key, &virtio_mmio_snapshot_ops, cls->transport(d->dev));
 	if (ret < 0) {
+		l->cmdline[cmdline_len] = '\0'; /* its entry goes with it */
 		cls->destroy(d->dev);
 		return ret;
 	}
-	vmm->nr_devs++;
+	l->nr++;
 	return 0;
 }
 
-void vmm_detach_all(struct vmm *vmm)
+void device_detach_all(struct device_list *l)
 {
-	while (vmm->nr_devs > 0) {
-		struct vmm_device *d = &vmm->devs[--vmm->nr_devs];
+	while (l->nr > 0) {
+		struct vmm_device *d = &l->devs[--l->nr];
 		d->cls->destroy(d->dev);
 		d->dev = NULL;
 	}
 }
 
-void *vmm_device_find(const struct vmm *vmm, enum virtio_kind kind, const char *id)
+void *device_find(const struct device_list *l, const struct virtio_class *cls, const char *id)
 {
-	for (int i = 0; i < vmm->nr_devs; i++)
-		if (vmm->devs[i].cls->kind == kind && strcmp(vmm->devs[i].id, id) == 0)
-			return vmm->devs[i].dev;
+	for (int i = 0; i < l->nr; i++)
+		if (l->devs[i].cls == cls && strcmp(l->devs[i].id, id) == 0)
+			return l->devs[i].dev;
 	return NULL;
+}
+
+int vmm_attach(struct vmm *vmm, const struct virtio_class *cls, const char *id, const void *cfg)
+{
+	struct virtio_env env;
+	virtio_env_for_vm(&env, &vmm->vm, &vmm->loop);
+	return device_attach(&vmm->devices, &env, &vmm->snap, cls, id, cfg);
+}
+
+void vmm_detach_all(struct vmm *vmm)
+{
+	device_detach_all(&vmm->devices);
+}
+
+void *vmm_device_find(const struct vmm *vmm, const struct virtio_class *cls, const char *id)
+{
+	return device_find(&vmm->devices, cls, id);
 }

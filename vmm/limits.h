@@ -81,7 +81,7 @@ bool rate_limiter_consume(struct rate_limiter *rl, uint64_t bytes, uint64_t ops)
 /* Same, at an explicit time (unit tests), without touching the timer. */
 bool rate_limiter_consume_at(struct rate_limiter *rl, uint64_t bytes, uint64_t ops,
                              uint64_t now_ns, uint64_t *wait_ns);
-/* The devices' hook shape (net_limit, rng_limit): consume(bucket = the
+/* The devices' hook shape (struct vchain_limit): consume(bucket = the
  * struct rate_limiter, ops, bytes). */
 bool rate_limiter_consume_hook(void *rl, uint64_t ops, uint64_t bytes);
 /* Parse "bw=RATE" / "ops=RATE" (prefix "rx_"/"tx_" stripped by the caller)

@@ -59,11 +59,11 @@ static json_t *metrics_api_json(struct metrics *m)
 static json_t *metrics_block_json(const struct vmm *vmm)
 {
 	json_t *o = json_object();
-	for (int i = 0; vmm && i < vmm->nr_devs; i++) {
-		if (vmm->devs[i].cls->kind != VIRTIO_KIND_BLK)
+	for (int i = 0; vmm && i < vmm->devices.nr; i++) {
+		if (vmm->devices.devs[i].cls != &blk_class)
 			continue;
-		const struct blk_stats *s = &((const struct blk *)vmm->devs[i].dev)->stats;
-		json_object_set_new(o, vmm->devs[i].id,
+		const struct blk_stats *s = &((const struct blk *)vmm->devices.devs[i].dev)->stats;
+		json_object_set_new(o, vmm->devices.devs[i].id,
 		                    json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "read_count", (json_int_t)s->reads,
 		                              "write_count", (json_int_t)s->writes, "flush_count",
 		                              (json_int_t)s->flushes, "read_bytes", (json_int_t)s->bytes_read,
@@ -76,11 +76,11 @@ static json_t *metrics_block_json(const struct vmm *vmm)
 static json_t *metrics_net_json(const struct vmm *vmm)
 {
 	json_t *o = json_object();
-	for (int i = 0; vmm && i < vmm->nr_devs; i++) {
-		if (vmm->devs[i].cls->kind != VIRTIO_KIND_NET)
+	for (int i = 0; vmm && i < vmm->devices.nr; i++) {
+		if (vmm->devices.devs[i].cls != &net_class)
 			continue;
-		const struct net_stats *s = &((const struct net *)vmm->devs[i].dev)->dev.stats;
-		json_object_set_new(o, vmm->devs[i].id,
+		const struct net_stats *s = &((const struct net *)vmm->devices.devs[i].dev)->dev.stats;
+		json_object_set_new(o, vmm->devices.devs[i].id,
 		                    json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "rx_bytes_count",
 		                              (json_int_t)s->rx_bytes, "rx_packets_count", (json_int_t)s->rx_packets,
 		                              "rx_dropped", (json_int_t)(s->rx_dropped + s->rx_no_buffers),

@@ -142,9 +142,9 @@ static int step_legacy_devices(struct vmm *vmm)
 	if (ret == 0)
 		ret = bus_register(&vm->pio, LAYOUT_I8042, 5, "i8042", &i8042_ops, &vmm->i8042);
 	if (ret == 0)
-		ret = snapshot_device_register(&vmm->snap, "serial0", &serial_snapshot_ops, &vmm->serial);
+		ret = snapshot_device_register(&vmm->snap, "serial0", &snapshot_plain_ops, &vmm->serial.snap);
 	if (ret == 0)
-		ret = snapshot_device_register(&vmm->snap, "i8042", &i8042_snapshot_ops, &vmm->i8042);
+		ret = snapshot_device_register(&vmm->snap, "i8042", &snapshot_plain_ops, &vmm->i8042.snap);
 	if (ret == 0)
 		ret = bus_register(&vm->pio, LAYOUT_BOOTTIMER_PIO, 1, "boottimer", &boottimer_ops,
 		                   &vmm->boottimer);
@@ -216,8 +216,9 @@ static int vmm_vmgenid(struct vmm *vmm)
 	if (ret == 0)
 		ret = snapshot_device_register(&vmm->snap, "vmgenid", &vmgenid_snapshot_ops, &vmm->vmgenid);
 	if (ret == 0) {
-		size_t l = strlen(vmm->virtio_cmdline);
-		int n = vmgenid_cmdline(&vmm->vmgenid, vmm->virtio_cmdline + l, sizeof(vmm->virtio_cmdline) - l);
+		char *cmd = vmm->devices.cmdline;
+		size_t l = strlen(cmd);
+		int n = vmgenid_cmdline(&vmm->vmgenid, cmd + l, sizeof(vmm->devices.cmdline) - l);
 		ret = n < 0 ? n : 0;
 	}
 	return ret;
@@ -232,7 +233,7 @@ static int vmm_mmds_attach(struct vmm *vmm)
 	vmm->mmds.version = mc->version;
 	vmm->mmds.imds_compat = mc->imds_compat;
 	for (int i = 0; i < mc->nr_ifaces; i++) {
-		struct net *n = vmm_device_find(vmm, VIRTIO_KIND_NET, mc->ifaces[i]);
+		struct net *n = vmm_device_find(vmm, &net_class, mc->ifaces[i]);
 		if (!n) {
 			log_err("mmds-config: no network interface %s", mc->ifaces[i]);
 			return -EINVAL;
@@ -264,7 +265,7 @@ static int step_virtio_devices(struct vmm *vmm)
 static int vmm_build_cmdline(struct vmm *vmm)
 {
 	const char *base = vmm->cfg->boot.boot_args ? vmm->cfg->boot.boot_args : CONFIG_DEFAULT_CMDLINE;
-	int n = snprintf(vmm->cmdline, sizeof(vmm->cmdline), "%s %s", base, vmm->virtio_cmdline);
+	int n = snprintf(vmm->cmdline, sizeof(vmm->cmdline), "%s %s", base, vmm->devices.cmdline);
 	if (n < 0 || (size_t)n >= sizeof(vmm->cmdline)) {
 		log_err("kernel command line longer than %zu bytes", sizeof(vmm->cmdline) - 1);
 		return -E2BIG;

@@ -40,12 +40,10 @@ struct vmm {
 	struct console console; /* terminal input to COM1 */
 	int signal_fd;
 
-	struct vmm_device devs[VMM_MAX_DEVICES]; /* virtio, in slot order (vmm/device.h) */
-	int nr_devs;
+	struct device_list devices; /* virtio, in slot order (vmm/device.h) */
 	struct vmgenid vmgenid;
 	struct mmds mmds; /* the metadata store and tokens, whether or not a guest reaches them */
 	int vmgenid_irq_efd;
-	char virtio_cmdline[1024]; /* virtio_mmio.device=... of every device */
 
 	struct boot_info boot;
 	char cmdline[2048];

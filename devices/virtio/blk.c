@@ -51,26 +51,22 @@
 
 /* ---- request parsing ---- */
 
-/* Collect [off, off+len) of iov[first..last) into req->iov. */
-static void blk_req_take(struct blk_req *req, const struct iovec *iov, unsigned first,
-                         unsigned last, uint64_t off, uint64_t len)
+/* The chain's parts: header and OUT data readable, IN data and the status
+ * byte writable (the last byte of the last writable buffer). */
+static size_t blk_out_len(const struct vchain *c) { return vchain_iov_len(c->iov, c->nread); }
+static size_t blk_in_len(const struct vchain *c) { return vchain_iov_len(c->iov + c->nread, c->nwrite); }
+
+/* Point req->iov at [off, off+len) of c's readable (write) or writable
+ * part. */
+static void blk_req_take(struct blk_req *req, const struct vchain *c, bool readable,
+                         uint64_t off, uint64_t len)
 {
-	req->iovcnt = 0;
-	req->len = 0;
-	for (unsigned i = first; i < last && len; i++) {
-		uint64_t l = iov[i].iov_len;
-		if (off >= l) {
-			off -= l;
-			continue;
-		}
-		uint64_t n = l - off < len ? l - off : len;
-		req->iov[req->iovcnt].iov_base = (uint8_t *)iov[i].iov_base + off;
-		req->iov[req->iovcnt].iov_len = n;
-		req->iovcnt++;
-		req->len += n;
-		len -= n;
-		off = 0;
-	}
+	const struct iovec *iov = readable ? c->iov : c->iov + c->nread;
+	int n = readable ? c->nread : c->nwrite;
+	size_t got;
+	/* a chain has at most VIRTQ_MAX_SEGS buffers: the slice fits */
+	req->iovcnt = vchain_iov_slice(iov, n, off, len, req->iov, VIRTQ_MAX_SEGS, &got);
+	req->len = got;
 }
 
 static int blk_finish(struct blk_req *req, uint8_t status)
@@ -89,40 +85,30 @@ static bool blk_in_range(const struct blk *b, uint64_t sector, uint64_t len)
 	return sector <= b->nsectors && n <= b->nsectors - sector;
 }
 
-static int blk_parse_rw(struct blk *b, const struct virtq_chain *c, struct blk_req *req,
-                        uint64_t sector)
+static int blk_parse_rw(struct blk *b, const struct vchain *c, struct blk_req *req)
 {
 	bool write = req->type == BLK_T_OUT;
-	if (write) {
-		/* data: the readable bytes after the header */
-		blk_req_take(req, c->iov, 0, c->nr_out, BLK_HDR_LEN, c->out_len - BLK_HDR_LEN);
-	} else {
-		/* data: the writable bytes before the status byte */
-		blk_req_take(req, c->iov, c->nr_out, c->nr, 0, c->in_len - 1);
-	}
+	if (write) /* data: the readable bytes after the header */
+		blk_req_take(req, c, true, BLK_HDR_LEN, blk_out_len(c) - BLK_HDR_LEN);
+	else /* data: the writable bytes before the status byte */
+		blk_req_take(req, c, false, 0, blk_in_len(c) - 1);
 	if (write && b->ro)
 		return blk_finish(req, BLK_S_IOERR);
 	if (req->len % BLK_SECTOR_SIZE || req->len > BLK_MAX_IO_BYTES ||
-	    !blk_in_range(b, sector, req->len))
+	    !blk_in_range(b, req->sector, req->len))
 		return blk_finish(req, BLK_S_IOERR);
-	req->offset = sector * BLK_SECTOR_SIZE;
+	req->offset = req->sector * BLK_SECTOR_SIZE;
 	req->used_len = write ? 1 : (uint32_t)req->len + 1;
 	if (req->len == 0)
 		return blk_finish(req, BLK_S_OK);
 	return 0;
 }
 
-static int blk_parse_get_id(struct blk *b, const struct virtq_chain *c, struct blk_req *req)
+static int blk_parse_get_id(struct blk *b, const struct vchain *c, struct blk_req *req)
 {
-	blk_req_take(req, c->iov, c->nr_out, c->nr, 0, c->in_len - 1);
-	uint64_t done = 0;
-	for (int i = 0; i < req->iovcnt && done < BLK_ID_BYTES; i++) {
-		uint64_t n = req->iov[i].iov_len;
-		if (n > BLK_ID_BYTES - done)
-			n = BLK_ID_BYTES - done;
-		memcpy(req->iov[i].iov_base, b->id + done, n);
-		done += n;
-	}
+	size_t room = blk_in_len(c) - 1;
+	size_t done = vchain_iov_write(c->iov + c->nread, c->nwrite, 0, b->id,
+	                               room < BLK_ID_BYTES ? room : BLK_ID_BYTES);
 	req->used_len = (uint32_t)done + 1;
 	return blk_finish(req, BLK_S_OK);
 }
@@ -132,15 +118,15 @@ static int blk_parse_get_id(struct blk *b, const struct virtq_chain *c, struct b
  * and checked and used only from that copy (another vCPU may rewrite the
  * guest's copy meanwhile). Done right here with fallocate (files and block
  * devices both support it): both engines give the same result. */
-static int blk_do_ranges(struct blk *b, const struct virtq_chain *c, struct blk_req *req)
+static int blk_do_ranges(struct blk *b, const struct vchain *c, struct blk_req *req)
 {
 	struct blk_range_seg {
 		uint64_t sector;
 		uint32_t num, flags;
 	} segs[BLK_RANGE_MAX_SEGS];
-	uint64_t len = c->out_len - BLK_HDR_LEN;
+	uint64_t len = blk_out_len(c) - BLK_HDR_LEN;
 	if (b->ro || len == 0 || len % sizeof(segs[0]) || len > sizeof(segs) ||
-	    virtq_chain_read(c, BLK_HDR_LEN, segs, len) != len)
+	    vchain_iov_read(c->iov, c->nread, BLK_HDR_LEN, segs, len) != len)
 		return blk_finish(req, BLK_S_IOERR);
 	size_t nr = len / sizeof(segs[0]);
 	bool zeroes = req->type == BLK_T_WRITE_ZEROES;
@@ -164,7 +150,9 @@ static int blk_do_ranges(struct blk *b, const struct virtq_chain *c, struct blk_
 	return blk_finish(req, BLK_S_OK);
 }
 
-int blk_read_header(const struct virtq_chain *c, struct blk_req *req)
+/* Copy the request header out of guest memory into req (the only read of
+ * it) and find the status byte; -EBADMSG for a malformed chain. */
+static int blk_read_header(const struct vchain *c, struct blk_req *req)
 {
 	struct {
 		uint32_t type, reserved;
@@ -174,32 +162,38 @@ int blk_read_header(const struct virtq_chain *c, struct blk_req *req)
 	req->iovcnt = 0;
 	req->len = 0;
 	req->used_len = 1;
-	if (c->in_len < 1 || c->out_len < BLK_HDR_LEN)
+	if (c->nwrite < 1 || blk_out_len(c) < BLK_HDR_LEN)
 		return -EBADMSG;
-	const struct iovec *last = &c->iov[c->nr - 1];
+	/* popped chains hold no empty buffers: the last one has a last byte */
+	const struct iovec *last = &c->iov[c->nread + c->nwrite - 1];
 	req->status = (uint8_t *)last->iov_base + last->iov_len - 1;
-	if (virtq_chain_read(c, 0, &hdr, sizeof(hdr)) != sizeof(hdr))
-		return -EBADMSG;
+	vchain_iov_read(c->iov, c->nread, 0, &hdr, sizeof(hdr));
 	req->type = hdr.type;
 	req->sector = hdr.sector;
 	return 0;
 }
 
-uint64_t blk_cost_bytes(const struct virtq_chain *c, const struct blk_req *req)
+/* What the request costs the rate limiter in bytes (a read's or write's
+ * data; other types cost one op only), from req's copy of the header. */
+static uint64_t blk_cost_bytes(const struct vchain *c, const struct blk_req *req)
 {
 	if (req->type == BLK_T_IN)
-		return c->in_len - 1;
+		return blk_in_len(c) - 1;
 	if (req->type == BLK_T_OUT)
-		return c->out_len - BLK_HDR_LEN;
+		return blk_out_len(c) - BLK_HDR_LEN;
 	return 0;
 }
 
-int blk_parse(struct blk *b, const struct virtq_chain *c, struct blk_req *req)
+/* Check the request whose header blk_read_header copied. Returns
+ * 0: req needs I/O (IN, OUT, FLUSH with Writeback);
+ * 1: already complete, status written (GET_ID, DISCARD, WRITE_ZEROES,
+ *    errors, Unsafe FLUSH). */
+static int blk_parse(struct blk *b, const struct vchain *c, struct blk_req *req)
 {
 	switch (req->type) {
 	case BLK_T_IN:
 	case BLK_T_OUT:
-		return blk_parse_rw(b, c, req, req->sector);
+		return blk_parse_rw(b, c, req);
 	case BLK_T_FLUSH:
 		if (b->cache == CACHE_UNSAFE)
 			return blk_finish(req, BLK_S_OK);
@@ -243,7 +237,7 @@ static void blk_complete_io(struct blk *b, struct blk_req *req, int64_t res)
 	}
 	blk_finish(req, status);
 	blk_account(b, req, status);
-	virtq_push(&b->t.vq[0], req->head, req->used_len);
+	b->q.ops->push(b->q.q, req->head, req->used_len);
 }
 
 /* ---- sync engine ---- */
@@ -278,79 +272,70 @@ static void blk_on_done(void *opaque, struct blk_req *req, int res)
 	blk_complete_io(opaque, req, res);
 }
 
-/* Requests handled per round before yielding to the rest of the loop:
- * half a ring, so a full ring takes two rounds and a driver refilling as
- * fast as we drain cannot hold the vmm thread. */
-static unsigned blk_budget(const struct virtq *vq)
-{
-	return vq->size > 1 ? vq->size / 2u : 1u;
-}
-
-static void blk_requeue(struct blk *b)
-{
-	uint64_t one = 1;
-	if (b->t.notify_efd[0] >= 0 && write(b->t.notify_efd[0], &one, sizeof(one)) < 0)
-		log_debug("blk %.20s: cannot requeue: %s", b->id, strerror(errno));
-}
-
 static struct blk_req *blk_slot(struct blk *b)
 {
 	return b->uring ? blk_uring_get(b->uring) : &b->sync_req;
 }
 
-/* Pop and start everything available. Returns true if a chain was
- * completed here (the caller decides on the interrupt). Lock held. */
+/* Take one popped chain into req: 1 complete (status written), 0 needs
+ * I/O, -EAGAIN throttled (the chain is back on the ring), -EBADMSG. The
+ * header is read once: the charge and the request both come from that
+ * copy, so a guest cannot flip the type in between. */
+static int blk_take(struct blk *b, struct blk_req *req)
+{
+	if (blk_read_header(&b->chain, req) < 0)
+		return -EBADMSG;
+	if (!vchain_charge(&b->limit, 1, blk_cost_bytes(&b->chain, req))) {
+		/* the limiter's timerfd brings us back (blk_on_rate_timer) */
+		b->q.ops->unpop(b->q.q, 1);
+		return -EAGAIN;
+	}
+	return blk_parse(b, &b->chain, req);
+}
+
+/* Start or finish one request taken into req. Returns true if it
+ * completed here; false if the ring now owns it. */
+static bool blk_start(struct blk *b, struct blk_req *req, int taken)
+{
+	if (taken == 1) {
+		blk_account(b, req, req->status_val);
+		b->q.ops->push(b->q.q, req->head, req->used_len);
+		return true;
+	}
+	if (!b->uring) {
+		blk_sync_exec(b, req);
+		return true;
+	}
+	int qret = blk_uring_queue(b->uring, req);
+	if (qret == 0)
+		return false; /* the slot now belongs to the ring */
+	blk_complete_io(b, req, qret);
+	return true;
+}
+
+/* Pop and start everything available, within the round's budget.
+ * Returns true if a chain was completed here (publish it). Lock held. */
 static bool blk_process(struct blk *b)
 {
-	struct virtq *vq = &b->t.vq[0];
 	bool pushed = false;
+	unsigned budget = VCHAIN_BUDGET;
 	b->stalled = false;
-	for (unsigned n = 0; virtio_mmio_live(&b->t); n++) {
-		if (n == blk_budget(vq)) {
-			/* a guest refilling as fast as we drain must not keep the vmm
-			 * thread from its other fds: come back on the next round */
-			if (virtq_pending(vq))
-				blk_requeue(b);
-			break;
-		}
+	for (;;) {
 		struct blk_req *req = blk_slot(b);
 		if (!req) {
 			b->stalled = true; /* resumed by the completion handler */
 			break;
 		}
-		int ret = virtq_pop(vq, &b->chain);
-		/* the header is read once: the charge and the request both come
-		 * from that copy, so a guest cannot flip the type in between */
-		if (ret == 1 && blk_read_header(&b->chain, req) < 0)
-			ret = -EBADMSG;
-		if (ret == 1 && !rate_limiter_consume(&b->rl, blk_cost_bytes(&b->chain, req), 1)) {
-			/* throttled: the timerfd brings us back (blk_on_rate_timer) */
-			virtq_unpop(vq, 1);
-			if (b->uring)
-				blk_uring_put(b->uring, req);
-			break;
+		/* pop: empty, budget spent (requeued) or broken all end the round */
+		int ret = vchain_pop_budget(&b->q, &b->chain, &budget) == 1 ? blk_take(b, req) : -ENOENT;
+		if (ret == -EBADMSG)
+			b->q.ops->broken(b->q.q);
+		bool owned = false;
+		if (ret >= 0) {
+			owned = !blk_start(b, req, ret);
+			pushed |= !owned;
 		}
-		if (ret == 1)
-			ret = blk_parse(b, &b->chain, req);
-		else if (ret == 0)
-			ret = -ENOENT;
-		if (ret == 1) {
-			blk_account(b, req, req->status_val);
-			virtq_push(vq, req->head, req->used_len);
-			pushed = true;
-		} else if (ret == 0 && b->uring) {
-			int qret = blk_uring_queue(b->uring, req);
-			if (qret == 0)
-				continue; /* the slot now belongs to the ring */
-			blk_complete_io(b, req, qret);
-			pushed = true;
-		} else if (ret == 0) {
-			blk_sync_exec(b, req);
-			pushed = true;
-		} else if (ret != -ENOENT) {
-			virtio_mmio_needs_reset(&b->t);
-		}
-		if (b->uring)
+		if (b->uring && !owned)
 			blk_uring_put(b->uring, req);
 		if (ret < 0)
 			break;
@@ -364,7 +349,7 @@ static void blk_queue_notify(void *dev, unsigned q)
 {
 	struct blk *b = dev;
 	if (q == 0 && blk_process(b))
-		virtio_mmio_notify_used(&b->t, 0, false);
+		b->q.ops->publish(b->q.q);
 }
 
 /* Lock held. */
@@ -375,7 +360,7 @@ static void blk_reap(struct blk *b, bool wait)
 	if (b->stalled && virtio_mmio_live(&b->t))
 		pushed |= blk_process(b);
 	if (pushed)
-		virtio_mmio_notify_used(&b->t, 0, false);
+		b->q.ops->publish(b->q.q);
 }
 
 static void blk_on_uring(void *opaque, uint32_t events)
@@ -396,8 +381,8 @@ static void blk_on_rate_timer(void *opaque, uint32_t events)
 	(void)events;
 	virtio_mmio_lock(&b->t);
 	rate_limiter_on_timer(&b->rl);
-	if (virtio_mmio_live(&b->t) && b->t.vq[0].active && blk_process(b))
-		virtio_mmio_notify_used(&b->t, 0, false);
+	if (blk_process(b))
+		b->q.ops->publish(b->q.q);
 	virtio_mmio_unlock(&b->t);
 }
 
@@ -515,6 +500,20 @@ static void blk_fill_config(struct blk *b)
 	b->config[56] = 1;                                /* write_zeroes_may_unmap */
 }
 
+/* The vmm thread's handlers: io_uring completions, the limiter's timer.
+ * No loop (unit tests): the caller polls. */
+static int blk_watch(struct blk *b, struct loop *loop)
+{
+	int ret = 0;
+	if (!loop)
+		return 0;
+	if (b->uring)
+		ret = loop_add(loop, blk_uring_efd(b->uring), EPOLLIN, blk_on_uring, b);
+	if (ret == 0)
+		ret = loop_add(loop, rate_limiter_fd(&b->rl), EPOLLIN, blk_on_rate_timer, b);
+	return ret;
+}
+
 int blk_create(struct blk **out, const struct virtio_env *env,
                const struct drive_config *cfg, unsigned slot)
 {
@@ -554,16 +553,11 @@ int blk_create(struct blk **out, const struct virtio_env *env,
 		b->t.irq_efd = -1; /* already cleaned up by init */
 		goto out;
 	}
-	if (b->uring && env->loop) {
-		ret = loop_add(env->loop, blk_uring_efd(b->uring), EPOLLIN, blk_on_uring, b);
-		if (ret < 0)
-			goto out;
-	}
-	if (env->loop) {
-		ret = loop_add(env->loop, rate_limiter_fd(&b->rl), EPOLLIN, blk_on_rate_timer, b);
-		if (ret < 0)
-			goto out;
-	}
+	b->q = vchain_vq_init(&b->qa, &b->t, 0);
+	b->limit = (struct vchain_limit){ rate_limiter_consume_hook, &b->rl };
+	ret = blk_watch(b, env->loop);
+	if (ret < 0)
+		goto out;
 	log_info("drive %s: %s, %llu sectors, %s, %s, %s, slot %u", cfg->drive_id,
 	         cfg->path_on_host, (unsigned long long)b->nsectors, b->ro ? "ro" : "rw",
 	         b->engine == IO_ENGINE_ASYNC ? "Async" : "Sync",
@@ -765,7 +759,6 @@ static struct virtio_mmio *blk_transport(void *dev) { return &((struct blk *)dev
 static int blk_class_cmdline(const void *dev, char *buf, size_t len) { return blk_cmdline(dev, buf, len); }
 
 const struct virtio_class blk_class = {
-	.kind = VIRTIO_KIND_BLK,
 	.name = "virtio-blk",
 	.create = blk_class_create,
 	.destroy = blk_class_destroy,

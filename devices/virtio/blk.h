@@ -36,6 +36,7 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
+#include "devices/virtio/chain.h"
 #include "devices/virtio/mmio.h"
 #include "devices/virtio/class.h"
 #include "devices/virtio/queue.h"
@@ -79,13 +80,17 @@ struct blk {
 	char *partuuid;
 	char *path; /* the backing file as configured: the snapshot identity */
 	uint8_t config[64]; /* struct virtio_blk_config, little-endian */
-	struct virtq_chain chain; /* scratch for virtq_pop */
+	/* its queue, the way every device sees one (chain.h) */
+	struct vchain_vq qa;
+	struct vchain_queue q;
+	struct vchain chain; /* scratch: the chain being taken */
 	struct blk_req sync_req;
 	struct blk_uring *uring;
 	bool stalled; /* async: stopped popping because every slot was busy */
 	/* bandwidth (IN/OUT data bytes) and ops (every request); a throttled
 	 * chain goes back to the ring and the timerfd resumes the queue */
 	struct rate_limiter rl;
+	struct vchain_limit limit; /* charges rl */
 	struct blk_stats stats;
 };
 
@@ -121,18 +126,6 @@ int blk_cmdline(const struct blk *b, char *buf, size_t len);
 int blk_drive_parse(const char *arg, unsigned index, struct drive_config *cfg,
                     const char **what);
 
-/* A popped chain, in three steps (exported for the unit tests).
- * Copy the request header out of guest memory into req (the only read of
- * it) and find the status byte; -EBADMSG for a malformed chain. */
-int blk_read_header(const struct virtq_chain *c, struct blk_req *req);
-/* What the request costs the rate limiter in bytes (a read's or write's
- * data; other types cost one op only), from req's copy of the header. */
-uint64_t blk_cost_bytes(const struct virtq_chain *c, const struct blk_req *req);
-/* Check the request whose header blk_read_header copied. Returns
- * 0: req needs I/O (IN, OUT, FLUSH with Writeback);
- * 1: already complete, status written (GET_ID, DISCARD, WRITE_ZEROES,
- *    errors, Unsafe FLUSH). */
-int blk_parse(struct blk *b, const struct virtq_chain *c, struct blk_req *req);
 /* Async engine without a loop (unit tests): reap what has completed,
  * waiting for at least one completion when wait is set. */
 void blk_poll(struct blk *b, bool wait);

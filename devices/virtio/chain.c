@@ -44,15 +44,26 @@ static void vchain_vq_unpop(void *q, int n)
 		virtq_unpop(&a->t->vq[a->q], (uint16_t)n);
 }
 
+/* After a reset the rings belong to the driver again: a request that
+ * completes late (blk's I/O in flight until the vmm thread drains it)
+ * is dropped here, not written into them. */
+static bool vchain_vq_ours(const struct vchain_vq *a)
+{
+	return a->t->activated && a->t->vq[a->q].active;
+}
+
 static void vchain_vq_push(void *q, uint16_t head, uint32_t len)
 {
 	struct vchain_vq *a = q;
-	virtq_add_used(&a->t->vq[a->q], head, len);
+	if (vchain_vq_ours(a))
+		virtq_add_used(&a->t->vq[a->q], head, len);
 }
 
 static void vchain_vq_publish(void *q)
 {
 	struct vchain_vq *a = q;
+	if (!vchain_vq_ours(a))
+		return;
 	virtq_publish_used(&a->t->vq[a->q]);
 	virtio_mmio_notify_used(a->t, a->q, false);
 }

@@ -6,6 +6,7 @@
 #ifndef HUSK_VIRTIO_CHAIN_H
 #define HUSK_VIRTIO_CHAIN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -50,16 +51,21 @@ struct vchain_queue {
 };
 
 /* Pop within this round's budget (start it at VCHAIN_BUDGET): once it is
- * spent, 0, and the rest is handed to the next round. */
+ * spent, 0, and what is left is handed to the next round (one look
+ * tells whether anything is: no wake-up for an empty queue). */
 static inline int vchain_pop_budget(const struct vchain_queue *vq, struct vchain *c, unsigned *budget)
 {
-	if (*budget == 0) {
+	if (*budget > 0) {
+		(*budget)--;
+		return vq->ops->pop(vq->q, c);
+	}
+	int r = vq->ops->pop(vq->q, c);
+	if (r == 1) {
+		vq->ops->unpop(vq->q, 1);
 		if (vq->ops->requeue)
 			vq->ops->requeue(vq->q);
-		return 0;
 	}
-	(*budget)--;
-	return vq->ops->pop(vq->q, c);
+	return r < 0 ? r : 0;
 }
 
 /* ---- over the virtio-mmio transport (chain.c) ---- */
@@ -93,64 +99,40 @@ static inline size_t vchain_iov_len(const struct iovec *iov, int n)
 	return total;
 }
 
+/* The one iovec walker: hand each piece of bytes [off, off + len) of the
+ * list to fn, in order, until fn returns false or the list ends. Returns
+ * the bytes handed over. Every device copies, slices and gathers guest
+ * buffers through it. */
+typedef bool (*vchain_piece_fn)(void *ctx, uint8_t *base, size_t len);
+size_t vchain_iov_walk(const struct iovec *iov, int n, size_t off, size_t len,
+                       vchain_piece_fn fn, void *ctx);
+
 /* Copy len bytes into an iovec list starting at byte off; returns the
  * bytes copied (fewer when the list is too short). */
-static inline size_t vchain_iov_write(const struct iovec *iov, int n, size_t off,
-                                      const void *src, size_t len)
-{
-	const uint8_t *s = (const uint8_t *)src;
-	size_t done = 0;
-	for (int i = 0; i < n && done < len; i++) {
-		if (off >= iov[i].iov_len) {
-			off -= iov[i].iov_len;
-			continue;
-		}
-		size_t room = iov[i].iov_len - off;
-		size_t k = len - done < room ? len - done : room;
-		memcpy((uint8_t *)iov[i].iov_base + off, s + done, k);
-		done += k;
-		off = 0;
-	}
-	return done;
-}
-
+size_t vchain_iov_write(const struct iovec *iov, int n, size_t off, const void *src, size_t len);
 /* Copy out of an iovec list the same way. */
-static inline size_t vchain_iov_read(const struct iovec *iov, int n, size_t off,
-                                     void *dst, size_t len)
-{
-	uint8_t *d = (uint8_t *)dst;
-	size_t done = 0;
-	for (int i = 0; i < n && done < len; i++) {
-		if (off >= iov[i].iov_len) {
-			off -= iov[i].iov_len;
-			continue;
-		}
-		size_t room = iov[i].iov_len - off;
-		size_t k = len - done < room ? len - done : room;
-		memcpy(d + done, (const uint8_t *)iov[i].iov_base + off, k);
-		done += k;
-		off = 0;
-	}
-	return done;
-}
+size_t vchain_iov_read(const struct iovec *iov, int n, size_t off, void *dst, size_t len);
+/* Bytes [off, off + len) of an iovec list as a new list of at most max
+ * entries, pointing into the same buffers (len SIZE_MAX: to the end).
+ * Returns the entries, or -EMSGSIZE when max is too few; *got (if not
+ * NULL) is the bytes the new list covers. */
+int vchain_iov_slice(const struct iovec *iov, int n, size_t off, size_t len,
+                     struct iovec *out, int max, size_t *got);
 
-/* The part of an iovec list from byte off on, as a new list (pointing
- * into the same buffers). Returns its length in entries. */
-static inline int vchain_iov_skip(const struct iovec *iov, int n, size_t off,
-                                  struct iovec *out, int max)
+/* ---- rate limiting: every device charges the same way ---- */
+
+/* consume(bucket, ops, bytes): false = throttled, the device keeps the
+ * chain (unpop) and waits for its limiter's timer. vmm/limits.h provides
+ * rate_limiter_consume_hook for a struct rate_limiter; the unit tests
+ * plug in fakes. consume NULL: no limit. */
+struct vchain_limit {
+	bool (*consume)(void *bucket, uint64_t ops, uint64_t bytes);
+	void *bucket;
+};
+
+static inline bool vchain_charge(const struct vchain_limit *l, uint64_t ops, uint64_t bytes)
 {
-	int k = 0;
-	for (int i = 0; i < n && k < max; i++) {
-		if (off >= iov[i].iov_len) {
-			off -= iov[i].iov_len;
-			continue;
-		}
-		out[k].iov_base = (uint8_t *)iov[i].iov_base + off;
-		out[k].iov_len = iov[i].iov_len - off;
-		k++;
-		off = 0;
-	}
-	return k;
+	return !l->consume || l->consume(l->bucket, ops, bytes);
 }
 
 #endif

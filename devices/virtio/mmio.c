@@ -85,10 +85,77 @@ void virtio_mmio_needs_reset(struct virtio_mmio *t)
 	}
 }
 
+/* ---- lifecycle: activation and reset run on the vmm thread ----
+ * A vCPU only records them: the register side changes at once (status
+ * reads 0 after a reset, as the driver expects), and the device side,
+ * which may wait for host I/O (blk drains io_uring) or touch host fds
+ * (the tap's offloads, vsock's sockets), is done by the vmm thread in
+ * order: a pending reset before a pending activation. Until then the
+ * device is not live, and the queue ops push nothing, so a request that
+ * completes in between never reaches a ring the driver took back. */
+
+/* Lock held, vmm thread: the device gets its queues; kicks that came
+ * while it was not live were dropped, so look at every queue once. */
+static void virtio_mmio_bring_up(struct virtio_mmio *t)
+{
+	int ret = t->ops->activate ? t->ops->activate(t->dev) : 0;
+	if (ret < 0) {
+		log_guest_warn("virtio %s slot %u: activation failed: %s", t->ops->name, t->slot,
+		               strerror(-ret));
+		virtio_mmio_needs_reset(t);
+		return;
+	}
+	for (unsigned q = 0; q < t->ops->nr_queues; q++)
+		if (t->vq[q].active && virtq_pending(&t->vq[q]))
+			virtio_mmio_requeue(t, q);
+}
+
+/* Lock held, vmm thread (or the caller's, without a loop). */
+static void virtio_mmio_run_work_locked(struct virtio_mmio *t)
+{
+	if (t->reset_pending) {
+		t->reset_pending = false;
+		if (t->ops->reset)
+			t->ops->reset(t->dev);
+	}
+	if (t->activate_pending) {
+		t->activate_pending = false;
+		bool any = false;
+		for (unsigned q = 0; q < t->ops->nr_queues; q++)
+			any |= t->vq[q].active;
+		t->activated = true;
+		if (any)
+			virtio_mmio_bring_up(t);
+		else
+			virtio_mmio_needs_reset(t); /* DRIVER_OK without a queue */
+	}
+}
+
+static void virtio_mmio_post_work(struct virtio_mmio *t)
+{
+	if (t->work_efd < 0) { /* no vmm thread (unit tests): right here */
+		virtio_mmio_run_work_locked(t);
+		return;
+	}
+	uint64_t one = 1;
+	ssize_t r = write(t->work_efd, &one, sizeof(one));
+	(void)r; /* fails only if the counter is saturated: already pending */
+}
+
+static void virtio_mmio_on_work(void *opaque, uint32_t events)
+{
+	struct virtio_mmio *t = opaque;
+	uint64_t v;
+	(void)events;
+	if (read(t->work_efd, &v, sizeof(v)) != sizeof(v))
+		return;
+	virtio_mmio_lock(t);
+	virtio_mmio_run_work_locked(t);
+	virtio_mmio_unlock(t);
+}
+
 static void virtio_mmio_reset(struct virtio_mmio *t)
 {
-	if (t->ops->reset)
-		t->ops->reset(t->dev);
 	for (unsigned q = 0; q < VIRTIO_MMIO_MAX_QUEUES; q++)
 		virtq_reset(&t->vq[q]);
 	t->driver_features = 0;
@@ -97,22 +164,15 @@ static void virtio_mmio_reset(struct virtio_mmio *t)
 	t->status = 0;
 	t->isr = 0;
 	t->activated = false;
+	t->activate_pending = false;
+	t->reset_pending = true;
+	virtio_mmio_post_work(t);
 }
 
 static void virtio_mmio_activate(struct virtio_mmio *t)
 {
-	bool any = false;
-	for (unsigned q = 0; q < t->ops->nr_queues; q++)
-		any |= t->vq[q].active;
-	int ret = any ? 0 : -EINVAL;
-	t->activated = true;
-	if (ret == 0 && t->ops->activate)
-		ret = t->ops->activate(t->dev);
-	if (ret < 0) {
-		log_guest_warn("virtio %s slot %u: activation failed: %s", t->ops->name, t->slot,
-		         strerror(-ret));
-		virtio_mmio_needs_reset(t);
-	}
+	t->activate_pending = true;
+	virtio_mmio_post_work(t);
 }
 
 static void virtio_mmio_write_status(struct virtio_mmio *t, uint32_t v)
@@ -328,6 +388,14 @@ static int virtio_mmio_wire_queue(struct virtio_mmio *t, unsigned q)
 	return ret;
 }
 
+static int virtio_mmio_wire_work(struct virtio_mmio *t)
+{
+	t->work_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (t->work_efd < 0)
+		return -errno;
+	return loop_add(t->env.loop, t->work_efd, EPOLLIN, virtio_mmio_on_work, t);
+}
+
 int virtio_mmio_init(struct virtio_mmio *t, const struct virtio_env *env, unsigned slot,
                      const struct virtio_dev_ops *ops, void *dev)
 {
@@ -335,6 +403,7 @@ int virtio_mmio_init(struct virtio_mmio *t, const struct virtio_env *env, unsign
 	memset(t, 0, sizeof(*t));
 	pthread_mutex_init(&t->lock, NULL);
 	t->irq_efd = -1;
+	t->work_efd = -1;
 	for (unsigned q = 0; q < VIRTIO_MMIO_MAX_QUEUES; q++)
 		t->notify_efd[q] = -1;
 	t->ops = ops;
@@ -354,6 +423,8 @@ int virtio_mmio_init(struct virtio_mmio *t, const struct virtio_env *env, unsign
 		goto out;
 	}
 	ret = env->irqfd ? env->irqfd(env->ctx, t->irq_efd, t->gsi) : 0;
+	if (ret == 0 && env->loop)
+		ret = virtio_mmio_wire_work(t);
 	for (unsigned q = 0; ret == 0 && q < ops->nr_queues; q++)
 		ret = virtio_mmio_wire_queue(t, q);
 	if (ret == 0 && env->mmio_bus)
@@ -377,6 +448,12 @@ void virtio_mmio_destroy(struct virtio_mmio *t)
 			loop_del(t->env.loop, t->notify_efd[q]);
 		close(t->notify_efd[q]);
 		t->notify_efd[q] = -1;
+	}
+	if (t->work_efd >= 0) {
+		if (t->env.loop)
+			loop_del(t->env.loop, t->work_efd);
+		close(t->work_efd);
+		t->work_efd = -1;
 	}
 	if (t->irq_efd >= 0)
 		close(t->irq_efd);
@@ -563,14 +640,11 @@ int virtio_mmio_snapshot_restore(struct virtio_mmio *t, const uint8_t *blob, siz
 		return ret;
 	/* the device side (queues handed to the device, tap offloads, RX)
 	 * comes back the way the driver brought it up: by activation */
+	/* (a kick the old VMM had not handled yet is gone with it: bring-up
+	 * looks at every queue once) */
 	virtio_mmio_lock(t);
-	if (virtio_mmio_live(t) && t->ops->activate && t->ops->activate(t->dev) < 0)
-		virtio_mmio_needs_reset(t);
-	/* a kick the old VMM had not handled yet is gone with it: look at
-	 * every queue once, as if the driver had notified */
-	for (unsigned q = 0; virtio_mmio_live(t) && q < t->ops->nr_queues; q++)
-		if (virtq_pending(&t->vq[q]))
-			virtio_mmio_requeue(t, q);
+	if (virtio_mmio_live(t))
+		virtio_mmio_bring_up(t);
 	virtio_mmio_unlock(t);
 	return 0;
 }
@@ -614,6 +688,10 @@ static int vmmio_snap_save(void *opaque, void **blob, size_t *len)
 {
 	struct virtio_mmio *t = opaque;
 	char ident[4200];
+	/* a reset or activation the guest asked for is part of its state */
+	virtio_mmio_lock(t);
+	virtio_mmio_run_work_locked(t);
+	virtio_mmio_unlock(t);
 	if (t->ops->quiesce)
 		t->ops->quiesce(t->dev);
 	vmmio_identity(t, ident, sizeof(ident));

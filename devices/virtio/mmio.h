@@ -3,7 +3,8 @@
  * One struct virtio_mmio per device, registered on the MMIO bus in a 4 KiB
  * slot. Register accesses arrive on vCPU threads; queue work happens on the
  * vmm thread's loop, woken by one ioeventfd per queue (a write of the queue
- * index to QueueNotify). Interrupts go out through one irqfd eventfd. A
+ * index to QueueNotify); so do activation and reset, handed over by the
+ * vCPU that wrote the status. Interrupts go out through one irqfd eventfd. A
  * per-device mutex serialises the two: every device op is called with it
  * held, and a device's own loop handlers take it with virtio_mmio_lock.
  *
@@ -75,11 +76,14 @@ struct virtio_dev_ops {
 	/* config space, off relative to 0x100; reads past the end give 0 */
 	void (*config_read)(void *dev, uint64_t off, void *data, uint32_t len);
 	void (*config_write)(void *dev, uint64_t off, const void *data, uint32_t len);
-	/* DRIVER_OK with every ready queue activated; non-zero -> NEEDS_RESET */
+	/* DRIVER_OK with every ready queue activated; non-zero -> NEEDS_RESET.
+	 * On the vmm thread, like every op below but config_read/write. */
 	int (*activate)(void *dev);
-	/* the driver kicked queue q (vmm thread) */
+	/* the driver kicked queue q */
 	void (*queue_notify)(void *dev, unsigned q);
-	/* back to the initial state; no request may touch guest memory after */
+	/* back to the initial state; no request may touch guest memory after
+	 * (it may wait for I/O in flight). The rings are already gone: the
+	 * queue ops push nothing until the next activation. */
 	void (*reset)(void *dev);
 	/* snapshots, through virtio_mmio_snapshot_ops (all optional): who the
 	 * device is, checked on restore so one drive's state never lands on
@@ -125,6 +129,10 @@ struct virtio_mmio {
 	uint32_t isr;
 	uint32_t config_generation;
 	bool activated;
+	/* asked for by the driver on a vCPU, carried out by the vmm thread
+	 * (work_efd): activation and reset never wait on a vCPU */
+	bool reset_pending, activate_pending;
+	int work_efd;
 
 	struct virtq vq[VIRTIO_MMIO_MAX_QUEUES];
 	int notify_efd[VIRTIO_MMIO_MAX_QUEUES];

@@ -76,22 +76,9 @@ int net_tx_gather(const struct iovec *chain, int n, uint64_t features,
 	if (net_tx_hdr_check(hdr, *frame_len, features) < 0)
 		return -EINVAL;
 	hdr->num_buffers = 0; /* the tap ignores it; do not leak guest bytes */
-	int k = 0;
-	out[k++] = (struct iovec){ .iov_base = hdr, .iov_len = NET_HDR_LEN };
-	size_t skip = NET_HDR_LEN;
-	for (int i = 0; i < n; i++) {
-		size_t l = chain[i].iov_len;
-		if (skip >= l) {
-			skip -= l;
-			continue;
-		}
-		if (k == max_out)
-			return -EMSGSIZE;
-		out[k++] = (struct iovec){ .iov_base = (uint8_t *)chain[i].iov_base + skip,
-		                           .iov_len = l - skip };
-		skip = 0;
-	}
-	return k;
+	out[0] = (struct iovec){ .iov_base = hdr, .iov_len = NET_HDR_LEN };
+	int k = vchain_iov_slice(chain, n, NET_HDR_LEN, SIZE_MAX, out + 1, max_out - 1, NULL);
+	return k < 0 ? k : k + 1;
 }
 
 int net_rx_len_check(size_t len)
@@ -253,8 +240,7 @@ static void net_rx_process(struct net_dev *nd)
 			nd->rx_pending = true;
 			nd->rx_paid = false;
 		}
-		if (!nd->rx_paid && nd->rx_limit.consume &&
-		    !nd->rx_limit.consume(nd->rx_limit.bucket, 1, nd->rx_len - NET_HDR_LEN)) {
+		if (!nd->rx_paid && !vchain_charge(&nd->rx_limit, 1, nd->rx_len - NET_HDR_LEN)) {
 			nd->rx_throttled = true;
 			break;
 		}
@@ -321,8 +307,7 @@ static void net_tx_process(struct net_dev *nd)
 		int n = c.nwrite ? -EINVAL
 		                 : net_tx_gather(c.iov, c.nread, nd->features, &hdr, out,
 		                                 VCHAIN_MAX_IOV + 1, &flen);
-		if (n >= 0 && nd->tx_limit.consume &&
-		    !nd->tx_limit.consume(nd->tx_limit.bucket, 1, flen)) {
+		if (n >= 0 && !vchain_charge(&nd->tx_limit, 1, flen)) {
 			nd->txq.ops->unpop(nd->txq.q, 1);
 			nd->tx_throttled = true;
 			break;
@@ -565,8 +550,8 @@ static int net_limiters_init(struct net *n, const struct net_config *cfg, struct
 		ret = loop_add(loop, rate_limiter_fd(&n->tx_rl), EPOLLIN, net_on_tx_timer, n);
 	if (ret < 0)
 		return ret;
-	n->dev.rx_limit = (struct net_limit){ rate_limiter_consume_hook, &n->rx_rl };
-	n->dev.tx_limit = (struct net_limit){ rate_limiter_consume_hook, &n->tx_rl };
+	n->dev.rx_limit = (struct vchain_limit){ rate_limiter_consume_hook, &n->rx_rl };
+	n->dev.tx_limit = (struct vchain_limit){ rate_limiter_consume_hook, &n->tx_rl };
 	return 0;
 }
 
@@ -741,7 +726,6 @@ static void net_class_destroy(void *dev) { net_destroy(dev); }
 static struct virtio_mmio *net_transport(void *dev) { return &((struct net *)dev)->t; }
 
 const struct virtio_class net_class = {
-	.kind = VIRTIO_KIND_NET,
 	.name = "virtio-net",
 	.create = net_class_create,
 	.destroy = net_class_destroy,

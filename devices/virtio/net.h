@@ -98,21 +98,11 @@ int net_rx_deliver(const struct vchain_queue *rxq, bool mrg, uint8_t *pkt, size_
 
 /* ---- the device, on any transport that provides vchain queues ---- */
 
-/* Rate limiting hook (the token buckets of vmm/limits.h plug in here):
- * take ops and bytes from the bucket; false when it is empty, and then
- * the device stops until resume() is called by the limiter's timer. */
-struct net_limit {
-	bool (*consume)(void *bucket, uint64_t ops, uint64_t bytes);
-	void *bucket;
-};
-
-
 struct net_dev {
 	int tap_fd;
 	bool own_fd;            /* opened by name: we close it */
 	struct loop *loop;
-	/* The tap is registered once, edge-triggered, and never re-armed:
-	 * epoll_ctl stays off the vCPU threads (activate/reset run there).
+	/* The tap is registered once, edge-triggered, and never re-armed.
 	 * Back-pressure is simply not reading; this flag remembers that the
 	 * tap may still hold frames (no EAGAIN seen since the last edge). */
 	bool tap_ready;
@@ -126,7 +116,7 @@ struct net_dev {
 	uint8_t mac[6];
 	char name[16];
 	struct vchain_queue rxq, txq;
-	struct net_limit rx_limit, tx_limit;
+	struct vchain_limit rx_limit, tx_limit; /* charged per frame */
 	bool rx_throttled, tx_throttled;
 	/* one packet read from the tap and not yet placed (no guest buffers) */
 	uint8_t *rx_pkt;

@@ -223,12 +223,6 @@ void virtq_publish_used(struct virtq *vq)
 	gm_mark_dirty(vq->gm, (const void *)vq->used, used_bytes(vq->size));
 }
 
-void virtq_push(struct virtq *vq, uint16_t head, uint32_t len)
-{
-	virtq_add_used(vq, head, len);
-	virtq_publish_used(vq);
-}
-
 void virtq_unpop(struct virtq *vq, uint16_t n)
 {
 	vq->last_avail -= n;
@@ -251,23 +245,4 @@ bool virtq_should_notify(struct virtq *vq)
 	if (old == new)
 		return false;
 	return !(vq->avail[0] & VIRTQ_AVAIL_F_NO_INTERRUPT);
-}
-
-size_t virtq_chain_read(const struct virtq_chain *c, uint64_t off, void *dst, size_t len)
-{
-	size_t done = 0;
-	for (unsigned i = 0; i < c->nr_out && done < len; i++) {
-		size_t l = c->iov[i].iov_len;
-		if (off >= l) {
-			off -= l;
-			continue;
-		}
-		size_t n = l - off;
-		if (n > len - done)
-			n = len - done;
-		memcpy((uint8_t *)dst + done, (uint8_t *)c->iov[i].iov_base + off, n);
-		done += n;
-		off = 0;
-	}
-	return done;
 }

@@ -82,10 +82,9 @@ int virtq_activate(struct virtq *vq, const struct guest_mem *gm);
  * see above. With EVENT_IDX, an empty queue publishes avail_event so the
  * driver notifies on its next buffer. */
 int virtq_pop(struct virtq *vq, struct virtq_chain *c);
-/* Return a chain to the driver with len bytes written to it. */
-void virtq_push(struct virtq *vq, uint16_t head, uint32_t len);
-/* The two halves of virtq_push, for devices that batch: record a used
- * element (invisible to the driver), then publish every recorded one. */
+/* Return a chain to the driver with len bytes written to it, in two
+ * halves so devices can batch: record a used element (invisible to the
+ * driver), then publish every recorded one. */
 void virtq_add_used(struct virtq *vq, uint16_t head, uint32_t len);
 void virtq_publish_used(struct virtq *vq);
 /* Give back the last n chains popped (available again, e.g. no room yet). */
@@ -96,8 +95,5 @@ bool virtq_should_notify(struct virtq *vq);
 /* Chains the driver has made available that we have not popped. */
 uint16_t virtq_pending(const struct virtq *vq);
 
-/* Copy up to len bytes at offset off of the chain's readable part into
- * dst; returns the number copied. */
-size_t virtq_chain_read(const struct virtq_chain *c, uint64_t off, void *dst, size_t len);
 
 #endif

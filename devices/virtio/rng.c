@@ -13,27 +13,31 @@
 #include "vmm/log.h"
 #include "vmm/snapshot/snapshot.h"
 
+/* one piece of the guest's buffers; ctx holds the first error */
+static bool rng_fill_piece(void *ctx, uint8_t *p, size_t want)
+{
+	int *err = ctx;
+	while (want) {
+		/* flags 0: the pool is initialised long before a VM runs, and a
+		 * short read of more than 256 bytes is legal */
+		ssize_t r = getrandom(p, want, 0);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			*err = -errno;
+			return false;
+		}
+		p += r;
+		want -= (size_t)r;
+	}
+	return true;
+}
+
 long rng_fill(const struct iovec *iov, int n, size_t max)
 {
-	size_t done = 0;
-	for (int i = 0; i < n && done < max; i++) {
-		uint8_t *p = iov[i].iov_base;
-		size_t want = iov[i].iov_len < max - done ? iov[i].iov_len : max - done;
-		while (want) {
-			/* flags 0: the pool is initialised long before a VM runs,
-			 * and a short read of more than 256 bytes is legal */
-			ssize_t r = getrandom(p, want, 0);
-			if (r < 0) {
-				if (errno == EINTR)
-					continue;
-				return -errno;
-			}
-			p += r;
-			want -= (size_t)r;
-			done += (size_t)r;
-		}
-	}
-	return (long)done;
+	int err = 0;
+	size_t done = vchain_iov_walk(iov, n, 0, max, rng_fill_piece, &err);
+	return err ? err : (long)done;
 }
 
 #define VIRTIO_F_VERSION_1 32
@@ -74,7 +78,7 @@ void rng_dev_notify(struct rng_dev *rd)
 		if (c.nread) {
 			rd->malformed++; /* a request has only writable buffers */
 		} else {
-			if (rd->limit.consume && !rd->limit.consume(rd->limit.bucket, 1, want)) {
+			if (!vchain_charge(&rd->limit, 1, want)) {
 				rd->q.ops->unpop(rd->q.q, 1);
 				rd->throttled = true;
 				break;
@@ -200,7 +204,7 @@ int rng_create(struct rng **out, const struct virtio_env *env, unsigned slot)
 			return ret;
 		}
 	}
-	r->dev.limit = (struct rng_limit){ rate_limiter_consume_hook, &r->rl };
+	r->dev.limit = (struct vchain_limit){ rate_limiter_consume_hook, &r->rl };
 	log_info("rng: virtio-rng in slot %u", slot);
 	*out = r;
 	return 0;
@@ -231,7 +235,6 @@ static void rng_class_destroy(void *dev) { rng_destroy(dev); }
 static struct virtio_mmio *rng_transport(void *dev) { return &((struct rng *)dev)->t; }
 
 const struct virtio_class rng_class = {
-	.kind = VIRTIO_KIND_RNG,
 	.name = "virtio-rng",
 	.create = rng_class_create,
 	.destroy = rng_class_destroy,

@@ -19,17 +19,10 @@
  * bytes written or -errno (getrandom failed). */
 long rng_fill(const struct iovec *iov, int n, size_t max);
 
-/* Rate limiting hook (vmm/limits.h token buckets): false = wait for
- * rng_dev_resume(). */
-struct rng_limit {
-	bool (*consume)(void *bucket, uint64_t ops, uint64_t bytes);
-	void *bucket;
-};
-
 struct rng_dev {
 	struct vchain_queue q;
 	bool active, throttled;
-	struct rng_limit limit;
+	struct vchain_limit limit; /* false: wait for rng_dev_resume() */
 	uint64_t requests, bytes, malformed;
 };
 

@@ -64,7 +64,7 @@ int vsock_dev_activate(struct vsock_dev *vd, uint64_t acked, struct vchain_queue
 	vd->evq = evq;
 	vd->active = true;
 	/* packets that waited for the driver go out on its first RX notify
-	 * (or the transport glue's work handler) */
+	 * (the transport looks at each queue once after activation) */
 	return 0;
 }
 
@@ -92,7 +92,8 @@ static void vsock_dev_rx_process(struct vsock_dev *vd)
 				used = true;
 				continue;
 			}
-			int n = vchain_iov_skip(w, c.nwrite, VSOCK_HDR_LEN, payload, VCHAIN_MAX_IOV);
+			int n = vchain_iov_slice(w, c.nwrite, VSOCK_HDR_LEN, SIZE_MAX, payload,
+			                         VCHAIN_MAX_IOV, NULL);
 			struct vsock_hdr h;
 			if (!vsock_mux_guest_rx(&vd->mux, &h, payload, n)) {
 				vd->rxq.ops->unpop(vd->rxq.q, 1);
@@ -132,7 +133,8 @@ void vsock_dev_tx_notify(struct vsock_dev *vd)
 		                    (size_t)VSOCK_HDR_LEN) {
 			vd->malformed++;
 		} else {
-			int n = vchain_iov_skip(c.iov, c.nread, VSOCK_HDR_LEN, payload, VCHAIN_MAX_IOV);
+			int n = vchain_iov_slice(c.iov, c.nread, VSOCK_HDR_LEN, SIZE_MAX, payload,
+			                         VCHAIN_MAX_IOV, NULL);
 			vsock_mux_guest_tx(&vd->mux, &h, payload, n);
 		}
 		vd->txq.ops->push(vd->txq.q, c.head, 0);
@@ -181,13 +183,6 @@ static void vsock_config_read(void *dev, uint64_t off, void *data, uint32_t len)
 	vsock_dev_config_read(&v->dev, off, data, len);
 }
 
-static void vsock_post_work(struct vsock *v)
-{
-	uint64_t one = 1;
-	if (write(v->work_efd, &one, sizeof(one)) < 0)
-		log_warn("vsock: work eventfd: %s", strerror(errno));
-}
-
 static int vsock_activate(void *dev)
 {
 	struct vsock *v = dev;
@@ -195,19 +190,13 @@ static int vsock_activate(void *dev)
 	                             vchain_vq_init(&v->rxa, &v->t, VSOCK_QUEUE_RX),
 	                             vchain_vq_init(&v->txa, &v->t, VSOCK_QUEUE_TX),
 	                             vchain_vq_init(&v->eva, &v->t, VSOCK_QUEUE_EVENT));
-	vsock_post_work(v); /* deliver what waited, on the vmm thread */
+	/* what waited is delivered when the transport looks at the RX queue */
 	return ret;
 }
 
 static void vsock_queue_notify(void *dev, unsigned q)
 {
 	struct vsock *v = dev;
-	/* on the vmm thread: a reset not yet carried out comes first, so a
-	 * connection made after it is not dropped by it */
-	if (v->work_reset) {
-		v->work_reset = false;
-		vsock_mux_reset(&v->dev.mux);
-	}
 	if (q == VSOCK_QUEUE_RX)
 		vsock_dev_rx_notify(&v->dev);
 	else if (q == VSOCK_QUEUE_TX)
@@ -219,24 +208,7 @@ static void vsock_reset(void *dev)
 {
 	struct vsock *v = dev;
 	v->dev.active = false;
-	v->work_reset = true;
-	vsock_post_work(v);
-}
-
-static void vsock_work(void *opaque, uint32_t events)
-{
-	struct vsock *v = opaque;
-	uint64_t n;
-	(void)events;
-	if (read(v->work_efd, &n, sizeof(n)) != sizeof(n))
-		return;
-	virtio_mmio_lock(&v->t);
-	if (v->work_reset) {
-		v->work_reset = false;
-		vsock_mux_reset(&v->dev.mux);
-	}
-	vsock_dev_rx_notify(&v->dev);
-	virtio_mmio_unlock(&v->t);
+	vsock_mux_reset(&v->dev.mux);
 }
 
 static void vsock_identity(void *dev, char *buf, size_t len);
@@ -263,7 +235,6 @@ int vsock_create(struct vsock **out, const struct virtio_env *env, uint64_t gues
 	*out = NULL;
 	if (!v)
 		return -ENOMEM;
-	v->work_efd = -1;
 	if (!env->loop) {
 		ret = -EINVAL;
 		goto out;
@@ -276,27 +247,15 @@ int vsock_create(struct vsock **out, const struct virtio_env *env, uint64_t gues
 	v->dev.mux.lock = vchain_vq_lock;
 	v->dev.mux.unlock = vchain_vq_unlock;
 	v->dev.mux.lock_ctx = &v->t;
-	v->work_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (v->work_efd < 0) {
-		ret = -errno;
-		goto out_dev;
-	}
-	ret = loop_add(env->loop, v->work_efd, EPOLLIN, vsock_work, v);
+	ret = virtio_mmio_init(&v->t, env, slot, &vsock_ops, v);
 	if (ret < 0)
 		goto out_dev;
-	ret = virtio_mmio_init(&v->t, env, slot, &vsock_ops, v);
-	if (ret < 0) {
-		loop_del(env->loop, v->work_efd);
-		goto out_dev;
-	}
 	log_info("vsock: cid %llu on %s in slot %u", (unsigned long long)guest_cid, uds_path, slot);
 	*out = v;
 	return 0;
 out_dev:
 	vsock_dev_destroy(&v->dev);
 out:
-	if (v->work_efd >= 0)
-		close(v->work_efd);
 	free(v);
 	return ret;
 }
@@ -306,8 +265,6 @@ void vsock_destroy(struct vsock *v)
 	if (!v)
 		return;
 	virtio_mmio_destroy(&v->t);
-	loop_del(v->dev.mux.loop, v->work_efd);
-	close(v->work_efd);
 	vsock_dev_destroy(&v->dev);
 	free(v);
 }
@@ -350,7 +307,6 @@ static void vsock_class_destroy(void *dev) { vsock_destroy(dev); }
 static struct virtio_mmio *vsock_transport(void *dev) { return &((struct vsock *)dev)->t; }
 
 const struct virtio_class vsock_class = {
-	.kind = VIRTIO_KIND_VSOCK,
 	.name = "virtio-vsock",
 	.create = vsock_class_create,
 	.destroy = vsock_class_destroy,

@@ -51,9 +51,8 @@ void vsock_dev_tx_notify(struct vsock_dev *vd);
  *     virtio_mmio_cmdline(&v->t, frag, sizeof(frag));
  *     ...
  *     vsock_destroy(v);   // after the vCPUs are gone; unlinks uds_path
- * Activation and reset arrive on vCPU threads; what they imply for the
- * sockets (loop registrations, closing) is done on the vmm thread through
- * work_efd, so loop state is only ever touched there. */
+ * Activation and reset run on the vmm thread (the transport hands them
+ * over), so the sockets' loop state is only ever touched there. */
 
 #include "devices/virtio/mmio.h"
 #include "devices/virtio/class.h"
@@ -62,8 +61,6 @@ struct vsock {
 	struct virtio_mmio t;
 	struct vsock_dev dev;
 	struct vchain_vq rxa, txa, eva;
-	int work_efd;
-	bool work_reset; /* drop every connection on the vmm thread */
 };
 
 int vsock_create(struct vsock **out, const struct virtio_env *env, uint64_t guest_cid,

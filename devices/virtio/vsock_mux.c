@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "devices/virtio/chain.h"
 #include "vmm/log.h"
 
 enum vsock_conn_state {
@@ -793,64 +794,82 @@ static void vsock_fill_hdr(struct vsock_mux *m, struct vsock_hdr *h, uint32_t sr
 }
 
 /* One packet from c, or 0 when it turned out to have none. */
+/* The control packet this connection owes the guest, if any (RST first:
+ * it cancels the rest). */
+static bool vsock_conn_take_control(struct vsock_conn *c, uint16_t *op)
+{
+	static const struct { unsigned bit; uint16_t op; } order[] = {
+		{ P_REQUEST, VSOCK_OP_REQUEST },
+		{ P_RESPONSE, VSOCK_OP_RESPONSE },
+		{ P_CREDIT_UPDATE, VSOCK_OP_CREDIT_UPDATE },
+	};
+	if (c->pending & P_RST) {
+		*op = VSOCK_OP_RST;
+		c->pending = 0;
+		c->mux->stats.rst_sent++;
+		return true;
+	}
+	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+		if (c->pending & order[i].bit) {
+			*op = order[i].op;
+			c->pending &= ~order[i].bit;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Read host bytes into the guest's buffer, within the guest's credit:
+ * 1 with a RW (or, at the host's EOF, a SHUTDOWN) packet to send, 0 for
+ * nothing now, -1 when the read failed (the connection is to be reset). */
+static int vsock_conn_read_host(struct vsock_conn *c, const struct iovec *iov, int niov,
+                                uint16_t *op, uint32_t *flags, uint32_t *len)
+{
+	uint32_t room = vsock_conn_peer_credit(c);
+	struct iovec v[VCHAIN_MAX_IOV];
+	int n = vchain_iov_slice(iov, niov, 0, room < VSOCK_MAX_PAYLOAD ? room : VSOCK_MAX_PAYLOAD,
+	                         v, VCHAIN_MAX_IOV, NULL);
+	if (n <= 0)
+		return 0;
+	ssize_t r = readv(c->fd, v, n);
+	if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+		c->host_readable = false;
+		vsock_conn_update_watch(c);
+		return 0;
+	}
+	if (r < 0)
+		return -1;
+	if (r == 0) {
+		/* host closed: ask the guest to close, it answers RST */
+		c->host_readable = false;
+		c->peer_shut_rcv = true;
+		vsock_conn_update_watch(c);
+		vsock_conn_set_deadline(c, true); /* for the guest's RST */
+		*op = VSOCK_OP_SHUTDOWN;
+		*flags = VSOCK_SHUTDOWN_RCV | VSOCK_SHUTDOWN_SEND;
+		return 1;
+	}
+	*op = VSOCK_OP_RW;
+	*len = (uint32_t)r;
+	c->tx_cnt += *len;
+	c->mux->stats.rx_bytes += *len;
+	return 1;
+}
+
 static int vsock_conn_rx(struct vsock_conn *c, struct vsock_hdr *h,
                          const struct iovec *iov, int niov)
 {
 	struct vsock_mux *m = c->mux;
 	uint16_t op;
 	uint32_t flags = 0, len = 0;
-	if (c->pending & P_RST) {
-		op = VSOCK_OP_RST;
-		c->pending = 0;
-		m->stats.rst_sent++;
-	} else if (c->pending & P_REQUEST) {
-		op = VSOCK_OP_REQUEST;
-		c->pending &= ~P_REQUEST;
-	} else if (c->pending & P_RESPONSE) {
-		op = VSOCK_OP_RESPONSE;
-		c->pending &= ~P_RESPONSE;
-	} else if (c->pending & P_CREDIT_UPDATE) {
-		op = VSOCK_OP_CREDIT_UPDATE;
-		c->pending &= ~P_CREDIT_UPDATE;
-	} else if (vsock_conn_has_work(c)) {
-		uint32_t room = vsock_conn_peer_credit(c);
-		if (room > VSOCK_MAX_PAYLOAD)
-			room = VSOCK_MAX_PAYLOAD;
-		struct iovec v[64];
-		int n = 0;
-		for (int i = 0; i < niov && room && n < 64; i++) {
-			size_t k = iov[i].iov_len < room ? iov[i].iov_len : room;
-			v[n++] = (struct iovec){ iov[i].iov_base, k };
-			room -= (uint32_t)k;
-		}
-		if (n == 0)
-			return 0;
-		ssize_t r = readv(c->fd, v, n);
-		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			c->host_readable = false;
-			vsock_conn_update_watch(c);
-			return 0;
-		}
+	if (!vsock_conn_take_control(c, &op)) {
+		int r = vsock_conn_has_work(c) ? vsock_conn_read_host(c, iov, niov, &op, &flags, &len) : 0;
 		if (r < 0) {
 			vsock_conn_reset(c);
-			return vsock_conn_rx(c, h, iov, niov);
+			return vsock_conn_rx(c, h, iov, niov); /* its RST */
 		}
-		if (r == 0) {
-			/* host closed: ask the guest to close, it answers RST */
-			c->host_readable = false;
-			c->peer_shut_rcv = true;
-			vsock_conn_update_watch(c);
-			vsock_conn_set_deadline(c, true); /* for the guest's RST */
-			op = VSOCK_OP_SHUTDOWN;
-			flags = VSOCK_SHUTDOWN_RCV | VSOCK_SHUTDOWN_SEND;
-		} else {
-			op = VSOCK_OP_RW;
-			len = (uint32_t)r;
-			c->tx_cnt += len;
-			m->stats.rx_bytes += len;
-		}
-	} else {
-		return 0;
+		if (r == 0)
+			return 0;
 	}
 	vsock_fill_hdr(m, h, c->local_port, c->peer_port, op);
 	h->len = htole32(len);

@@ -17,10 +17,10 @@ int vmm_pause(struct vmm *vmm) { (void)vmm; abort(); }
 int vmm_resume(struct vmm *vmm) { (void)vmm; abort(); }
 const char *vmm_start_error(const struct vmm *vmm) { (void)vmm; abort(); }
 /* PATCH of a drive or an interface reaches a device only after start */
-void *vmm_device_find(const struct vmm *vmm, enum virtio_kind kind, const char *id)
+void *vmm_device_find(const struct vmm *vmm, const struct virtio_class *cls, const char *id)
 {
 	(void)vmm;
-	(void)kind;
+	(void)cls;
 	(void)id;
 	abort();
 }

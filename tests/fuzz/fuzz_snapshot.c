@@ -90,8 +90,8 @@ static void fx_devices(struct fx *f)
 		abort();
 	struct snapshot_state *s = &f->snap;
 	snapshot_state_init(s);
-	if (snapshot_device_register(s, "serial0", &serial_snapshot_ops, &f->serial) < 0 ||
-	    snapshot_device_register(s, "i8042", &i8042_snapshot_ops, &f->i8042) < 0 ||
+	if (snapshot_device_register(s, "serial0", &snapshot_plain_ops, &f->serial.snap) < 0 ||
+	    snapshot_device_register(s, "i8042", &snapshot_plain_ops, &f->i8042.snap) < 0 ||
 	    snapshot_device_register(s, "vmgenid", &vmgenid_snapshot_ops, &f->vmgenid) < 0 ||
 	    snapshot_device_register(s, "virtio-rng0", &virtio_mmio_snapshot_ops, &f->rng->t) < 0 ||
 	    snapshot_device_register(s, "virtio-blk0", &virtio_mmio_snapshot_ops, &f->blk->t) < 0)

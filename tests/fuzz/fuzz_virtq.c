@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "devices/virtio/chain.h"
 #include "devices/virtio/queue.h"
 
 #define RAM 0x10000ULL
@@ -54,9 +55,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (r == 1) {
 				check_chain(&gm, &c);
 				uint8_t tmp[64];
-				virtq_chain_read(&c, data[1], tmp, sizeof(tmp));
+				vchain_iov_read(c.iov, (int)c.nr_out, data[1], tmp, sizeof(tmp));
 			}
-			virtq_push(&vq, c.head, (uint32_t)c.in_len);
+			virtq_add_used(&vq, c.head, (uint32_t)c.in_len);
+			virtq_publish_used(&vq);
 			virtq_should_notify(&vq);
 		}
 	}

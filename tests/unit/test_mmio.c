@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "devices/virtio/chain.h"
 #include "devices/virtio/mmio.h"
 #include "vmm/bus.h"
 #include "vmm/guest_mem.h"
@@ -19,6 +20,7 @@
 
 struct fake {
 	int activates, resets, notifies, last_q;
+	int resets_at_activate; /* the order the vmm thread ran them in */
 	int activate_ret;
 	uint8_t config[8];
 };
@@ -40,6 +42,7 @@ static int fake_activate(void *dev)
 {
 	struct fake *f = dev;
 	f->activates++;
+	f->resets_at_activate = f->resets;
 	return f->activate_ret;
 }
 
@@ -93,25 +96,37 @@ struct fx {
 	struct fake dev;
 	struct recorded rec;
 	struct bus bus;
+	struct loop loop;
+	bool has_loop;
 };
 
-static int setup(void **state)
+/* without a loop the caller is the vmm thread: lifecycle work runs at once */
+static int setup_with(void **state, bool with_loop)
 {
 	struct fx *f = calloc(1, sizeof(*f));
 	f->ram = calloc(1, RAM);
 	assert_int_equal(gm_init_from(&f->gm, f->ram, RAM, 0xd0000000ull), 0);
 	bus_init(&f->bus, "mmio");
+	f->has_loop = with_loop;
+	if (with_loop)
+		assert_int_equal(loop_init(&f->loop), 0);
 	struct virtio_env env = { .gm = &f->gm, .mmio_bus = &f->bus, .ioeventfd = rec_ioeventfd,
-	                          .irqfd = rec_irqfd, .ctx = &f->rec, .mmio_base = 0xd0001000ull, .gsi_base = 5, .nr_slots = 16 };
+	                          .irqfd = rec_irqfd, .ctx = &f->rec, .mmio_base = 0xd0001000ull, .gsi_base = 5, .nr_slots = 16,
+	                          .loop = with_loop ? &f->loop : NULL };
 	assert_int_equal(virtio_mmio_init(&f->t, &env, 1, &fake_ops, &f->dev), 0);
 	*state = f;
 	return 0;
 }
 
+static int setup(void **state) { return setup_with(state, false); }
+static int setup_loop(void **state) { return setup_with(state, true); }
+
 static int teardown(void **state)
 {
 	struct fx *f = *state;
 	virtio_mmio_destroy(&f->t);
+	if (f->has_loop)
+		loop_destroy(&f->loop);
 	bus_destroy(&f->bus);
 	free(f->ram);
 	free(f);
@@ -362,6 +377,44 @@ static void test_reset_drops_queues_and_features(void **state)
 	assert_true(virtio_mmio_live(&f->t));
 }
 
+/* With a vmm thread, a vCPU's status write only asks: activation and
+ * reset (which may wait for host I/O) run when the loop does, a pending
+ * reset before a pending activation, and a request completing in between
+ * is not pushed into rings the driver has taken back. */
+static void test_lifecycle_runs_on_the_vmm_thread(void **state)
+{
+	struct fx *f = *state;
+	go_live(f);
+	assert_int_equal(rd(f, VMMIO_STATUS), OK_STATUS | VIRTIO_STATUS_DRIVER_OK);
+	assert_int_equal(f->dev.activates, 0);
+	assert_false(virtio_mmio_live(&f->t));
+	assert_int_equal(loop_run_once(&f->loop, 1000), 1);
+	assert_int_equal(f->dev.activates, 1);
+	assert_true(virtio_mmio_live(&f->t));
+
+	struct vchain_vq a;
+	struct vchain_queue q = vchain_vq_init(&a, &f->t, 0);
+	wr(f, VMMIO_STATUS, 0);
+	assert_int_equal(rd(f, VMMIO_STATUS), 0); /* the registers at once */
+	assert_int_equal(f->dev.resets, 0);       /* the device later */
+	virtio_mmio_lock(&f->t);
+	q.ops->push(q.q, 3, 512); /* a late completion */
+	q.ops->publish(q.q);
+	virtio_mmio_unlock(&f->t);
+	uint16_t used_idx;
+	memcpy(&used_idx, f->ram + 0x3000 + 2, 2);
+	assert_int_equal(used_idx, 0);
+	assert_false(efd_ready(f->t.irq_efd));
+
+	/* the driver starts over before the vmm thread got to the reset */
+	go_live(f);
+	assert_int_equal(loop_run_once(&f->loop, 1000), 1);
+	assert_int_equal(f->dev.resets, 1);
+	assert_int_equal(f->dev.activates, 2);
+	assert_int_equal(f->dev.resets_at_activate, 1);
+	assert_true(virtio_mmio_live(&f->t));
+}
+
 static void test_interrupt_status_and_ack(void **state)
 {
 	struct fx *f = *state;
@@ -485,6 +538,7 @@ int main(void)
 		T(test_status_bits_only_cleared_by_reset),
 		T(test_failed_stops_work),
 		T(test_reset_drops_queues_and_features),
+		cmocka_unit_test_setup_teardown(test_lifecycle_runs_on_the_vmm_thread, setup_loop, teardown),
 		T(test_interrupt_status_and_ack),
 		T(test_config_space_and_odd_widths),
 		T(test_init_refuses_bad_slot),

@@ -693,8 +693,8 @@ static void test_dev_rate_limit_hooks(void **state)
 	if (!d)
 		skip();
 	bool empty = true;
-	d->nd.tx_limit = (struct net_limit){ deny, &empty };
-	d->nd.rx_limit = (struct net_limit){ deny, &empty };
+	d->nd.tx_limit = (struct vchain_limit){ deny, &empty };
+	d->nd.rx_limit = (struct vchain_limit){ deny, &empty };
 	net_dev_activate(&d->nd, BIT(32), dq_queue(&d->rx),
 	                 dq_queue(&d->tx));
 	static uint8_t good[NET_HDR_LEN + 60], rxb[2048];
@@ -814,6 +814,8 @@ static void test_virtio_net_through_transport(void **state)
 	vdrv_queue(&d, 0, 0x10000);
 	vdrv_queue(&d, 1, 0x20000);
 	vdrv_driver_ok(&d);
+	assert_false(n->dev.active); /* the vCPU only asks; the vmm thread activates */
+	assert_int_equal(loop_run_once(&loop, 5000), 1);
 	assert_true(n->dev.active);
 
 	/* RX: two buffers, a frame from the host lands in the first */
@@ -863,11 +865,13 @@ static void test_virtio_net_through_transport(void **state)
 	assert_true(vdrv_rd(&d, VMMIO_STATUS) & VIRTIO_STATUS_NEEDS_RESET);
 	/* the driver resets and starts over; the device is usable again */
 	vdrv_wr(&d, VMMIO_STATUS, 0);
+	assert_int_equal(loop_run_once(&loop, 5000), 1);
 	assert_false(n->dev.active);
 	assert_true(vdrv_negotiate(&d, want) & VIRTIO_STATUS_FEATURES_OK);
 	vdrv_queue(&d, 0, 0x10000);
 	vdrv_queue(&d, 1, 0x20000);
 	vdrv_driver_ok(&d);
+	assert_int_equal(loop_run_once(&loop, 5000), 1);
 	assert_true(n->dev.active);
 	assert_false(vdrv_rd(&d, VMMIO_STATUS) & VIRTIO_STATUS_NEEDS_RESET);
 

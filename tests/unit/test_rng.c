@@ -117,7 +117,7 @@ static void test_dev_rate_limited(void **state)
 	struct dq q = { 0 };
 	uint64_t left = 100;
 	static uint8_t a[64], b[64];
-	rd.limit = (struct rng_limit){ budget, &left };
+	rd.limit = (struct vchain_limit){ budget, &left };
 	dq_add(&q, true, a, sizeof(a));
 	dq_add(&q, true, b, sizeof(b));
 	rng_dev_activate(&rd, 0, dq_queue(&q));
@@ -148,6 +148,7 @@ static void test_virtio_rng_through_transport(void **state)
 	assert_true(vdrv_negotiate(&d, 1ULL << 32) & VIRTIO_STATUS_FEATURES_OK);
 	vdrv_queue(&d, 0, 0x10000);
 	vdrv_driver_ok(&d);
+	assert_int_equal(loop_run_once(&loop, 5000), 1); /* activation */
 	struct vdrv_buf b = { 0x40000, 64, true };
 	vdrv_add(&d, 0, &b, 1);
 	vdrv_kick(&d, 0);

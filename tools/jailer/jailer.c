@@ -218,79 +218,46 @@ static void jail_usage(void)
 	        "                   -- [husk arguments]\n");
 }
 
-static int jail_parse(struct jail *j, int argc, char **argv)
+enum { O_ID = 1, O_EXEC, O_UID, O_GID, O_BASE, O_NETNS, O_CGV, O_CG, O_PARENT, O_RLIMIT,
+       O_DAEMON, O_PIDNS, O_NODE };
+
+/* One option into j; -1 when it is bad (said on stderr). */
+static int jail_parse_opt(struct jail *j, int c, const char *arg)
 {
-	enum { O_ID = 1, O_EXEC, O_UID, O_GID, O_BASE, O_NETNS, O_CGV, O_CG, O_PARENT, O_RLIMIT,
-	       O_DAEMON, O_PIDNS, O_NODE };
-	static const struct option opts[] = {
-		{ "id", required_argument, NULL, O_ID },
-		{ "exec-file", required_argument, NULL, O_EXEC },
-		{ "uid", required_argument, NULL, O_UID },
-		{ "gid", required_argument, NULL, O_GID },
-		{ "chroot-base-dir", required_argument, NULL, O_BASE },
-		{ "netns", required_argument, NULL, O_NETNS },
-		{ "cgroup-version", required_argument, NULL, O_CGV },
-		{ "cgroup", required_argument, NULL, O_CG },
-		{ "parent-cgroup", required_argument, NULL, O_PARENT },
-		{ "resource-limit", required_argument, NULL, O_RLIMIT },
-		{ "daemonize", no_argument, NULL, O_DAEMON },
-		{ "new-pid-ns", no_argument, NULL, O_PIDNS },
-		/* the NUMA node of old jailers, which Kata still passes */
-		{ "node", required_argument, NULL, O_NODE },
-		{ NULL, 0, NULL, 0 },
-	};
 	unsigned v;
-	int c;
-	memset(j, 0, sizeof(*j));
-	j->base = JAIL_DEFAULT_BASE;
-	j->cgroup_version = 2;
-	j->rlimit_fsize = -1;
-	j->rlimit_nofile = JAIL_DEFAULT_NOFILE;
-	while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
-		switch (c) {
-		case O_ID: j->id = optarg; break;
-		case O_EXEC: j->exec_file = optarg; break;
-		case O_UID:
-			if (jail_parse_u32(optarg, "--uid", &v) < 0)
-				return -1;
-			j->uid = v, j->have_uid = true;
-			break;
-		case O_GID:
-			if (jail_parse_u32(optarg, "--gid", &v) < 0)
-				return -1;
-			j->gid = v, j->have_gid = true;
-			break;
-		case O_BASE: j->base = optarg; break;
-		case O_NETNS: j->netns = optarg; break;
-		case O_CGV:
-			if (strcmp(optarg, "1") && strcmp(optarg, "2"))
-				return jail_fail("--cgroup-version must be 1 or 2");
-			j->cgroup_version = optarg[0] - '0';
-			break;
-		case O_CG:
-			if (jail_parse_cgroup(j, optarg) < 0)
-				return -1;
-			break;
-		case O_PARENT: j->parent_cgroup = optarg; break;
-		case O_RLIMIT:
-			if (jail_parse_rlimit(j, optarg) < 0)
-				return -1;
-			break;
-		case O_DAEMON: j->daemonize = true; break;
-		case O_PIDNS: j->new_pid_ns = true; break;
-		case O_NODE:
-			if (jail_parse_u32(optarg, "--node", &v) < 0)
-				return -1;
-			break;
-		default: jail_usage(); return -1;
-		}
+	switch (c) {
+	case O_ID: j->id = arg; return 0;
+	case O_EXEC: j->exec_file = arg; return 0;
+	case O_UID:
+		if (jail_parse_u32(arg, "--uid", &v) < 0)
+			return -1;
+		j->uid = v, j->have_uid = true;
+		return 0;
+	case O_GID:
+		if (jail_parse_u32(arg, "--gid", &v) < 0)
+			return -1;
+		j->gid = v, j->have_gid = true;
+		return 0;
+	case O_BASE: j->base = arg; return 0;
+	case O_NETNS: j->netns = arg; return 0;
+	case O_CGV:
+		if (strcmp(arg, "1") && strcmp(arg, "2"))
+			return jail_fail("--cgroup-version must be 1 or 2");
+		j->cgroup_version = arg[0] - '0';
+		return 0;
+	case O_CG: return jail_parse_cgroup(j, arg) < 0 ? -1 : 0;
+	case O_PARENT: j->parent_cgroup = arg; return 0;
+	case O_RLIMIT: return jail_parse_rlimit(j, arg) < 0 ? -1 : 0;
+	case O_DAEMON: j->daemonize = true; return 0;
+	case O_PIDNS: j->new_pid_ns = true; return 0;
+	case O_NODE: return jail_parse_u32(arg, "--node", &v) < 0 ? -1 : 0;
+	default: jail_usage(); return -1;
 	}
-	/* "+": option parsing stops at the first non-option; only "--" may
-	 * end it, so a stray word is not silently taken for husk */
-	if (optind < argc && strcmp(argv[optind - 1], "--") != 0)
-		return jail_fail("unexpected argument '%s' (husk arguments go after --)", argv[optind]);
-	j->exec_argv = argv + optind;
-	j->exec_argc = argc - optind;
+}
+
+/* Everything given, every path and name safe to build the jail from. */
+static int jail_check(struct jail *j)
+{
 	if (!j->id || !jail_id_ok(j->id))
 		return jail_fail("--id must be 1-%d letters, digits or '-'", JAIL_ID_MAX);
 	if (!j->exec_file || !jail_path_ok(j->exec_file))
@@ -317,6 +284,43 @@ static int jail_parse(struct jail *j, int argc, char **argv)
 	if (n < 0 || (size_t)n >= sizeof(j->root))
 		return jail_fail("jail path too long");
 	return 0;
+}
+
+static int jail_parse(struct jail *j, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "id", required_argument, NULL, O_ID },
+		{ "exec-file", required_argument, NULL, O_EXEC },
+		{ "uid", required_argument, NULL, O_UID },
+		{ "gid", required_argument, NULL, O_GID },
+		{ "chroot-base-dir", required_argument, NULL, O_BASE },
+		{ "netns", required_argument, NULL, O_NETNS },
+		{ "cgroup-version", required_argument, NULL, O_CGV },
+		{ "cgroup", required_argument, NULL, O_CG },
+		{ "parent-cgroup", required_argument, NULL, O_PARENT },
+		{ "resource-limit", required_argument, NULL, O_RLIMIT },
+		{ "daemonize", no_argument, NULL, O_DAEMON },
+		{ "new-pid-ns", no_argument, NULL, O_PIDNS },
+		/* the NUMA node of old jailers, which Kata still passes */
+		{ "node", required_argument, NULL, O_NODE },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+	memset(j, 0, sizeof(*j));
+	j->base = JAIL_DEFAULT_BASE;
+	j->cgroup_version = 2;
+	j->rlimit_fsize = -1;
+	j->rlimit_nofile = JAIL_DEFAULT_NOFILE;
+	while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1)
+		if (jail_parse_opt(j, c, optarg) < 0)
+			return -1;
+	/* "+": option parsing stops at the first non-option; only "--" may
+	 * end it, so a stray word is not silently taken for husk */
+	if (optind < argc && strcmp(argv[optind - 1], "--") != 0)
+		return jail_fail("unexpected argument '%s' (husk arguments go after --)", argv[optind]);
+	j->exec_argv = argv + optind;
+	j->exec_argc = argc - optind;
+	return jail_check(j);
 }
 
 /* ---- steps ---- */

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "devices/plain_state.h"
 #include "vmm/errmsg.h"
 #include "vmm/log.h"
 #include "vmm/snapshot/mem_file.h"
@@ -93,3 +94,53 @@ int snapshot_struct_check(const char *what, uint32_t version, const uint8_t *blo
 	memcpy(state, blob + STRUCT_HDR, len);
 	return 0;
 }
+
+static int plain_save(void *opaque, void **blob, size_t *len)
+{
+	struct snapshot_plain *p = opaque;
+	pthread_mutex_lock(p->lock);
+	int ret = snapshot_struct_save(p->version, p->state, p->size, blob, len);
+	pthread_mutex_unlock(p->lock);
+	return ret;
+}
+
+/* Into copy (p->size bytes): the blob's struct, if it can be used. */
+static int plain_take(const struct snapshot_plain *p, const uint8_t *blob, size_t len, void *copy,
+                      char *err, size_t errlen)
+{
+	int ret = snapshot_struct_check(p->name, p->version, blob, len, copy, p->size, err, errlen);
+	if (ret == 0 && p->valid)
+		ret = p->valid(copy, err, errlen);
+	return ret;
+}
+
+static int plain_check(void *opaque, const uint8_t *blob, size_t len, char *err, size_t errlen)
+{
+	struct snapshot_plain *p = opaque;
+	void *copy = malloc(p->size);
+	if (!copy)
+		return errmsg_set(err, errlen, -ENOMEM, "%s state: out of memory", p->name);
+	int ret = plain_take(p, blob, len, copy, err, errlen);
+	free(copy);
+	return ret;
+}
+
+static int plain_restore(void *opaque, const uint8_t *blob, size_t len)
+{
+	struct snapshot_plain *p = opaque;
+	void *copy = malloc(p->size);
+	int ret = copy ? plain_take(p, blob, len, copy, NULL, 0) : -ENOMEM;
+	if (ret == 0) {
+		pthread_mutex_lock(p->lock);
+		memcpy(p->state, copy, p->size);
+		pthread_mutex_unlock(p->lock);
+	}
+	free(copy);
+	return ret;
+}
+
+const struct snapshot_dev_ops snapshot_plain_ops = {
+	.save = plain_save,
+	.check = plain_check,
+	.restore = plain_restore,
+};

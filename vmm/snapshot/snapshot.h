@@ -99,6 +99,11 @@ void snapshot_state_destroy(struct snapshot_state *s);
 int snapshot_struct_save(uint32_t version, const void *state, size_t len, void **blob, size_t *blob_len);
 int snapshot_struct_check(const char *what, uint32_t version, const uint8_t *blob, size_t blob_len,
                           void *state, size_t len, char *err, size_t errlen);
+/* The ops of such a device when that copy is all there is to it
+ * (opaque = its struct snapshot_plain, devices/plain_state.h): save copies
+ * the struct under its lock, check also asks valid(), restore copies it
+ * back. */
+extern const struct snapshot_dev_ops snapshot_plain_ops;
 
 /* name: unique, 1..79 bytes, stable across versions (it is the key). */
 int snapshot_device_register(struct snapshot_state *s, const char *name,

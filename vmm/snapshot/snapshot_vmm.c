@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "vmm/config.h"
+#include "vmm/errmsg.h"
 #include "vmm/log.h"
 #include "vmm/snapshot/vm_config.h"
 #include "vmm/vmm.h"
@@ -45,6 +46,27 @@ int snapshot_restore_step(struct vmm *vmm)
 	return 0;
 }
 
+/* The snapshot's machine and (when it names them) its devices, in place of
+ * what was configured. */
+static int snapshot_load_config(const struct snapshot_image *img, struct vm_config *cfg,
+                                const struct snapshot_load_params *p, char *err, size_t errlen)
+{
+	const struct snap_section *vc = snap_find(&img->f, SNAP_SEC_VM_CONFIG, 0);
+	int ret = 0;
+	if (vc)
+		ret = snapshot_vm_config_apply(vc->data, (size_t)vc->len, cfg, p, err, errlen);
+	else if (p->nr_net_overrides || p->vsock_uds_override)
+		ret = errmsg_set(err, errlen, -EINVAL, "the snapshot has no device configuration to override");
+	if (ret < 0)
+		return ret;
+	cfg->machine.vcpu_count = img->machine.vcpu_count;
+	cfg->machine.mem_size_mib = img->machine.mem_size_mib;
+	cfg->machine.smt = img->machine.flags & SNAP_MACHINE_SMT;
+	/* dirty logging is switched on by the restore when asked for */
+	cfg->machine.track_dirty_pages = false;
+	return 0;
+}
+
 int snapshot_load(struct vmm *vmm, struct vm_config *cfg, const struct snapshot_load_params *p,
                   char *err, size_t errlen)
 {
@@ -67,23 +89,11 @@ int snapshot_load(struct vmm *vmm, struct vm_config *cfg, const struct snapshot_
 	config_init(&before);
 	snapshot_vm_config_take_devices(&before, cfg);
 	before.machine = cfg->machine;
-	/* the snapshot's devices (when it names them) replace any configured */
-	const struct snap_section *vc = snap_find(&img.f, SNAP_SEC_VM_CONFIG, 0);
-	if (vc)
-		ret = snapshot_vm_config_apply(vc->data, (size_t)vc->len, cfg, p, err, errlen);
-	else if (p->nr_net_overrides || p->vsock_uds_override) {
-		snprintf(err, errlen, "the snapshot has no device configuration to override");
-		ret = -EINVAL;
-	}
+	ret = snapshot_load_config(&img, cfg, p, err, errlen);
 	if (ret < 0) {
 		snapshot_image_close(&img);
 		goto out;
 	}
-	cfg->machine.vcpu_count = img.machine.vcpu_count;
-	cfg->machine.mem_size_mib = img.machine.mem_size_mib;
-	cfg->machine.smt = img.machine.flags & SNAP_MACHINE_SMT;
-	/* dirty logging is switched on by the restore when asked for */
-	cfg->machine.track_dirty_pages = false;
 	struct vmm_restore r = { .img = &img, .p = p, .err = err, .errlen = errlen };
 	err[0] = '\0';
 	vmm->restore = &r;

@@ -376,39 +376,36 @@ static int vs_apply_events(int vcpu_fd, const struct snap_file *f, unsigned inde
 	return 0;
 }
 
+/* The sections applied with one KVM_SET_* each, in this order (CPUID
+ * first: the registers after it are checked against it). */
+static const struct vs_set {
+	uint32_t type;
+	unsigned long req;
+	const char *name;
+} vs_sets[] = {
+	{ SNAP_SEC_VCPU_CPUID, KVM_SET_CPUID2, "KVM_SET_CPUID2" },
+	{ SNAP_SEC_VCPU_MP_STATE, KVM_SET_MP_STATE, "KVM_SET_MP_STATE" },
+	{ SNAP_SEC_VCPU_REGS, KVM_SET_REGS, "KVM_SET_REGS" },
+	{ SNAP_SEC_VCPU_SREGS, KVM_SET_SREGS, "KVM_SET_SREGS" },
+	{ SNAP_SEC_VCPU_XSAVE, KVM_SET_XSAVE, "KVM_SET_XSAVE" },
+	{ SNAP_SEC_VCPU_FPU, KVM_SET_FPU, "KVM_SET_FPU" },
+	{ SNAP_SEC_VCPU_XCRS, KVM_SET_XCRS, "KVM_SET_XCRS" },
+	{ SNAP_SEC_VCPU_DEBUGREGS, KVM_SET_DEBUGREGS, "KVM_SET_DEBUGREGS" },
+	{ SNAP_SEC_VCPU_LAPIC, KVM_SET_LAPIC, "KVM_SET_LAPIC" },
+};
+
 int vcpu_state_apply(const struct vm *vm, int vcpu_fd, const struct snap_file *f,
                      unsigned index, char *err, size_t errlen)
 {
 	int ret = vs_apply_tsc_khz(vcpu_fd, f, index, err, errlen);
-	if (ret == 0)
-		ret = vs_apply_section(vcpu_fd, f, SNAP_SEC_VCPU_CPUID, index, KVM_SET_CPUID2, "KVM_SET_CPUID2",
-		                       0, err, errlen);
-	if (ret == 0)
-		ret = vs_apply_section(vcpu_fd, f, SNAP_SEC_VCPU_MP_STATE, index, KVM_SET_MP_STATE,
-		                       "KVM_SET_MP_STATE", 0, err, errlen);
-	if (ret == 0)
-		ret = vs_apply_section(vcpu_fd, f, SNAP_SEC_VCPU_REGS, index, KVM_SET_REGS, "KVM_SET_REGS",
-		                       0, err, errlen);
-	if (ret == 0)
-		ret = vs_apply_section(vcpu_fd, f, SNAP_SEC_VCPU_SREGS, index, KVM_SET_SREGS, "KVM_SET_SREGS",
-		                       0, err, errlen);
-	/* KVM_SET_XSAVE reads the VM's whole XSAVE2 size: pad a smaller saved
-	 * area with zeros (its XSTATE_BV says those components are absent) */
-	if (ret == 0)
-		ret = vs_apply_section(vcpu_fd, f, SNAP_SEC_VCPU_XSAVE, index, KVM_SET_XSAVE, "KVM_SET_XSAVE",
-		                       vs_xsave_size(vm), err, errlen);
-	if (ret == 0)
-		ret = vs_apply_section(vcpu_fd, f, SNAP_SEC_VCPU_FPU, index, KVM_SET_FPU, "KVM_SET_FPU",
-		                       0, err, errlen);
-	if (ret == 0)
-		ret = vs_apply_section(vcpu_fd, f, SNAP_SEC_VCPU_XCRS, index, KVM_SET_XCRS, "KVM_SET_XCRS",
-		                       0, err, errlen);
-	if (ret == 0)
-		ret = vs_apply_section(vcpu_fd, f, SNAP_SEC_VCPU_DEBUGREGS, index, KVM_SET_DEBUGREGS,
-		                       "KVM_SET_DEBUGREGS", 0, err, errlen);
-	if (ret == 0)
-		ret = vs_apply_section(vcpu_fd, f, SNAP_SEC_VCPU_LAPIC, index, KVM_SET_LAPIC, "KVM_SET_LAPIC",
-		                       0, err, errlen);
+	for (size_t i = 0; ret == 0 && i < sizeof(vs_sets) / sizeof(vs_sets[0]); i++) {
+		const struct vs_set *v = &vs_sets[i];
+		/* KVM_SET_XSAVE reads the VM's whole XSAVE2 size: pad a smaller
+		 * saved area with zeros (its XSTATE_BV says those components
+		 * are absent) */
+		size_t min_len = v->type == SNAP_SEC_VCPU_XSAVE ? vs_xsave_size(vm) : 0;
+		ret = vs_apply_section(vcpu_fd, f, v->type, index, v->req, v->name, min_len, err, errlen);
+	}
 	if (ret == 0)
 		ret = vs_apply_msrs(vcpu_fd, f, index, err, errlen);
 	if (ret == 0)
