@@ -108,7 +108,8 @@ int api_route_parse(const struct http_request *req, struct api_request *r, struc
 		return 0;
 	}
 	if (kind == VERSION) {
-		api_reply_json(rep, json_pack("{s:s}", "firecracker_version", HUSK_VERSION));
+		api_reply_json(rep, json_pack("{s:s, s:s}", "firecracker_version", FIRECRACKER_API_VERSION,
+		                              "husk_version", HUSK_VERSION));
 		return 0;
 	}
 	r->kind = (enum api_kind)kind;
@@ -126,20 +127,46 @@ int api_route_parse(const struct http_request *req, struct api_request *r, struc
 	return 1;
 }
 
+/* Which of Firecracker's latencies_us r is, or MLAT_COUNT. */
+static enum metrics_latency route_latency(const struct api_request *r)
+{
+	switch (r->kind) {
+	case API_SNAPSHOT_CREATE:
+		return r->snap_create.type == SNAPSHOT_DIFF ? MLAT_DIFF_CREATE_SNAPSHOT : MLAT_FULL_CREATE_SNAPSHOT;
+	case API_SNAPSHOT_LOAD: return MLAT_LOAD_SNAPSHOT;
+	case API_PATCH_VM: return r->pause ? MLAT_PAUSE_VM : MLAT_RESUME_VM;
+	default: return MLAT_COUNT;
+	}
+}
+
+static enum metrics_method route_method(const struct http_request *req)
+{
+	switch (req->method) {
+	case HTTP_GET: return MM_GET;
+	case HTTP_PUT: return MM_PUT;
+	case HTTP_PATCH: return MM_PATCH;
+	default: return MM_OTHER;
+	}
+}
+
 void api_route(struct api *a, const struct http_request *req, struct http_response *resp)
 {
 	struct api_request r;
 	struct api_reply rep = { 500, NULL };
 	unsigned long long t0 = log_now_us();
+	struct metrics *m = a->target ? a->target->metrics : NULL;
 
 	if (api_route_parse(req, &r, &rep)) {
+		enum metrics_latency lat = route_latency(&r);
 		if (a->loop)
 			api_submit(a, &r, &rep);
 		else
 			api_apply(a->target, &r, &rep); /* no vmm loop: tests */
 		api_request_free(&r);
+		if (lat != MLAT_COUNT && rep.status < 400)
+			metrics_latency(m, lat, log_now_us() - t0);
 	}
-	metrics_count_api(a->target ? a->target->metrics : NULL, route_resource(req), rep.status);
+	metrics_count_api(m, route_resource(req), route_method(req), rep.status);
 	if (rep.status >= 400)
 		log_warn("API %s %.200s -> %d %.300s", http_method_str(req->method), req->url, rep.status,
 		         rep.body ? rep.body : "");

@@ -400,6 +400,7 @@ static int cmd_serve(int argc, char **argv)
 		}
 		api_up = true;
 	}
+	metrics_mark_startup(&metrics);
 	if (o.config_file && serve_boot(&t) < 0)
 		goto out;
 	code = vmm_run(&vmm);
@@ -426,7 +427,10 @@ int main(int argc, char **argv)
 	if (argc >= 2 && strcmp(argv[1], "snapshot") == 0)
 		return snapshot_cli_main(argc - 1, argv + 1);
 	if (argc >= 2 && strcmp(argv[1], "--version") == 0) {
-		printf("husk v%s\n", HUSK_VERSION);
+		/* Firecracker's shape, "<name> v<version>" on the first line
+		 * (Kata parses it); husk's own version on the second */
+		printf("husk v%s\nhusk %s, following the API and flags of Firecracker v%s\n",
+		       FIRECRACKER_API_VERSION, HUSK_VERSION, FIRECRACKER_API_VERSION);
 		return 0;
 	}
 	if (argc >= 2 && strncmp(argv[1], "--", 2) == 0)

@@ -1,5 +1,8 @@
-/* metrics: Firecracker-style metrics, one JSON object per line written to
- * a file or FIFO: every 60 s and on FlushMetrics. Counters the api thread
+/* metrics: Firecracker's metrics, one JSON object per line written to a
+ * file or FIFO: every 60 s and on FlushMetrics. The line has every group
+ * and leaf of Firecracker's schema (a leaf husk has nothing for is 0),
+ * counters as increments since the previous line, as Firecracker writes
+ * them; husk's own figures are under "husk". Counters the api thread
  * bumps are atomic; device counters are read from the devices on the vmm
  * thread when a line is written. */
 #ifndef HUSK_METRICS_H
@@ -21,6 +24,12 @@ enum metrics_resource {
 	MRES_COUNT
 };
 enum metrics_status { MST_2XX, MST_4XX, MST_5XX, MST_COUNT };
+enum metrics_method { MM_GET, MM_PUT, MM_PATCH, MM_OTHER, MM_COUNT };
+/* Firecracker's latencies_us the API measures (request in, answer out) */
+enum metrics_latency {
+	MLAT_FULL_CREATE_SNAPSHOT, MLAT_DIFF_CREATE_SNAPSHOT, MLAT_LOAD_SNAPSHOT, MLAT_PAUSE_VM,
+	MLAT_RESUME_VM, MLAT_COUNT
+};
 
 struct metrics {
 	int fd;       /* -1 until PUT /metrics */
@@ -28,6 +37,13 @@ struct metrics {
 	struct loop *loop;
 	struct vmm *vmm;
 	atomic_ullong api[MRES_COUNT][MST_COUNT];
+	/* Firecracker's per-method counts: requests, and those answered >= 400 */
+	atomic_ullong calls[MRES_COUNT][MM_COUNT], fails[MRES_COUNT][MM_COUNT];
+	atomic_ullong latency_us[MLAT_COUNT]; /* the last of each */
+	unsigned long long startup_us, startup_cpu_us; /* when the API was ready */
+	/* counters are written as increments since the previous line, as
+	 * Firecracker's are: the absolute values that line saw */
+	void *prev; /* json_t */
 	unsigned long long lines; /* written so far */
 };
 
@@ -39,7 +55,13 @@ int metrics_open(struct metrics *m, const char *path);
 int metrics_flush(struct metrics *m);
 void metrics_close(struct metrics *m);
 /* Count one API request (any thread). */
-void metrics_count_api(struct metrics *m, enum metrics_resource res, int http_status);
+void metrics_count_api(struct metrics *m, enum metrics_resource res, enum metrics_method method,
+                       int http_status);
+/* Record what one request of that kind took (any thread). */
+void metrics_latency(struct metrics *m, enum metrics_latency which, unsigned long long us);
+/* The API is ready to serve: api_server's process_startup_time_us (from
+ * --start-time-us, or the process start) and _cpu_us (CPU time used). */
+void metrics_mark_startup(struct metrics *m);
 const char *metrics_resource_name(enum metrics_resource res);
 /* The line metrics_flush would write, malloc'd (for tests). */
 char *metrics_line(struct metrics *m);

@@ -15,3 +15,5 @@ int i8042_send_ctrl_alt_del(struct i8042 *k) { (void)k; abort(); }
 /* classes are compared by address only (no device is ever attached) */
 const struct virtio_class blk_class;
 const struct virtio_class net_class;
+const struct virtio_class vsock_class;
+const struct virtio_class rng_class;

@@ -123,3 +123,27 @@ class Husk:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
         return self.wait(timeout)
+
+
+# Groups whose leaves are values, not per-line increments.
+METRICS_STORE_GROUPS = ("api_server", "latencies_us", "husk")
+
+
+def metrics_totals(path):
+    """What the metrics file at path says so far: every line counts what
+    happened since the line before it (Firecracker's way), so counters are
+    summed over the lines; value groups come from the last line."""
+    lines = [json.loads(t) for t in open(path).read().splitlines()]
+    totals = {}
+    for line in lines:
+        for group, leaves in line.items():
+            if not isinstance(leaves, dict):
+                continue
+            if group in METRICS_STORE_GROUPS:
+                totals[group] = leaves
+                continue
+            t = totals.setdefault(group, {})
+            for k, v in leaves.items():
+                if isinstance(v, int):
+                    t[k] = t.get(k, 0) + v
+    return totals

@@ -479,33 +479,141 @@ static void test_apply_instance_start_needs_kernel(void **state)
 	free(rep.body);
 }
 
+static long long leaf(json_t *line, const char *group, const char *key)
+{
+	json_t *v = json_object_get(json_object_get(line, group), key);
+	if (!json_is_integer(v))
+		fail_msg("metrics %s.%s missing", group, key);
+	return json_integer_value(v);
+}
+
 static void test_metrics_flush(void **state)
 {
 	struct fixture *f = *state;
 	struct api_reply rep = { 0, NULL };
-	char path[64], body[128], line[4096];
+	char path[64], body[128], line[16384];
 	snprintf(path, sizeof(path), "/tmp/husk-test-metrics-%d", (int)getpid());
 	unlink(path);
 	snprintf(body, sizeof(body), "{\"metrics_path\": \"%s\"}", path);
 	assert_int_equal(call(f, HTTP_PUT, "/metrics", body, &rep), 204);
 	assert_int_equal(call(f, HTTP_PUT, "/metrics", body, &rep), 400);
 	assert_fault(&rep, 400, "reinitialization");
-	metrics_count_api(&f->metrics, MRES_DRIVES, 204);
-	metrics_count_api(&f->metrics, MRES_DRIVES, 400);
-	metrics_count_api(&f->metrics, MRES_DRIVES, 400);
+	metrics_count_api(&f->metrics, MRES_DRIVES, MM_PUT, 204);
+	metrics_count_api(&f->metrics, MRES_DRIVES, MM_PUT, 400);
+	metrics_count_api(&f->metrics, MRES_DRIVES, MM_PUT, 400);
+	metrics_count_api(&f->metrics, MRES_DRIVES, MM_PATCH, 204);
+	metrics_count_api(&f->metrics, MRES_ROOT, MM_GET, 200);
+	metrics_latency(&f->metrics, MLAT_PAUSE_VM, 1234);
+	assert_int_equal(call(f, HTTP_PUT, "/actions", "{\"action_type\": \"FlushMetrics\"}", &rep), 204);
+	metrics_count_api(&f->metrics, MRES_DRIVES, MM_PUT, 204);
 	assert_int_equal(call(f, HTTP_PUT, "/actions", "{\"action_type\": \"FlushMetrics\"}", &rep), 204);
 	FILE *m = fopen(path, "r");
 	assert_non_null(m);
-	assert_non_null(fgets(line, sizeof(line), m));
+	json_t *l1 = (assert_non_null(fgets(line, sizeof(line), m)), js(line));
+	json_t *l2 = (assert_non_null(fgets(line, sizeof(line), m)), js(line));
 	fclose(m);
 	unlink(path);
-	json_t *o = js(line);
-	json_t *d = json_object_get(json_object_get(o, "api_server"), "drives");
-	assert_int_equal(json_integer_value(json_object_get(d, "2xx")), 1);
+	/* Firecracker's groups: each line counts what happened since the last */
+	assert_int_equal(leaf(l1, "put_api_requests", "drive_count"), 3);
+	assert_int_equal(leaf(l1, "put_api_requests", "drive_fails"), 2);
+	assert_int_equal(leaf(l1, "patch_api_requests", "drive_count"), 1);
+	assert_int_equal(leaf(l1, "patch_api_requests", "drive_fails"), 0);
+	assert_int_equal(leaf(l1, "get_api_requests", "instance_info_count"), 1);
+	assert_int_equal(leaf(l2, "put_api_requests", "drive_count"), 1);
+	assert_int_equal(leaf(l2, "put_api_requests", "drive_fails"), 0);
+	assert_int_equal(leaf(l2, "get_api_requests", "instance_info_count"), 0);
+	/* values, not counters, stay */
+	assert_int_equal(leaf(l1, "latencies_us", "pause_vm"), 1234);
+	assert_int_equal(leaf(l2, "latencies_us", "pause_vm"), 1234);
+	assert_true(json_integer_value(json_object_get(l2, "utc_timestamp_ms")) > 1700000000000ll);
+	/* husk's own: answers by resource and status class, cumulative */
+	json_t *d = json_object_get(json_object_get(json_object_get(l2, "husk"), "api_responses"), "drives");
+	assert_int_equal(json_integer_value(json_object_get(d, "2xx")), 3);
 	assert_int_equal(json_integer_value(json_object_get(d, "4xx")), 2);
-	assert_true(json_is_object(json_object_get(o, "block")));
-	json_decref(o);
+	json_decref(l1);
+	json_decref(l2);
 	free(rep.body);
+}
+
+/* Every group and leaf of Firecracker's metrics (its tests'
+ * validate_fc_metrics), as a dashboard reads them; "x_agg" leaves are
+ * objects of min_us, max_us and sum_us. */
+static const char *const fc_schema[] = {
+	"api_server: process_startup_time_us process_startup_time_cpu_us",
+	"balloon: activate_fails inflate_count stats_updates_count stats_update_fails deflate_count "
+	"event_fails free_page_report_count free_page_report_freed free_page_report_fails "
+	"free_page_hint_count free_page_hint_freed free_page_hint_fails",
+	"block: activate_fails cfg_fails no_avail_buffer event_fails execute_fails invalid_reqs_count "
+	"flush_count queue_event_count rate_limiter_event_count update_count update_fails read_bytes "
+	"write_bytes read_count write_count rate_limiter_throttled_events io_engine_throttled_events "
+	"remaining_reqs_count read_agg write_agg",
+	"deprecated_api: deprecated_http_api_calls",
+	"get_api_requests: instance_info_count machine_cfg_count mmds_count vmm_version_count "
+	"hotplug_memory_count",
+	"i8042: error_count missed_read_count missed_write_count read_count reset_count write_count",
+	"latencies_us: full_create_snapshot diff_create_snapshot load_snapshot pause_vm resume_vm "
+	"vmm_full_create_snapshot vmm_diff_create_snapshot vmm_load_snapshot vmm_pause_vm vmm_resume_vm",
+	"logger: missed_metrics_count metrics_fails missed_log_count rate_limited_log_count",
+	"mmds: rx_accepted rx_accepted_err rx_accepted_unusual rx_bad_eth rx_invalid_token rx_no_token "
+	"rx_count tx_bytes tx_count tx_errors tx_frames connections_created connections_destroyed",
+	"net: activate_fails cfg_fails no_rx_avail_buffer no_tx_avail_buffer event_fails "
+	"rx_queue_event_count rx_event_rate_limiter_count rx_rate_limiter_throttled rx_tap_event_count "
+	"rx_bytes_count rx_packets_count rx_fails rx_count tap_read_fails tap_write_fails tx_bytes_count "
+	"tx_malformed_frames tx_fails tx_count tx_packets_count tx_queue_event_count "
+	"tx_rate_limiter_event_count tx_rate_limiter_throttled tx_spoofed_mac_count "
+	"tx_remaining_reqs_count tap_write_agg",
+	"patch_api_requests: drive_count drive_fails network_count network_fails machine_cfg_count "
+	"machine_cfg_fails mmds_count mmds_fails hotplug_memory_count hotplug_memory_fails pmem_count "
+	"pmem_fails",
+	"put_api_requests: actions_count actions_fails boot_source_count boot_source_fails drive_count "
+	"drive_fails logger_count logger_fails machine_cfg_count machine_cfg_fails cpu_cfg_count "
+	"cpu_cfg_fails metrics_count metrics_fails network_count network_fails mmds_count mmds_fails "
+	"vsock_count vsock_fails pmem_count pmem_fails serial_count serial_fails hotplug_memory_count "
+	"hotplug_memory_fails",
+	"seccomp: num_faults",
+	"vcpu: exit_io_in exit_io_out exit_mmio_read exit_mmio_write failures kvmclock_ctrl_fails "
+	"exit_io_in_agg exit_io_out_agg exit_mmio_read_agg exit_mmio_write_agg",
+	"vmm: panic_count",
+	"uart: error_count flush_count missed_read_count missed_write_count read_count write_count "
+	"rate_limiter_dropped_bytes",
+	"signals: sigbus sigsegv sigxfsz sigxcpu sigpipe sighup sigill",
+	"vsock: activate_fails cfg_fails rx_queue_event_fails tx_queue_event_fails ev_queue_event_fails "
+	"muxer_event_fails conn_event_fails rx_queue_event_count tx_queue_event_count rx_bytes_count "
+	"tx_bytes_count rx_packets_count tx_packets_count conns_added conns_killed conns_removed "
+	"killq_resync tx_flush_fails tx_write_fails rx_read_fails",
+	"entropy: activate_fails entropy_event_fails entropy_event_count entropy_bytes host_rng_fails "
+	"entropy_rate_limiter_throttled rate_limiter_event_count",
+	"interrupts: triggers config_updates",
+	"pmem: activate_fails cfg_fails event_fails queue_event_count rate_limiter_throttled_events "
+	"rate_limiter_event_count",
+	"memory_hotplug: activate_fails queue_event_fails queue_event_count plug_count plug_bytes "
+	"plug_fails plug_agg unplug_count unplug_bytes unplug_fails unplug_discard_fails unplug_agg "
+	"state_count state_fails state_agg unplug_all_count unplug_all_fails unplug_all_agg",
+};
+
+static void test_metrics_have_firecrackers_schema(void **state)
+{
+	struct fixture *f = *state;
+	char *text = metrics_line(&f->metrics);
+	json_t *o = js(text);
+	free(text);
+	assert_true(json_is_integer(json_object_get(o, "utc_timestamp_ms")));
+	for (size_t i = 0; i < sizeof(fc_schema) / sizeof(fc_schema[0]); i++) {
+		char buf[1024], *save = NULL;
+		snprintf(buf, sizeof(buf), "%s", fc_schema[i]);
+		char *group = strtok_r(buf, ":", &save);
+		json_t *g = json_object_get(o, group);
+		if (!json_is_object(g))
+			fail_msg("metrics group %s missing", group);
+		for (char *k = strtok_r(NULL, " ", &save); k; k = strtok_r(NULL, " ", &save)) {
+			json_t *v = json_object_get(g, k);
+			size_t kl = strlen(k);
+			bool agg = kl > 4 && strcmp(k + kl - 4, "_agg") == 0;
+			if (agg ? !json_is_integer(json_object_get(v, "sum_us")) : !json_is_integer(v))
+				fail_msg("metrics leaf %s.%s missing", group, k);
+		}
+	}
+	json_decref(o);
 }
 
 /* Firecracker's rate limiter object, read by the one parser every
@@ -593,6 +701,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_mmds_config, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_mmds_data, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_metrics_flush, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_metrics_have_firecrackers_schema, fx_setup, fx_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
