@@ -32,6 +32,13 @@ static void conn_free(struct mmds_conn *c)
 	c->state = CONN_FREE;
 }
 
+/* A connection ends (reset, closed both ways or evicted): counted. */
+static void conn_close(struct mmds_stack *st, struct mmds_conn *c)
+{
+	st->stats.conns_closed++;
+	conn_free(c);
+}
+
 /* What the guest did to this endpoint, once, at the end. */
 static void stack_log(const struct mmds_stack *st)
 {
@@ -126,7 +133,7 @@ static struct mmds_conn *conn_alloc(struct mmds_stack *st)
 			lru = c;
 	}
 	st->stats.conns_evicted++;
-	conn_free(lru);
+	conn_close(st, lru);
 	return lru;
 }
 
@@ -253,7 +260,7 @@ static void on_segment(struct mmds_stack *st, struct mmds_conn *c, const struct 
 	if (s->flags & TCP_RST) {
 		/* only an exact hit closes (RFC 5961): a blind RST storm cannot */
 		if (s->seq == c->rcv_nxt)
-			conn_free(c);
+			conn_close(st, c);
 		else
 			st->stats.rx_rst_ignored++;
 		return;
@@ -273,7 +280,7 @@ static void on_segment(struct mmds_stack *st, struct mmds_conn *c, const struct 
 	if (c->fin_sent && c->snd_una == c->snd_nxt && c->peer_fin) {
 		if (need_ack)
 			ctl_segment(st, c, TCP_ACK, c->snd_nxt);
-		conn_free(c);
+		conn_close(st, c);
 		return;
 	}
 	/* data or a FIN on its way carries the ACK; else send it alone */
@@ -339,6 +346,7 @@ static size_t conn_pop(struct mmds_stack *st, struct mmds_conn *c, uint8_t *out)
 		s.len = n;
 		s.flags |= TCP_PSH;
 		c->snd_nxt += (uint32_t)n;
+		st->stats.tx_bytes += n;
 	} else if (conn_wants_fin(c)) {
 		s.flags |= TCP_FIN;
 		c->snd_nxt++;

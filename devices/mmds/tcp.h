@@ -30,7 +30,8 @@
 struct mmds_stack_stats {
 	uint64_t rx_frames, rx_malformed, rx_bad_csum, rx_unsupported;
 	uint64_t rx_out_of_window, rx_rst_ignored, rx_no_conn, rx_oversized;
-	uint64_t conns_opened, conns_evicted, tx_frames, tx_ctl_dropped;
+	uint64_t conns_opened, conns_closed, conns_evicted;
+	uint64_t tx_frames, tx_bytes, tx_ctl_dropped; /* tx_bytes: TCP payload */
 };
 
 enum mmds_conn_state { CONN_FREE, CONN_SYN_RCVD, CONN_OPEN };

@@ -9,14 +9,15 @@ import subprocess
 
 import pytest
 
-from api_client import Husk
+from api_client import Husk, metrics_totals
 from net_helpers import Husk as SerialHusk, ping, netns, tap_stat  # noqa: F401
 
 MAC = "06:00:ac:10:00:02"
 
 
 def start(husk_bin, guest, tmp_path, netns, cmdline, version="V1", data=None):
-    h = Husk(husk_bin, tmp_path / "api.sock", ("--level", "Info"), prefix=("ip", "netns", "exec", netns))
+    h = Husk(husk_bin, tmp_path / "api.sock", ("--level", "Info", "--metrics-path", str(tmp_path / "metrics")),
+             prefix=("ip", "netns", "exec", netns))
     for path, body in (("/machine-config", {"vcpu_count": 1, "mem_size_mib": 64}),
                        ("/boot-source", {"kernel_image_path": guest("virtio_net/net_guest64"),
                                          "boot_args": "console=ttyS0 ip=172.16.0.2 " + cmdline}),
@@ -70,8 +71,15 @@ def test_guest_v2_needs_a_token(husk_bin, guest, tmp_path, netns):
     assert mmds_line(out, "get-with-token") == (200, "z1")
     assert mmds_line(out, "get-wrong-token") == (401, "MMDS token not valid.")
     assert h.proc.poll() is None
-    # what the guest asked, counted: 4 requests, 1 token, 1 GET without
-    # one and 1 with a wrong one
+    # in Firecracker's metrics: 4 connections of 1 request each, opened
+    # and closed, one GET without a token and one with a wrong one
+    assert h.request("PUT", "/actions", {"action_type": "FlushMetrics"}) == (204, None)
+    mm = metrics_totals(tmp_path / "metrics")["mmds"]
+    assert mm["rx_count"] == 4 and mm["connections_created"] == 4 and mm["connections_destroyed"] == 4, mm
+    assert mm["rx_no_token"] == 1 and mm["rx_invalid_token"] == 1, mm
+    assert mm["rx_accepted"] >= 4 * 4 + 1 and mm["rx_accepted_err"] == 0, mm  # ARP, SYN, data, ACKs, FIN per request
+    assert mm["tx_frames"] >= 4 * 3 + 1 and mm["tx_bytes"] > 4 * 100, mm
+    # and in the log: 4 requests, 1 token
     assert ("mmds: 4 requests (0 unparsable or oversized), 1 tokens issued, 1 GETs without a token, "
             "1 with an invalid one") in stop(h)
 
