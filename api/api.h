@@ -109,6 +109,7 @@ struct api_snapshot_load {
 	char *backend_path;
 	bool enable_diff_snapshots;
 	bool resume_vm;
+	bool clock_realtime;
 	int nr_overrides;
 	struct api_net_override overrides[CONFIG_MAX_NETS];
 	char *vsock_uds_override;

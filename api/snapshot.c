@@ -76,7 +76,7 @@ int api_parse_snapshot_load(const json_t *o, struct api_snapshot_load *out, stru
 {
 	static const char *const allowed[] = { "snapshot_path", "mem_backend", "mem_file_path",
 		                               "enable_diff_snapshots", "track_dirty_pages", "resume_vm",
-		                               "network_overrides", "vsock_override", NULL };
+		                               "network_overrides", "vsock_override", "clock_realtime", NULL };
 	static const char *const vsock_allowed[] = { "uds_path", NULL };
 	int ret;
 
@@ -103,6 +103,8 @@ int api_parse_snapshot_load(const json_t *o, struct api_snapshot_load *out, stru
 	out->enable_diff_snapshots = diff || track;
 	if (ret == 0)
 		ret = api_field_bool(o, "resume_vm", false, &out->resume_vm, NULL, e);
+	if (ret == 0)
+		ret = api_field_bool(o, "clock_realtime", false, &out->clock_realtime, NULL, e);
 	if (ret == 0)
 		ret = overrides_parse(o, out, e);
 	const json_t *vo = json_object_get(o, "vsock_override");
@@ -140,6 +142,7 @@ void api_apply_snapshot_load(struct api_target *t, struct api_request *r, struct
 	struct snapshot_load_params p = { .snapshot_path = l->snapshot_path, .mem_backend = l->backend,
 		                          .backend_path = l->backend_path,
 		                          .enable_diff_snapshots = l->enable_diff_snapshots,
+		                          .clock_realtime = l->clock_realtime,
 		                          .resume_vm = l->resume_vm };
 	struct snapshot_net_override ov[CONFIG_MAX_NETS];
 	char err[256] = "";

@@ -40,6 +40,7 @@ static int gm_map(struct guest_mem *gm, uint64_t ram_size, uint64_t gap_start, u
 		return -errno;
 	gm->base = p;
 	gm->map_size = ram_size;
+	gm->page_size = align;
 	int ret = gm_layout(gm, ram_size, gap_start);
 	if (ret < 0)
 		gm_destroy(gm);
@@ -63,6 +64,7 @@ int gm_init_from(struct guest_mem *gm, uint8_t *base, uint64_t ram_size, uint64_
 {
 	memset(gm, 0, sizeof(*gm));
 	gm->base = base;
+	gm->page_size = 4096;
 	return gm_layout(gm, ram_size, gap_start);
 }
 

@@ -21,6 +21,7 @@ struct guest_mem {
 	uint64_t ram_size;   /* bytes of RAM, all regions together */
 	uint8_t *base;       /* the one host mapping all regions live in */
 	uint64_t map_size;
+	uint64_t page_size;  /* of the host mapping: 4 KiB, or GM_HUGE_PAGE */
 	/* NULL, or one bit per 4 KiB page of the mapping: pages the VMM wrote
 	 * (KVM's dirty log sees only guest writes); owned by the snapshot code */
 	uint64_t *vmm_dirty;

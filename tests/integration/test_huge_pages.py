@@ -1,14 +1,20 @@
 """huge_pages "2M": guest RAM in 2 MiB huge pages from the host's pool
 (vm.nr_hugepages), reserved at start. Too few free pages fail the start
 with the number needed, never a silent fall-back to small pages; the
-memory size must be a multiple of 2 MiB."""
+memory size must be a multiple of 2 MiB. Their snapshots restore through
+the Uffd backend only."""
 import os
 import pathlib
 import re
+import subprocess
 
 import pytest
 
 from api_client import Husk
+from conftest import BUILD
+from test_snapshot_failures import counts, create, pause
+
+UFFD_HANDLER = BUILD / "tools" / "uffd-handler" / "uffd-handler"
 
 NR_HUGEPAGES = pathlib.Path("/proc/sys/vm/nr_hugepages")
 MEM_MIB = 64
@@ -64,3 +70,57 @@ def test_guest_ram_is_in_huge_pages(husk_bin, guest, hugepages, tmp_path):
         assert guest_mapping_page_kib(h.proc.pid) == 2048
     finally:
         h.stop()
+
+
+def test_huge_page_snapshot_restores_through_uffd_only(husk_bin, guest, hugepages, tmp_path):
+    """A huge-pages VM's snapshot: a File restore is refused (a memory
+    file cannot back huge pages; Firecracker has the same rule) and the
+    Uffd one goes on counting where the guest stopped, its RAM in huge
+    pages again, filled 2 MiB at a time by tools/uffd-handler."""
+    if hugepages(MEM_MIB // 2 + 4) < MEM_MIB // 2:
+        pytest.skip("the host could not make the huge pages")
+    state, mem = tmp_path / "vm.state", tmp_path / "vm.mem"
+    h = Husk(husk_bin, tmp_path / "a.sock")
+    try:
+        assert h.request("PUT", "/machine-config", {"vcpu_count": 1, "mem_size_mib": MEM_MIB,
+                                                    "huge_pages": "2M"}) == (204, None)
+        assert h.request("PUT", "/boot-source", {
+            "kernel_image_path": guest("snapshot_counter/snap_guest"),
+            "boot_args": "console=ttyS0 snap_fill=16"}) == (204, None)
+        assert h.request("PUT", "/actions", {"action_type": "InstanceStart"}) == (204, None)
+        h.read_serial(until="n=3\n", timeout=120)
+        before = pause(h)
+        assert create(h, "Full", state, mem) == (204, None)
+    finally:
+        h.stop()
+    load = {"snapshot_path": str(state), "resume_vm": True}
+    h = Husk(husk_bin, tmp_path / "b.sock")
+    try:
+        code, body = h.request("PUT", "/snapshot/load", {
+            **load, "mem_backend": {"backend_type": "File", "backend_path": str(mem)}})
+        assert code == 400 and "Uffd backend" in body["fault_message"], (code, body)
+    finally:
+        h.stop()
+    sock = tmp_path / "uffd.sock"
+    handler = subprocess.Popen([str(UFFD_HANDLER), str(sock), str(mem)], stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    try:
+        assert "listening" in handler.stdout.readline()
+        h = Husk(husk_bin, tmp_path / "c.sock")
+        try:
+            assert h.request("PUT", "/snapshot/load", {
+                **load, "mem_backend": {"backend_type": "Uffd", "backend_path": str(sock)}}) == (204, None)
+            last = counts(before)[-1]
+            after = h.read_serial(until=f"n={last + 3}\n")
+            c = counts(before + after)
+            i = c.index(last)
+            assert c[i:i + 4] == [last, last + 1, last + 2, last + 3], (before[-200:], after[:200])
+            assert guest_mapping_page_kib(h.proc.pid) == 2048
+        finally:
+            h.stop()
+        out, _ = handler.communicate(timeout=30)
+        served = int(re.search(r"served (\d+) pages", out).group(1))
+        assert 0 < served <= MEM_MIB // 2, out
+    finally:
+        handler.kill()
+        handler.wait()

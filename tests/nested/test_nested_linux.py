@@ -608,6 +608,47 @@ show_disk root/after-restore
 
 @needs_husk
 @needs_curl
+def test_husk_linux_guest_clock_realtime_on_restore():
+    # One snapshot restored twice after level 1 waited 6 s: with
+    # clock_realtime the guest's clock moves on by the time the snapshot
+    # spent on disk, without it the guest goes on from where it was. Both
+    # restores run the same rest of the guest's loop, so their last clock
+    # readings differ by that time.
+    rc, out = run_api_script(r"""
+start_husk /tmp/h1.out
+configure_linux 1 initrd
+api PUT /actions '{"action_type": "InstanceStart"}'
+wait_for /tmp/h1.out '^clock=.* i=3'
+snapshot_and_kill Full /tmp/snap.state /tmp/snap.mem
+sed 's/^/h1| /' /tmp/h1.out
+sleep 6
+for mode in realtime plain; do
+	start_husk /tmp/$mode.out
+	extra=
+	[ $mode = realtime ] && extra='"clock_realtime": true'
+	load_snapshot /tmp/snap.state '{"backend_type": "File", "backend_path": "/tmp/snap.mem"}' "$extra"
+	wait $HUSK
+	echo "husk-nested: $mode vmm exit=$?"
+	sed "s/^/$mode| /" /tmp/$mode.out
+done
+""", {"HUSK_NESTED_RUN": "i=0; while [ $i -lt 12 ]; do echo clock=$(date +%s) i=$i; i=$((i+1)); "
+                         "sleep 0.25; done; echo clock-done"})
+    codes = api_codes(out)
+    assert [c for c in codes if c[1] == "/snapshot/load"] == [("PUT", "/snapshot/load", 204)] * 2, out
+
+    def last_clock(mode):
+        seen = re.findall(rf"^{mode}\| clock=(\d+) i=11\r?$", out, re.M)
+        assert seen, out
+        return int(seen[-1])
+    gained = last_clock("realtime") - last_clock("plain")
+    print(f"clock_realtime: the guest's clock gained {gained} s over a plain restore")
+    assert gained >= 5, out
+    assert "husk-nested: realtime vmm exit=0" in out and "husk-nested: plain vmm exit=0" in out, out
+    assert rc == 0, out
+
+
+@needs_husk
+@needs_curl
 def test_husk_linux_guest_restored_onto_another_tap_pings():
     # A clone's network: the snapshot was taken on tap0, the restore gets
     # tap1 through network_overrides (tap0 is gone, tap1 has its address

@@ -250,6 +250,13 @@ static void test_small_resources(void **state)
 	api_request_free(&r);
 	refused(HTTP_PUT, "/snapshot/load", "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\","
 	        " \"track_dirty_pages\": true, \"enable_diff_snapshots\": false}", "track_dirty_pages");
+	/* clock_realtime: Firecracker's flag to move the guest clock on */
+	accepted(HTTP_PUT, "/snapshot/load", "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\","
+	                                     " \"clock_realtime\": true}", &r);
+	assert_true(r.snap_load.clock_realtime);
+	api_request_free(&r);
+	refused(HTTP_PUT, "/snapshot/load", "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\","
+	        " \"clock_realtime\": \"yes\"}", "clock_realtime");
 }
 
 static void test_router_errors(void **state)

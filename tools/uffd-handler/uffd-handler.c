@@ -5,7 +5,7 @@
  * Listens on SOCKET (prints "listening" on stdout once it does), accepts
  * one husk, receives the userfaultfd (SCM_RIGHTS) and the region layout
  * (JSON, vmm/snapshot/uffd.h), then answers every missing-page fault with
- * UFFDIO_COPY of that page from MEMFILE (mapped privately, read-only: the
+ * UFFDIO_COPY of that page (4 KiB, or 2 MiB for huge_pages "2M") from MEMFILE (mapped privately, read-only: the
  * snapshot file is never changed). Ends when husk exits (pidfd of the peer
  * from SO_PEERCRED) and prints "served N pages" so a test can check that
  * only touched pages were loaded. */
@@ -89,7 +89,9 @@ static void parse_layout(struct handler *h, const char *json)
 		g->size = (uint64_t)json_integer_value(s);
 		g->offset = (uint64_t)json_integer_value(o);
 		g->page_size = (uint64_t)json_integer_value(p);
-		if (g->page_size != 4096 || g->size % 4096 || g->offset > h->file_size ||
+		/* 4 KiB pages, or 2 MiB huge pages (huge_pages "2M") */
+		if ((g->page_size != 4096 && g->page_size != (2u << 20)) || g->size % g->page_size ||
+		    g->offset % g->page_size || g->base % g->page_size || g->offset > h->file_size ||
 		    g->size > h->file_size - g->offset) {
 			fprintf(stderr, "uffd-handler: region %zu does not fit the memory file\n", i);
 			exit(1);
@@ -136,15 +138,16 @@ static void receive(struct handler *h, int listener)
 
 static void serve_fault(struct handler *h, uint64_t addr)
 {
-	addr &= ~(uint64_t)4095;
 	for (int i = 0; i < h->nr_regions; i++) {
 		const struct region *r = &h->region[i];
 		if (addr < r->base || addr - r->base >= r->size)
 			continue;
+		/* the whole page of the region's size (a huge page is filled at once) */
+		addr = r->base + ((addr - r->base) & ~(r->page_size - 1));
 		struct uffdio_copy cp = {
 			.dst = addr,
 			.src = (uint64_t)(uintptr_t)(h->file + r->offset + (addr - r->base)),
-			.len = 4096,
+			.len = r->page_size,
 		};
 		/* EEXIST: another thread's fault on the same page won */
 		if (ioctl(h->uffd, UFFDIO_COPY, &cp) < 0 && errno != EEXIST)

@@ -12,6 +12,7 @@
 #ifndef HUSK_ARCH_H
 #define HUSK_ARCH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -57,7 +58,11 @@ uint32_t arch_snapshot_id(void);
 /* VM-wide KVM state (interrupt controllers, timers, clock). */
 int vm_state_save(const struct vm *vm, struct snap_writer *w);
 int vm_state_check(const struct snap_file *f, char *err, size_t errlen);
-int vm_state_apply(const struct vm *vm, const struct snap_file *f, char *err, size_t errlen);
+/* clock_realtime: the guest clock moves on by the host's realtime since
+ * the save; -EINVAL, said in err, where the saved clock has no realtime
+ * reference to do it with. */
+int vm_state_apply(const struct vm *vm, const struct snap_file *f, bool clock_realtime, char *err,
+                   size_t errlen);
 /* One vCPU's KVM state. The vCPU must be out of KVM_RUN for save; apply
  * goes to a freshly created (not initialised) vCPU. */
 int vcpu_state_save(const struct vm *vm, int vcpu_fd, unsigned index, struct snap_writer *w);

@@ -87,6 +87,7 @@ _Static_assert(sizeof(struct snap_section_hdr) == 16, "snap_section_hdr is on di
 
 #define SNAP_MACHINE_SMT 0x1u
 #define SNAP_MACHINE_TRACK_DIRTY 0x2u
+#define SNAP_MACHINE_HUGE_2M 0x4u  /* guest RAM in 2 MiB huge pages */
 
 struct snap_machine {
 	uint32_t vcpu_count;

@@ -68,7 +68,7 @@ static int load_check_machine(struct snapshot_image *img, char *err, size_t errl
 	if (m->mem_size_mib == 0 || m->mem_size_mib > LAYOUT_MAX_RAM_MIB)
 		return errmsg_set(err, errlen, -EINVAL, "snapshot memory size %llu MiB out of range",
 		                 (unsigned long long)m->mem_size_mib);
-	if (m->flags & ~(SNAP_MACHINE_SMT | SNAP_MACHINE_TRACK_DIRTY))
+	if (m->flags & ~(SNAP_MACHINE_SMT | SNAP_MACHINE_TRACK_DIRTY | SNAP_MACHINE_HUGE_2M))
 		return errmsg_set(err, errlen, -EINVAL, "snapshot machine flags 0x%x unknown", m->flags);
 	/* the layout is the one a VM of this size gets: derive it and compare */
 	struct guest_mem gm;
@@ -229,9 +229,9 @@ static int load_memory(struct snapshot_state *s, struct vm *vm, const struct sna
 }
 
 static int load_apply(struct snapshot_state *s, struct vm *vm, const struct snapshot_image *img,
-                      char *err, size_t errlen)
+                      const struct snapshot_load_params *p, char *err, size_t errlen)
 {
-	int ret = vm_state_apply(vm, &img->f, err, errlen);
+	int ret = vm_state_apply(vm, &img->f, p->clock_realtime, err, errlen);
 	for (unsigned i = 0; ret == 0 && i < vm->nr_vcpus; i++)
 		ret = vcpu_state_apply(vm, vm->vcpus[i].fd, &img->f, i, err, errlen);
 	for (unsigned i = 0; ret == 0 && i < s->nr_devices; i++) {
@@ -272,7 +272,7 @@ int snapshot_restore(struct snapshot_state *s, struct vm *vm, const struct snaps
 			errmsg_set(err, errlen, ret, "enabling dirty page tracking: %s", strerror(-ret));
 	}
 	if (ret == 0)
-		ret = load_apply(s, vm, img, err, errlen);
+		ret = load_apply(s, vm, img, p, err, errlen);
 	/* the mapping holds its own reference to the file */
 	if (mem_fd >= 0)
 		close(mem_fd);

@@ -48,6 +48,8 @@ static int save_machine(const struct snapshot_state *s, const struct vm *vm,
 		m.flags |= SNAP_MACHINE_SMT;
 	if (mc && mc->track_dirty_pages)
 		m.flags |= SNAP_MACHINE_TRACK_DIRTY;
+	if (vm->gm.page_size == GM_HUGE_PAGE)
+		m.flags |= SNAP_MACHINE_HUGE_2M;
 	struct snap_memory mem;
 	mem_file_layout(&vm->gm, &mem);
 	snap_writer_add(w, SNAP_SEC_MACHINE, 0, &m, sizeof(m));

@@ -49,6 +49,9 @@ struct snapshot_load_params {
 	const char *backend_path;
 	bool enable_diff_snapshots;
 	bool resume_vm;
+	/* the guest's kvmclock moves on by the host's realtime since the
+	 * snapshot (Firecracker's clock_realtime) */
+	bool clock_realtime;
 	const struct snapshot_net_override *net_overrides;
 	unsigned nr_net_overrides;
 	const char *vsock_uds_override; /* NULL: the snapshot's socket path */

@@ -62,6 +62,12 @@ static int snapshot_load_config(const struct snapshot_image *img, struct vm_conf
 	cfg->machine.vcpu_count = img->machine.vcpu_count;
 	cfg->machine.mem_size_mib = img->machine.mem_size_mib;
 	cfg->machine.smt = img->machine.flags & SNAP_MACHINE_SMT;
+	cfg->machine.huge_pages_2m = img->machine.flags & SNAP_MACHINE_HUGE_2M;
+	/* a memory file maps in 4 KiB pages: huge pages can only be filled
+	 * by a handler (Firecracker has the same rule) */
+	if (cfg->machine.huge_pages_2m && p->mem_backend != SNAPSHOT_MEM_UFFD)
+		return errmsg_set(err, errlen, -EINVAL, "the snapshot's guest memory is in 2 MiB huge pages: "
+		                  "load it with the Uffd backend (a memory file cannot back huge pages)");
 	/* dirty logging is switched on by the restore when asked for */
 	cfg->machine.track_dirty_pages = false;
 	return 0;

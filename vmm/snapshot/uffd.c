@@ -55,9 +55,10 @@ int uffd_layout_json(const struct guest_mem *gm, char *buf, size_t len)
 		const struct gm_region *r = &gm->region[i];
 		n = snprintf(buf + off, len - off,
 		             "%s{\"base_host_virt_addr\":%llu,\"size\":%llu,\"offset\":%llu,"
-		             "\"page_size\":4096,\"page_size_kib\":4}",
+		             "\"page_size\":%llu,\"page_size_kib\":%llu}",
 		             i ? "," : "", (unsigned long long)(uintptr_t)r->hva,
-		             (unsigned long long)r->size, (unsigned long long)(r->hva - gm->base));
+		             (unsigned long long)r->size, (unsigned long long)(r->hva - gm->base),
+		             (unsigned long long)gm->page_size, (unsigned long long)gm->page_size >> 10);
 	}
 	if (n < 0 || (size_t)n >= len - off)
 		return -ENOSPC;

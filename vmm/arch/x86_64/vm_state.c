@@ -74,7 +74,29 @@ int vm_state_check(const struct snap_file *f, char *err, size_t errlen)
 	return 0;
 }
 
-int vm_state_apply(const struct vm *vm, const struct snap_file *f, char *err, size_t errlen)
+/* The kvmclock as it was saved, or advanced by the host's realtime
+ * since (KVM_CLOCK_REALTIME: KVM adds what CLOCK_REALTIME moved since
+ * clock->realtime). Without it only the clock value is set: the saved
+ * realtime/host TSC pair would make the guest see the time it spent on
+ * disk. */
+static int vm_clock_apply(const struct vm *vm, struct kvm_clock_data *clock, bool realtime,
+                          char *err, size_t errlen)
+{
+	if (realtime && !(clock->flags & KVM_CLOCK_REALTIME))
+		return errmsg_set(err, errlen, -EINVAL,
+		                  "clock_realtime: the snapshot's kvmclock has no realtime reference (the "
+		                  "host it was taken on did not use a TSC clocksource); load it without "
+		                  "clock_realtime");
+	clock->flags = realtime ? KVM_CLOCK_REALTIME : 0;
+	memset(clock->pad, 0, sizeof(clock->pad));
+	if (ioctl(vm->vm_fd, KVM_SET_CLOCK, clock) < 0)
+		return errmsg_set(err, errlen, -errno, "KVM_SET_CLOCK%s: %s",
+		                  realtime ? " (clock_realtime)" : "", strerror(errno));
+	return 0;
+}
+
+int vm_state_apply(const struct vm *vm, const struct snap_file *f, bool clock_realtime, char *err,
+                   size_t errlen)
 {
 	struct kvm_irqchip chip;
 	struct kvm_pit_state2 pit;
@@ -93,11 +115,5 @@ int vm_state_apply(const struct vm *vm, const struct snap_file *f, char *err, si
 		return errmsg_set(err, errlen, -errno, "KVM_SET_PIT2: %s", strerror(errno));
 	if (snap_get(f, SNAP_SEC_VM_CLOCK, 0, &clock, sizeof(clock)) < 0)
 		return -EINVAL;
-	/* only the clock value: the saved realtime/host TSC pair would make
-	 * the guest see the time it spent on disk */
-	clock.flags = 0;
-	memset(clock.pad, 0, sizeof(clock.pad));
-	if (ioctl(vm->vm_fd, KVM_SET_CLOCK, &clock) < 0)
-		return errmsg_set(err, errlen, -errno, "KVM_SET_CLOCK: %s", strerror(errno));
-	return 0;
+	return vm_clock_apply(vm, &clock, clock_realtime, err, errlen);
 }
