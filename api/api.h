@@ -40,6 +40,10 @@ enum api_kind {
 	API_SNAPSHOT_CREATE,
 	API_SNAPSHOT_LOAD,
 	API_PUT_SERIAL,
+	API_GET_MMDS,
+	API_PUT_MMDS,
+	API_PATCH_MMDS,
+	API_PUT_MMDS_CONFIG,
 	API_KIND_COUNT
 };
 
@@ -129,6 +133,8 @@ struct api_request {
 		struct api_snapshot_create snap_create;
 		struct api_snapshot_load snap_load;
 		char *serial_out_path; /* PUT /serial */
+		json_t *mmds_data;     /* PUT, PATCH /mmds */
+		struct mmds_config mmds_config;
 	};
 };
 
@@ -199,6 +205,8 @@ int api_parse_vm_state(const json_t *o, bool *pause, struct api_err *e);
 int api_parse_snapshot_create(const json_t *o, struct api_snapshot_create *out, struct api_err *e);
 int api_parse_snapshot_load(const json_t *o, struct api_snapshot_load *out, struct api_err *e);
 int api_parse_serial(const json_t *o, char **serial_out_path, struct api_err *e);
+int api_parse_mmds_data(const json_t *o, json_t **out, struct api_err *e);
+int api_parse_mmds_config(const json_t *o, struct mmds_config *out, struct api_err *e);
 
 /* The body's id field (key) must be present, plain and equal to path_id
  * (when not NULL). */
@@ -222,6 +230,9 @@ void api_apply_vm_config(struct api_target *t, struct api_reply *rep);
 void api_apply_snapshot_create(struct api_target *t, struct api_request *r, struct api_reply *rep);
 void api_apply_snapshot_load(struct api_target *t, struct api_request *r, struct api_reply *rep);
 void api_apply_serial(struct api_target *t, struct api_request *r, struct api_reply *rep);
+/* GET, PUT and PATCH /mmds */
+void api_apply_mmds(struct api_target *t, struct api_request *r, struct api_reply *rep);
+void api_apply_mmds_config(struct api_target *t, struct api_request *r, struct api_reply *rep);
 
 /* JSON of parts of the configuration, for GET /machine-config and /vm/config. */
 json_t *api_machine_json(const struct machine_config *m);
@@ -230,7 +241,9 @@ json_t *api_rate_limiter_json(const struct rate_limiter_config *rl);
  * it back): GET /vm/config and the snapshot's device configuration. */
 json_t *api_drive_json(const struct drive_config *d);
 json_t *api_net_json(const struct net_config *n);
-/* {"drives", "network-interfaces", "vsock", "entropy"} of c */
+/* mmds-config as PUT /mmds/config takes it, or null */
+json_t *api_mmds_config_json(const struct mmds_config *m);
+/* {"drives", "network-interfaces", "vsock", "entropy", "mmds-config"} of c */
 json_t *api_devices_json(const struct vm_config *c);
 /* cache_type and io_engine by enum value */
 extern const char *const api_cache_names[];

@@ -102,6 +102,18 @@ static int parse_serial(const json_t *o, const char *id, struct api_request *r, 
 	return api_parse_serial(o, &r->serial_out_path, e);
 }
 
+static int parse_mmds(const json_t *o, const char *id, struct api_request *r, struct api_err *e)
+{
+	(void)id;
+	return api_parse_mmds_data(o, &r->mmds_data, e);
+}
+
+static int parse_mmds_config(const json_t *o, const char *id, struct api_request *r, struct api_err *e)
+{
+	(void)id;
+	return api_parse_mmds_config(o, &r->mmds_config, e);
+}
+
 /* ---- appliers that need no request ---- */
 
 static void apply_info(struct api_target *t, struct api_request *r, struct api_reply *rep)
@@ -153,6 +165,9 @@ static void free_metrics(struct api_request *r) { free(r->metrics.metrics_path);
 
 static void free_serial(struct api_request *r) { free(r->serial_out_path); }
 
+static void free_mmds(struct api_request *r) { json_decref(r->mmds_data); }
+static void free_mmds_config(struct api_request *r) { config_mmds_free(&r->mmds_config); }
+
 static void free_snap_create(struct api_request *r)
 {
 	free(r->snap_create.snapshot_path);
@@ -190,4 +205,8 @@ const struct api_kind_ops api_kinds[API_KIND_COUNT] = {
 	[API_SNAPSHOT_CREATE] = { parse_snap_create, api_apply_snapshot_create, free_snap_create },
 	[API_SNAPSHOT_LOAD] = { parse_snap_load, api_apply_snapshot_load, free_snap_load },
 	[API_PUT_SERIAL] = { parse_serial, api_apply_serial, free_serial },
+	[API_GET_MMDS] = { NULL, api_apply_mmds, free_nothing },
+	[API_PUT_MMDS] = { parse_mmds, api_apply_mmds, free_mmds },
+	[API_PATCH_MMDS] = { parse_mmds, api_apply_mmds, free_mmds },
+	[API_PUT_MMDS_CONFIG] = { parse_mmds_config, api_apply_mmds_config, free_mmds_config },
 };

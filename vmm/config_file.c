@@ -25,10 +25,12 @@ static const struct {
 	{ "network-interfaces", API_PUT_NET, true },
 	{ "vsock", API_PUT_VSOCK, false },
 	{ "entropy", API_PUT_ENTROPY, false },
+	/* after network-interfaces: it names them */
+	{ "mmds-config", API_PUT_MMDS_CONFIG, false },
 };
 
 /* known to Firecracker, not implemented by husk yet */
-static const char *const unsupported[] = { "balloon", "mmds-config", NULL };
+static const char *const unsupported[] = { "balloon", NULL };
 
 #define MAX_REQS (CONFIG_MAX_DRIVES + CONFIG_MAX_NETS + 8)
 
