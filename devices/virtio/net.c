@@ -207,6 +207,33 @@ static bool net_mmds_detour(struct net_dev *nd, const struct virtio_net_hdr_v1 *
 	return true;
 }
 
+/* One frame from the tap into rx_pkt: 1 read (rx_pending), 0 nothing
+ * usable yet (a malformed frame dropped, or EINTR: read again), -1 the
+ * tap is empty or failed. */
+static int net_rx_read_tap(struct net_dev *nd)
+{
+	ssize_t n = read(nd->tap_fd, nd->rx_pkt, NET_MAX_PKT);
+	if (n < 0 && errno == EINTR)
+		return 0;
+	if (n < 0) {
+		if (errno != EAGAIN && errno != EWOULDBLOCK) {
+			nd->stats.rx_dropped++;
+			log_warn("net %s: tap read: %s", nd->name, strerror(errno));
+		}
+		nd->tap_ready = false; /* the next frame brings an edge */
+		return -1;
+	}
+	if (net_rx_len_check((size_t)n) < 0) {
+		nd->stats.rx_malformed++;
+		net_warn_drop(nd, "malformed frame from the tap");
+		return 0;
+	}
+	nd->rx_len = (size_t)n;
+	nd->rx_pending = true;
+	nd->rx_paid = false;
+	return 1;
+}
+
 /* Read the tap into guest buffers until it is empty, the guest has no
  * buffers (then hold the packet and stop reading: back-pressure), the
  * limiter says stop, or the budget is spent. */
@@ -220,25 +247,11 @@ static void net_rx_process(struct net_dev *nd)
 	 * the guest's ring (at most 256 buffers) bounds the work anyway */
 	for (;;) {
 		if (!nd->rx_pending && !net_mmds_next(nd)) {
-			ssize_t n = read(nd->tap_fd, nd->rx_pkt, NET_MAX_PKT);
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n < 0) {
-				if (errno != EAGAIN && errno != EWOULDBLOCK) {
-					nd->stats.rx_dropped++;
-					log_warn("net %s: tap read: %s", nd->name, strerror(errno));
-				}
-				nd->tap_ready = false; /* the next frame brings an edge */
+			int r = net_rx_read_tap(nd);
+			if (r < 0)
 				break;
-			}
-			if (net_rx_len_check((size_t)n) < 0) {
-				nd->stats.rx_malformed++;
-				net_warn_drop(nd, "malformed frame from the tap");
+			if (r == 0)
 				continue;
-			}
-			nd->rx_len = (size_t)n;
-			nd->rx_pending = true;
-			nd->rx_paid = false;
 		}
 		if (!nd->rx_paid && !vchain_charge(&nd->rx_limit, 1, nd->rx_len - NET_HDR_LEN)) {
 			nd->rx_throttled = true;
