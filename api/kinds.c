@@ -120,6 +120,18 @@ static int parse_balloon_stats(const json_t *o, const char *id, struct api_reque
 	return api_parse_balloon_stats(o, &r->balloon_interval_s, e);
 }
 
+static int parse_mmds(const json_t *o, const char *id, struct api_request *r, struct api_err *e)
+{
+	(void)id;
+	return api_parse_mmds_data(o, &r->mmds_data, e);
+}
+
+static int parse_mmds_config(const json_t *o, const char *id, struct api_request *r, struct api_err *e)
+{
+	(void)id;
+	return api_parse_mmds_config(o, &r->mmds_config, e);
+}
+
 /* ---- appliers that need no request ---- */
 
 static void apply_info(struct api_target *t, struct api_request *r, struct api_reply *rep)
@@ -171,6 +183,9 @@ static void free_metrics(struct api_request *r) { free(r->metrics.metrics_path);
 
 static void free_serial(struct api_request *r) { free(r->serial_out_path); }
 
+static void free_mmds(struct api_request *r) { json_decref(r->mmds_data); }
+static void free_mmds_config(struct api_request *r) { config_mmds_free(&r->mmds_config); }
+
 static void free_snap_create(struct api_request *r)
 {
 	free(r->snap_create.snapshot_path);
@@ -213,4 +228,8 @@ const struct api_kind_ops api_kinds[API_KIND_COUNT] = {
 	[API_GET_BALLOON] = { NULL, api_apply_balloon_get, free_nothing },
 	[API_GET_BALLOON_STATS] = { NULL, api_apply_balloon_stats_get, free_nothing },
 	[API_PATCH_BALLOON_STATS] = { parse_balloon_stats, api_apply_balloon_stats_patch, free_nothing },
+	[API_GET_MMDS] = { NULL, api_apply_mmds, free_nothing },
+	[API_PUT_MMDS] = { parse_mmds, api_apply_mmds, free_mmds },
+	[API_PATCH_MMDS] = { parse_mmds, api_apply_mmds, free_mmds },
+	[API_PUT_MMDS_CONFIG] = { parse_mmds_config, api_apply_mmds_config, free_mmds_config },
 };

@@ -38,8 +38,8 @@ static const struct route routes[] = {
 	{ "/serial", false, MRES_SERIAL, NO_KIND, API_PUT_SERIAL, NO_KIND },
 	{ "/balloon", false, MRES_BALLOON, API_GET_BALLOON, API_PUT_BALLOON, API_PATCH_BALLOON },
 	{ "/balloon/statistics", false, MRES_BALLOON, API_GET_BALLOON_STATS, NO_KIND, API_PATCH_BALLOON_STATS },
-	{ "/mmds", false, MRES_MMDS, UNSUPPORTED, UNSUPPORTED, UNSUPPORTED },
-	{ "/mmds/config", false, MRES_MMDS, NO_KIND, UNSUPPORTED, NO_KIND },
+	{ "/mmds", false, MRES_MMDS, API_GET_MMDS, API_PUT_MMDS, API_PATCH_MMDS },
+	{ "/mmds/config", false, MRES_MMDS, NO_KIND, API_PUT_MMDS_CONFIG, NO_KIND },
 };
 
 /* Find the route of path; *id points into path for "/drives/{id}". */

@@ -31,8 +31,16 @@ void config_free(struct vm_config *c)
 		free(c->nets[i].host_dev_name);
 	}
 	free(c->vsock.uds_path);
+	config_mmds_free(&c->mmds);
 	free(c->serial_out_path);
 	memset(c, 0, sizeof(*c));
+}
+
+void config_mmds_free(struct mmds_config *m)
+{
+	for (int i = 0; i < m->nr_ifaces; i++)
+		free(m->ifaces[i]);
+	memset(m, 0, sizeof(*m));
 }
 
 int config_validate(const struct vm_config *c, const char **what)

@@ -83,6 +83,19 @@ struct balloon_config {
 	bool free_page_reporting;
 };
 
+/* PUT /mmds/config: which interfaces reach the metadata service, at
+ * which address, speaking which version (devices/mmds/). */
+struct mmds_config {
+	bool set;
+	int version;      /* 1 or 2 */
+	uint32_t ipv4;    /* host order; 169.254.169.254 by default */
+	bool imds_compat;
+	int nr_ifaces;
+	char *ifaces[CONFIG_MAX_NETS];
+};
+
+#define MMDS_DEFAULT_IPV4 0xa9fea9feu
+
 struct machine_config {
 	unsigned vcpu_count;
 	uint64_t mem_size_mib;
@@ -106,6 +119,7 @@ struct vm_config {
 	struct net_config nets[CONFIG_MAX_NETS];
 	int nr_nets;
 	struct vsock_config vsock;
+	struct mmds_config mmds;
 	bool entropy;
 	struct rate_limiter_config entropy_rate_limiter;
 	struct balloon_config balloon;
@@ -115,6 +129,7 @@ struct vm_config {
 
 void config_init(struct vm_config *c); /* defaults: 1 vCPU, 128 MiB */
 void config_free(struct vm_config *c);
+void config_mmds_free(struct mmds_config *m);
 /* Checks that need the whole config (e.g. one root drive, a kernel set).
  * On error returns -EINVAL and points *what at a static message. */
 int config_validate(const struct vm_config *c, const char **what);

@@ -26,10 +26,12 @@ static const struct {
 	{ "vsock", API_PUT_VSOCK, false },
 	{ "entropy", API_PUT_ENTROPY, false },
 	{ "balloon", API_PUT_BALLOON, false },
+	/* after network-interfaces: it names them */
+	{ "mmds-config", API_PUT_MMDS_CONFIG, false },
 };
 
 /* known to Firecracker, not implemented by husk yet */
-static const char *const unsupported[] = { "mmds-config", NULL };
+static const char *const unsupported[] = { NULL };
 
 #define MAX_REQS (CONFIG_MAX_DRIVES + CONFIG_MAX_NETS + 8)
 

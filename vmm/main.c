@@ -119,7 +119,7 @@ static void usage(FILE *f)
 	           "            " CLI_COMMON_USAGE "\n"
 	           "            [--log-path PATH] [--show-level] [--show-log-origin]\n"
 	           "            [--metrics-path PATH] [--start-time-us US] [--boot-timer]\n"
-	           "            [--http-api-max-payload-size BYTES] [--mmds-size-limit BYTES]\n"
+	           "            [--http-api-max-payload-size BYTES] [--mmds-size-limit BYTES] [--metadata FILE]\n"
 	           "            [--describe-snapshot FILE] [--snapshot-version]\n"
 	           "       husk snapshot load --snapshot PATH (--mem-file PATH | --uffd-sock PATH) ...\n"
 	           "       husk --version\n");
@@ -212,11 +212,13 @@ struct serve_opts {
 	const char *id;
 	const char *config_file;
 	const char *metrics_path;
+	const char *metadata; /* --metadata: the MMDS store's first content */
 	bool no_api, show_level, show_origin;
+	uint64_t max_payload, mmds_limit; /* 0: not given */
 };
 
 enum { O_SOCK = 1, O_ID, O_CONFIG, O_NO_API, O_LOG_PATH, O_SHOW_LEVEL, O_SHOW_ORIGIN, O_METRICS,
-       O_START_US, O_MAX_PAYLOAD, O_MMDS_LIMIT, O_DESCRIBE, O_SNAP_VERSION, O_IGNORED };
+       O_START_US, O_MAX_PAYLOAD, O_MMDS_LIMIT, O_METADATA, O_DESCRIBE, O_SNAP_VERSION, O_IGNORED };
 
 /* --describe-snapshot FILE: the format version, as Firecracker prints its
  * snapshot data version ("v<major>.0.0"). Exits. */
@@ -259,13 +261,14 @@ static int serve_option(int c, const char *arg, struct serve_opts *o)
 		if (cli_parse_u64(arg, 1, 1 << 30, &v) < 0)
 			return cli_error(PROG, "--http-api-max-payload-size must be 1..1073741824 bytes, got '%s'", arg);
 		http_set_max_body((size_t)v);
+		o->max_payload = v;
 		return 0;
 	case O_MMDS_LIMIT:
-		/* checked, so launch scripts written for Firecracker run unchanged;
-		 * husk has no MMDS yet for it to limit */
 		if (cli_parse_u64(arg, 1, 1 << 30, &v) < 0)
 			return cli_error(PROG, "--mmds-size-limit must be 1..1073741824 bytes, got '%s'", arg);
+		o->mmds_limit = v;
 		return 0;
+	case O_METADATA: o->metadata = arg; return 0;
 	case O_DESCRIBE: serve_describe(arg); return 0;
 	case O_SNAP_VERSION: printf("v%u.0.0\n", SNAP_FORMAT_VERSION); exit(0);
 	case O_IGNORED: return 0;
@@ -292,6 +295,7 @@ static int serve_parse(int argc, char **argv, struct serve_opts *o)
 		{ "start-time-us", required_argument, NULL, O_START_US },
 		{ "http-api-max-payload-size", required_argument, NULL, O_MAX_PAYLOAD },
 		{ "mmds-size-limit", required_argument, NULL, O_MMDS_LIMIT },
+		{ "metadata", required_argument, NULL, O_METADATA },
 		{ "describe-snapshot", required_argument, NULL, O_DESCRIBE },
 		{ "snapshot-version", no_argument, NULL, O_SNAP_VERSION },
 		/* Firecracker flags with nothing to do here: the boot timer is
@@ -318,6 +322,25 @@ static int serve_parse(int argc, char **argv, struct serve_opts *o)
 	if (o->show_level || o->show_origin)
 		log_set_options(o->show_level, o->show_origin);
 	return 0;
+}
+
+/* --metadata FILE: a JSON document put into the MMDS store, as a PUT
+ * /mmds would (Firecracker's way to fill it without the API). */
+static int serve_metadata(struct mmds *m, const char *path)
+{
+	json_error_t je;
+	json_t *doc = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
+	if (!doc) {
+		fprintf(stderr, "husk: --metadata %s: %s\n", path, je.text);
+		return -EINVAL;
+	}
+	int ret = json_is_object(doc) ? mmds_store_put(&m->store, doc) : -EINVAL;
+	if (ret == -EFBIG)
+		fprintf(stderr, "husk: --metadata %s: larger than the MMDS limit of %zu bytes\n", path, m->store.limit);
+	else if (ret < 0)
+		fprintf(stderr, "husk: --metadata %s: must be a JSON object\n", path);
+	json_decref(doc);
+	return ret;
 }
 
 /* Boot what the config file configured, as an InstanceStart would. */
@@ -355,7 +378,12 @@ static int cmd_serve(int argc, char **argv)
 		fprintf(stderr, "husk: cannot set up the event loop\n");
 		goto out_cfg;
 	}
+	/* as Firecracker: without its own flag the store may be as large as
+	 * an API body */
+	vmm.mmds.store.limit = o.mmds_limit ? o.mmds_limit : o.max_payload ? o.max_payload : MMDS_STORE_DEFAULT_LIMIT;
 	metrics_init(&metrics, &vmm, &vmm.loop);
+	if (o.metadata && serve_metadata(&vmm.mmds, o.metadata) < 0)
+		goto out;
 	struct api_target t = { .vmm = &vmm, .cfg = &cfg, .metrics = &metrics, .instance_id = o.id };
 	if (o.metrics_path && metrics_open(&metrics, o.metrics_path) < 0) {
 		fprintf(stderr, "husk: --metrics-path: cannot open %s\n", o.metrics_path);

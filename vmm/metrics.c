@@ -311,6 +311,50 @@ static void metrics_fill_devices(json_t *line, const struct vmm *vmm)
 	put(json_object_get(line, "interrupts"), "triggers", irqs);
 }
 
+/* The endpoints of every interface MMDS is on, summed. */
+static struct mmds_stack_stats metrics_mmds_frames(const struct vmm *vmm)
+{
+	struct mmds_stack_stats t = { 0 };
+	for (int i = 0; i < vmm->devices.nr; i++) {
+		const struct vmm_device *d = &vmm->devices.devs[i];
+		const struct mmds_stack *st = d->cls == &net_class ? ((const struct net *)d->dev)->dev.mmds : NULL;
+		if (!st)
+			continue;
+		t.rx_frames += st->stats.rx_frames;
+		t.rx_malformed += st->stats.rx_malformed + st->stats.rx_bad_csum + st->stats.rx_unsupported;
+		t.rx_out_of_window += st->stats.rx_out_of_window + st->stats.rx_rst_ignored + st->stats.rx_no_conn +
+		                      st->stats.rx_oversized;
+		t.tx_frames += st->stats.tx_frames;
+		t.tx_bytes += st->stats.tx_bytes;
+		t.tx_ctl_dropped += st->stats.tx_ctl_dropped;
+		t.conns_opened += st->stats.conns_opened;
+		t.conns_closed += st->stats.conns_closed;
+	}
+	return t;
+}
+
+/* MMDS under Firecracker's names: frames the endpoints took (those that
+ * failed its checks are rx_accepted_err, those no connection wanted are
+ * rx_accepted_unusual), the guests' requests and their tokens. */
+static void metrics_fill_mmds(json_t *line, const struct vmm *vmm)
+{
+	const struct mmds_stats *m = &vmm->mmds.stats;
+	struct mmds_stack_stats t = metrics_mmds_frames(vmm);
+	json_t *g = json_object_get(line, "mmds");
+	put(g, "rx_accepted", t.rx_frames);
+	put(g, "rx_accepted_err", t.rx_malformed);
+	put(g, "rx_accepted_unusual", t.rx_out_of_window);
+	put(g, "rx_invalid_token", m->rx_invalid_token);
+	put(g, "rx_no_token", m->rx_no_token);
+	put(g, "rx_count", m->rx_requests + m->rx_bad_requests);
+	put(g, "tx_bytes", t.tx_bytes);
+	put(g, "tx_count", t.tx_frames);
+	put(g, "tx_frames", t.tx_frames);
+	put(g, "tx_errors", t.tx_ctl_dropped);
+	put(g, "connections_created", t.conns_opened);
+	put(g, "connections_destroyed", t.conns_closed);
+}
+
 /* Exits summed over every vCPU; husk's own beside them. */
 static void metrics_fill_vcpu(json_t *line, json_t *husk, const struct vmm *vmm)
 {
@@ -413,6 +457,7 @@ char *metrics_line(struct metrics *m)
 	metrics_fill_api(m, abs);
 	if (vmm) {
 		metrics_fill_devices(abs, vmm);
+		metrics_fill_mmds(abs, vmm);
 		metrics_fill_vcpu(abs, husk, vmm);
 		metrics_fill_uart(abs, husk, vmm);
 	}

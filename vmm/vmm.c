@@ -56,6 +56,7 @@ int vmm_init(struct vmm *vmm)
 	vmm->serial_out_fd = STDOUT_FILENO;
 	vmm->vm.kvm_fd = vmm->vm.vm_fd = vmm->vm.exit_efd = -1;
 	snapshot_state_init(&vmm->snap);
+	mmds_init(&vmm->mmds, 0);
 	int ret = loop_init(&vmm->loop);
 	if (ret < 0)
 		return ret;
@@ -223,12 +224,35 @@ static int vmm_vmgenid(struct vmm *vmm)
 	return ret;
 }
 
+/* MMDS on the interfaces its configuration names (devices/mmds/). */
+static int vmm_mmds_attach(struct vmm *vmm)
+{
+	const struct mmds_config *mc = &vmm->cfg->mmds;
+	if (!mc->set)
+		return 0;
+	vmm->mmds.version = mc->version;
+	vmm->mmds.imds_compat = mc->imds_compat;
+	for (int i = 0; i < mc->nr_ifaces; i++) {
+		struct net *n = vmm_device_find(vmm, &net_class, mc->ifaces[i]);
+		if (!n) {
+			log_err("mmds-config: no network interface %s", mc->ifaces[i]);
+			return -EINVAL;
+		}
+		n->dev.mmds = mmds_stack_new(&vmm->mmds, mc->ipv4);
+		if (!n->dev.mmds)
+			return -ENOMEM;
+	}
+	return snapshot_device_register(&vmm->snap, "mmds", &mmds_snapshot_ops, &vmm->mmds);
+}
+
 static int step_virtio_devices(struct vmm *vmm)
 {
 	const struct vm_config *cfg = vmm->cfg;
 	int ret = 0;
 	for (int i = 0; ret == 0 && i < cfg->nr_nets; i++)
 		ret = vmm_attach(vmm, &net_class, cfg->nets[i].iface_id, &cfg->nets[i]);
+	if (ret == 0)
+		ret = vmm_mmds_attach(vmm);
 	if (ret == 0 && cfg->vsock.set)
 		ret = vmm_attach(vmm, &vsock_class, "", &cfg->vsock);
 	if (ret == 0 && cfg->entropy)
@@ -443,6 +467,7 @@ void vmm_destroy(struct vmm *vmm)
 		vm_destroy(vm);
 	}
 	snapshot_state_destroy(&vmm->snap);
+	mmds_destroy(&vmm->mmds);
 	loop_destroy(&vmm->loop);
 	vmm_close_fd(&vmm->serial_irq_efd);
 	console_close(&vmm->console);

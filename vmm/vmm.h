@@ -7,6 +7,7 @@
 
 #include "devices/boottimer.h"
 #include "devices/i8042.h"
+#include "devices/mmds/mmds.h"
 #include "devices/serial.h"
 #include "devices/vmgenid.h"
 #include "devices/virtio/blk.h"
@@ -42,6 +43,7 @@ struct vmm {
 
 	struct device_list devices; /* virtio, in slot order (vmm/device.h) */
 	struct vmgenid vmgenid;
+	struct mmds mmds; /* the metadata store and tokens, whether or not a guest reaches them */
 	int vmgenid_irq_efd;
 
 	struct boot_info boot;

@@ -173,6 +173,67 @@ static void net_warn_drop(struct net_dev *nd, const char *what)
 		log_warn("net %s: dropped %s (%llu so far)", nd->name, what, (unsigned long long)n);
 }
 
+/* The next frame MMDS has for the guest, held as one read from the tap
+ * would be (a plain header: its checksums are complete). */
+static bool net_mmds_next(struct net_dev *nd)
+{
+	size_t len = nd->mmds ? mmds_stack_pop(nd->mmds, nd->rx_pkt + NET_HDR_LEN) : 0;
+	if (!len)
+		return false;
+	memset(nd->rx_pkt, 0, NET_HDR_LEN);
+	nd->rx_len = NET_HDR_LEN + len;
+	nd->rx_pending = true;
+	nd->rx_paid = false;
+	return true;
+}
+
+/* A guest frame for the MMDS address goes to MMDS and never to the tap;
+ * true when it was taken. One that needs segmenting or is larger than
+ * MMDS's MSS allows is no request MMDS can take: dropped, counted. */
+static bool net_mmds_detour(struct net_dev *nd, const struct virtio_net_hdr_v1 *hdr, const struct iovec *out,
+                            int n, size_t flen)
+{
+	static __thread uint8_t f[MMDS_FRAME_MAX];
+	if (!nd->mmds)
+		return false;
+	size_t len = flen < sizeof(f) ? flen : sizeof(f);
+	vchain_iov_read(out + 1, n - 1, 0, f, len);
+	if (!mmds_stack_claims(nd->mmds, f, len))
+		return false;
+	if (flen > sizeof(f) || hdr->gso_type != VIRTIO_NET_HDR_GSO_NONE)
+		nd->mmds->stats.rx_oversized++;
+	else
+		mmds_stack_input(nd->mmds, f, len, hdr->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM);
+	return true;
+}
+
+/* One frame from the tap into rx_pkt: 1 read (rx_pending), 0 nothing
+ * usable yet (a malformed frame dropped, or EINTR: read again), -1 the
+ * tap is empty or failed. */
+static int net_rx_read_tap(struct net_dev *nd)
+{
+	ssize_t n = read(nd->tap_fd, nd->rx_pkt, NET_MAX_PKT);
+	if (n < 0 && errno == EINTR)
+		return 0;
+	if (n < 0) {
+		if (errno != EAGAIN && errno != EWOULDBLOCK) {
+			nd->stats.rx_dropped++;
+			log_warn("net %s: tap read: %s", nd->name, strerror(errno));
+		}
+		nd->tap_ready = false; /* the next frame brings an edge */
+		return -1;
+	}
+	if (net_rx_len_check((size_t)n) < 0) {
+		nd->stats.rx_malformed++;
+		net_warn_drop(nd, "malformed frame from the tap");
+		return 0;
+	}
+	nd->rx_len = (size_t)n;
+	nd->rx_pending = true;
+	nd->rx_paid = false;
+	return 1;
+}
+
 /* Read the tap into guest buffers until it is empty, the guest has no
  * buffers (then hold the packet and stop reading: back-pressure), the
  * limiter says stop, or the budget is spent. */
@@ -185,26 +246,12 @@ static void net_rx_process(struct net_dev *nd)
 	/* no budget: with an edge-triggered tap we must read to EAGAIN, and
 	 * the guest's ring (at most 256 buffers) bounds the work anyway */
 	for (;;) {
-		if (!nd->rx_pending) {
-			ssize_t n = read(nd->tap_fd, nd->rx_pkt, NET_MAX_PKT);
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n < 0) {
-				if (errno != EAGAIN && errno != EWOULDBLOCK) {
-					nd->stats.rx_dropped++;
-					log_warn("net %s: tap read: %s", nd->name, strerror(errno));
-				}
-				nd->tap_ready = false; /* the next frame brings an edge */
+		if (!nd->rx_pending && !net_mmds_next(nd)) {
+			int r = net_rx_read_tap(nd);
+			if (r < 0)
 				break;
-			}
-			if (net_rx_len_check((size_t)n) < 0) {
-				nd->stats.rx_malformed++;
-				net_warn_drop(nd, "malformed frame from the tap");
+			if (r == 0)
 				continue;
-			}
-			nd->rx_len = (size_t)n;
-			nd->rx_pending = true;
-			nd->rx_paid = false;
 		}
 		if (!nd->rx_paid && !vchain_charge(&nd->rx_limit, 1, nd->rx_len - NET_HDR_LEN)) {
 			nd->rx_throttled = true;
@@ -262,7 +309,7 @@ static void net_tx_process(struct net_dev *nd)
 {
 	static __thread struct vchain c;
 	static __thread struct iovec out[VCHAIN_MAX_IOV + 1];
-	bool used = false;
+	bool used = false, to_mmds = false;
 	unsigned budget = VCHAIN_BUDGET;
 	for (;;) {
 		int r = vchain_pop_budget(&nd->txq, &c, &budget);
@@ -281,6 +328,8 @@ static void net_tx_process(struct net_dev *nd)
 		if (n < 0) {
 			nd->stats.tx_malformed++;
 			net_warn_drop(nd, "malformed frame from the guest");
+		} else if (net_mmds_detour(nd, &hdr, out, n, flen)) {
+			to_mmds = true;
 		} else if (writev(nd->tap_fd, out, n) < 0) {
 			/* the tap refused it (its own checks, or full): drop */
 			nd->stats.tx_dropped++;
@@ -294,6 +343,9 @@ static void net_tx_process(struct net_dev *nd)
 	}
 	if (used)
 		nd->txq.ops->publish(nd->txq.q);
+	/* MMDS's answers (and data an ACK let out) go to the guest now */
+	if (to_mmds && nd->active && !nd->rx_throttled && mmds_stack_has_output(nd->mmds))
+		net_rx_process(nd);
 }
 
 int net_dev_init(struct net_dev *nd, const struct net_config *cfg, int tap_fd,
@@ -354,6 +406,8 @@ void net_dev_destroy(struct net_dev *nd)
 	nd->tap_fd = -1;
 	free(nd->rx_pkt);
 	nd->rx_pkt = NULL;
+	mmds_stack_free(nd->mmds);
+	nd->mmds = NULL;
 }
 
 void net_dev_config_read(const struct net_dev *nd, uint64_t off, void *data, uint32_t len)
@@ -399,7 +453,8 @@ void net_dev_reset(struct net_dev *nd)
 void net_dev_rx_notify(struct net_dev *nd)
 {
 	/* while nothing is held and the tap was read dry, epoll says when */
-	if (nd->active && !nd->rx_throttled && (nd->rx_pending || nd->tap_ready))
+	if (nd->active && !nd->rx_throttled &&
+	    (nd->rx_pending || nd->tap_ready || (nd->mmds && mmds_stack_has_output(nd->mmds))))
 		net_rx_process(nd);
 }
 

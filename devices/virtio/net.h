@@ -10,6 +10,7 @@
 #include <sys/uio.h>
 
 #include "devices/virtio/chain.h"
+#include "devices/mmds/tcp.h"
 #include "vmm/loop.h"
 #include "vmm/config.h"
 
@@ -125,6 +126,10 @@ struct net_dev {
 	bool rx_broken;         /* an unusable RX buffer: no RX until reset */
 	struct net_stats stats;
 	uint64_t logged_drops;  /* drops already warned about (rate limit) */
+	/* MMDS on this interface (devices/mmds/tcp.h), or NULL: its frames
+	 * are taken from TX before the tap, its replies come before the
+	 * tap's on RX. Freed with the device. */
+	struct mmds_stack *mmds;
 };
 
 /* Open the tap (by name, or take tap_fd >= 0 as is) and get ready; the

@@ -166,6 +166,15 @@ static int net_up(struct fx *f, uint8_t flags)
 		return ret;
 	}
 	fcntl(sv[1], F_SETFL, O_NONBLOCK);
+	/* MMDS on the interface: guest frames for 169.254.169.254 go to it,
+	 * its answers come back through the RX queue (devices/mmds/) */
+	static struct mmds mmds;
+	static bool mmds_ready;
+	if (!mmds_ready) {
+		mmds_init(&mmds, 0);
+		mmds_ready = true;
+	}
+	n->dev.mmds = mmds_stack_new(&mmds, 0xa9fea9fe);
 	f->tap_fd = sv[0];
 	f->tap_peer = sv[1];
 	f->t = &n->t;

@@ -10,34 +10,10 @@
  * then prints "husk-guest: hostile done" and resets. The VMM must survive
  * all of it and exit 0 on the reset. */
 #include "guest.h"
+#include "virtio_mmio_regs.h"
 
 #define VIRTIO_BASE 0xd0001000u
 #define VIRTIO_SLOTS 16
-#define VIRTIO_MAGIC 0x74726976u
-
-#define R_MAGIC 0x000
-#define R_DEVICE_ID 0x008
-#define R_DRV_FEATURES 0x020
-#define R_DRV_FEATURES_SEL 0x024
-#define R_QUEUE_SEL 0x030
-#define R_QUEUE_NUM 0x038
-#define R_QUEUE_READY 0x044
-#define R_QUEUE_NOTIFY 0x050
-#define R_INT_ACK 0x064
-#define R_STATUS 0x070
-#define R_DESC_LO 0x080
-#define R_DESC_HI 0x084
-#define R_AVAIL_LO 0x090
-#define R_AVAIL_HI 0x094
-#define R_USED_LO 0x0a0
-#define R_USED_HI 0x0a4
-#define R_CONFIG 0x100
-
-#define S_ACK 1
-#define S_DRIVER 2
-#define S_DRIVER_OK 4
-#define S_FEATURES_OK 8
-#define S_NEEDS_RESET 0x40
 
 #define F_NEXT 1
 #define F_WRITE 2
@@ -185,7 +161,7 @@ static void abuse_registers(uint32_t base)
 	mmio_w32(base + R_STATUS, S_ACK | S_DRIVER | S_FEATURES_OK | S_DRIVER_OK);
 	for (uint32_t q = 0; q < 0x10000; q += 0x1111)
 		mmio_w32(base + R_QUEUE_NOTIFY, q);
-	mmio_w32(base + R_INT_ACK, 0xffffffff);
+	mmio_w32(base + R_ISR_ACK, 0xffffffff);
 	mmio_w32(base + R_STATUS, 0);
 }
 
@@ -246,7 +222,7 @@ void pvh_main(uint32_t start_info)
 	poke_legacy();
 	for (unsigned slot = 0; slot < VIRTIO_SLOTS; slot++) {
 		uint32_t base = VIRTIO_BASE + slot * 0x1000;
-		if (mmio_r32(base + R_MAGIC) != VIRTIO_MAGIC)
+		if (mmio_r32(base + R_MAGIC) != VIRTIO_MMIO_MAGIC)
 			continue;
 		uint32_t id = mmio_r32(base + R_DEVICE_ID);
 		abuse_registers(base);

@@ -1,29 +1,6 @@
 /* vio: see vio.h. */
 #include "vio.h"
-
-#define R_MAGIC 0x000
-#define R_VERSION 0x004
-#define R_DEVICE_ID 0x008
-#define R_DEV_FEATURES 0x010
-#define R_DEV_FEATURES_SEL 0x014
-#define R_DRV_FEATURES 0x020
-#define R_DRV_FEATURES_SEL 0x024
-#define R_QUEUE_SEL 0x030
-#define R_QUEUE_NUM_MAX 0x034
-#define R_QUEUE_NUM 0x038
-#define R_QUEUE_READY 0x044
-#define R_QUEUE_NOTIFY 0x050
-#define R_STATUS 0x070
-#define R_DESC_LO 0x080
-#define R_AVAIL_LO 0x090
-#define R_USED_LO 0x0a0
-#define R_CONFIG 0x100
-
-#define MAGIC 0x74726976 /* "virt" */
-#define S_ACK 1
-#define S_DRIVER 2
-#define S_DRIVER_OK 4
-#define S_FEATURES_OK 8
+#include "virtio_mmio_regs.h"
 
 #define AVAIL_F_NO_INTERRUPT 1
 
@@ -71,7 +48,7 @@ volatile uint8_t *vio_find(const char *cmdline, uint32_t device_id)
 		if (a < G_MMIO_GAP_START || a >= G_MMIO_GAP_END)
 			continue;
 		volatile uint8_t *base = (volatile uint8_t *)a;
-		if (reg(base, R_MAGIC) == MAGIC && reg(base, R_VERSION) == 2 &&
+		if (reg(base, R_MAGIC) == VIRTIO_MMIO_MAGIC && reg(base, R_VERSION) == 2 &&
 		    reg(base, R_DEVICE_ID) == device_id)
 			return base;
 	}

@@ -73,7 +73,7 @@ def test_error_paths_leave_vm_bootable(husk, guest, tmp_path):
     # InstanceStart with no kernel: refused, nothing built
     assert "kernel_image_path" in fault(h.request("PUT", "/actions", {"action_type": "InstanceStart"}))
     assert "amount_mib" in fault(h.request("PUT", "/balloon", {"amount_mib": 100000, "deflate_on_oom": False}))
-    assert "not supported yet" in fault(h.request("GET", "/mmds"))
+    assert "network_interfaces" in fault(h.request("PUT", "/mmds/config", {"version": "V2"}))
     # a body over 51200 bytes: 400, and the server closes that connection
     big = Conn(h.sock_path)
     big.send_raw(Conn.encode("PUT", "/boot-source", b"x" * 51201))
@@ -371,7 +371,7 @@ def test_version_in_firecrackers_shape(husk, husk_bin):
 
 def test_firecracker_launch_flags(husk, husk_bin, guest, tmp_path):
     """Flags a Firecracker launch script passes: the payload limit is
-    enforced and named in the refusal, the MMDS limit is checked, the
+    enforced and named in the refusal, the MMDS limit is enforced, the
     jailer's CPU start time and --module are accepted; the snapshot
     version flags print what --describe-snapshot reads back from a file."""
     h = husk("--http-api-max-payload-size", "200", "--mmds-size-limit", "4096",
@@ -379,6 +379,11 @@ def test_firecracker_launch_flags(husk, husk_bin, guest, tmp_path):
     assert h.request("PUT", "/machine-config", {"vcpu_count": 1, "mem_size_mib": 64}) == (204, None)
     big = {"kernel_image_path": "k" * 300}
     assert "limit of 200 bytes" in fault(h.request("PUT", "/boot-source", big))
+    h.stop()
+    h = husk("--mmds-size-limit", "30")
+    assert h.request("PUT", "/mmds", {"k": "0123456789"}) == (204, None)
+    assert "limit of 30 bytes" in fault(h.request("PATCH", "/mmds", {"more": "0123456789"}))
+    assert h.request("GET", "/mmds") == (200, {"k": "0123456789"})
     h.stop()
     for bad in (["--http-api-max-payload-size", "0"], ["--mmds-size-limit", "x"]):
         r = subprocess.run([husk_bin, *bad], capture_output=True, text=True, timeout=10)

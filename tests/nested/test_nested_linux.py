@@ -428,6 +428,57 @@ show_disk root/from-api
 
 
 @needs_husk
+@needs_curl
+def test_husk_linux_guest_reads_mmds_with_curl():
+    # A real guest routes 169.254.169.254 to eth0 and asks MMDS with curl
+    # (tests/nested/mmds-l2.sh): first husk V1 (a GET without token, IMDS
+    # listing, JSON, a token session too, Firecracker's answer to a head
+    # that announces a body, then the host's PATCH seen by
+    # the next GET); then a second husk with V2 (401 without a token and
+    # with a wrong one, 200 with the one it got).
+    curl = shutil.which("curl")
+    rc, out = run_api_script(r"""
+tunctl -t tap0 >/dev/null && ip link set tap0 up
+for phase in v1 v2; do
+	start_husk /tmp/$phase.out --level Info
+	api PUT /machine-config '{"vcpu_count": 1, "mem_size_mib": 128}'
+	api PUT /boot-source "{\"kernel_image_path\": \"$L2_KERNEL\", \"initrd_path\": \"$L2_INITRD\", \"boot_args\": \"$(json_str "$L2_CMDLINE mmds_phase=$phase")\"}"
+	api PUT /network-interfaces/eth0 '{"iface_id": "eth0", "host_dev_name": "tap0", "guest_mac": "06:00:ac:10:00:02"}'
+	api PUT /mmds/config "{\"version\": \"$(echo $phase | tr v V)\", \"network_interfaces\": [\"eth0\"]}"
+	api PUT /mmds '{"latest": {"meta-data": {"id": "i-before", "zone": "z1", "net": {"mac": "06:00:ac:10:00:02"}}}}'
+	api PUT /actions '{"action_type": "InstanceStart"}'
+	if [ $phase = v1 ]; then
+		wait_for /tmp/v1.out "l2-mmds: patch now"
+		api PATCH /mmds '{"latest": {"meta-data": {"id": "i-after"}}}'
+	fi
+	wait $HUSK
+	echo "husk-nested: $phase exit=$?"
+	sed "s/^/$phase| /" /tmp/$phase.out
+done
+""", {"HUSK_NESTED_L2_FILES": f"{curl} {HERE / 'mmds-l2.sh'}", "HUSK_NESTED_RUN": "mmds-l2.sh"})
+    assert ("PATCH", "/mmds", 204) in api_codes(out), out
+    assert all(c < 300 for _, _, c in api_codes(out)), out
+    def line(phase, what):
+        m = re.search(rf"^{phase}\| l2-mmds: {what} -> (\d+) (.*)$", out, re.M)
+        assert m, out
+        return int(m.group(1)), m.group(2).strip()
+    assert line("v1", "v1") == (200, "i-before")
+    assert line("v1", "v1-list") == (200, "id,net/,zone")
+    status, body = line("v1", "v1-json")
+    assert status == 200 and json.loads(body.rstrip(",")) == {
+        "id": "i-before", "zone": "z1", "net": {"mac": "06:00:ac:10:00:02"}}, body
+    assert line("v1", "v1-with-token") == (200, "i-before")
+    assert line("v1", "v1-body") == (400, "Invalid request.")
+    assert "v1| l2-mmds: after patch -> i-after" in out, out
+    assert re.search(r"^v\d\| l2-mmds: token length 64", out, re.M), out
+    assert line("v2", "v2-no-token")[0] == 401
+    assert line("v2", "v2-wrong-token") == (401, "MMDS token not valid.")
+    assert line("v2", "v2-token") == (200, "i-before")
+    assert "husk-nested: v1 exit=0" in out and "husk-nested: v2 exit=0" in out, out
+    assert rc == 0, out
+
+
+@needs_husk
 def test_husk_linux_guest_from_config_file_no_api():
     # Firecracker's --config-file --no-api: one JSON document, no socket.
     rc, out = run_api_script(r"""

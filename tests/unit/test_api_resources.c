@@ -275,8 +275,8 @@ static void test_router_errors(void **state)
 	assert_fault(&rep, 400, "Invalid request method and/or path: PUT drives.");
 	assert_int_equal(route(HTTP_PUT, "/balloon", "{\"amount_mib\": 1}", &r, &rep), 0);
 	assert_fault(&rep, 400, "deflate_on_oom");
-	assert_int_equal(route(HTTP_GET, "/mmds", NULL, &r, &rep), 0);
-	assert_fault(&rep, 400, "not supported yet");
+	assert_int_equal(route(HTTP_GET, "/mmds/config", NULL, &r, &rep), 0);
+	assert_fault(&rep, 400, "Invalid request method and/or path: GET mmds/config.");
 	assert_int_equal(route(HTTP_PUT, "/actions", "{\"action_type\": ", &r, &rep), 0);
 	assert_fault(&rep, 400, "invalid JSON");
 	assert_int_equal(route(HTTP_PUT, "/actions", "[1]", &r, &rep), 0);
@@ -441,6 +441,68 @@ static void test_apply_balloon(void **state)
 	assert_int_equal(call(f, HTTP_PUT, "/balloon", "{\"amount_mib\": 1, \"deflate_on_oom\": false}", &rep), 400);
 	assert_fault(&rep, 400, "after starting");
 	assert_int_equal(f->cfg.balloon.amount_mib, 16);
+	free(rep.body);
+}
+
+/* /mmds/config: fields checked, interfaces must exist, pre-boot only. */
+static void test_mmds_config(void **state)
+{
+	struct fixture *f = *state;
+	struct api_reply rep = { 0, NULL };
+	refused(HTTP_PUT, "/mmds/config", "{}", "network_interfaces");
+	refused(HTTP_PUT, "/mmds/config", "{\"network_interfaces\": []}", "network_interfaces");
+	refused(HTTP_PUT, "/mmds/config", "{\"network_interfaces\": [1]}", "network_interfaces[0]");
+	refused(HTTP_PUT, "/mmds/config", "{\"network_interfaces\": [\"a\", \"b\", \"a\"]}", "network_interfaces[2]: a is listed twice");
+	refused(HTTP_PUT, "/mmds/config", "{\"network_interfaces\": [\"e0\"], \"version\": \"V3\"}", "version");
+	refused(HTTP_PUT, "/mmds/config", "{\"network_interfaces\": [\"e0\"], \"ipv4_address\": \"10.0.0.1\"}",
+	        "ipv4_address");
+	refused(HTTP_PUT, "/mmds/config", "{\"network_interfaces\": [\"e0\"], \"ipv4_address\": \"1.2.3\"}",
+	        "ipv4_address");
+	refused(HTTP_PUT, "/mmds/config", "{\"network_interfaces\": [\"e0\"], \"imds_compat\": 1}", "imds_compat");
+	refused(HTTP_PUT, "/mmds/config", "{\"network_interfaces\": [\"e0\"], \"other\": 1}", "other");
+	const char *good = "{\"network_interfaces\": [\"e0\"], \"version\": \"V2\", \"ipv4_address\": \"169.254.170.1\"}";
+	assert_int_equal(call(f, HTTP_PUT, "/mmds/config", good, &rep), 400); /* no e0 yet */
+	assert_fault(&rep, 400, "network_interfaces: no network interface e0");
+	assert_int_equal(call(f, HTTP_PUT, "/network-interfaces/e0", "{\"iface_id\": \"e0\", \"host_dev_name\": \"t0\"}", &rep), 204);
+	assert_int_equal(call(f, HTTP_PUT, "/mmds/config", good, &rep), 204);
+	assert_true(f->cfg.mmds.set);
+	assert_int_equal(f->cfg.mmds.version, 2);
+	assert_int_equal(f->cfg.mmds.ipv4, 0xa9feaa01);
+	assert_int_equal(call(f, HTTP_GET, "/vm/config", NULL, &rep), 200);
+	assert_non_null(strstr(rep.body, "\"mmds-config\":{"));
+	assert_non_null(strstr(rep.body, "\"ipv4_address\":\"169.254.170.1\""));
+	assert_non_null(strstr(rep.body, "\"version\":\"V2\""));
+	f->vmm.state = VMM_RUNNING;
+	assert_int_equal(call(f, HTTP_PUT, "/mmds/config", "{\"network_interfaces\": [\"e0\"]}", &rep), 400);
+	assert_fault(&rep, 400, "after starting");
+	assert_int_equal(f->cfg.mmds.version, 2);
+	free(rep.body);
+}
+
+/* /mmds: PUT replaces, PATCH merges, GET returns; over the limit a 400
+ * and the store as it was; any time, before and after boot. */
+static void test_mmds_data(void **state)
+{
+	struct fixture *f = *state;
+	struct api_reply rep = { 0, NULL };
+	mmds_init(&f->vmm.mmds, 64);
+	assert_int_equal(call(f, HTTP_GET, "/mmds", NULL, &rep), 200);
+	assert_string_equal(rep.body, "{}");
+	assert_int_equal(call(f, HTTP_PATCH, "/mmds", "{\"a\": 1}", &rep), 400);
+	assert_fault(&rep, 400, "The MMDS data store is not initialized.");
+	assert_int_equal(call(f, HTTP_PUT, "/mmds", "{\"a\": {\"b\": \"c\"}, \"d\": 1}", &rep), 204);
+	assert_int_equal(call(f, HTTP_PATCH, "/mmds", "{\"a\": {\"e\": \"f\"}, \"d\": null}", &rep), 204);
+	assert_int_equal(call(f, HTTP_GET, "/mmds", NULL, &rep), 200);
+	assert_string_equal(rep.body, "{\"a\":{\"b\":\"c\",\"e\":\"f\"}}");
+	f->vmm.state = VMM_RUNNING;
+	assert_int_equal(call(f, HTTP_PUT, "/mmds", "{\"big\": \"0123456789012345678901234567890123456789012345678901234567890\"}",
+	                      &rep), 400);
+	assert_fault(&rep, 400, "The MMDS patch request doesn't fit: the data store would exceed its limit of 64 bytes");
+	assert_int_equal(call(f, HTTP_PATCH, "/mmds", "{\"big\": \"0123456789012345678901234567890123456789012345678901234567890\"}",
+	                      &rep), 400);
+	assert_int_equal(call(f, HTTP_GET, "/mmds", NULL, &rep), 200);
+	assert_string_equal(rep.body, "{\"a\":{\"b\":\"c\",\"e\":\"f\"}}");
+	mmds_destroy(&f->vmm.mmds);
 	free(rep.body);
 }
 
@@ -652,7 +714,7 @@ static void test_every_kind_has_its_row(void **state)
 {
 	(void)state;
 	for (int k = 0; k < API_KIND_COUNT; k++) {
-		bool get = k == API_GET_INFO || k == API_GET_MACHINE || k == API_GET_VM_CONFIG ||
+		bool get = k == API_GET_INFO || k == API_GET_MACHINE || k == API_GET_VM_CONFIG || k == API_GET_MMDS ||
 		           k == API_GET_BALLOON || k == API_GET_BALLOON_STATS;
 		assert_non_null(api_kinds[k].apply);
 		assert_non_null(api_kinds[k].free);
@@ -677,6 +739,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_apply_preboot_then_postboot, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_apply_balloon, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_apply_instance_start_needs_kernel, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_mmds_config, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_mmds_data, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_metrics_flush, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_metrics_have_firecrackers_schema, fx_setup, fx_teardown),
 	};

@@ -89,6 +89,21 @@ static void test_full_document(void **state)
 	assert_true(f->cfg.vsock.set);
 	assert_int_equal(f->cfg.vsock.guest_cid, 3);
 	assert_true(f->cfg.entropy);
+	assert_false(f->cfg.mmds.set);
+}
+
+/* mmds-config does what PUT /mmds/config does, after the interfaces it names. */
+static void test_mmds_config(void **state)
+{
+	struct fixture *f = *state;
+	assert_int_equal(load(f, "{\"mmds-config\": {\"network_interfaces\": [\"eth0\"], \"version\": \"V2\","
+	                         " \"imds_compat\": true},"
+	                         " \"network-interfaces\": [{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\"}]}"), 0);
+	assert_true(f->cfg.mmds.set);
+	assert_int_equal(f->cfg.mmds.version, 2);
+	assert_true(f->cfg.mmds.imds_compat);
+	assert_int_equal(f->cfg.mmds.ipv4, 0xa9fea9fe);
+	assert_string_equal(f->cfg.mmds.ifaces[0], "eth0");
 }
 
 static void test_errors_name_the_key(void **state)
@@ -111,6 +126,11 @@ static void test_errors_name_the_key(void **state)
 	assert_err(f, "boot-source: kernel_image_path");
 	assert_int_equal(load(f, "{\"balloon\": {\"amount_mib\": 10}}"), -EINVAL);
 	assert_err(f, "balloon: missing field `deflate_on_oom`");
+	assert_int_equal(load(f, "{\"network-interfaces\": [{\"iface_id\": \"eth0\", \"host_dev_name\": \"t0\"}],"
+	                         " \"mmds-config\": {\"network_interfaces\": [\"eth1\"]}}"), -EINVAL);
+	assert_err(f, "mmds-config: network_interfaces: no network interface eth1");
+	assert_int_equal(load(f, "{\"mmds-config\": {\"network_interfaces\": [\"eth0\"], \"version\": 2}}"), -EINVAL);
+	assert_err(f, "mmds-config: version");
 	assert_int_equal(load(f, "{\"boot-source\": "), -EINVAL);
 	assert_err(f, "invalid JSON");
 	/* a file that parses but names a missing kernel: the apply step says so */
@@ -138,6 +158,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_full_document, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_errors_name_the_key, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_mmds_config, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_load_from_path, fx_setup, fx_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -641,6 +641,45 @@ static void test_dev_tx_to_tap(void **state)
 	assert_true(recv(d->pkt_fd, got, sizeof(got), 0) < 0);
 }
 
+/* With MMDS on the interface, a guest frame for its address (here an
+ * ARP request) goes to MMDS, not the tap, and MMDS's reply comes back on
+ * RX; any other frame still reaches the tap. */
+static void test_dev_mmds_detour(void **state)
+{
+	struct devfix *d = *state;
+	if (!d)
+		skip();
+	struct mmds m;
+	mmds_init(&m, 0);
+	d->nd.mmds = mmds_stack_new(&m, 0xa9fea9fe);
+	net_dev_activate(&d->nd, BIT(32) | BIT(VIRTIO_NET_F_MRG_RXBUF), dq_queue(&d->rx), dq_queue(&d->tx));
+	static uint8_t arp[NET_HDR_LEN + 42], other[NET_HDR_LEN + 100], rxbuf[2048];
+	static const uint8_t req[42] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 6, 0, 0, 0, 0, 2, 0x08, 0x06,
+	                                 0, 1, 8, 0, 6, 4, 0, 1, 6, 0, 0, 0, 0, 2, 169, 254, 0, 2,
+	                                 0, 0, 0, 0, 0, 0, 169, 254, 169, 254 };
+	memcpy(arp + NET_HDR_LEN, req, sizeof(req));
+	size_t lo = test_frame(other + NET_HDR_LEN, 3, 60);
+	dq_add(&d->rx, true, rxbuf, sizeof(rxbuf));
+	dq_add(&d->tx, false, arp, sizeof(arp));
+	dq_add(&d->tx, false, other, NET_HDR_LEN + lo);
+	net_dev_tx_notify(&d->nd);
+	assert_int_equal(d->tx.pushed, 2);
+	assert_int_equal(d->nd.stats.tx_packets, 1); /* only the other frame went out */
+	assert_int_equal(d->rx.pushed, 1);            /* the ARP reply, delivered at once */
+	assert_int_equal(d->rx.push_len[0], NET_HDR_LEN + 42);
+	assert_int_equal(rxbuf[NET_HDR_LEN + 21], 2);  /* a reply */
+	assert_memory_equal(rxbuf + NET_HDR_LEN, req + 6, 6); /* to the asker */
+	struct pollfd p = { .fd = d->pkt_fd, .events = POLLIN };
+	assert_int_equal(poll(&p, 1, 5000), 1);
+	uint8_t got[256];
+	assert_int_equal(recv(d->pkt_fd, got, sizeof(got), 0), (ssize_t)lo);
+	assert_memory_equal(got, other + NET_HDR_LEN, lo);
+	assert_true(recv(d->pkt_fd, got, sizeof(got), 0) < 0); /* and no ARP for MMDS */
+	mmds_stack_free(d->nd.mmds);
+	d->nd.mmds = NULL;
+	mmds_destroy(&m);
+}
+
 static bool deny(void *bucket, uint64_t ops, uint64_t bytes)
 {
 	(void)ops;
@@ -865,6 +904,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_dev_rx_too_big_for_buffer, devfix_up, devfix_down),
 		cmocka_unit_test_setup_teardown(test_dev_rx_unusable_buffer, devfix_up, devfix_down),
 		cmocka_unit_test_setup_teardown(test_dev_tx_to_tap, devfix_up, devfix_down),
+		cmocka_unit_test_setup_teardown(test_dev_mmds_detour, devfix_up, devfix_down),
 		cmocka_unit_test_setup_teardown(test_dev_rate_limit_hooks, devfix_up, devfix_down),
 		cmocka_unit_test_setup_teardown(test_dev_reset_stops_rx, devfix_up, devfix_down),
 		cmocka_unit_test_setup_teardown(test_dev_tx_endless_queue_yields_each_round, devfix_up,

@@ -25,6 +25,8 @@ static void fill(struct vm_config *c)
 	c->nets[0].tx_rate_limiter.bandwidth = (struct token_bucket_config){ true, 1 << 20, 0, 1000 };
 	c->entropy = true;
 	c->entropy_rate_limiter.bandwidth = (struct token_bucket_config){ true, 4096, 0, 50 };
+	c->mmds = (struct mmds_config){ .set = true, .version = 2, .ipv4 = 0xa9fe0102, .imds_compat = true,
+	                                .nr_ifaces = 1, .ifaces = { strdup("eth0") } };
 }
 
 static void test_round_trip_with_limiters(void **state)
@@ -50,6 +52,13 @@ static void test_round_trip_with_limiters(void **state)
 	assert_false(b.nets[0].rx_rate_limiter.bandwidth.set || b.nets[0].rx_rate_limiter.ops.set);
 	assert_true(b.entropy);
 	assert_int_equal(b.entropy_rate_limiter.bandwidth.refill_time_ms, 50);
+	/* MMDS's configuration travels with the devices */
+	assert_true(b.mmds.set);
+	assert_int_equal(b.mmds.version, 2);
+	assert_int_equal(b.mmds.ipv4, 0xa9fe0102);
+	assert_true(b.mmds.imds_compat);
+	assert_int_equal(b.mmds.nr_ifaces, 1);
+	assert_string_equal(b.mmds.ifaces[0], "eth0");
 	free(json);
 	config_free(&a);
 	config_free(&b);
@@ -75,6 +84,10 @@ static void test_hostile_sections_refused(void **state)
 		  "guest_cid" },
 		{ "{\"drives\": [], \"network-interfaces\": [],"
 		  " \"entropy\": {\"rate_limiter\": {\"bandwidth\": {\"size\": 1}}}}", "refill_time" },
+		{ "{\"drives\": [], \"network-interfaces\": [],"
+		  " \"mmds-config\": {\"network_interfaces\": [\"eth0\"]}}", "mmds-config" },
+		{ "{\"drives\": [], \"network-interfaces\": [],"
+		  " \"mmds-config\": {\"network_interfaces\": [\"eth0\"], \"ipv4_address\": \"8.8.8.8\"}}", "ipv4_address" },
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct vm_config c;

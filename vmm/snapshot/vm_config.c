@@ -54,6 +54,7 @@ static void vmcfg_clear_devices(struct vm_config *cfg)
 	memset(&cfg->vsock, 0, sizeof(cfg->vsock));
 	cfg->entropy = false;
 	memset(&cfg->balloon, 0, sizeof(cfg->balloon));
+	config_mmds_free(&cfg->mmds);
 }
 
 void snapshot_vm_config_take_devices(struct vm_config *dst, struct vm_config *src)
@@ -67,7 +68,9 @@ void snapshot_vm_config_take_devices(struct vm_config *dst, struct vm_config *sr
 	dst->entropy = src->entropy;
 	dst->entropy_rate_limiter = src->entropy_rate_limiter;
 	dst->balloon = src->balloon;
+	dst->mmds = src->mmds;
 	/* src keeps nothing it could free twice */
+	memset(&src->mmds, 0, sizeof(src->mmds));
 	memset(src->drives, 0, sizeof(src->drives));
 	src->nr_drives = 0;
 	memset(src->nets, 0, sizeof(src->nets));
@@ -77,9 +80,29 @@ void snapshot_vm_config_take_devices(struct vm_config *dst, struct vm_config *sr
 	memset(&src->entropy_rate_limiter, 0, sizeof(src->entropy_rate_limiter));
 }
 
+/* MMDS's configuration, on interfaces the snapshot has. */
+static int vmcfg_decode_mmds(const json_t *o, struct vm_config *cfg, char *err, size_t errlen)
+{
+	struct api_err e = { "" };
+	if (!o || json_is_null(o))
+		return 0;
+	if (api_parse_mmds_config(o, &cfg->mmds, &e) < 0)
+		return vmcfg_fail(err, errlen, e.msg, "mmds-config", -1);
+	for (int i = 0; i < cfg->mmds.nr_ifaces; i++) {
+		int k = 0;
+		while (k < cfg->nr_nets && strcmp(cfg->nets[k].iface_id, cfg->mmds.ifaces[i]) != 0)
+			k++;
+		if (k == cfg->nr_nets)
+			return vmcfg_fail(err, errlen, "names an interface the snapshot does not have", "mmds-config", -1);
+	}
+	return 0;
+}
+
 static int vmcfg_decode(json_t *root, struct vm_config *cfg, char *err, size_t errlen)
 {
-	static const char *const allowed[] = { "drives", "network-interfaces", "vsock", "entropy", "balloon", NULL };
+	/* mmds-config, balloon: absent from snapshots of husk before them */
+	static const char *const allowed[] = { "drives", "network-interfaces", "vsock", "entropy", "mmds-config",
+	                                       "balloon", NULL };
 	struct api_err e = { "" };
 	json_t *drives = json_object_get(root, "drives"), *nets = json_object_get(root, "network-interfaces");
 	json_t *vsock = json_object_get(root, "vsock"), *entropy = json_object_get(root, "entropy");
@@ -113,7 +136,7 @@ static int vmcfg_decode(json_t *root, struct vm_config *cfg, char *err, size_t e
 	json_t *balloon = json_object_get(root, "balloon");
 	if (balloon && !json_is_null(balloon) && api_parse_balloon(balloon, &cfg->balloon, &e) < 0)
 		return vmcfg_fail(err, errlen, e.msg, "balloon", -1);
-	return 0;
+	return vmcfg_decode_mmds(json_object_get(root, "mmds-config"), cfg, err, errlen);
 }
 
 static int vmcfg_apply_overrides(struct vm_config *cfg, const struct snapshot_load_params *p,

@@ -16,32 +16,12 @@
  *     in). "fill=<sum>" prints a checksum of the filled range.
  * Polling only; loops stay short (PVM hosts emulate guest code). */
 #include "guest.h"
+#include "../virtio_mmio_regs.h"
 
 #define QSZ 8
 #define SECTOR0 8
 #define VIRTIO_BLK_T_IN 0
 #define VIRTIO_BLK_T_OUT 1
-
-/* virtio-mmio v2 registers */
-#define R_MAGIC 0x000
-#define R_VERSION 0x004
-#define R_DEVICE_ID 0x008
-#define R_DEV_FEAT 0x010
-#define R_DEV_FEAT_SEL 0x014
-#define R_DRV_FEAT 0x020
-#define R_DRV_FEAT_SEL 0x024
-#define R_QUEUE_SEL 0x030
-#define R_QUEUE_NUM 0x038
-#define R_QUEUE_READY 0x044
-#define R_QUEUE_NOTIFY 0x050
-#define R_INT_ACK 0x064
-#define R_STATUS 0x070
-#define R_DESC_LO 0x080
-#define R_DESC_HI 0x084
-#define R_AVAIL_LO 0x090
-#define R_AVAIL_HI 0x094
-#define R_USED_LO 0x0a0
-#define R_USED_HI 0x0a4
 
 struct desc {
 	uint64_t addr;
@@ -110,18 +90,18 @@ static bool blk_init(const char *cmd)
 	if (!v)
 		return false;
 	blk_base = (volatile uint32_t *)parse_num(v);
-	if (rr(R_MAGIC) != 0x74726976 || rr(R_VERSION) != 2 || rr(R_DEVICE_ID) != 2)
+	if (rr(R_MAGIC) != VIRTIO_MMIO_MAGIC || rr(R_VERSION) != 2 || rr(R_DEVICE_ID) != 2)
 		return false;
 	wr(R_STATUS, 0);
 	wr(R_STATUS, 1);
 	wr(R_STATUS, 1 | 2);
-	wr(R_DEV_FEAT_SEL, 1);
-	if (!(rr(R_DEV_FEAT) & 1))
+	wr(R_DEV_FEATURES_SEL, 1);
+	if (!(rr(R_DEV_FEATURES) & 1))
 		return false; /* VERSION_1 */
-	wr(R_DRV_FEAT_SEL, 0);
-	wr(R_DRV_FEAT, 0);
-	wr(R_DRV_FEAT_SEL, 1);
-	wr(R_DRV_FEAT, 1);
+	wr(R_DRV_FEATURES_SEL, 0);
+	wr(R_DRV_FEATURES, 0);
+	wr(R_DRV_FEATURES_SEL, 1);
+	wr(R_DRV_FEATURES, 1);
 	wr(R_STATUS, 1 | 2 | 8);
 	if (!(rr(R_STATUS) & 8))
 		return false;
@@ -160,7 +140,7 @@ static int blk_rw(uint32_t type, uint64_t sector)
 		cpu_relax();
 	}
 	used_seen++;
-	wr(R_INT_ACK, 3);
+	wr(R_ISR_ACK, 3);
 	return req_status == 0 ? 0 : -1;
 }
 

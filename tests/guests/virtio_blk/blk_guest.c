@@ -23,6 +23,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "../virtio_mmio_regs.h"
 
 #define MMIO_BASE 0xd0001000ULL
 #define MMIO_STRIDE 0x1000
@@ -109,39 +110,10 @@ static uint32_t cmd_u32(const char *key, uint32_t dflt)
 
 /* ---- virtio-mmio ---- */
 
-#define R_MAGIC 0x000
-#define R_VERSION 0x004
-#define R_DEVICE_ID 0x008
-#define R_DEV_FEATURES 0x010
-#define R_DEV_FEATURES_SEL 0x014
-#define R_DRV_FEATURES 0x020
-#define R_DRV_FEATURES_SEL 0x024
-#define R_QUEUE_SEL 0x030
-#define R_QUEUE_NUM_MAX 0x034
-#define R_QUEUE_NUM 0x038
-#define R_QUEUE_READY 0x044
-#define R_QUEUE_NOTIFY 0x050
-#define R_ISR 0x060
-#define R_ISR_ACK 0x064
-#define R_STATUS 0x070
-#define R_DESC_LO 0x080
-#define R_DESC_HI 0x084
-#define R_AVAIL_LO 0x090
-#define R_AVAIL_HI 0x094
-#define R_USED_LO 0x0a0
-#define R_USED_HI 0x0a4
-#define R_CONFIG 0x100
-
-#define S_ACK 1
-#define S_DRIVER 2
-#define S_DRIVER_OK 4
-#define S_FEATURES_OK 8
-
 #define F_BLK_RO (1u << 5)
 #define F_BLK_FLUSH (1u << 9)
 #define F_INDIRECT (1u << 28)
 #define F_EVENT_IDX (1u << 29)
-#define S_NEEDS_RESET 0x40
 #define BATCH 5
 
 #define D_NEXT 1
@@ -638,7 +610,7 @@ static void blk_run(void)
 		if (!addr)
 			break;
 		struct dev d = { .base = (volatile uint8_t *)(uintptr_t)addr, .slot = found };
-		if (rd32(&d, R_MAGIC) != 0x74726976 || rd32(&d, R_VERSION) != 2 ||
+		if (rd32(&d, R_MAGIC) != VIRTIO_MMIO_MAGIC || rd32(&d, R_VERSION) != 2 ||
 		    rd32(&d, R_DEVICE_ID) != 2)
 			continue;
 		found++;

@@ -9,6 +9,10 @@
  *     and sends "hello from guest\n", then echoes on that connection too.
  * Boots by PVH (own page tables, so it runs on husk and QEMU microvm
  * alike); devices from the cmdline's virtio_mmio.device= entries.
+ *   - mmds=PATH: before "ready", a minimal TCP/HTTP client asks the
+ *     metadata service at 169.254.169.254 (ARP, then one connection a
+ *     request) for PATH and prints the answer; with mmds_token it first
+ *     asks without a token, then for a V2 token, then with it.
  * Cmdline: ip=A.B.C.D (default 172.16.0.2), vsock_port=N
  * (default 1234), vsock_hello=P. It reports on COM1: "net-guest: ..."
  * lines the integration tests wait for. Loops stay short: this code is
@@ -483,6 +487,9 @@ static void net_udp(const uint8_t *f, const uint8_t *ip, size_t ihl, size_t tot)
 	}
 }
 
+static bool mmds_rx(const uint8_t *f, size_t len);
+static bool mmds_active;
+
 static void net_poll(void)
 {
 	struct vused_elem e;
@@ -491,7 +498,9 @@ static void net_poll(void)
 		if (id < QN && e.len > NET_HDR && e.len <= RXBUF) {
 			const uint8_t *f = net_rxbuf[id] + NET_HDR;
 			size_t len = e.len - NET_HDR;
-			if (len >= 14 && be16(f + 12) == 0x0806)
+			if (mmds_active && mmds_rx(f, len))
+				;
+			else if (len >= 14 && be16(f + 12) == 0x0806)
 				net_arp(f, len);
 			else if (len >= 14 && be16(f + 12) == 0x0800)
 				net_ipv4(f, len);
@@ -798,6 +807,238 @@ static void rng_loop(uint32_t n)
 	puts_(" bytes\n");
 }
 
+/* ---- an MMDS client (mmds=PATH on the cmdline) ---- */
+
+static const uint8_t mmds_ip[4] = { 169, 254, 169, 254 };
+static uint8_t mmds_mac[6];
+static bool mmds_arp_ok, tcp_synack, tcp_fin;
+static uint16_t tcp_port = 49152;
+static uint32_t tcp_snd_nxt, tcp_rcv_nxt;
+static uint16_t tcp_corrupt; /* xored into the checksum: mmds_flood's bad frames */
+static char mmds_resp[4096];
+static size_t mmds_resp_len;
+
+static uint32_t be32(const uint8_t *p) { return (uint32_t)be16(p) << 16 | be16(p + 2); }
+
+static void put_be32(uint8_t *p, uint32_t v)
+{
+	put_be16(p, (uint16_t)(v >> 16));
+	put_be16(p + 2, (uint16_t)v);
+}
+
+static size_t str_len(const char *s)
+{
+	size_t n = 0;
+	while (s[n])
+		n++;
+	return n;
+}
+
+static void mmds_arp_request(void)
+{
+	uint16_t slot;
+	uint8_t *o = net_tx_slot(&slot) + NET_HDR;
+	memset(o, 0xff, 6);
+	memcpy(o + 6, my_mac, 6);
+	put_be16(o + 12, 0x0806);
+	uint8_t *a = o + 14;
+	put_be16(a, 1);
+	put_be16(a + 2, 0x0800);
+	a[4] = 6, a[5] = 4;
+	put_be16(a + 6, 1);
+	memcpy(a + 8, my_mac, 6);
+	memcpy(a + 14, my_ip, 4);
+	memset(a + 18, 0, 6);
+	memcpy(a + 24, mmds_ip, 4);
+	net_send(slot, 14 + 28);
+}
+
+/* One TCP segment to MMDS port 80, with both checksums. */
+static void tcp_send(uint8_t flags, const char *data, size_t len)
+{
+	uint16_t slot;
+	uint8_t *o = net_tx_slot(&slot) + NET_HDR, *ip = o + 14, *t = ip + 20;
+	memcpy(o, mmds_mac, 6);
+	memcpy(o + 6, my_mac, 6);
+	put_be16(o + 12, 0x0800);
+	memset(ip, 0, 40);
+	ip[0] = 0x45, ip[8] = 64, ip[9] = 6;
+	put_be16(ip + 2, (uint16_t)(40 + len));
+	memcpy(ip + 12, my_ip, 4);
+	memcpy(ip + 16, mmds_ip, 4);
+	put_be16(ip + 10, csum(ip, 20));
+	put_be16(t, tcp_port);
+	put_be16(t + 2, 80);
+	put_be32(t + 4, tcp_snd_nxt);
+	put_be32(t + 8, tcp_rcv_nxt);
+	t[12] = 5 << 4, t[13] = flags;
+	put_be16(t + 14, 8192);
+	memcpy(t + 20, data, len);
+	/* the pseudo-header, then the segment */
+	uint8_t ph[12 + 20 + 1500];
+	memcpy(ph, ip + 12, 8);
+	ph[8] = 0, ph[9] = 6;
+	put_be16(ph + 10, (uint16_t)(20 + len));
+	memcpy(ph + 12, t, 20 + len);
+	put_be16(t + 16, csum(ph, 12 + 20 + len) ^ tcp_corrupt);
+	net_send(slot, 14 + 40 + len);
+	tcp_snd_nxt += (uint32_t)len + ((flags & 0x03) ? 1 : 0); /* SYN, FIN */
+}
+
+/* A frame from MMDS: its ARP reply or a segment of our connection. */
+static bool mmds_rx(const uint8_t *f, size_t len)
+{
+	if (len >= 42 && be16(f + 12) == 0x0806 && be16(f + 20) == 2 && memeq(f + 28, mmds_ip, 4)) {
+		memcpy(mmds_mac, f + 22, 6);
+		mmds_arp_ok = true;
+		return true;
+	}
+	const uint8_t *ip = f + 14;
+	if (len < 54 || be16(f + 12) != 0x0800 || ip[9] != 6 || !memeq(ip + 12, mmds_ip, 4))
+		return false;
+	size_t ihl = (size_t)(ip[0] & 15) * 4, tot = be16(ip + 2);
+	const uint8_t *t = ip + ihl;
+	size_t doff = (size_t)(t[12] >> 4) * 4, dlen = tot - ihl - doff;
+	uint32_t seq = be32(t + 4);
+	if (be16(t + 2) != tcp_port)
+		return true;
+	if (t[13] & 0x02) { /* SYN/ACK */
+		tcp_rcv_nxt = seq + 1;
+		tcp_synack = true;
+		return true;
+	}
+	if (dlen && seq == tcp_rcv_nxt && mmds_resp_len + dlen < sizeof(mmds_resp)) {
+		memcpy(mmds_resp + mmds_resp_len, t + doff, dlen);
+		mmds_resp_len += dlen;
+		tcp_rcv_nxt += (uint32_t)dlen;
+		tcp_send(0x10, "", 0);
+	}
+	if ((t[13] & 0x01) && seq + dlen == tcp_rcv_nxt) {
+		tcp_rcv_nxt++;
+		tcp_fin = true;
+		tcp_send(0x10, "", 0);
+	}
+	return true;
+}
+
+/* Whether the response is whole: headers and Content-Length bytes. */
+static bool mmds_resp_done(const char **body)
+{
+	mmds_resp[mmds_resp_len] = 0;
+	for (size_t i = 0; i + 4 <= mmds_resp_len; i++) {
+		if (!memeq(mmds_resp + i, "\r\n\r\n", 4))
+			continue;
+		*body = mmds_resp + i + 4;
+		uint32_t cl = 0;
+		for (size_t k = 0; k + 16 < i; k++)
+			if (memeq(mmds_resp + k, "Content-Length: ", 16))
+				for (const char *p = mmds_resp + k + 16; *p >= '0' && *p <= '9'; p++)
+					cl = cl * 10 + (uint32_t)(*p - '0');
+		return mmds_resp_len - (i + 4) >= cl;
+	}
+	return false;
+}
+
+/* One request on a new connection; prints "net-guest: mmds <what>
+ * status=N body=..." and leaves the body in mmds_resp. */
+static const char *mmds_request(const char *what, const char *req)
+{
+	const char *body = "";
+	tcp_port++;
+	tcp_snd_nxt = (uint32_t)tcp_port << 16;
+	tcp_synack = tcp_fin = false;
+	mmds_resp_len = 0;
+	tcp_send(0x02, "", 0);
+	while (!tcp_synack)
+		net_poll();
+	tcp_send(0x18, req, str_len(req)); /* PSH, ACK */
+	while (!mmds_resp_done(&body))
+		net_poll();
+	tcp_send(0x11, "", 0); /* FIN, ACK */
+	while (!tcp_fin)
+		net_poll();
+	puts_("net-guest: mmds ");
+	puts_(what);
+	puts_(" status=");
+	for (const char *p = mmds_resp + 9; *p >= '0' && *p <= '9'; p++)
+		putc_(*p);
+	puts_(" body=");
+	puts_(body);
+	putc_('\n');
+	return body;
+}
+
+static void str_cat(char **o, const char *s, size_t n)
+{
+	for (size_t i = 0; i < n && s[i]; i++)
+		*(*o)++ = s[i];
+	**o = 0;
+}
+
+/* mmds_flood: what a hostile guest throws at MMDS before asking
+ * properly: half-open connections, blind resets, bad checksums, a
+ * fragment, a segment that acks the future. */
+static void mmds_flood(void)
+{
+	uint32_t seed = 12345;
+	uint16_t keep = tcp_port;
+	for (int i = 0; i < 300; i++) {
+		seed = seed * 1103515245u + 12345u;
+		tcp_port = (uint16_t)(20000 + i);
+		tcp_snd_nxt = seed;
+		tcp_send(0x02, "", 0);          /* SYN, never completed */
+		tcp_snd_nxt = seed >> 3;
+		tcp_send(0x04, "", 0);          /* RST at a guessed sequence */
+		tcp_rcv_nxt = seed;
+		tcp_port = (uint16_t)(30000 + i);
+		tcp_send(0x10, "GET / HTTP/1.1\r\n\r\n", 20); /* on a connection never opened */
+		tcp_snd_nxt = seed;
+		tcp_corrupt = 0x5a5a; /* a SYN with a wrong checksum */
+		tcp_send(0x02, "", 0);
+		tcp_corrupt = 0;
+		net_poll();
+	}
+	tcp_port = keep;
+	puts_("net-guest: mmds flood sent\n");
+}
+
+static void mmds_client(const char *path)
+{
+	static char req[512], token[80];
+	size_t plen = 0;
+	while (path[plen] && path[plen] != ' ' && plen < 200)
+		plen++;
+	mmds_active = true;
+	mmds_arp_request();
+	while (!mmds_arp_ok)
+		net_poll();
+	puts_("net-guest: mmds arp ok\n");
+	if (cmd_find("mmds_flood"))
+		mmds_flood();
+	char *o = req;
+	str_cat(&o, "GET ", 4);
+	str_cat(&o, path, plen);
+	str_cat(&o, " HTTP/1.1\r\nHost: 169.254.169.254\r\n", 64);
+	char *head_end = o;
+	str_cat(&o, "\r\n", 2);
+	mmds_request("get", req);
+	if (!cmd_find("mmds_token"))
+		return;
+	const char *t = mmds_request("token", "PUT /latest/api/token HTTP/1.1\r\n"
+	                                      "X-metadata-token-ttl-seconds: 60\r\n\r\n");
+	char *tk = token;
+	str_cat(&tk, t, sizeof(token) - 1);
+	o = head_end;
+	str_cat(&o, "X-metadata-token: ", 18);
+	str_cat(&o, token, sizeof(token));
+	str_cat(&o, "\r\n\r\n", 4);
+	mmds_request("get-with-token", req);
+	o = head_end;
+	str_cat(&o, "X-metadata-token: 00000000000000000000000000000000000000000000000000000000000000ff\r\n\r\n", 100);
+	mmds_request("get-wrong-token", req);
+}
+
+
 /* ---- bad frames on request: the VMM must drop them and carry on ---- */
 
 static void net_send_bad(void)
@@ -900,6 +1141,8 @@ void guest_main(uint32_t start_info, uint64_t boot_params)
 	}
 	if (have_net && cmd_find("net_bad"))
 		net_send_bad();
+	if (have_net && cmd_find("mmds="))
+		mmds_client(cmd_find("mmds="));
 	puts_("net-guest: ready\n");
 	for (;;) {
 		if (have_net)
