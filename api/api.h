@@ -40,6 +40,11 @@ enum api_kind {
 	API_SNAPSHOT_CREATE,
 	API_SNAPSHOT_LOAD,
 	API_PUT_SERIAL,
+	API_PUT_BALLOON,
+	API_PATCH_BALLOON,
+	API_GET_BALLOON,
+	API_GET_BALLOON_STATS,
+	API_PATCH_BALLOON_STATS,
 	API_GET_MMDS,
 	API_PUT_MMDS,
 	API_PATCH_MMDS,
@@ -133,6 +138,9 @@ struct api_request {
 		struct api_snapshot_create snap_create;
 		struct api_snapshot_load snap_load;
 		char *serial_out_path; /* PUT /serial */
+		struct balloon_config balloon; /* PUT /balloon */
+		uint32_t balloon_amount_mib;   /* PATCH /balloon */
+		uint32_t balloon_interval_s;   /* PATCH /balloon/statistics */
 		json_t *mmds_data;     /* PUT, PATCH /mmds */
 		struct mmds_config mmds_config;
 	};
@@ -205,6 +213,9 @@ int api_parse_vm_state(const json_t *o, bool *pause, struct api_err *e);
 int api_parse_snapshot_create(const json_t *o, struct api_snapshot_create *out, struct api_err *e);
 int api_parse_snapshot_load(const json_t *o, struct api_snapshot_load *out, struct api_err *e);
 int api_parse_serial(const json_t *o, char **serial_out_path, struct api_err *e);
+int api_parse_balloon(const json_t *o, struct balloon_config *out, struct api_err *e);
+int api_parse_balloon_patch(const json_t *o, uint32_t *amount_mib, struct api_err *e);
+int api_parse_balloon_stats(const json_t *o, uint32_t *interval_s, struct api_err *e);
 int api_parse_mmds_data(const json_t *o, json_t **out, struct api_err *e);
 int api_parse_mmds_config(const json_t *o, struct mmds_config *out, struct api_err *e);
 
@@ -230,6 +241,11 @@ void api_apply_vm_config(struct api_target *t, struct api_reply *rep);
 void api_apply_snapshot_create(struct api_target *t, struct api_request *r, struct api_reply *rep);
 void api_apply_snapshot_load(struct api_target *t, struct api_request *r, struct api_reply *rep);
 void api_apply_serial(struct api_target *t, struct api_request *r, struct api_reply *rep);
+void api_apply_balloon(struct api_target *t, struct api_request *r, struct api_reply *rep);
+void api_apply_balloon_patch(struct api_target *t, struct api_request *r, struct api_reply *rep);
+void api_apply_balloon_get(struct api_target *t, struct api_request *r, struct api_reply *rep);
+void api_apply_balloon_stats_get(struct api_target *t, struct api_request *r, struct api_reply *rep);
+void api_apply_balloon_stats_patch(struct api_target *t, struct api_request *r, struct api_reply *rep);
 /* GET, PUT and PATCH /mmds */
 void api_apply_mmds(struct api_target *t, struct api_request *r, struct api_reply *rep);
 void api_apply_mmds_config(struct api_target *t, struct api_request *r, struct api_reply *rep);
@@ -241,9 +257,11 @@ json_t *api_rate_limiter_json(const struct rate_limiter_config *rl);
  * it back): GET /vm/config and the snapshot's device configuration. */
 json_t *api_drive_json(const struct drive_config *d);
 json_t *api_net_json(const struct net_config *n);
+/* PUT /balloon's body, or null when there is no balloon */
+json_t *api_balloon_json(const struct balloon_config *c);
 /* mmds-config as PUT /mmds/config takes it, or null */
 json_t *api_mmds_config_json(const struct mmds_config *m);
-/* {"drives", "network-interfaces", "vsock", "entropy", "mmds-config"} of c */
+/* {"drives", "network-interfaces", "vsock", "entropy", "mmds-config", "balloon"} of c */
 json_t *api_devices_json(const struct vm_config *c);
 /* cache_type and io_engine by enum value */
 extern const char *const api_cache_names[];

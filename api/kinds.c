@@ -102,6 +102,24 @@ static int parse_serial(const json_t *o, const char *id, struct api_request *r, 
 	return api_parse_serial(o, &r->serial_out_path, e);
 }
 
+static int parse_balloon(const json_t *o, const char *id, struct api_request *r, struct api_err *e)
+{
+	(void)id;
+	return api_parse_balloon(o, &r->balloon, e);
+}
+
+static int parse_balloon_patch(const json_t *o, const char *id, struct api_request *r, struct api_err *e)
+{
+	(void)id;
+	return api_parse_balloon_patch(o, &r->balloon_amount_mib, e);
+}
+
+static int parse_balloon_stats(const json_t *o, const char *id, struct api_request *r, struct api_err *e)
+{
+	(void)id;
+	return api_parse_balloon_stats(o, &r->balloon_interval_s, e);
+}
+
 static int parse_mmds(const json_t *o, const char *id, struct api_request *r, struct api_err *e)
 {
 	(void)id;
@@ -205,6 +223,11 @@ const struct api_kind_ops api_kinds[API_KIND_COUNT] = {
 	[API_SNAPSHOT_CREATE] = { parse_snap_create, api_apply_snapshot_create, free_snap_create },
 	[API_SNAPSHOT_LOAD] = { parse_snap_load, api_apply_snapshot_load, free_snap_load },
 	[API_PUT_SERIAL] = { parse_serial, api_apply_serial, free_serial },
+	[API_PUT_BALLOON] = { parse_balloon, api_apply_balloon, free_nothing },
+	[API_PATCH_BALLOON] = { parse_balloon_patch, api_apply_balloon_patch, free_nothing },
+	[API_GET_BALLOON] = { NULL, api_apply_balloon_get, free_nothing },
+	[API_GET_BALLOON_STATS] = { NULL, api_apply_balloon_stats_get, free_nothing },
+	[API_PATCH_BALLOON_STATS] = { parse_balloon_stats, api_apply_balloon_stats_patch, free_nothing },
 	[API_GET_MMDS] = { NULL, api_apply_mmds, free_nothing },
 	[API_PUT_MMDS] = { parse_mmds, api_apply_mmds, free_mmds },
 	[API_PATCH_MMDS] = { parse_mmds, api_apply_mmds, free_mmds },

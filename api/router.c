@@ -36,8 +36,8 @@ static const struct route routes[] = {
 	{ "/snapshot/create", false, MRES_SNAPSHOT, NO_KIND, API_SNAPSHOT_CREATE, NO_KIND },
 	{ "/snapshot/load", false, MRES_SNAPSHOT, NO_KIND, API_SNAPSHOT_LOAD, NO_KIND },
 	{ "/serial", false, MRES_SERIAL, NO_KIND, API_PUT_SERIAL, NO_KIND },
-	{ "/balloon", false, MRES_BALLOON, UNSUPPORTED, UNSUPPORTED, UNSUPPORTED },
-	{ "/balloon/statistics", false, MRES_BALLOON, UNSUPPORTED, NO_KIND, UNSUPPORTED },
+	{ "/balloon", false, MRES_BALLOON, API_GET_BALLOON, API_PUT_BALLOON, API_PATCH_BALLOON },
+	{ "/balloon/statistics", false, MRES_BALLOON, API_GET_BALLOON_STATS, NO_KIND, API_PATCH_BALLOON_STATS },
 	{ "/mmds", false, MRES_MMDS, API_GET_MMDS, API_PUT_MMDS, API_PATCH_MMDS },
 	{ "/mmds/config", false, MRES_MMDS, NO_KIND, API_PUT_MMDS_CONFIG, NO_KIND },
 };

@@ -69,8 +69,9 @@ json_t *api_devices_json(const struct vm_config *c)
 	json_t *entropy = c->entropy ? json_pack("{s:o}", "rate_limiter",
 	                                         api_rate_limiter_json(&c->entropy_rate_limiter))
 	                             : json_null();
-	return json_pack("{s:o, s:o, s:o, s:o, s:o}", "drives", drives, "network-interfaces", nets, "vsock", vsock,
-	                 "entropy", entropy, "mmds-config", api_mmds_config_json(&c->mmds));
+	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o}", "drives", drives, "network-interfaces", nets, "vsock",
+	                 vsock, "entropy", entropy, "mmds-config", api_mmds_config_json(&c->mmds), "balloon",
+	                 api_balloon_json(&c->balloon));
 }
 
 void api_apply_vm_config(struct api_target *t, struct api_reply *rep)
@@ -81,8 +82,8 @@ void api_apply_vm_config(struct api_target *t, struct api_reply *rep)
 		boot = json_pack("{s:s, s:o, s:o}", "kernel_image_path", c->boot.kernel_image_path,
 		                 "initrd_path", str_or_null(c->boot.initrd_path), "boot_args",
 		                 str_or_null(c->boot.boot_args));
-	json_t *o = json_pack("{s:o, s:o, s:n, s:n, s:n}", "boot-source", boot, "machine-config",
-	                      api_machine_json(&c->machine), "balloon", "logger", "metrics");
+	json_t *o = json_pack("{s:o, s:o, s:n, s:n}", "boot-source", boot, "machine-config",
+	                      api_machine_json(&c->machine), "logger", "metrics");
 	json_t *devices = api_devices_json(c);
 	if (o && devices)
 		json_object_update(o, devices);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "devices/virtio/balloon.h"
 #include "devices/virtio/blk.h"
 #include "devices/virtio/net.h"
 #include "devices/virtio/rng.h"
@@ -18,6 +19,7 @@ const struct cli_opt *const cli_device_opts[] = {
 	&net_cli_opt,
 	&vsock_cli_opt,
 	&rng_cli_opt,
+	&balloon_cli_opt,
 	NULL,
 };
 

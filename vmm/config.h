@@ -74,6 +74,15 @@ struct vsock_config {
 	char *uds_path;
 };
 
+/* PUT /balloon, the config file's "balloon", --balloon */
+struct balloon_config {
+	bool set;
+	uint32_t amount_mib;
+	bool deflate_on_oom;
+	uint32_t stats_polling_interval_s; /* 0: no stats queue */
+	bool free_page_reporting;
+};
+
 /* PUT /mmds/config: which interfaces reach the metadata service, at
  * which address, speaking which version (devices/mmds/). */
 struct mmds_config {
@@ -113,6 +122,7 @@ struct vm_config {
 	struct mmds_config mmds;
 	bool entropy;
 	struct rate_limiter_config entropy_rate_limiter;
+	struct balloon_config balloon;
 	char *serial_out_path; /* NULL: stdout */
 	uint64_t serial_out_limit; /* bytes; applies to a regular-file output; 0: no cap */
 };

@@ -25,12 +25,13 @@ static const struct {
 	{ "network-interfaces", API_PUT_NET, true },
 	{ "vsock", API_PUT_VSOCK, false },
 	{ "entropy", API_PUT_ENTROPY, false },
+	{ "balloon", API_PUT_BALLOON, false },
 	/* after network-interfaces: it names them */
 	{ "mmds-config", API_PUT_MMDS_CONFIG, false },
 };
 
 /* known to Firecracker, not implemented by husk yet */
-static const char *const unsupported[] = { "balloon", NULL };
+static const char *const unsupported[] = { NULL };
 
 #define MAX_REQS (CONFIG_MAX_DRIVES + CONFIG_MAX_NETS + 8)
 

@@ -24,6 +24,16 @@ static int device_cmdline_add(struct device_list *l, const struct vmm_device *d)
 	return 0;
 }
 
+/* "<key>/state": what a kind keeps beyond its queues */
+static int device_register_state(struct snapshot_state *snap, const char *key,
+                                 const struct snapshot_dev_ops *ops, void *dev)
+{
+	char name[SNAP_DEVICE_NAME_LEN];
+	if (snprintf(name, sizeof(name), "%s/state", key) >= (int)sizeof(name))
+		return -ENAMETOOLONG;
+	return snapshot_device_register(snap, name, ops, dev);
+}
+
 int device_attach(struct device_list *l, const struct virtio_env *env, struct snapshot_state *snap,
                   const struct virtio_class *cls, const char *id, const void *cfg)
 {
@@ -45,6 +55,11 @@ int device_attach(struct device_list *l, const struct virtio_env *env, struct sn
 	/* last: a registration is never left pointing at a destroyed device */
 	if (ret == 0)
 		ret = snapshot_device_register(snap, key, &virtio_mmio_snapshot_ops, cls->transport(d->dev));
+	if (ret == 0 && cls->state_ops) {
+		ret = device_register_state(snap, key, cls->state_ops, d->dev);
+		if (ret < 0)
+			snap->nr_devices--; /* the transport's, just registered, goes too */
+	}
 	if (ret < 0) {
 		l->cmdline[cmdline_len] = '\0'; /* its entry goes with it */
 		cls->destroy(d->dev);

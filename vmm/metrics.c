@@ -276,6 +276,20 @@ static void metrics_fill_entropy(json_t *line, const struct rng *r)
 	put(g, "entropy_rate_limiter_throttled", r->rl.throttled);
 }
 
+static void metrics_fill_balloon(json_t *line, const struct balloon *b)
+{
+	json_t *g = json_object_get(line, "balloon");
+	put(g, "inflate_count", b->dev.n.inflate_count);
+	put(g, "deflate_count", b->dev.n.deflate_count);
+	put(g, "stats_updates_count", b->dev.n.stats_updates);
+	put(g, "stats_update_fails", b->dev.n.stats_fails);
+	put(g, "free_page_report_count", b->dev.n.report_count);
+	put(g, "free_page_report_freed", b->dev.n.report_freed);
+	put(g, "free_page_report_fails", b->dev.n.report_fails);
+	/* Firecracker's event_fails: what the guest sent that was refused */
+	put(g, "event_fails", b->dev.n.refused);
+}
+
 /* Every virtio device's counters, and the interrupts they sent. */
 static void metrics_fill_devices(json_t *line, const struct vmm *vmm)
 {
@@ -290,6 +304,8 @@ static void metrics_fill_devices(json_t *line, const struct vmm *vmm)
 			metrics_fill_vsock(line, d->dev);
 		else if (d->cls == &rng_class)
 			metrics_fill_entropy(line, d->dev);
+		else if (d->cls == &balloon_class)
+			metrics_fill_balloon(line, d->dev);
 		irqs += d->cls->transport(d->dev)->irqs_sent;
 	}
 	put(json_object_get(line, "interrupts"), "triggers", irqs);

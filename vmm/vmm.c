@@ -257,6 +257,8 @@ static int step_virtio_devices(struct vmm *vmm)
 		ret = vmm_attach(vmm, &vsock_class, "", &cfg->vsock);
 	if (ret == 0 && cfg->entropy)
 		ret = vmm_attach(vmm, &rng_class, "", &cfg->entropy_rate_limiter);
+	if (ret == 0 && cfg->balloon.set)
+		ret = vmm_attach(vmm, &balloon_class, "", &cfg->balloon);
 	if (ret == 0)
 		ret = vmm_vmgenid(vmm);
 	return ret;

@@ -21,6 +21,7 @@
 #include "devices/virtio/net.h"
 #include "devices/virtio/vsock.h"
 #include "devices/virtio/rng.h"
+#include "devices/virtio/balloon.h"
 
 enum vmm_state { VMM_NOT_STARTED, VMM_RUNNING, VMM_PAUSED };
 

@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 
+struct snapshot_dev_ops;
 struct virtio_env;
 struct virtio_mmio;
 
@@ -26,6 +27,9 @@ struct virtio_class {
 	/* optional: a cmdline entry of its own (blk adds root=); the length,
 	 * or -ENOSPC */
 	int (*cmdline)(const void *dev, char *buf, size_t len);
+	/* optional: device state beyond its queues (the balloon's pages),
+	 * saved under "<name>:<id>/state" with the device as opaque */
+	const struct snapshot_dev_ops *state_ops;
 };
 
 #endif

@@ -17,3 +17,4 @@ const struct virtio_class blk_class;
 const struct virtio_class net_class;
 const struct virtio_class vsock_class;
 const struct virtio_class rng_class;
+const struct virtio_class balloon_class;

@@ -1,7 +1,7 @@
 /* libFuzzer target: a hostile guest driving each virtio device through the
  * virtio-mmio transport, with the vmm thread's loop behind it.
  *
- * Input: byte 0 picks the device (blk, net, vsock, rng; its high bits pick
+ * Input: byte 0 picks the device (blk, net, vsock, rng, balloon; its high bits pick
  * blk's read-only and cache mode, and a rate limit so tight that blk, net
  * and rng hand chains back to the ring), then a sequence of operations, each an
  * op byte and its operands:
@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "devices/net_tap.h"
+#include "devices/virtio/balloon.h"
 #include "devices/virtio/blk.h"
 #include "devices/virtio/net.h"
 #include "devices/virtio/rng.h"
@@ -109,7 +110,7 @@ static uint32_t in_le(struct in *in, int bytes)
 
 /* ---- one device under test ---- */
 
-enum dev_kind { DEV_BLK, DEV_NET, DEV_VSOCK, DEV_RNG, DEV_KINDS };
+enum dev_kind { DEV_BLK, DEV_NET, DEV_VSOCK, DEV_RNG, DEV_BALLOON, DEV_KINDS };
 
 struct fx {
 	uint8_t *ram;
@@ -205,6 +206,17 @@ static int rng_up(struct fx *f, uint8_t flags)
 	return ret;
 }
 
+/* every queue offered; page numbers from the input hit RAM or not */
+static int balloon_up(struct fx *f)
+{
+	static const struct balloon_config cfg = { .set = true, .amount_mib = 1, .deflate_on_oom = true,
+		                                   .stats_polling_interval_s = 1, .free_page_reporting = true };
+	int ret = balloon_class.create(&f->dev, &f->env, &cfg, 0);
+	if (ret == 0)
+		f->t = balloon_class.transport(f->dev);
+	return ret;
+}
+
 static int dev_up(struct fx *f, uint8_t sel)
 {
 	uint8_t flags = sel / DEV_KINDS;
@@ -213,6 +225,7 @@ static int dev_up(struct fx *f, uint8_t sel)
 	case DEV_BLK: return blk_up(f, flags);
 	case DEV_NET: return net_up(f, flags);
 	case DEV_VSOCK: return vsock_up(f);
+	case DEV_BALLOON: return balloon_up(f);
 	default: return rng_up(f, flags);
 	}
 }
@@ -227,6 +240,7 @@ static void dev_down(struct fx *f)
 		close(f->tap_peer);
 		break;
 	case DEV_VSOCK: vsock_destroy(f->dev); break;
+	case DEV_BALLOON: balloon_class.destroy(f->dev); break;
 	default: rng_destroy(f->dev); break;
 	}
 }

@@ -10,3 +10,4 @@ uint32_t arch_snapshot_id(void) { return SNAP_ARCH_X86_64; }
 
 const struct virtio_class net_class;
 const struct virtio_class vsock_class;
+const struct virtio_class balloon_class;

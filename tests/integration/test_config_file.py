@@ -37,11 +37,19 @@ def test_config_file_with_api(husk_bin, guest, tmp_path):
     cfg = write_cfg(tmp_path, {
         "boot-source": {"kernel_image_path": guest("pvh_hello"), "boot_args": "console=ttyS0 hold"},
         "machine-config": {"vcpu_count": 2, "mem_size_mib": 64},
+        "balloon": {"amount_mib": 8, "deflate_on_oom": True},
     })
     h = Husk(husk_bin, tmp_path / "api.sock", ("--config-file", cfg))
     assert h.request("GET", "/")[1]["state"] == "Running"
     status, vmcfg = h.request("GET", "/vm/config")
     assert status == 200 and vmcfg["machine-config"]["vcpu_count"] == 2
+    assert vmcfg["balloon"] == {"amount_mib": 8, "deflate_on_oom": True, "stats_polling_interval_s": 0,
+                                "free_page_reporting": False}
+    # the device is there after boot: its target moves, statistics were off
+    assert h.request("PATCH", "/balloon", {"amount_mib": 16}) == (204, None)
+    assert h.request("GET", "/balloon")[1]["amount_mib"] == 16
+    status, body = h.request("GET", "/balloon/statistics")
+    assert status == 400 and "not enabled" in body["fault_message"]
     assert h.request("PUT", "/boot-source", {"kernel_image_path": guest("pvh_hello")})[0] == 400
     assert "husk-guest: holding" in h.read_serial(until="husk-guest: holding")
     h.stop()
@@ -69,6 +77,10 @@ def test_bad_config_file_names_the_key(husk_bin, guest, tmp_path):
                                     "drives": [{"drive_id": "r", "path_on_host": str(tmp_path / "none"),
                                                 "is_root_device": True}]})
     assert "drives: path_on_host" in line
+    line = bad(husk_bin, tmp_path, {"boot-source": {"kernel_image_path": k},
+                                    "machine-config": {"vcpu_count": 1, "mem_size_mib": 64},
+                                    "balloon": {"amount_mib": 65, "deflate_on_oom": False}})
+    assert "balloon: amount_mib" in line
     line = bad(husk_bin, tmp_path, {"machine-config": {"vcpu_count": 1, "mem_size_mib": 64}})
     assert "InstanceStart: boot-source: kernel_image_path is not set" in line
     line = bad(husk_bin, tmp_path, "{ not json")

@@ -274,7 +274,7 @@ static void test_router_errors(void **state)
 	assert_int_equal(route(HTTP_PUT, "/drives", "{}", &r, &rep), 0);
 	assert_fault(&rep, 400, "Invalid request method and/or path: PUT drives.");
 	assert_int_equal(route(HTTP_PUT, "/balloon", "{\"amount_mib\": 1}", &r, &rep), 0);
-	assert_fault(&rep, 400, "not supported yet");
+	assert_fault(&rep, 400, "deflate_on_oom");
 	assert_int_equal(route(HTTP_GET, "/mmds/config", NULL, &r, &rep), 0);
 	assert_fault(&rep, 400, "Invalid request method and/or path: GET mmds/config.");
 	assert_int_equal(route(HTTP_PUT, "/actions", "{\"action_type\": ", &r, &rep), 0);
@@ -409,6 +409,38 @@ static void test_apply_preboot_then_postboot(void **state)
 	assert_int_equal(call(f, HTTP_GET, "/vm/config", NULL, &rep), 200);
 	assert_non_null(strstr(rep.body, "\"drive_id\":\"a\""));
 	assert_non_null(strstr(rep.body, "\"host_dev_name\":\"tap9\""));
+	free(rep.body);
+}
+
+static void test_apply_balloon(void **state)
+{
+	struct fixture *f = *state;
+	struct api_reply rep = { 0, NULL };
+	assert_int_equal(call(f, HTTP_GET, "/balloon", NULL, &rep), 400);
+	assert_fault(&rep, 400, "No balloon");
+	/* no bigger than the machine (128 MiB by default) */
+	assert_int_equal(call(f, HTTP_PUT, "/balloon", "{\"amount_mib\": 129, \"deflate_on_oom\": false}", &rep), 400);
+	assert_fault(&rep, 400, "amount_mib");
+	assert_false(f->cfg.balloon.set);
+	assert_int_equal(call(f, HTTP_PUT, "/balloon", "{\"amount_mib\": 16, \"deflate_on_oom\": true,"
+	                      " \"stats_polling_interval_s\": 1}", &rep), 204);
+	assert_true(f->cfg.balloon.set && f->cfg.balloon.deflate_on_oom);
+	assert_int_equal(call(f, HTTP_GET, "/balloon", NULL, &rep), 200);
+	assert_non_null(strstr(rep.body, "\"amount_mib\":16"));
+	assert_non_null(strstr(rep.body, "\"stats_polling_interval_s\":1"));
+	assert_int_equal(call(f, HTTP_GET, "/vm/config", NULL, &rep), 200);
+	assert_non_null(strstr(rep.body, "\"balloon\":{\"amount_mib\":16"));
+	/* the device's resources wait for the device */
+	assert_int_equal(call(f, HTTP_PATCH, "/balloon", "{\"amount_mib\": 8}", &rep), 400);
+	assert_fault(&rep, 400, "before starting");
+	assert_int_equal(call(f, HTTP_GET, "/balloon/statistics", NULL, &rep), 400);
+	assert_fault(&rep, 400, "before starting");
+	assert_int_equal(call(f, HTTP_PUT, "/balloon/statistics", "{}", &rep), 400);
+	assert_fault(&rep, 400, "Invalid request method");
+	f->vmm.state = VMM_RUNNING;
+	assert_int_equal(call(f, HTTP_PUT, "/balloon", "{\"amount_mib\": 1, \"deflate_on_oom\": false}", &rep), 400);
+	assert_fault(&rep, 400, "after starting");
+	assert_int_equal(f->cfg.balloon.amount_mib, 16);
 	free(rep.body);
 }
 
@@ -682,7 +714,8 @@ static void test_every_kind_has_its_row(void **state)
 {
 	(void)state;
 	for (int k = 0; k < API_KIND_COUNT; k++) {
-		bool get = k == API_GET_INFO || k == API_GET_MACHINE || k == API_GET_VM_CONFIG || k == API_GET_MMDS;
+		bool get = k == API_GET_INFO || k == API_GET_MACHINE || k == API_GET_VM_CONFIG || k == API_GET_MMDS ||
+		           k == API_GET_BALLOON || k == API_GET_BALLOON_STATS;
 		assert_non_null(api_kinds[k].apply);
 		assert_non_null(api_kinds[k].free);
 		if (get)
@@ -704,6 +737,7 @@ int main(void)
 		cmocka_unit_test(test_small_resources),
 		cmocka_unit_test(test_router_errors),
 		cmocka_unit_test_setup_teardown(test_apply_preboot_then_postboot, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_apply_balloon, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_apply_instance_start_needs_kernel, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_mmds_config, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_mmds_data, fx_setup, fx_teardown),

@@ -124,8 +124,8 @@ static void test_errors_name_the_key(void **state)
 	assert_err(f, "drives: must be an array");
 	assert_int_equal(load(f, "{\"boot-source\": {\"kernel_image_path\": 5}}"), -EINVAL);
 	assert_err(f, "boot-source: kernel_image_path");
-	assert_int_equal(load(f, "{\"balloon\": {\"amount_mib\": 10, \"deflate_on_oom\": true}}"), -EINVAL);
-	assert_err(f, "balloon: not supported yet");
+	assert_int_equal(load(f, "{\"balloon\": {\"amount_mib\": 10}}"), -EINVAL);
+	assert_err(f, "balloon: missing field `deflate_on_oom`");
 	assert_int_equal(load(f, "{\"network-interfaces\": [{\"iface_id\": \"eth0\", \"host_dev_name\": \"t0\"}],"
 	                         " \"mmds-config\": {\"network_interfaces\": [\"eth1\"]}}"), -EINVAL);
 	assert_err(f, "mmds-config: network_interfaces: no network interface eth1");

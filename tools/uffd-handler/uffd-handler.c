@@ -6,9 +6,11 @@
  * one husk, receives the userfaultfd (SCM_RIGHTS) and the region layout
  * (JSON, vmm/snapshot/uffd.h), then answers every missing-page fault with
  * UFFDIO_COPY of that page (4 KiB, or 2 MiB for huge_pages "2M") from MEMFILE (mapped privately, read-only: the
- * snapshot file is never changed). Ends when husk exits (pidfd of the peer
- * from SO_PEERCRED) and prints "served N pages" so a test can check that
- * only touched pages were loaded. */
+ * snapshot file is never changed). A page husk dropped (UFFD_EVENT_REMOVE:
+ * the balloon inflated it) is filled with zeros on its next fault, not
+ * with its old contents from the file. Ends when husk exits (pidfd of the
+ * peer from SO_PEERCRED) and prints "served N pages, zeroed M" so a test
+ * can check that only touched pages were loaded. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -30,6 +32,7 @@
 
 struct region {
 	uint64_t base, size, offset, page_size;
+	uint8_t *removed; /* a byte per page: husk dropped it */
 };
 
 struct handler {
@@ -39,7 +42,7 @@ struct handler {
 	uint64_t file_size;
 	struct region region[MAX_REGIONS];
 	int nr_regions;
-	unsigned long served;
+	unsigned long served, zeroed;
 };
 
 static int die(const char *what)
@@ -96,6 +99,9 @@ static void parse_layout(struct handler *h, const char *json)
 			fprintf(stderr, "uffd-handler: region %zu does not fit the memory file\n", i);
 			exit(1);
 		}
+		g->removed = calloc(g->size / g->page_size, 1);
+		if (!g->removed)
+			die("calloc");
 	}
 	h->nr_regions = (int)json_array_size(root);
 	json_decref(root);
@@ -149,6 +155,15 @@ static void serve_fault(struct handler *h, uint64_t addr)
 			.src = (uint64_t)(uintptr_t)(h->file + r->offset + (addr - r->base)),
 			.len = r->page_size,
 		};
+		uint64_t page = (addr - r->base) / r->page_size;
+		/* dropped by husk: the guest gave it away, its old contents are gone */
+		if (r->removed[page] && r->page_size == 4096) {
+			struct uffdio_zeropage z = { .range = { .start = addr, .len = r->page_size } };
+			if (ioctl(h->uffd, UFFDIO_ZEROPAGE, &z) < 0 && errno != EEXIST)
+				die("UFFDIO_ZEROPAGE");
+			h->zeroed++;
+			return;
+		}
 		/* EEXIST: another thread's fault on the same page won */
 		if (ioctl(h->uffd, UFFDIO_COPY, &cp) < 0 && errno != EEXIST)
 			die("UFFDIO_COPY");
@@ -157,6 +172,18 @@ static void serve_fault(struct handler *h, uint64_t addr)
 	}
 	fprintf(stderr, "uffd-handler: fault at 0x%llx outside guest memory\n", (unsigned long long)addr);
 	exit(1);
+}
+
+/* husk dropped [start, end) (MADV_DONTNEED of ballooned pages) */
+static void note_removed(struct handler *h, uint64_t start, uint64_t end)
+{
+	for (int i = 0; i < h->nr_regions; i++) {
+		const struct region *r = &h->region[i];
+		uint64_t s = start > r->base ? start : r->base;
+		uint64_t e = end < r->base + r->size ? end : r->base + r->size;
+		for (uint64_t a = s; a < e; a += r->page_size)
+			r->removed[(a - r->base) / r->page_size] = 1;
+	}
 }
 
 int main(int argc, char **argv)
@@ -198,7 +225,9 @@ int main(int argc, char **argv)
 			die("read uffd");
 		if (m.event == UFFD_EVENT_PAGEFAULT)
 			serve_fault(&h, m.arg.pagefault.address);
+		else if (m.event == UFFD_EVENT_REMOVE)
+			note_removed(&h, m.arg.remove.start, m.arg.remove.end);
 	}
-	printf("served %lu pages\n", h.served);
+	printf("served %lu pages, zeroed %lu\n", h.served, h.zeroed);
 	return 0;
 }

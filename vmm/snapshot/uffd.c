@@ -25,7 +25,9 @@ int uffd_register_guest_mem(const struct guest_mem *gm)
 		log_err("userfaultfd: %s", strerror(errno));
 		return ret;
 	}
-	struct uffdio_api api = { .api = UFFD_API };
+	/* EVENT_REMOVE: pages the balloon drops (MADV_DONTNEED) are announced
+	 * to the handler, which must then not serve them from the file again */
+	struct uffdio_api api = { .api = UFFD_API, .features = UFFD_FEATURE_EVENT_REMOVE };
 	if (ioctl(fd, UFFDIO_API, &api) < 0)
 		goto fail;
 	struct uffdio_register reg = {

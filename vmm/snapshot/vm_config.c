@@ -53,6 +53,7 @@ static void vmcfg_clear_devices(struct vm_config *cfg)
 	free(cfg->vsock.uds_path);
 	memset(&cfg->vsock, 0, sizeof(cfg->vsock));
 	cfg->entropy = false;
+	memset(&cfg->balloon, 0, sizeof(cfg->balloon));
 	config_mmds_free(&cfg->mmds);
 }
 
@@ -66,6 +67,7 @@ void snapshot_vm_config_take_devices(struct vm_config *dst, struct vm_config *sr
 	dst->vsock = src->vsock;
 	dst->entropy = src->entropy;
 	dst->entropy_rate_limiter = src->entropy_rate_limiter;
+	dst->balloon = src->balloon;
 	dst->mmds = src->mmds;
 	/* src keeps nothing it could free twice */
 	memset(&src->mmds, 0, sizeof(src->mmds));
@@ -98,8 +100,9 @@ static int vmcfg_decode_mmds(const json_t *o, struct vm_config *cfg, char *err, 
 
 static int vmcfg_decode(json_t *root, struct vm_config *cfg, char *err, size_t errlen)
 {
-	/* mmds-config: absent from snapshots of husk before MMDS */
-	static const char *const allowed[] = { "drives", "network-interfaces", "vsock", "entropy", "mmds-config", NULL };
+	/* mmds-config, balloon: absent from snapshots of husk before them */
+	static const char *const allowed[] = { "drives", "network-interfaces", "vsock", "entropy", "mmds-config",
+	                                       "balloon", NULL };
 	struct api_err e = { "" };
 	json_t *drives = json_object_get(root, "drives"), *nets = json_object_get(root, "network-interfaces");
 	json_t *vsock = json_object_get(root, "vsock"), *entropy = json_object_get(root, "entropy");
@@ -130,6 +133,9 @@ static int vmcfg_decode(json_t *root, struct vm_config *cfg, char *err, size_t e
 		cfg->entropy = true;
 		cfg->entropy_rate_limiter = en.rate_limiter;
 	}
+	json_t *balloon = json_object_get(root, "balloon");
+	if (balloon && !json_is_null(balloon) && api_parse_balloon(balloon, &cfg->balloon, &e) < 0)
+		return vmcfg_fail(err, errlen, e.msg, "balloon", -1);
 	return vmcfg_decode_mmds(json_object_get(root, "mmds-config"), cfg, err, errlen);
 }
 

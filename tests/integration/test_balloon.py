@@ -1,0 +1,167 @@
+"""virtio-balloon through Firecracker's API, with the freestanding driver
+in tests/guests/balloon.c: the guest touches 32 MiB, the host asks for
+24 MiB back (PATCH /balloon), the guest inflates it and then lies once
+(a page past RAM, the largest page number, a page already inflated).
+husk's resident memory must drop by what was inflated, the inflated pages
+read back as zero in the guest, the page it kept still holds its data, the
+three lies are refused and counted, and GET /balloon/statistics reports
+the target and the driver's actual size. The guest then sends its
+statistics (the host's 1 s poll gives the first buffer back, the second
+carries free_memory 4242, which GET /balloon/statistics must show) and
+reports the 8 MiB it kept as free pages: RSS drops by those too.
+
+After a restore through the Uffd backend the balloon goes on working,
+and a page it dropped is not served again from the memory file: husk
+announces it (UFFD_EVENT_REMOVE) and tools/uffd-handler fills its next
+fault with zeros (a handler that served the file would hand the guest
+its old 0xa5 back)."""
+import re
+import subprocess
+import time
+
+import pytest
+
+from api_client import Husk, metrics_totals
+from conftest import BUILD
+from test_snapshot_failures import create, pause
+
+UFFD_HANDLER = BUILD / "tools" / "uffd-handler" / "uffd-handler"
+
+MEM_MIB = 128
+TARGET_MIB = 24
+PAGES = TARGET_MIB * 256
+
+
+def rss_kib(pid):
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+@pytest.fixture
+def balloon_vm(husk_bin, guest, tmp_path):
+    h = Husk(husk_bin, tmp_path / "api.sock")
+    yield h, tmp_path / "metrics"
+    if h.proc.poll() is None:
+        h.stop()
+
+
+def boot(h, kernel, metrics):
+    assert h.request("PUT", "/metrics", {"metrics_path": str(metrics)}) == (204, None)
+    assert h.request("PUT", "/machine-config", {"vcpu_count": 1, "mem_size_mib": MEM_MIB}) == (204, None)
+    assert h.request("PUT", "/boot-source", {"kernel_image_path": kernel,
+                                             "boot_args": "console=ttyS0 hold"}) == (204, None)
+    assert h.request("PUT", "/balloon", {"amount_mib": 0, "deflate_on_oom": False,
+                                         "stats_polling_interval_s": 1,
+                                         "free_page_reporting": True}) == (204, None)
+    assert h.request("GET", "/balloon") == (200, {"amount_mib": 0, "deflate_on_oom": False,
+                                                  "stats_polling_interval_s": 1,
+                                                  "free_page_reporting": True})
+    assert h.request("PUT", "/actions", {"action_type": "InstanceStart"}) == (204, None)
+
+
+def test_inflate_returns_memory(balloon_vm, husk_bin, guest, tmp_path):
+    h, metrics = balloon_vm
+    boot(h, guest("balloon"), metrics)
+    assert "balloon touched 8192 pages" in h.read_serial(until="pages\n", timeout=120)
+    before = rss_kib(h.proc.pid)
+    t0 = time.monotonic()
+    assert h.request("PATCH", "/balloon", {"amount_mib": TARGET_MIB}) == (204, None)
+    out = h.read_serial(until="kept=", timeout=120)
+    out += h.read_serial(until="\n", timeout=10)
+    secs = time.monotonic() - t0
+    after = rss_kib(h.proc.pid)
+    print(f"balloon: RSS {before} KiB -> {after} KiB after inflating {TARGET_MIB} MiB in {secs:.2f} s")
+    assert f"balloon inflated {PAGES} pages first=0 kept=165" in out, out
+    assert " BAD " not in out, out
+    # the whole target left the process (a little slack for husk's own pages)
+    assert before - after >= (TARGET_MIB - 2) * 1024, (before, after)
+
+    out = h.read_serial(until="reported", timeout=120)
+    out += h.read_serial(until="\n", timeout=10)
+    assert f"balloon reported {8192 - PAGES} pages" in out, out
+    reported = rss_kib(h.proc.pid)
+    print(f"balloon: RSS {after} KiB -> {reported} KiB after reporting {32 - TARGET_MIB} MiB free")
+    assert after - reported >= (32 - TARGET_MIB - 2) * 1024, (after, reported)
+
+    # the second stats buffer may still be on its way to the device
+    deadline = time.monotonic() + 30
+    while True:
+        code, st = h.request("GET", "/balloon/statistics")
+        assert code == 200, st
+        if st.get("free_memory") == 4242 or time.monotonic() > deadline:
+            break
+        h.read_serial(timeout=0.2)
+    assert st["free_memory"] == 4242 and st["total_memory"] == 128 << 20, st
+    assert st["target_pages"] == PAGES and st["target_mib"] == TARGET_MIB
+    assert st["actual_pages"] == PAGES and st["actual_mib"] == TARGET_MIB
+    assert h.request("GET", "/balloon")[1]["amount_mib"] == TARGET_MIB
+    # statistics were on at boot: they cannot be turned off now
+    code, body = h.request("PATCH", "/balloon/statistics", {"stats_polling_interval_s": 0})
+    assert code == 400 and "stats_polling_interval_s" in body["fault_message"]
+    assert h.request("PATCH", "/balloon/statistics", {"stats_polling_interval_s": 2}) == (204, None)
+    code, body = h.request("PATCH", "/balloon", {"amount_mib": MEM_MIB + 1})
+    assert code == 400 and "amount_mib" in body["fault_message"]
+
+    assert h.request("PUT", "/actions", {"action_type": "FlushMetrics"}) == (204, None)
+    b = metrics_totals(metrics)["balloon"]
+    assert b["inflate_count"] == PAGES // 256 + 1, b
+    assert b["event_fails"] == 3, b  # the three lies, each refused
+    assert b["stats_updates_count"] >= 2, b
+    assert b["free_page_report_count"] == 1, b
+    assert b["free_page_report_freed"] == (32 - TARGET_MIB) << 20, b
+    # the VM still answers after the lies
+    assert h.request("GET", "/")[1]["state"] == "Running"
+
+    # a snapshot keeps the balloon: the restored device has the same
+    # target and actual, and knows which pages are in it
+    state, mem = tmp_path / "vm.state", tmp_path / "vm.mem"
+    pause(h)
+    assert create(h, "Full", state, mem) == (204, None)
+    h.stop()
+    r = Husk(husk_bin, tmp_path / "b.sock")
+    try:
+        assert r.request("PUT", "/snapshot/load", {
+            "snapshot_path": str(state), "resume_vm": True,
+            "mem_backend": {"backend_type": "File", "backend_path": str(mem)}}) == (204, None)
+        code, st = r.request("GET", "/balloon/statistics")
+        assert code == 200, st
+        assert st["target_pages"] == PAGES and st["actual_pages"] == PAGES, st
+    finally:
+        r.stop()
+
+
+def test_uffd_restore_does_not_serve_ballooned_pages(balloon_vm, husk_bin, guest, tmp_path):
+    h, metrics = balloon_vm
+    boot(h, guest("balloon"), metrics)
+    assert "balloon touched 8192 pages" in h.read_serial(until="pages\n", timeout=120)
+    state, mem = tmp_path / "vm.state", tmp_path / "vm.mem"
+    pause(h)
+    assert create(h, "Full", state, mem) == (204, None)
+    h.stop()
+    sock = tmp_path / "uffd.sock"
+    handler = subprocess.Popen([str(UFFD_HANDLER), str(sock), str(mem)], stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    try:
+        assert "listening" in handler.stdout.readline()
+        r = Husk(husk_bin, tmp_path / "b.sock")
+        try:
+            assert r.request("PUT", "/snapshot/load", {
+                "snapshot_path": str(state), "resume_vm": True,
+                "mem_backend": {"backend_type": "Uffd", "backend_path": str(sock)}}) == (204, None)
+            assert r.request("GET", "/balloon")[1]["stats_polling_interval_s"] == 1
+            assert r.request("PATCH", "/balloon", {"amount_mib": TARGET_MIB}) == (204, None)
+            out = r.read_serial(until="kept=", timeout=120)
+            out += r.read_serial(until="\n", timeout=10)
+            assert f"balloon inflated {PAGES} pages first=0 kept=165" in out, out
+        finally:
+            r.stop()
+        out, _ = handler.communicate(timeout=30)
+        m = re.search(r"served (\d+) pages, zeroed (\d+)", out)
+        assert m, out
+        print(f"uffd handler: {m.group(0)}")
+        assert int(m.group(2)) >= 1, out  # the guest's read of a ballooned page
+    finally:
+        handler.kill()
+        handler.wait()
