@@ -30,8 +30,9 @@ static const struct {
 	{ "mmds-config", API_PUT_MMDS_CONFIG, false },
 };
 
-/* known to Firecracker, not implemented by husk yet */
-static const char *const unsupported[] = { NULL };
+/* known to Firecracker, not implemented by husk yet: refused by name
+ * (null is accepted, as "not set") */
+static const char *const unsupported[] = { "cpu-config", "pmem", "memory-hotplug", NULL };
 
 #define MAX_REQS (CONFIG_MAX_DRIVES + CONFIG_MAX_NETS + 8)
 
