@@ -62,6 +62,15 @@ void vmm_detach_all(struct vmm *vmm)
 	}
 }
 
+void vmm_devices_describe(const struct vmm *vmm, struct arch_devices *out)
+{
+	out->nr_virtio = 0;
+	for (int i = 0; i < vmm->nr_devs; i++) {
+		const struct virtio_mmio *t = vmm->devs[i].cls->transport(vmm->devs[i].dev);
+		out->virtio[out->nr_virtio++] = (struct arch_mmio_dev){ t->base, LAYOUT_VIRTIO_MMIO_SIZE, t->gsi };
+	}
+}
+
 void *vmm_device_find(const struct vmm *vmm, enum virtio_kind kind, const char *id)
 {
 	for (int i = 0; i < vmm->nr_devs; i++)
