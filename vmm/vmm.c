@@ -202,7 +202,7 @@ out:
 }
 
 /* VMGenID: an MMIO page after the virtio slots, its GSI after theirs
- * (devices/vmgenid.h: why not ACPI). */
+ * (devices/vmgenid.h; the ACPI tables describe both). */
 static int vmm_vmgenid(struct vmm *vmm)
 {
 	const uint64_t base = LAYOUT_VIRTIO_MMIO_BASE + LAYOUT_VIRTIO_MAX_DEVICES * LAYOUT_VIRTIO_MMIO_SIZE;
