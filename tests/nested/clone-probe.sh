@@ -18,7 +18,8 @@ min=$1
 addr=$2
 
 genid() {
-	for off in 0 4 8 12; do devmem $((addr + off)) 32; done | tr -d '\n'
+	# busybox devmem reads 0xFFFFFFFF for a decimal address this high: hex
+	for off in 0 4 8 12; do devmem "$(printf '0x%x' $((addr + off)))" 32; done | tr -d '\n'
 }
 uptime_s() { cut -d. -f1 /proc/uptime; }
 reseeds() { dmesg | grep -c 'crng reseeded due to virtual machine fork'; }

@@ -733,7 +733,10 @@ ACPI_PROBE = ("echo acpi-devs=$(ls /sys/bus/acpi/devices | tr '\\n' ' '); "
               "echo ged-irq=$(grep -c ACPI:Ged /proc/interrupts); "
               "echo cpus=$(cat /sys/devices/system/cpu/online); "
               "echo vda=$(cat /sys/block/vda/size); "
-              "dmesg | grep -iE 'ACPI: (Early table checksum|Invalid|Error)|ACPI BIOS Error|LNRO|virtio-mmio|MPTABLE|ACPI: Using|Reduced'")
+              # the kernel's command line (in dmesg) holds this very text
+              "echo acpi-errors=$(dmesg | grep -vi 'command line' | "
+              "grep -ciE 'ACPI (BIOS )?Error|ACPI Exception|Incorrect checksum'); "
+              "dmesg | grep -vi 'command line' | grep -E 'ACPI: (RSDP|XSDT|FACP|DSDT|APIC)|virtio-mmio|ttyS0 at|i8042:'")
 
 
 @needs_husk
@@ -759,7 +762,7 @@ def test_husk_linux_guest_boots_with_and_without_acpi(acpi):
             assert dev in devs, out
         assert "vmgenid-bound=1" in out, out
         assert "ged-irq=1" in out, out
-        assert not re.search(r"ACPI BIOS Error|ACPI: Invalid|Early table checksum", out), out
+        assert "acpi-errors=0" in out, out
     else:
         assert devs == [], out
         assert "vmgenid-bound=0" in out, out
@@ -794,8 +797,11 @@ def clone_twice(getrandom_probe, husk_args):
 start_husk /tmp/h1.out {husk_args}
 configure_linux 1 initrd
 api PUT /actions '{{"action_type": "InstanceStart"}}'
-n=0
-until grep -q '^clone-probe: ready' /tmp/h1.out || [ $n -ge 4000 ]; do sleep 0.05; n=$((n+1)); done
+# bounded by level 1's clock (a count of sleeps is slow under emulation),
+# and over as soon as the guest is ready or husk is gone
+end=$(( $(cut -d. -f1 /proc/uptime) + {CLONE_MIN_UPTIME + 120} ))
+until grep -q '^clone-probe: ready' /tmp/h1.out || ! kill -0 $HUSK 2>/dev/null ||
+	[ "$(cut -d. -f1 /proc/uptime)" -ge $end ]; do sleep 0.2; done
 snapshot_and_kill Full /tmp/snap.state /tmp/snap.mem
 for c in 2 3; do
 	start_husk /tmp/h$c.out
@@ -807,7 +813,7 @@ done
 for c in 1 2 3; do sed "s/^/h$c| /" /tmp/h$c.out; done
 """, {"HUSK_NESTED_L2_FILES": f"{getrandom_probe} {HERE / 'clone-probe.sh'}",
       "HUSK_NESTED_TIMEOUT": "480",
-      "HUSK_NESTED_RUN": f"sh /bin/clone-probe.sh {CLONE_MIN_UPTIME} {VMGENID_ADDR}"})
+      "HUSK_NESTED_RUN": f"sh /bin/clone-probe.sh {CLONE_MIN_UPTIME} {VMGENID_ADDR:#x}"})
     ready = re.search(r"^h1\| clone-probe: ready uptime=(\d+) genid=(\S+)\r?$", out, re.M)
     clones = [re.search(rf"^h{c}\| clone-probe: restored genid=(\S+) kernel-reseeds=(\d+) "
                         r"getrandom=([0-9a-f]{64})\r?$", out, re.M) for c in (2, 3)]
