@@ -27,11 +27,18 @@ static int reseed(void)
 int main(int argc, char **argv)
 {
 	unsigned char buf[32];
-	if (argc > 1 && strcmp(argv[1], "--reseed") == 0 && reseed() < 0)
-		return 1;
+	/* getrandom blocks until the CRNG is ready, and RNDRESEEDCRNG fails
+	 * with ENODATA before that: a guest without entropy sources may not be
+	 * ready even after minutes */
 	if (getrandom(buf, sizeof(buf), 0) != (ssize_t)sizeof(buf)) {
 		perror("getrandom-probe: getrandom");
 		return 1;
+	}
+	if (argc > 1 && strcmp(argv[1], "--reseed") == 0) {
+		if (reseed() < 0)
+			return 1;
+		if (getrandom(buf, sizeof(buf), 0) != (ssize_t)sizeof(buf))
+			return 1;
 	}
 	for (size_t i = 0; i < sizeof(buf); i++)
 		printf("%02x", buf[i]);
