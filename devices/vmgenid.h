@@ -1,15 +1,16 @@
-/* vmgenid: a Virtual Machine Generation ID for guests without ACPI.
+/* vmgenid: the Virtual Machine Generation ID.
  *
- * Firecracker (x86, with ACPI) puts a 16-byte generation id in guest RAM,
- * describes it in an ACPI VMGENID device, writes a new random id on every
- * snapshot restore and raises the device's interrupt, so the guest knows
- * it has been cloned and reseeds its RNG (Linux: drivers/virt/vmgenid.c).
- * husk has no ACPI tables, so the id is a read-only 4 KiB MMIO page
- * instead: bytes 0..15 are the id (little-endian GUID bytes, as in ACPI),
- * the rest reads 0, writes are ignored. The guest finds it on the kernel
- * command line as "husk.vmgenid=0xADDR:GSI"; the GSI pulses after each
- * restore. A new id is drawn at creation and on every restore (never the
- * snapshot's own). */
+ * A 16-byte id that changes on every snapshot restore, with an interrupt,
+ * so a guest knows it has been cloned and reseeds its RNG (Linux:
+ * drivers/virt/vmgenid.c). Firecracker keeps the id in guest RAM; husk
+ * keeps it on a read-only 4 KiB MMIO page: bytes 0..15 are the id
+ * (little-endian GUID bytes, as in ACPI), the rest reads 0, writes are
+ * ignored. With ACPI (the default) the DSDT describes the page as the
+ * VMGENCTR device Linux binds to, and a GED on the same GSI notifies it
+ * (vmm/arch/x86_64/acpi.c); the kernel command line also carries
+ * "husk.vmgenid=0xADDR:GSI" for guests without ACPI. The GSI pulses after
+ * each restore. A new id is drawn at creation and on every restore (never
+ * the snapshot's own). */
 #ifndef HUSK_VMGENID_H
 #define HUSK_VMGENID_H
 

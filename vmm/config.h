@@ -125,6 +125,9 @@ struct vm_config {
 	struct balloon_config balloon;
 	char *serial_out_path; /* NULL: stdout */
 	uint64_t serial_out_limit; /* bytes; applies to a regular-file output; 0: no cap */
+	/* --no-acpi: no ACPI tables; the MP table and virtio_mmio.device=
+	 * cmdline entries alone announce CPUs and devices */
+	bool no_acpi;
 };
 
 void config_init(struct vm_config *c); /* defaults: 1 vCPU, 128 MiB */

@@ -102,3 +102,13 @@ void *vmm_device_find(const struct vmm *vmm, const struct virtio_class *cls, con
 {
 	return device_find(&vmm->devices, cls, id);
 }
+
+void vmm_devices_describe(const struct vmm *vmm, struct arch_devices *out)
+{
+	out->nr_virtio = 0;
+	for (int i = 0; i < vmm->devices.nr; i++) {
+		const struct vmm_device *d = &vmm->devices.devs[i];
+		const struct virtio_mmio *t = d->cls->transport(d->dev);
+		out->virtio[out->nr_virtio++] = (struct arch_mmio_dev){ t->base, LAYOUT_VIRTIO_MMIO_SIZE, t->gsi };
+	}
+}

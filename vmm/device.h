@@ -12,6 +12,7 @@
 #define HUSK_VMM_DEVICE_H
 
 #include "devices/virtio/class.h"
+#include "vmm/arch/arch.h"
 
 #define VMM_MAX_DEVICES 16 /* virtio-mmio slots */
 #define VMM_DEVICE_ID_LEN 65 /* ids are at most 64 characters (the API's rule) */
@@ -46,5 +47,8 @@ void *device_find(const struct device_list *l, const struct virtio_class *cls, c
 int vmm_attach(struct vmm *vmm, const struct virtio_class *cls, const char *id, const void *cfg);
 void vmm_detach_all(struct vmm *vmm);
 void *vmm_device_find(const struct vmm *vmm, const struct virtio_class *cls, const char *id);
+/* Every attached device's registers and GSI, in slot order, for the boot
+ * tables (arch.h). */
+void vmm_devices_describe(const struct vmm *vmm, struct arch_devices *out);
 
 #endif

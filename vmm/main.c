@@ -86,6 +86,13 @@ static int opt_huge_pages(const char *arg, struct vm_config *cfg, char *err, siz
 	return 0;
 }
 
+static int opt_no_acpi(const char *arg, struct vm_config *cfg, char *err, size_t errlen)
+{
+	(void)arg, (void)err, (void)errlen;
+	cfg->no_acpi = true;
+	return 0;
+}
+
 static const struct cli_opt run_machine_opts[] = {
 	{ "kernel", required_argument, "--kernel PATH", opt_kernel },
 	{ "initrd", required_argument, "[--initrd PATH]", opt_initrd },
@@ -93,6 +100,7 @@ static const struct cli_opt run_machine_opts[] = {
 	{ "vcpus", required_argument, "[--vcpus N]", opt_vcpus },
 	{ "mem", required_argument, "[--mem MiB]", opt_mem },
 	{ "huge-pages", required_argument, "[--huge-pages 2M|None]", opt_huge_pages },
+	{ "no-acpi", no_argument, "[--no-acpi]", opt_no_acpi },
 	{ "serial-out", required_argument, "[--serial-out PATH]", opt_serial_out },
 	{ "serial-out-limit", required_argument, "[--serial-out-limit MiB]", opt_serial_limit },
 };
@@ -120,7 +128,7 @@ static void usage(FILE *f)
 	           "            [--log-path PATH] [--show-level] [--show-log-origin]\n"
 	           "            [--metrics-path PATH] [--start-time-us US] [--boot-timer]\n"
 	           "            [--http-api-max-payload-size BYTES] [--mmds-size-limit BYTES] [--metadata FILE]\n"
-	           "            [--describe-snapshot FILE] [--snapshot-version]\n"
+	           "            [--describe-snapshot FILE] [--snapshot-version] [--no-acpi]\n"
 	           "       husk snapshot load --snapshot PATH (--mem-file PATH | --uffd-sock PATH) ...\n"
 	           "       husk --version\n");
 }
@@ -213,12 +221,13 @@ struct serve_opts {
 	const char *config_file;
 	const char *metrics_path;
 	const char *metadata; /* --metadata: the MMDS store's first content */
-	bool no_api, show_level, show_origin;
+	bool no_api, show_level, show_origin, no_acpi;
 	uint64_t max_payload, mmds_limit; /* 0: not given */
 };
 
 enum { O_SOCK = 1, O_ID, O_CONFIG, O_NO_API, O_LOG_PATH, O_SHOW_LEVEL, O_SHOW_ORIGIN, O_METRICS,
-       O_START_US, O_MAX_PAYLOAD, O_MMDS_LIMIT, O_METADATA, O_DESCRIBE, O_SNAP_VERSION, O_IGNORED };
+       O_START_US, O_MAX_PAYLOAD, O_MMDS_LIMIT, O_METADATA, O_DESCRIBE, O_SNAP_VERSION, O_NO_ACPI,
+       O_IGNORED };
 
 /* --describe-snapshot FILE: the format version, as Firecracker prints its
  * snapshot data version ("v<major>.0.0"). Exits. */
@@ -247,6 +256,7 @@ static int serve_option(int c, const char *arg, struct serve_opts *o)
 		return 0;
 	case O_CONFIG: o->config_file = arg; return 0;
 	case O_NO_API: o->no_api = true; return 0;
+	case O_NO_ACPI: o->no_acpi = true; return 0;
 	case O_METRICS: o->metrics_path = arg; return 0;
 	case O_LOG_PATH:
 		return log_set_path(arg) < 0 ? cli_error(PROG, "--log-path: cannot open '%s'", arg) : 0;
@@ -298,6 +308,7 @@ static int serve_parse(int argc, char **argv, struct serve_opts *o)
 		{ "metadata", required_argument, NULL, O_METADATA },
 		{ "describe-snapshot", required_argument, NULL, O_DESCRIBE },
 		{ "snapshot-version", no_argument, NULL, O_SNAP_VERSION },
+		{ "no-acpi", no_argument, NULL, O_NO_ACPI },
 		/* Firecracker flags with nothing to do here: the boot timer is
 		 * always there; the jailer passes the CPU start times; there are
 		 * no modules to filter the log by */
@@ -373,6 +384,7 @@ static int cmd_serve(int argc, char **argv)
 	code = serve_parse(argc, argv, &o);
 	if (code)
 		goto out_cfg;
+	cfg.no_acpi = o.no_acpi;
 	code = 1;
 	if (vmm_init(&vmm) < 0) {
 		fprintf(stderr, "husk: cannot set up the event loop\n");

@@ -203,7 +203,7 @@ out:
 }
 
 /* VMGenID: an MMIO page after the virtio slots, its GSI after theirs
- * (devices/vmgenid.h: why not ACPI). */
+ * (devices/vmgenid.h; the ACPI tables describe both). */
 static int vmm_vmgenid(struct vmm *vmm)
 {
 	const uint64_t base = LAYOUT_VIRTIO_MMIO_BASE + LAYOUT_VIRTIO_MAX_DEVICES * LAYOUT_VIRTIO_MMIO_SIZE;
@@ -306,9 +306,14 @@ static int step_load_kernel(struct vmm *vmm)
 			goto out;
 		}
 	}
+	struct arch_devices devs = {
+		.acpi = !vmm->cfg->no_acpi,
+		.vmgenid = { vmm->vmgenid.base, VMGENID_MMIO_SIZE, vmm->vmgenid.gsi },
+	};
+	vmm_devices_describe(vmm, &devs);
 	ret = vmm_build_cmdline(vmm);
 	if (ret == 0)
-		ret = arch_write_boot_tables(&vmm->vm, bi, vmm->cmdline);
+		ret = arch_write_boot_tables(&vmm->vm, bi, vmm->cmdline, &devs);
 	if (ret < 0) {
 		log_err("cannot write boot tables: %s", strerror(-ret));
 		goto out;

@@ -22,6 +22,8 @@
 #error "husk has no vmm/arch/ for this architecture"
 #endif
 
+#include <stdbool.h>
+
 struct guest_mem;
 struct snap_file;
 struct snap_writer;
@@ -47,9 +49,28 @@ int arch_vcpu_init(struct vcpu *vcpu, const struct boot_info *bi);
 int arch_load_kernel(const struct guest_mem *gm, const uint8_t *img, size_t len, const char *path,
                      struct boot_info *bi);
 int arch_load_initrd(const struct guest_mem *gm, const uint8_t *img, size_t len, struct boot_info *bi);
+/* A device on the MMIO bus that the boot tables describe: its registers
+ * and its interrupt. size 0: no such device. */
+struct arch_mmio_dev {
+	uint64_t base;
+	uint64_t size;
+	unsigned gsi;
+};
+
+/* What the boot tables announce besides the CPUs and the fixed legacy
+ * devices (x86: in the ACPI DSDT). */
+struct arch_devices {
+	bool acpi; /* false: no ACPI tables (x86: the MP table and the cmdline only) */
+	unsigned nr_virtio;
+	struct arch_mmio_dev virtio[LAYOUT_VIRTIO_MAX_DEVICES]; /* in slot order */
+	struct arch_mmio_dev vmgenid;                          /* 16-byte generation id */
+};
+
 /* After the kernel and initrd: the cmdline and every table the guest reads
- * at boot (x86: zero page or PVH start_info, MP table, page tables). */
-int arch_write_boot_tables(const struct vm *vm, const struct boot_info *bi, const char *cmdline);
+ * at boot (x86: zero page or PVH start_info, MP table, ACPI tables, page
+ * tables). */
+int arch_write_boot_tables(const struct vm *vm, const struct boot_info *bi, const char *cmdline,
+                           const struct arch_devices *devs);
 
 /* ---- snapshots ---- */
 

@@ -7,6 +7,7 @@
 #include <sys/ioctl.h>
 #include <linux/kvm.h>
 
+#include "vmm/arch/x86_64/acpi.h"
 #include "vmm/arch/x86_64/cpuid.h"
 #include "vmm/arch/x86_64/regs.h"
 #include "vmm/log.h"
@@ -142,15 +143,24 @@ int arch_load_initrd(const struct guest_mem *gm, const uint8_t *img, size_t len,
 	return loader_load_initrd(gm, img, len, bi);
 }
 
-int arch_write_boot_tables(const struct vm *vm, const struct boot_info *bi, const char *cmdline)
+/* The MP table is written in both modes: a kernel built without ACPI
+ * still finds its CPUs, and one with ACPI ignores it for the MADT. */
+int arch_write_boot_tables(const struct vm *vm, const struct boot_info *bi, const char *cmdline,
+                           const struct arch_devices *devs)
 {
+	struct boot_info b = *bi;
 	int ret = loader_load_cmdline(&vm->gm, cmdline);
 	if (ret == 0)
 		ret = mptable_write(&vm->gm, vm->nr_vcpus);
+	if (ret == 0 && devs->acpi) {
+		ret = acpi_write(&vm->gm, vm->nr_vcpus, devs, &b.rsdp_addr);
+		if (ret < 0)
+			log_err("ACPI tables: %s", strerror(-ret));
+	}
 	if (ret == 0)
-		ret = bootparams_write(&vm->gm, bi, strlen(cmdline));
+		ret = bootparams_write(&vm->gm, &b, strlen(cmdline));
 	if (ret == 0)
-		ret = regs_write_tables(&vm->gm, bi);
+		ret = regs_write_tables(&vm->gm, &b);
 	return ret;
 }
 

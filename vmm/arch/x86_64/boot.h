@@ -21,6 +21,8 @@ struct boot_info {
 	/* bzImage only: its setup header, copied into the zero page */
 	uint8_t setup_header[0x290 - 0x1f1];
 	int has_setup_header;
+	/* set by arch_write_boot_tables: the ACPI RSDP, 0 without ACPI */
+	uint64_t rsdp_addr;
 };
 
 /* Load a kernel image from memory into guest RAM: ELF vmlinux (PVH note ->

@@ -13,6 +13,7 @@
 #define E820_MAX 128
 
 /* struct boot_params offsets (arch/x86/include/uapi/asm/bootparam.h) */
+#define BP_ACPI_RSDP_ADDR 0x070
 #define BP_EXT_RAMDISK_IMAGE 0x0c0
 #define BP_EXT_RAMDISK_SIZE 0x0c4
 #define BP_EXT_CMD_LINE_PTR 0x0c8
@@ -117,6 +118,8 @@ static int zero_page_write(const struct guest_mem *gm, const struct boot_info *b
 	put32(bp + BP_EXT_RAMDISK_IMAGE, (uint32_t)(bi->initrd_addr >> 32));
 	put32(bp + BP_RAMDISK_SIZE, (uint32_t)bi->initrd_size);
 	put32(bp + BP_EXT_RAMDISK_SIZE, (uint32_t)(bi->initrd_size >> 32));
+	/* boot protocol 2.14: the kernel need not scan for the RSDP */
+	memcpy(bp + BP_ACPI_RSDP_ADDR, &bi->rsdp_addr, sizeof(bi->rsdp_addr));
 
 	int n = ram_map(gm, map, E820_MAX);
 	bp[BP_E820_ENTRIES] = (uint8_t)n;
@@ -134,6 +137,7 @@ static int pvh_write(const struct guest_mem *gm, const struct boot_info *bi)
 		.cmdline_paddr = LAYOUT_CMDLINE,
 		.memmap_paddr = PVH_MEMMAP,
 		.memmap_entries = (uint32_t)n,
+		.rsdp_paddr = bi->rsdp_addr,
 	};
 	if (bi->initrd_size) {
 		struct pvh_module mod = { .paddr = bi->initrd_addr, .size = bi->initrd_size };

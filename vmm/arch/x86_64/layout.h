@@ -15,6 +15,11 @@
 #define LAYOUT_CMDLINE_MAX 2048ULL
 #define LAYOUT_MPTABLE 0x9fc00ULL
 #define LAYOUT_EBDA_START 0x9fc00ULL /* first byte not usable low RAM */
+/* ACPI tables: the RSDP first, where Linux scans for it (and the zero page
+ * or PVH start_info point at it), then the others; the BIOS area is RAM in
+ * KVM's first slot but not in the guest's e820 map, so no guest reuses it. */
+#define LAYOUT_ACPI_START 0xe0000ULL
+#define LAYOUT_ACPI_END 0x100000ULL
 #define LAYOUT_HIMEM_START 0x100000ULL /* 1 MiB: kernel load address */
 #define LAYOUT_MMIO_GAP_START 0xd0000000ULL
 #define LAYOUT_MMIO_GAP_END 0x100000000ULL
@@ -32,6 +37,7 @@
 #define LAYOUT_COM1 0x3f8ULL
 #define LAYOUT_COM1_IRQ 4
 #define LAYOUT_I8042 0x60ULL
+#define LAYOUT_I8042_IRQ 1
 #define LAYOUT_MAX_RAM_MIB (1024ULL * 1024) /* 1 TiB */
 
 #endif
