@@ -229,5 +229,7 @@ int main(int argc, char **argv)
 			note_removed(&h, m.arg.remove.start, m.arg.remove.end);
 	}
 	printf("served %lu pages, zeroed %lu\n", h.served, h.zeroed);
+	for (int i = 0; i < h.nr_regions; i++)
+		free(h.region[i].removed);
 	return 0;
 }
