@@ -2,20 +2,21 @@
 #include <errno.h>
 #include <string.h>
 
-#include "api/api.h"
+#include "api/resource.h"
 #include "vmm/metrics.h"
 #include "vmm/vmm.h"
 
 static const char *const action_names[] = { "InstanceStart", "SendCtrlAltDel", "FlushMetrics", NULL };
 
-int api_parse_action(const json_t *o, enum api_action *out, struct api_err *e)
+static int action_parse(const json_t *o, const char *path_id, struct api_request *r, struct api_err *e)
 {
 	static const char *const allowed[] = { "action_type", NULL };
 	int a = 0;
+	(void)path_id;
 	int ret = api_fields_check(o, allowed, e);
 	if (ret == 0)
 		ret = api_field_enum(o, "action_type", true, action_names, &a, NULL, e);
-	*out = (enum api_action)a;
+	r->action = (enum api_action)a;
 	return ret;
 }
 
@@ -51,7 +52,7 @@ static void action_start(struct api_target *t, struct api_reply *rep)
 	rep->status = 204;
 }
 
-void api_apply_action(struct api_target *t, struct api_request *r, struct api_reply *rep)
+static void action_apply(struct api_target *t, struct api_request *r, struct api_reply *rep)
 {
 	int ret;
 	switch (r->action) {
@@ -81,3 +82,7 @@ void api_apply_action(struct api_target *t, struct api_request *r, struct api_re
 	}
 	api_reply_fault(rep, 400, "action_type: unknown");
 }
+
+static const struct api_method action_put = API_BODY(action_parse, action_apply, api_free_nothing);
+
+const struct api_resource api_res_actions = { .path = "/actions", .metrics = MRES_ACTIONS, .put = &action_put };

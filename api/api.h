@@ -20,37 +20,8 @@
 struct vmm;
 struct metrics;
 
-enum api_kind {
-	API_GET_INFO,
-	API_GET_MACHINE,
-	API_PUT_MACHINE,
-	API_PATCH_MACHINE,
-	API_PUT_BOOT,
-	API_PUT_DRIVE,
-	API_PATCH_DRIVE,
-	API_PUT_NET,
-	API_PATCH_NET,
-	API_PUT_VSOCK,
-	API_PUT_ENTROPY,
-	API_PUT_LOGGER,
-	API_PUT_METRICS,
-	API_ACTION,
-	API_PATCH_VM,
-	API_GET_VM_CONFIG,
-	API_SNAPSHOT_CREATE,
-	API_SNAPSHOT_LOAD,
-	API_PUT_SERIAL,
-	API_PUT_BALLOON,
-	API_PATCH_BALLOON,
-	API_GET_BALLOON,
-	API_GET_BALLOON_STATS,
-	API_PATCH_BALLOON_STATS,
-	API_GET_MMDS,
-	API_PUT_MMDS,
-	API_PATCH_MMDS,
-	API_PUT_MMDS_CONFIG,
-	API_KIND_COUNT
-};
+/* How a resource takes one HTTP method (api/resource.h). */
+struct api_method;
 
 /* which machine-config fields a request set */
 enum {
@@ -120,8 +91,10 @@ struct api_snapshot_load {
 	char *vsock_uds_override;
 };
 
+/* One parsed request; method says what it is, the union holds its body
+ * (the member its resource's parser fills in). */
 struct api_request {
-	enum api_kind kind;
+	const struct api_method *method;
 	union {
 		struct api_machine machine;
 		struct boot_config boot;
@@ -146,7 +119,7 @@ struct api_request {
 	};
 };
 
-/* Free what r owns (api_kinds[r->kind].free) and clear it. */
+/* Free what r owns (r->method->free) and clear it. */
 void api_request_free(struct api_request *r);
 /* Move an owned string: free *dst, take *src, clear *src. */
 void api_str_move(char **dst, char **src);
@@ -180,92 +153,20 @@ struct api_target {
 void api_apply(struct api_target *t, struct api_request *r, struct api_reply *rep);
 bool api_started(const struct api_target *t);
 
-/* ---- the table of request kinds (kinds.c) ----
- * parse is NULL for the kinds without a body (the GETs); apply and free
- * are never NULL (tests/unit/test_api_resources.c checks every kind). */
-struct api_kind_ops {
-	int (*parse)(const json_t *o, const char *path_id, struct api_request *r, struct api_err *e);
-	void (*apply)(struct api_target *t, struct api_request *r, struct api_reply *rep);
-	void (*free)(struct api_request *r);
-};
-extern const struct api_kind_ops api_kinds[API_KIND_COUNT];
-/* Parse o as a request of kind into r (cleared first); -EINVAL with e. */
-int api_request_parse(enum api_kind kind, const json_t *o, const char *path_id, struct api_request *r,
+/* Parse o as a request of method m into r (cleared first); -EINVAL with e. */
+int api_request_parse(const struct api_method *m, const json_t *o, const char *path_id, struct api_request *r,
                       struct api_err *e);
-
-/* ---- resource parsers, shared with the config file ----
- * Each reads a JSON object into the typed request; -EINVAL with e naming
- * the field. path_id is the {id} of the URL (NULL from a config file). */
-int api_parse_machine_config(const json_t *o, bool patch, struct api_machine *out, struct api_err *e);
-int api_parse_boot_source(const json_t *o, struct boot_config *out, struct api_err *e);
-int api_parse_drive(const json_t *o, const char *path_id, struct drive_config *out, struct api_err *e);
-int api_parse_drive_patch(const json_t *o, const char *path_id, struct api_drive_patch *out,
-                          struct api_err *e);
-int api_parse_net(const json_t *o, const char *path_id, struct net_config *out, struct api_err *e);
-int api_parse_net_patch(const json_t *o, const char *path_id, struct api_net_patch *out,
-                        struct api_err *e);
-int api_parse_vsock(const json_t *o, struct vsock_config *out, struct api_err *e);
-int api_parse_entropy(const json_t *o, struct api_entropy *out, struct api_err *e);
-int api_parse_logger(const json_t *o, struct api_logger *out, struct api_err *e);
-int api_parse_metrics(const json_t *o, struct api_metrics *out, struct api_err *e);
-int api_parse_action(const json_t *o, enum api_action *out, struct api_err *e);
-int api_parse_vm_state(const json_t *o, bool *pause, struct api_err *e);
-int api_parse_snapshot_create(const json_t *o, struct api_snapshot_create *out, struct api_err *e);
-int api_parse_snapshot_load(const json_t *o, struct api_snapshot_load *out, struct api_err *e);
-int api_parse_serial(const json_t *o, char **serial_out_path, struct api_err *e);
-int api_parse_balloon(const json_t *o, struct balloon_config *out, struct api_err *e);
-int api_parse_balloon_patch(const json_t *o, uint32_t *amount_mib, struct api_err *e);
-int api_parse_balloon_stats(const json_t *o, uint32_t *interval_s, struct api_err *e);
-int api_parse_mmds_data(const json_t *o, json_t **out, struct api_err *e);
-int api_parse_mmds_config(const json_t *o, struct mmds_config *out, struct api_err *e);
 
 /* The body's id field (key) must be present, plain and equal to path_id
  * (when not NULL). */
 int api_id_match(const json_t *o, const char *key, const char *path_id, char **out, struct api_err *e);
 
-/* ---- resource appliers (vmm thread) ---- */
-void api_apply_info(struct api_target *t, struct api_reply *rep);
-void api_apply_machine(struct api_target *t, struct api_request *r, struct api_reply *rep);
-void api_apply_boot_source(struct api_target *t, struct api_request *r, struct api_reply *rep);
-void api_apply_drive(struct api_target *t, struct api_request *r, struct api_reply *rep);
-void api_apply_drive_patch(struct api_target *t, struct api_request *r, struct api_reply *rep);
-void api_apply_net(struct api_target *t, struct api_request *r, struct api_reply *rep);
-void api_apply_net_patch(struct api_target *t, struct api_request *r, struct api_reply *rep);
-void api_apply_vsock(struct api_target *t, struct api_request *r, struct api_reply *rep);
-void api_apply_entropy(struct api_target *t, struct api_request *r, struct api_reply *rep);
-void api_apply_logger(struct api_target *t, struct api_request *r, struct api_reply *rep);
-void api_apply_metrics(struct api_target *t, struct api_request *r, struct api_reply *rep);
-void api_apply_action(struct api_target *t, struct api_request *r, struct api_reply *rep);
-void api_apply_vm_state(struct api_target *t, struct api_request *r, struct api_reply *rep);
-void api_apply_vm_config(struct api_target *t, struct api_reply *rep);
-void api_apply_snapshot_create(struct api_target *t, struct api_request *r, struct api_reply *rep);
-void api_apply_snapshot_load(struct api_target *t, struct api_request *r, struct api_reply *rep);
-void api_apply_serial(struct api_target *t, struct api_request *r, struct api_reply *rep);
-void api_apply_balloon(struct api_target *t, struct api_request *r, struct api_reply *rep);
-void api_apply_balloon_patch(struct api_target *t, struct api_request *r, struct api_reply *rep);
-void api_apply_balloon_get(struct api_target *t, struct api_request *r, struct api_reply *rep);
-void api_apply_balloon_stats_get(struct api_target *t, struct api_request *r, struct api_reply *rep);
-void api_apply_balloon_stats_patch(struct api_target *t, struct api_request *r, struct api_reply *rep);
-/* GET, PUT and PATCH /mmds */
-void api_apply_mmds(struct api_target *t, struct api_request *r, struct api_reply *rep);
-void api_apply_mmds_config(struct api_target *t, struct api_request *r, struct api_reply *rep);
-
-/* JSON of parts of the configuration, for GET /machine-config and /vm/config. */
-json_t *api_machine_json(const struct machine_config *m);
+/* JSON of shared parts of a configuration. */
 json_t *api_rate_limiter_json(const struct rate_limiter_config *rl);
-/* A resource as the API and the config file write it (api_parse_* reads
- * it back): GET /vm/config and the snapshot's device configuration. */
-json_t *api_drive_json(const struct drive_config *d);
-json_t *api_net_json(const struct net_config *n);
-/* PUT /balloon's body, or null when there is no balloon */
-json_t *api_balloon_json(const struct balloon_config *c);
-/* mmds-config as PUT /mmds/config takes it, or null */
-json_t *api_mmds_config_json(const struct mmds_config *m);
-/* {"drives", "network-interfaces", "vsock", "entropy", "mmds-config", "balloon"} of c */
+json_t *api_str_or_null(const char *s);
+/* The devices of c (every resource with a store step), keyed as in the
+ * config file: the snapshot's device configuration. */
 json_t *api_devices_json(const struct vm_config *c);
-/* cache_type and io_engine by enum value */
-extern const char *const api_cache_names[];
-extern const char *const api_engine_names[];
 
 /* ---- the API as a whole: socket, api thread, queue to the vmm thread ---- */
 

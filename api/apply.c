@@ -1,4 +1,4 @@
-/* apply: the vmm-thread side of a request, dispatched by kind; replies and
+/* apply: the vmm-thread side of a request, dispatched by its method; replies and
  * freeing of typed requests. */
 #include <stdarg.h>
 #include <errno.h>
@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api/api.h"
+#include "api/resource.h"
 #include "vmm/vmm.h"
 
 void api_str_move(char **dst, char **src)
@@ -50,34 +50,29 @@ bool api_started(const struct api_target *t)
 	return t->failed || (t->vmm && t->vmm->state != VMM_NOT_STARTED);
 }
 
-static bool kind_known(enum api_kind kind)
-{
-	return (unsigned)kind < API_KIND_COUNT && api_kinds[kind].apply;
-}
-
 void api_request_free(struct api_request *r)
 {
-	if (kind_known(r->kind))
-		api_kinds[r->kind].free(r);
+	if (r->method)
+		r->method->free(r);
 	memset(r, 0, sizeof(*r));
 }
 
-int api_request_parse(enum api_kind kind, const json_t *o, const char *path_id, struct api_request *r,
+int api_request_parse(const struct api_method *m, const json_t *o, const char *path_id, struct api_request *r,
                       struct api_err *e)
 {
 	memset(r, 0, sizeof(*r));
-	r->kind = kind;
-	if (!kind_known(kind) || !api_kinds[kind].parse)
-		return api_fail(e, "no parser");
-	return api_kinds[kind].parse(o, path_id, r, e);
+	r->method = m;
+	if (!m->parse)
+		return api_fail(e, "this request takes no body");
+	return m->parse(o, path_id, r, e);
 }
 
 void api_apply(struct api_target *t, struct api_request *r, struct api_reply *rep)
 {
 	rep->status = 500;
-	if (!kind_known(r->kind)) {
-		api_reply_fault(rep, 500, "request kind %d has no handler", (int)r->kind);
+	if (!r->method) {
+		api_reply_fault(rep, 500, "a request without a method");
 		return;
 	}
-	api_kinds[r->kind].apply(t, r, rep);
+	r->method->apply(t, r, rep);
 }

@@ -3,7 +3,7 @@
  * for the virtio-balloon device. */
 #include <string.h>
 
-#include "api/api.h"
+#include "api/resource.h"
 #include "devices/virtio/balloon.h"
 #include "vmm/vmm.h"
 
@@ -17,11 +17,13 @@ static const char *const balloon_stat_names[BSTAT_COUNT] = {
 	"async_reclaim", "direct_reclaim",
 };
 
-int api_parse_balloon(const json_t *o, struct balloon_config *out, struct api_err *e)
+static int balloon_parse(const json_t *o, const char *path_id, struct api_request *r, struct api_err *e)
 {
 	static const char *const allowed[] = { "amount_mib", "deflate_on_oom", "stats_polling_interval_s",
 		                               "free_page_reporting", NULL };
+	struct balloon_config *out = &r->balloon;
 	uint64_t amount = 0, interval = 0;
+	(void)path_id;
 	memset(out, 0, sizeof(*out));
 	int ret = api_fields_check(o, allowed, e);
 	if (ret == 0)
@@ -38,25 +40,27 @@ int api_parse_balloon(const json_t *o, struct balloon_config *out, struct api_er
 	return ret;
 }
 
-int api_parse_balloon_patch(const json_t *o, uint32_t *amount_mib, struct api_err *e)
+static int balloon_patch_parse(const json_t *o, const char *path_id, struct api_request *r, struct api_err *e)
 {
 	static const char *const allowed[] = { "amount_mib", NULL };
 	uint64_t v = 0;
+	(void)path_id;
 	int ret = api_fields_check(o, allowed, e);
 	if (ret == 0)
 		ret = api_field_u64(o, "amount_mib", true, 0, UINT32_MAX / BALLOON_MIB_PAGES, &v, NULL, e);
-	*amount_mib = (uint32_t)v;
+	r->balloon_amount_mib = (uint32_t)v;
 	return ret;
 }
 
-int api_parse_balloon_stats(const json_t *o, uint32_t *interval_s, struct api_err *e)
+static int balloon_stats_parse(const json_t *o, const char *path_id, struct api_request *r, struct api_err *e)
 {
 	static const char *const allowed[] = { "stats_polling_interval_s", NULL };
 	uint64_t v = 0;
+	(void)path_id;
 	int ret = api_fields_check(o, allowed, e);
 	if (ret == 0)
 		ret = api_field_u64(o, "stats_polling_interval_s", true, 0, UINT16_MAX, &v, NULL, e);
-	*interval_s = (uint32_t)v;
+	r->balloon_interval_s = (uint32_t)v;
 	return ret;
 }
 
@@ -70,16 +74,17 @@ static bool balloon_fits(struct api_target *t, uint32_t amount_mib, struct api_r
 	return false;
 }
 
-void api_apply_balloon(struct api_target *t, struct api_request *r, struct api_reply *rep)
+static int balloon_store(struct vm_config *cfg, struct api_request *r, struct api_err *e)
 {
-	if (api_started(t)) {
-		api_reply_fault(rep, 400, API_AFTER_START);
-		return;
-	}
-	if (!balloon_fits(t, r->balloon.amount_mib, rep))
-		return;
-	t->cfg->balloon = r->balloon;
-	rep->status = 204;
+	(void)e;
+	cfg->balloon = r->balloon;
+	return 0;
+}
+
+static void balloon_apply(struct api_target *t, struct api_request *r, struct api_reply *rep)
+{
+	if (api_started(t) || balloon_fits(t, r->balloon.amount_mib, rep))
+		api_apply_store(balloon_store, t, r, rep);
 }
 
 /* After boot, the device; a fault in rep when there is none. */
@@ -93,7 +98,7 @@ static struct balloon *balloon_device(struct api_target *t, struct api_reply *re
 	return b;
 }
 
-void api_apply_balloon_patch(struct api_target *t, struct api_request *r, struct api_reply *rep)
+static void balloon_patch_apply(struct api_target *t, struct api_request *r, struct api_reply *rep)
 {
 	struct balloon *b = balloon_device(t, rep);
 	if (!b || !balloon_fits(t, r->balloon_amount_mib, rep))
@@ -103,7 +108,7 @@ void api_apply_balloon_patch(struct api_target *t, struct api_request *r, struct
 	rep->status = 204;
 }
 
-void api_apply_balloon_stats_patch(struct api_target *t, struct api_request *r, struct api_reply *rep)
+static void balloon_stats_patch_apply(struct api_target *t, struct api_request *r, struct api_reply *rep)
 {
 	struct balloon *b = balloon_device(t, rep);
 	if (!b)
@@ -117,8 +122,9 @@ void api_apply_balloon_stats_patch(struct api_target *t, struct api_request *r, 
 	rep->status = 204;
 }
 
-json_t *api_balloon_json(const struct balloon_config *c)
+static json_t *balloon_json(const struct vm_config *cfg)
 {
+	const struct balloon_config *c = &cfg->balloon;
 	if (!c->set)
 		return json_null();
 	return json_pack("{s:I, s:b, s:I, s:b}", "amount_mib", (json_int_t)c->amount_mib, "deflate_on_oom",
@@ -126,18 +132,18 @@ json_t *api_balloon_json(const struct balloon_config *c)
 	                 "free_page_reporting", c->free_page_reporting);
 }
 
-void api_apply_balloon_get(struct api_target *t, struct api_request *r, struct api_reply *rep)
+static void balloon_get_apply(struct api_target *t, struct api_request *r, struct api_reply *rep)
 {
 	(void)r;
 	if (!t->cfg->balloon.set) {
 		api_reply_fault(rep, 400, "No balloon device configured.");
 		return;
 	}
-	api_reply_json(rep, api_balloon_json(&t->cfg->balloon));
+	api_reply_json(rep, balloon_json(t->cfg));
 }
 
 /* target and actual, then each statistic the guest has sent */
-void api_apply_balloon_stats_get(struct api_target *t, struct api_request *r, struct api_reply *rep)
+static void balloon_stats_get_apply(struct api_target *t, struct api_request *r, struct api_reply *rep)
 {
 	struct balloon *b = balloon_device(t, rep);
 	struct balloon_view v;
@@ -158,3 +164,23 @@ void api_apply_balloon_stats_get(struct api_target *t, struct api_request *r, st
 			json_object_set_new(o, balloon_stat_names[i], json_integer((json_int_t)v.st.v[i]));
 	api_reply_json(rep, o);
 }
+
+static const struct api_method balloon_put = API_BODY(balloon_parse, balloon_apply, api_free_nothing);
+static const struct api_method balloon_patch = API_BODY(balloon_patch_parse, balloon_patch_apply, api_free_nothing);
+static const struct api_method balloon_get = API_GET(balloon_get_apply);
+
+const struct api_resource api_res_balloon = {
+	.path = "/balloon", .metrics = MRES_BALLOON,
+	.get = &balloon_get, .put = &balloon_put, .patch = &balloon_patch,
+	.key = "balloon", .to_json = balloon_json, .store = balloon_store,
+	.cli_opts = (const struct cli_opt *const[]){ &balloon_cli_opt, NULL },
+};
+
+static const struct api_method balloon_stats_get = API_GET(balloon_stats_get_apply);
+static const struct api_method balloon_stats_patch =
+	API_BODY(balloon_stats_parse, balloon_stats_patch_apply, api_free_nothing);
+
+const struct api_resource api_res_balloon_stats = {
+	.path = "/balloon/statistics", .metrics = MRES_BALLOON,
+	.get = &balloon_stats_get, .patch = &balloon_stats_patch,
+};

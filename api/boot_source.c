@@ -3,13 +3,16 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "api/api.h"
+#include "api/resource.h"
+#include "vmm/cli.h"
 
-int api_parse_boot_source(const json_t *o, struct boot_config *out, struct api_err *e)
+static int boot_parse(const json_t *o, const char *path_id, struct api_request *r, struct api_err *e)
 {
+	struct boot_config *out = &r->boot;
 	static const char *const allowed[] = { "kernel_image_path", "initrd_path", "boot_args", NULL };
 	int ret;
 
+	(void)path_id;
 	memset(out, 0, sizeof(*out));
 	ret = api_fields_check(o, allowed, e);
 	if (ret == 0)
@@ -23,7 +26,7 @@ int api_parse_boot_source(const json_t *o, struct boot_config *out, struct api_e
 	return ret;
 }
 
-void api_apply_boot_source(struct api_target *t, struct api_request *r, struct api_reply *rep)
+static void boot_apply(struct api_target *t, struct api_request *r, struct api_reply *rep)
 {
 	struct boot_config *b = &r->boot;
 	if (api_started(t)) {
@@ -45,3 +48,48 @@ void api_apply_boot_source(struct api_target *t, struct api_request *r, struct a
 	api_str_move(&t->cfg->boot.boot_args, &b->boot_args);
 	rep->status = 204;
 }
+
+static json_t *boot_json(const struct vm_config *c)
+{
+	const struct boot_config *b = &c->boot;
+	if (!b->kernel_image_path)
+		return json_null();
+	return json_pack("{s:s, s:o, s:o}", "kernel_image_path", b->kernel_image_path, "initrd_path",
+	                 api_str_or_null(b->initrd_path), "boot_args", api_str_or_null(b->boot_args));
+}
+
+static void boot_free(struct api_request *r)
+{
+	boot_config_free(&r->boot);
+}
+
+/* ---- husk run's options for the boot source ---- */
+
+static int opt_kernel(const char *arg, struct vm_config *cfg, char *err, size_t errlen)
+{
+	return cli_set_str(&cfg->boot.kernel_image_path, arg, err, errlen);
+}
+
+static int opt_initrd(const char *arg, struct vm_config *cfg, char *err, size_t errlen)
+{
+	return cli_set_str(&cfg->boot.initrd_path, arg, err, errlen);
+}
+
+static int opt_cmdline(const char *arg, struct vm_config *cfg, char *err, size_t errlen)
+{
+	return cli_set_str(&cfg->boot.boot_args, arg, err, errlen);
+}
+
+static const struct cli_opt boot_opts[] = {
+	{ "kernel", required_argument, "--kernel PATH", opt_kernel },
+	{ "initrd", required_argument, "[--initrd PATH]", opt_initrd },
+	{ "cmdline", required_argument, "[--cmdline ARGS]", opt_cmdline },
+};
+
+static const struct api_method boot_put = API_BODY(boot_parse, boot_apply, boot_free);
+
+const struct api_resource api_res_boot_source = {
+	.path = "/boot-source", .metrics = MRES_BOOT_SOURCE, .put = &boot_put,
+	.key = "boot-source", .to_json = boot_json,
+	.cli_opts = (const struct cli_opt *const[]){ &boot_opts[0], &boot_opts[1], &boot_opts[2], NULL },
+};

@@ -6,11 +6,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "api/api.h"
+#include "api/resource.h"
 #include "vmm/vmm.h"
 
-const char *const api_cache_names[] = { "Unsafe", "Writeback", NULL };
-const char *const api_engine_names[] = { "Sync", "Async", NULL };
+static const char *const cache_names[] = { "Unsafe", "Writeback", NULL };
+static const char *const engine_names[] = { "Sync", "Async", NULL };
 
 /* ids become file names and the guest's serial: keep them plain */
 static int id_check(const char *key, const char *id, struct api_err *e)
@@ -37,8 +37,9 @@ int api_id_match(const json_t *o, const char *key, const char *path_id, char **o
 	return ret;
 }
 
-int api_parse_drive(const json_t *o, const char *path_id, struct drive_config *out, struct api_err *e)
+static int drive_parse(const json_t *o, const char *path_id, struct api_request *r, struct api_err *e)
 {
+	struct drive_config *out = &r->drive;
 	static const char *const allowed[] = { "drive_id", "path_on_host", "is_root_device", "is_read_only",
 		                               "partuuid", "cache_type", "io_engine", "rate_limiter", NULL };
 	int cache = 0, engine = 0;
@@ -57,9 +58,9 @@ int api_parse_drive(const json_t *o, const char *path_id, struct drive_config *o
 	if (ret == 0)
 		ret = api_field_str(o, "partuuid", false, &out->partuuid, e);
 	if (ret == 0)
-		ret = api_field_enum(o, "cache_type", false, api_cache_names, &cache, NULL, e);
+		ret = api_field_enum(o, "cache_type", false, cache_names, &cache, NULL, e);
 	if (ret == 0)
-		ret = api_field_enum(o, "io_engine", false, api_engine_names, &engine, NULL, e);
+		ret = api_field_enum(o, "io_engine", false, engine_names, &engine, NULL, e);
 	if (ret == 0)
 		ret = api_field_rate_limiter(o, "rate_limiter", &out->rate_limiter, NULL, e);
 	out->cache_type = (enum cache_type)cache;
@@ -67,9 +68,9 @@ int api_parse_drive(const json_t *o, const char *path_id, struct drive_config *o
 	return ret;
 }
 
-int api_parse_drive_patch(const json_t *o, const char *path_id, struct api_drive_patch *out,
-                          struct api_err *e)
+static int drive_patch_parse(const json_t *o, const char *path_id, struct api_request *r, struct api_err *e)
 {
+	struct api_drive_patch *out = &r->drive_patch;
 	static const char *const allowed[] = { "drive_id", "path_on_host", "rate_limiter", NULL };
 	int ret;
 
@@ -92,49 +93,38 @@ static int drive_find(const struct vm_config *cfg, const char *id)
 	return -1;
 }
 
-static void drive_free(struct drive_config *d)
+/* Checked against the other drives: how many, which one is the root. */
+static int drive_store(struct vm_config *cfg, struct api_request *r, struct api_err *e)
 {
-	free(d->drive_id);
-	free(d->path_on_host);
-	free(d->partuuid);
-	memset(d, 0, sizeof(*d));
-}
-
-void api_apply_drive(struct api_target *t, struct api_request *r, struct api_reply *rep)
-{
-	struct vm_config *cfg = t->cfg;
 	struct drive_config *d = &r->drive;
 	int i = drive_find(cfg, d->drive_id);
 
-	if (api_started(t)) {
-		api_reply_fault(rep, 400, API_AFTER_START);
-		return;
-	}
-	if (i < 0 && cfg->nr_drives >= CONFIG_MAX_DRIVES) {
-		api_reply_fault(rep, 400, "drive_id: at most %d drives", CONFIG_MAX_DRIVES);
-		return;
-	}
-	for (int k = 0; d->is_root_device && k < cfg->nr_drives; k++) {
-		if (k != i && cfg->drives[k].is_root_device) {
-			api_reply_fault(rep, 400, "is_root_device: drive %s is already the root device",
+	if (i < 0 && cfg->nr_drives >= CONFIG_MAX_DRIVES)
+		return api_fail(e, "drive_id: at most %d drives", CONFIG_MAX_DRIVES);
+	for (int k = 0; d->is_root_device && k < cfg->nr_drives; k++)
+		if (k != i && cfg->drives[k].is_root_device)
+			return api_fail(e, "is_root_device: drive %s is already the root device",
 			                cfg->drives[k].drive_id);
-			return;
-		}
-	}
-	if (access(d->path_on_host, d->is_read_only ? R_OK : R_OK | W_OK) < 0) {
-		api_reply_fault(rep, 400, "path_on_host: cannot open %s: %s", d->path_on_host, strerror(errno));
-		return;
-	}
 	if (i < 0)
 		i = cfg->nr_drives++;
 	else
-		drive_free(&cfg->drives[i]);
+		drive_config_free(&cfg->drives[i]);
 	cfg->drives[i] = *d;
 	memset(d, 0, sizeof(*d)); /* the strings now belong to cfg */
-	rep->status = 204;
+	return 0;
 }
 
-void api_apply_drive_patch(struct api_target *t, struct api_request *r, struct api_reply *rep)
+static void drive_apply(struct api_target *t, struct api_request *r, struct api_reply *rep)
+{
+	const struct drive_config *d = &r->drive;
+	if (!api_started(t) && access(d->path_on_host, d->is_read_only ? R_OK : R_OK | W_OK) < 0) {
+		api_reply_fault(rep, 400, "path_on_host: cannot open %s: %s", d->path_on_host, strerror(errno));
+		return;
+	}
+	api_apply_store(drive_store, t, r, rep);
+}
+
+static void drive_patch_apply(struct api_target *t, struct api_request *r, struct api_reply *rep)
 {
 	struct api_drive_patch *p = &r->drive_patch;
 	int i = drive_find(t->cfg, p->drive_id);
@@ -163,3 +153,42 @@ void api_apply_drive_patch(struct api_target *t, struct api_request *r, struct a
 	}
 	rep->status = 204;
 }
+
+static json_t *drive_json(const struct drive_config *d)
+{
+	return json_pack("{s:s, s:s, s:b, s:b, s:o, s:s, s:s, s:o}", "drive_id", d->drive_id, "path_on_host",
+	                 d->path_on_host, "is_root_device", d->is_root_device, "is_read_only",
+	                 d->is_read_only, "partuuid", api_str_or_null(d->partuuid), "cache_type",
+	                 cache_names[d->cache_type == CACHE_WRITEBACK], "io_engine",
+	                 engine_names[d->io_engine == IO_ENGINE_ASYNC], "rate_limiter",
+	                 api_rate_limiter_json(&d->rate_limiter));
+}
+
+static json_t *drives_json(const struct vm_config *c)
+{
+	json_t *a = json_array();
+	for (int i = 0; a && i < c->nr_drives; i++)
+		json_array_append_new(a, drive_json(&c->drives[i]));
+	return a;
+}
+
+static void drive_request_free(struct api_request *r)
+{
+	drive_config_free(&r->drive);
+}
+
+static void drive_patch_free(struct api_request *r)
+{
+	free(r->drive_patch.drive_id);
+	free(r->drive_patch.path_on_host);
+}
+
+static const struct api_method drive_put = API_BODY(drive_parse, drive_apply, drive_request_free);
+static const struct api_method drive_patch = API_BODY(drive_patch_parse, drive_patch_apply, drive_patch_free);
+
+const struct api_resource api_res_drives = {
+	.path = "/drives", .has_id = true, .metrics = MRES_DRIVES,
+	.put = &drive_put, .patch = &drive_patch,
+	.key = "drives", .max_items = CONFIG_MAX_DRIVES, .to_json = drives_json, .store = drive_store,
+	.cli_opts = (const struct cli_opt *const[]){ &blk_cli_opt, NULL },
+};

@@ -1,25 +1,44 @@
 /* entropy: /entropy (PUT, pre-boot): a virtio-rng device. */
 #include <string.h>
 
-#include "api/api.h"
+#include "api/resource.h"
+#include "devices/virtio/rng.h"
 
-int api_parse_entropy(const json_t *o, struct api_entropy *out, struct api_err *e)
+static int entropy_parse(const json_t *o, const char *path_id, struct api_request *r, struct api_err *e)
 {
 	static const char *const allowed[] = { "rate_limiter", NULL };
-	memset(out, 0, sizeof(*out));
+	(void)path_id;
+	memset(&r->entropy, 0, sizeof(r->entropy));
 	int ret = api_fields_check(o, allowed, e);
 	if (ret == 0)
-		ret = api_field_rate_limiter(o, "rate_limiter", &out->rate_limiter, NULL, e);
+		ret = api_field_rate_limiter(o, "rate_limiter", &r->entropy.rate_limiter, NULL, e);
 	return ret;
 }
 
-void api_apply_entropy(struct api_target *t, struct api_request *r, struct api_reply *rep)
+static int entropy_store(struct vm_config *cfg, struct api_request *r, struct api_err *e)
 {
-	if (api_started(t)) {
-		api_reply_fault(rep, 400, API_AFTER_START);
-		return;
-	}
-	t->cfg->entropy = true;
-	t->cfg->entropy_rate_limiter = r->entropy.rate_limiter;
-	rep->status = 204;
+	(void)e;
+	cfg->entropy = true;
+	cfg->entropy_rate_limiter = r->entropy.rate_limiter;
+	return 0;
 }
+
+static void entropy_apply(struct api_target *t, struct api_request *r, struct api_reply *rep)
+{
+	api_apply_store(entropy_store, t, r, rep);
+}
+
+static json_t *entropy_json(const struct vm_config *c)
+{
+	if (!c->entropy)
+		return json_null();
+	return json_pack("{s:o}", "rate_limiter", api_rate_limiter_json(&c->entropy_rate_limiter));
+}
+
+static const struct api_method entropy_put = API_BODY(entropy_parse, entropy_apply, api_free_nothing);
+
+const struct api_resource api_res_entropy = {
+	.path = "/entropy", .metrics = MRES_ENTROPY, .put = &entropy_put,
+	.key = "entropy", .to_json = entropy_json, .store = entropy_store,
+	.cli_opts = (const struct cli_opt *const[]){ &rng_cli_opt, NULL },
+};

@@ -3,16 +3,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api/api.h"
+#include "api/resource.h"
 
-int api_parse_logger(const json_t *o, struct api_logger *out, struct api_err *e)
+static int logger_parse(const json_t *o, const char *path_id, struct api_request *r, struct api_err *e)
 {
+	struct api_logger *out = &r->logger;
 	/* module: Firecracker's per-module filter; husk logs as one module */
 	static const char *const allowed[] = { "log_path", "level", "show_level", "show_log_origin",
 		                               "module", NULL };
 	char *level = NULL, *module = NULL;
 	int ret;
 
+	(void)path_id;
 	memset(out, 0, sizeof(*out));
 	ret = api_fields_check(o, allowed, e);
 	if (ret == 0)
@@ -36,7 +38,7 @@ int api_parse_logger(const json_t *o, struct api_logger *out, struct api_err *e)
 	return ret;
 }
 
-void api_apply_logger(struct api_target *t, struct api_request *r, struct api_reply *rep)
+static void logger_apply(struct api_target *t, struct api_request *r, struct api_reply *rep)
 {
 	struct api_logger *l = &r->logger;
 	if (api_started(t)) {
@@ -57,3 +59,15 @@ void api_apply_logger(struct api_target *t, struct api_request *r, struct api_re
 	t->logger_set = true;
 	rep->status = 204;
 }
+
+static void logger_free(struct api_request *r)
+{
+	free(r->logger.log_path);
+}
+
+static const struct api_method logger_put = API_BODY(logger_parse, logger_apply, logger_free);
+
+const struct api_resource api_res_logger = {
+	.path = "/logger", .metrics = MRES_LOGGER, .put = &logger_put,
+	.key = "logger", .to_json = api_json_null,
+};

@@ -1,8 +1,11 @@
 /* machine_config: /machine-config (GET, PUT, PATCH; pre-boot). */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "api/api.h"
+#include "api/resource.h"
+#include "vmm/cli.h"
+#include "vmm/errmsg.h"
 
 #define MEM_MAX_MIB (1024ULL * 1024) /* 1 TiB */
 
@@ -10,7 +13,7 @@ static const char *const huge_names[] = { "None", "2M", NULL };
 /* CPU templates change guest-visible CPUID; husk has none yet */
 static const char *const template_names[] = { "None", NULL };
 
-int api_parse_machine_config(const json_t *o, bool patch, struct api_machine *out, struct api_err *e)
+static int machine_parse(const json_t *o, bool patch, struct api_machine *out, struct api_err *e)
 {
 	static const char *const allowed[] = { "vcpu_count", "mem_size_mib", "smt", "track_dirty_pages",
 		                               "huge_pages", "cpu_template", NULL };
@@ -56,23 +59,39 @@ int api_parse_machine_config(const json_t *o, bool patch, struct api_machine *ou
 	return 0;
 }
 
-json_t *api_machine_json(const struct machine_config *m)
+static json_t *machine_json(const struct vm_config *c)
 {
+	const struct machine_config *m = &c->machine;
 	return json_pack("{s:i, s:I, s:b, s:b, s:s}", "vcpu_count", (int)m->vcpu_count, "mem_size_mib",
 	                 (json_int_t)m->mem_size_mib, "smt", m->smt, "track_dirty_pages",
 	                 m->track_dirty_pages, "huge_pages", m->huge_pages_2m ? "2M" : "None");
 }
 
-void api_apply_machine(struct api_target *t, struct api_request *r, struct api_reply *rep)
+static int machine_put_parse(const json_t *o, const char *path_id, struct api_request *r, struct api_err *e)
+{
+	(void)path_id;
+	return machine_parse(o, false, &r->machine, e);
+}
+
+static int machine_patch_parse(const json_t *o, const char *path_id, struct api_request *r, struct api_err *e)
+{
+	(void)path_id;
+	return machine_parse(o, true, &r->machine, e);
+}
+
+static void machine_get_apply(struct api_target *t, struct api_request *r, struct api_reply *rep)
+{
+	(void)r;
+	api_reply_json(rep, machine_json(t->cfg));
+}
+
+/* PUT and PATCH: the fields the request set */
+static void machine_set_apply(struct api_target *t, struct api_request *r, struct api_reply *rep)
 {
 	struct machine_config *cur = &t->cfg->machine;
 	struct machine_config next = *cur;
 	const struct api_machine *a = &r->machine;
 
-	if (r->kind == API_GET_MACHINE) {
-		api_reply_json(rep, api_machine_json(cur));
-		return;
-	}
 	if (api_started(t)) {
 		api_reply_fault(rep, 400, API_AFTER_START);
 		return;
@@ -99,3 +118,57 @@ void api_apply_machine(struct api_target *t, struct api_request *r, struct api_r
 	*cur = next;
 	rep->status = 204;
 }
+
+/* ---- husk run's options for the machine ---- */
+
+static int opt_vcpus(const char *arg, struct vm_config *cfg, char *err, size_t errlen)
+{
+	uint64_t v;
+	if (cli_parse_u64(arg, 1, CONFIG_MAX_VCPUS, &v) < 0)
+		return errmsg_set(err, errlen, -EINVAL, "--vcpus must be 1..%d, got '%s'", CONFIG_MAX_VCPUS, arg);
+	cfg->machine.vcpu_count = (unsigned)v;
+	return 0;
+}
+
+static int opt_mem(const char *arg, struct vm_config *cfg, char *err, size_t errlen)
+{
+	uint64_t v;
+	if (cli_parse_u64(arg, 1, UINT64_MAX >> 20, &v) < 0)
+		return errmsg_set(err, errlen, -EINVAL, "--mem must be a positive number of MiB, got '%s'", arg);
+	cfg->machine.mem_size_mib = v;
+	return 0;
+}
+
+static int opt_huge_pages(const char *arg, struct vm_config *cfg, char *err, size_t errlen)
+{
+	if (strcmp(arg, "2M") && strcmp(arg, "None"))
+		return errmsg_set(err, errlen, -EINVAL, "--huge-pages must be 2M or None, got '%s'", arg);
+	cfg->machine.huge_pages_2m = arg[0] == '2';
+	return 0;
+}
+
+static int opt_no_acpi(const char *arg, struct vm_config *cfg, char *err, size_t errlen)
+{
+	(void)arg, (void)err, (void)errlen;
+	cfg->no_acpi = true;
+	return 0;
+}
+
+static const struct cli_opt machine_opts[] = {
+	{ "vcpus", required_argument, "[--vcpus N]", opt_vcpus },
+	{ "mem", required_argument, "[--mem MiB]", opt_mem },
+	{ "huge-pages", required_argument, "[--huge-pages 2M|None]", opt_huge_pages },
+	{ "no-acpi", no_argument, "[--no-acpi]", opt_no_acpi },
+};
+
+static const struct api_method machine_get = API_GET(machine_get_apply);
+static const struct api_method machine_put = API_BODY(machine_put_parse, machine_set_apply, api_free_nothing);
+static const struct api_method machine_patch = API_BODY(machine_patch_parse, machine_set_apply, api_free_nothing);
+
+const struct api_resource api_res_machine_config = {
+	.path = "/machine-config", .metrics = MRES_MACHINE_CONFIG,
+	.get = &machine_get, .put = &machine_put, .patch = &machine_patch,
+	.key = "machine-config", .to_json = machine_json,
+	.cli_opts = (const struct cli_opt *const[]){ &machine_opts[0], &machine_opts[1], &machine_opts[2],
+	                                             &machine_opts[3], NULL },
+};

@@ -1,13 +1,16 @@
 /* metrics: /metrics (PUT, pre-boot, once): where metrics lines go. */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
-#include "api/api.h"
+#include "api/resource.h"
 #include "vmm/metrics.h"
 
-int api_parse_metrics(const json_t *o, struct api_metrics *out, struct api_err *e)
+static int metrics_parse(const json_t *o, const char *path_id, struct api_request *r, struct api_err *e)
 {
 	static const char *const allowed[] = { "metrics_path", NULL };
+	struct api_metrics *out = &r->metrics;
+	(void)path_id;
 	memset(out, 0, sizeof(*out));
 	int ret = api_fields_check(o, allowed, e);
 	if (ret == 0)
@@ -15,7 +18,7 @@ int api_parse_metrics(const json_t *o, struct api_metrics *out, struct api_err *
 	return ret;
 }
 
-void api_apply_metrics(struct api_target *t, struct api_request *r, struct api_reply *rep)
+static void metrics_apply(struct api_target *t, struct api_request *r, struct api_reply *rep)
 {
 	if (api_started(t)) {
 		api_reply_fault(rep, 400, API_AFTER_START);
@@ -37,3 +40,15 @@ void api_apply_metrics(struct api_target *t, struct api_request *r, struct api_r
 	}
 	rep->status = 204;
 }
+
+static void metrics_free(struct api_request *r)
+{
+	free(r->metrics.metrics_path);
+}
+
+static const struct api_method metrics_put = API_BODY(metrics_parse, metrics_apply, metrics_free);
+
+const struct api_resource api_res_metrics = {
+	.path = "/metrics", .metrics = MRES_METRICS, .put = &metrics_put,
+	.key = "metrics", .to_json = api_json_null,
+};

@@ -7,14 +7,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api/api.h"
+#include "api/resource.h"
 #include "vmm/vmm.h"
 
-int api_parse_mmds_data(const json_t *o, json_t **out, struct api_err *e)
+static int mmds_data_parse(const json_t *o, const char *path_id, struct api_request *r, struct api_err *e)
 {
+	(void)path_id;
 	/* a copy: the router frees o on the api thread */
-	*out = json_deep_copy(o);
-	return *out ? 0 : api_fail(e, "out of memory");
+	r->mmds_data = json_deep_copy(o);
+	return r->mmds_data ? 0 : api_fail(e, "out of memory");
 }
 
 static int parse_ifaces(const json_t *o, struct mmds_config *out, struct api_err *e)
@@ -58,11 +59,13 @@ static int parse_ipv4(const json_t *o, struct mmds_config *out, struct api_err *
 	return 0;
 }
 
-int api_parse_mmds_config(const json_t *o, struct mmds_config *out, struct api_err *e)
+static int mmds_config_parse(const json_t *o, const char *path_id, struct api_request *r, struct api_err *e)
 {
+	struct mmds_config *out = &r->mmds_config;
 	static const char *const allowed[] = { "version", "network_interfaces", "ipv4_address", "imds_compat", NULL };
 	static const char *const versions[] = { "V1", "V2", NULL };
 	int version = 0;
+	(void)path_id;
 	memset(out, 0, sizeof(*out));
 	int ret = api_fields_check(o, allowed, e);
 	if (ret == 0)
@@ -88,24 +91,23 @@ static bool iface_known(const struct vm_config *c, const char *id)
 	return false;
 }
 
-void api_apply_mmds_config(struct api_target *t, struct api_request *r, struct api_reply *rep)
+/* MMDS answers on interfaces that exist. */
+static int mmds_config_store(struct vm_config *cfg, struct api_request *r, struct api_err *e)
 {
 	struct mmds_config *m = &r->mmds_config;
-	if (api_started(t)) {
-		api_reply_fault(rep, 400, API_AFTER_START);
-		return;
-	}
-	for (int i = 0; i < m->nr_ifaces; i++) {
-		if (!iface_known(t->cfg, m->ifaces[i])) {
-			api_reply_fault(rep, 400, "network_interfaces: no network interface %s (attach it first)",
+	for (int i = 0; i < m->nr_ifaces; i++)
+		if (!iface_known(cfg, m->ifaces[i]))
+			return api_fail(e, "network_interfaces: no network interface %s (attach it first)",
 			                m->ifaces[i]);
-			return;
-		}
-	}
-	config_mmds_free(&t->cfg->mmds);
-	t->cfg->mmds = *m;
+	config_mmds_free(&cfg->mmds);
+	cfg->mmds = *m;
 	memset(m, 0, sizeof(*m));
-	rep->status = 204;
+	return 0;
+}
+
+static void mmds_config_apply(struct api_target *t, struct api_request *r, struct api_reply *rep)
+{
+	api_apply_store(mmds_config_store, t, r, rep);
 }
 
 static void mmds_refused(struct api_reply *rep, int err, const struct mmds_store *s)
@@ -121,27 +123,33 @@ static void mmds_refused(struct api_reply *rep, int err, const struct mmds_store
 		api_reply_fault(rep, 500, "mmds: %s", strerror(-err));
 }
 
-void api_apply_mmds(struct api_target *t, struct api_request *r, struct api_reply *rep)
+static void mmds_get_apply(struct api_target *t, struct api_request *r, struct api_reply *rep)
 {
-	struct mmds *m = &t->vmm->mmds;
-	int ret = 0;
-	if (r->kind == API_GET_MMDS) {
-		api_reply_json(rep, mmds_store_get(&m->store));
-		return;
-	}
-	if (r->kind == API_PUT_MMDS)
-		ret = mmds_store_put(&m->store, r->mmds_data);
-	else
-		ret = mmds_store_patch(&m->store, r->mmds_data);
-	if (ret < 0) {
-		mmds_refused(rep, ret, &m->store);
-		return;
-	}
-	rep->status = 204;
+	(void)r;
+	api_reply_json(rep, mmds_store_get(&t->vmm->mmds.store));
 }
 
-json_t *api_mmds_config_json(const struct mmds_config *m)
+static void mmds_reply(struct api_target *t, int ret, struct api_reply *rep)
 {
+	if (ret < 0)
+		mmds_refused(rep, ret, &t->vmm->mmds.store);
+	else
+		rep->status = 204;
+}
+
+static void mmds_put_apply(struct api_target *t, struct api_request *r, struct api_reply *rep)
+{
+	mmds_reply(t, mmds_store_put(&t->vmm->mmds.store, r->mmds_data), rep);
+}
+
+static void mmds_patch_apply(struct api_target *t, struct api_request *r, struct api_reply *rep)
+{
+	mmds_reply(t, mmds_store_patch(&t->vmm->mmds.store, r->mmds_data), rep);
+}
+
+static json_t *mmds_config_json(const struct vm_config *c)
+{
+	const struct mmds_config *m = &c->mmds;
 	char ip[INET_ADDRSTRLEN];
 	struct in_addr a = { htonl(m->ipv4) };
 	if (!m->set)
@@ -153,3 +161,28 @@ json_t *api_mmds_config_json(const struct mmds_config *m)
 	return json_pack("{s:s, s:o, s:s, s:b}", "version", m->version == 2 ? "V2" : "V1", "network_interfaces",
 	                 ifaces, "ipv4_address", ip, "imds_compat", m->imds_compat);
 }
+
+static void mmds_data_free(struct api_request *r)
+{
+	json_decref(r->mmds_data);
+}
+
+static void mmds_config_free(struct api_request *r)
+{
+	config_mmds_free(&r->mmds_config);
+}
+
+static const struct api_method mmds_get = API_GET(mmds_get_apply);
+static const struct api_method mmds_put = API_BODY(mmds_data_parse, mmds_put_apply, mmds_data_free);
+static const struct api_method mmds_patch = API_BODY(mmds_data_parse, mmds_patch_apply, mmds_data_free);
+
+const struct api_resource api_res_mmds = {
+	.path = "/mmds", .metrics = MRES_MMDS, .get = &mmds_get, .put = &mmds_put, .patch = &mmds_patch,
+};
+
+static const struct api_method mmds_config_put = API_BODY(mmds_config_parse, mmds_config_apply, mmds_config_free);
+
+const struct api_resource api_res_mmds_config = {
+	.path = "/mmds/config", .metrics = MRES_MMDS, .put = &mmds_config_put,
+	.key = "mmds-config", .to_json = mmds_config_json, .store = mmds_config_store,
+};

@@ -3,12 +3,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api/api.h"
+#include "api/resource.h"
 #include "devices/virtio/net.h"
 #include "vmm/vmm.h"
 
-int api_parse_net(const json_t *o, const char *path_id, struct net_config *out, struct api_err *e)
+static int net_parse(const json_t *o, const char *path_id, struct api_request *r, struct api_err *e)
 {
+	struct net_config *out = &r->net;
 	static const char *const allowed[] = { "iface_id", "host_dev_name", "guest_mac", "rx_rate_limiter",
 		                               "tx_rate_limiter", NULL };
 	char *mac = NULL;
@@ -38,9 +39,9 @@ int api_parse_net(const json_t *o, const char *path_id, struct net_config *out, 
 	return ret;
 }
 
-int api_parse_net_patch(const json_t *o, const char *path_id, struct api_net_patch *out,
-                        struct api_err *e)
+static int net_patch_parse(const json_t *o, const char *path_id, struct api_request *r, struct api_err *e)
 {
+	struct api_net_patch *out = &r->net_patch;
 	static const char *const allowed[] = { "iface_id", "rx_rate_limiter", "tx_rate_limiter", NULL };
 	int ret;
 
@@ -63,45 +64,38 @@ static int net_find(const struct vm_config *cfg, const char *id)
 	return -1;
 }
 
-void api_apply_net(struct api_target *t, struct api_request *r, struct api_reply *rep)
+/* Checked against the other interfaces: how many, taps and MACs unique. */
+static int net_store(struct vm_config *cfg, struct api_request *r, struct api_err *e)
 {
-	struct vm_config *cfg = t->cfg;
 	struct net_config *n = &r->net;
 	int i = net_find(cfg, n->iface_id);
 
-	if (api_started(t)) {
-		api_reply_fault(rep, 400, API_AFTER_START);
-		return;
-	}
-	if (i < 0 && cfg->nr_nets >= CONFIG_MAX_NETS) {
-		api_reply_fault(rep, 400, "iface_id: at most %d network interfaces", CONFIG_MAX_NETS);
-		return;
-	}
+	if (i < 0 && cfg->nr_nets >= CONFIG_MAX_NETS)
+		return api_fail(e, "iface_id: at most %d network interfaces", CONFIG_MAX_NETS);
 	for (int k = 0; k < cfg->nr_nets; k++) {
 		if (k == i)
 			continue;
-		if (strcmp(cfg->nets[k].host_dev_name, n->host_dev_name) == 0) {
-			api_reply_fault(rep, 400, "host_dev_name: %s is already used by %s", n->host_dev_name,
+		if (strcmp(cfg->nets[k].host_dev_name, n->host_dev_name) == 0)
+			return api_fail(e, "host_dev_name: %s is already used by %s", n->host_dev_name,
 			                cfg->nets[k].iface_id);
-			return;
-		}
-		if (n->has_mac && cfg->nets[k].has_mac && !memcmp(cfg->nets[k].guest_mac, n->guest_mac, 6)) {
-			api_reply_fault(rep, 400, "guest_mac: already used by %s", cfg->nets[k].iface_id);
-			return;
-		}
+		if (n->has_mac && cfg->nets[k].has_mac && !memcmp(cfg->nets[k].guest_mac, n->guest_mac, 6))
+			return api_fail(e, "guest_mac: already used by %s", cfg->nets[k].iface_id);
 	}
-	if (i < 0) {
+	if (i < 0)
 		i = cfg->nr_nets++;
-	} else {
-		free(cfg->nets[i].iface_id);
-		free(cfg->nets[i].host_dev_name);
-	}
+	else
+		net_config_free(&cfg->nets[i]);
 	cfg->nets[i] = *n;
-	memset(n, 0, sizeof(*n));
-	rep->status = 204;
+	memset(n, 0, sizeof(*n)); /* the strings now belong to cfg */
+	return 0;
 }
 
-void api_apply_net_patch(struct api_target *t, struct api_request *r, struct api_reply *rep)
+static void net_apply(struct api_target *t, struct api_request *r, struct api_reply *rep)
+{
+	api_apply_store(net_store, t, r, rep);
+}
+
+static void net_patch_apply(struct api_target *t, struct api_request *r, struct api_reply *rep)
 {
 	struct api_net_patch *p = &r->net_patch;
 	int i = net_find(t->cfg, p->iface_id);
@@ -127,3 +121,41 @@ void api_apply_net_patch(struct api_target *t, struct api_request *r, struct api
 	                         &t->cfg->nets[i].tx_rate_limiter);
 	rep->status = 204;
 }
+
+static json_t *net_json(const struct net_config *n)
+{
+	char mac[NET_MAC_STR_LEN];
+	net_format_mac(n->guest_mac, mac);
+	return json_pack("{s:s, s:s, s:o, s:o, s:o}", "iface_id", n->iface_id, "host_dev_name",
+	                 n->host_dev_name, "guest_mac", n->has_mac ? json_string(mac) : json_null(),
+	                 "rx_rate_limiter", api_rate_limiter_json(&n->rx_rate_limiter), "tx_rate_limiter",
+	                 api_rate_limiter_json(&n->tx_rate_limiter));
+}
+
+static json_t *nets_json(const struct vm_config *c)
+{
+	json_t *a = json_array();
+	for (int i = 0; a && i < c->nr_nets; i++)
+		json_array_append_new(a, net_json(&c->nets[i]));
+	return a;
+}
+
+static void net_request_free(struct api_request *r)
+{
+	net_config_free(&r->net);
+}
+
+static void net_patch_free(struct api_request *r)
+{
+	free(r->net_patch.iface_id);
+}
+
+static const struct api_method net_put = API_BODY(net_parse, net_apply, net_request_free);
+static const struct api_method net_patch = API_BODY(net_patch_parse, net_patch_apply, net_patch_free);
+
+const struct api_resource api_res_network = {
+	.path = "/network-interfaces", .has_id = true, .metrics = MRES_NETWORK,
+	.put = &net_put, .patch = &net_patch,
+	.key = "network-interfaces", .max_items = CONFIG_MAX_NETS, .to_json = nets_json, .store = net_store,
+	.cli_opts = (const struct cli_opt *const[]){ &net_cli_opt, NULL },
+};

@@ -1,52 +1,19 @@
 /* router: an HTTP request to a typed request (api thread): path and
- * method lookup, JSON parsing through the resource parsers. */
+ * method lookup in the resource list (api/resources.c), JSON parsing
+ * through the resource's parser. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "api/api.h"
+#include "api/resource.h"
 #include "vmm/metrics.h"
 
-#define NO_KIND (-1)
-#define UNSUPPORTED (-2) /* known resource without an implementation yet */
-#define VERSION (-3)     /* answered by the api thread itself */
-
-struct route {
-	const char *path;
-	bool has_id; /* path + "/{id}" */
-	enum metrics_resource res;
-	int get, put, patch;
-};
-
-static const struct route routes[] = {
-	{ "/", false, MRES_ROOT, API_GET_INFO, NO_KIND, NO_KIND },
-	{ "/version", false, MRES_VERSION, VERSION, NO_KIND, NO_KIND },
-	{ "/machine-config", false, MRES_MACHINE_CONFIG, API_GET_MACHINE, API_PUT_MACHINE, API_PATCH_MACHINE },
-	{ "/boot-source", false, MRES_BOOT_SOURCE, NO_KIND, API_PUT_BOOT, NO_KIND },
-	{ "/drives", true, MRES_DRIVES, NO_KIND, API_PUT_DRIVE, API_PATCH_DRIVE },
-	{ "/network-interfaces", true, MRES_NETWORK, NO_KIND, API_PUT_NET, API_PATCH_NET },
-	{ "/vsock", false, MRES_VSOCK, NO_KIND, API_PUT_VSOCK, NO_KIND },
-	{ "/entropy", false, MRES_ENTROPY, NO_KIND, API_PUT_ENTROPY, NO_KIND },
-	{ "/logger", false, MRES_LOGGER, NO_KIND, API_PUT_LOGGER, NO_KIND },
-	{ "/metrics", false, MRES_METRICS, NO_KIND, API_PUT_METRICS, NO_KIND },
-	{ "/actions", false, MRES_ACTIONS, NO_KIND, API_ACTION, NO_KIND },
-	{ "/vm", false, MRES_VM, NO_KIND, NO_KIND, API_PATCH_VM },
-	{ "/vm/config", false, MRES_VM_CONFIG, API_GET_VM_CONFIG, NO_KIND, NO_KIND },
-	{ "/snapshot/create", false, MRES_SNAPSHOT, NO_KIND, API_SNAPSHOT_CREATE, NO_KIND },
-	{ "/snapshot/load", false, MRES_SNAPSHOT, NO_KIND, API_SNAPSHOT_LOAD, NO_KIND },
-	{ "/serial", false, MRES_SERIAL, NO_KIND, API_PUT_SERIAL, NO_KIND },
-	{ "/balloon", false, MRES_BALLOON, API_GET_BALLOON, API_PUT_BALLOON, API_PATCH_BALLOON },
-	{ "/balloon/statistics", false, MRES_BALLOON, API_GET_BALLOON_STATS, NO_KIND, API_PATCH_BALLOON_STATS },
-	{ "/mmds", false, MRES_MMDS, API_GET_MMDS, API_PUT_MMDS, API_PATCH_MMDS },
-	{ "/mmds/config", false, MRES_MMDS, NO_KIND, API_PUT_MMDS_CONFIG, NO_KIND },
-};
-
-/* Find the route of path; *id points into path for "/drives/{id}". */
-static const struct route *route_find(const char *path, size_t len, char *id, size_t idlen)
+/* Find the resource of path; *id gets the {id} of "/drives/{id}". */
+static const struct api_resource *route_find(const char *path, size_t len, char *id, size_t idlen)
 {
-	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
-		const struct route *r = &routes[i];
+	for (int i = 0; api_resources[i]; i++) {
+		const struct api_resource *r = api_resources[i];
 		size_t pl = strlen(r->path);
 		if (!r->has_id) {
 			if (len == pl && memcmp(path, r->path, pl) == 0)
@@ -80,8 +47,19 @@ static enum metrics_resource route_resource(const struct http_request *req)
 {
 	char id[HTTP_MAX_URL + 1];
 	size_t len = strcspn(req->url, "?");
-	const struct route *rt = route_find(req->url, len, id, sizeof(id));
-	return rt ? rt->res : MRES_OTHER;
+	const struct api_resource *rt = route_find(req->url, len, id, sizeof(id));
+	return rt ? rt->metrics : MRES_OTHER;
+}
+
+static const struct api_method *route_method_of(const struct api_resource *rt, enum http_method m)
+{
+	if (m == HTTP_GET)
+		return rt->get;
+	if (m == HTTP_PUT)
+		return rt->put;
+	if (m == HTTP_PATCH)
+		return rt->patch;
+	return NULL;
 }
 
 int api_route_parse(const struct http_request *req, struct api_request *r, struct api_reply *rep)
@@ -89,54 +67,28 @@ int api_route_parse(const struct http_request *req, struct api_request *r, struc
 	char id[HTTP_MAX_URL + 1];
 	struct api_err e = { "" };
 	size_t len = strcspn(req->url, "?");
-	const struct route *rt = route_find(req->url, len, id, sizeof(id));
-	int kind;
+	const struct api_resource *rt = route_find(req->url, len, id, sizeof(id));
+	const struct api_method *m = rt ? route_method_of(rt, req->method) : NULL;
 
 	memset(r, 0, sizeof(*r));
-	if (!rt)
+	if (!m)
 		return route_invalid(req, len, rep);
-	switch (req->method) {
-	case HTTP_GET: kind = rt->get; break;
-	case HTTP_PUT: kind = rt->put; break;
-	case HTTP_PATCH: kind = rt->patch; break;
-	default: kind = NO_KIND; break;
-	}
-	if (kind == NO_KIND)
-		return route_invalid(req, len, rep);
-	if (kind == UNSUPPORTED) {
-		api_reply_fault(rep, 400, "%s is not supported yet", rt->path);
+	r->method = m;
+	if (m->api_thread) {
+		m->apply(NULL, r, rep);
 		return 0;
 	}
-	if (kind == VERSION) {
-		api_reply_json(rep, json_pack("{s:s, s:s}", "firecracker_version", FIRECRACKER_API_VERSION,
-		                              "husk_version", HUSK_VERSION));
-		return 0;
-	}
-	r->kind = (enum api_kind)kind;
-	if (req->method == HTTP_GET)
+	if (!m->parse)
 		return 1;
 	json_t *o = api_json_parse(req->body, req->body_len, &e);
-	int ret = o ? api_request_parse(r->kind, o, rt->has_id ? id : NULL, r, &e) : -EINVAL;
+	int ret = o ? api_request_parse(m, o, rt->has_id ? id : NULL, r, &e) : -EINVAL;
 	json_decref(o);
 	if (ret < 0) {
 		api_request_free(r);
-		r->kind = (enum api_kind)kind;
 		api_reply_fault(rep, 400, "%s", e.msg);
 		return 0;
 	}
 	return 1;
-}
-
-/* Which of Firecracker's latencies_us r is, or MLAT_COUNT. */
-static enum metrics_latency route_latency(const struct api_request *r)
-{
-	switch (r->kind) {
-	case API_SNAPSHOT_CREATE:
-		return r->snap_create.type == SNAPSHOT_DIFF ? MLAT_DIFF_CREATE_SNAPSHOT : MLAT_FULL_CREATE_SNAPSHOT;
-	case API_SNAPSHOT_LOAD: return MLAT_LOAD_SNAPSHOT;
-	case API_PATCH_VM: return r->pause ? MLAT_PAUSE_VM : MLAT_RESUME_VM;
-	default: return MLAT_COUNT;
-	}
 }
 
 static enum metrics_method route_method(const struct http_request *req)
@@ -157,7 +109,7 @@ void api_route(struct api *a, const struct http_request *req, struct http_respon
 	struct metrics *m = a->target ? a->target->metrics : NULL;
 
 	if (api_route_parse(req, &r, &rep)) {
-		enum metrics_latency lat = route_latency(&r);
+		enum metrics_latency lat = r.method->latency ? r.method->latency(&r) : MLAT_COUNT;
 		if (a->loop)
 			api_submit(a, &r, &rep);
 		else

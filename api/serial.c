@@ -1,21 +1,25 @@
 /* serial: /serial (PUT, pre-boot): where COM1's output goes, as
  * Firecracker's serial_out_path (husk run's --serial-out). */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "api/api.h"
+#include "api/resource.h"
+#include "vmm/cli.h"
+#include "vmm/errmsg.h"
 
-int api_parse_serial(const json_t *o, char **serial_out_path, struct api_err *e)
+static int serial_parse(const json_t *o, const char *path_id, struct api_request *r, struct api_err *e)
 {
 	static const char *const allowed[] = { "serial_out_path", NULL };
-	*serial_out_path = NULL;
+	(void)path_id;
+	r->serial_out_path = NULL;
 	int ret = api_fields_check(o, allowed, e);
 	if (ret == 0)
-		ret = api_field_str(o, "serial_out_path", true, serial_out_path, e);
+		ret = api_field_str(o, "serial_out_path", true, &r->serial_out_path, e);
 	return ret;
 }
 
-void api_apply_serial(struct api_target *t, struct api_request *r, struct api_reply *rep)
+static void serial_apply(struct api_target *t, struct api_request *r, struct api_reply *rep)
 {
 	if (api_started(t)) {
 		api_reply_fault(rep, 400, API_AFTER_START);
@@ -24,3 +28,37 @@ void api_apply_serial(struct api_target *t, struct api_request *r, struct api_re
 	api_str_move(&t->cfg->serial_out_path, &r->serial_out_path);
 	rep->status = 204;
 }
+
+static void serial_free(struct api_request *r)
+{
+	free(r->serial_out_path);
+}
+
+/* ---- husk run's options for the serial console ---- */
+
+static int opt_serial_out(const char *arg, struct vm_config *cfg, char *err, size_t errlen)
+{
+	return cli_set_str(&cfg->serial_out_path, arg, err, errlen);
+}
+
+static int opt_serial_limit(const char *arg, struct vm_config *cfg, char *err, size_t errlen)
+{
+	uint64_t v;
+	if (cli_parse_u64(arg, 0, UINT64_MAX >> 20, &v) < 0)
+		return errmsg_set(err, errlen, -EINVAL,
+		                  "--serial-out-limit must be a number of MiB (0: no cap), got '%s'", arg);
+	cfg->serial_out_limit = v << 20;
+	return 0;
+}
+
+static const struct cli_opt serial_opts[] = {
+	{ "serial-out", required_argument, "[--serial-out PATH]", opt_serial_out },
+	{ "serial-out-limit", required_argument, "[--serial-out-limit MiB]", opt_serial_limit },
+};
+
+static const struct api_method serial_put = API_BODY(serial_parse, serial_apply, serial_free);
+
+const struct api_resource api_res_serial = {
+	.path = "/serial", .metrics = MRES_SERIAL, .put = &serial_put,
+	.cli_opts = (const struct cli_opt *const[]){ &serial_opts[0], &serial_opts[1], NULL },
+};

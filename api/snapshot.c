@@ -3,12 +3,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api/api.h"
+#include "api/resource.h"
 #include "vmm/snapshot/snapshot_vmm.h"
 #include "vmm/vmm.h"
 
-int api_parse_snapshot_create(const json_t *o, struct api_snapshot_create *out, struct api_err *e)
+static int snapshot_create_parse(const json_t *o, const char *path_id, struct api_request *r, struct api_err *e)
 {
+	struct api_snapshot_create *out = &r->snap_create;
 	/* version: Firecracker's deprecated target-version field, ignored */
 	static const char *const allowed[] = { "snapshot_type", "snapshot_path", "mem_file_path", "version",
 		                               NULL };
@@ -17,6 +18,7 @@ int api_parse_snapshot_create(const json_t *o, struct api_snapshot_create *out, 
 	int type = 0;
 	int ret;
 
+	(void)path_id;
 	memset(out, 0, sizeof(*out));
 	ret = api_fields_check(o, allowed, e);
 	if (ret == 0)
@@ -72,14 +74,16 @@ static int overrides_parse(const json_t *o, struct api_snapshot_load *out, struc
 	return 0;
 }
 
-int api_parse_snapshot_load(const json_t *o, struct api_snapshot_load *out, struct api_err *e)
+static int snapshot_load_parse(const json_t *o, const char *path_id, struct api_request *r, struct api_err *e)
 {
+	struct api_snapshot_load *out = &r->snap_load;
 	static const char *const allowed[] = { "snapshot_path", "mem_backend", "mem_file_path",
 		                               "enable_diff_snapshots", "track_dirty_pages", "resume_vm",
 		                               "network_overrides", "vsock_override", "clock_realtime", NULL };
 	static const char *const vsock_allowed[] = { "uds_path", NULL };
 	int ret;
 
+	(void)path_id;
 	memset(out, 0, sizeof(*out));
 	ret = api_fields_check(o, allowed, e);
 	if (ret == 0)
@@ -118,7 +122,7 @@ int api_parse_snapshot_load(const json_t *o, struct api_snapshot_load *out, stru
 	return ret;
 }
 
-void api_apply_snapshot_create(struct api_target *t, struct api_request *r, struct api_reply *rep)
+static void snapshot_create_apply(struct api_target *t, struct api_request *r, struct api_reply *rep)
 {
 	struct api_snapshot_create *c = &r->snap_create;
 	struct snapshot_create_params p = { .type = c->type, .snapshot_path = c->snapshot_path,
@@ -136,7 +140,7 @@ void api_apply_snapshot_create(struct api_target *t, struct api_request *r, stru
 	rep->status = 204;
 }
 
-void api_apply_snapshot_load(struct api_target *t, struct api_request *r, struct api_reply *rep)
+static void snapshot_load_apply(struct api_target *t, struct api_request *r, struct api_reply *rep)
 {
 	struct api_snapshot_load *l = &r->snap_load;
 	struct snapshot_load_params p = { .snapshot_path = l->snapshot_path, .mem_backend = l->backend,
@@ -165,3 +169,43 @@ void api_apply_snapshot_load(struct api_target *t, struct api_request *r, struct
 	}
 	rep->status = 204;
 }
+
+static void snapshot_create_free(struct api_request *r)
+{
+	free(r->snap_create.snapshot_path);
+	free(r->snap_create.mem_file_path);
+}
+
+static void snapshot_load_free(struct api_request *r)
+{
+	free(r->snap_load.snapshot_path);
+	free(r->snap_load.backend_path);
+	free(r->snap_load.vsock_uds_override);
+	for (int i = 0; i < r->snap_load.nr_overrides; i++) {
+		free(r->snap_load.overrides[i].iface_id);
+		free(r->snap_load.overrides[i].host_dev_name);
+	}
+}
+
+static enum metrics_latency snapshot_create_latency(const struct api_request *r)
+{
+	return r->snap_create.type == SNAPSHOT_DIFF ? MLAT_DIFF_CREATE_SNAPSHOT : MLAT_FULL_CREATE_SNAPSHOT;
+}
+
+static enum metrics_latency snapshot_load_latency(const struct api_request *r)
+{
+	(void)r;
+	return MLAT_LOAD_SNAPSHOT;
+}
+
+static const struct api_method snapshot_create_put = { .parse = snapshot_create_parse,
+	.apply = snapshot_create_apply, .free = snapshot_create_free, .latency = snapshot_create_latency };
+static const struct api_method snapshot_load_put = { .parse = snapshot_load_parse,
+	.apply = snapshot_load_apply, .free = snapshot_load_free, .latency = snapshot_load_latency };
+
+const struct api_resource api_res_snapshot_create = {
+	.path = "/snapshot/create", .metrics = MRES_SNAPSHOT, .put = &snapshot_create_put,
+};
+const struct api_resource api_res_snapshot_load = {
+	.path = "/snapshot/load", .metrics = MRES_SNAPSHOT, .put = &snapshot_load_put,
+};

@@ -1,7 +1,6 @@
 /* vm_config: GET /vm/config, the whole configuration in the shape of the
- * config file. */
-#include "api/api.h"
-#include "devices/virtio/net.h"
+ * config file: each resource's value under its key (api/resources.c). */
+#include "api/resource.h"
 
 json_t *api_rate_limiter_json(const struct rate_limiter_config *rl)
 {
@@ -22,71 +21,41 @@ json_t *api_rate_limiter_json(const struct rate_limiter_config *rl)
 	return o;
 }
 
-static json_t *str_or_null(const char *s)
+json_t *api_str_or_null(const char *s)
 {
 	return s ? json_string(s) : json_null();
 }
 
-static const char *cache_name(enum cache_type c)
+/* {key: to_json(c)} of each resource that devices_only or not selects */
+static json_t *resources_json(const struct vm_config *c, bool devices_only)
 {
-	return api_cache_names[c == CACHE_WRITEBACK ? 1 : 0];
-}
-
-static const char *engine_name(enum io_engine e)
-{
-	return api_engine_names[e == IO_ENGINE_ASYNC ? 1 : 0];
-}
-
-json_t *api_drive_json(const struct drive_config *d)
-{
-	return json_pack("{s:s, s:s, s:b, s:b, s:o, s:s, s:s, s:o}", "drive_id", d->drive_id, "path_on_host",
-	                 d->path_on_host, "is_root_device", d->is_root_device, "is_read_only",
-	                 d->is_read_only, "partuuid", str_or_null(d->partuuid), "cache_type",
-	                 cache_name(d->cache_type), "io_engine", engine_name(d->io_engine), "rate_limiter",
-	                 api_rate_limiter_json(&d->rate_limiter));
-}
-
-json_t *api_net_json(const struct net_config *n)
-{
-	char mac[NET_MAC_STR_LEN];
-	net_format_mac(n->guest_mac, mac);
-	return json_pack("{s:s, s:s, s:o, s:o, s:o}", "iface_id", n->iface_id, "host_dev_name",
-	                 n->host_dev_name, "guest_mac", n->has_mac ? json_string(mac) : json_null(),
-	                 "rx_rate_limiter", api_rate_limiter_json(&n->rx_rate_limiter), "tx_rate_limiter",
-	                 api_rate_limiter_json(&n->tx_rate_limiter));
+	json_t *o = json_object();
+	for (int i = 0; o && api_resources[i]; i++) {
+		const struct api_resource *res = api_resources[i];
+		if (!res->key || !res->to_json || (devices_only && !res->store))
+			continue;
+		json_t *v = res->to_json(c);
+		if (!v || json_object_set_new(o, res->key, v) < 0) {
+			json_decref(o);
+			return NULL;
+		}
+	}
+	return o;
 }
 
 json_t *api_devices_json(const struct vm_config *c)
 {
-	json_t *drives = json_array(), *nets = json_array();
-	for (int i = 0; i < c->nr_drives; i++)
-		json_array_append_new(drives, api_drive_json(&c->drives[i]));
-	for (int i = 0; i < c->nr_nets; i++)
-		json_array_append_new(nets, api_net_json(&c->nets[i]));
-	json_t *vsock = c->vsock.set ? json_pack("{s:I, s:s}", "guest_cid", (json_int_t)c->vsock.guest_cid,
-	                                         "uds_path", c->vsock.uds_path)
-	                             : json_null();
-	json_t *entropy = c->entropy ? json_pack("{s:o}", "rate_limiter",
-	                                         api_rate_limiter_json(&c->entropy_rate_limiter))
-	                             : json_null();
-	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o}", "drives", drives, "network-interfaces", nets, "vsock",
-	                 vsock, "entropy", entropy, "mmds-config", api_mmds_config_json(&c->mmds), "balloon",
-	                 api_balloon_json(&c->balloon));
+	return resources_json(c, true);
 }
 
-void api_apply_vm_config(struct api_target *t, struct api_reply *rep)
+static void vm_config_apply(struct api_target *t, struct api_request *r, struct api_reply *rep)
 {
-	const struct vm_config *c = t->cfg;
-	json_t *boot = json_null();
-	if (c->boot.kernel_image_path)
-		boot = json_pack("{s:s, s:o, s:o}", "kernel_image_path", c->boot.kernel_image_path,
-		                 "initrd_path", str_or_null(c->boot.initrd_path), "boot_args",
-		                 str_or_null(c->boot.boot_args));
-	json_t *o = json_pack("{s:o, s:o, s:n, s:n}", "boot-source", boot, "machine-config",
-	                      api_machine_json(&c->machine), "logger", "metrics");
-	json_t *devices = api_devices_json(c);
-	if (o && devices)
-		json_object_update(o, devices);
-	json_decref(devices);
-	api_reply_json(rep, o);
+	(void)r;
+	api_reply_json(rep, resources_json(t->cfg, false));
 }
+
+static const struct api_method vm_config_get = API_GET(vm_config_apply);
+
+const struct api_resource api_res_vm_config = {
+	.path = "/vm/config", .metrics = MRES_VM_CONFIG, .get = &vm_config_get,
+};

@@ -1,22 +1,24 @@
-/* vm_state: PATCH /vm {"state": "Paused"|"Resumed"}, post-boot. */
+/* vm_state: PATCH /vm {"state": "Paused"|"Resumed"}, post-boot; GET /
+ * (the instance and its state) and GET /version. */
 #include <string.h>
 
-#include "api/api.h"
+#include "api/resource.h"
 #include "vmm/vmm.h"
 
-int api_parse_vm_state(const json_t *o, bool *pause, struct api_err *e)
+static int vm_patch_parse(const json_t *o, const char *path_id, struct api_request *r, struct api_err *e)
 {
 	static const char *const allowed[] = { "state", NULL };
 	static const char *const names[] = { "Paused", "Resumed", NULL };
 	int s = 0;
+	(void)path_id;
 	int ret = api_fields_check(o, allowed, e);
 	if (ret == 0)
 		ret = api_field_enum(o, "state", true, names, &s, NULL, e);
-	*pause = s == 0;
+	r->pause = s == 0;
 	return ret;
 }
 
-void api_apply_vm_state(struct api_target *t, struct api_request *r, struct api_reply *rep)
+static void vm_patch_apply(struct api_target *t, struct api_request *r, struct api_reply *rep)
 {
 	if (!api_started(t)) {
 		api_reply_fault(rep, 400, API_BEFORE_START);
@@ -41,10 +43,34 @@ static const char *state_name(const struct api_target *t)
 	}
 }
 
-void api_apply_info(struct api_target *t, struct api_reply *rep)
+static void info_apply(struct api_target *t, struct api_request *r, struct api_reply *rep)
 {
+	(void)r;
 	api_reply_json(rep, json_pack("{s:s, s:s, s:s, s:s, s:s}", "id",
 	                              t->instance_id ? t->instance_id : "anonymous-instance", "state",
 	                              state_name(t), "vmm_version", FIRECRACKER_API_VERSION, "app_name", "husk",
 	                              "husk_version", HUSK_VERSION));
 }
+
+/* the api thread answers it: it needs no VM */
+static void version_apply(struct api_target *t, struct api_request *r, struct api_reply *rep)
+{
+	(void)t, (void)r;
+	api_reply_json(rep, json_pack("{s:s, s:s}", "firecracker_version", FIRECRACKER_API_VERSION,
+	                              "husk_version", HUSK_VERSION));
+}
+
+static enum metrics_latency vm_patch_latency(const struct api_request *r)
+{
+	return r->pause ? MLAT_PAUSE_VM : MLAT_RESUME_VM;
+}
+
+static const struct api_method vm_patch = { .parse = vm_patch_parse, .apply = vm_patch_apply,
+	                                    .free = api_free_nothing, .latency = vm_patch_latency };
+static const struct api_method info_get = API_GET(info_apply);
+static const struct api_method version_get = { .apply = version_apply, .free = api_free_nothing,
+	                                       .api_thread = true };
+
+const struct api_resource api_res_vm = { .path = "/vm", .metrics = MRES_VM, .patch = &vm_patch };
+const struct api_resource api_res_info = { .path = "/", .metrics = MRES_ROOT, .get = &info_get };
+const struct api_resource api_res_version = { .path = "/version", .metrics = MRES_VERSION, .get = &version_get };

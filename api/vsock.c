@@ -1,11 +1,14 @@
 /* vsock: /vsock (PUT, pre-boot). */
+#include <stdlib.h>
 #include <string.h>
 #include <sys/un.h>
 
-#include "api/api.h"
+#include "api/resource.h"
+#include "devices/virtio/vsock.h"
 
-int api_parse_vsock(const json_t *o, struct vsock_config *out, struct api_err *e)
+static int vsock_parse(const json_t *o, const char *path_id, struct api_request *r, struct api_err *e)
 {
+	struct vsock_config *out = &r->vsock;
 	/* vsock_id: accepted and ignored, as Firecracker does since v1.0 */
 	static const char *const allowed[] = { "guest_cid", "uds_path", "vsock_id", NULL };
 	struct sockaddr_un sa;
@@ -13,6 +16,7 @@ int api_parse_vsock(const json_t *o, struct vsock_config *out, struct api_err *e
 	uint64_t cid = 0; /* read below even when a check failed first */
 	int ret;
 
+	(void)path_id;
 	memset(out, 0, sizeof(*out));
 	ret = api_fields_check(o, allowed, e);
 	/* 0-2 are the hypervisor, local and host; the field is 32 bits */
@@ -31,14 +35,36 @@ int api_parse_vsock(const json_t *o, struct vsock_config *out, struct api_err *e
 	return ret;
 }
 
-void api_apply_vsock(struct api_target *t, struct api_request *r, struct api_reply *rep)
+static int vsock_store(struct vm_config *cfg, struct api_request *r, struct api_err *e)
 {
-	if (api_started(t)) {
-		api_reply_fault(rep, 400, API_AFTER_START);
-		return;
-	}
-	t->cfg->vsock.guest_cid = r->vsock.guest_cid;
-	api_str_move(&t->cfg->vsock.uds_path, &r->vsock.uds_path);
-	t->cfg->vsock.set = true;
-	rep->status = 204;
+	(void)e;
+	vsock_config_free(&cfg->vsock);
+	cfg->vsock = r->vsock;
+	memset(&r->vsock, 0, sizeof(r->vsock));
+	return 0;
 }
+
+static void vsock_apply(struct api_target *t, struct api_request *r, struct api_reply *rep)
+{
+	api_apply_store(vsock_store, t, r, rep);
+}
+
+static json_t *vsock_json(const struct vm_config *c)
+{
+	if (!c->vsock.set)
+		return json_null();
+	return json_pack("{s:I, s:s}", "guest_cid", (json_int_t)c->vsock.guest_cid, "uds_path", c->vsock.uds_path);
+}
+
+static void vsock_request_free(struct api_request *r)
+{
+	vsock_config_free(&r->vsock);
+}
+
+static const struct api_method vsock_put = API_BODY(vsock_parse, vsock_apply, vsock_request_free);
+
+const struct api_resource api_res_vsock = {
+	.path = "/vsock", .metrics = MRES_VSOCK, .put = &vsock_put,
+	.key = "vsock", .to_json = vsock_json, .store = vsock_store,
+	.cli_opts = (const struct cli_opt *const[]){ &vsock_cli_opt, NULL },
+};

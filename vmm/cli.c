@@ -5,23 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "devices/virtio/balloon.h"
-#include "devices/virtio/blk.h"
-#include "devices/virtio/net.h"
-#include "devices/virtio/rng.h"
-#include "devices/virtio/vsock.h"
+#include "vmm/errmsg.h"
 #include "vmm/log.h"
 #include "vmm/seccomp.h"
-
-/* Every device's command-line option: one line a device. */
-const struct cli_opt *const cli_device_opts[] = {
-	&blk_cli_opt,
-	&net_cli_opt,
-	&vsock_cli_opt,
-	&rng_cli_opt,
-	&balloon_cli_opt,
-	NULL,
-};
 
 int cli_error(const char *prog, const char *fmt, const char *arg)
 {
@@ -29,6 +15,16 @@ int cli_error(const char *prog, const char *fmt, const char *arg)
 	fprintf(stderr, fmt, arg);
 	fprintf(stderr, "\n");
 	return 2;
+}
+
+int cli_set_str(char **field, const char *arg, char *err, size_t errlen)
+{
+	char *s = strdup(arg);
+	if (!s)
+		return errmsg_set(err, errlen, -ENOMEM, "out of memory");
+	free(*field);
+	*field = s;
+	return 0;
 }
 
 int cli_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)

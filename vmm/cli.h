@@ -1,8 +1,8 @@
 /* cli: what husk's command lines share. The error line and its exit code,
  * numbers, the options every command has (--level, --seccomp-level,
- * --no-seccomp), and options as data: each device module defines its own
- * (name, usage text, how it fills a vm_config) beside its code, and
- * cli_device_opts lists them, one line each. */
+ * --no-seccomp), and options as data: each resource (api/resource.h)
+ * lists its own (name, usage text, how it fills a vm_config), defined
+ * beside its code (a device's in its device module). */
 #ifndef HUSK_VMM_CLI_H
 #define HUSK_VMM_CLI_H
 
@@ -16,6 +16,8 @@ struct vm_config;
 /* Print "<prog>: <fmt, with arg for its %s>" to stderr; returns 2, the
  * exit code of a bad command line. */
 int cli_error(const char *prog, const char *fmt, const char *arg);
+/* Replace *field by a copy of arg; -ENOMEM with err. */
+int cli_set_str(char **field, const char *arg, char *err, size_t errlen);
 /* An unsigned decimal in [min, max]; -EINVAL otherwise. */
 int cli_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 
@@ -38,9 +40,6 @@ struct cli_opt {
 	/* 0, or -errno with the reason (the option named) in err */
 	int (*apply)(const char *arg, struct vm_config *cfg, char *err, size_t errlen);
 };
-
-/* The devices' options, NULL-terminated (vmm/cli.c). */
-extern const struct cli_opt *const cli_device_opts[];
 
 /* getopt's table for a command: its own options, then the cli_opts (value
  * CLI_TABLE + index), then the common ones and --help. NULL if it does

@@ -15,25 +15,33 @@ void config_init(struct vm_config *c)
 	c->serial_out_limit = SERIAL_OUT_LIMIT_DEFAULT;
 }
 
-void config_free(struct vm_config *c)
+void drive_config_free(struct drive_config *d)
 {
-	free(c->boot.kernel_image_path);
-	free(c->boot.initrd_path);
-	free(c->boot.boot_args);
-	free(c->machine.cpu_template);
-	for (int i = 0; i < c->nr_drives; i++) {
-		free(c->drives[i].drive_id);
-		free(c->drives[i].path_on_host);
-		free(c->drives[i].partuuid);
-	}
-	for (int i = 0; i < c->nr_nets; i++) {
-		free(c->nets[i].iface_id);
-		free(c->nets[i].host_dev_name);
-	}
-	free(c->vsock.uds_path);
-	config_mmds_free(&c->mmds);
-	free(c->serial_out_path);
-	memset(c, 0, sizeof(*c));
+	free(d->drive_id);
+	free(d->path_on_host);
+	free(d->partuuid);
+	memset(d, 0, sizeof(*d));
+}
+
+void net_config_free(struct net_config *n)
+{
+	free(n->iface_id);
+	free(n->host_dev_name);
+	memset(n, 0, sizeof(*n));
+}
+
+void vsock_config_free(struct vsock_config *v)
+{
+	free(v->uds_path);
+	memset(v, 0, sizeof(*v));
+}
+
+void boot_config_free(struct boot_config *b)
+{
+	free(b->kernel_image_path);
+	free(b->initrd_path);
+	free(b->boot_args);
+	memset(b, 0, sizeof(*b));
 }
 
 void config_mmds_free(struct mmds_config *m)
@@ -41,6 +49,52 @@ void config_mmds_free(struct mmds_config *m)
 	for (int i = 0; i < m->nr_ifaces; i++)
 		free(m->ifaces[i]);
 	memset(m, 0, sizeof(*m));
+}
+
+void config_free_devices(struct vm_config *c)
+{
+	for (int i = 0; i < c->nr_drives; i++)
+		drive_config_free(&c->drives[i]);
+	c->nr_drives = 0;
+	for (int i = 0; i < c->nr_nets; i++)
+		net_config_free(&c->nets[i]);
+	c->nr_nets = 0;
+	vsock_config_free(&c->vsock);
+	c->entropy = false;
+	memset(&c->entropy_rate_limiter, 0, sizeof(c->entropy_rate_limiter));
+	memset(&c->balloon, 0, sizeof(c->balloon));
+	config_mmds_free(&c->mmds);
+}
+
+void config_move_devices(struct vm_config *dst, struct vm_config *src)
+{
+	config_free_devices(dst);
+	memcpy(dst->drives, src->drives, sizeof(dst->drives));
+	dst->nr_drives = src->nr_drives;
+	memcpy(dst->nets, src->nets, sizeof(dst->nets));
+	dst->nr_nets = src->nr_nets;
+	dst->vsock = src->vsock;
+	dst->entropy = src->entropy;
+	dst->entropy_rate_limiter = src->entropy_rate_limiter;
+	dst->balloon = src->balloon;
+	dst->mmds = src->mmds;
+	/* src keeps nothing it could free twice */
+	memset(src->drives, 0, sizeof(src->drives));
+	src->nr_drives = 0;
+	memset(src->nets, 0, sizeof(src->nets));
+	src->nr_nets = 0;
+	memset(&src->vsock, 0, sizeof(src->vsock));
+	memset(&src->mmds, 0, sizeof(src->mmds));
+	config_free_devices(src);
+}
+
+void config_free(struct vm_config *c)
+{
+	boot_config_free(&c->boot);
+	free(c->machine.cpu_template);
+	config_free_devices(c);
+	free(c->serial_out_path);
+	memset(c, 0, sizeof(*c));
 }
 
 int config_validate(const struct vm_config *c, const char **what)

@@ -132,7 +132,17 @@ struct vm_config {
 
 void config_init(struct vm_config *c); /* defaults: 1 vCPU, 128 MiB */
 void config_free(struct vm_config *c);
+/* Free what one part owns and clear it. */
+void drive_config_free(struct drive_config *d);
+void net_config_free(struct net_config *n);
+void vsock_config_free(struct vsock_config *v);
+void boot_config_free(struct boot_config *b);
 void config_mmds_free(struct mmds_config *m);
+/* The devices (drives, interfaces, vsock, entropy, balloon, MMDS's
+ * configuration): free them, or move src's into dst, whose own are
+ * freed (src is left with none). */
+void config_free_devices(struct vm_config *c);
+void config_move_devices(struct vm_config *dst, struct vm_config *src);
 /* Checks that need the whole config (e.g. one root drive, a kernel set).
  * On error returns -EINVAL and points *what at a static message. */
 int config_validate(const struct vm_config *c, const char **what);

@@ -9,114 +9,96 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "api/api.h"
-
-/* Applied in this order: the logger first, so what follows logs there. */
-static const struct {
-	const char *key;
-	enum api_kind kind;
-	bool array;
-} sections[] = {
-	{ "logger", API_PUT_LOGGER, false },
-	{ "metrics", API_PUT_METRICS, false },
-	{ "machine-config", API_PUT_MACHINE, false },
-	{ "boot-source", API_PUT_BOOT, false },
-	{ "drives", API_PUT_DRIVE, true },
-	{ "network-interfaces", API_PUT_NET, true },
-	{ "vsock", API_PUT_VSOCK, false },
-	{ "entropy", API_PUT_ENTROPY, false },
-	{ "balloon", API_PUT_BALLOON, false },
-	/* after network-interfaces: it names them */
-	{ "mmds-config", API_PUT_MMDS_CONFIG, false },
-};
+#include "api/resource.h"
 
 /* known to Firecracker, not implemented by husk yet: refused by name
  * (null is accepted, as "not set") */
 static const char *const unsupported[] = { "cpu-config", "pmem", "memory-hotplug", NULL };
 
-#define MAX_REQS (CONFIG_MAX_DRIVES + CONFIG_MAX_NETS + 8)
+/* A key is a resource's (api/resources.c) or refused by name. */
+static int key_check(const char *key, const json_t *v, char *err, size_t errlen)
+{
+	const struct api_resource *res = api_resource_by_key(key);
+	if (res && res->put)
+		return 0;
+	for (int i = 0; unsupported[i]; i++)
+		if (strcmp(unsupported[i], key) == 0)
+			return json_is_null(v) ? 0 : (snprintf(err, errlen, "%s: not supported yet", key), -EINVAL);
+	return snprintf(err, errlen, "%.64s: unknown key", key), -EINVAL;
+}
 
 static int keys_check(const json_t *doc, char *err, size_t errlen)
 {
 	const char *key;
 	json_t *v;
-	json_object_foreach((json_t *)doc, key, v) {
-		bool known = false;
-		for (size_t i = 0; i < sizeof(sections) / sizeof(sections[0]) && !known; i++)
-			known = strcmp(sections[i].key, key) == 0;
-		for (int i = 0; unsupported[i] && !known; i++) {
-			if (strcmp(unsupported[i], key) == 0) {
-				if (json_is_null(v))
-					known = true;
-				else
-					return snprintf(err, errlen, "%s: not supported yet", key), -EINVAL;
-			}
-		}
-		if (!known)
-			return snprintf(err, errlen, "%.64s: unknown key", key), -EINVAL;
-	}
+	json_object_foreach((json_t *)doc, key, v)
+		if (key_check(key, v, err, errlen) < 0)
+			return -EINVAL;
 	return 0;
 }
 
-/* Parse every section into reqs before anything is applied. */
-static int doc_parse(const json_t *doc, struct api_request *reqs, int *n, char *err, size_t errlen)
+/* One item of a section, parsed as its PUT; keys[n] says whose. */
+static int item_parse(const struct api_resource *res, const json_t *v, struct api_request *reqs,
+                      const char **keys, int *n, struct api_err *e)
+{
+	keys[*n] = res->key;
+	return api_request_parse(res->put, v, NULL, &reqs[(*n)++], e);
+}
+
+/* Parse every section into reqs, in the resources' order, before
+ * anything is applied. */
+static int doc_parse(const json_t *doc, struct api_request *reqs, const char **keys, int *n, char *err,
+                     size_t errlen)
 {
 	struct api_err e = { "" };
-	for (size_t s = 0; s < sizeof(sections) / sizeof(sections[0]); s++) {
-		const char *key = sections[s].key;
-		const json_t *v = json_object_get(doc, key);
+	for (int r = 0; api_resources[r]; r++) {
+		const struct api_resource *res = api_resources[r];
+		const json_t *v = res->key && res->put ? json_object_get(doc, res->key) : NULL;
 		size_t i;
 		json_t *item;
 		if (!v || json_is_null(v))
 			continue;
-		if (!sections[s].array) {
-			if (api_request_parse(sections[s].kind, v, NULL, &reqs[(*n)++], &e) < 0)
-				return snprintf(err, errlen, "%s: %s", key, e.msg), -EINVAL;
+		if (!res->has_id) {
+			if (item_parse(res, v, reqs, keys, n, &e) < 0)
+				return snprintf(err, errlen, "%s: %s", res->key, e.msg), -EINVAL;
 			continue;
 		}
 		if (!json_is_array(v))
-			return snprintf(err, errlen, "%s: must be an array", key), -EINVAL;
-		if (json_array_size(v) > (sections[s].kind == API_PUT_DRIVE ? CONFIG_MAX_DRIVES : CONFIG_MAX_NETS))
-			return snprintf(err, errlen, "%s: too many entries", key), -EINVAL;
+			return snprintf(err, errlen, "%s: must be an array", res->key), -EINVAL;
+		if (json_array_size(v) > (size_t)res->max_items)
+			return snprintf(err, errlen, "%s: too many entries", res->key), -EINVAL;
 		json_array_foreach(v, i, item) {
-			if (api_request_parse(sections[s].kind, item, NULL, &reqs[(*n)++], &e) < 0)
-				return snprintf(err, errlen, "%s[%zu]: %s", key, i, e.msg), -EINVAL;
+			if (item_parse(res, item, reqs, keys, n, &e) < 0)
+				return snprintf(err, errlen, "%s[%zu]: %s", res->key, i, e.msg), -EINVAL;
 		}
 	}
 	return 0;
-}
-
-static const char *section_key(enum api_kind kind)
-{
-	for (size_t s = 0; s < sizeof(sections) / sizeof(sections[0]); s++)
-		if (sections[s].kind == kind)
-			return sections[s].key;
-	return "?";
 }
 
 int config_file_apply_text(const char *text, size_t len, struct api_target *t, char *err, size_t errlen)
 {
 	struct api_err e = { "" };
 	int n = 0, ret;
-	struct api_request *reqs = calloc(MAX_REQS, sizeof(*reqs)); /* big: not on the stack */
-	if (!reqs)
-		return snprintf(err, errlen, "out of memory"), -ENOMEM;
-	json_t *doc = api_json_parse(text, len, &e);
+	size_t max = (size_t)api_resources_max_items();
+	struct api_request *reqs = calloc(max, sizeof(*reqs)); /* big: not on the stack */
+	const char **keys = calloc(max, sizeof(*keys));
+	json_t *doc = reqs && keys ? api_json_parse(text, len, &e) : NULL;
 	if (!doc) {
 		free(reqs);
-		snprintf(err, errlen, "%s", e.msg);
+		free(keys);
+		snprintf(err, errlen, "%s", reqs && keys ? e.msg : "out of memory");
 		return -EINVAL;
 	}
 	ret = keys_check(doc, err, errlen);
 	if (ret == 0)
-		ret = doc_parse(doc, reqs, &n, err, errlen);
+		ret = doc_parse(doc, reqs, keys, &n, err, errlen);
 	for (int i = 0; ret == 0 && i < n; i++) {
 		struct api_reply rep = { 500, NULL };
 		char why[300];
 		api_apply(t, &reqs[i], &rep);
 		if (rep.status >= 400) {
 			api_reply_reason(&rep, why, sizeof(why));
-			snprintf(err, errlen, "%s: %s", section_key(reqs[i].kind), why);
+			snprintf(err, errlen, "%s: %s", keys[i], why);
 			ret = -EINVAL;
 		}
 		free(rep.body);
@@ -124,6 +106,7 @@ int config_file_apply_text(const char *text, size_t len, struct api_target *t, c
 	for (int i = 0; i < n; i++)
 		api_request_free(&reqs[i]);
 	free(reqs);
+	free(keys);
 	json_decref(doc);
 	return ret;
 }

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api/api.h"
+#include "api/resource.h"
 #include "vmm/config.h"
 #include "vmm/cli.h"
 #include "vmm/config_file.h"
@@ -21,100 +21,16 @@
 
 #define PROG "husk"
 
-/* ---- husk run: the machine's options, then each device's (vmm/cli.h) ---- */
+/* ---- husk run: every resource's options (api/resource.h) ---- */
 
-static int opt_strdup(char **field, const char *arg, char *err, size_t errlen)
-{
-	free(*field);
-	*field = strdup(arg);
-	return *field ? 0 : errmsg_set(err, errlen, -ENOMEM, "out of memory");
-}
-
-static int opt_kernel(const char *arg, struct vm_config *cfg, char *err, size_t errlen)
-{
-	return opt_strdup(&cfg->boot.kernel_image_path, arg, err, errlen);
-}
-
-static int opt_initrd(const char *arg, struct vm_config *cfg, char *err, size_t errlen)
-{
-	return opt_strdup(&cfg->boot.initrd_path, arg, err, errlen);
-}
-
-static int opt_cmdline(const char *arg, struct vm_config *cfg, char *err, size_t errlen)
-{
-	return opt_strdup(&cfg->boot.boot_args, arg, err, errlen);
-}
-
-static int opt_serial_out(const char *arg, struct vm_config *cfg, char *err, size_t errlen)
-{
-	return opt_strdup(&cfg->serial_out_path, arg, err, errlen);
-}
-
-static int opt_serial_limit(const char *arg, struct vm_config *cfg, char *err, size_t errlen)
-{
-	uint64_t v;
-	if (cli_parse_u64(arg, 0, UINT64_MAX >> 20, &v) < 0)
-		return errmsg_set(err, errlen, -EINVAL,
-		                  "--serial-out-limit must be a number of MiB (0: no cap), got '%s'", arg);
-	cfg->serial_out_limit = v << 20;
-	return 0;
-}
-
-static int opt_vcpus(const char *arg, struct vm_config *cfg, char *err, size_t errlen)
-{
-	uint64_t v;
-	if (cli_parse_u64(arg, 1, CONFIG_MAX_VCPUS, &v) < 0)
-		return errmsg_set(err, errlen, -EINVAL, "--vcpus must be 1..%d, got '%s'", CONFIG_MAX_VCPUS, arg);
-	cfg->machine.vcpu_count = (unsigned)v;
-	return 0;
-}
-
-static int opt_mem(const char *arg, struct vm_config *cfg, char *err, size_t errlen)
-{
-	uint64_t v;
-	if (cli_parse_u64(arg, 1, UINT64_MAX >> 20, &v) < 0)
-		return errmsg_set(err, errlen, -EINVAL, "--mem must be a positive number of MiB, got '%s'", arg);
-	cfg->machine.mem_size_mib = v;
-	return 0;
-}
-
-static int opt_huge_pages(const char *arg, struct vm_config *cfg, char *err, size_t errlen)
-{
-	if (strcmp(arg, "2M") && strcmp(arg, "None"))
-		return errmsg_set(err, errlen, -EINVAL, "--huge-pages must be 2M or None, got '%s'", arg);
-	cfg->machine.huge_pages_2m = arg[0] == '2';
-	return 0;
-}
-
-static int opt_no_acpi(const char *arg, struct vm_config *cfg, char *err, size_t errlen)
-{
-	(void)arg, (void)err, (void)errlen;
-	cfg->no_acpi = true;
-	return 0;
-}
-
-static const struct cli_opt run_machine_opts[] = {
-	{ "kernel", required_argument, "--kernel PATH", opt_kernel },
-	{ "initrd", required_argument, "[--initrd PATH]", opt_initrd },
-	{ "cmdline", required_argument, "[--cmdline ARGS]", opt_cmdline },
-	{ "vcpus", required_argument, "[--vcpus N]", opt_vcpus },
-	{ "mem", required_argument, "[--mem MiB]", opt_mem },
-	{ "huge-pages", required_argument, "[--huge-pages 2M|None]", opt_huge_pages },
-	{ "no-acpi", no_argument, "[--no-acpi]", opt_no_acpi },
-	{ "serial-out", required_argument, "[--serial-out PATH]", opt_serial_out },
-	{ "serial-out-limit", required_argument, "[--serial-out-limit MiB]", opt_serial_limit },
-};
-#define N_MACHINE (sizeof(run_machine_opts) / sizeof(run_machine_opts[0]))
-
-/* The machine's options, then every device's: what husk run takes. */
 static const struct cli_opt *const *run_table(void)
 {
-	static const struct cli_opt *table[N_MACHINE + 16];
+	static const struct cli_opt *table[64];
 	size_t n = 0;
-	for (size_t i = 0; i < N_MACHINE; i++)
-		table[n++] = &run_machine_opts[i];
-	for (size_t i = 0; cli_device_opts[i] && n + 1 < sizeof(table) / sizeof(table[0]); i++)
-		table[n++] = cli_device_opts[i];
+	for (int r = 0; api_resources[r]; r++)
+		for (int i = 0; api_resources[r]->cli_opts && api_resources[r]->cli_opts[i]; i++)
+			if (n + 1 < sizeof(table) / sizeof(table[0]))
+				table[n++] = api_resources[r]->cli_opts[i];
 	table[n] = NULL;
 	return table;
 }
@@ -357,7 +273,7 @@ static int serve_metadata(struct mmds *m, const char *path)
 /* Boot what the config file configured, as an InstanceStart would. */
 static int serve_boot(struct api_target *t)
 {
-	struct api_request r = { .kind = API_ACTION, .action = ACTION_INSTANCE_START };
+	struct api_request r = { .method = api_resource_by_path("/actions")->put, .action = ACTION_INSTANCE_START };
 	struct api_reply rep = { 500, NULL };
 	char why[512];
 	api_apply(t, &r, &rep);

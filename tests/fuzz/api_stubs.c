@@ -48,3 +48,14 @@ int seccomp_install(enum seccomp_thread kind) { (void)kind; abort(); }
 void balloon_set_target(struct balloon *b, uint32_t amount_mib) { (void)b; (void)amount_mib; abort(); }
 int balloon_set_interval(struct balloon *b, uint32_t seconds) { (void)b; (void)seconds; abort(); }
 void balloon_view(struct balloon *b, struct balloon_view *v) { (void)b; (void)v; abort(); }
+/* husk run's options of the resources are not parsed here */
+int cli_set_str(char **field, const char *arg, char *err, size_t errlen)
+{
+	(void)field; (void)arg; (void)err; (void)errlen;
+	abort();
+}
+int cli_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+	(void)s; (void)min; (void)max; (void)out;
+	abort();
+}

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api/api.h"
+#include "api/resource.h"
 #include "vmm/metrics.h"
 #include "vmm/vmm.h"
 
@@ -23,16 +23,24 @@ struct fuzz_ctx {
 	struct api_target t;
 };
 
-static bool safe_to_apply(enum api_kind k)
+/* the methods that only change the configuration, or refuse pre-boot */
+static bool safe_to_apply(const struct api_method *m)
 {
-	switch (k) {
-	case API_GET_INFO: case API_GET_MACHINE: case API_PUT_MACHINE: case API_PATCH_MACHINE:
-	case API_PUT_BOOT: case API_PUT_DRIVE: case API_PUT_NET: case API_PATCH_NET:
-	case API_PUT_VSOCK: case API_PUT_ENTROPY: case API_GET_VM_CONFIG: case API_PATCH_VM:
-		return true;
-	default:
-		return false;
+	static const char *const whole[] = { "/machine-config", "/network-interfaces", NULL };
+	static const char *const put[] = { "/boot-source", "/drives", "/vsock", "/entropy", NULL };
+	static const char *const get[] = { "/", "/vm/config", NULL };
+	for (int i = 0; whole[i]; i++) {
+		const struct api_resource *res = api_resource_by_path(whole[i]);
+		if (m == res->get || m == res->put || m == res->patch)
+			return true;
 	}
+	for (int i = 0; put[i]; i++)
+		if (m == api_resource_by_path(put[i])->put)
+			return true;
+	for (int i = 0; get[i]; i++)
+		if (m == api_resource_by_path(get[i])->get)
+			return true;
+	return m == api_resource_by_path("/vm")->patch;
 }
 
 static void handle(void *opaque, const struct http_request *req, struct http_response *resp)
@@ -41,7 +49,7 @@ static void handle(void *opaque, const struct http_request *req, struct http_res
 	struct api_request r;
 	struct api_reply rep = { 500, NULL };
 	if (api_route_parse(req, &r, &rep)) {
-		if (safe_to_apply(r.kind))
+		if (safe_to_apply(r.method))
 			api_apply(&c->t, &r, &rep); /* PATCH /vm pre-boot: refused before the stub */
 		else
 			rep.status = 204;

@@ -12,7 +12,7 @@
 #include <sys/mman.h>
 #include <cmocka.h>
 
-#include "api/api.h"
+#include "api/resource.h"
 #include "devices/virtio/balloon.h"
 #include "vmm/snapshot/snapshot.h"
 #include "fakeq.h"
@@ -261,10 +261,10 @@ static void test_snapshot_state(void **state)
 	balloon_class.destroy(b);
 }
 
-static int parse(const char *text, enum api_kind kind, struct api_request *r, struct api_err *e)
+static int parse(const char *text, const struct api_method *m, struct api_request *r, struct api_err *e)
 {
 	json_t *o = json_loads(text, 0, NULL);
-	int ret = api_request_parse(kind, o, NULL, r, e);
+	int ret = api_request_parse(m, o, NULL, r, e);
 	json_decref(o);
 	return ret;
 }
@@ -275,20 +275,20 @@ static void test_api_bodies(void **state)
 	struct api_request r;
 	struct api_err e = { "" };
 	assert_int_equal(parse("{\"amount_mib\": 64, \"deflate_on_oom\": true, \"stats_polling_interval_s\": 2}",
-	                       API_PUT_BALLOON, &r, &e), 0);
+	                       api_resource_by_path("/balloon")->put, &r, &e), 0);
 	assert_int_equal(r.balloon.amount_mib, 64);
 	assert_true(r.balloon.deflate_on_oom && r.balloon.set);
 	assert_int_equal(r.balloon.stats_polling_interval_s, 2);
-	assert_int_equal(parse("{\"amount_mib\": 64}", API_PUT_BALLOON, &r, &e), -EINVAL);
+	assert_int_equal(parse("{\"amount_mib\": 64}", api_resource_by_path("/balloon")->put, &r, &e), -EINVAL);
 	assert_non_null(strstr(e.msg, "deflate_on_oom"));
-	assert_int_equal(parse("{\"amount_mib\": -1, \"deflate_on_oom\": true}", API_PUT_BALLOON, &r, &e), -EINVAL);
+	assert_int_equal(parse("{\"amount_mib\": -1, \"deflate_on_oom\": true}", api_resource_by_path("/balloon")->put, &r, &e), -EINVAL);
 	assert_non_null(strstr(e.msg, "amount_mib"));
-	assert_int_equal(parse("{\"amount_mib\": 1, \"deflate_on_oom\": true, \"x\": 1}", API_PUT_BALLOON, &r, &e),
+	assert_int_equal(parse("{\"amount_mib\": 1, \"deflate_on_oom\": true, \"x\": 1}", api_resource_by_path("/balloon")->put, &r, &e),
 	                 -EINVAL);
 	assert_non_null(strstr(e.msg, "x"));
-	assert_int_equal(parse("{\"amount_mib\": 8}", API_PATCH_BALLOON, &r, &e), 0);
+	assert_int_equal(parse("{\"amount_mib\": 8}", api_resource_by_path("/balloon")->patch, &r, &e), 0);
 	assert_int_equal(r.balloon_amount_mib, 8);
-	assert_int_equal(parse("{}", API_PATCH_BALLOON_STATS, &r, &e), -EINVAL);
+	assert_int_equal(parse("{}", api_resource_by_path("/balloon/statistics")->patch, &r, &e), -EINVAL);
 	assert_non_null(strstr(e.msg, "stats_polling_interval_s"));
 }
 

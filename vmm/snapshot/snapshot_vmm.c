@@ -93,7 +93,7 @@ int snapshot_load(struct vmm *vmm, struct vm_config *cfg, const struct snapshot_
 	 * devices or machine. (Once a VM exists, only teardown is left.) */
 	struct vm_config before;
 	config_init(&before);
-	snapshot_vm_config_take_devices(&before, cfg);
+	config_move_devices(&before, cfg);
 	before.machine = cfg->machine;
 	ret = snapshot_load_config(&img, cfg, p, err, errlen);
 	if (ret < 0) {
@@ -118,7 +118,7 @@ int snapshot_load(struct vmm *vmm, struct vm_config *cfg, const struct snapshot_
 	         p->mem_backend == SNAPSHOT_MEM_UFFD ? "Uffd" : "File", p->resume_vm ? ", resumed" : "");
 out:
 	if (ret < 0 && !vmm->vm_created) {
-		snapshot_vm_config_take_devices(cfg, &before);
+		config_move_devices(cfg, &before);
 		cfg->machine = before.machine;
 	}
 	/* the machine's strings are cfg's, shared with the copy */

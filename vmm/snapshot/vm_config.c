@@ -1,9 +1,10 @@
 /* vm_config: the device configuration a snapshot carries (JSON in the
  * SNAP_SEC_VM_CONFIG section), so a fresh husk can rebuild the same
  * devices before their state is restored, as Firecracker does. It is the
- * devices' part of GET /vm/config, in the config file's shape: written
- * by the API's encoders and read back by the API's parsers, which check
- * every field (the file is untrusted). */
+ * devices' part of GET /vm/config, in the config file's shape: each device
+ * resource (api/resource.h, the ones with a store step) writes its value
+ * and reads it back with its own parser and store step, which check every
+ * field (the file is untrusted). */
 #include "vmm/snapshot/vm_config.h"
 
 #include <errno.h>
@@ -12,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api/api.h"
+#include "api/resource.h"
 #include "vmm/config.h"
 
 int snapshot_vm_config_encode(const struct vm_config *cfg, char **out)
@@ -34,109 +35,63 @@ static int vmcfg_fail(char *err, size_t errlen, const char *what, const char *ke
 	return -EINVAL;
 }
 
-/* The devices of cfg go; the snapshot's take their place. */
-static void vmcfg_clear_devices(struct vm_config *cfg)
+/* One item of a device resource: parsed, then stored as its PUT would be. */
+static int vmcfg_store(const struct api_resource *res, const json_t *o, struct vm_config *cfg,
+                       struct api_err *e)
 {
-	for (int i = 0; i < cfg->nr_drives; i++) {
-		free(cfg->drives[i].drive_id);
-		free(cfg->drives[i].path_on_host);
-		free(cfg->drives[i].partuuid);
-	}
-	memset(cfg->drives, 0, sizeof(cfg->drives));
-	cfg->nr_drives = 0;
-	for (int i = 0; i < cfg->nr_nets; i++) {
-		free(cfg->nets[i].iface_id);
-		free(cfg->nets[i].host_dev_name);
-	}
-	memset(cfg->nets, 0, sizeof(cfg->nets));
-	cfg->nr_nets = 0;
-	free(cfg->vsock.uds_path);
-	memset(&cfg->vsock, 0, sizeof(cfg->vsock));
-	cfg->entropy = false;
-	memset(&cfg->balloon, 0, sizeof(cfg->balloon));
-	config_mmds_free(&cfg->mmds);
+	struct api_request r;
+	int ret = api_request_parse(res->put, o, NULL, &r, e);
+	if (ret == 0)
+		ret = res->store(cfg, &r, e);
+	api_request_free(&r);
+	return ret;
 }
 
-void snapshot_vm_config_take_devices(struct vm_config *dst, struct vm_config *src)
-{
-	vmcfg_clear_devices(dst);
-	memcpy(dst->drives, src->drives, sizeof(dst->drives));
-	dst->nr_drives = src->nr_drives;
-	memcpy(dst->nets, src->nets, sizeof(dst->nets));
-	dst->nr_nets = src->nr_nets;
-	dst->vsock = src->vsock;
-	dst->entropy = src->entropy;
-	dst->entropy_rate_limiter = src->entropy_rate_limiter;
-	dst->balloon = src->balloon;
-	dst->mmds = src->mmds;
-	/* src keeps nothing it could free twice */
-	memset(&src->mmds, 0, sizeof(src->mmds));
-	memset(src->drives, 0, sizeof(src->drives));
-	src->nr_drives = 0;
-	memset(src->nets, 0, sizeof(src->nets));
-	src->nr_nets = 0;
-	memset(&src->vsock, 0, sizeof(src->vsock));
-	src->entropy = false;
-	memset(&src->entropy_rate_limiter, 0, sizeof(src->entropy_rate_limiter));
-}
-
-/* MMDS's configuration, on interfaces the snapshot has. */
-static int vmcfg_decode_mmds(const json_t *o, struct vm_config *cfg, char *err, size_t errlen)
+/* A device resource's value: an array of items (drives), or one (vsock). */
+static int vmcfg_decode_resource(const struct api_resource *res, const json_t *v, struct vm_config *cfg,
+                                 char *err, size_t errlen)
 {
 	struct api_err e = { "" };
-	if (!o || json_is_null(o))
-		return 0;
-	if (api_parse_mmds_config(o, &cfg->mmds, &e) < 0)
-		return vmcfg_fail(err, errlen, e.msg, "mmds-config", -1);
-	for (int i = 0; i < cfg->mmds.nr_ifaces; i++) {
-		int k = 0;
-		while (k < cfg->nr_nets && strcmp(cfg->nets[k].iface_id, cfg->mmds.ifaces[i]) != 0)
-			k++;
-		if (k == cfg->nr_nets)
-			return vmcfg_fail(err, errlen, "names an interface the snapshot does not have", "mmds-config", -1);
-	}
+	if (!res->has_id)
+		return json_is_null(v) || vmcfg_store(res, v, cfg, &e) == 0 ? 0
+		                                                          : vmcfg_fail(err, errlen, e.msg, res->key, -1);
+	if (!json_is_array(v))
+		return vmcfg_fail(err, errlen, "must be an array", res->key, -1);
+	if (json_array_size(v) > (size_t)res->max_items)
+		return vmcfg_fail(err, errlen, "too many devices", res->key, -1);
+	for (size_t i = 0; i < json_array_size(v); i++)
+		if (vmcfg_store(res, json_array_get(v, i), cfg, &e) < 0)
+			return vmcfg_fail(err, errlen, e.msg, res->key, (int)i);
 	return 0;
 }
 
+/* Every key a device resource; the arrays (drives, network-interfaces)
+ * always there; a single device absent in snapshots of husk before it. */
 static int vmcfg_decode(json_t *root, struct vm_config *cfg, char *err, size_t errlen)
 {
-	/* mmds-config, balloon: absent from snapshots of husk before them */
-	static const char *const allowed[] = { "drives", "network-interfaces", "vsock", "entropy", "mmds-config",
-	                                       "balloon", NULL };
-	struct api_err e = { "" };
-	json_t *drives = json_object_get(root, "drives"), *nets = json_object_get(root, "network-interfaces");
-	json_t *vsock = json_object_get(root, "vsock"), *entropy = json_object_get(root, "entropy");
-	if (!json_is_object(root) || api_fields_check(root, allowed, &e) < 0 || !json_is_array(drives) ||
-	    !json_is_array(nets))
-		return vmcfg_fail(err, errlen, e.msg[0] ? e.msg : "drives or network-interfaces missing", "", -1);
-	if (json_array_size(drives) > CONFIG_MAX_DRIVES || json_array_size(nets) > CONFIG_MAX_NETS)
-		return vmcfg_fail(err, errlen, "too many devices", "", -1);
-	vmcfg_clear_devices(cfg);
-	for (size_t i = 0; i < json_array_size(drives); i++) {
-		cfg->nr_drives++; /* counted first so config_free frees a partial one */
-		if (api_parse_drive(json_array_get(drives, i), NULL, &cfg->drives[i], &e) < 0)
-			return vmcfg_fail(err, errlen, e.msg, "drives", (int)i);
+	const char *key;
+	json_t *v;
+	if (!json_is_object(root))
+		return vmcfg_fail(err, errlen, "must be an object of drives, network-interfaces and the other devices",
+		                  "", -1);
+	json_object_foreach(root, key, v) {
+		const struct api_resource *res = api_resource_by_key(key);
+		if (!res || !res->store)
+			return vmcfg_fail(err, errlen, "not a device", key, -1);
 	}
-	for (size_t i = 0; i < json_array_size(nets); i++) {
-		cfg->nr_nets++;
-		if (api_parse_net(json_array_get(nets, i), NULL, &cfg->nets[i], &e) < 0)
-			return vmcfg_fail(err, errlen, e.msg, "network-interfaces", (int)i);
+	config_free_devices(cfg);
+	for (int i = 0; api_resources[i]; i++) {
+		const struct api_resource *res = api_resources[i];
+		if (!res->store)
+			continue;
+		v = json_object_get(root, res->key);
+		if (!v && res->has_id)
+			return vmcfg_fail(err, errlen, "missing", res->key, -1);
+		int ret = v ? vmcfg_decode_resource(res, v, cfg, err, errlen) : 0;
+		if (ret < 0)
+			return ret;
 	}
-	if (vsock && !json_is_null(vsock)) {
-		if (api_parse_vsock(vsock, &cfg->vsock, &e) < 0)
-			return vmcfg_fail(err, errlen, e.msg, "vsock", -1);
-	}
-	if (entropy && !json_is_null(entropy)) {
-		struct api_entropy en;
-		if (api_parse_entropy(entropy, &en, &e) < 0)
-			return vmcfg_fail(err, errlen, e.msg, "entropy", -1);
-		cfg->entropy = true;
-		cfg->entropy_rate_limiter = en.rate_limiter;
-	}
-	json_t *balloon = json_object_get(root, "balloon");
-	if (balloon && !json_is_null(balloon) && api_parse_balloon(balloon, &cfg->balloon, &e) < 0)
-		return vmcfg_fail(err, errlen, e.msg, "balloon", -1);
-	return vmcfg_decode_mmds(json_object_get(root, "mmds-config"), cfg, err, errlen);
+	return 0;
 }
 
 static int vmcfg_apply_overrides(struct vm_config *cfg, const struct snapshot_load_params *p,

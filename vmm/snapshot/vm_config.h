@@ -1,5 +1,5 @@
-/* vm_config: the devices a snapshot was taken with (drives, network
- * interfaces, vsock, entropy, MMDS's configuration), stored as JSON in SNAP_SEC_VM_CONFIG and
+/* vm_config: the devices a snapshot was taken with (each device resource
+ * of api/resources.c), stored as JSON in SNAP_SEC_VM_CONFIG and
  * rebuilt from it on load, with the load's overrides applied (a clone
  * gets another tap and another vsock socket). */
 #ifndef HUSK_SNAPSHOT_VM_CONFIG_H
@@ -17,9 +17,6 @@ int snapshot_vm_config_encode(const struct vm_config *cfg, char **json);
 /* Replace cfg's devices by those in the section (every field checked),
  * then apply p's network_overrides and vsock override. -EINVAL with the
  * reason in err; cfg's strings stay owned by cfg (config_free). */
-/* Move src's devices (drives, interfaces, vsock, entropy, MMDS) into dst, whose
- * own are freed; src is left with none. */
-void snapshot_vm_config_take_devices(struct vm_config *dst, struct vm_config *src);
 int snapshot_vm_config_apply(const uint8_t *data, size_t len, struct vm_config *cfg,
                              const struct snapshot_load_params *p, char *err, size_t errlen);
 

@@ -1,0 +1,65 @@
+/* resources: the list of API resources (api/resource.h), one line each.
+ * The order is the one a config file is applied in: the logger first, so
+ * what follows logs there; the machine before the balloon that must fit
+ * in it; network interfaces before mmds-config, which names them. */
+#include "api/resource.h"
+
+#include <string.h>
+
+#define API_RESOURCES(X)                                                                   \
+	X(logger) X(metrics) X(boot_source) X(machine_config) X(drives) X(network) X(vsock) \
+	X(entropy) X(balloon) X(mmds_config) X(serial) X(info) X(version) X(actions) X(vm)  \
+	X(vm_config) X(snapshot_create) X(snapshot_load) X(balloon_stats) X(mmds)
+
+#define DECLARE(name) extern const struct api_resource api_res_##name;
+#define LIST(name) &api_res_##name,
+API_RESOURCES(DECLARE)
+const struct api_resource *const api_resources[] = { API_RESOURCES(LIST) NULL };
+
+const struct api_resource *api_resource_by_path(const char *path)
+{
+	for (int i = 0; api_resources[i]; i++)
+		if (strcmp(api_resources[i]->path, path) == 0)
+			return api_resources[i];
+	return NULL;
+}
+
+const struct api_resource *api_resource_by_key(const char *key)
+{
+	for (int i = 0; api_resources[i]; i++)
+		if (api_resources[i]->key && strcmp(api_resources[i]->key, key) == 0)
+			return api_resources[i];
+	return NULL;
+}
+
+int api_resources_max_items(void)
+{
+	int n = 0;
+	for (int i = 0; api_resources[i]; i++)
+		if (api_resources[i]->key)
+			n += api_resources[i]->has_id ? api_resources[i]->max_items : 1;
+	return n;
+}
+
+void api_free_nothing(struct api_request *r)
+{
+	(void)r;
+}
+
+json_t *api_json_null(const struct vm_config *c)
+{
+	(void)c;
+	return json_null();
+}
+
+void api_apply_store(int (*store)(struct vm_config *c, struct api_request *r, struct api_err *e),
+                     struct api_target *t, struct api_request *r, struct api_reply *rep)
+{
+	struct api_err e = { "" };
+	if (api_started(t))
+		api_reply_fault(rep, 400, API_AFTER_START);
+	else if (store(t->cfg, r, &e) < 0)
+		api_reply_fault(rep, 400, "%s", e.msg);
+	else
+		rep->status = 204;
+}
