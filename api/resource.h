@@ -1,5 +1,5 @@
-/* resource: an API resource, defined once. Each resource file (api/drives.c,
- * api/vsock.c, ...) defines one `const struct api_resource api_res_<name>`:
+/* resource: an API resource, defined once. Each resource file,
+ * api/<name>.c, defines one `const struct api_resource api_res_<name>`:
  * its path, how each HTTP method parses, applies and frees a request, its
  * key in the config file and in GET /vm/config with its value there, how
  * a parsed PUT is stored into a vm_config (a device's store step, which the
