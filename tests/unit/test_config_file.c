@@ -12,7 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "api/api.h"
+#include "api/resource.h"
 #include "vmm/config_file.h"
 #include "vmm/metrics.h"
 #include "vmm/vmm.h"
@@ -156,6 +156,49 @@ static void test_load_from_path(void **state)
 	assert_err(f, "cannot read");
 }
 
+static char *vm_config_of(struct api_target *t)
+{
+	struct api_request r = { .method = api_resource_by_path("/vm/config")->get };
+	struct api_reply rep = { 500, NULL };
+	api_apply(t, &r, &rep);
+	assert_int_equal(rep.status, 200);
+	return rep.body;
+}
+
+/* GET /vm/config is a config file: each resource writes its key with the
+ * same definition that reads it back, so a second husk configured from
+ * the first one's answer answers the same. */
+static void test_vm_config_is_a_config_file(void **state)
+{
+	struct fixture *f = *state;
+	assert_int_equal(load(f, "{\"boot-source\": {\"kernel_image_path\": \"%s\", \"initrd_path\": \"%s\"},"
+	                         " \"machine-config\": {\"vcpu_count\": 2, \"mem_size_mib\": 96, \"smt\": true},"
+	                         " \"drives\": [{\"drive_id\": \"root\", \"path_on_host\": \"%s\", \"is_root_device\": true,"
+	                         "   \"cache_type\": \"Writeback\", \"rate_limiter\": {\"ops\": {\"size\": 5, \"refill_time\": 9}}}],"
+	                         " \"network-interfaces\": [{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\","
+	                         "   \"guest_mac\": \"06:00:ac:10:00:02\"}],"
+	                         " \"vsock\": {\"guest_cid\": 3, \"uds_path\": \"/tmp/v.sock\"},"
+	                         " \"entropy\": {\"rate_limiter\": {\"bandwidth\": {\"size\": 100, \"refill_time\": 10}}},"
+	                         " \"balloon\": {\"amount_mib\": 8, \"deflate_on_oom\": true},"
+	                         " \"mmds-config\": {\"network_interfaces\": [\"eth0\"], \"version\": \"V2\"}}"),
+	                 0);
+	char *first = vm_config_of(&f->t);
+	struct vm_config cfg2;
+	struct api_target t2 = { .vmm = &f->vmm, .cfg = &cfg2, .metrics = &f->metrics };
+	config_init(&cfg2);
+	assert_int_equal(config_file_apply_text(first, strlen(first), &t2, f->err, sizeof(f->err)), 0);
+	char *second = vm_config_of(&t2);
+	assert_string_equal(first, second);
+	/* and it has every device in it */
+	assert_non_null(strstr(first, "\"uds_path\":\"/tmp/v.sock\""));
+	assert_non_null(strstr(first, "\"refill_time\":9"));
+	assert_non_null(strstr(first, "\"amount_mib\":8"));
+	assert_non_null(strstr(first, "\"version\":\"V2\""));
+	free(first);
+	free(second);
+	config_free(&cfg2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -163,6 +206,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_errors_name_the_key, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_mmds_config, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_load_from_path, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_vm_config_is_a_config_file, fx_setup, fx_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

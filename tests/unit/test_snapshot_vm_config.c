@@ -88,6 +88,14 @@ static void test_hostile_sections_refused(void **state)
 		  " \"mmds-config\": {\"network_interfaces\": [\"eth0\"]}}", "mmds-config" },
 		{ "{\"drives\": [], \"network-interfaces\": [],"
 		  " \"mmds-config\": {\"network_interfaces\": [\"eth0\"], \"ipv4_address\": \"8.8.8.8\"}}", "ipv4_address" },
+		/* the PUT's store step checks the devices against each other here too */
+		{ "{\"drives\": [{\"drive_id\": \"a\", \"path_on_host\": \"/x\", \"is_root_device\": true},"
+		  " {\"drive_id\": \"b\", \"path_on_host\": \"/y\", \"is_root_device\": true}],"
+		  " \"network-interfaces\": []}", "drives[1]: is_root_device" },
+		{ "{\"drives\": [], \"network-interfaces\": [{\"iface_id\": \"e\", \"host_dev_name\": \"t\"},"
+		  " {\"iface_id\": \"f\", \"host_dev_name\": \"t\"}]}", "network-interfaces[1]: host_dev_name" },
+		{ "{\"drives\": [], \"network-interfaces\": [], \"machine-config\": {}}", "machine-config: not a device" },
+		{ "{\"network-interfaces\": []}", "drives: missing" },
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct vm_config c;
