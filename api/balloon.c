@@ -165,6 +165,29 @@ static void balloon_stats_get_apply(struct api_target *t, struct api_request *r,
 	api_reply_json(rep, o);
 }
 
+static void balloon_metrics(json_t *g, json_t *total, const void *dev)
+{
+	const struct balloon *b = dev;
+	metrics_add(g, total, "inflate_count", b->dev.n.inflate_count);
+	metrics_add(g, total, "deflate_count", b->dev.n.deflate_count);
+	metrics_add(g, total, "stats_updates_count", b->dev.n.stats_updates);
+	metrics_add(g, total, "stats_update_fails", b->dev.n.stats_fails);
+	metrics_add(g, total, "free_page_report_count", b->dev.n.report_count);
+	metrics_add(g, total, "free_page_report_freed", b->dev.n.report_freed);
+	metrics_add(g, total, "free_page_report_fails", b->dev.n.report_fails);
+	/* Firecracker's event_fails: what the guest sent that was refused */
+	metrics_add(g, total, "event_fails", b->dev.n.refused);
+}
+
+static const struct metrics_device_group balloon_group = {
+	.name = "balloon",
+	.leaves = (const char *const[]){ "activate_fails", "inflate_count", "stats_updates_count",
+	  "stats_update_fails", "deflate_count", "event_fails", "free_page_report_count",
+	  "free_page_report_freed", "free_page_report_fails", "free_page_hint_count",
+	  "free_page_hint_freed", "free_page_hint_fails", NULL },
+	.cls = &balloon_class, .fill = balloon_metrics,
+};
+
 static const struct api_method balloon_put = API_BODY(balloon_parse, balloon_apply, api_free_nothing);
 static const struct api_method balloon_patch = API_BODY(balloon_patch_parse, balloon_patch_apply, api_free_nothing);
 static const struct api_method balloon_get = API_GET(balloon_get_apply);
@@ -174,6 +197,7 @@ const struct api_resource api_res_balloon = {
 	.get = &balloon_get, .put = &balloon_put, .patch = &balloon_patch,
 	.key = "balloon", .to_json = balloon_json, .store = balloon_store,
 	.cli_opts = (const struct cli_opt *const[]){ &balloon_cli_opt, NULL },
+	.metrics_group = &balloon_group,
 };
 
 static const struct api_method balloon_stats_get = API_GET(balloon_stats_get_apply);

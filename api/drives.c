@@ -183,6 +183,30 @@ static void drive_patch_free(struct api_request *r)
 	free(r->drive_patch.path_on_host);
 }
 
+/* Firecracker's "block" group and each drive's "block_<drive_id>" */
+static const char *const block_leaves[] = {
+	"activate_fails", "cfg_fails", "no_avail_buffer", "event_fails", "execute_fails",
+	"invalid_reqs_count", "flush_count", "queue_event_count", "rate_limiter_event_count",
+	"update_count", "update_fails", "read_bytes", "write_bytes", "read_count", "write_count",
+	"rate_limiter_throttled_events", "io_engine_throttled_events", "remaining_reqs_count", NULL };
+
+static void block_metrics(json_t *g, json_t *total, const void *dev)
+{
+	const struct blk *b = dev;
+	metrics_add(g, total, "read_count", b->stats.reads);
+	metrics_add(g, total, "write_count", b->stats.writes);
+	metrics_add(g, total, "flush_count", b->stats.flushes);
+	metrics_add(g, total, "read_bytes", b->stats.bytes_read);
+	metrics_add(g, total, "write_bytes", b->stats.bytes_written);
+	metrics_add(g, total, "execute_fails", b->stats.errors);
+	metrics_add(g, total, "rate_limiter_throttled_events", b->rl.throttled);
+}
+
+static const struct metrics_device_group block_group = {
+	.name = "block", .leaves = block_leaves, .aggs = (const char *const[]){ "read_agg", "write_agg", NULL },
+	.cls = &blk_class, .per_device = true, .fill = block_metrics,
+};
+
 static const struct api_method drive_put = API_BODY(drive_parse, drive_apply, drive_request_free);
 static const struct api_method drive_patch = API_BODY(drive_patch_parse, drive_patch_apply, drive_patch_free);
 
@@ -191,4 +215,5 @@ const struct api_resource api_res_drives = {
 	.put = &drive_put, .patch = &drive_patch,
 	.key = "drives", .max_items = CONFIG_MAX_DRIVES, .to_json = drives_json, .store = drive_store,
 	.cli_opts = (const struct cli_opt *const[]){ &blk_cli_opt, NULL },
+	.metrics_group = &block_group,
 };

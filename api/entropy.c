@@ -35,10 +35,26 @@ static json_t *entropy_json(const struct vm_config *c)
 	return json_pack("{s:o}", "rate_limiter", api_rate_limiter_json(&c->entropy_rate_limiter));
 }
 
+static void entropy_metrics(json_t *g, json_t *total, const void *dev)
+{
+	const struct rng *r = dev;
+	metrics_add(g, total, "entropy_event_count", r->dev.requests);
+	metrics_add(g, total, "entropy_bytes", r->dev.bytes);
+	metrics_add(g, total, "entropy_rate_limiter_throttled", r->rl.throttled);
+}
+
+static const struct metrics_device_group entropy_group = {
+	.name = "entropy",
+	.leaves = (const char *const[]){ "activate_fails", "entropy_event_fails", "entropy_event_count",
+	  "entropy_bytes", "host_rng_fails", "entropy_rate_limiter_throttled", "rate_limiter_event_count", NULL },
+	.cls = &rng_class, .fill = entropy_metrics,
+};
+
 static const struct api_method entropy_put = API_BODY(entropy_parse, entropy_apply, api_free_nothing);
 
 const struct api_resource api_res_entropy = {
 	.path = "/entropy", .metrics = MRES_ENTROPY, .put = &entropy_put,
 	.key = "entropy", .to_json = entropy_json, .store = entropy_store,
 	.cli_opts = (const struct cli_opt *const[]){ &rng_cli_opt, NULL },
+	.metrics_group = &entropy_group,
 };

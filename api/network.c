@@ -150,6 +150,38 @@ static void net_patch_free(struct api_request *r)
 	free(r->net_patch.iface_id);
 }
 
+/* Firecracker's "net" group and each interface's "net_<iface_id>" */
+static const char *const net_leaves[] = {
+	"activate_fails", "cfg_fails", "no_rx_avail_buffer", "no_tx_avail_buffer", "event_fails",
+	"rx_queue_event_count", "rx_event_rate_limiter_count", "rx_rate_limiter_throttled",
+	"rx_tap_event_count", "rx_bytes_count", "rx_packets_count", "rx_fails", "rx_count",
+	"tap_read_fails", "tap_write_fails", "tx_bytes_count", "tx_malformed_frames", "tx_fails",
+	"tx_count", "tx_packets_count", "tx_queue_event_count", "tx_rate_limiter_event_count",
+	"tx_rate_limiter_throttled", "tx_spoofed_mac_count", "tx_remaining_reqs_count", NULL };
+
+static void net_metrics(json_t *g, json_t *total, const void *dev)
+{
+	const struct net *n = dev;
+	const struct net_stats *s = &n->dev.stats;
+	metrics_add(g, total, "rx_bytes_count", s->rx_bytes);
+	metrics_add(g, total, "rx_packets_count", s->rx_packets);
+	metrics_add(g, total, "rx_count", s->rx_packets);
+	metrics_add(g, total, "rx_fails", s->rx_dropped + s->rx_malformed);
+	metrics_add(g, total, "no_rx_avail_buffer", s->rx_no_buffers);
+	metrics_add(g, total, "tx_bytes_count", s->tx_bytes);
+	metrics_add(g, total, "tx_packets_count", s->tx_packets);
+	metrics_add(g, total, "tx_count", s->tx_packets);
+	metrics_add(g, total, "tx_malformed_frames", s->tx_malformed);
+	metrics_add(g, total, "tap_write_fails", s->tx_dropped);
+	metrics_add(g, total, "rx_rate_limiter_throttled", n->rx_rl.throttled);
+	metrics_add(g, total, "tx_rate_limiter_throttled", n->tx_rl.throttled);
+}
+
+static const struct metrics_device_group net_group = {
+	.name = "net", .leaves = net_leaves, .aggs = (const char *const[]){ "tap_write_agg", NULL },
+	.cls = &net_class, .per_device = true, .fill = net_metrics,
+};
+
 static const struct api_method net_put = API_BODY(net_parse, net_apply, net_request_free);
 static const struct api_method net_patch = API_BODY(net_patch_parse, net_patch_apply, net_patch_free);
 
@@ -158,4 +190,5 @@ const struct api_resource api_res_network = {
 	.put = &net_put, .patch = &net_patch,
 	.key = "network-interfaces", .max_items = CONFIG_MAX_NETS, .to_json = nets_json, .store = net_store,
 	.cli_opts = (const struct cli_opt *const[]){ &net_cli_opt, NULL },
+	.metrics_group = &net_group,
 };

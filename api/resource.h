@@ -3,7 +3,8 @@
  * its path, how each HTTP method parses, applies and frees a request, its
  * key in the config file and in GET /vm/config with its value there, how
  * a parsed PUT is stored into a vm_config (a device's store step, which the
- * snapshot's device configuration reuses) and its `husk run` options.
+ * snapshot's device configuration reuses), its `husk run` options and a
+ * device's group in the metrics line.
  * api/resources.c lists the resources, one line each; the router, the
  * config file, /vm/config, the snapshot's device configuration and husk
  * run's option table read that list and nothing else. */
@@ -48,6 +49,8 @@ struct api_resource {
 	 * -EINVAL with e naming the field. */
 	int (*store)(struct vm_config *c, struct api_request *r, struct api_err *e);
 	const struct cli_opt *const *cli_opts; /* NULL-terminated, or NULL */
+	/* a device's group in the metrics line, or NULL */
+	const struct metrics_device_group *metrics_group;
 };
 
 /* Every resource, NULL-terminated, in the order a config file is

@@ -61,10 +61,33 @@ static void vsock_request_free(struct api_request *r)
 	vsock_config_free(&r->vsock);
 }
 
+static void vsock_metrics(json_t *g, json_t *total, const void *dev)
+{
+	const struct vsock_stats *s = &((const struct vsock *)dev)->dev.mux.stats;
+	metrics_add(g, total, "rx_bytes_count", s->rx_bytes);
+	metrics_add(g, total, "tx_bytes_count", s->tx_bytes);
+	metrics_add(g, total, "rx_packets_count", s->rx_packets);
+	metrics_add(g, total, "tx_packets_count", s->tx_packets);
+	metrics_add(g, total, "conns_added", s->conns_opened);
+	metrics_add(g, total, "conns_removed", s->conns_closed);
+	metrics_add(g, total, "conns_killed", s->rst_sent);
+}
+
+static const struct metrics_device_group vsock_group = {
+	.name = "vsock",
+	.leaves = (const char *const[]){ "activate_fails", "cfg_fails", "rx_queue_event_fails",
+	  "tx_queue_event_fails", "ev_queue_event_fails", "muxer_event_fails", "conn_event_fails",
+	  "rx_queue_event_count", "tx_queue_event_count", "rx_bytes_count", "tx_bytes_count",
+	  "rx_packets_count", "tx_packets_count", "conns_added", "conns_killed", "conns_removed",
+	  "killq_resync", "tx_flush_fails", "tx_write_fails", "rx_read_fails", NULL },
+	.cls = &vsock_class, .fill = vsock_metrics,
+};
+
 static const struct api_method vsock_put = API_BODY(vsock_parse, vsock_apply, vsock_request_free);
 
 const struct api_resource api_res_vsock = {
 	.path = "/vsock", .metrics = MRES_VSOCK, .put = &vsock_put,
 	.key = "vsock", .to_json = vsock_json, .store = vsock_store,
 	.cli_opts = (const struct cli_opt *const[]){ &vsock_cli_opt, NULL },
+	.metrics_group = &vsock_group,
 };

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "api/resource.h"
 #include "vmm/log.h"
 #include "vmm/loop.h"
 #include "vmm/vmm.h"
@@ -62,23 +63,10 @@ void metrics_mark_startup(struct metrics *m)
 }
 
 /* ---- Firecracker's schema (tests/host_tools/fcmetrics.py): every group
- * and leaf is written; a leaf husk has no figure for stays 0 ---- */
+ * and leaf is written; a leaf husk has no figure for stays 0. A device's
+ * group is its resource's (api/resource.h: metrics_group). ---- */
 
 static const char *const agg_leaves[] = { "min_us", "max_us", "sum_us", NULL };
-static const char *const block_leaves[] = {
-	"activate_fails", "cfg_fails", "no_avail_buffer", "event_fails", "execute_fails",
-	"invalid_reqs_count", "flush_count", "queue_event_count", "rate_limiter_event_count",
-	"update_count", "update_fails", "read_bytes", "write_bytes", "read_count", "write_count",
-	"rate_limiter_throttled_events", "io_engine_throttled_events", "remaining_reqs_count", NULL };
-static const char *const block_aggs[] = { "read_agg", "write_agg", NULL };
-static const char *const net_leaves[] = {
-	"activate_fails", "cfg_fails", "no_rx_avail_buffer", "no_tx_avail_buffer", "event_fails",
-	"rx_queue_event_count", "rx_event_rate_limiter_count", "rx_rate_limiter_throttled",
-	"rx_tap_event_count", "rx_bytes_count", "rx_packets_count", "rx_fails", "rx_count",
-	"tap_read_fails", "tap_write_fails", "tx_bytes_count", "tx_malformed_frames", "tx_fails",
-	"tx_count", "tx_packets_count", "tx_queue_event_count", "tx_rate_limiter_event_count",
-	"tx_rate_limiter_throttled", "tx_spoofed_mac_count", "tx_remaining_reqs_count", NULL };
-static const char *const net_aggs[] = { "tap_write_agg", NULL };
 static const char *const vcpu_aggs[] = { "exit_io_in_agg", "exit_io_out_agg", "exit_mmio_read_agg",
                                          "exit_mmio_write_agg", NULL };
 static const char *const hotplug_aggs[] = { "plug_agg", "unplug_agg", "state_agg", "unplug_all_agg", NULL };
@@ -89,11 +77,6 @@ static const struct metrics_group {
 	const char *const *aggs;
 } fc_groups[] = {
 	{ "api_server", (const char *const[]){ "process_startup_time_us", "process_startup_time_cpu_us", NULL }, NULL },
-	{ "balloon", (const char *const[]){ "activate_fails", "inflate_count", "stats_updates_count",
-	  "stats_update_fails", "deflate_count", "event_fails", "free_page_report_count",
-	  "free_page_report_freed", "free_page_report_fails", "free_page_hint_count",
-	  "free_page_hint_freed", "free_page_hint_fails", NULL }, NULL },
-	{ "block", block_leaves, block_aggs },
 	{ "deprecated_api", (const char *const[]){ "deprecated_http_api_calls", NULL }, NULL },
 	{ "get_api_requests", (const char *const[]){ "instance_info_count", "machine_cfg_count",
 	  "mmds_count", "vmm_version_count", "hotplug_memory_count", NULL }, NULL },
@@ -107,7 +90,6 @@ static const struct metrics_group {
 	{ "mmds", (const char *const[]){ "rx_accepted", "rx_accepted_err", "rx_accepted_unusual",
 	  "rx_bad_eth", "rx_invalid_token", "rx_no_token", "rx_count", "tx_bytes", "tx_count",
 	  "tx_errors", "tx_frames", "connections_created", "connections_destroyed", NULL }, NULL },
-	{ "net", net_leaves, net_aggs },
 	{ "patch_api_requests", (const char *const[]){ "drive_count", "drive_fails", "network_count",
 	  "network_fails", "machine_cfg_count", "machine_cfg_fails", "mmds_count", "mmds_fails",
 	  "hotplug_memory_count", "hotplug_memory_fails", "pmem_count", "pmem_fails", NULL }, NULL },
@@ -125,14 +107,6 @@ static const struct metrics_group {
 	  "missed_write_count", "read_count", "write_count", "rate_limiter_dropped_bytes", NULL }, NULL },
 	{ "signals", (const char *const[]){ "sigbus", "sigsegv", "sigxfsz", "sigxcpu", "sigpipe",
 	  "sighup", "sigill", NULL }, NULL },
-	{ "vsock", (const char *const[]){ "activate_fails", "cfg_fails", "rx_queue_event_fails",
-	  "tx_queue_event_fails", "ev_queue_event_fails", "muxer_event_fails", "conn_event_fails",
-	  "rx_queue_event_count", "tx_queue_event_count", "rx_bytes_count", "tx_bytes_count",
-	  "rx_packets_count", "tx_packets_count", "conns_added", "conns_killed", "conns_removed",
-	  "killq_resync", "tx_flush_fails", "tx_write_fails", "rx_read_fails", NULL }, NULL },
-	{ "entropy", (const char *const[]){ "activate_fails", "entropy_event_fails",
-	  "entropy_event_count", "entropy_bytes", "host_rng_fails", "entropy_rate_limiter_throttled",
-	  "rate_limiter_event_count", NULL }, NULL },
 	{ "interrupts", (const char *const[]){ "triggers", "config_updates", NULL }, NULL },
 	{ "pmem", (const char *const[]){ "activate_fails", "cfg_fails", "event_fails",
 	  "queue_event_count", "rate_limiter_throttled_events", "rate_limiter_event_count", NULL }, NULL },
@@ -211,83 +185,39 @@ static void metrics_fill_api(struct metrics *m, json_t *line)
 		put(l, lat[i], atomic_load(&m->latency_us[i]));
 }
 
-/* Add v to key in the group and in the total beside it. */
-static void add(json_t *g, json_t *total, const char *key, unsigned long long v)
+void metrics_add(json_t *g, json_t *total, const char *key, unsigned long long v)
 {
 	put(g, key, v);
 	if (total)
 		put(total, key, (unsigned long long)json_integer_value(json_object_get(total, key)) + v);
 }
 
-static void metrics_fill_block(json_t *line, const struct blk *b, const char *id)
+/* The group of the resource that configures devices of cls, or NULL. */
+static const struct metrics_device_group *device_group(const struct virtio_class *cls)
 {
-	char name[VMM_DEVICE_ID_LEN + 8];
-	json_t *g = zeros(block_leaves, block_aggs), *t = json_object_get(line, "block");
-	snprintf(name, sizeof(name), "block_%s", id);
+	for (int i = 0; api_resources[i]; i++)
+		if (api_resources[i]->metrics_group && api_resources[i]->metrics_group->cls == cls)
+			return api_resources[i]->metrics_group;
+	return NULL;
+}
+
+/* One device's figures: in its own "<group>_<id>" and the group's total,
+ * or in the group itself for a single device. */
+static void metrics_fill_device(json_t *line, const struct vmm_device *d)
+{
+	const struct metrics_device_group *mg = device_group(d->cls);
+	char name[VMM_DEVICE_ID_LEN + 32];
+	if (!mg)
+		return;
+	json_t *total = json_object_get(line, mg->name);
+	if (!mg->per_device) {
+		mg->fill(total, NULL, d->dev);
+		return;
+	}
+	json_t *g = zeros(mg->leaves, mg->aggs);
+	snprintf(name, sizeof(name), "%s_%s", mg->name, d->id);
 	json_object_set_new(line, name, g);
-	add(g, t, "read_count", b->stats.reads);
-	add(g, t, "write_count", b->stats.writes);
-	add(g, t, "flush_count", b->stats.flushes);
-	add(g, t, "read_bytes", b->stats.bytes_read);
-	add(g, t, "write_bytes", b->stats.bytes_written);
-	add(g, t, "execute_fails", b->stats.errors);
-	add(g, t, "rate_limiter_throttled_events", b->rl.throttled);
-}
-
-static void metrics_fill_net(json_t *line, const struct net *n, const char *id)
-{
-	char name[VMM_DEVICE_ID_LEN + 8];
-	const struct net_stats *s = &n->dev.stats;
-	json_t *g = zeros(net_leaves, net_aggs), *t = json_object_get(line, "net");
-	snprintf(name, sizeof(name), "net_%s", id);
-	json_object_set_new(line, name, g);
-	add(g, t, "rx_bytes_count", s->rx_bytes);
-	add(g, t, "rx_packets_count", s->rx_packets);
-	add(g, t, "rx_count", s->rx_packets);
-	add(g, t, "rx_fails", s->rx_dropped + s->rx_malformed);
-	add(g, t, "no_rx_avail_buffer", s->rx_no_buffers);
-	add(g, t, "tx_bytes_count", s->tx_bytes);
-	add(g, t, "tx_packets_count", s->tx_packets);
-	add(g, t, "tx_count", s->tx_packets);
-	add(g, t, "tx_malformed_frames", s->tx_malformed);
-	add(g, t, "tap_write_fails", s->tx_dropped);
-	add(g, t, "rx_rate_limiter_throttled", n->rx_rl.throttled);
-	add(g, t, "tx_rate_limiter_throttled", n->tx_rl.throttled);
-}
-
-static void metrics_fill_vsock(json_t *line, const struct vsock *v)
-{
-	const struct vsock_stats *s = &v->dev.mux.stats;
-	json_t *g = json_object_get(line, "vsock");
-	put(g, "rx_bytes_count", s->rx_bytes);
-	put(g, "tx_bytes_count", s->tx_bytes);
-	put(g, "rx_packets_count", s->rx_packets);
-	put(g, "tx_packets_count", s->tx_packets);
-	put(g, "conns_added", s->conns_opened);
-	put(g, "conns_removed", s->conns_closed);
-	put(g, "conns_killed", s->rst_sent);
-}
-
-static void metrics_fill_entropy(json_t *line, const struct rng *r)
-{
-	json_t *g = json_object_get(line, "entropy");
-	put(g, "entropy_event_count", r->dev.requests);
-	put(g, "entropy_bytes", r->dev.bytes);
-	put(g, "entropy_rate_limiter_throttled", r->rl.throttled);
-}
-
-static void metrics_fill_balloon(json_t *line, const struct balloon *b)
-{
-	json_t *g = json_object_get(line, "balloon");
-	put(g, "inflate_count", b->dev.n.inflate_count);
-	put(g, "deflate_count", b->dev.n.deflate_count);
-	put(g, "stats_updates_count", b->dev.n.stats_updates);
-	put(g, "stats_update_fails", b->dev.n.stats_fails);
-	put(g, "free_page_report_count", b->dev.n.report_count);
-	put(g, "free_page_report_freed", b->dev.n.report_freed);
-	put(g, "free_page_report_fails", b->dev.n.report_fails);
-	/* Firecracker's event_fails: what the guest sent that was refused */
-	put(g, "event_fails", b->dev.n.refused);
+	mg->fill(g, total, d->dev);
 }
 
 /* Every virtio device's counters, and the interrupts they sent. */
@@ -296,16 +226,7 @@ static void metrics_fill_devices(json_t *line, const struct vmm *vmm)
 	unsigned long long irqs = 0;
 	for (int i = 0; i < vmm->devices.nr; i++) {
 		const struct vmm_device *d = &vmm->devices.devs[i];
-		if (d->cls == &blk_class)
-			metrics_fill_block(line, d->dev, d->id);
-		else if (d->cls == &net_class)
-			metrics_fill_net(line, d->dev, d->id);
-		else if (d->cls == &vsock_class)
-			metrics_fill_vsock(line, d->dev);
-		else if (d->cls == &rng_class)
-			metrics_fill_entropy(line, d->dev);
-		else if (d->cls == &balloon_class)
-			metrics_fill_balloon(line, d->dev);
+		metrics_fill_device(line, d);
 		irqs += d->cls->transport(d->dev)->irqs_sent;
 	}
 	put(json_object_get(line, "interrupts"), "triggers", irqs);
@@ -453,6 +374,11 @@ char *metrics_line(struct metrics *m)
 	json_t *abs = json_object();
 	for (size_t i = 0; i < sizeof(fc_groups) / sizeof(fc_groups[0]); i++)
 		json_object_set_new(abs, fc_groups[i].name, zeros(fc_groups[i].leaves, fc_groups[i].aggs));
+	for (int i = 0; api_resources[i]; i++) {
+		const struct metrics_device_group *mg = api_resources[i]->metrics_group;
+		if (mg)
+			json_object_set_new(abs, mg->name, zeros(mg->leaves, mg->aggs));
+	}
 	json_t *husk = metrics_husk_json(m, vmm);
 	metrics_fill_api(m, abs);
 	if (vmm) {

@@ -9,10 +9,13 @@
 #define HUSK_METRICS_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 struct vmm;
 struct loop;
+struct json_t;
+struct virtio_class;
 
 #define METRICS_PERIOD_S 60
 
@@ -63,6 +66,21 @@ void metrics_latency(struct metrics *m, enum metrics_latency which, unsigned lon
  * --start-time-us, or the process start) and _cpu_us (CPU time used). */
 void metrics_mark_startup(struct metrics *m);
 const char *metrics_resource_name(enum metrics_resource res);
+/* A device's group of Firecracker's schema ("block": its leaves and
+ * aggregates), defined beside the resource that configures the device
+ * (api/resource.h) with how a device of cls fills it. per_device: each
+ * device also has "<name>_<id>", the group itself being their total. */
+struct metrics_device_group {
+	const char *name;
+	const char *const *leaves;
+	const char *const *aggs; /* NULL or each an {min_us, max_us, sum_us} */
+	const struct virtio_class *cls;
+	bool per_device;
+	/* the figures of dev, each by metrics_add(g, total, leaf, value) */
+	void (*fill)(struct json_t *g, struct json_t *total, const void *dev);
+};
+/* Set key in g to v and add v to it in total (when not NULL). */
+void metrics_add(struct json_t *g, struct json_t *total, const char *key, unsigned long long v);
 /* The line metrics_flush would write, malloc'd (for tests). */
 char *metrics_line(struct metrics *m);
 
