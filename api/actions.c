@@ -85,4 +85,4 @@ static void action_apply(struct api_target *t, struct api_request *r, struct api
 
 static const struct api_method action_put = API_BODY(action_parse, action_apply, api_free_nothing);
 
-const struct api_resource api_res_actions = { .path = "/actions", .metrics = MRES_ACTIONS, .put = &action_put };
+const struct api_resource api_res_actions = { .path = "/actions", .metrics = "actions", .fc_metrics = "actions", .put = &action_put };

@@ -193,7 +193,7 @@ static const struct api_method balloon_patch = API_BODY(balloon_patch_parse, bal
 static const struct api_method balloon_get = API_GET(balloon_get_apply);
 
 const struct api_resource api_res_balloon = {
-	.path = "/balloon", .metrics = MRES_BALLOON,
+	.path = "/balloon", .metrics = "balloon",
 	.get = &balloon_get, .put = &balloon_put, .patch = &balloon_patch,
 	.key = "balloon", .to_json = balloon_json, .store = balloon_store,
 	.cli_opts = (const struct cli_opt *const[]){ &balloon_cli_opt, NULL },
@@ -205,6 +205,6 @@ static const struct api_method balloon_stats_patch =
 	API_BODY(balloon_stats_parse, balloon_stats_patch_apply, api_free_nothing);
 
 const struct api_resource api_res_balloon_stats = {
-	.path = "/balloon/statistics", .metrics = MRES_BALLOON,
+	.path = "/balloon/statistics", .metrics = "balloon",
 	.get = &balloon_stats_get, .patch = &balloon_stats_patch,
 };

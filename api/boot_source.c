@@ -89,7 +89,7 @@ static const struct cli_opt boot_opts[] = {
 static const struct api_method boot_put = API_BODY(boot_parse, boot_apply, boot_free);
 
 const struct api_resource api_res_boot_source = {
-	.path = "/boot-source", .metrics = MRES_BOOT_SOURCE, .put = &boot_put,
+	.path = "/boot-source", .metrics = "boot_source", .fc_metrics = "boot_source", .put = &boot_put,
 	.key = "boot-source", .to_json = boot_json,
 	.cli_opts = (const struct cli_opt *const[]){ &boot_opts[0], &boot_opts[1], &boot_opts[2], NULL },
 };

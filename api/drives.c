@@ -211,7 +211,7 @@ static const struct api_method drive_put = API_BODY(drive_parse, drive_apply, dr
 static const struct api_method drive_patch = API_BODY(drive_patch_parse, drive_patch_apply, drive_patch_free);
 
 const struct api_resource api_res_drives = {
-	.path = "/drives", .has_id = true, .metrics = MRES_DRIVES,
+	.path = "/drives", .has_id = true, .metrics = "drives", .fc_metrics = "drive",
 	.put = &drive_put, .patch = &drive_patch,
 	.key = "drives", .max_items = CONFIG_MAX_DRIVES, .to_json = drives_json, .store = drive_store,
 	.cli_opts = (const struct cli_opt *const[]){ &blk_cli_opt, NULL },

@@ -53,7 +53,7 @@ static const struct metrics_device_group entropy_group = {
 static const struct api_method entropy_put = API_BODY(entropy_parse, entropy_apply, api_free_nothing);
 
 const struct api_resource api_res_entropy = {
-	.path = "/entropy", .metrics = MRES_ENTROPY, .put = &entropy_put,
+	.path = "/entropy", .metrics = "entropy", .put = &entropy_put,
 	.key = "entropy", .to_json = entropy_json, .store = entropy_store,
 	.cli_opts = (const struct cli_opt *const[]){ &rng_cli_opt, NULL },
 	.metrics_group = &entropy_group,

@@ -68,6 +68,6 @@ static void logger_free(struct api_request *r)
 static const struct api_method logger_put = API_BODY(logger_parse, logger_apply, logger_free);
 
 const struct api_resource api_res_logger = {
-	.path = "/logger", .metrics = MRES_LOGGER, .put = &logger_put,
+	.path = "/logger", .metrics = "logger", .fc_metrics = "logger", .put = &logger_put,
 	.key = "logger", .to_json = api_json_null,
 };

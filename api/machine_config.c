@@ -166,7 +166,7 @@ static const struct api_method machine_put = API_BODY(machine_put_parse, machine
 static const struct api_method machine_patch = API_BODY(machine_patch_parse, machine_set_apply, api_free_nothing);
 
 const struct api_resource api_res_machine_config = {
-	.path = "/machine-config", .metrics = MRES_MACHINE_CONFIG,
+	.path = "/machine-config", .metrics = "machine_config", .fc_metrics = "machine_cfg",
 	.get = &machine_get, .put = &machine_put, .patch = &machine_patch,
 	.key = "machine-config", .to_json = machine_json,
 	.cli_opts = (const struct cli_opt *const[]){ &machine_opts[0], &machine_opts[1], &machine_opts[2],

@@ -49,6 +49,6 @@ static void metrics_free(struct api_request *r)
 static const struct api_method metrics_put = API_BODY(metrics_parse, metrics_apply, metrics_free);
 
 const struct api_resource api_res_metrics = {
-	.path = "/metrics", .metrics = MRES_METRICS, .put = &metrics_put,
+	.path = "/metrics", .metrics = "metrics", .fc_metrics = "metrics", .put = &metrics_put,
 	.key = "metrics", .to_json = api_json_null,
 };

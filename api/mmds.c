@@ -177,12 +177,12 @@ static const struct api_method mmds_put = API_BODY(mmds_data_parse, mmds_put_app
 static const struct api_method mmds_patch = API_BODY(mmds_data_parse, mmds_patch_apply, mmds_data_free);
 
 const struct api_resource api_res_mmds = {
-	.path = "/mmds", .metrics = MRES_MMDS, .get = &mmds_get, .put = &mmds_put, .patch = &mmds_patch,
+	.path = "/mmds", .metrics = "mmds", .fc_metrics = "mmds", .get = &mmds_get, .put = &mmds_put, .patch = &mmds_patch,
 };
 
 static const struct api_method mmds_config_put = API_BODY(mmds_config_parse, mmds_config_apply, mmds_config_free);
 
 const struct api_resource api_res_mmds_config = {
-	.path = "/mmds/config", .metrics = MRES_MMDS, .put = &mmds_config_put,
+	.path = "/mmds/config", .metrics = "mmds", .fc_metrics = "mmds", .put = &mmds_config_put,
 	.key = "mmds-config", .to_json = mmds_config_json, .store = mmds_config_store,
 };

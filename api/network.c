@@ -186,7 +186,7 @@ static const struct api_method net_put = API_BODY(net_parse, net_apply, net_requ
 static const struct api_method net_patch = API_BODY(net_patch_parse, net_patch_apply, net_patch_free);
 
 const struct api_resource api_res_network = {
-	.path = "/network-interfaces", .has_id = true, .metrics = MRES_NETWORK,
+	.path = "/network-interfaces", .has_id = true, .metrics = "network_interfaces", .fc_metrics = "network",
 	.put = &net_put, .patch = &net_patch,
 	.key = "network-interfaces", .max_items = CONFIG_MAX_NETS, .to_json = nets_json, .store = net_store,
 	.cli_opts = (const struct cli_opt *const[]){ &net_cli_opt, NULL },

@@ -36,7 +36,10 @@ struct api_method {
 struct api_resource {
 	const char *path;   /* "/drives" */
 	bool has_id;        /* "/drives/{id}"; in the config file an array */
-	enum metrics_resource metrics;
+	/* its name in husk's api_responses metrics, and Firecracker's in
+	 * get/put/patch_api_requests ("drive": drive_count, drive_fails),
+	 * NULL where Firecracker counts none */
+	const char *metrics, *fc_metrics;
 	const struct api_method *get, *put, *patch; /* NULL: not taken */
 	/* its key in the config file (applied through put) and in GET
 	 * /vm/config (to_json); NULL: neither */

@@ -43,12 +43,10 @@ static int route_invalid(const struct http_request *req, size_t len, struct api_
 	return 0;
 }
 
-static enum metrics_resource route_resource(const struct http_request *req)
+static const struct api_resource *route_resource(const struct http_request *req)
 {
 	char id[HTTP_MAX_URL + 1];
-	size_t len = strcspn(req->url, "?");
-	const struct api_resource *rt = route_find(req->url, len, id, sizeof(id));
-	return rt ? rt->metrics : MRES_OTHER;
+	return route_find(req->url, strcspn(req->url, "?"), id, sizeof(id));
 }
 
 static const struct api_method *route_method_of(const struct api_resource *rt, enum http_method m)

@@ -59,6 +59,6 @@ static const struct cli_opt serial_opts[] = {
 static const struct api_method serial_put = API_BODY(serial_parse, serial_apply, serial_free);
 
 const struct api_resource api_res_serial = {
-	.path = "/serial", .metrics = MRES_SERIAL, .put = &serial_put,
+	.path = "/serial", .metrics = "serial", .fc_metrics = "serial", .put = &serial_put,
 	.cli_opts = (const struct cli_opt *const[]){ &serial_opts[0], &serial_opts[1], NULL },
 };

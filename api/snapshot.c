@@ -204,8 +204,8 @@ static const struct api_method snapshot_load_put = { .parse = snapshot_load_pars
 	.apply = snapshot_load_apply, .free = snapshot_load_free, .latency = snapshot_load_latency };
 
 const struct api_resource api_res_snapshot_create = {
-	.path = "/snapshot/create", .metrics = MRES_SNAPSHOT, .put = &snapshot_create_put,
+	.path = "/snapshot/create", .metrics = "snapshot", .put = &snapshot_create_put,
 };
 const struct api_resource api_res_snapshot_load = {
-	.path = "/snapshot/load", .metrics = MRES_SNAPSHOT, .put = &snapshot_load_put,
+	.path = "/snapshot/load", .metrics = "snapshot", .put = &snapshot_load_put,
 };

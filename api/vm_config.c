@@ -57,5 +57,5 @@ static void vm_config_apply(struct api_target *t, struct api_request *r, struct 
 static const struct api_method vm_config_get = API_GET(vm_config_apply);
 
 const struct api_resource api_res_vm_config = {
-	.path = "/vm/config", .metrics = MRES_VM_CONFIG, .get = &vm_config_get,
+	.path = "/vm/config", .metrics = "vm_config", .get = &vm_config_get,
 };

@@ -71,6 +71,6 @@ static const struct api_method info_get = API_GET(info_apply);
 static const struct api_method version_get = { .apply = version_apply, .free = api_free_nothing,
 	                                       .api_thread = true };
 
-const struct api_resource api_res_vm = { .path = "/vm", .metrics = MRES_VM, .patch = &vm_patch };
-const struct api_resource api_res_info = { .path = "/", .metrics = MRES_ROOT, .get = &info_get };
-const struct api_resource api_res_version = { .path = "/version", .metrics = MRES_VERSION, .get = &version_get };
+const struct api_resource api_res_vm = { .path = "/vm", .metrics = "vm", .patch = &vm_patch };
+const struct api_resource api_res_info = { .path = "/", .metrics = "root", .fc_metrics = "instance_info", .get = &info_get };
+const struct api_resource api_res_version = { .path = "/version", .metrics = "version", .fc_metrics = "vmm_version", .get = &version_get };

@@ -86,7 +86,7 @@ static const struct metrics_device_group vsock_group = {
 static const struct api_method vsock_put = API_BODY(vsock_parse, vsock_apply, vsock_request_free);
 
 const struct api_resource api_res_vsock = {
-	.path = "/vsock", .metrics = MRES_VSOCK, .put = &vsock_put,
+	.path = "/vsock", .metrics = "vsock", .fc_metrics = "vsock", .put = &vsock_put,
 	.key = "vsock", .to_json = vsock_json, .store = vsock_store,
 	.cli_opts = (const struct cli_opt *const[]){ &vsock_cli_opt, NULL },
 	.metrics_group = &vsock_group,

@@ -17,15 +17,13 @@
 #include "vmm/loop.h"
 #include "vmm/vmm.h"
 
-static const char *const res_names[MRES_COUNT] = {
-	"root", "version", "machine_config", "boot_source", "drives", "network_interfaces",
-	"vsock", "entropy", "logger", "metrics", "actions", "vm", "vm_config", "snapshot",
-	"balloon", "mmds", "serial", "other",
-};
-
-const char *metrics_resource_name(enum metrics_resource res)
+/* res's slot in the counters: its place in api_resources, or the last */
+static int res_slot(const struct api_resource *res)
 {
-	return res < MRES_COUNT ? res_names[res] : "other";
+	for (int i = 0; res && i < METRICS_RESOURCES && api_resources[i]; i++)
+		if (api_resources[i] == res)
+			return i;
+	return METRICS_RESOURCES;
 }
 
 void metrics_init(struct metrics *m, struct vmm *vmm, struct loop *loop)
@@ -36,11 +34,12 @@ void metrics_init(struct metrics *m, struct vmm *vmm, struct loop *loop)
 	m->loop = loop;
 }
 
-void metrics_count_api(struct metrics *m, enum metrics_resource res, enum metrics_method method,
+void metrics_count_api(struct metrics *m, const struct api_resource *resource, enum metrics_method method,
                        int http_status)
 {
 	enum metrics_status st = http_status < 400 ? MST_2XX : http_status < 500 ? MST_4XX : MST_5XX;
-	if (!m || res >= MRES_COUNT || method >= MM_COUNT)
+	int res = res_slot(resource);
+	if (!m || method >= MM_COUNT)
 		return;
 	atomic_fetch_add(&m->api[res][st], 1);
 	atomic_fetch_add(&m->calls[res][method], 1);
@@ -137,43 +136,32 @@ static json_t *zeros(const char *const *leaves, const char *const *aggs)
 
 /* ---- what husk has for them ---- */
 
-static const struct api_leaf {
-	const char *group, *name;
-	enum metrics_method method;
-	enum metrics_resource res;
-} api_leaves[] = {
-	{ "get_api_requests", "instance_info", MM_GET, MRES_ROOT },
-	{ "get_api_requests", "machine_cfg", MM_GET, MRES_MACHINE_CONFIG },
-	{ "get_api_requests", "mmds", MM_GET, MRES_MMDS },
-	{ "get_api_requests", "vmm_version", MM_GET, MRES_VERSION },
-	{ "put_api_requests", "actions", MM_PUT, MRES_ACTIONS },
-	{ "put_api_requests", "boot_source", MM_PUT, MRES_BOOT_SOURCE },
-	{ "put_api_requests", "drive", MM_PUT, MRES_DRIVES },
-	{ "put_api_requests", "logger", MM_PUT, MRES_LOGGER },
-	{ "put_api_requests", "machine_cfg", MM_PUT, MRES_MACHINE_CONFIG },
-	{ "put_api_requests", "metrics", MM_PUT, MRES_METRICS },
-	{ "put_api_requests", "network", MM_PUT, MRES_NETWORK },
-	{ "put_api_requests", "mmds", MM_PUT, MRES_MMDS },
-	{ "put_api_requests", "vsock", MM_PUT, MRES_VSOCK },
-	{ "put_api_requests", "serial", MM_PUT, MRES_SERIAL },
-	{ "patch_api_requests", "drive", MM_PATCH, MRES_DRIVES },
-	{ "patch_api_requests", "network", MM_PATCH, MRES_NETWORK },
-	{ "patch_api_requests", "machine_cfg", MM_PATCH, MRES_MACHINE_CONFIG },
-	{ "patch_api_requests", "mmds", MM_PATCH, MRES_MMDS },
-};
+/* Add v to key in g when Firecracker's schema has it there. */
+static void add_known(json_t *g, const char *key, unsigned long long v)
+{
+	json_t *cur = json_object_get(g, key);
+	if (cur)
+		put(g, key, (unsigned long long)json_integer_value(cur) + v);
+}
 
+/* get/put/patch_api_requests: each resource's requests and failures under
+ * its Firecracker name (resources sharing one are summed). */
 static void metrics_fill_api(struct metrics *m, json_t *line)
 {
+	static const char *const groups[MM_COUNT] = { "get_api_requests", "put_api_requests",
+		                                      "patch_api_requests", NULL };
 	char key[64];
-	for (size_t i = 0; i < sizeof(api_leaves) / sizeof(api_leaves[0]); i++) {
-		const struct api_leaf *a = &api_leaves[i];
-		json_t *g = json_object_get(line, a->group);
-		snprintf(key, sizeof(key), "%s_count", a->name);
-		put(g, key, atomic_load(&m->calls[a->res][a->method]));
-		if (a->method == MM_GET)
-			continue; /* Firecracker counts no GET failures */
-		snprintf(key, sizeof(key), "%s_fails", a->name);
-		put(g, key, atomic_load(&m->fails[a->res][a->method]));
+	for (int r = 0; r < METRICS_RESOURCES && api_resources[r]; r++) {
+		const char *name = api_resources[r]->fc_metrics;
+		for (int mm = 0; name && mm < MM_OTHER; mm++) {
+			json_t *g = json_object_get(line, groups[mm]);
+			snprintf(key, sizeof(key), "%s_count", name);
+			add_known(g, key, atomic_load(&m->calls[r][mm]));
+			/* Firecracker counts no GET failures */
+			snprintf(key, sizeof(key), "%s_fails", name);
+			if (mm != MM_GET)
+				add_known(g, key, atomic_load(&m->fails[r][mm]));
+		}
 	}
 	json_t *srv = json_object_get(line, "api_server");
 	put(srv, "process_startup_time_us", m->startup_us);
@@ -311,17 +299,25 @@ static void metrics_fill_uart(json_t *line, json_t *husk, struct vmm *vmm)
 	put(husk, "uart_missed_write_limit_count", st.tx_over_limit);
 }
 
+/* Answers to res by status class, added to api[name] (resources that
+ * share a name are summed). */
+static void add_responses(json_t *api, const char *name, atomic_ullong *counts)
+{
+	static const char *const st_names[MST_COUNT + 1] = { "2xx", "4xx", "5xx", NULL };
+	json_t *c = json_object_get(api, name);
+	if (!c)
+		json_object_set_new(api, name, c = zeros(st_names, NULL));
+	for (int s = 0; s < MST_COUNT; s++)
+		add_known(c, st_names[s], atomic_load(&counts[s]));
+}
+
 /* husk's own: API answers by resource and status class, cumulative. */
 static json_t *metrics_husk_json(struct metrics *m, const struct vmm *vmm)
 {
-	static const char *const st_names[MST_COUNT] = { "2xx", "4xx", "5xx" };
 	json_t *api = json_object();
-	for (int r = 0; r < MRES_COUNT; r++) {
-		json_t *c = json_object();
-		for (int s = 0; s < MST_COUNT; s++)
-			put(c, st_names[s], atomic_load(&m->api[r][s]));
-		json_object_set_new(api, res_names[r], c);
-	}
+	for (int r = 0; r < METRICS_RESOURCES && api_resources[r]; r++)
+		add_responses(api, api_resources[r]->metrics, m->api[r]);
+	add_responses(api, "other", m->api[METRICS_RESOURCES]);
 	unsigned long long boot_us = vmm ? atomic_load(&vmm->boottimer.boot_time_us) : 0;
 	return json_pack("{s:I, s:I, s:o}", "uptime_us", (json_int_t)log_uptime_us(), "guest_boot_time_us",
 	                 (json_int_t)boot_us, "api_responses", api);

@@ -15,17 +15,14 @@
 struct vmm;
 struct loop;
 struct json_t;
+struct api_resource;
 struct virtio_class;
 
 #define METRICS_PERIOD_S 60
 
-/* API resources as metrics keys, in api_server order */
-enum metrics_resource {
-	MRES_ROOT, MRES_VERSION, MRES_MACHINE_CONFIG, MRES_BOOT_SOURCE, MRES_DRIVES,
-	MRES_NETWORK, MRES_VSOCK, MRES_ENTROPY, MRES_LOGGER, MRES_METRICS, MRES_ACTIONS,
-	MRES_VM, MRES_VM_CONFIG, MRES_SNAPSHOT, MRES_BALLOON, MRES_MMDS, MRES_SERIAL, MRES_OTHER,
-	MRES_COUNT
-};
+/* The API resources (api/resource.h) are counted by their place in
+ * api_resources; one more slot counts requests to no resource. */
+#define METRICS_RESOURCES 32
 enum metrics_status { MST_2XX, MST_4XX, MST_5XX, MST_COUNT };
 enum metrics_method { MM_GET, MM_PUT, MM_PATCH, MM_OTHER, MM_COUNT };
 /* Firecracker's latencies_us the API measures (request in, answer out) */
@@ -39,9 +36,9 @@ struct metrics {
 	int timer_fd; /* the 60 s period, in the vmm loop */
 	struct loop *loop;
 	struct vmm *vmm;
-	atomic_ullong api[MRES_COUNT][MST_COUNT];
+	atomic_ullong api[METRICS_RESOURCES + 1][MST_COUNT];
 	/* Firecracker's per-method counts: requests, and those answered >= 400 */
-	atomic_ullong calls[MRES_COUNT][MM_COUNT], fails[MRES_COUNT][MM_COUNT];
+	atomic_ullong calls[METRICS_RESOURCES + 1][MM_COUNT], fails[METRICS_RESOURCES + 1][MM_COUNT];
 	atomic_ullong latency_us[MLAT_COUNT]; /* the last of each */
 	unsigned long long startup_us, startup_cpu_us; /* when the API was ready */
 	/* counters are written as increments since the previous line, as
@@ -57,15 +54,15 @@ int metrics_open(struct metrics *m, const char *path);
 /* Write one line now. -ENODEV when no metrics_path is set. */
 int metrics_flush(struct metrics *m);
 void metrics_close(struct metrics *m);
-/* Count one API request (any thread). */
-void metrics_count_api(struct metrics *m, enum metrics_resource res, enum metrics_method method,
+/* Count one API request to res (NULL: a path of no resource), from any
+ * thread. */
+void metrics_count_api(struct metrics *m, const struct api_resource *res, enum metrics_method method,
                        int http_status);
 /* Record what one request of that kind took (any thread). */
 void metrics_latency(struct metrics *m, enum metrics_latency which, unsigned long long us);
 /* The API is ready to serve: api_server's process_startup_time_us (from
  * --start-time-us, or the process start) and _cpu_us (CPU time used). */
 void metrics_mark_startup(struct metrics *m);
-const char *metrics_resource_name(enum metrics_resource res);
 /* A device's group of Firecracker's schema ("block": its leaves and
  * aggregates), defined beside the resource that configures the device
  * (api/resource.h) with how a device of cls fills it. per_device: each

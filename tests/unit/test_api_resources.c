@@ -537,14 +537,19 @@ static void test_metrics_flush(void **state)
 	assert_int_equal(call(f, HTTP_PUT, "/metrics", body, &rep), 204);
 	assert_int_equal(call(f, HTTP_PUT, "/metrics", body, &rep), 400);
 	assert_fault(&rep, 400, "reinitialization");
-	metrics_count_api(&f->metrics, MRES_DRIVES, MM_PUT, 204);
-	metrics_count_api(&f->metrics, MRES_DRIVES, MM_PUT, 400);
-	metrics_count_api(&f->metrics, MRES_DRIVES, MM_PUT, 400);
-	metrics_count_api(&f->metrics, MRES_DRIVES, MM_PATCH, 204);
-	metrics_count_api(&f->metrics, MRES_ROOT, MM_GET, 200);
+	metrics_count_api(&f->metrics, api_resource_by_path("/drives"), MM_PUT, 204);
+	metrics_count_api(&f->metrics, api_resource_by_path("/drives"), MM_PUT, 400);
+	metrics_count_api(&f->metrics, api_resource_by_path("/drives"), MM_PUT, 400);
+	metrics_count_api(&f->metrics, api_resource_by_path("/drives"), MM_PATCH, 204);
+	metrics_count_api(&f->metrics, api_resource_by_path("/"), MM_GET, 200);
+	/* /mmds and /mmds/config are both Firecracker's "mmds"; a path of no
+	 * resource is husk's "other" */
+	metrics_count_api(&f->metrics, api_resource_by_path("/mmds"), MM_PUT, 204);
+	metrics_count_api(&f->metrics, api_resource_by_path("/mmds/config"), MM_PUT, 400);
+	metrics_count_api(&f->metrics, NULL, MM_GET, 400);
 	metrics_latency(&f->metrics, MLAT_PAUSE_VM, 1234);
 	assert_int_equal(call(f, HTTP_PUT, "/actions", "{\"action_type\": \"FlushMetrics\"}", &rep), 204);
-	metrics_count_api(&f->metrics, MRES_DRIVES, MM_PUT, 204);
+	metrics_count_api(&f->metrics, api_resource_by_path("/drives"), MM_PUT, 204);
 	assert_int_equal(call(f, HTTP_PUT, "/actions", "{\"action_type\": \"FlushMetrics\"}", &rep), 204);
 	FILE *m = fopen(path, "r");
 	assert_non_null(m);
@@ -569,6 +574,12 @@ static void test_metrics_flush(void **state)
 	json_t *d = json_object_get(json_object_get(json_object_get(l2, "husk"), "api_responses"), "drives");
 	assert_int_equal(json_integer_value(json_object_get(d, "2xx")), 3);
 	assert_int_equal(json_integer_value(json_object_get(d, "4xx")), 2);
+	json_t *api = json_object_get(json_object_get(l2, "husk"), "api_responses");
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(api, "mmds"), "2xx")), 1);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(api, "mmds"), "4xx")), 1);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(api, "other"), "4xx")), 1);
+	assert_int_equal(leaf(l1, "put_api_requests", "mmds_count"), 2);
+	assert_int_equal(leaf(l1, "put_api_requests", "mmds_fails"), 1);
 	json_decref(l1);
 	json_decref(l2);
 	free(rep.body);
@@ -746,8 +757,11 @@ static void test_every_method_is_complete(void **state)
 			assert_non_null(res->key);
 		if (res->has_id)
 			assert_true(res->max_items > 0);
+		assert_non_null(res->metrics);
 	}
 	assert_true(n >= 20);
+	/* each has its slot in the API's metrics counters */
+	assert_true(n < METRICS_RESOURCES);
 }
 
 int main(void)
