@@ -157,9 +157,19 @@ bool api_started(const struct api_target *t);
 int api_request_parse(const struct api_method *m, const json_t *o, const char *path_id, struct api_request *r,
                       struct api_err *e);
 
-/* The body's id field (key) must be present, plain and equal to path_id
- * (when not NULL). */
-int api_id_match(const json_t *o, const char *key, const char *path_id, char **out, struct api_err *e);
+/* o is an object of the allowed keys whose id field (key) is present,
+ * plain and equal to path_id (when not NULL); the id into *out. */
+int api_id_object(const json_t *o, const char *const allowed[], const char *key, const char *path_id, char **out,
+                  struct api_err *e);
+/* The index of id among n items of size bytes at items, each starting
+ * with its char *id (drive_config, net_config); -1 if none has it. */
+int api_id_find(const void *items, size_t size, int n, const char *id);
+/* Where the item id goes among n: its index, or n for a new one (-EINVAL
+ * with e naming key when there are max already). */
+int api_id_slot(const void *items, size_t size, int n, int max, const char *key, const char *id,
+                struct api_err *e);
+/* The n items as a JSON array, each by item_json. */
+json_t *api_items_json(const void *items, size_t size, int n, json_t *(*item_json)(const void *item));
 
 /* JSON of shared parts of a configuration. */
 json_t *api_rate_limiter_json(const struct rate_limiter_config *rl);

@@ -12,31 +12,6 @@
 static const char *const cache_names[] = { "Unsafe", "Writeback", NULL };
 static const char *const engine_names[] = { "Sync", "Async", NULL };
 
-/* ids become file names and the guest's serial: keep them plain */
-static int id_check(const char *key, const char *id, struct api_err *e)
-{
-	if (strlen(id) > 64)
-		return api_fail(e, "%s: longer than 64 characters", key);
-	for (const char *p = id; *p; p++) {
-		if (!(*p == '_' || *p == '-' || *p == '.' || (*p >= '0' && *p <= '9') ||
-		      (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')))
-			return api_fail(e, "%s: only letters, digits, '_', '-' and '.' are allowed", key);
-	}
-	return 0;
-}
-
-/* The body's id field must be there and equal the path's {id}. */
-int api_id_match(const json_t *o, const char *key, const char *path_id, char **out, struct api_err *e)
-{
-	int ret = api_field_str(o, key, true, out, e);
-	if (ret == 0)
-		ret = id_check(key, *out, e);
-	if (ret == 0 && path_id && strcmp(path_id, *out) != 0)
-		ret = api_fail(e, "%s: the id in the body (%.64s) does not match the path (%.64s)", key, *out,
-		               path_id);
-	return ret;
-}
-
 static int drive_parse(const json_t *o, const char *path_id, struct api_request *r, struct api_err *e)
 {
 	struct drive_config *out = &r->drive;
@@ -46,9 +21,7 @@ static int drive_parse(const json_t *o, const char *path_id, struct api_request 
 	int ret;
 
 	memset(out, 0, sizeof(*out));
-	ret = api_fields_check(o, allowed, e);
-	if (ret == 0)
-		ret = api_id_match(o, "drive_id", path_id, &out->drive_id, e);
+	ret = api_id_object(o, allowed, "drive_id", path_id, &out->drive_id, e);
 	if (ret == 0)
 		ret = api_field_str(o, "path_on_host", true, &out->path_on_host, e);
 	if (ret == 0)
@@ -75,9 +48,7 @@ static int drive_patch_parse(const json_t *o, const char *path_id, struct api_re
 	int ret;
 
 	memset(out, 0, sizeof(*out));
-	ret = api_fields_check(o, allowed, e);
-	if (ret == 0)
-		ret = api_id_match(o, "drive_id", path_id, &out->drive_id, e);
+	ret = api_id_object(o, allowed, "drive_id", path_id, &out->drive_id, e);
 	if (ret == 0)
 		ret = api_field_str(o, "path_on_host", false, &out->path_on_host, e);
 	if (ret == 0)
@@ -85,28 +56,21 @@ static int drive_patch_parse(const json_t *o, const char *path_id, struct api_re
 	return ret;
 }
 
-static int drive_find(const struct vm_config *cfg, const char *id)
-{
-	for (int i = 0; i < cfg->nr_drives; i++)
-		if (strcmp(cfg->drives[i].drive_id, id) == 0)
-			return i;
-	return -1;
-}
-
 /* Checked against the other drives: how many, which one is the root. */
 static int drive_store(struct vm_config *cfg, struct api_request *r, struct api_err *e)
 {
 	struct drive_config *d = &r->drive;
-	int i = drive_find(cfg, d->drive_id);
+	int i = api_id_slot(cfg->drives, sizeof(cfg->drives[0]), cfg->nr_drives, CONFIG_MAX_DRIVES, "drive_id",
+	                    d->drive_id, e);
 
-	if (i < 0 && cfg->nr_drives >= CONFIG_MAX_DRIVES)
-		return api_fail(e, "drive_id: at most %d drives", CONFIG_MAX_DRIVES);
+	if (i < 0)
+		return i;
 	for (int k = 0; d->is_root_device && k < cfg->nr_drives; k++)
 		if (k != i && cfg->drives[k].is_root_device)
 			return api_fail(e, "is_root_device: drive %s is already the root device",
 			                cfg->drives[k].drive_id);
-	if (i < 0)
-		i = cfg->nr_drives++;
+	if (i == cfg->nr_drives)
+		cfg->nr_drives++;
 	else
 		drive_config_free(&cfg->drives[i]);
 	cfg->drives[i] = *d;
@@ -127,7 +91,7 @@ static void drive_apply(struct api_target *t, struct api_request *r, struct api_
 static void drive_patch_apply(struct api_target *t, struct api_request *r, struct api_reply *rep)
 {
 	struct api_drive_patch *p = &r->drive_patch;
-	int i = drive_find(t->cfg, p->drive_id);
+	int i = api_id_find(t->cfg->drives, sizeof(t->cfg->drives[0]), t->cfg->nr_drives, p->drive_id);
 
 	if (!api_started(t)) {
 		api_reply_fault(rep, 400, API_BEFORE_START);
@@ -154,8 +118,9 @@ static void drive_patch_apply(struct api_target *t, struct api_request *r, struc
 	rep->status = 204;
 }
 
-static json_t *drive_json(const struct drive_config *d)
+static json_t *drive_json(const void *item)
 {
+	const struct drive_config *d = item;
 	return json_pack("{s:s, s:s, s:b, s:b, s:o, s:s, s:s, s:o}", "drive_id", d->drive_id, "path_on_host",
 	                 d->path_on_host, "is_root_device", d->is_root_device, "is_read_only",
 	                 d->is_read_only, "partuuid", api_str_or_null(d->partuuid), "cache_type",
@@ -166,10 +131,7 @@ static json_t *drive_json(const struct drive_config *d)
 
 static json_t *drives_json(const struct vm_config *c)
 {
-	json_t *a = json_array();
-	for (int i = 0; a && i < c->nr_drives; i++)
-		json_array_append_new(a, drive_json(&c->drives[i]));
-	return a;
+	return api_items_json(c->drives, sizeof(c->drives[0]), c->nr_drives, drive_json);
 }
 
 static void drive_request_free(struct api_request *r)

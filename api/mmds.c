@@ -83,20 +83,12 @@ static int mmds_config_parse(const json_t *o, const char *path_id, struct api_re
 	return ret;
 }
 
-static bool iface_known(const struct vm_config *c, const char *id)
-{
-	for (int i = 0; i < c->nr_nets; i++)
-		if (strcmp(c->nets[i].iface_id, id) == 0)
-			return true;
-	return false;
-}
-
 /* MMDS answers on interfaces that exist. */
 static int mmds_config_store(struct vm_config *cfg, struct api_request *r, struct api_err *e)
 {
 	struct mmds_config *m = &r->mmds_config;
 	for (int i = 0; i < m->nr_ifaces; i++)
-		if (!iface_known(cfg, m->ifaces[i]))
+		if (api_id_find(cfg->nets, sizeof(cfg->nets[0]), cfg->nr_nets, m->ifaces[i]) < 0)
 			return api_fail(e, "network_interfaces: no network interface %s (attach it first)",
 			                m->ifaces[i]);
 	config_mmds_free(&cfg->mmds);

@@ -16,9 +16,7 @@ static int net_parse(const json_t *o, const char *path_id, struct api_request *r
 	int ret;
 
 	memset(out, 0, sizeof(*out));
-	ret = api_fields_check(o, allowed, e);
-	if (ret == 0)
-		ret = api_id_match(o, "iface_id", path_id, &out->iface_id, e);
+	ret = api_id_object(o, allowed, "iface_id", path_id, &out->iface_id, e);
 	if (ret == 0)
 		ret = api_field_str(o, "host_dev_name", true, &out->host_dev_name, e);
 	/* IFNAMSIZ is 16 with the NUL */
@@ -46,9 +44,7 @@ static int net_patch_parse(const json_t *o, const char *path_id, struct api_requ
 	int ret;
 
 	memset(out, 0, sizeof(*out));
-	ret = api_fields_check(o, allowed, e);
-	if (ret == 0)
-		ret = api_id_match(o, "iface_id", path_id, &out->iface_id, e);
+	ret = api_id_object(o, allowed, "iface_id", path_id, &out->iface_id, e);
 	if (ret == 0)
 		ret = api_field_rate_limiter(o, "rx_rate_limiter", &out->rx, &out->has_rx, e);
 	if (ret == 0)
@@ -56,22 +52,15 @@ static int net_patch_parse(const json_t *o, const char *path_id, struct api_requ
 	return ret;
 }
 
-static int net_find(const struct vm_config *cfg, const char *id)
-{
-	for (int i = 0; i < cfg->nr_nets; i++)
-		if (strcmp(cfg->nets[i].iface_id, id) == 0)
-			return i;
-	return -1;
-}
-
 /* Checked against the other interfaces: how many, taps and MACs unique. */
 static int net_store(struct vm_config *cfg, struct api_request *r, struct api_err *e)
 {
 	struct net_config *n = &r->net;
-	int i = net_find(cfg, n->iface_id);
+	int i = api_id_slot(cfg->nets, sizeof(cfg->nets[0]), cfg->nr_nets, CONFIG_MAX_NETS, "iface_id", n->iface_id,
+	                    e);
 
-	if (i < 0 && cfg->nr_nets >= CONFIG_MAX_NETS)
-		return api_fail(e, "iface_id: at most %d network interfaces", CONFIG_MAX_NETS);
+	if (i < 0)
+		return i;
 	for (int k = 0; k < cfg->nr_nets; k++) {
 		if (k == i)
 			continue;
@@ -81,8 +70,8 @@ static int net_store(struct vm_config *cfg, struct api_request *r, struct api_er
 		if (n->has_mac && cfg->nets[k].has_mac && !memcmp(cfg->nets[k].guest_mac, n->guest_mac, 6))
 			return api_fail(e, "guest_mac: already used by %s", cfg->nets[k].iface_id);
 	}
-	if (i < 0)
-		i = cfg->nr_nets++;
+	if (i == cfg->nr_nets)
+		cfg->nr_nets++;
 	else
 		net_config_free(&cfg->nets[i]);
 	cfg->nets[i] = *n;
@@ -98,7 +87,7 @@ static void net_apply(struct api_target *t, struct api_request *r, struct api_re
 static void net_patch_apply(struct api_target *t, struct api_request *r, struct api_reply *rep)
 {
 	struct api_net_patch *p = &r->net_patch;
-	int i = net_find(t->cfg, p->iface_id);
+	int i = api_id_find(t->cfg->nets, sizeof(t->cfg->nets[0]), t->cfg->nr_nets, p->iface_id);
 
 	if (!api_started(t)) {
 		api_reply_fault(rep, 400, API_BEFORE_START);
@@ -122,8 +111,9 @@ static void net_patch_apply(struct api_target *t, struct api_request *r, struct 
 	rep->status = 204;
 }
 
-static json_t *net_json(const struct net_config *n)
+static json_t *net_json(const void *item)
 {
+	const struct net_config *n = item;
 	char mac[NET_MAC_STR_LEN];
 	net_format_mac(n->guest_mac, mac);
 	return json_pack("{s:s, s:s, s:o, s:o, s:o}", "iface_id", n->iface_id, "host_dev_name",
@@ -134,10 +124,7 @@ static json_t *net_json(const struct net_config *n)
 
 static json_t *nets_json(const struct vm_config *c)
 {
-	json_t *a = json_array();
-	for (int i = 0; a && i < c->nr_nets; i++)
-		json_array_append_new(a, net_json(&c->nets[i]));
-	return a;
+	return api_items_json(c->nets, sizeof(c->nets[0]), c->nr_nets, net_json);
 }
 
 static void net_request_free(struct api_request *r)

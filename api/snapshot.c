@@ -63,9 +63,7 @@ static int overrides_parse(const json_t *o, struct api_snapshot_load *out, struc
 		return api_fail(e, "network_overrides: at most %d entries", CONFIG_MAX_NETS);
 	json_array_foreach(a, i, v) {
 		struct api_net_override *ov = &out->overrides[out->nr_overrides++];
-		int ret = api_fields_check(v, allowed, e);
-		if (ret == 0)
-			ret = api_id_match(v, "iface_id", NULL, &ov->iface_id, e);
+		int ret = api_id_object(v, allowed, "iface_id", NULL, &ov->iface_id, e);
 		if (ret == 0)
 			ret = api_field_str(v, "host_dev_name", true, &ov->host_dev_name, e);
 		if (ret < 0)

@@ -718,6 +718,27 @@ static void test_rate_limiter_json(void **state)
 	}
 }
 
+/* A resource of many items takes up to its limit; at the limit an id it
+ * has still replaces its item, a new one is refused by name. */
+static void test_items_up_to_the_limit(void **state)
+{
+	struct fixture *f = *state;
+	struct api_reply rep = { 0, NULL };
+	char path[64], body[160];
+	for (int i = 0; i <= CONFIG_MAX_NETS; i++) {
+		snprintf(path, sizeof(path), "/network-interfaces/e%d", i);
+		snprintf(body, sizeof(body), "{\"iface_id\": \"e%d\", \"host_dev_name\": \"tap%d\"}", i, i);
+		assert_int_equal(call(f, HTTP_PUT, path, body, &rep), i < CONFIG_MAX_NETS ? 204 : 400);
+	}
+	assert_fault(&rep, 400, "iface_id: e8 would be one more than the 8");
+	assert_int_equal(f->cfg.nr_nets, CONFIG_MAX_NETS);
+	assert_int_equal(call(f, HTTP_PUT, "/network-interfaces/e3", "{\"iface_id\": \"e3\", \"host_dev_name\": \"tapx\"}",
+	                      &rep), 204);
+	assert_string_equal(f->cfg.nets[3].host_dev_name, "tapx");
+	assert_int_equal(f->cfg.nr_nets, CONFIG_MAX_NETS);
+	free(rep.body);
+}
+
 /* Every method of every resource has an applier and a free, a parser
  * for all but the GETs (which have no body); a resource in the config
  * file takes a PUT and shows in /vm/config; a device (a store step) has
@@ -777,6 +798,7 @@ int main(void)
 		cmocka_unit_test(test_router_errors),
 		cmocka_unit_test_setup_teardown(test_apply_preboot_then_postboot, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_apply_balloon, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_items_up_to_the_limit, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_apply_instance_start_needs_kernel, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_mmds_config, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_mmds_data, fx_setup, fx_teardown),

@@ -99,10 +99,8 @@ static int vmcfg_apply_overrides(struct vm_config *cfg, const struct snapshot_lo
 {
 	for (unsigned o = 0; o < p->nr_net_overrides; o++) {
 		const struct snapshot_net_override *ov = &p->net_overrides[o];
-		int i = 0;
-		while (i < cfg->nr_nets && strcmp(cfg->nets[i].iface_id, ov->iface_id) != 0)
-			i++;
-		if (i == cfg->nr_nets) {
+		int i = api_id_find(cfg->nets, sizeof(cfg->nets[0]), cfg->nr_nets, ov->iface_id);
+		if (i < 0) {
 			snprintf(err, errlen, "network_overrides: the snapshot has no interface '%s'", ov->iface_id);
 			return -EINVAL;
 		}
