@@ -161,8 +161,8 @@ int api_request_parse(const struct api_method *m, const json_t *o, const char *p
  * plain and equal to path_id (when not NULL); the id into *out. */
 int api_id_object(const json_t *o, const char *const allowed[], const char *key, const char *path_id, char **out,
                   struct api_err *e);
-/* The index of id among n items of size bytes at items, each starting
- * with its char *id (drive_config, net_config); -1 if none has it. */
+/* The index of id among n items of size bytes at items, each a struct
+ * whose first member is its char *id; -1 if none has it. */
 int api_id_find(const void *items, size_t size, int n, const char *id);
 /* Where the item id goes among n: its index, or n for a new one (-EINVAL
  * with e naming key when there are max already). */

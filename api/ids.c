@@ -1,5 +1,5 @@
-/* ids: the items of a resource that has many, each with its {id}
- * (drive_id, iface_id): plain enough for a file name, equal in the body
+/* ids: the items of a resource that has many, each with its {id} (the
+ * last part of its path): plain enough for a file name, equal in the body
  * and the path, found among the configured ones, written as an array. */
 #include <string.h>
 
