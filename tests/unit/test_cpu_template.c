@@ -305,8 +305,17 @@ static void test_kvm_support_check(void **state)
 	assert_int_equal(parse(LEAF(REG("\"eax\"", "\"0b11111111\"")), &c, &e), 0);
 	assert_int_equal(cpu_template_check_cpuid(&c, sup, err, sizeof(err)), 0);
 	config_cpu_config_free(&c);
-	/* a leaf KVM does not have */
-	assert_int_equal(parse(LEAF("\"leaf\": \"0x14\", \"subleaf\": \"0x0\", \"modifiers\": []"), &c, &e), 0);
+	/* a leaf KVM does not have: bits forced off there are off already, one forced on is refused */
+	assert_int_equal(parse(LEAF("\"leaf\": \"0x14\", \"subleaf\": \"0x0\", \"modifiers\": "
+	                            "[{\"register\": \"eax\", \"bitmap\": \"000\"}]"),
+	                       &c, &e),
+	                 0);
+	assert_int_equal(cpu_template_check_cpuid(&c, sup, err, sizeof(err)), 0);
+	config_cpu_config_free(&c);
+	assert_int_equal(parse(LEAF("\"leaf\": \"0x14\", \"subleaf\": \"0x0\", \"modifiers\": "
+	                            "[{\"register\": \"eax\", \"bitmap\": \"010\"}]"),
+	                       &c, &e),
+	                 0);
 	assert_int_equal(cpu_template_check_cpuid(&c, sup, err, sizeof(err)), -EINVAL);
 	assert_string_equal(err, "cpu template: leaf 0x14 subleaf 0x0 is not one this host's KVM has");
 	config_cpu_config_free(&c);

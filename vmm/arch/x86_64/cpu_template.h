@@ -20,9 +20,9 @@ bool cpu_template_for_amd(enum cpu_template t);
  * -EINVAL with the reason in err when t is made for another vendor. */
 int cpu_template_vendor_check(enum cpu_template t, const char vendor[12], char *err, size_t errlen);
 
-/* Every leaf t modifies must be in supported, and every bit it forces
- * on in a feature register must be one KVM supports: -EINVAL with leaf,
- * subleaf, register and bits in err. */
+/* Every leaf in which t forces a bit on must be in supported, and every
+ * bit it forces on in a feature register must be one KVM supports:
+ * -EINVAL with leaf, subleaf, register and bits in err. */
 int cpu_template_check_cpuid(const struct cpu_config *t, const struct kvm_cpuid2 *supported, char *err,
                              size_t errlen);
 /* Apply t's CPUID modifiers to c (leaves c lacks were refused by the check). */
