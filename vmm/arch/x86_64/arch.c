@@ -1,7 +1,6 @@
 /* arch: x86_64's side of vmm/arch/arch.h. */
 #include "vmm/arch/arch.h"
 
-#include <cpuid.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -130,24 +129,6 @@ int arch_vcpu_init(struct vcpu *vcpu, const struct boot_info *bi)
 }
 
 /* ---- CPU templates ---- */
-
-int arch_cpu_template_check(enum cpu_template t, char *err, size_t errlen)
-{
-	unsigned a, b, c, d;
-	char vendor[12];
-	__cpuid(0, a, b, c, d);
-	(void)a;
-	memcpy(vendor, &b, 4);
-	memcpy(vendor + 4, &d, 4);
-	memcpy(vendor + 8, &c, 4);
-	return cpu_template_vendor_check(t, vendor, err, errlen);
-}
-
-int arch_cpu_config_check(const struct cpu_config *c, char *err, size_t errlen)
-{
-	(void)c, (void)err, (void)errlen;
-	return 0; /* CPUID and MSR modifiers are x86's own */
-}
 
 int arch_vm_cpu_template(struct vm *vm, enum cpu_template t, const struct cpu_config *custom, char *err,
                          size_t errlen)

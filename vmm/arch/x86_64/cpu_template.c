@@ -1,11 +1,13 @@
 /* cpu_template: see cpu_template.h. */
 #include "vmm/arch/x86_64/cpu_template.h"
 
+#include <cpuid.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "vmm/arch/arch.h"
 #include "vmm/errmsg.h"
 
 static const char *const reg_names[] = { "eax", "ebx", "ecx", "edx" };
@@ -150,4 +152,24 @@ int cpu_template_vendor_check(enum cpu_template t, const char vendor[12], char *
 		return 0;
 	return errmsg_set(err, errlen, -EINVAL, "%s is made for %s CPUs and this host's is %.12s",
 	                  cpu_template_names[t], cpu_template_for_amd(t) ? "AMD" : "Intel", vendor);
+}
+
+/* ---- x86_64's side of arch.h's CPU template checks ---- */
+
+int arch_cpu_template_check(enum cpu_template t, char *err, size_t errlen)
+{
+	unsigned a, b, c, d;
+	char vendor[12];
+	__cpuid(0, a, b, c, d);
+	(void)a;
+	memcpy(vendor, &b, 4);
+	memcpy(vendor + 4, &d, 4);
+	memcpy(vendor + 8, &c, 4);
+	return cpu_template_vendor_check(t, vendor, err, errlen);
+}
+
+int arch_cpu_config_check(const struct cpu_config *c, char *err, size_t errlen)
+{
+	(void)c, (void)err, (void)errlen;
+	return 0; /* CPUID and MSR modifiers are x86's own */
 }
