@@ -452,6 +452,7 @@ static void test_apply_cpu_config(void **state)
 	assert_int_equal(call(f, HTTP_PUT, "/cpu-config", tmpl, &rep), 400);
 	assert_fault(&rep, 400, "after starting");
 	assert_int_equal(f->cfg.cpu_config.nr_msr, 1);
+	free(rep.body);
 }
 
 static void test_apply_balloon(void **state)
