@@ -140,8 +140,10 @@ static int msr_parse(const json_t *o, struct msr_modifier *m, struct api_err *e)
 }
 
 /* key: an array (or absent) of at most max objects, each through one(). */
-static int parse_list(const json_t *o, const char *key, size_t max, int (*one)(const json_t *, void *, struct api_err *),
-                      void *ctx, struct api_err *e)
+typedef int parse_one_fn(const json_t *o, void *ctx, struct api_err *e);
+
+static int parse_list(const json_t *o, const char *key, size_t max, parse_one_fn *one, void *ctx,
+                      struct api_err *e)
 {
 	const json_t *arr = json_object_get(o, key);
 	if (!arr || json_is_null(arr))

@@ -49,11 +49,14 @@ def host_vendor():
 
 
 def cpuid_lines(text):
-    """{(leaf, subleaf): {register: value}} from cpuid_dump's lines."""
+    """{(leaf, subleaf): {register: value}, ("msr", index): value} from
+    cpuid_dump's lines."""
     out = {}
     for m in re.finditer(r"husk-guest: cpuid ([0-9a-f]+) ([0-9a-f]+): ([0-9a-f]+) ([0-9a-f]+) ([0-9a-f]+) ([0-9a-f]+)",
                          text):
         out[(int(m.group(1), 16), int(m.group(2), 16))] = dict(zip(REGS, (int(v, 16) for v in m.groups()[2:])))
+    for m in re.finditer(r"husk-guest: msr ([0-9a-f]+): ([0-9a-f]+)", text):
+        out[("msr", int(m.group(1), 16))] = int(m.group(2), 16)
     assert "husk-guest: cpuid done" in text, text
     return out
 
@@ -127,19 +130,47 @@ def test_custom_template_is_what_the_guest_sees(husk_bin, guest, tmp_path):
             assert seen[key] == control[key]
 
 
-def test_custom_template_the_host_cannot_give_fails_instance_start(husk_bin, guest, tmp_path):
+ARCH_CAPABILITIES = ("msr", 0x10A)
+
+
+def test_custom_msr_modifier_is_what_the_guest_reads(husk_bin, guest, tmp_path):
+    control = boot_dump(husk_bin, guest, tmp_path)
+    if not control.get(ARCH_CAPABILITIES):
+        pytest.skip("this host's KVM gives the guest no IA32_ARCH_CAPABILITIES bits")
+    base = control[ARCH_CAPABILITIES]
+    bit = (base & -base).bit_length() - 1  # its lowest bit set is forced off
+    seen = boot_dump(husk_bin, guest, tmp_path, cpu_config={"msr_modifiers": [
+        {"addr": "0x10a", "bitmap": "0b" + "x" * (63 - bit) + "0" + "x" * bit}]})
+    assert seen[ARCH_CAPABILITIES] == base & ~(1 << bit)
+    for key in control:
+        if key != ARCH_CAPABILITIES:
+            assert seen[key] == control[key]
+
+
+# forcing on what no KVM offers: leaf 1 EDX bit 10 and IA32_ARCH_CAPABILITIES
+# bit 63 are reserved; MSR 0x12345 does not exist
+CANNOT_GIVE = [
+    ({"cpuid_modifiers": [{"leaf": "0x1", "subleaf": "0x0", "flags": 0,
+                           "modifiers": [{"register": "edx", "bitmap": "0b1" + "x" * 10}]}]},
+     "cpu template: leaf 0x1 subleaf 0x0 register edx bits 10 (0x400) are not supported by this host's KVM"),
+    ({"msr_modifiers": [{"addr": "0x10a", "bitmap": "0b1" + "x" * 63}]},
+     "cpu template: MSR 0x10a bits 0x8000000000000000 are not supported by this host's KVM"),
+    ({"msr_modifiers": [{"addr": "0x12345", "bitmap": "0b0"}]},
+     "cpu template: MSR 0x12345 is not one this host's KVM has"),
+]
+
+
+@pytest.mark.parametrize("tmpl,why", CANNOT_GIVE, ids=["cpuid", "feature_msr", "unknown_msr"])
+def test_custom_template_the_host_cannot_give_fails_instance_start(husk_bin, guest, tmp_path, tmpl, why):
     h = Husk(husk_bin, tmp_path / "api.sock")
     assert h.request("PUT", "/boot-source", {"kernel_image_path": guest("cpuid_dump")}) == (204, None)
-    # leaf 1 EDX bit 10 is reserved: no KVM offers it
-    bad = {"cpuid_modifiers": [{"leaf": "0x1", "subleaf": "0x0", "flags": 0,
-                                "modifiers": [{"register": "edx", "bitmap": "0b1" + "x" * 10}]}]}
-    assert h.request("PUT", "/cpu-config", bad) == (204, None)
-    assert h.request("GET", "/vm/config")[1]["cpu-config"]["cpuid_modifiers"][0]["modifiers"] == [
-        {"register": "edx", "bitmap": "0b" + "x" * 21 + "1" + "x" * 10}]
+    assert h.request("PUT", "/cpu-config", tmpl) == (204, None)
+    shown = h.request("GET", "/vm/config")[1]["cpu-config"]
+    assert len(shown["cpuid_modifiers"]) == len(tmpl.get("cpuid_modifiers", []))
+    assert len(shown["msr_modifiers"]) == len(tmpl.get("msr_modifiers", []))
     status, body = h.request("PUT", "/actions", {"action_type": "InstanceStart"})
     assert status == 400
-    assert body["fault_message"] == ("InstanceStart failed: cpu template: leaf 0x1 subleaf 0x0 register edx "
-                                      "bits 10 (0x400) are not supported by this host's KVM")
+    assert body["fault_message"] == "InstanceStart failed: " + why
     # the process keeps answering
     status, info = h.request("GET", "/")
     assert status == 200 and info["state"] == "Not started"

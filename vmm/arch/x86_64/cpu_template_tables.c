@@ -12,7 +12,8 @@
 #define SIGNIFICANT_INDEX 1 /* KVM_CPUID_FLAG_SIGNIFCANT_INDEX */
 #define MSR_IA32_ARCH_CAPABILITIES 0x10a
 
-#define ROW(l, s, f, r, filt, val) { .leaf = (l), .subleaf = (s), .flags = (f), .reg = (r), .filter = (filt), .value = (val) }
+#define ROW(l, s, f, r, filt, val) \
+	{ .leaf = (l), .subleaf = (s), .flags = (f), .reg = (r), .filter = (filt), .value = (val) }
 
 /* Leaf 1 EAX: family 6, model 0x3f, stepping 2 for T2*, model 0x3e
  * stepping 4 for C3; the processor type and extended family are kept. */
