@@ -14,7 +14,7 @@ import subprocess
 import pytest
 
 from api_client import Husk
-from test_snapshot import full_snapshot, refused_then_good, rewrite_section
+from test_snapshot import full_snapshot, refused_then_good, rewrite_section, sections
 
 SEC_VCPU_CPUID = 0x20A  # vmm/snapshot/format.h SNAP_SEC_VCPU_CPUID
 REGS = ("eax", "ebx", "ecx", "edx")
@@ -198,3 +198,45 @@ def test_snapshot_with_a_cpuid_this_host_cannot_give_refused(tmp_path):
     why = refused_then_good(tmp_path, bad, mem, state, last)
     assert why == ("refused: vCPU 0: CPUID: leaf 0x1 subleaf 0x0 register edx bits 10 (0x400) are not "
                    "supported by this host's KVM"), why
+
+
+def saved_cpuid(state, leaf, subleaf=0):
+    """vCPU 0's CPUID entry for leaf.subleaf in a state file, {register: value}."""
+    data = state.read_bytes()
+    for off, typ, sid, length in sections(data):
+        if typ != SEC_VCPU_CPUID or sid != 0:
+            continue
+        (nent,) = struct.unpack_from("<I", data, off + 16)
+        for i in range(nent):
+            function, index, _flags, *regs = struct.unpack_from("<7I", data, off + 16 + 8 + 40 * i)
+            if (function, index) == (leaf, subleaf):
+                return dict(zip(REGS, regs))
+    raise AssertionError(f"no leaf {leaf:#x}.{subleaf} in {state}")
+
+
+def test_snapshot_keeps_the_templated_cpuid_and_restores_here(husk_bin, guest, tmp_path):
+    control = boot_dump(husk_bin, guest, tmp_path)
+    h = Husk(husk_bin, tmp_path / "a.sock")
+    assert h.request("PUT", "/boot-source", {"kernel_image_path": guest("cpuid_dump"),
+                                             "boot_args": "console=ttyS0 hold"}) == (204, None)
+    assert h.request("PUT", "/cpu-config", CUSTOM) == (204, None)
+    assert h.request("PUT", "/actions", {"action_type": "InstanceStart"}) == (204, None)
+    assert "husk-guest: holding" in h.read_serial(until="husk-guest: holding")
+    state, mem = tmp_path / "s.state", tmp_path / "s.mem"
+    assert h.request("PATCH", "/vm", {"state": "Paused"}) == (204, None)
+    assert h.request("PUT", "/snapshot/create", {"snapshot_type": "Full", "snapshot_path": str(state),
+                                                 "mem_file_path": str(mem)}) == (204, None)
+    h.stop()
+    # the template's effect is what the snapshot keeps: SSE3 off, SSE2 on,
+    # the rest as the untemplated guest saw it
+    leaf1 = saved_cpuid(state, 1)
+    assert leaf1["ecx"] & 1 == 0 and control[(1, 0)]["ecx"] & 1
+    assert leaf1["edx"] & (1 << 26)
+    assert saved_cpuid(state, 0x80000001) == control[(0x80000001, 0)]
+    # and this host's KVM can give it back
+    h = Husk(husk_bin, tmp_path / "b.sock")
+    assert h.request("PUT", "/snapshot/load", {"snapshot_path": str(state), "resume_vm": True,
+                                               "mem_backend": {"backend_type": "File",
+                                                               "backend_path": str(mem)}}) == (204, None)
+    assert h.request("GET", "/")[1]["state"] == "Running"
+    h.stop()
