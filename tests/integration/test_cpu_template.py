@@ -178,7 +178,7 @@ def test_custom_template_the_host_cannot_give_fails_instance_start(husk_bin, gue
     h.stop()
 
 
-def test_snapshot_with_a_cpuid_this_host_cannot_give_refused(tmp_path):
+def test_snapshot_with_a_cpuid_this_host_cannot_give_refused(husk_bin, tmp_path):
     state, mem, last = full_snapshot(tmp_path)
     data = state.read_bytes()
 
@@ -196,8 +196,15 @@ def test_snapshot_with_a_cpuid_this_host_cannot_give_refused(tmp_path):
     bad = tmp_path / "bad.state"
     bad.write_bytes(rewrite_section(data, SEC_VCPU_CPUID, reserved_bit_on))
     why = refused_then_good(tmp_path, bad, mem, state, last)
-    assert why == ("refused: vCPU 0: CPUID: leaf 0x1 subleaf 0x0 register edx bits 10 (0x400) are not "
-                   "supported by this host's KVM"), why
+    msg = "vCPU 0: CPUID: leaf 0x1 subleaf 0x0 register edx bits 10 (0x400) are not supported by this host's KVM"
+    assert why == "refused: " + msg, why
+    # through the API: 400 with the same words, and husk goes on answering
+    h = Husk(husk_bin, tmp_path / "api.sock")
+    status, body = h.request("PUT", "/snapshot/load", {"snapshot_path": str(bad), "mem_backend": {
+        "backend_type": "File", "backend_path": str(mem)}})
+    assert status == 400 and msg in body["fault_message"], body
+    assert h.request("GET", "/")[0] == 200
+    h.stop()
 
 
 def saved_cpuid(state, leaf, subleaf=0):
