@@ -49,6 +49,7 @@ enum api_kind {
 	API_PUT_MMDS,
 	API_PATCH_MMDS,
 	API_PUT_MMDS_CONFIG,
+	API_PUT_CPU_CONFIG,
 	API_KIND_COUNT
 };
 
@@ -143,6 +144,7 @@ struct api_request {
 		uint32_t balloon_interval_s;   /* PATCH /balloon/statistics */
 		json_t *mmds_data;     /* PUT, PATCH /mmds */
 		struct mmds_config mmds_config;
+		struct cpu_config cpu_config; /* PUT /cpu-config */
 	};
 };
 
@@ -218,6 +220,7 @@ int api_parse_balloon_patch(const json_t *o, uint32_t *amount_mib, struct api_er
 int api_parse_balloon_stats(const json_t *o, uint32_t *interval_s, struct api_err *e);
 int api_parse_mmds_data(const json_t *o, json_t **out, struct api_err *e);
 int api_parse_mmds_config(const json_t *o, struct mmds_config *out, struct api_err *e);
+int api_parse_cpu_config(const json_t *o, struct cpu_config *out, struct api_err *e);
 
 /* The body's id field (key) must be present, plain and equal to path_id
  * (when not NULL). */
@@ -248,6 +251,7 @@ void api_apply_balloon_stats_get(struct api_target *t, struct api_request *r, st
 void api_apply_balloon_stats_patch(struct api_target *t, struct api_request *r, struct api_reply *rep);
 /* GET, PUT and PATCH /mmds */
 void api_apply_mmds(struct api_target *t, struct api_request *r, struct api_reply *rep);
+void api_apply_cpu_config(struct api_target *t, struct api_request *r, struct api_reply *rep);
 void api_apply_mmds_config(struct api_target *t, struct api_request *r, struct api_reply *rep);
 
 /* JSON of parts of the configuration, for GET /machine-config and /vm/config. */
@@ -261,6 +265,8 @@ json_t *api_net_json(const struct net_config *n);
 json_t *api_balloon_json(const struct balloon_config *c);
 /* mmds-config as PUT /mmds/config takes it, or null */
 json_t *api_mmds_config_json(const struct mmds_config *m);
+/* a custom CPU template as PUT /cpu-config takes it; null when none */
+json_t *api_cpu_config_json(const struct cpu_config *c);
 /* {"drives", "network-interfaces", "vsock", "entropy", "mmds-config", "balloon"} of c */
 json_t *api_devices_json(const struct vm_config *c);
 /* cache_type and io_engine by enum value */

@@ -132,6 +132,12 @@ static int parse_mmds_config(const json_t *o, const char *id, struct api_request
 	return api_parse_mmds_config(o, &r->mmds_config, e);
 }
 
+static int parse_cpu_config(const json_t *o, const char *id, struct api_request *r, struct api_err *e)
+{
+	(void)id;
+	return api_parse_cpu_config(o, &r->cpu_config, e);
+}
+
 /* ---- appliers that need no request ---- */
 
 static void apply_info(struct api_target *t, struct api_request *r, struct api_reply *rep)
@@ -185,6 +191,7 @@ static void free_serial(struct api_request *r) { free(r->serial_out_path); }
 
 static void free_mmds(struct api_request *r) { json_decref(r->mmds_data); }
 static void free_mmds_config(struct api_request *r) { config_mmds_free(&r->mmds_config); }
+static void free_cpu_config(struct api_request *r) { config_cpu_config_free(&r->cpu_config); }
 
 static void free_snap_create(struct api_request *r)
 {
@@ -232,4 +239,5 @@ const struct api_kind_ops api_kinds[API_KIND_COUNT] = {
 	[API_PUT_MMDS] = { parse_mmds, api_apply_mmds, free_mmds },
 	[API_PATCH_MMDS] = { parse_mmds, api_apply_mmds, free_mmds },
 	[API_PUT_MMDS_CONFIG] = { parse_mmds_config, api_apply_mmds_config, free_mmds_config },
+	[API_PUT_CPU_CONFIG] = { parse_cpu_config, api_apply_cpu_config, free_cpu_config },
 };

@@ -40,6 +40,7 @@ static const struct route routes[] = {
 	{ "/balloon/statistics", false, MRES_BALLOON, API_GET_BALLOON_STATS, NO_KIND, API_PATCH_BALLOON_STATS },
 	{ "/mmds", false, MRES_MMDS, API_GET_MMDS, API_PUT_MMDS, API_PATCH_MMDS },
 	{ "/mmds/config", false, MRES_MMDS, NO_KIND, API_PUT_MMDS_CONFIG, NO_KIND },
+	{ "/cpu-config", false, MRES_OTHER, NO_KIND, API_PUT_CPU_CONFIG, NO_KIND },
 };
 
 /* Find the route of path; *id points into path for "/drives/{id}". */

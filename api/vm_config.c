@@ -82,8 +82,9 @@ void api_apply_vm_config(struct api_target *t, struct api_reply *rep)
 		boot = json_pack("{s:s, s:o, s:o}", "kernel_image_path", c->boot.kernel_image_path,
 		                 "initrd_path", str_or_null(c->boot.initrd_path), "boot_args",
 		                 str_or_null(c->boot.boot_args));
-	json_t *o = json_pack("{s:o, s:o, s:n, s:n}", "boot-source", boot, "machine-config",
-	                      api_machine_json(&c->machine), "logger", "metrics");
+	json_t *o = json_pack("{s:o, s:o, s:o, s:n, s:n}", "boot-source", boot, "machine-config",
+	                      api_machine_json(&c->machine), "cpu-config", api_cpu_config_json(&c->cpu_config),
+	                      "logger", "metrics");
 	json_t *devices = api_devices_json(c);
 	if (o && devices)
 		json_object_update(o, devices);

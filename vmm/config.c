@@ -7,6 +7,8 @@
 
 #include "devices/serial.h"
 
+const char *const cpu_template_names[] = { "None", "C3", "T2", "T2S", "T2CL", "T2A", NULL };
+
 void config_init(struct vm_config *c)
 {
 	memset(c, 0, sizeof(*c));
@@ -20,7 +22,7 @@ void config_free(struct vm_config *c)
 	free(c->boot.kernel_image_path);
 	free(c->boot.initrd_path);
 	free(c->boot.boot_args);
-	free(c->machine.cpu_template);
+	config_cpu_config_free(&c->cpu_config);
 	for (int i = 0; i < c->nr_drives; i++) {
 		free(c->drives[i].drive_id);
 		free(c->drives[i].path_on_host);
@@ -33,6 +35,13 @@ void config_free(struct vm_config *c)
 	free(c->vsock.uds_path);
 	config_mmds_free(&c->mmds);
 	free(c->serial_out_path);
+	memset(c, 0, sizeof(*c));
+}
+
+void config_cpu_config_free(struct cpu_config *c)
+{
+	free(c->cpuid);
+	free(c->msr);
 	memset(c, 0, sizeof(*c));
 }
 

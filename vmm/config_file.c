@@ -20,6 +20,8 @@ static const struct {
 	{ "logger", API_PUT_LOGGER, false },
 	{ "metrics", API_PUT_METRICS, false },
 	{ "machine-config", API_PUT_MACHINE, false },
+	/* after machine-config: a custom template replaces a static one */
+	{ "cpu-config", API_PUT_CPU_CONFIG, false },
 	{ "boot-source", API_PUT_BOOT, false },
 	{ "drives", API_PUT_DRIVE, true },
 	{ "network-interfaces", API_PUT_NET, true },
@@ -32,7 +34,7 @@ static const struct {
 
 /* known to Firecracker, not implemented by husk yet: refused by name
  * (null is accepted, as "not set") */
-static const char *const unsupported[] = { "cpu-config", "pmem", "memory-hotplug", NULL };
+static const char *const unsupported[] = { "pmem", "memory-hotplug", NULL };
 
 #define MAX_REQS (CONFIG_MAX_DRIVES + CONFIG_MAX_NETS + 8)
 

@@ -335,6 +335,15 @@ static int step_create_vcpus(struct vmm *vmm)
 		return -ENOMEM;
 	for (unsigned i = 0; i < vm->nr_vcpus; i++)
 		vm->vcpus[i].fd = -1;
+	/* a restored VM's CPUID comes with its snapshot (and is checked there) */
+	if (!vmm->restore) {
+		int ret = arch_vm_cpu_template(vm, vmm->cfg->machine.cpu_template, &vmm->cfg->cpu_config,
+		                               vm->error, sizeof(vm->error));
+		if (ret < 0) {
+			log_err("%s", vm->error);
+			return ret;
+		}
+	}
 	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
 		int ret = vcpu_create(&vm->vcpus[i], vm, i);
 		/* a restored vCPU gets all its state from the snapshot */

@@ -355,6 +355,40 @@ def api_codes(out):
 
 @needs_husk
 @needs_curl
+def test_husk_linux_guest_under_t2a_loses_the_flags_it_clears():
+    # two boots in one level 1: without a template (the control), then with
+    # T2A, which clears AMD's SSE4A (leaf 0x80000001 ECX bit 6) and makes
+    # the CPU family 6 model 63; /proc/cpuinfo shows both
+    rc, out = run_api_script(r"""
+boot() {
+	start_husk /tmp/$1.out
+	configure_linux 1 initrd "$2"
+	api PUT /actions '{"action_type": "InstanceStart"}'
+	[ "$code" = 204 ] || kill "$HUSK"
+	wait "$HUSK"
+	echo "husk-nested: $1 exit=$?"
+	sed "s/^/$1| /" /tmp/$1.out
+}
+boot control ""
+boot t2a '"cpu_template": "T2A"'
+""", {"HUSK_NESTED_RUN": "echo l2-cpu: $(grep -m1 -E ^flags /proc/cpuinfo) "
+                         "family=$(grep -m1 -E ^cpu.family /proc/cpuinfo | cut -d: -f2) "
+                         "model=$(grep -m1 -E ^model.*: /proc/cpuinfo | cut -d: -f2)"})
+    seen = {}
+    for name in ("control", "t2a"):
+        assert f"husk-nested: {name} exit=0" in out, out
+        m = re.search(rf"^{name}\| l2-cpu: flags\s*: (.*) family= *(\d+) model= *(\d+)", out, re.M)
+        assert m, out
+        seen[name] = (m.group(1).split(), int(m.group(2)), int(m.group(3)))
+    assert "sse4a" in seen["control"][0] and seen["control"][1] != 6, seen
+    assert "sse4a" not in seen["t2a"][0] and seen["t2a"][1:] == (6, 63), seen
+    # what T2A leaves is still there
+    assert "sse2" in seen["t2a"][0], seen
+    assert rc == 0, out
+
+
+@needs_husk
+@needs_curl
 def test_husk_linux_guest_through_firecracker_api_sequence():
     # What a Firecracker user's script does, with curl --unix-socket: machine
     # config, boot source, root drive, NIC, InstanceStart; the guest boots
