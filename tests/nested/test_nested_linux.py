@@ -971,7 +971,8 @@ for f in {' '.join(f'{v}{c}' for v in VARIANTS for c in (1, 2, 3))}; do
 	awk -v p="$f| " '{{ print p $0 }}' /tmp/$f.out
 done
 """, {"HUSK_NESTED_L2_FILES": f"{getrandom_probe} {HERE / 'clone-probe.sh'}",
-      "HUSK_NESTED_TIMEOUT": "600",
+      # room for every bounded wait to run out and the consoles still to print
+      "HUSK_NESTED_TIMEOUT": "900",
       "HUSK_NESTED_RUN": f"sh /bin/clone-probe.sh {CLONE_MIN_UPTIME} {VMGENID_ADDR:#x}"})
     print(out)  # the measurement: pytest -s shows every clone's line
     return rc, out
