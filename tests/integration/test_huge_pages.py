@@ -6,15 +6,11 @@ the Uffd backend only."""
 import os
 import pathlib
 import re
-import subprocess
 
 import pytest
 
 from api_client import Husk
-from conftest import BUILD
 from test_snapshot_failures import counts, create, pause
-
-UFFD_HANDLER = BUILD / "tools" / "uffd-handler" / "uffd-handler"
 
 NR_HUGEPAGES = pathlib.Path("/proc/sys/vm/nr_hugepages")
 MEM_MIB = 64
@@ -72,7 +68,8 @@ def test_guest_ram_is_in_huge_pages(husk_bin, guest, hugepages, tmp_path):
         h.stop()
 
 
-def test_huge_page_snapshot_restores_through_uffd_only(husk_bin, guest, hugepages, tmp_path):
+def test_huge_page_snapshot_restores_through_uffd_only(husk_bin, guest, hugepages, tmp_path,
+                                                        uffd_handler):
     """A huge-pages VM's snapshot: a File restore is refused (a memory
     file cannot back huge pages; Firecracker has the same rule) and the
     Uffd one goes on counting where the guest stopped, its RAM in huge
@@ -101,26 +98,18 @@ def test_huge_page_snapshot_restores_through_uffd_only(husk_bin, guest, hugepage
         assert code == 400 and "Uffd backend" in body["fault_message"], (code, body)
     finally:
         h.stop()
-    sock = tmp_path / "uffd.sock"
-    handler = subprocess.Popen([str(UFFD_HANDLER), str(sock), str(mem)], stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)
+    handler = uffd_handler(mem)
+    h = Husk(husk_bin, tmp_path / "c.sock")
     try:
-        assert "listening" in handler.stdout.readline()
-        h = Husk(husk_bin, tmp_path / "c.sock")
-        try:
-            assert h.request("PUT", "/snapshot/load", {
-                **load, "mem_backend": {"backend_type": "Uffd", "backend_path": str(sock)}}) == (204, None)
-            last = counts(before)[-1]
-            after = h.read_serial(until=f"n={last + 3}\n")
-            c = counts(before + after)
-            i = c.index(last)
-            assert c[i:i + 4] == [last, last + 1, last + 2, last + 3], (before[-200:], after[:200])
-            assert guest_mapping_page_kib(h.proc.pid) == 2048
-        finally:
-            h.stop()
-        out, _ = handler.communicate(timeout=30)
-        served = int(re.search(r"served (\d+) pages", out).group(1))
-        assert 0 < served <= MEM_MIB // 2, out
+        assert h.request("PUT", "/snapshot/load", {
+            **load, "mem_backend": {"backend_type": "Uffd", "backend_path": str(handler.sock)}}) == (204, None)
+        last = counts(before)[-1]
+        after = h.read_serial(until=f"n={last + 3}\n")
+        c = counts(before + after)
+        i = c.index(last)
+        assert c[i:i + 4] == [last, last + 1, last + 2, last + 3], (before[-200:], after[:200])
+        assert guest_mapping_page_kib(h.proc.pid) == 2048
     finally:
-        handler.kill()
-        handler.wait()
+        h.stop()
+    served, _, out = handler.counts()
+    assert 0 < served <= MEM_MIB // 2, out
