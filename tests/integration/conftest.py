@@ -75,6 +75,25 @@ def uffd_handler(tmp_path):
         h.stop()
 
 
+NR_HUGEPAGES = pathlib.Path("/proc/sys/vm/nr_hugepages")
+
+
+@pytest.fixture
+def hugepages():
+    """Set the host's pool to n pages for the test; put it back after."""
+    if os.geteuid() != 0 or not NR_HUGEPAGES.exists():
+        pytest.skip("needs root and hugetlbfs")
+    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
+        pytest.skip("no usable /dev/kvm")
+    before = NR_HUGEPAGES.read_text()
+
+    def set_pool(n):
+        NR_HUGEPAGES.write_text(str(n))
+        return int(NR_HUGEPAGES.read_text())
+    yield set_pool
+    NR_HUGEPAGES.write_text(before)
+
+
 # ---- hygiene: nothing a test starts outlives the run ----
 #
 # After every test, whatever it started and did not stop (a husk left by a

@@ -3,7 +3,6 @@
 with the number needed, never a silent fall-back to small pages; the
 memory size must be a multiple of 2 MiB. Their snapshots restore through
 the Uffd backend only."""
-import os
 import pathlib
 import re
 
@@ -12,24 +11,7 @@ import pytest
 from api_client import Husk
 from test_snapshot_failures import counts, create, pause
 
-NR_HUGEPAGES = pathlib.Path("/proc/sys/vm/nr_hugepages")
 MEM_MIB = 64
-
-
-@pytest.fixture
-def hugepages():
-    """Set the host's pool to n pages for the test; put it back after."""
-    if os.geteuid() != 0 or not NR_HUGEPAGES.exists():
-        pytest.skip("needs root and hugetlbfs")
-    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
-        pytest.skip("no usable /dev/kvm")
-    before = NR_HUGEPAGES.read_text()
-
-    def set_pool(n):
-        NR_HUGEPAGES.write_text(str(n))
-        return int(NR_HUGEPAGES.read_text())
-    yield set_pool
-    NR_HUGEPAGES.write_text(before)
 
 
 def guest_mapping_page_kib(pid):

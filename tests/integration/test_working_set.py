@@ -200,3 +200,42 @@ def test_working_set_fields_are_checked(husk_bin, snapshots, tmp_path):
         assert code == 400 and "working_set.mem_file_path" in body["fault_message"], body
     finally:
         h.stop()
+
+
+def test_huge_page_working_set_through_uffd(husk_bin, guest, hugepages, tmp_path, uffd_handler):
+    """With huge_pages 2M the working set is in 2 MiB pages: learned and
+    installed a huge page at a time."""
+    if hugepages(MEM_MIB // 2 + 4) < MEM_MIB // 2:
+        pytest.skip("the host could not make the huge pages")
+    state, mem = tmp_path / "h.state", tmp_path / "h.mem"
+    h = Husk(husk_bin, tmp_path / "boot.sock")
+    try:
+        assert h.request("PUT", "/machine-config", {"vcpu_count": 1, "mem_size_mib": MEM_MIB,
+                                                    "huge_pages": "2M"}) == (204, None)
+        assert h.request("PUT", "/boot-source", {"kernel_image_path": guest("snapshot_counter/snap_guest"),
+                                                 "boot_args": "console=ttyS0"}) == (204, None)
+        assert h.request("PUT", "/actions", {"action_type": "InstanceStart"}) == (204, None)
+        h.read_serial(until="n=3\n", timeout=120)
+        before = pause(h)
+        assert create(h, "Full", state, mem) == (204, None)
+    finally:
+        h.stop()
+    ws_file = tmp_path / "h.ws"
+    handler = uffd_handler(mem, "uffd-learn.sock")
+    recorded = learn(husk_bin, tmp_path, (state, mem, before), "Uffd", handler.sock, ws_file,
+                     mem_file_path=str(mem))
+    lazy, _, _ = handler.counts()
+    assert 0 < recorded <= lazy <= MEM_MIB // 2, (recorded, lazy)
+    assert os.path.getsize(ws_file) > recorded << 21  # header, table, then 2 MiB per page
+
+    handler = uffd_handler(mem, "uffd-prefetch.sock")
+    h, r = load(husk_bin, tmp_path / "p.sock", state, "Uffd", handler.sock, tmp_path / "p.metrics",
+                {"file": str(ws_file)})
+    try:
+        assert r == (204, None)
+        goes_on(h, before)
+        assert working_set_metrics(h, tmp_path / "p.metrics")["prefetched_pages"] == recorded
+    finally:
+        h.stop()
+    served, _, out = handler.counts()
+    assert served < lazy, out
