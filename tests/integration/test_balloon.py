@@ -42,6 +42,20 @@ def balloon_vm(husk_bin, guest, tmp_path):
         h.stop()
 
 
+def serial_line(h, prefix, timeout=120):
+    """The guest's serial line holding prefix, from all it printed so far:
+    read_serial hands over whole chunks, so a fast guest's next line may
+    already have come with the previous read."""
+    deadline = time.monotonic() + timeout
+    while True:
+        s = getattr(h, "serial", "")
+        i = s.find(prefix)
+        if i >= 0 and "\n" in s[i:]:
+            return s[s.rfind("\n", 0, i) + 1:s.index("\n", i)]
+        assert time.monotonic() < deadline, f"no {prefix!r} in {s[-500:]!r}"
+        h.read_serial(until="\n", timeout=deadline - time.monotonic())
+
+
 def boot(h, kernel, metrics):
     assert h.request("PUT", "/metrics", {"metrics_path": str(metrics)}) == (204, None)
     assert h.request("PUT", "/machine-config", {"vcpu_count": 1, "mem_size_mib": MEM_MIB}) == (204, None)
@@ -63,8 +77,7 @@ def test_inflate_returns_memory(balloon_vm, husk_bin, guest, tmp_path):
     before = rss_kib(h.proc.pid)
     t0 = time.monotonic()
     assert h.request("PATCH", "/balloon", {"amount_mib": TARGET_MIB}) == (204, None)
-    out = h.read_serial(until="kept=", timeout=120)
-    out += h.read_serial(until="\n", timeout=10)
+    out = serial_line(h, "kept=")
     secs = time.monotonic() - t0
     after = rss_kib(h.proc.pid)
     print(f"balloon: RSS {before} KiB -> {after} KiB after inflating {TARGET_MIB} MiB in {secs:.2f} s")
@@ -73,8 +86,7 @@ def test_inflate_returns_memory(balloon_vm, husk_bin, guest, tmp_path):
     # the whole target left the process (a little slack for husk's own pages)
     assert before - after >= (TARGET_MIB - 2) * 1024, (before, after)
 
-    out = h.read_serial(until="reported", timeout=120)
-    out += h.read_serial(until="\n", timeout=10)
+    out = serial_line(h, "balloon reported")
     assert f"balloon reported {8192 - PAGES} pages" in out, out
     reported = rss_kib(h.proc.pid)
     print(f"balloon: RSS {after} KiB -> {reported} KiB after reporting {32 - TARGET_MIB} MiB free")
@@ -144,8 +156,7 @@ def test_uffd_restore_does_not_serve_ballooned_pages(balloon_vm, husk_bin, guest
             "mem_backend": {"backend_type": "Uffd", "backend_path": str(handler.sock)}}) == (204, None)
         assert r.request("GET", "/balloon")[1]["stats_polling_interval_s"] == 1
         assert r.request("PATCH", "/balloon", {"amount_mib": TARGET_MIB}) == (204, None)
-        out = r.read_serial(until="kept=", timeout=120)
-        out += r.read_serial(until="\n", timeout=10)
+        out = serial_line(r, "kept=")
         assert f"balloon inflated {PAGES} pages first=0 kept=165" in out, out
     finally:
         r.stop()
