@@ -48,7 +48,7 @@ def load(husk_bin, sock, state, backend, path, metrics, ws=None):
     h = Husk(husk_bin, sock)
     assert h.request("PUT", "/metrics", {"metrics_path": str(metrics)}) == (204, None)
     h.log = metrics.with_suffix(".log")
-    assert h.request("PUT", "/logger", {"log_path": str(h.log), "level": "Info"}) == (204, None)
+    assert h.request("PUT", "/logger", {"log_path": str(h.log), "level": "Debug"}) == (204, None)
     body = {"snapshot_path": str(state), "resume_vm": True,
             "mem_backend": {"backend_type": backend, "backend_path": str(path)}}
     if ws is not None:
@@ -92,7 +92,9 @@ def learn(husk_bin, tmp_path, snap, backend, mem_path, ws_file, **extra):
         recorded = working_set_metrics(h, tmp_path / "learn.metrics")["recorded_pages"]
     finally:
         h.stop()
-    assert f"working set: learned {recorded} pages" in h.log.read_text()
+    log = h.log.read_text()
+    assert f"working set: learned {recorded} pages" in log
+    assert "pages at memory-file offset 0x" in log  # which pages, at Debug
     return recorded
 
 

@@ -291,6 +291,10 @@ int ws_record_write(struct ws_recorder *r)
 		log_info("working set: learned %llu pages (%u ranges, %llu KiB) into %s",
 		         (unsigned long long)pages, nr_ranges,
 		         (unsigned long long)(pages * r->e.page_size >> 10), r->path);
+		/* which pages: at Debug, one line per range */
+		for (uint32_t i = 0; i < nr_ranges; i++)
+			log_debug("working set: %llu pages at memory-file offset 0x%llx",
+			          (unsigned long long)range[i].pages, (unsigned long long)range[i].offset);
 	}
 	free(range);
 	free(entries);
