@@ -119,6 +119,10 @@ struct api_snapshot_load {
 	int nr_overrides;
 	struct api_net_override overrides[CONFIG_MAX_NETS];
 	char *vsock_uds_override;
+	/* husk-only "working_set" (vmm/snapshot/working_set.h) */
+	char *ws_file;
+	uint32_t ws_record_ms;
+	char *ws_mem_file_path;
 };
 
 struct api_request {

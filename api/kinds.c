@@ -204,6 +204,8 @@ static void free_snap_load(struct api_request *r)
 	free(r->snap_load.snapshot_path);
 	free(r->snap_load.backend_path);
 	free(r->snap_load.vsock_uds_override);
+	free(r->snap_load.ws_file);
+	free(r->snap_load.ws_mem_file_path);
 	for (int i = 0; i < r->snap_load.nr_overrides; i++) {
 		free(r->snap_load.overrides[i].iface_id);
 		free(r->snap_load.overrides[i].host_dev_name);

@@ -402,8 +402,13 @@ static json_t *metrics_husk_json(struct metrics *m, const struct vmm *vmm)
 		json_object_set_new(api, res_names[r], c);
 	}
 	unsigned long long boot_us = vmm ? atomic_load(&vmm->boottimer.boot_time_us) : 0;
-	return json_pack("{s:I, s:I, s:o}", "uptime_us", (json_int_t)log_uptime_us(), "guest_boot_time_us",
-	                 (json_int_t)boot_us, "api_responses", api);
+	/* the working set the restore learned or prefetched (vmm thread's) */
+	const struct ws_stats *ws = vmm ? &vmm->snap.ws_stats : &(const struct ws_stats){ 0 };
+	json_t *wsj = json_pack("{s:I, s:I, s:I}", "recorded_pages", (json_int_t)ws->recorded_pages,
+	                        "prefetched_pages", (json_int_t)ws->prefetched_pages,
+	                        "prefetch_us", (json_int_t)ws->prefetch_us);
+	return json_pack("{s:I, s:I, s:o, s:o}", "uptime_us", (json_int_t)log_uptime_us(), "guest_boot_time_us",
+	                 (json_int_t)boot_us, "api_responses", api, "working_set", wsj);
 }
 
 static bool metrics_is_store(const char *group)
