@@ -146,7 +146,8 @@ static int run_option(int c, const char *arg, struct vm_config *cfg, bool *selft
 	switch (c) {
 	case CLI_LEVEL:
 	case CLI_SECCOMP_LEVEL:
-	case CLI_NO_SECCOMP: return cli_common(PROG, c, arg);
+	case CLI_NO_SECCOMP:
+	case CLI_SECCOMP_FILTER: return cli_common(PROG, c, arg);
 	case 'S': *selftest = true; return 0;
 	case 'h': usage(stdout); exit(0);
 	}
@@ -294,7 +295,8 @@ static int serve_option(int c, const char *arg, struct serve_opts *o)
 	case O_IGNORED: return 0;
 	case CLI_LEVEL:
 	case CLI_SECCOMP_LEVEL:
-	case CLI_NO_SECCOMP: return cli_common(PROG, c, arg);
+	case CLI_NO_SECCOMP:
+	case CLI_SECCOMP_FILTER: return cli_common(PROG, c, arg);
 	case 'h': usage(stdout); exit(0);
 	}
 	usage(stderr);
