@@ -452,3 +452,15 @@ def test_jailed_non_root_restore_through_uffd(tmp_path, jail_base):
     counted = [n for n, _ in steps(before + after)]
     assert counted == list(range(1, stop + 1)), counted
     assert "snap-guest: done" in after
+
+
+def test_version_in_firecrackers_shape():
+    """`jailer --version`'s first line is '<name> v<semver>', as
+    Firecracker's; the semver is the Firecracker release followed."""
+    if not JAILER.exists():
+        pytest.skip("husk-jailer is not built")
+    r = subprocess.run([str(JAILER), "--version"], capture_output=True, text=True, timeout=10)
+    assert r.returncode == 0, r.stderr
+    first = r.stdout.splitlines()[0].split(" ")
+    assert first[0] == "husk-jailer" and first[1].startswith("v"), r.stdout
+    assert [int(x) for x in first[1][1:].split(".")] >= [1, 0, 0], r.stdout

@@ -217,6 +217,7 @@ static void jail_usage(void)
 	        "                   [--cgroup FILE=VALUE]... [--parent-cgroup NAME]\n"
 	        "                   [--resource-limit fsize=N|no-file=N]... [--daemonize] [--new-pid-ns]\n"
 	        "                   [--node N (ignored)]\n"
+	        "       husk-jailer --version\n"
 	        "                   -- [husk arguments]\n");
 }
 
@@ -732,6 +733,12 @@ int main(int argc, char **argv)
 	struct jail j;
 	unsigned long long start_us = jail_clock_us(CLOCK_MONOTONIC);
 	unsigned long long start_cpu_us = jail_clock_us(CLOCK_PROCESS_CPUTIME_ID);
+	if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+		/* Firecracker's jailer's shape, as husk --version */
+		printf("husk-jailer v%s\nhusk-jailer %s, following the jailer of Firecracker v%s\n",
+		       FIRECRACKER_API_VERSION, HUSK_VERSION, FIRECRACKER_API_VERSION);
+		return 0;
+	}
 	if (jail_parse(&j, argc, argv) < 0)
 		return 1;
 	j.start_us = start_us;
