@@ -254,8 +254,10 @@ static int serve_option(int c, const char *arg, struct serve_opts *o)
 	switch (c) {
 	case O_SOCK: o->sock = arg; return 0;
 	case O_ID:
-		if (!*arg || strlen(arg) > 64)
-			return cli_error(PROG, "--id must be 1..64 characters, got '%s'", arg);
+		/* Firecracker's validate_instance_id (ASCII letters here) */
+		if (!*arg || strlen(arg) > 64 || strspn(arg, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+		                                             "0123456789-") != strlen(arg))
+			return cli_error(PROG, "--id must be 1..64 letters, digits or '-', got '%s'", arg);
 		o->id = arg;
 		return 0;
 	case O_CONFIG: o->config_file = arg; return 0;

@@ -154,3 +154,19 @@ def test_ids_outside_firecrackers_characters_are_refused(husk, tmp_path, bad):
     assert "drive_id" in fault(h.request("PUT", "/drives/x", {
         "drive_id": "", "path_on_host": str(disk), "is_root_device": False, "is_read_only": True}))
     assert h.request("GET", "/vm/config")[1]["drives"] == []
+
+
+@pytest.mark.parametrize("bad", ["a/b", "a_b", "", "x" * 65, "vm.1"])
+def test_instance_id_takes_firecrackers_characters(husk_bin, tmp_path, bad):
+    """--id as Firecracker's validate_instance_id: 1..64 letters, digits
+    or '-'; anything else is a usage error before a socket exists."""
+    import subprocess
+    r = subprocess.run([husk_bin, "--api-sock", str(tmp_path / "s"), "--id", bad], capture_output=True,
+                       text=True, timeout=10)
+    assert r.returncode == 2 and "--id must be 1..64 letters, digits or '-'" in r.stderr, r.stderr
+    assert not (tmp_path / "s").exists()
+
+
+def test_instance_id_with_dashes_is_taken(husk):
+    h = husk("--id", "vm-42-A")
+    assert h.request("GET", "/")[1]["id"] == "vm-42-A"
