@@ -394,6 +394,8 @@ static int cmd_serve(int argc, char **argv)
 	int code;
 
 	config_init(&cfg);
+	/* Firecracker's default level (logger.rs DEFAULT_LEVEL) */
+	log_set_level(LOG_INFO);
 	code = serve_parse(argc, argv, &o);
 	if (code)
 		goto out_cfg;

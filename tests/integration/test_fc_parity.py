@@ -170,3 +170,15 @@ def test_instance_id_takes_firecrackers_characters(husk_bin, tmp_path, bad):
 def test_instance_id_with_dashes_is_taken(husk):
     h = husk("--id", "vm-42-A")
     assert h.request("GET", "/")[1]["id"] == "vm-42-A"
+
+
+def test_default_log_level_is_firecrackers_info(husk, tmp_path):
+    """Without --level or a logger level, Info lines are written (as
+    Firecracker's default), Debug lines are not."""
+    log = tmp_path / "default.log"
+    h = husk("--log-path", str(log))
+    assert h.request("GET", "/")[0] == 200
+    h.stop()
+    text = log.read_text()
+    assert "[Info] API GET / -> 200" in text, text
+    assert "[Debug]" not in text, text
