@@ -119,8 +119,10 @@ def test_kata_flow(tmp_path, guest, netns):
     # setPaths / fcInitConfiguration: <chroot base>/<exec name>/<id>/root
     # with run/ for the socket; Kata bind-mounts its assets in, this test
     # copies them (the jail sees the same files either way)
-    sandbox = "kata0123456789abcdef"
-    base = tmp_path / "run-kata"
+    # short: the socket path must fit sun_path (108 bytes), which is why
+    # Kata truncates its ids
+    sandbox = "kata01"
+    base = tmp_path / "k"
     root = base / "husk" / sandbox / "root"
     (root / "run").mkdir(parents=True)
     shutil.copy(guest("linux64_check"), root / "vmlinux")

@@ -228,10 +228,17 @@ def test_merge_of_a_non_sparse_diff_copy(tmp_path):
 
 
 def restore_merged(tmp_path, base_mem, diff_state, diff_mem, name):
+    """The count the Diff merged onto its base resumes at. The copy stays
+    sparse and the files go when read: the level-1 machine's /tmp is
+    small (RAM), and a Diff of resident pages is most of the guest."""
     merged = tmp_path / f"{name}.mem"
-    merged.write_bytes(base_mem.read_bytes())
+    subprocess.run(["cp", "--sparse=always", str(base_mem), str(merged)], check=True)
     subprocess.run([str(MERGE), str(merged), str(diff_mem)], check=True, capture_output=True)
-    return counts(host("--restore-file", diff_state, merged, "--lines", 1))
+    try:
+        return counts(host("--restore-file", diff_state, merged, "--lines", 1))
+    finally:
+        merged.unlink()
+        diff_mem.unlink()
 
 
 def test_diff_without_dirty_tracking_takes_resident_pages_then_enable_diff_on_load(tmp_path):
