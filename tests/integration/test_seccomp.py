@@ -251,3 +251,28 @@ def test_filter_file_and_no_seccomp_exclude_each_other(run_husk, guest, tmp_path
         assert "--seccomp-filter cannot go with --no-seccomp" in r.stderr, r.stderr
     r = run_husk("--kernel", guest("pvh_hello"), "--seccomp-filter", str(tmp_path / "none.json"))
     assert r.returncode == 2 and "--seccomp-filter" in r.stderr, r.stderr
+
+
+def test_snapshot_load_filters_every_thread(tmp_path):
+    """`husk snapshot load` runs its restored guest under the filters by
+    default, as `husk run` does; --no-seccomp turns them off."""
+    from test_snapshot_vmm import HUSK, take
+    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
+        pytest.skip("no usable /dev/kvm")
+    state, mem, _ = take(tmp_path, "n=3", disk=False, stop=100000)
+    for extra, mode in (([], 2), (["--no-seccomp"], 0)):
+        serial = tmp_path / f"serial{mode}.txt"
+        proc = subprocess.Popen([str(HUSK), "snapshot", "load", "--snapshot", str(state), "--mem-file",
+                                 str(mem), "--resume", "--serial-out", str(serial), *extra],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            deadline = time.monotonic() + 60
+            # the guest counts on after the restore: the VM runs
+            while "n=5\n" not in (serial.read_text() if serial.exists() else ""):
+                assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
+                time.sleep(0.05)  # polling a file the guest writes; the line is the condition
+            threads = thread_seccomp(proc.pid)
+        finally:
+            proc.kill()
+            proc.wait()
+        assert threads["husk"][0] == mode and threads["fc_vcpu 0"][0] == mode, threads
