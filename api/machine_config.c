@@ -9,10 +9,27 @@
 
 static const char *const huge_names[] = { "None", "2M", NULL };
 
+/* smt, or ht_enabled: its name before Firecracker 1.0, which Kata's
+ * driver still sends (Firecracker itself now refuses it) */
+static int smt_field(const json_t *o, bool *smt, bool *has, struct api_err *e)
+{
+	bool old, has_old;
+	int ret = api_field_bool(o, "smt", false, smt, has, e);
+	if (ret == 0)
+		ret = api_field_bool(o, "ht_enabled", false, &old, &has_old, e);
+	if (ret == 0 && has_old && *has && old != *smt)
+		ret = api_fail(e, "ht_enabled: contradicts smt (its newer name)");
+	if (ret == 0 && has_old && !*has) {
+		*smt = old;
+		*has = true;
+	}
+	return ret;
+}
+
 int api_parse_machine_config(const json_t *o, bool patch, struct api_machine *out, struct api_err *e)
 {
-	static const char *const allowed[] = { "vcpu_count", "mem_size_mib", "smt", "track_dirty_pages",
-		                               "huge_pages", "cpu_template", NULL };
+	static const char *const allowed[] = { "vcpu_count", "mem_size_mib", "smt", "ht_enabled",
+		                               "track_dirty_pages", "huge_pages", "cpu_template", NULL };
 	uint64_t v;
 	bool has;
 	int huge = 0, tmpl = 0;
@@ -31,7 +48,7 @@ int api_parse_machine_config(const json_t *o, bool patch, struct api_machine *ou
 	if (ret < 0)
 		return ret;
 	out->set |= has ? MACHINE_MEM : 0;
-	ret = api_field_bool(o, "smt", false, &out->m.smt, &has, e);
+	ret = smt_field(o, &out->m.smt, &has, e);
 	if (ret < 0)
 		return ret;
 	out->set |= has ? MACHINE_SMT : 0;

@@ -9,9 +9,10 @@
 
 int api_parse_net(const json_t *o, const char *path_id, struct net_config *out, struct api_err *e)
 {
-	static const char *const allowed[] = { "iface_id", "host_dev_name", "guest_mac", "rx_rate_limiter",
+	static const char *const allowed[] = { "iface_id", "host_dev_name", "guest_mac", "mtu", "rx_rate_limiter",
 		                               "tx_rate_limiter", NULL };
 	char *mac = NULL;
+	uint64_t mtu = 0;
 	int ret;
 
 	memset(out, 0, sizeof(*out));
@@ -30,6 +31,11 @@ int api_parse_net(const json_t *o, const char *path_id, struct net_config *out, 
 			ret = api_fail(e, "guest_mac: must look like 06:00:ac:10:00:02");
 		out->has_mac = true;
 	}
+	/* Firecracker's range: the smallest IPv4 MTU up to what the 16-bit
+	 * config field holds */
+	if (ret == 0)
+		ret = api_field_u64(o, "mtu", false, 68, 65535, &mtu, NULL, e);
+	out->mtu = (uint16_t)mtu;
 	if (ret == 0)
 		ret = api_field_rate_limiter(o, "rx_rate_limiter", &out->rx_rate_limiter, NULL, e);
 	if (ret == 0)

@@ -2,6 +2,8 @@
  * config file. */
 #include "api/api.h"
 #include "devices/virtio/net.h"
+#include "vmm/log.h"
+#include "vmm/metrics.h"
 
 json_t *api_rate_limiter_json(const struct rate_limiter_config *rl)
 {
@@ -50,9 +52,9 @@ json_t *api_net_json(const struct net_config *n)
 {
 	char mac[NET_MAC_STR_LEN];
 	net_format_mac(n->guest_mac, mac);
-	return json_pack("{s:s, s:s, s:o, s:o, s:o}", "iface_id", n->iface_id, "host_dev_name",
-	                 n->host_dev_name, "guest_mac", n->has_mac ? json_string(mac) : json_null(),
-	                 "rx_rate_limiter", api_rate_limiter_json(&n->rx_rate_limiter), "tx_rate_limiter",
+	return json_pack("{s:s, s:s, s:o, s:o, s:o, s:o}", "iface_id", n->iface_id, "host_dev_name",
+	                 n->host_dev_name, "guest_mac", n->has_mac ? json_string(mac) : json_null(), "mtu",
+	                 n->mtu ? json_integer(n->mtu) : json_null(), "rx_rate_limiter", api_rate_limiter_json(&n->rx_rate_limiter), "tx_rate_limiter",
 	                 api_rate_limiter_json(&n->tx_rate_limiter));
 }
 
@@ -74,6 +76,19 @@ json_t *api_devices_json(const struct vm_config *c)
 	                 api_balloon_json(&c->balloon));
 }
 
+/* Firecracker answers null; husk shows what is in force once a log path
+ * is set (PUT /logger, --log-path). */
+static json_t *logger_json(void)
+{
+	bool show_level, show_origin;
+	const char *path = log_get_path();
+	if (!path)
+		return json_null();
+	log_get_options(&show_level, &show_origin);
+	return json_pack("{s:s, s:s, s:b, s:b}", "log_path", path, "level", log_level_name(log_get_level()),
+	                 "show_level", show_level, "show_log_origin", show_origin);
+}
+
 void api_apply_vm_config(struct api_target *t, struct api_reply *rep)
 {
 	const struct vm_config *c = t->cfg;
@@ -82,9 +97,11 @@ void api_apply_vm_config(struct api_target *t, struct api_reply *rep)
 		boot = json_pack("{s:s, s:o, s:o}", "kernel_image_path", c->boot.kernel_image_path,
 		                 "initrd_path", str_or_null(c->boot.initrd_path), "boot_args",
 		                 str_or_null(c->boot.boot_args));
-	json_t *o = json_pack("{s:o, s:o, s:o, s:n, s:n}", "boot-source", boot, "machine-config",
+	json_t *o = json_pack("{s:o, s:o, s:o, s:o, s:o}", "boot-source", boot, "machine-config",
 	                      api_machine_json(&c->machine), "cpu-config", api_cpu_config_json(&c->cpu_config),
-	                      "logger", "metrics");
+	                      "logger", logger_json(), "metrics",
+	                      t->metrics && t->metrics->path ? json_pack("{s:s}", "metrics_path", t->metrics->path)
+	                                                     : json_null());
 	json_t *devices = api_devices_json(c);
 	if (o && devices)
 		json_object_update(o, devices);

@@ -64,6 +64,7 @@ struct net_config {
 	char *host_dev_name;
 	bool has_mac;
 	uint8_t guest_mac[6];
+	uint16_t mtu; /* offered with VIRTIO_NET_F_MTU; 0: not offered */
 	struct rate_limiter_config rx_rate_limiter;
 	struct rate_limiter_config tx_rate_limiter;
 };

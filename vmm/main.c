@@ -146,7 +146,8 @@ static int run_option(int c, const char *arg, struct vm_config *cfg, bool *selft
 	switch (c) {
 	case CLI_LEVEL:
 	case CLI_SECCOMP_LEVEL:
-	case CLI_NO_SECCOMP: return cli_common(PROG, c, arg);
+	case CLI_NO_SECCOMP:
+	case CLI_SECCOMP_FILTER: return cli_common(PROG, c, arg);
 	case 'S': *selftest = true; return 0;
 	case 'h': usage(stdout); exit(0);
 	}
@@ -223,11 +224,14 @@ struct serve_opts {
 	const char *metadata; /* --metadata: the MMDS store's first content */
 	bool no_api, show_level, show_origin, no_acpi;
 	uint64_t max_payload, mmds_limit; /* 0: not given */
+	/* --start-time-cpu-us, --parent-cpu-time-us: the jailer's CPU clock
+	 * at exec and the CPU it used (api_server's startup CPU time) */
+	uint64_t start_cpu_us, parent_cpu_us;
 };
 
 enum { O_SOCK = 1, O_ID, O_CONFIG, O_NO_API, O_LOG_PATH, O_SHOW_LEVEL, O_SHOW_ORIGIN, O_METRICS,
        O_START_US, O_MAX_PAYLOAD, O_MMDS_LIMIT, O_METADATA, O_DESCRIBE, O_SNAP_VERSION, O_NO_ACPI,
-       O_IGNORED };
+       O_START_CPU_US, O_PARENT_CPU_US, O_IGNORED };
 
 /* --describe-snapshot FILE: the format version, as Firecracker prints its
  * snapshot data version ("v<major>.0.0"). Exits. */
@@ -250,8 +254,10 @@ static int serve_option(int c, const char *arg, struct serve_opts *o)
 	switch (c) {
 	case O_SOCK: o->sock = arg; return 0;
 	case O_ID:
-		if (!*arg || strlen(arg) > 64)
-			return cli_error(PROG, "--id must be 1..64 characters, got '%s'", arg);
+		/* Firecracker's validate_instance_id (ASCII letters here) */
+		if (!*arg || strlen(arg) > 64 || strspn(arg, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+		                                             "0123456789-") != strlen(arg))
+			return cli_error(PROG, "--id must be 1..64 letters, digits or '-', got '%s'", arg);
 		o->id = arg;
 		return 0;
 	case O_CONFIG: o->config_file = arg; return 0;
@@ -266,6 +272,13 @@ static int serve_option(int c, const char *arg, struct serve_opts *o)
 		if (cli_parse_u64(arg, 0, UINT64_MAX, &v) < 0)
 			return cli_error(PROG, "--start-time-us must be a number, got '%s'", arg);
 		log_set_start_us(v);
+		return 0;
+	case O_START_CPU_US:
+	case O_PARENT_CPU_US:
+		if (cli_parse_u64(arg, 0, UINT64_MAX, &v) < 0)
+			return cli_error(PROG, c == O_START_CPU_US ? "--start-time-cpu-us must be a number, got '%s'"
+			                                          : "--parent-cpu-time-us must be a number, got '%s'", arg);
+		*(c == O_START_CPU_US ? &o->start_cpu_us : &o->parent_cpu_us) = v;
 		return 0;
 	case O_MAX_PAYLOAD:
 		if (cli_parse_u64(arg, 1, 1 << 30, &v) < 0)
@@ -284,7 +297,8 @@ static int serve_option(int c, const char *arg, struct serve_opts *o)
 	case O_IGNORED: return 0;
 	case CLI_LEVEL:
 	case CLI_SECCOMP_LEVEL:
-	case CLI_NO_SECCOMP: return cli_common(PROG, c, arg);
+	case CLI_NO_SECCOMP:
+	case CLI_SECCOMP_FILTER: return cli_common(PROG, c, arg);
 	case 'h': usage(stdout); exit(0);
 	}
 	usage(stderr);
@@ -309,12 +323,11 @@ static int serve_parse(int argc, char **argv, struct serve_opts *o)
 		{ "describe-snapshot", required_argument, NULL, O_DESCRIBE },
 		{ "snapshot-version", no_argument, NULL, O_SNAP_VERSION },
 		{ "no-acpi", no_argument, NULL, O_NO_ACPI },
+		{ "start-time-cpu-us", required_argument, NULL, O_START_CPU_US },
+		{ "parent-cpu-time-us", required_argument, NULL, O_PARENT_CPU_US },
 		/* Firecracker flags with nothing to do here: the boot timer is
-		 * always there; the jailer passes the CPU start times; there are
-		 * no modules to filter the log by */
+		 * always there; there are no modules to filter the log by */
 		{ "boot-timer", no_argument, NULL, O_IGNORED },
-		{ "start-time-cpu-us", required_argument, NULL, O_IGNORED },
-		{ "parent-cpu-time-us", required_argument, NULL, O_IGNORED },
 		{ "module", required_argument, NULL, O_IGNORED },
 	};
 	struct option opts[32];
@@ -381,6 +394,8 @@ static int cmd_serve(int argc, char **argv)
 	int code;
 
 	config_init(&cfg);
+	/* Firecracker's default level (logger.rs DEFAULT_LEVEL) */
+	log_set_level(LOG_INFO);
 	code = serve_parse(argc, argv, &o);
 	if (code)
 		goto out_cfg;
@@ -412,7 +427,7 @@ static int cmd_serve(int argc, char **argv)
 		}
 		api_up = true;
 	}
-	metrics_mark_startup(&metrics);
+	metrics_mark_startup(&metrics, o.start_cpu_us, o.parent_cpu_us);
 	if (o.config_file && serve_boot(&t) < 0)
 		goto out;
 	code = vmm_run(&vmm);

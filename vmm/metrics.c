@@ -53,12 +53,16 @@ void metrics_latency(struct metrics *m, enum metrics_latency which, unsigned lon
 		atomic_store(&m->latency_us[which], us);
 }
 
-void metrics_mark_startup(struct metrics *m)
+void metrics_mark_startup(struct metrics *m, unsigned long long start_cpu_us,
+                          unsigned long long parent_cpu_us)
 {
 	struct timespec cpu;
 	m->startup_us = log_uptime_us();
-	if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu) == 0)
-		m->startup_cpu_us = (unsigned long long)cpu.tv_sec * 1000000 + (unsigned long long)cpu.tv_nsec / 1000;
+	if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu) == 0) {
+		unsigned long long now = (unsigned long long)cpu.tv_sec * 1000000 + (unsigned long long)cpu.tv_nsec / 1000;
+		/* a start time from another clock's future counts as 0 */
+		m->startup_cpu_us = (now > start_cpu_us ? now - start_cpu_us : 0) + parent_cpu_us;
+	}
 }
 
 /* ---- Firecracker's schema (tests/host_tools/fcmetrics.py): every group
@@ -512,6 +516,11 @@ int metrics_open(struct metrics *m, const char *path)
 	m->fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0600);
 	if (m->fd < 0)
 		return -errno;
+	m->path = strdup(path);
+	if (!m->path) {
+		ret = -ENOMEM;
+		goto fail;
+	}
 	if (!m->loop)
 		return 0;
 	m->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
@@ -541,4 +550,6 @@ void metrics_close(struct metrics *m)
 	if (m->fd >= 0)
 		close(m->fd);
 	m->fd = m->timer_fd = -1;
+	free(m->path);
+	m->path = NULL;
 }

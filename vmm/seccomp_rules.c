@@ -74,6 +74,8 @@ static const struct sc_rule rules_vmm[] = {
 	ALLOW(pread64), ALLOW(pwrite64), ALLOW(preadv), ALLOW(pwritev), ALLOW(preadv2),
 	ALLOW(pwritev2), ALLOW(fsync), ALLOW(fdatasync), ALLOW(fallocate), ALLOW(ftruncate),
 	ALLOW(msync), ALLOW(io_uring_enter),
+	/* a Diff snapshot without dirty tracking: the resident pages */
+	ALLOW(mincore),
 	/* PATCH /drives path_on_host on an Async drive: the new file goes in
 	 * the ring's registered table (blk_uring_set_file). The rings are set
 	 * up before this filter and restricted to this one register op too. */

@@ -162,7 +162,7 @@ static void test_drives(void **state)
 	refused(HTTP_PUT, "/drives/a", "{\"drive_id\": \"a\", \"path_on_host\": \"/i\", \"is_root_device\": false,"
 	        " \"rate_limiter\": {\"bandwidth\": {\"size\": 1, \"refill_time\": 1, \"x\": 1}}}", "unknown field `x`");
 	refused(HTTP_PUT, "/drives/a%2F..", "{\"drive_id\": \"a%2F..\", \"path_on_host\": \"/i\", \"is_root_device\": false}",
-	        "drive_id: only letters");
+	        "drive_id: API Resource IDs can only contain alphanumeric characters and underscores.");
 	refused(HTTP_PATCH, "/drives/a", "{\"drive_id\": \"a\", \"is_read_only\": true}", "unknown field `is_read_only`");
 }
 
