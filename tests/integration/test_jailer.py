@@ -417,7 +417,8 @@ def test_jailed_non_root_restore_through_uffd(tmp_path, jail_base):
     need_static()
     if not HOST_UFFD:
         pytest.skip("this kernel has no /dev/userfaultfd (Linux 6.1+)")
-    from test_snapshot_vmm import UFFD_HANDLER, steps, take
+    from conftest import UffdHandler
+    from test_snapshot_vmm import steps, take
     if not os.access("/dev/kvm", os.R_OK | os.W_OK):
         pytest.skip("no usable /dev/kvm")
     stop = 12
@@ -433,10 +434,8 @@ def test_jailed_non_root_restore_through_uffd(tmp_path, jail_base):
     os.chown(serial, UID, GID)
     sock = root / "uffd.sock"
     # the control plane's handler runs outside the jail, with the memory file
-    handler = subprocess.Popen([str(UFFD_HANDLER), str(sock), str(mem)], stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)
+    handler = UffdHandler(sock, mem)
     try:
-        assert "listening" in handler.stdout.readline()
         os.chmod(sock, 0o666)
         r = subprocess.run(
             [str(JAILER), "--id", jail_id, "--exec-file", str(exec_file), "--uid", str(UID),
@@ -444,8 +443,7 @@ def test_jailed_non_root_restore_through_uffd(tmp_path, jail_base):
              "--snapshot", "/vm.state", "--uffd-sock", "/uffd.sock", "--resume",
              "--serial-out", "/serial.txt"], capture_output=True, text=True, timeout=120)
     finally:
-        handler.kill()
-        handler.wait()
+        handler.stop()
     remove_cgroup(jail_id)
     assert r.returncode == 0, r.stderr
     after = serial.read_text()
