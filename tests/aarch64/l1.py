@@ -3,7 +3,8 @@
 import subprocess
 from pathlib import Path
 
-TOP = Path(__file__).resolve().parent.parent.parent
+HERE = Path(__file__).resolve().parent
+TOP = HERE.parent.parent
 RUN = TOP / "tools" / "l1" / "run"
 
 
