@@ -22,9 +22,9 @@ def built(*argv):
                                check=True, stdout=subprocess.PIPE, text=True).stdout.strip())
 
 
-def cross_static(src, out):
+def cross_static(src, out, *flags):
     subprocess.run([CROSS_CC, "-std=gnu11", "-static", "-O2", "-Wall", "-Wextra", "-Werror",
-                    "-o", str(out), str(src)], check=True)
+                    *flags, "-o", str(out), str(src)], check=True)
 
 
 @pytest.fixture(scope="session")
@@ -36,7 +36,10 @@ def arm_guest(tmp_path_factory):
     rootfs = built("rootfs/build.sh", "arm64")
     probes = tmp_path_factory.mktemp("arm-probes")
     cross_static(HERE / "api-probe.c", probes / "api-probe")
-    cross_static(TOP / "tests" / "nested" / "vsock-probe.c", probes / "vsock-probe")
+    # the cross toolchain's linux/vm_sockets.h uses struct sockaddr without
+    # including <sys/socket.h>, which vsock-probe.c includes after it
+    cross_static(TOP / "tests" / "nested" / "vsock-probe.c", probes / "vsock-probe",
+                 "-include", "sys/socket.h")
     # the kernel unpacks concatenated newc archives in order: a second one
     # adds /bin/vsock-probe to the cached initramfs
     extra = tmp_path_factory.mktemp("arm-l2-extra")

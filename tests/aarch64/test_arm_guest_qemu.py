@@ -20,7 +20,7 @@ def test_guest_boots_ext4_root_on_virtio_mmio_blk_with_two_cpus_net_and_rng(arm_
         run = ('echo cpus-online=$(cat /sys/devices/system/cpu/online); '
                'echo rng=$(cat /sys/class/misc/hw_random/rng_current); '
                'echo mac=$(cat /sys/class/net/eth0/address); '
-               'echo l2-root=$(grep " / " /proc/mounts | cut -d" " -f3,4)')
+               'echo l2-root=$(grep \' / \' /proc/mounts | cut -d\' \' -f3,4)')
         proc = subprocess.run(
             [QEMU, "-M", "virt", "-accel", "tcg,thread=multi", "-cpu", "max,pauth-impdef=on",
              "-smp", "2", "-m", "256", "-nographic", "-no-reboot", "-nodefaults", "-serial", "stdio",

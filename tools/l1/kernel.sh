@@ -5,8 +5,9 @@
 # overlay, veth and bridge as modules.  Keeps vmlinuz and the modules level 1
 # loads with everything they depend on (read from each module's .modinfo, as
 # there is no depmod on a fresh machine), in load order.
-# Cached in ${HUSK_CACHE:-/var/cache/husk}/l1g-kernel-<package>-<version>/
-# (x86_64) or l1a-kernel-<package>-<version>/ (aarch64):
+# Cached in ${HUSK_CACHE:-/var/cache/husk}/l1g-kernel-<modules>-<package>-<version>/
+# (x86_64) or l1a-kernel-<modules>-<package>-<version>/ (aarch64), <modules>
+# a hash of the module list below:
 #   vmlinuz  modules/*.ko  modules/order  package
 # Prints that directory.  Offline, the newest cached copy is used.
 set -eu
@@ -16,7 +17,9 @@ die() { echo "tools/l1/kernel.sh: $*" >&2; exit 1; }
 # What level 1 needs: the 9p root, the overlay on it, KVM, and what the
 # tests make (taps, veth pairs, bridges, loop devices).  arm64's KVM is built
 # in; its command's output goes through a virtio console (-M virt has one
-# UART, level 1's own console).
+# UART, level 1's own console); its ext4 (for a guest's disk image on a
+# loop device) is a module, and needs crc32c loaded first: without modprobe
+# nothing loads it on demand.
 case "${1:-x86_64}" in
 x86_64)
 	META=linux-image-amd64 NAME=l1g-kernel OBJCOPY=objcopy
@@ -24,7 +27,7 @@ x86_64)
 aarch64)
 	META=linux-image-arm64:arm64 NAME=l1a-kernel OBJCOPY=aarch64-linux-gnu-objcopy
 	command -v $OBJCOPY >/dev/null || die "$OBJCOPY missing: tools/deps --arm64"
-	WANT="virtio_pci 9pnet_virtio 9p overlay virtio_console tun veth bridge loop" ;;
+	WANT="virtio_pci 9pnet_virtio 9p overlay virtio_console tun veth bridge loop crc32c_generic ext4" ;;
 *) die "unknown architecture $1 (x86_64 or aarch64)" ;;
 esac
 
@@ -53,4 +56,4 @@ keep_modules() {
 }
 
 . "$(dirname "$0")/debian-kernel.sh"
-debian_kernel "$META" "$NAME" keep_modules
+debian_kernel "$META" "$NAME-$(echo "$WANT" | sha256sum | cut -c1-8)" keep_modules
