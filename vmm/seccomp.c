@@ -111,6 +111,15 @@ static size_t sc_fmt_s(char *p, const char *s)
 	return n;
 }
 
+/* The trapped syscall's second argument and its return register. */
+#if defined(__x86_64__)
+#define SC_ARG1(uc) ((uc)->uc_mcontext.gregs[REG_RSI])
+#define SC_RET(uc) ((uc)->uc_mcontext.gregs[REG_RAX])
+#elif defined(__aarch64__)
+#define SC_ARG1(uc) ((uc)->uc_mcontext.regs[1])
+#define SC_RET(uc) ((uc)->uc_mcontext.regs[0])
+#endif
+
 /* Async-signal-safe: formats by hand and writes once to stderr. */
 static void sc_sigsys(int sig, siginfo_t *si, void *uc_)
 {
@@ -124,11 +133,11 @@ static void sc_sigsys(int sig, siginfo_t *si, void *uc_)
 	n += sc_fmt_s(buf + n, " thread made forbidden syscall ");
 	n += sc_fmt_u(buf + n, (unsigned long)si->si_syscall);
 	n += sc_fmt_s(buf + n, " (arg1 ");
-	n += sc_fmt_u(buf + n, (unsigned long)uc->uc_mcontext.gregs[REG_RSI]);
+	n += sc_fmt_u(buf + n, (unsigned long)SC_ARG1(uc));
 	n += sc_fmt_s(buf + n, "); failing it with ENOSYS\n");
 	ssize_t r = write(STDERR_FILENO, buf, n);
 	(void)r;
-	uc->uc_mcontext.gregs[REG_RAX] = -ENOSYS;
+	SC_RET(uc) = (unsigned long)-ENOSYS;
 	errno = saved;
 }
 

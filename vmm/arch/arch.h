@@ -18,6 +18,8 @@
 
 #if defined(__x86_64__)
 #include "vmm/arch/x86_64/arch_types.h"
+#elif defined(__aarch64__)
+#include "vmm/arch/aarch64/arch_types.h"
 #else
 #error "husk has no vmm/arch/ for this architecture"
 #endif
@@ -38,6 +40,11 @@ int arch_vm_init(struct vm *vm);
 void arch_vm_destroy(struct vm *vm);
 
 /* ---- vCPUs ---- */
+
+/* Once every vCPU exists (KVM_CREATE_VCPU), before any is initialised or
+ * restored and before devices take interrupts (aarch64: the vGIC is
+ * initialised here, and KVM takes irqfds only after that). */
+int arch_vcpus_created(struct vm *vm);
 
 /* A fresh vCPU's state before its first KVM_RUN (not after a restore,
  * which brings all of it); the boot vCPU also gets the entry state. */

@@ -72,7 +72,8 @@ static int load_check_machine(struct snapshot_image *img, char *err, size_t errl
 		return errmsg_set(err, errlen, -EINVAL, "snapshot machine flags 0x%x unknown", m->flags);
 	/* the layout is the one a VM of this size gets: derive it and compare */
 	struct guest_mem gm;
-	if (gm_init_from(&gm, NULL, m->mem_size_mib << 20, LAYOUT_MMIO_GAP_START) < 0)
+	if (gm_init_from(&gm, NULL, m->mem_size_mib << 20, LAYOUT_MMIO_GAP_START) < 0 ||
+	    gm_set_base(&gm, LAYOUT_RAM_BASE) < 0)
 		return errmsg_set(err, errlen, -EINVAL, "snapshot memory size unusable");
 	gm.map_size = m->mem_size_mib << 20;
 	if (!mem_file_layout_matches(&gm, &img->mem))
@@ -126,8 +127,8 @@ static bool load_known_type(uint32_t t)
 	return t == SNAP_SEC_MACHINE || t == SNAP_SEC_MEMORY || t == SNAP_SEC_VM_CONFIG ||
 	       t == SNAP_SEC_MEM_ID ||
 	       t == SNAP_SEC_DEVICE ||
-	       (t >= SNAP_SEC_VM_PIT2 && t <= SNAP_SEC_VM_IOAPIC) ||
-	       (t >= SNAP_SEC_VCPU_REGS && t <= SNAP_SEC_VCPU_TSC_KHZ);
+	       (t >= SNAP_SEC_VM_PIT2 && t <= SNAP_SEC_VM_IOAPIC) || t == SNAP_SEC_VM_VGIC_V3 ||
+	       (t >= SNAP_SEC_VCPU_REGS && t <= SNAP_SEC_VCPU_TSC_KHZ) || t == SNAP_SEC_VCPU_ONE_REGS;
 }
 
 static int load_check_vm(const struct vm *vm, const struct snapshot_image *img, char *err, size_t errlen)

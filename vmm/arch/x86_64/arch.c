@@ -79,6 +79,12 @@ const struct kvm_cpuid2 *x86_supported_cpuid(struct vm *vm)
 
 /* ---- vCPUs ---- */
 
+int arch_vcpus_created(struct vm *vm)
+{
+	(void)vm; /* the irqchip exists since arch_vm_init */
+	return 0;
+}
+
 static int x86_set_cpuid(struct vcpu *vcpu)
 {
 	const struct kvm_cpuid2 *sup = x86_supported_cpuid(vcpu->vm);
