@@ -1,8 +1,8 @@
 """husk's own boot path on arm64 KVM, with the freestanding aarch64 guests
 (tests/guests/aarch64/): the Image loader, the device tree in x0, the
 16550 on MMIO, PSCI from KVM (version, CPU_ON for secondaries that start
-powered off, SYSTEM_OFF and SYSTEM_RESET ending husk with status 0), and
-a file that is no arm64 Image refused by name.
+powered off, SYSTEM_OFF and SYSTEM_RESET ending husk with status 0), a
+hostile guest, and a file that is no arm64 Image refused by name.
 
 All cases run in one boot of the arm64 level 1 (tools/l1/run --arch
 aarch64, about 5 s to start) to keep the suite's time; each case's output
@@ -23,6 +23,7 @@ CASES = {
     "hello": f"{BUILD}/husk run --kernel {GUESTS}/hello.bin --mem 64",
     "reset": f"{BUILD}/husk run --kernel {GUESTS}/reset.bin --mem 64",
     "smp": f"{BUILD}/husk run --kernel {GUESTS}/smp.bin --mem 64 --vcpus 4",
+    "hostile": f"{BUILD}/husk run --kernel {GUESTS}/hostile.bin --mem 64",
     # an ELF, not an Image: the loader must say why it refuses it
     "not_an_image": f"{BUILD}/husk run --kernel {GUESTS}/hello.elf --mem 64",
     # the Image does not fit below the FDT in 2 MiB of RAM
@@ -70,6 +71,18 @@ def test_secondaries_start_through_psci_cpu_on(results):
         assert f"cpu {cpu} up" in lines, out
     assert "absent cpu refused" in lines
     assert "all cpus up" in lines
+
+
+def test_hostile_guest_ends_only_its_own_vm_with_a_clear_error(results):
+    status, out = results["hostile"]
+    lines = out.splitlines()
+    # every step before the last went through, husk staying up
+    for step in ("reads all-ones", "garbage to devices", "cpu_on self refused", "unknown fn refused",
+                 "undecodable mmio"):
+        assert step in lines, out
+    assert "survived undecodable mmio" not in lines
+    assert status == 1, out
+    assert "guest MMIO access at 0x20000000 that KVM cannot decode" in out
 
 
 def test_non_image_is_refused_by_name(results):

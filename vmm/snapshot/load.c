@@ -127,8 +127,8 @@ static bool load_known_type(uint32_t t)
 	return t == SNAP_SEC_MACHINE || t == SNAP_SEC_MEMORY || t == SNAP_SEC_VM_CONFIG ||
 	       t == SNAP_SEC_MEM_ID ||
 	       t == SNAP_SEC_DEVICE ||
-	       (t >= SNAP_SEC_VM_PIT2 && t <= SNAP_SEC_VM_IOAPIC) ||
-	       (t >= SNAP_SEC_VCPU_REGS && t <= SNAP_SEC_VCPU_TSC_KHZ);
+	       (t >= SNAP_SEC_VM_PIT2 && t <= SNAP_SEC_VM_IOAPIC) || t == SNAP_SEC_VM_VGIC_V3 ||
+	       (t >= SNAP_SEC_VCPU_REGS && t <= SNAP_SEC_VCPU_TSC_KHZ) || t == SNAP_SEC_VCPU_ONE_REGS;
 }
 
 static int load_check_vm(const struct vm *vm, const struct snapshot_image *img, char *err, size_t errlen)

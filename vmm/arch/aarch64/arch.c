@@ -4,7 +4,9 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
+#include <linux/kvm.h>
 
 #include "vmm/arch/aarch64/fdt.h"
 #include "vmm/arch/aarch64/gic.h"
@@ -17,8 +19,21 @@
 
 /* ---- the VM ---- */
 
+/* A guest MMIO access without an instruction syndrome (a load/store pair,
+ * writeback): KVM cannot emulate it, and without this KVM_RUN just fails
+ * with ENOSYS. With it the vCPU exits with KVM_EXIT_ARM_NISV and husk says
+ * which address. Optional: older hosts keep the ENOSYS. */
+static void a64_enable_nisv_exit(struct vm *vm)
+{
+	struct kvm_enable_cap cap = { .cap = KVM_CAP_ARM_NISV_TO_USER };
+	if (ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_ARM_NISV_TO_USER) > 0 &&
+	    ioctl(vm->vm_fd, KVM_ENABLE_CAP, &cap) < 0)
+		log_warn("KVM_CAP_ARM_NISV_TO_USER: %s", strerror(errno));
+}
+
 int arch_vm_init(struct vm *vm)
 {
+	a64_enable_nisv_exit(vm);
 	return gic_create(vm);
 }
 
