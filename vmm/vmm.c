@@ -297,11 +297,34 @@ static int step_virtio_devices(struct vmm *vmm)
 	return ret;
 }
 
+#ifdef LAYOUT_DEVICES_IN_FDT
+/* The devices' cmdline entries but their virtio_mmio.device= ones: the
+ * device tree lists those devices, and a second listing would make Linux
+ * probe each twice. A root drive's root= stays. dst has src's size. */
+static void vmm_drop_mmio_entries(char *dst, const char *src)
+{
+	static const char mmio[] = "virtio_mmio.device=";
+	size_t n = 0;
+	while (*src) {
+		size_t len = strcspn(src, " ");
+		if (len && strncmp(src, mmio, sizeof(mmio) - 1) != 0) {
+			memcpy(dst + n, src, len);
+			n += len;
+			dst[n++] = ' ';
+		}
+		src += len;
+		src += strspn(src, " ");
+	}
+	dst[n] = '\0';
+}
+#endif
+
 static int vmm_build_cmdline(struct vmm *vmm)
 {
 	const char *base = vmm->cfg->boot.boot_args ? vmm->cfg->boot.boot_args : CONFIG_DEFAULT_CMDLINE;
 #ifdef LAYOUT_DEVICES_IN_FDT
-	const char *devices = ""; /* the device tree lists them */
+	char devices[sizeof(vmm->devices.cmdline) + 1];
+	vmm_drop_mmio_entries(devices, vmm->devices.cmdline);
 #else
 	const char *devices = vmm->devices.cmdline;
 #endif
