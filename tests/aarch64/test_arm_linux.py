@@ -51,12 +51,10 @@ run_l2
     assert rc == 0, out
 
 
-# root=/dev/vda is on the command line here: husk adds it for a root drive
-# on x86 only so far (on aarch64 every device is in the device tree, and
-# the cmdline fragment carrying root= is left out with the rest)
+# no root= from the test: husk adds root=/dev/vda for the root drive (the
+# guest would panic without a root fs)
 def test_ext4_root_on_virtio_blk(arm_env):
     rc, out = run_l2_script(arm_env, r"""
-L2_CMDLINE="$L2_CMDLINE root=/dev/vda rw"
 L2_RUN='echo l2-root=$(grep -e ^/dev/root -e ^/dev/vda /proc/mounts | cut -d\  -f2-4); echo written-by-l2 > /root/from-l2'
 run_l2 --drive path=/l2/rootfs.ext4,root
 show_disk root/from-l2
@@ -112,7 +110,7 @@ def test_snapshot_round_trip_goes_on_where_it_stopped(arm_env):
     # where it was, with no reboot; a task pinned to the second vCPU runs
     # after the restore.
     rc, out = run_l2_script(arm_env, r"""
-L2_CMDLINE="$L2_CMDLINE root=/dev/vda rw husk.run=\"i=0; while [ \$i -lt 30 ]; do echo tick=\$i; i=\$((i+1)); sleep 0.2; done; echo last-cpu=\$(taskset -c 1 cut -d' ' -f39 /proc/self/stat); echo restored-ok > /root/after-restore\""
+L2_CMDLINE="$L2_CMDLINE husk.run=\"i=0; while [ \$i -lt 30 ]; do echo tick=\$i; i=\$((i+1)); sleep 0.2; done; echo last-cpu=\$(taskset -c 1 cut -d' ' -f39 /proc/self/stat); echo restored-ok > /root/after-restore\""
 start_husk /tmp/h1.out
 configure_linux 2 disk
 api PUT /actions '{"action_type": "InstanceStart"}'
