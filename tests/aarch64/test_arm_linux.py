@@ -51,6 +51,8 @@ run_l2
     assert rc == 0, out
 
 
+# no root= from the test: husk adds root=/dev/vda for the root drive (the
+# guest would panic without a root fs)
 def test_ext4_root_on_virtio_blk(arm_env):
     rc, out = run_l2_script(arm_env, r"""
 L2_RUN='echo l2-root=$(grep -e ^/dev/root -e ^/dev/vda /proc/mounts | cut -d\  -f2-4); echo written-by-l2 > /root/from-l2'
