@@ -64,6 +64,12 @@ static void action_apply(struct api_target *t, struct api_request *r, struct api
 			api_reply_fault(rep, 400, API_BEFORE_START);
 			return;
 		}
+#ifndef LAYOUT_I8042
+		/* as Firecracker: the keyboard controller is x86's; an Arm guest
+		 * is asked to stop through its own means */
+		api_reply_fault(rep, 400, "SendCtrlAltDel: not supported on aarch64 (no i8042)");
+		return;
+#endif
 		if (i8042_send_ctrl_alt_del(&t->vmm->i8042) < 0) {
 			api_reply_fault(rep, 400, "SendCtrlAltDel: the keyboard buffer is full");
 			return;

@@ -89,6 +89,10 @@ struct api_snapshot_load {
 	int nr_overrides;
 	struct api_net_override overrides[CONFIG_MAX_NETS];
 	char *vsock_uds_override;
+	/* husk-only "working_set" (vmm/snapshot/working_set.h) */
+	char *ws_file;
+	uint32_t ws_record_ms;
+	char *ws_mem_file_path;
 };
 
 /* One parsed request; method says what it is, the union holds its body
@@ -116,6 +120,7 @@ struct api_request {
 		uint32_t balloon_interval_s;   /* PATCH /balloon/statistics */
 		json_t *mmds_data;     /* PUT, PATCH /mmds */
 		struct mmds_config mmds_config;
+		struct cpu_config cpu_config; /* PUT /cpu-config */
 	};
 };
 

@@ -5,15 +5,18 @@
 
 #include "api/api.h"
 
-/* ids become file names and the guest's serial: keep them plain */
+/* Firecracker's rule (checked_id) and words: letters, digits and '_'
+ * only (api_field_str refuses an empty one). ASCII letters only, where
+ * Firecracker takes any Unicode one, and at most 64: ids become metric
+ * keys and the guest's serial. */
 static int id_check(const char *key, const char *id, struct api_err *e)
 {
 	if (strlen(id) > 64)
 		return api_fail(e, "%s: longer than 64 characters", key);
 	for (const char *p = id; *p; p++) {
-		if (!(*p == '_' || *p == '-' || *p == '.' || (*p >= '0' && *p <= '9') ||
-		      (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')))
-			return api_fail(e, "%s: only letters, digits, '_', '-' and '.' are allowed", key);
+		if (!(*p == '_' || (*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')))
+			return api_fail(e, "%s: API Resource IDs can only contain alphanumeric characters and "
+			                   "underscores.", key);
 	}
 	return 0;
 }

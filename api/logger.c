@@ -65,9 +65,23 @@ static void logger_free(struct api_request *r)
 	free(r->logger.log_path);
 }
 
+/* Firecracker answers null; husk shows what is in force once a log path
+ * is set (PUT /logger, --log-path). */
+static json_t *logger_json(const struct vm_config *c)
+{
+	bool show_level, show_origin;
+	const char *path = log_get_path();
+	(void)c;
+	if (!path)
+		return json_null();
+	log_get_options(&show_level, &show_origin);
+	return json_pack("{s:s, s:s, s:b, s:b}", "log_path", path, "level", log_level_name(log_get_level()),
+	                 "show_level", show_level, "show_log_origin", show_origin);
+}
+
 static const struct api_method logger_put = API_BODY(logger_parse, logger_apply, logger_free);
 
 const struct api_resource api_res_logger = {
 	.path = "/logger", .metrics = "logger", .fc_metrics = "logger", .put = &logger_put,
-	.key = "logger", .to_json = api_json_null,
+	.key = "logger", .to_json = logger_json,
 };

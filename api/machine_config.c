@@ -4,19 +4,35 @@
 #include <string.h>
 
 #include "api/resource.h"
+#include "vmm/arch/arch.h"
 #include "vmm/cli.h"
 #include "vmm/errmsg.h"
 
 #define MEM_MAX_MIB (1024ULL * 1024) /* 1 TiB */
 
 static const char *const huge_names[] = { "None", "2M", NULL };
-/* CPU templates change guest-visible CPUID; husk has none yet */
-static const char *const template_names[] = { "None", NULL };
+
+/* smt, or ht_enabled: its name before Firecracker 1.0, which Kata's
+ * driver still sends (Firecracker itself now refuses it) */
+static int smt_field(const json_t *o, bool *smt, bool *has, struct api_err *e)
+{
+	bool old, has_old;
+	int ret = api_field_bool(o, "smt", false, smt, has, e);
+	if (ret == 0)
+		ret = api_field_bool(o, "ht_enabled", false, &old, &has_old, e);
+	if (ret == 0 && has_old && *has && old != *smt)
+		ret = api_fail(e, "ht_enabled: contradicts smt (its newer name)");
+	if (ret == 0 && has_old && !*has) {
+		*smt = old;
+		*has = true;
+	}
+	return ret;
+}
 
 static int machine_parse(const json_t *o, bool patch, struct api_machine *out, struct api_err *e)
 {
-	static const char *const allowed[] = { "vcpu_count", "mem_size_mib", "smt", "track_dirty_pages",
-		                               "huge_pages", "cpu_template", NULL };
+	static const char *const allowed[] = { "vcpu_count", "mem_size_mib", "smt", "ht_enabled",
+		                               "track_dirty_pages", "huge_pages", "cpu_template", NULL };
 	uint64_t v;
 	bool has;
 	int huge = 0, tmpl = 0;
@@ -35,7 +51,7 @@ static int machine_parse(const json_t *o, bool patch, struct api_machine *out, s
 	if (ret < 0)
 		return ret;
 	out->set |= has ? MACHINE_MEM : 0;
-	ret = api_field_bool(o, "smt", false, &out->m.smt, &has, e);
+	ret = smt_field(o, &out->m.smt, &has, e);
 	if (ret < 0)
 		return ret;
 	out->set |= has ? MACHINE_SMT : 0;
@@ -48,9 +64,10 @@ static int machine_parse(const json_t *o, bool patch, struct api_machine *out, s
 		return ret;
 	out->m.huge_pages_2m = huge == 1;
 	out->set |= has ? MACHINE_HUGE : 0;
-	ret = api_field_enum(o, "cpu_template", false, template_names, &tmpl, &has, e);
+	ret = api_field_enum(o, "cpu_template", false, cpu_template_names, &tmpl, &has, e);
 	if (ret < 0)
 		return ret;
+	out->m.cpu_template = (enum cpu_template)tmpl;
 	out->set |= has ? MACHINE_TEMPLATE : 0;
 	/* a PUT replaces the whole object: what it leaves out gets the default */
 	if (!patch)
@@ -62,9 +79,25 @@ static int machine_parse(const json_t *o, bool patch, struct api_machine *out, s
 static json_t *machine_json(const struct vm_config *c)
 {
 	const struct machine_config *m = &c->machine;
-	return json_pack("{s:i, s:I, s:b, s:b, s:s}", "vcpu_count", (int)m->vcpu_count, "mem_size_mib",
-	                 (json_int_t)m->mem_size_mib, "smt", m->smt, "track_dirty_pages",
-	                 m->track_dirty_pages, "huge_pages", m->huge_pages_2m ? "2M" : "None");
+	json_t *o = json_pack("{s:i, s:I, s:b, s:b, s:s}", "vcpu_count", (int)m->vcpu_count, "mem_size_mib",
+	                      (json_int_t)m->mem_size_mib, "smt", m->smt, "track_dirty_pages",
+	                      m->track_dirty_pages, "huge_pages", m->huge_pages_2m ? "2M" : "None");
+	/* as Firecracker: shown when a static template is in force */
+	if (o && m->cpu_template != CPU_TEMPLATE_NONE)
+		json_object_set_new(o, "cpu_template", json_string(cpu_template_names[m->cpu_template]));
+	return o;
+}
+
+/* A static template must be one the host's CPU vendor runs; setting one
+ * replaces a custom template (the later request wins, as in Firecracker). */
+static int machine_template(struct api_target *t, enum cpu_template tmpl, struct api_reply *rep)
+{
+	char why[160];
+	if (arch_cpu_template_check(tmpl, why, sizeof(why)) < 0)
+		return api_reply_fault(rep, 400, "cpu_template: %s", why);
+	if (tmpl != CPU_TEMPLATE_NONE)
+		config_cpu_config_free(&t->cfg->cpu_config);
+	return 0;
 }
 
 static int machine_put_parse(const json_t *o, const char *path_id, struct api_request *r, struct api_err *e)
@@ -114,6 +147,11 @@ static void machine_set_apply(struct api_target *t, struct api_request *r, struc
 	if (next.huge_pages_2m && next.mem_size_mib % 2) {
 		api_reply_fault(rep, 400, "mem_size_mib: must be a multiple of 2 with huge_pages 2M");
 		return;
+	}
+	if (a->set & MACHINE_TEMPLATE) {
+		if (machine_template(t, a->m.cpu_template, rep) < 0)
+			return;
+		next.cpu_template = a->m.cpu_template;
 	}
 	*cur = next;
 	rep->status = 204;

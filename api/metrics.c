@@ -38,7 +38,14 @@ static void metrics_apply(struct api_target *t, struct api_request *r, struct ap
 		                ret == -ENXIO ? "a FIFO needs a reader first" : strerror(-ret));
 		return;
 	}
+	t->cfg->metrics_path = t->metrics->path;
 	rep->status = 204;
+}
+
+/* Firecracker answers null; husk shows the file once one is set */
+static json_t *metrics_json(const struct vm_config *c)
+{
+	return c->metrics_path ? json_pack("{s:s}", "metrics_path", c->metrics_path) : json_null();
 }
 
 static void metrics_free(struct api_request *r)
@@ -50,5 +57,5 @@ static const struct api_method metrics_put = API_BODY(metrics_parse, metrics_app
 
 const struct api_resource api_res_metrics = {
 	.path = "/metrics", .metrics = "metrics", .fc_metrics = "metrics", .put = &metrics_put,
-	.key = "metrics", .to_json = api_json_null,
+	.key = "metrics", .to_json = metrics_json,
 };

@@ -10,9 +10,10 @@
 static int net_parse(const json_t *o, const char *path_id, struct api_request *r, struct api_err *e)
 {
 	struct net_config *out = &r->net;
-	static const char *const allowed[] = { "iface_id", "host_dev_name", "guest_mac", "rx_rate_limiter",
+	static const char *const allowed[] = { "iface_id", "host_dev_name", "guest_mac", "mtu", "rx_rate_limiter",
 		                               "tx_rate_limiter", NULL };
 	char *mac = NULL;
+	uint64_t mtu = 0;
 	int ret;
 
 	memset(out, 0, sizeof(*out));
@@ -29,6 +30,11 @@ static int net_parse(const json_t *o, const char *path_id, struct api_request *r
 			ret = api_fail(e, "guest_mac: must look like 06:00:ac:10:00:02");
 		out->has_mac = true;
 	}
+	/* Firecracker's range: the smallest IPv4 MTU up to what the 16-bit
+	 * config field holds */
+	if (ret == 0)
+		ret = api_field_u64(o, "mtu", false, 68, 65535, &mtu, NULL, e);
+	out->mtu = (uint16_t)mtu;
 	if (ret == 0)
 		ret = api_field_rate_limiter(o, "rx_rate_limiter", &out->rx_rate_limiter, NULL, e);
 	if (ret == 0)
@@ -116,9 +122,10 @@ static json_t *net_json(const void *item)
 	const struct net_config *n = item;
 	char mac[NET_MAC_STR_LEN];
 	net_format_mac(n->guest_mac, mac);
-	return json_pack("{s:s, s:s, s:o, s:o, s:o}", "iface_id", n->iface_id, "host_dev_name",
-	                 n->host_dev_name, "guest_mac", n->has_mac ? json_string(mac) : json_null(),
-	                 "rx_rate_limiter", api_rate_limiter_json(&n->rx_rate_limiter), "tx_rate_limiter",
+	return json_pack("{s:s, s:s, s:o, s:o, s:o, s:o}", "iface_id", n->iface_id, "host_dev_name",
+	                 n->host_dev_name, "guest_mac", n->has_mac ? json_string(mac) : json_null(), "mtu",
+	                 n->mtu ? json_integer(n->mtu) : json_null(), "rx_rate_limiter",
+	                 api_rate_limiter_json(&n->rx_rate_limiter), "tx_rate_limiter",
 	                 api_rate_limiter_json(&n->tx_rate_limiter));
 }
 

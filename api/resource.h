@@ -68,9 +68,6 @@ int api_resources_max_items(void);
 
 /* Shared steps of method rows. */
 void api_free_nothing(struct api_request *r);
-/* The value of a resource /vm/config shows as null (logger, metrics:
- * Firecracker does not give them back). */
-json_t *api_json_null(const struct vm_config *c);
 /* A pre-boot PUT of a device: refused after start, then r is stored. */
 void api_apply_store(int (*store)(struct vm_config *c, struct api_request *r, struct api_err *e),
                      struct api_target *t, struct api_request *r, struct api_reply *rep);

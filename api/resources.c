@@ -1,15 +1,16 @@
 /* resources: the list of API resources (api/resource.h), one line each.
  * The order is the one a config file is applied in: the logger first, so
  * what follows logs there; the machine before the balloon that must fit
- * in it; network interfaces before mmds-config, which names them. */
+ * in it; a custom CPU template after the machine, whose static one it
+ * replaces; network interfaces before mmds-config, which names them. */
 #include "api/resource.h"
 
 #include <string.h>
 
 #define API_RESOURCES(X)                                                                   \
-	X(logger) X(metrics) X(boot_source) X(machine_config) X(drives) X(network) X(vsock) \
-	X(entropy) X(balloon) X(mmds_config) X(serial) X(info) X(version) X(actions) X(vm)  \
-	X(vm_config) X(snapshot_create) X(snapshot_load) X(balloon_stats) X(mmds)
+	X(logger) X(metrics) X(boot_source) X(machine_config) X(cpu_config) X(drives) X(network) \
+	X(vsock) X(entropy) X(balloon) X(mmds_config) X(serial) X(info) X(version) X(actions)   \
+	X(vm) X(vm_config) X(snapshot_create) X(snapshot_load) X(balloon_stats) X(mmds)
 
 #define DECLARE(name) extern const struct api_resource api_res_##name;
 #define LIST(name) &api_res_##name,
@@ -44,12 +45,6 @@ int api_resources_max_items(void)
 void api_free_nothing(struct api_request *r)
 {
 	(void)r;
-}
-
-json_t *api_json_null(const struct vm_config *c)
-{
-	(void)c;
-	return json_null();
 }
 
 void api_apply_store(int (*store)(struct vm_config *c, struct api_request *r, struct api_err *e),

@@ -72,12 +72,35 @@ static int overrides_parse(const json_t *o, struct api_snapshot_load *out, struc
 	return 0;
 }
 
+/* husk-only: {"file", "record_ms" (learn), "mem_file_path" (learn, Uffd)} */
+static int working_set_parse(const json_t *o, struct api_snapshot_load *out, struct api_err *e)
+{
+	static const char *const allowed[] = { "file", "record_ms", "mem_file_path", NULL };
+	const json_t *ws = json_object_get(o, "working_set");
+	uint64_t ms = 0;
+	bool has_ms = false;
+	if (!ws || json_is_null(ws))
+		return 0;
+	int ret = api_fields_check(ws, allowed, e);
+	if (ret == 0)
+		ret = api_field_str(ws, "file", true, &out->ws_file, e);
+	if (ret == 0)
+		ret = api_field_u64(ws, "record_ms", false, 1, WS_MAX_RECORD_MS, &ms, &has_ms, e);
+	if (ret == 0)
+		ret = api_field_str(ws, "mem_file_path", false, &out->ws_mem_file_path, e);
+	if (ret == 0 && out->ws_mem_file_path && !has_ms)
+		ret = api_fail(e, "mem_file_path: only for learning (with record_ms)");
+	out->ws_record_ms = (uint32_t)ms;
+	return ret < 0 ? api_prefix(e, "working_set") : 0;
+}
+
 static int snapshot_load_parse(const json_t *o, const char *path_id, struct api_request *r, struct api_err *e)
 {
 	struct api_snapshot_load *out = &r->snap_load;
 	static const char *const allowed[] = { "snapshot_path", "mem_backend", "mem_file_path",
 		                               "enable_diff_snapshots", "track_dirty_pages", "resume_vm",
-		                               "network_overrides", "vsock_override", "clock_realtime", NULL };
+		                               "network_overrides", "vsock_override", "clock_realtime",
+		                               "working_set", NULL };
 	static const char *const vsock_allowed[] = { "uds_path", NULL };
 	int ret;
 
@@ -109,6 +132,8 @@ static int snapshot_load_parse(const json_t *o, const char *path_id, struct api_
 		ret = api_field_bool(o, "clock_realtime", false, &out->clock_realtime, NULL, e);
 	if (ret == 0)
 		ret = overrides_parse(o, out, e);
+	if (ret == 0)
+		ret = working_set_parse(o, out, e);
 	const json_t *vo = json_object_get(o, "vsock_override");
 	if (ret == 0 && vo && !json_is_null(vo)) {
 		ret = api_fields_check(vo, vsock_allowed, e);
@@ -158,6 +183,7 @@ static void snapshot_load_apply(struct api_target *t, struct api_request *r, str
 	p.net_overrides = ov;
 	p.nr_net_overrides = (unsigned)l->nr_overrides;
 	p.vsock_uds_override = l->vsock_uds_override;
+	p.ws = (struct ws_params){ l->ws_file, l->ws_record_ms, l->ws_mem_file_path };
 	int ret = snapshot_load(t->vmm, t->cfg, &p, err, sizeof(err));
 	if (ret < 0) {
 		/* the half-built VM can only be torn down: refuse everything else */
@@ -179,6 +205,8 @@ static void snapshot_load_free(struct api_request *r)
 	free(r->snap_load.snapshot_path);
 	free(r->snap_load.backend_path);
 	free(r->snap_load.vsock_uds_override);
+	free(r->snap_load.ws_file);
+	free(r->snap_load.ws_mem_file_path);
 	for (int i = 0; i < r->snap_load.nr_overrides; i++) {
 		free(r->snap_load.overrides[i].iface_id);
 		free(r->snap_load.overrides[i].host_dev_name);

@@ -46,10 +46,13 @@ static const char *state_name(const struct api_target *t)
 static void info_apply(struct api_target *t, struct api_request *r, struct api_reply *rep)
 {
 	(void)r;
-	api_reply_json(rep, json_pack("{s:s, s:s, s:s, s:s, s:s}", "id",
+	/* started: the field before Firecracker 1.0's state, which Kata's
+	 * driver still polls */
+	api_reply_json(rep, json_pack("{s:s, s:s, s:b, s:s, s:s, s:s}", "id",
 	                              t->instance_id ? t->instance_id : "anonymous-instance", "state",
-	                              state_name(t), "vmm_version", FIRECRACKER_API_VERSION, "app_name", "husk",
-	                              "husk_version", HUSK_VERSION));
+	                              state_name(t), "started", t->vmm->state == VMM_RUNNING ||
+	                              t->vmm->state == VMM_PAUSED, "vmm_version", FIRECRACKER_API_VERSION,
+	                              "app_name", "husk", "husk_version", HUSK_VERSION));
 }
 
 /* the api thread answers it: it needs no VM */

@@ -1,5 +1,7 @@
 #!/bin/sh
-# Build husk's default guest root from the busybox-static package:
+# Build husk's default guest root from the busybox-static package
+# (rootfs/build.sh [x86_64]) or Debian's arm64 busybox-static
+# (rootfs/build.sh arm64: downloaded by tools/l1/busybox-arm64.sh):
 #   initramfs.cpio     uncompressed newc cpio (for nesting: cheap to copy)
 #   initramfs.cpio.gz  the same, gzip'd (the usual --initrd)
 #   rootfs.ext4        ext4 image of the same tree (mkfs.ext4 -d, no mounts;
@@ -7,7 +9,7 @@
 # The init (rootfs/init) signals the boot timer, prints
 # "husk-rootfs: init reached", runs husk.run=... from the cmdline, reboots.
 # Cached in ${HUSK_CACHE:-/var/cache/husk}/rootfs-<key>/, key = hash of the
-# init, this script and the busybox version; prints that directory.
+# init, this script and the busybox; prints that directory.
 # Env: HUSK_CACHE, HUSK_ROOTFS_MB (ext4 size, default 64).
 set -eu
 
@@ -17,7 +19,11 @@ size_mb=${HUSK_ROOTFS_MB:-64}
 
 die() { echo "rootfs/build.sh: $*" >&2; exit 1; }
 
-busybox=/bin/busybox
+case "${1:-x86_64}" in
+x86_64) busybox=/bin/busybox ;;
+arm64) busybox=$("$here/../tools/l1/busybox-arm64.sh") || die "no arm64 busybox" ;;
+*) die "unknown architecture $1 (x86_64 or arm64)" ;;
+esac
 # static = an ELF without a program interpreter (readelf: binutils; no
 # dependency on file(1), which a fresh Debian does not have)
 [ -x "$busybox" ] && readelf -lW "$busybox" >/dev/null 2>&1 &&
@@ -27,8 +33,7 @@ for tool in cpio gzip mkfs.ext4 sha256sum; do
 	command -v $tool >/dev/null 2>&1 || die "missing $tool: apt-get install cpio gzip e2fsprogs"
 done
 
-bbver=$(dpkg-query -W -f='${Version}' busybox-static 2>/dev/null || sha256sum "$busybox" | cut -c1-16)
-key=$( { echo "busybox=$bbver size=$size_mb"; cat "$here/init" "$here/build.sh"; } |
+key=$( { echo "busybox=$(sha256sum < "$busybox") size=$size_mb"; cat "$here/init" "$here/build.sh"; } |
 	sha256sum | cut -c1-16)
 out=$cache/rootfs-$key
 if [ -f "$out/rootfs.ext4" ]; then
@@ -51,8 +56,10 @@ mkdir -p "$stage"
 cd "$stage"
 mkdir -p bin sbin usr/bin usr/sbin dev proc sys tmp mnt root etc
 cp "$busybox" bin/busybox
-# One symlink per applet, where busybox would install it.
-for applet in $("$busybox" --list-full); do
+# One symlink per applet, where busybox would install it.  The list is the
+# host busybox's: the arm64 one cannot run here, and it is the same Debian
+# version with the same configuration.
+for applet in $(/bin/busybox --list-full); do
 	[ -e "$applet" ] || ln -s /bin/busybox "$applet"
 done
 cp "$here/init" init

@@ -8,6 +8,7 @@
 #include "vmm/errmsg.h"
 #include "vmm/log.h"
 #include "vmm/seccomp.h"
+#include "vmm/seccomp_file.h"
 
 int cli_error(const char *prog, const char *fmt, const char *arg)
 {
@@ -40,6 +41,23 @@ int cli_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 	return 0;
 }
 
+/* as Firecracker, which refuses --no-seccomp with --seccomp-filter */
+#define CLI_FILTER_CONFLICT "--seccomp-filter cannot go with --no-seccomp or --seccomp-level 0"
+
+/* --seccomp-filter FILE: compiled now, so a bad file stops start-up. The
+ * commands set a level before parsing: NONE here means it was turned off. */
+static int cli_seccomp_filter(const char *prog, const char *path)
+{
+	char err[512], msg[1024];
+	if (seccomp_get_level() == SECCOMP_LEVEL_NONE)
+		return cli_error(prog, "%s", CLI_FILTER_CONFLICT);
+	if (seccomp_filter_file_load(path, err, sizeof(err)) < 0) {
+		snprintf(msg, sizeof(msg), "--seccomp-filter %s: %s", path, err);
+		return cli_error(prog, "%s", msg);
+	}
+	return 0;
+}
+
 int cli_common(const char *prog, int c, const char *arg)
 {
 	enum log_level l;
@@ -54,11 +72,16 @@ int cli_common(const char *prog, int c, const char *arg)
 	case CLI_SECCOMP_LEVEL:
 		if (seccomp_level_parse(arg, &s) < 0)
 			return cli_error(prog, "--seccomp-level must be 0, 1, 2 or log, got '%s'", arg);
+		if (s == SECCOMP_LEVEL_NONE && seccomp_has_custom())
+			return cli_error(prog, "%s", CLI_FILTER_CONFLICT);
 		seccomp_set_level(s);
 		return 0;
 	case CLI_NO_SECCOMP:
+		if (seccomp_has_custom())
+			return cli_error(prog, "%s", CLI_FILTER_CONFLICT);
 		seccomp_set_level(SECCOMP_LEVEL_NONE);
 		return 0;
+	case CLI_SECCOMP_FILTER: return cli_seccomp_filter(prog, arg);
 	}
 	return cli_error(prog, "%s", "internal error: not a common option");
 }

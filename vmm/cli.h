@@ -23,12 +23,13 @@ int cli_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 
 /* getopt values of the common options; a command lists CLI_COMMON_OPTS
  * among its own and hands these values to cli_common. */
-enum { CLI_LEVEL = 0x100, CLI_SECCOMP_LEVEL, CLI_NO_SECCOMP, CLI_TABLE = 0x200 };
-#define CLI_COMMON_OPTS                                                   \
-	{ "level", required_argument, NULL, CLI_LEVEL },                  \
-	{ "seccomp-level", required_argument, NULL, CLI_SECCOMP_LEVEL },  \
-	{ "no-seccomp", no_argument, NULL, CLI_NO_SECCOMP }
-#define CLI_COMMON_USAGE "[--level LEVEL] [--seccomp-level 0|1|2|log] [--no-seccomp]"
+enum { CLI_LEVEL = 0x100, CLI_SECCOMP_LEVEL, CLI_NO_SECCOMP, CLI_SECCOMP_FILTER, CLI_TABLE = 0x200 };
+#define CLI_COMMON_OPTS                                                     \
+	{ "level", required_argument, NULL, CLI_LEVEL },                    \
+	{ "seccomp-level", required_argument, NULL, CLI_SECCOMP_LEVEL },    \
+	{ "no-seccomp", no_argument, NULL, CLI_NO_SECCOMP },                \
+	{ "seccomp-filter", required_argument, NULL, CLI_SECCOMP_FILTER }
+#define CLI_COMMON_USAGE "[--level LEVEL] [--seccomp-level 0|1|2|log] [--no-seccomp] [--seccomp-filter FILE]"
 /* 0, or cli_error's 2 for a bad value. */
 int cli_common(const char *prog, int c, const char *arg);
 

@@ -7,6 +7,8 @@
 
 #include "devices/serial.h"
 
+const char *const cpu_template_names[] = { "None", "C3", "T2", "T2S", "T2CL", "T2A", NULL };
+
 void config_init(struct vm_config *c)
 {
 	memset(c, 0, sizeof(*c));
@@ -42,6 +44,13 @@ void boot_config_free(struct boot_config *b)
 	free(b->initrd_path);
 	free(b->boot_args);
 	memset(b, 0, sizeof(*b));
+}
+
+void config_cpu_config_free(struct cpu_config *c)
+{
+	free(c->cpuid);
+	free(c->msr);
+	memset(c, 0, sizeof(*c));
 }
 
 void config_mmds_free(struct mmds_config *m)
@@ -91,7 +100,7 @@ void config_move_devices(struct vm_config *dst, struct vm_config *src)
 void config_free(struct vm_config *c)
 {
 	boot_config_free(&c->boot);
-	free(c->machine.cpu_template);
+	config_cpu_config_free(&c->cpu_config);
 	config_free_devices(c);
 	free(c->serial_out_path);
 	memset(c, 0, sizeof(*c));

@@ -64,6 +64,7 @@ struct net_config {
 	char *host_dev_name;
 	bool has_mac;
 	uint8_t guest_mac[6];
+	uint16_t mtu; /* offered with VIRTIO_NET_F_MTU; 0: not offered */
 	struct rate_limiter_config rx_rate_limiter;
 	struct rate_limiter_config tx_rate_limiter;
 };
@@ -96,13 +97,57 @@ struct mmds_config {
 
 #define MMDS_DEFAULT_IPV4 0xa9fea9feu
 
+/* Firecracker's static CPU templates (machine-config cpu_template). Which
+ * of them a host can run is the architecture's word (arch.h). */
+enum cpu_template {
+	CPU_TEMPLATE_NONE,
+	CPU_TEMPLATE_C3,
+	CPU_TEMPLATE_T2,
+	CPU_TEMPLATE_T2S,
+	CPU_TEMPLATE_T2CL,
+	CPU_TEMPLATE_T2A,
+};
+/* by enum cpu_template, NULL-terminated: the API's names */
+extern const char *const cpu_template_names[];
+
 struct machine_config {
 	unsigned vcpu_count;
 	uint64_t mem_size_mib;
 	bool smt;
 	bool track_dirty_pages;
 	bool huge_pages_2m;
-	char *cpu_template;
+	enum cpu_template cpu_template;
+};
+
+/* A custom CPU template (PUT /cpu-config, the config file's cpu-config), in
+ * Firecracker's terms: each modifier forces the bits set in filter to
+ * their value in value and leaves the others as KVM and husk made them.
+ * Firecracker's per-leaf list is kept flat, one entry per register; a
+ * leaf given with no register has one entry with filter 0 (its flags
+ * still apply). */
+enum cpuid_register { CPUID_EAX, CPUID_EBX, CPUID_ECX, CPUID_EDX };
+
+struct cpuid_modifier {
+	uint32_t leaf, subleaf;
+	uint32_t flags; /* KVM_CPUID_FLAG_* of the leaf */
+	enum cpuid_register reg;
+	uint32_t filter, value;
+};
+
+struct msr_modifier {
+	uint32_t addr;
+	uint64_t filter, value;
+};
+
+#define CONFIG_MAX_CPUID_MODIFIERS 256
+#define CONFIG_MAX_MSR_MODIFIERS 64
+
+struct cpu_config {
+	bool set;
+	int nr_cpuid;
+	struct cpuid_modifier *cpuid; /* malloc'd */
+	int nr_msr;
+	struct msr_modifier *msr; /* malloc'd */
 };
 
 struct boot_config {
@@ -113,6 +158,9 @@ struct boot_config {
 
 struct vm_config {
 	struct machine_config machine;
+	/* a custom template; set replaces machine.cpu_template (the later of
+	 * the two requests wins, as in Firecracker) */
+	struct cpu_config cpu_config;
 	struct boot_config boot;
 	struct drive_config drives[CONFIG_MAX_DRIVES];
 	int nr_drives;
@@ -123,6 +171,9 @@ struct vm_config {
 	bool entropy;
 	struct rate_limiter_config entropy_rate_limiter;
 	struct balloon_config balloon;
+	/* the metrics file in force (PUT /metrics, --metrics-path), for GET
+	 * /vm/config; struct metrics owns it. NULL: none */
+	const char *metrics_path;
 	char *serial_out_path; /* NULL: stdout */
 	uint64_t serial_out_limit; /* bytes; applies to a regular-file output; 0: no cap */
 	/* --no-acpi: no ACPI tables; the MP table and virtio_mmio.device=
@@ -143,6 +194,7 @@ void config_mmds_free(struct mmds_config *m);
  * freed (src is left with none). */
 void config_free_devices(struct vm_config *c);
 void config_move_devices(struct vm_config *dst, struct vm_config *src);
+void config_cpu_config_free(struct cpu_config *c);
 /* Checks that need the whole config (e.g. one root drive, a kernel set).
  * On error returns -EINVAL and points *what at a static message. */
 int config_validate(const struct vm_config *c, const char **what);

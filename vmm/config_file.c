@@ -13,7 +13,7 @@
 
 /* known to Firecracker, not implemented by husk yet: refused by name
  * (null is accepted, as "not set") */
-static const char *const unsupported[] = { "cpu-config", "pmem", "memory-hotplug", NULL };
+static const char *const unsupported[] = { "pmem", "memory-hotplug", NULL };
 
 /* A key is a resource's (api/resources.c) or refused by name. */
 static int key_check(const char *key, const json_t *v, char *err, size_t errlen)

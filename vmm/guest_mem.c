@@ -68,6 +68,16 @@ int gm_init_from(struct guest_mem *gm, uint8_t *base, uint64_t ram_size, uint64_
 	return gm_layout(gm, ram_size, gap_start);
 }
 
+int gm_set_base(struct guest_mem *gm, uint64_t ram_base)
+{
+	for (int i = 0; i < gm->nr_regions; i++)
+		if (gm->region[i].gpa + gm->region[i].size > UINT64_MAX - ram_base)
+			return -EINVAL;
+	for (int i = 0; i < gm->nr_regions; i++)
+		gm->region[i].gpa += ram_base;
+	return 0;
+}
+
 void gm_destroy(struct guest_mem *gm)
 {
 	if (gm->map_size)

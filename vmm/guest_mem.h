@@ -37,6 +37,10 @@ int gm_init(struct guest_mem *gm, uint64_t ram_size, uint64_t gap_start);
 int gm_init_huge(struct guest_mem *gm, uint64_t ram_size, uint64_t gap_start);
 int gm_init_from(struct guest_mem *gm, uint8_t *base, uint64_t ram_size,
                  uint64_t gap_start);
+/* Move the whole layout up by ram_base (the gap too): where the
+ * architecture's RAM starts (aarch64: 2 GiB, with gap_start 4 GiB, so one
+ * unbroken range). After an init, before KVM sees the regions. */
+int gm_set_base(struct guest_mem *gm, uint64_t ram_base);
 void gm_destroy(struct guest_mem *gm);
 
 /* Host pointer for [gpa, gpa+len) if the whole range is RAM in one region,

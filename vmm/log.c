@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
@@ -18,6 +19,7 @@ static struct {
 	bool show_level;
 	bool show_origin;
 	int fd;
+	char *path; /* of fd, NULL for stderr */
 	unsigned long long start_us;
 } g_log = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
@@ -44,6 +46,11 @@ int log_level_parse(const char *s, enum log_level *out)
 	return -EINVAL;
 }
 
+const char *log_level_name(enum log_level level)
+{
+	return (unsigned)level < sizeof(level_names) / sizeof(level_names[0]) ? level_names[level] : "?";
+}
+
 void log_set_level(enum log_level level) { g_log.level = level; }
 enum log_level log_get_level(void) { return g_log.level; }
 
@@ -59,12 +66,30 @@ int log_set_path(const char *path)
 	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0600);
 	if (fd < 0)
 		return -errno;
+	char *copy = strdup(path);
+	if (!copy) {
+		close(fd);
+		return -ENOMEM;
+	}
 	pthread_mutex_lock(&g_log.lock);
 	if (g_log.fd != STDERR_FILENO)
 		close(g_log.fd);
 	g_log.fd = fd;
+	free(g_log.path);
+	g_log.path = copy;
 	pthread_mutex_unlock(&g_log.lock);
 	return 0;
+}
+
+const char *log_get_path(void)
+{
+	return g_log.path;
+}
+
+void log_get_options(bool *show_level, bool *show_origin)
+{
+	*show_level = g_log.show_level;
+	*show_origin = g_log.show_origin;
 }
 
 unsigned long long log_now_us(void)

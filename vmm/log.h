@@ -16,6 +16,12 @@ enum log_level log_get_level(void);
 void log_set_options(bool show_level, bool show_origin);
 /* Send log lines to a file or FIFO instead of stderr. Returns 0 or -errno. */
 int log_set_path(const char *path);
+/* What is in force, for GET /vm/config: the path (NULL while lines go to
+ * stderr; valid until the next log_set_path) and the line options. */
+const char *log_get_path(void);
+void log_get_options(bool *show_level, bool *show_origin);
+/* Firecracker's spelling of a level ("Warning", "Off", ...). */
+const char *log_level_name(enum log_level level);
 
 void log_write(enum log_level level, const char *file, int line,
                const char *fmt, ...) __attribute__((format(printf, 4, 5)));

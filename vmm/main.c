@@ -62,7 +62,8 @@ static int run_option(int c, const char *arg, struct vm_config *cfg, bool *selft
 	switch (c) {
 	case CLI_LEVEL:
 	case CLI_SECCOMP_LEVEL:
-	case CLI_NO_SECCOMP: return cli_common(PROG, c, arg);
+	case CLI_NO_SECCOMP:
+	case CLI_SECCOMP_FILTER: return cli_common(PROG, c, arg);
 	case 'S': *selftest = true; return 0;
 	case 'h': usage(stdout); exit(0);
 	}
@@ -139,11 +140,14 @@ struct serve_opts {
 	const char *metadata; /* --metadata: the MMDS store's first content */
 	bool no_api, show_level, show_origin, no_acpi;
 	uint64_t max_payload, mmds_limit; /* 0: not given */
+	/* --start-time-cpu-us, --parent-cpu-time-us: the jailer's CPU clock
+	 * at exec and the CPU it used (api_server's startup CPU time) */
+	uint64_t start_cpu_us, parent_cpu_us;
 };
 
 enum { O_SOCK = 1, O_ID, O_CONFIG, O_NO_API, O_LOG_PATH, O_SHOW_LEVEL, O_SHOW_ORIGIN, O_METRICS,
        O_START_US, O_MAX_PAYLOAD, O_MMDS_LIMIT, O_METADATA, O_DESCRIBE, O_SNAP_VERSION, O_NO_ACPI,
-       O_IGNORED };
+       O_START_CPU_US, O_PARENT_CPU_US, O_IGNORED };
 
 /* --describe-snapshot FILE: the format version, as Firecracker prints its
  * snapshot data version ("v<major>.0.0"). Exits. */
@@ -166,8 +170,10 @@ static int serve_option(int c, const char *arg, struct serve_opts *o)
 	switch (c) {
 	case O_SOCK: o->sock = arg; return 0;
 	case O_ID:
-		if (!*arg || strlen(arg) > 64)
-			return cli_error(PROG, "--id must be 1..64 characters, got '%s'", arg);
+		/* Firecracker's validate_instance_id (ASCII letters here) */
+		if (!*arg || strlen(arg) > 64 || strspn(arg, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+		                                             "0123456789-") != strlen(arg))
+			return cli_error(PROG, "--id must be 1..64 letters, digits or '-', got '%s'", arg);
 		o->id = arg;
 		return 0;
 	case O_CONFIG: o->config_file = arg; return 0;
@@ -182,6 +188,13 @@ static int serve_option(int c, const char *arg, struct serve_opts *o)
 		if (cli_parse_u64(arg, 0, UINT64_MAX, &v) < 0)
 			return cli_error(PROG, "--start-time-us must be a number, got '%s'", arg);
 		log_set_start_us(v);
+		return 0;
+	case O_START_CPU_US:
+	case O_PARENT_CPU_US:
+		if (cli_parse_u64(arg, 0, UINT64_MAX, &v) < 0)
+			return cli_error(PROG, c == O_START_CPU_US ? "--start-time-cpu-us must be a number, got '%s'"
+			                                          : "--parent-cpu-time-us must be a number, got '%s'", arg);
+		*(c == O_START_CPU_US ? &o->start_cpu_us : &o->parent_cpu_us) = v;
 		return 0;
 	case O_MAX_PAYLOAD:
 		if (cli_parse_u64(arg, 1, 1 << 30, &v) < 0)
@@ -200,7 +213,8 @@ static int serve_option(int c, const char *arg, struct serve_opts *o)
 	case O_IGNORED: return 0;
 	case CLI_LEVEL:
 	case CLI_SECCOMP_LEVEL:
-	case CLI_NO_SECCOMP: return cli_common(PROG, c, arg);
+	case CLI_NO_SECCOMP:
+	case CLI_SECCOMP_FILTER: return cli_common(PROG, c, arg);
 	case 'h': usage(stdout); exit(0);
 	}
 	usage(stderr);
@@ -225,12 +239,11 @@ static int serve_parse(int argc, char **argv, struct serve_opts *o)
 		{ "describe-snapshot", required_argument, NULL, O_DESCRIBE },
 		{ "snapshot-version", no_argument, NULL, O_SNAP_VERSION },
 		{ "no-acpi", no_argument, NULL, O_NO_ACPI },
+		{ "start-time-cpu-us", required_argument, NULL, O_START_CPU_US },
+		{ "parent-cpu-time-us", required_argument, NULL, O_PARENT_CPU_US },
 		/* Firecracker flags with nothing to do here: the boot timer is
-		 * always there; the jailer passes the CPU start times; there are
-		 * no modules to filter the log by */
+		 * always there; there are no modules to filter the log by */
 		{ "boot-timer", no_argument, NULL, O_IGNORED },
-		{ "start-time-cpu-us", required_argument, NULL, O_IGNORED },
-		{ "parent-cpu-time-us", required_argument, NULL, O_IGNORED },
 		{ "module", required_argument, NULL, O_IGNORED },
 	};
 	struct option opts[32];
@@ -285,6 +298,17 @@ static int serve_boot(struct api_target *t)
 	return rep.status >= 400 ? -EINVAL : 0;
 }
 
+/* --metrics-path: opened as PUT /metrics would, and shown by GET /vm/config */
+static int serve_metrics(struct api_target *t, const char *path)
+{
+	if (metrics_open(t->metrics, path) < 0) {
+		fprintf(stderr, "husk: --metrics-path: cannot open %s\n", path);
+		return -1;
+	}
+	t->cfg->metrics_path = t->metrics->path;
+	return 0;
+}
+
 static int cmd_serve(int argc, char **argv)
 {
 	struct serve_opts o = { .sock = "/run/firecracker.socket", .id = "anonymous-instance" };
@@ -297,6 +321,8 @@ static int cmd_serve(int argc, char **argv)
 	int code;
 
 	config_init(&cfg);
+	/* Firecracker's default level (logger.rs DEFAULT_LEVEL) */
+	log_set_level(LOG_INFO);
 	code = serve_parse(argc, argv, &o);
 	if (code)
 		goto out_cfg;
@@ -313,10 +339,8 @@ static int cmd_serve(int argc, char **argv)
 	if (o.metadata && serve_metadata(&vmm.mmds, o.metadata) < 0)
 		goto out;
 	struct api_target t = { .vmm = &vmm, .cfg = &cfg, .metrics = &metrics, .instance_id = o.id };
-	if (o.metrics_path && metrics_open(&metrics, o.metrics_path) < 0) {
-		fprintf(stderr, "husk: --metrics-path: cannot open %s\n", o.metrics_path);
+	if (o.metrics_path && serve_metrics(&t, o.metrics_path) < 0)
 		goto out;
-	}
 	if (o.config_file && config_file_load(o.config_file, &t, err, sizeof(err)) < 0) {
 		fprintf(stderr, "husk: config file %s: %s\n", o.config_file, err);
 		goto out;
@@ -328,7 +352,7 @@ static int cmd_serve(int argc, char **argv)
 		}
 		api_up = true;
 	}
-	metrics_mark_startup(&metrics);
+	metrics_mark_startup(&metrics, o.start_cpu_us, o.parent_cpu_us);
 	if (o.config_file && serve_boot(&t) < 0)
 		goto out;
 	code = vmm_run(&vmm);

@@ -53,12 +53,16 @@ void metrics_latency(struct metrics *m, enum metrics_latency which, unsigned lon
 		atomic_store(&m->latency_us[which], us);
 }
 
-void metrics_mark_startup(struct metrics *m)
+void metrics_mark_startup(struct metrics *m, unsigned long long start_cpu_us,
+                          unsigned long long parent_cpu_us)
 {
 	struct timespec cpu;
 	m->startup_us = log_uptime_us();
-	if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu) == 0)
-		m->startup_cpu_us = (unsigned long long)cpu.tv_sec * 1000000 + (unsigned long long)cpu.tv_nsec / 1000;
+	if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu) == 0) {
+		unsigned long long now = (unsigned long long)cpu.tv_sec * 1000000 + (unsigned long long)cpu.tv_nsec / 1000;
+		/* a start time from another clock's future counts as 0 */
+		m->startup_cpu_us = (now > start_cpu_us ? now - start_cpu_us : 0) + parent_cpu_us;
+	}
 }
 
 /* ---- Firecracker's schema (tests/host_tools/fcmetrics.py): every group
@@ -319,8 +323,13 @@ static json_t *metrics_husk_json(struct metrics *m, const struct vmm *vmm)
 		add_responses(api, api_resources[r]->metrics, m->api[r]);
 	add_responses(api, "other", m->api[METRICS_RESOURCES]);
 	unsigned long long boot_us = vmm ? atomic_load(&vmm->boottimer.boot_time_us) : 0;
-	return json_pack("{s:I, s:I, s:o}", "uptime_us", (json_int_t)log_uptime_us(), "guest_boot_time_us",
-	                 (json_int_t)boot_us, "api_responses", api);
+	/* the working set the restore learned or prefetched (vmm thread's) */
+	const struct ws_stats *ws = vmm ? &vmm->snap.ws_stats : &(const struct ws_stats){ 0 };
+	json_t *wsj = json_pack("{s:I, s:I, s:I}", "recorded_pages", (json_int_t)ws->recorded_pages,
+	                        "prefetched_pages", (json_int_t)ws->prefetched_pages,
+	                        "prefetch_us", (json_int_t)ws->prefetch_us);
+	return json_pack("{s:I, s:I, s:o, s:o}", "uptime_us", (json_int_t)log_uptime_us(), "guest_boot_time_us",
+	                 (json_int_t)boot_us, "api_responses", api, "working_set", wsj);
 }
 
 static bool metrics_is_store(const char *group)
@@ -429,6 +438,11 @@ int metrics_open(struct metrics *m, const char *path)
 	m->fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0600);
 	if (m->fd < 0)
 		return -errno;
+	m->path = strdup(path);
+	if (!m->path) {
+		ret = -ENOMEM;
+		goto fail;
+	}
 	if (!m->loop)
 		return 0;
 	m->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
@@ -458,4 +472,6 @@ void metrics_close(struct metrics *m)
 	if (m->fd >= 0)
 		close(m->fd);
 	m->fd = m->timer_fd = -1;
+	free(m->path);
+	m->path = NULL;
 }

@@ -33,6 +33,7 @@ enum metrics_latency {
 
 struct metrics {
 	int fd;       /* -1 until PUT /metrics */
+	char *path;   /* fd's, for GET /vm/config */
 	int timer_fd; /* the 60 s period, in the vmm loop */
 	struct loop *loop;
 	struct vmm *vmm;
@@ -61,8 +62,12 @@ void metrics_count_api(struct metrics *m, const struct api_resource *res, enum m
 /* Record what one request of that kind took (any thread). */
 void metrics_latency(struct metrics *m, enum metrics_latency which, unsigned long long us);
 /* The API is ready to serve: api_server's process_startup_time_us (from
- * --start-time-us, or the process start) and _cpu_us (CPU time used). */
-void metrics_mark_startup(struct metrics *m);
+ * --start-time-us, or the process start) and _cpu_us: the CPU time used
+ * since start_cpu_us (--start-time-cpu-us, 0 if not given) plus
+ * parent_cpu_us (--parent-cpu-time-us: what the jailer used), as
+ * Firecracker counts it. */
+void metrics_mark_startup(struct metrics *m, unsigned long long start_cpu_us,
+                          unsigned long long parent_cpu_us);
 /* A device's group of Firecracker's schema ("block": its leaves and
  * aggregates), defined beside the resource that configures the device
  * (api/resource.h) with how a device of cls fills it. per_device: each

@@ -23,6 +23,27 @@
 static enum seccomp_level sc_level = SECCOMP_LEVEL_NONE;
 static uint64_t sc_install_ns[SECCOMP_THREAD_KINDS];
 static __thread const char *sc_thread_kind = "main";
+/* --seccomp-filter's programs, if given (process-wide like the level) */
+static struct {
+	struct sock_filter *f;
+	unsigned len;
+} sc_custom[SECCOMP_THREAD_KINDS];
+
+void seccomp_set_custom(enum seccomp_thread kind, struct sock_filter *f, unsigned len)
+{
+	if ((unsigned)kind >= SECCOMP_THREAD_KINDS) {
+		free(f);
+		return;
+	}
+	free(sc_custom[kind].f);
+	sc_custom[kind].f = f;
+	sc_custom[kind].len = len;
+}
+
+bool seccomp_has_custom(void)
+{
+	return sc_custom[SECCOMP_THREAD_VMM].f != NULL;
+}
 
 int seccomp_level_parse(const char *s, enum seccomp_level *out)
 {
@@ -90,6 +111,15 @@ static size_t sc_fmt_s(char *p, const char *s)
 	return n;
 }
 
+/* The trapped syscall's second argument and its return register. */
+#if defined(__x86_64__)
+#define SC_ARG1(uc) ((uc)->uc_mcontext.gregs[REG_RSI])
+#define SC_RET(uc) ((uc)->uc_mcontext.gregs[REG_RAX])
+#elif defined(__aarch64__)
+#define SC_ARG1(uc) ((uc)->uc_mcontext.regs[1])
+#define SC_RET(uc) ((uc)->uc_mcontext.regs[0])
+#endif
+
 /* Async-signal-safe: formats by hand and writes once to stderr. */
 static void sc_sigsys(int sig, siginfo_t *si, void *uc_)
 {
@@ -103,11 +133,11 @@ static void sc_sigsys(int sig, siginfo_t *si, void *uc_)
 	n += sc_fmt_s(buf + n, " thread made forbidden syscall ");
 	n += sc_fmt_u(buf + n, (unsigned long)si->si_syscall);
 	n += sc_fmt_s(buf + n, " (arg1 ");
-	n += sc_fmt_u(buf + n, (unsigned long)uc->uc_mcontext.gregs[REG_RSI]);
+	n += sc_fmt_u(buf + n, (unsigned long)SC_ARG1(uc));
 	n += sc_fmt_s(buf + n, "); failing it with ENOSYS\n");
 	ssize_t r = write(STDERR_FILENO, buf, n);
 	(void)r;
-	uc->uc_mcontext.gregs[REG_RAX] = -ENOSYS;
+	SC_RET(uc) = (unsigned long)-ENOSYS;
 	errno = saved;
 }
 
@@ -160,13 +190,15 @@ int seccomp_install(enum seccomp_thread kind)
 		sigaddset(&set, SIGSYS);
 		pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 	}
-	/* compiled at build time by seccomp_gen from seccomp_rules.c */
-	unsigned len = sc_bpf[kind][level - 1].len;
+	/* compiled at build time by seccomp_gen from seccomp_rules.c, or
+	 * the file's (which has no own-pid placeholders) */
+	bool custom = sc_custom[kind].f != NULL;
+	unsigned len = custom ? sc_custom[kind].len : sc_bpf[kind][level - 1].len;
 	struct sock_filter *f = malloc(len * sizeof(*f));
 	if (!f)
 		return -ENOMEM;
-	memcpy(f, sc_bpf[kind][level - 1].f, len * sizeof(*f));
-	int ret = sc_patch_own_pid(f, len, sc_bpf[kind][level - 1].pid_refs);
+	memcpy(f, custom ? sc_custom[kind].f : sc_bpf[kind][level - 1].f, len * sizeof(*f));
+	int ret = custom ? 0 : sc_patch_own_pid(f, len, sc_bpf[kind][level - 1].pid_refs);
 	if (ret < 0) {
 		log_err("seccomp: the %s filter's own-pid rules do not match its build", seccomp_thread_name(kind));
 		free(f);
@@ -185,8 +217,8 @@ int seccomp_install(enum seccomp_thread kind)
 	free(f); /* the kernel keeps its own copy */
 	sc_thread_kind = seccomp_thread_name(kind);
 	sc_install_ns[kind] = sc_now_ns() - t0;
-	log_debug("seccomp: %s filter (level %s, %u BPF instructions) installed in %llu us",
-	          seccomp_thread_name(kind), seccomp_level_name(level), prog.len,
+	log_debug("seccomp: %s filter (%s, %u BPF instructions) installed in %llu us",
+	          seccomp_thread_name(kind), custom ? "--seccomp-filter" : seccomp_level_name(level), prog.len,
 	          (unsigned long long)(sc_install_ns[kind] / 1000));
 	return 0;
 }

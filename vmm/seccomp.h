@@ -31,6 +31,7 @@
 #define HUSK_SECCOMP_H
 
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 /* The one signal husk sends (tgkill, to kick a vCPU out of KVM_RUN): the
@@ -75,6 +76,13 @@ const char *seccomp_thread_name(enum seccomp_thread kind);
  * process dies by SIGSYS (or, at level log, logs and goes on). For the
  * tests' hidden `husk run --seccomp-selftest`. */
 void seccomp_selftest(void);
+
+/* A custom filter for kind (--seccomp-filter, seccomp_file.c), used by
+ * every later seccomp_install instead of the built-in one; takes f
+ * (malloc'd). Call before any thread starts. */
+struct sock_filter;
+void seccomp_set_custom(enum seccomp_thread kind, struct sock_filter *f, unsigned len);
+bool seccomp_has_custom(void);
 
 /* How many rules a kind's list has (seccomp_rules.c). */
 unsigned seccomp_rule_count(enum seccomp_thread kind);

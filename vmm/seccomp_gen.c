@@ -87,6 +87,14 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: seccomp_gen OUTPUT.h\n");
 		return 2;
 	}
+	/* The filters run on the target's kernel, not this one: a cross build
+	 * runs the generator under qemu-user, which has no seccomp(2), and
+	 * libseccomp would then refuse KILL_PROCESS. Declare the API level
+	 * the filters need (3: KILL_PROCESS and LOG) where the probe fails. */
+	if (seccomp_api_get() < 3 && seccomp_api_set(3) < 0) {
+		fprintf(stderr, "seccomp_gen: cannot set libseccomp API level 3\n");
+		return 1;
+	}
 	FILE *out = fopen(argv[1], "w");
 	if (!out) {
 		perror(argv[1]);

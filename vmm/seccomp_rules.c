@@ -74,6 +74,8 @@ static const struct sc_rule rules_vmm[] = {
 	ALLOW(pread64), ALLOW(pwrite64), ALLOW(preadv), ALLOW(pwritev), ALLOW(preadv2),
 	ALLOW(pwritev2), ALLOW(fsync), ALLOW(fdatasync), ALLOW(fallocate), ALLOW(ftruncate),
 	ALLOW(msync), ALLOW(io_uring_enter),
+	/* a Diff snapshot without dirty tracking: the resident pages */
+	ALLOW(mincore),
 	/* PATCH /drives path_on_host on an Async drive: the new file goes in
 	 * the ring's registered table (blk_uring_set_file). The rings are set
 	 * up before this filter and restricted to this one register op too. */
@@ -83,8 +85,13 @@ static const struct sc_rule rules_vmm[] = {
 	 * bounds what they can reach) */
 	ALLOW(openat), ALLOW(statx),
 	/* snapshot create: its temporary files renamed into place, or
-	 * removed on failure (glibc's rename/unlink, not the *at forms) */
+	 * removed on failure (glibc's rename/unlink: the plain calls on x86,
+	 * the *at forms where the architecture has only those, as aarch64) */
+#if defined(__x86_64__)
 	ALLOW(rename), ALLOW(unlink),
+#else
+	ALLOW(renameat), ALLOW(renameat2), ALLOW(unlinkat),
+#endif
 	/* vsock: guest-initiated connections to <uds>_<port> and accepted
 	 * host connections, AF_UNIX only. Its listener is bound before this
 	 * filter goes on: no bind or listen here. */
@@ -94,12 +101,19 @@ static const struct sc_rule rules_vmm[] = {
 	ALLOW_KICK,
 	/* snapshot create, dirty tracking, interrupts */
 	IOCTL(KVM_RUN), IOCTL(KVM_GET_DIRTY_LOG), IOCTL(KVM_SET_USER_MEMORY_REGION),
-	IOCTL(KVM_CHECK_EXTENSION), IOCTL(KVM_GET_MSR_INDEX_LIST), IOCTL(KVM_GET_TSC_KHZ),
+	IOCTL(KVM_CHECK_EXTENSION), IOCTL(KVM_GET_MP_STATE),
+#if defined(__x86_64__)
+	/* the x86 vCPU and VM state a snapshot saves (vmm/arch/x86_64/) */
+	IOCTL(KVM_GET_MSR_INDEX_LIST), IOCTL(KVM_GET_TSC_KHZ),
 	IOCTL(KVM_GET_REGS), IOCTL(KVM_GET_SREGS), IOCTL(KVM_GET_FPU), IOCTL(KVM_GET_LAPIC),
 	IOCTL(KVM_GET_MSRS), IOCTL(KVM_GET_CPUID2), IOCTL(KVM_GET_XSAVE), IOCTL(KVM_GET_XSAVE2),
-	IOCTL(KVM_GET_XCRS), IOCTL(KVM_GET_DEBUGREGS), IOCTL(KVM_GET_MP_STATE),
+	IOCTL(KVM_GET_XCRS), IOCTL(KVM_GET_DEBUGREGS),
 	IOCTL(KVM_GET_VCPU_EVENTS), IOCTL(KVM_GET_CLOCK), IOCTL(KVM_GET_IRQCHIP),
 	IOCTL(KVM_GET_PIT2), IOCTL(KVM_KVMCLOCK_CTRL),
+#elif defined(__aarch64__)
+	/* the aarch64 vCPU registers and vGIC state (vmm/arch/aarch64/) */
+	IOCTL(KVM_GET_REG_LIST), IOCTL(KVM_GET_ONE_REG), IOCTL(KVM_GET_DEVICE_ATTR),
+#endif
 	IOCTL(KVM_IRQFD), IOCTL(KVM_IOEVENTFD),
 	IOCTL(TUNSETOFFLOAD), IOCTL(BLKGETSIZE64),
 	/* the console terminal's mode put back at exit */

@@ -113,6 +113,13 @@ static bool vcpu_handle_exit(struct vcpu *vcpu)
 		vm_request_exit(vm, 1, "vCPU %u: KVM_EXIT_FAIL_ENTRY reason 0x%llx", vcpu->id,
 		                (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
 		return false;
+#if defined(__aarch64__)
+	case KVM_EXIT_ARM_NISV:
+		vm_request_exit(vm, 1, "vCPU %u: guest MMIO access at 0x%llx that KVM cannot decode "
+		                "(no instruction syndrome: a load/store pair or writeback)", vcpu->id,
+		                (unsigned long long)run->arm_nisv.fault_ipa);
+		return false;
+#endif
 	case KVM_EXIT_INTERNAL_ERROR:
 		vm_request_exit(vm, 1, "vCPU %u: KVM internal error, suberror %u", vcpu->id,
 		                run->internal.suberror);

@@ -24,12 +24,18 @@ struct kvm_cap_need {
 /* What husk cannot run without; each missing one is named in the error. */
 static const struct kvm_cap_need caps_needed[] = {
 	{ KVM_CAP_IRQCHIP, "KVM_CAP_IRQCHIP" },
+#if defined(__x86_64__)
 	{ KVM_CAP_PIT2, "KVM_CAP_PIT2" },
+	{ KVM_CAP_SET_TSS_ADDR, "KVM_CAP_SET_TSS_ADDR" },
+	{ KVM_CAP_EXT_CPUID, "KVM_CAP_EXT_CPUID" },
+#elif defined(__aarch64__)
+	{ KVM_CAP_ARM_PSCI_0_2, "KVM_CAP_ARM_PSCI_0_2" },
+	{ KVM_CAP_DEVICE_CTRL, "KVM_CAP_DEVICE_CTRL" },
+	{ KVM_CAP_ONE_REG, "KVM_CAP_ONE_REG" },
+#endif
 	{ KVM_CAP_IRQFD, "KVM_CAP_IRQFD" },
 	{ KVM_CAP_IOEVENTFD, "KVM_CAP_IOEVENTFD" },
 	{ KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY" },
-	{ KVM_CAP_SET_TSS_ADDR, "KVM_CAP_SET_TSS_ADDR" },
-	{ KVM_CAP_EXT_CPUID, "KVM_CAP_EXT_CPUID" },
 	{ KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT" },
 	{ KVM_CAP_IRQ_ROUTING, "KVM_CAP_IRQ_ROUTING" },
 };
@@ -82,6 +88,8 @@ static int vm_map_memory(struct vm *vm, uint64_t mem_mib, bool huge_2m)
 {
 	int ret = huge_2m ? gm_init_huge(&vm->gm, mem_mib << 20, LAYOUT_MMIO_GAP_START)
 	                  : gm_init(&vm->gm, mem_mib << 20, LAYOUT_MMIO_GAP_START);
+	if (ret == 0)
+		ret = gm_set_base(&vm->gm, LAYOUT_RAM_BASE);
 	if (ret == -ENOMEM && huge_2m) {
 		vm_fail(vm, "huge_pages 2M: %llu MiB of guest memory need %llu free 2 MiB huge pages, "
 		        "the host has %ld (vm.nr_hugepages)", (unsigned long long)mem_mib,

@@ -100,11 +100,13 @@ static int vmm_irq_eventfd(struct vmm *vmm, unsigned gsi, int *efd)
 	return vm_irqfd(&vmm->vm, *efd, gsi);
 }
 
+#ifdef LAYOUT_I8042
 static void vmm_on_guest_reset(void *opaque)
 {
 	struct vmm *vmm = opaque;
 	vm_request_exit(&vmm->vm, 0, "guest reset via i8042");
 }
+#endif
 
 static int vmm_open_serial_out(struct vmm *vmm)
 {
@@ -120,37 +122,68 @@ static int vmm_open_serial_out(struct vmm *vmm)
 	return 0;
 }
 
-static int step_legacy_devices(struct vmm *vmm)
+#ifdef LAYOUT_I8042
+/* x86: the i8042's keyboard interrupt and its reset line (aarch64 resets
+ * through PSCI, in KVM) */
+static int vmm_i8042(struct vmm *vmm)
 {
-	struct vm *vm = &vmm->vm;
-	int ret = vmm_open_serial_out(vmm);
+	int ret = vmm_irq_eventfd(vmm, KBD_IRQ, &vmm->kbd_irq_efd);
 	if (ret < 0)
 		return ret;
-	ret = vmm_irq_eventfd(vmm, LAYOUT_COM1_IRQ, &vmm->serial_irq_efd);
+	i8042_init(&vmm->i8042, vmm->kbd_irq_efd, vmm_on_guest_reset, vmm);
+	ret = bus_register(&vmm->vm.pio, LAYOUT_I8042, 5, "i8042", &i8042_ops, &vmm->i8042);
 	if (ret == 0)
-		ret = vmm_irq_eventfd(vmm, KBD_IRQ, &vmm->kbd_irq_efd);
+		ret = snapshot_device_register(&vmm->snap, "i8042", &snapshot_plain_ops, &vmm->i8042.snap);
+	return ret;
+}
+#endif
+
+/* the 16550: x86's COM1 port, or the MMIO page the aarch64 device tree
+ * names */
+static int vmm_serial_register(struct vmm *vmm)
+{
+#ifdef LAYOUT_SERIAL_MMIO
+	return bus_register(&vmm->vm.mmio, LAYOUT_SERIAL_MMIO, 8, "serial", &serial_ops, &vmm->serial);
+#else
+	return bus_register(&vmm->vm.pio, LAYOUT_COM1, 8, "serial", &serial_ops, &vmm->serial);
+#endif
+}
+
+/* the boot timer: MMIO up to the virtio slots, and x86's port too */
+static int vmm_boottimer(struct vmm *vmm)
+{
+	boottimer_init(&vmm->boottimer);
+	int ret = bus_register(&vmm->vm.mmio, LAYOUT_BOOTTIMER_MMIO,
+	                       LAYOUT_VIRTIO_MMIO_BASE - LAYOUT_BOOTTIMER_MMIO, "boottimer",
+	                       &boottimer_ops, &vmm->boottimer);
+#ifdef LAYOUT_BOOTTIMER_PIO
+	if (ret == 0)
+		ret = bus_register(&vmm->vm.pio, LAYOUT_BOOTTIMER_PIO, 1, "boottimer", &boottimer_ops,
+		                   &vmm->boottimer);
+#endif
+	return ret;
+}
+
+static int step_legacy_devices(struct vmm *vmm)
+{
+	int ret = vmm_open_serial_out(vmm);
+	if (ret == 0)
+		ret = vmm_irq_eventfd(vmm, LAYOUT_COM1_IRQ, &vmm->serial_irq_efd);
 	if (ret < 0)
 		return ret;
 	serial_init(&vmm->serial, vmm->serial_out_fd, vmm->serial_irq_efd);
 	serial_set_out_limit(&vmm->serial, vmm->cfg->serial_out_limit);
 	ret = console_open(&vmm->console, &vmm->loop, &vmm->serial);
-	if (ret < 0)
-		return ret;
-	i8042_init(&vmm->i8042, vmm->kbd_irq_efd, vmm_on_guest_reset, vmm);
-	boottimer_init(&vmm->boottimer);
-	ret = bus_register(&vm->pio, LAYOUT_COM1, 8, "serial", &serial_ops, &vmm->serial);
 	if (ret == 0)
-		ret = bus_register(&vm->pio, LAYOUT_I8042, 5, "i8042", &i8042_ops, &vmm->i8042);
+		ret = vmm_serial_register(vmm);
 	if (ret == 0)
 		ret = snapshot_device_register(&vmm->snap, "serial0", &snapshot_plain_ops, &vmm->serial.snap);
+#ifdef LAYOUT_I8042
 	if (ret == 0)
-		ret = snapshot_device_register(&vmm->snap, "i8042", &snapshot_plain_ops, &vmm->i8042.snap);
+		ret = vmm_i8042(vmm);
+#endif
 	if (ret == 0)
-		ret = bus_register(&vm->pio, LAYOUT_BOOTTIMER_PIO, 1, "boottimer", &boottimer_ops,
-		                   &vmm->boottimer);
-	if (ret == 0)
-		ret = bus_register(&vm->mmio, LAYOUT_BOOTTIMER_MMIO, LAYOUT_VIRTIO_MMIO_BASE - LAYOUT_BOOTTIMER_MMIO,
-		                   "boottimer", &boottimer_ops, &vmm->boottimer);
+		ret = vmm_boottimer(vmm);
 	return ret;
 }
 
@@ -264,10 +297,38 @@ static int step_virtio_devices(struct vmm *vmm)
 	return ret;
 }
 
+#ifdef LAYOUT_DEVICES_IN_FDT
+/* The devices' cmdline entries but their virtio_mmio.device= ones: the
+ * device tree lists those devices, and a second listing would make Linux
+ * probe each twice. A root drive's root= stays. dst has src's size. */
+static void vmm_drop_mmio_entries(char *dst, const char *src)
+{
+	static const char mmio[] = "virtio_mmio.device=";
+	size_t n = 0;
+	while (*src) {
+		size_t len = strcspn(src, " ");
+		if (len && strncmp(src, mmio, sizeof(mmio) - 1) != 0) {
+			memcpy(dst + n, src, len);
+			n += len;
+			dst[n++] = ' ';
+		}
+		src += len;
+		src += strspn(src, " ");
+	}
+	dst[n] = '\0';
+}
+#endif
+
 static int vmm_build_cmdline(struct vmm *vmm)
 {
 	const char *base = vmm->cfg->boot.boot_args ? vmm->cfg->boot.boot_args : CONFIG_DEFAULT_CMDLINE;
-	int n = snprintf(vmm->cmdline, sizeof(vmm->cmdline), "%s %s", base, vmm->devices.cmdline);
+#ifdef LAYOUT_DEVICES_IN_FDT
+	char devices[sizeof(vmm->devices.cmdline) + 1];
+	vmm_drop_mmio_entries(devices, vmm->devices.cmdline);
+#else
+	const char *devices = vmm->devices.cmdline;
+#endif
+	int n = snprintf(vmm->cmdline, sizeof(vmm->cmdline), "%s %s", base, devices);
 	if (n < 0 || (size_t)n >= sizeof(vmm->cmdline)) {
 		log_err("kernel command line longer than %zu bytes", sizeof(vmm->cmdline) - 1);
 		return -E2BIG;
@@ -327,6 +388,8 @@ out:
 	return ret;
 }
 
+/* Right after the VM: the vCPUs exist before any device takes an
+ * interrupt (arch_vcpus_created). */
 static int step_create_vcpus(struct vmm *vmm)
 {
 	struct vm *vm = &vmm->vm;
@@ -335,11 +398,30 @@ static int step_create_vcpus(struct vmm *vmm)
 		return -ENOMEM;
 	for (unsigned i = 0; i < vm->nr_vcpus; i++)
 		vm->vcpus[i].fd = -1;
+	/* a restored VM's CPUID comes with its snapshot (and is checked there) */
+	if (!vmm->restore) {
+		int ret = arch_vm_cpu_template(vm, vmm->cfg->machine.cpu_template, &vmm->cfg->cpu_config,
+		                               vm->error, sizeof(vm->error));
+		if (ret < 0) {
+			log_err("%s", vm->error);
+			return ret;
+		}
+	}
 	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
 		int ret = vcpu_create(&vm->vcpus[i], vm, i);
-		/* a restored vCPU gets all its state from the snapshot */
-		if (ret == 0 && !vmm->restore)
-			ret = arch_vcpu_init(&vm->vcpus[i], &vmm->boot);
+		if (ret < 0)
+			return ret;
+	}
+	return arch_vcpus_created(vm);
+}
+
+/* After the kernel: the boot vCPU's entry state comes from its loader. A
+ * restored vCPU gets all its state from the snapshot instead. */
+static int step_init_vcpus(struct vmm *vmm)
+{
+	struct vm *vm = &vmm->vm;
+	for (unsigned i = 0; i < vm->nr_vcpus && !vmm->restore; i++) {
+		int ret = arch_vcpu_init(&vm->vcpus[i], &vmm->boot);
 		if (ret < 0)
 			return ret;
 	}
@@ -372,11 +454,12 @@ static const struct {
 	int (*run)(struct vmm *vmm);
 } start_steps[] = {
 	{ "create VM", step_create_vm },
+	{ "create vCPUs", step_create_vcpus },
 	{ "legacy devices", step_legacy_devices },
 	{ "block devices", step_block_devices },
 	{ "virtio devices", step_virtio_devices },
 	{ "load kernel", step_load_kernel },
-	{ "create vCPUs", step_create_vcpus },
+	{ "initialise vCPUs", step_init_vcpus },
 	{ "restore snapshot", snapshot_restore_step }, /* only in snapshot_load */
 	{ "start vCPUs", step_start_vcpus },
 	{ "seccomp", step_seccomp },

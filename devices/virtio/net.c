@@ -162,6 +162,8 @@ uint64_t net_dev_features(const struct net_dev *nd)
 	             BIT(VIRTIO_NET_F_STATUS);
 	if (nd->has_mac)
 		f |= BIT(VIRTIO_NET_F_MAC);
+	if (nd->mtu)
+		f |= BIT(VIRTIO_NET_F_MTU);
 	return f;
 }
 
@@ -375,6 +377,8 @@ int net_dev_init(struct net_dev *nd, const struct net_config *cfg, int tap_fd,
 		memcpy(nd->mac, cfg->guest_mac, 6);
 		nd->has_mac = true;
 	}
+	if (cfg)
+		nd->mtu = cfg->mtu;
 	nd->rx_pkt = malloc(NET_MAX_PKT);
 	if (!nd->rx_pkt) {
 		ret = -ENOMEM;
@@ -412,10 +416,13 @@ void net_dev_destroy(struct net_dev *nd)
 
 void net_dev_config_read(const struct net_dev *nd, uint64_t off, void *data, uint32_t len)
 {
-	uint8_t cfg[8] = { 0 };
+	/* virtio_net_config: mac, status, max_virtqueue_pairs (no multiqueue:
+	 * 0), mtu */
+	uint8_t cfg[12] = { 0 };
 	memcpy(cfg, nd->mac, 6);
-	uint16_t status = htole16(VIRTIO_NET_S_LINK_UP);
+	uint16_t status = htole16(VIRTIO_NET_S_LINK_UP), mtu = htole16(nd->mtu);
 	memcpy(cfg + 6, &status, 2);
+	memcpy(cfg + 10, &mtu, 2);
 	memset(data, 0, len);
 	if (off < sizeof(cfg))
 		memcpy(data, cfg + off, len < sizeof(cfg) - off ? len : sizeof(cfg) - off);

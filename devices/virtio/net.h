@@ -19,6 +19,7 @@
 /* feature bits (virtio 1.1, 5.1.3) */
 #define VIRTIO_NET_F_CSUM 0
 #define VIRTIO_NET_F_GUEST_CSUM 1
+#define VIRTIO_NET_F_MTU 3
 #define VIRTIO_NET_F_MAC 5
 #define VIRTIO_NET_F_GUEST_TSO4 7
 #define VIRTIO_NET_F_GUEST_TSO6 8
@@ -112,6 +113,7 @@ struct net_dev {
 	bool active;            /* driver OK: queues usable */
 	uint64_t features;      /* acked by the driver */
 	bool has_mac;
+	uint16_t mtu;           /* 0: VIRTIO_NET_F_MTU not offered */
 	bool tap_dead;          /* the tap reported an error: no more RX */
 	uint8_t mac[6];
 	char name[16];

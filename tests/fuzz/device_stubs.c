@@ -7,7 +7,6 @@
 #include "devices/serial.h"
 #include "devices/virtio/blk.h"
 #include "vmm/cli.h"
-#include "vmm/errmsg.h"
 
 /* metrics read COM1's counters only from a created VM */
 void serial_get_stats(struct serial *s, struct serial_stats *out) { (void)s; (void)out; abort(); }
@@ -26,8 +25,3 @@ const struct cli_opt net_cli_opt;
 const struct cli_opt vsock_cli_opt;
 const struct cli_opt rng_cli_opt;
 const struct cli_opt balloon_cli_opt;
-int errmsg_set(char *err, size_t errlen, int ret, const char *fmt, ...)
-{
-	(void)err; (void)errlen; (void)ret; (void)fmt;
-	abort();
-}

@@ -2,6 +2,7 @@
 runner that boots a guest and returns its exit status, serial and log."""
 import os
 import pathlib
+import re
 import subprocess
 
 import pytest
@@ -34,6 +35,63 @@ def run_husk(husk_bin):
         return subprocess.run([*prefix, husk_bin, "run", *args], capture_output=True,
                               text=True, timeout=timeout, env=env)
     return run
+
+
+class UffdHandler:
+    """tools/uffd-handler serving one memory file on a socket (sock)."""
+
+    def __init__(self, sock, mem):
+        self.sock = sock
+        self.proc = subprocess.Popen([str(BUILD / "tools" / "uffd-handler" / "uffd-handler"),
+                                      str(sock), str(mem)], stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, text=True)
+        line = self.proc.stdout.readline()  # the handler says when it listens
+        assert "listening" in line, line
+
+    def counts(self, timeout=30):
+        """Wait for the handler to end (it ends with its husk): returns
+        (pages served, pages zeroed) and its whole output."""
+        out, _ = self.proc.communicate(timeout=timeout)
+        m = re.search(r"served (\d+) pages, zeroed (\d+)", out)
+        assert m, out
+        return int(m.group(1)), int(m.group(2)), out
+
+    def stop(self):
+        self.proc.kill()
+        self.proc.wait()
+
+
+@pytest.fixture
+def uffd_handler(tmp_path):
+    """Start a handler for a memory file: uffd_handler(mem) -> UffdHandler,
+    its socket in tmp_path; killed after the test if still running."""
+    started = []
+
+    def start(mem, name="uffd.sock"):
+        started.append(UffdHandler(tmp_path / name, mem))
+        return started[-1]
+    yield start
+    for h in started:
+        h.stop()
+
+
+NR_HUGEPAGES = pathlib.Path("/proc/sys/vm/nr_hugepages")
+
+
+@pytest.fixture
+def hugepages():
+    """Set the host's pool to n pages for the test; put it back after."""
+    if os.geteuid() != 0 or not NR_HUGEPAGES.exists():
+        pytest.skip("needs root and hugetlbfs")
+    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
+        pytest.skip("no usable /dev/kvm")
+    before = NR_HUGEPAGES.read_text()
+
+    def set_pool(n):
+        NR_HUGEPAGES.write_text(str(n))
+        return int(NR_HUGEPAGES.read_text())
+    yield set_pool
+    NR_HUGEPAGES.write_text(before)
 
 
 # ---- hygiene: nothing a test starts outlives the run ----

@@ -48,7 +48,8 @@ def test_boot_sequence_boots_guest(husk, guest):
     version = h.request("GET", "/version")
     assert version == (200, {"firecracker_version": "1.13.0", "husk_version": version[1]["husk_version"]})
     assert h.request("GET", "/") == (200, {"id": "vm-42", "state": "Not started", "vmm_version": "1.13.0",
-                                          "app_name": "husk", "husk_version": version[1]["husk_version"]})
+                                          "app_name": "husk", "husk_version": version[1]["husk_version"],
+                                          "started": False})
     configure(h, guest("pvh_hello"), "console=ttyS0 marker=api-boot")
     status, cfg = h.request("GET", "/vm/config")
     assert status == 200 and cfg["machine-config"]["mem_size_mib"] == 64

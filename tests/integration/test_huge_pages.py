@@ -3,37 +3,15 @@
 with the number needed, never a silent fall-back to small pages; the
 memory size must be a multiple of 2 MiB. Their snapshots restore through
 the Uffd backend only."""
-import os
 import pathlib
 import re
-import subprocess
 
 import pytest
 
 from api_client import Husk
-from conftest import BUILD
 from test_snapshot_failures import counts, create, pause
 
-UFFD_HANDLER = BUILD / "tools" / "uffd-handler" / "uffd-handler"
-
-NR_HUGEPAGES = pathlib.Path("/proc/sys/vm/nr_hugepages")
 MEM_MIB = 64
-
-
-@pytest.fixture
-def hugepages():
-    """Set the host's pool to n pages for the test; put it back after."""
-    if os.geteuid() != 0 or not NR_HUGEPAGES.exists():
-        pytest.skip("needs root and hugetlbfs")
-    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
-        pytest.skip("no usable /dev/kvm")
-    before = NR_HUGEPAGES.read_text()
-
-    def set_pool(n):
-        NR_HUGEPAGES.write_text(str(n))
-        return int(NR_HUGEPAGES.read_text())
-    yield set_pool
-    NR_HUGEPAGES.write_text(before)
 
 
 def guest_mapping_page_kib(pid):
@@ -72,7 +50,8 @@ def test_guest_ram_is_in_huge_pages(husk_bin, guest, hugepages, tmp_path):
         h.stop()
 
 
-def test_huge_page_snapshot_restores_through_uffd_only(husk_bin, guest, hugepages, tmp_path):
+def test_huge_page_snapshot_restores_through_uffd_only(husk_bin, guest, hugepages, tmp_path,
+                                                        uffd_handler):
     """A huge-pages VM's snapshot: a File restore is refused (a memory
     file cannot back huge pages; Firecracker has the same rule) and the
     Uffd one goes on counting where the guest stopped, its RAM in huge
@@ -101,26 +80,18 @@ def test_huge_page_snapshot_restores_through_uffd_only(husk_bin, guest, hugepage
         assert code == 400 and "Uffd backend" in body["fault_message"], (code, body)
     finally:
         h.stop()
-    sock = tmp_path / "uffd.sock"
-    handler = subprocess.Popen([str(UFFD_HANDLER), str(sock), str(mem)], stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)
+    handler = uffd_handler(mem)
+    h = Husk(husk_bin, tmp_path / "c.sock")
     try:
-        assert "listening" in handler.stdout.readline()
-        h = Husk(husk_bin, tmp_path / "c.sock")
-        try:
-            assert h.request("PUT", "/snapshot/load", {
-                **load, "mem_backend": {"backend_type": "Uffd", "backend_path": str(sock)}}) == (204, None)
-            last = counts(before)[-1]
-            after = h.read_serial(until=f"n={last + 3}\n")
-            c = counts(before + after)
-            i = c.index(last)
-            assert c[i:i + 4] == [last, last + 1, last + 2, last + 3], (before[-200:], after[:200])
-            assert guest_mapping_page_kib(h.proc.pid) == 2048
-        finally:
-            h.stop()
-        out, _ = handler.communicate(timeout=30)
-        served = int(re.search(r"served (\d+) pages", out).group(1))
-        assert 0 < served <= MEM_MIB // 2, out
+        assert h.request("PUT", "/snapshot/load", {
+            **load, "mem_backend": {"backend_type": "Uffd", "backend_path": str(handler.sock)}}) == (204, None)
+        last = counts(before)[-1]
+        after = h.read_serial(until=f"n={last + 3}\n")
+        c = counts(before + after)
+        i = c.index(last)
+        assert c[i:i + 4] == [last, last + 1, last + 2, last + 3], (before[-200:], after[:200])
+        assert guest_mapping_page_kib(h.proc.pid) == 2048
     finally:
-        handler.kill()
-        handler.wait()
+        h.stop()
+    served, _, out = handler.counts()
+    assert 0 < served <= MEM_MIB // 2, out

@@ -2,6 +2,7 @@
 network namespace, a cgroup, a non-root uid, resource limits), and the
 jailed process sees none of the host filesystem; bad arguments are refused
 before anything is created."""
+import json
 import os
 import pathlib
 import select
@@ -169,10 +170,15 @@ def test_jailed_guest_sees_only_its_jail(guest, jail_base, netns, tmp_path):
     assert "stopped by signal 15" in rest.decode()
 
 
+def arg_after(args, flag):
+    return int(args[args.index(flag) + 1])
+
+
 def test_api_mode_jail_gets_its_id_and_start_times_and_userfaultfd(jail_base):
     """husk in API mode behind the jailer, started as Kata starts it (with
-    the old --node flag): like Firecracker's jailer, it passes --id and the
-    start times, so GET / names the jail's id; the jail has the host's
+    the old --node flag): like Firecracker's jailer, it passes --id, the
+    start times and its own CPU time, so GET / names the jail's id and the
+    startup CPU time counts the jailer's share; the jail has the host's
     /dev/userfaultfd for an unprivileged Uffd restore."""
     need_static()
     base, exec_file = jail_base
@@ -194,6 +200,16 @@ def test_api_mode_jail_gets_its_id_and_start_times_and_userfaultfd(jail_base):
         args = pathlib.Path(f"/proc/{proc.pid}/cmdline").read_bytes().split(b"\0")
         assert args[1:3] == [b"--id", jail_id.encode()], args
         assert b"--start-time-us" in args and b"--start-time-cpu-us" in args, args
+        # the jailer copied a 2 MiB binary and built the jail: not free
+        parent_cpu = arg_after(args, b"--parent-cpu-time-us")
+        assert parent_cpu > 0, args
+        metrics = root / "run" / "metrics.json"
+        c = Conn(str(root / "run" / "api.sock"))
+        assert c.request("PUT", "/metrics", {"metrics_path": "/run/metrics.json"})[0] == 204
+        assert c.request("PUT", "/actions", {"action_type": "FlushMetrics"})[0] == 204
+        c.close()
+        startup = json.loads(metrics.read_text().splitlines()[0])["api_server"]
+        assert startup["process_startup_time_cpu_us"] >= parent_cpu, (startup, parent_cpu)
         uffd = root / "dev" / "userfaultfd"
         if HOST_UFFD:
             st = os.stat(uffd)
@@ -391,3 +407,58 @@ def test_missing_uid_refused(tmp_path):
                         "--chroot-base-dir", str(tmp_path)], capture_output=True, text=True)
     assert r.returncode == 1
     assert "--uid and --gid are required" in r.stderr
+
+
+def test_jailed_non_root_restore_through_uffd(tmp_path, jail_base):
+    """A Uffd restore by a jailed husk running as a non-root uid: where
+    userfaultfd(2) is refused to it (vm.unprivileged_userfaultfd=0) husk
+    gets its userfaultfd from the jail's /dev/userfaultfd; the handler
+    outside the jail serves the pages and the guest counts on."""
+    need_static()
+    if not HOST_UFFD:
+        pytest.skip("this kernel has no /dev/userfaultfd (Linux 6.1+)")
+    from conftest import UffdHandler
+    from test_snapshot_vmm import steps, take
+    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
+        pytest.skip("no usable /dev/kvm")
+    stop = 12
+    state, mem, before = take(tmp_path, "n=3", disk=False, stop=stop)
+    base, exec_file = jail_base
+    jail_id = "jt-uffd"
+    root = base / "husk" / jail_id / "root"
+    root.mkdir(parents=True)
+    shutil.copy(state, root / "vm.state")
+    os.chmod(root / "vm.state", 0o644)
+    serial = root / "serial.txt"
+    serial.touch()
+    os.chown(serial, UID, GID)
+    sock = root / "uffd.sock"
+    # the control plane's handler runs outside the jail, with the memory file
+    handler = UffdHandler(sock, mem)
+    try:
+        os.chmod(sock, 0o666)
+        r = subprocess.run(
+            [str(JAILER), "--id", jail_id, "--exec-file", str(exec_file), "--uid", str(UID),
+             "--gid", str(GID), "--chroot-base-dir", str(base), "--", "snapshot", "load",
+             "--snapshot", "/vm.state", "--uffd-sock", "/uffd.sock", "--resume",
+             "--serial-out", "/serial.txt"], capture_output=True, text=True, timeout=120)
+    finally:
+        handler.stop()
+    remove_cgroup(jail_id)
+    assert r.returncode == 0, r.stderr
+    after = serial.read_text()
+    counted = [n for n, _ in steps(before + after)]
+    assert counted == list(range(1, stop + 1)), counted
+    assert "snap-guest: done" in after
+
+
+def test_version_in_firecrackers_shape():
+    """`jailer --version`'s first line is '<name> v<semver>', as
+    Firecracker's; the semver is the Firecracker release followed."""
+    if not JAILER.exists():
+        pytest.skip("husk-jailer is not built")
+    r = subprocess.run([str(JAILER), "--version"], capture_output=True, text=True, timeout=10)
+    assert r.returncode == 0, r.stderr
+    first = r.stdout.splitlines()[0].split(" ")
+    assert first[0] == "husk-jailer" and first[1].startswith("v"), r.stdout
+    assert [int(x) for x in first[1][1:].split(".")] >= [1, 0, 0], r.stdout

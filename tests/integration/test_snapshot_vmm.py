@@ -24,7 +24,6 @@ VMM_HOST = HERE / "snapshot_vmm_host"
 GUEST = HERE / "snap_guest.elf"
 HUSK = BUILD / "husk"
 MERGE = BUILD / "tools" / "snapshot-merge" / "snapshot-merge"
-UFFD_HANDLER = BUILD / "tools" / "uffd-handler" / "uffd-handler"
 SEC_VM_CONFIG = 3
 SEC_DEVICE = 0x300
 STOP = 20
@@ -32,7 +31,7 @@ STOP = 20
 
 @pytest.fixture(scope="module", autouse=True)
 def need_kvm_and_build():
-    for p in (VMM_HOST, GUEST, HUSK, MERGE, UFFD_HANDLER):
+    for p in (VMM_HOST, GUEST, HUSK, MERGE, BUILD / "tools" / "uffd-handler" / "uffd-handler"):
         assert p.exists(), f"{p} is not built"
     if not os.access("/dev/kvm", os.R_OK | os.W_OK):
         pytest.skip("no usable /dev/kvm")
@@ -99,22 +98,14 @@ def test_blk_guest_restored_from_file_keeps_writing(tmp_path):
     check_disk(tmp_path / "disk.img")
 
 
-def test_blk_guest_restored_through_uffd(tmp_path):
+def test_blk_guest_restored_through_uffd(tmp_path, uffd_handler):
     state, mem, before = take(tmp_path, "n=4 blk=ok")
-    sock = tmp_path / "uffd.sock"
-    handler = subprocess.Popen([str(UFFD_HANDLER), str(sock), str(mem)], stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)
-    try:
-        line = handler.stdout.readline()  # the handler says when it listens
-        assert "listening" in line, line
-        serial = tmp_path / "serial.txt"
-        r = load(state, "--uffd-sock", sock, serial=serial)
-        assert r.returncode == 0, r.stderr
-        check_run(before, serial.read_text())
-        check_disk(tmp_path / "disk.img")
-    finally:
-        handler.kill()
-        handler.wait()
+    handler = uffd_handler(mem)
+    serial = tmp_path / "serial.txt"
+    r = load(state, "--uffd-sock", handler.sock, serial=serial)
+    assert r.returncode == 0, r.stderr
+    check_run(before, serial.read_text())
+    check_disk(tmp_path / "disk.img")
 
 
 def test_diff_carries_pages_the_vmm_wrote(tmp_path):

@@ -7,7 +7,8 @@
 #     would differ by luck.
 #  2. Force one reseed now (getrandom-probe --reseed), so the next one of
 #     Linux's own is a minute away, and print "clone-probe: ready" with the
-#     VMGenID the guest sees: level 1 snapshots the guest on that line.
+#     VMGenID the guest sees, then a second line: level 1 snapshots the
+#     guest once the second has begun, so the first is whole.
 #  3. A restore changes the generation id (husk draws a new one on every
 #     restore, announced through ACPI or not): poll the id until it
 #     changes, then give the kernel's notification (ACPI GED -> vmgenid
@@ -28,7 +29,12 @@ while [ "$(uptime_s)" -lt "$min" ]; do sleep 1; done
 getrandom-probe --reseed >/dev/null || exit 1
 before=$(genid)
 echo "clone-probe: ready uptime=$(uptime_s) genid=$before"
+# Level 1 snapshots on this next line, not on "ready": the console is a
+# byte-at-a-time UART, so a line is in husk's output only once the next
+# one has begun, and a snapshot taken mid-line would cut it.
+echo "clone-probe: waiting for a restore"
 while [ "$(genid)" = "$before" ]; do sleep 0.05; done
 n=0
 while [ "$(reseeds)" = 0 ] && [ $n -lt 40 ]; do sleep 0.05; n=$((n + 1)); done
 echo "clone-probe: restored genid=$(genid) kernel-reseeds=$(reseeds) getrandom=$(getrandom-probe)"
+echo "clone-probe: done"

@@ -76,9 +76,13 @@ static void test_full_document(void **state)
 	                         "  {\"drive_id\": \"data\", \"path_on_host\": \"%s\", \"is_root_device\": false}],"
 	                         " \"network-interfaces\": [{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\"}],"
 	                         " \"vsock\": {\"guest_cid\": 3, \"uds_path\": \"/tmp/v.sock\"},"
-	                         " \"entropy\": {}, \"balloon\": null, \"mmds-config\": null}"),
+	                         " \"entropy\": {}, \"balloon\": null, \"mmds-config\": null,"
+	                         " \"cpu-config\": {\"msr_modifiers\": [{\"addr\": \"0x10a\", \"bitmap\": \"0b0x\"}]}}"),
 	                 0);
 	assert_string_equal(f->cfg.boot.kernel_image_path, f->file);
+	assert_true(f->cfg.cpu_config.set);
+	assert_int_equal(f->cfg.cpu_config.nr_msr, 1);
+	assert_int_equal(f->cfg.cpu_config.msr[0].filter, 0x2);
 	assert_string_equal(f->cfg.boot.boot_args, "console=ttyS0");
 	assert_int_equal(f->cfg.machine.vcpu_count, 2);
 	assert_int_equal(f->cfg.machine.mem_size_mib, 96);
@@ -118,8 +122,11 @@ static void test_errors_name_the_key(void **state)
 	assert_int_equal(load(f, "{\"boot-source\": {\"kernel_image_path\": \"%s\"}, \"machine_config\": {}}"), -EINVAL);
 	assert_err(f, "machine_config: unknown key");
 	/* Firecracker's keys husk does not have yet are named as such */
-	assert_int_equal(load(f, "{\"boot-source\": {\"kernel_image_path\": \"%s\"}, \"cpu-config\": {}}"), -EINVAL);
-	assert_err(f, "cpu-config: not supported yet");
+	assert_int_equal(load(f, "{\"boot-source\": {\"kernel_image_path\": \"%s\"}, \"pmem\": []}"), -EINVAL);
+	assert_err(f, "pmem: not supported yet");
+	assert_int_equal(load(f, "{\"cpu-config\": {\"cpuid_modifiers\": [{\"leaf\": \"0x1\", \"subleaf\": \"0x0\","
+	                         " \"modifiers\": [{\"register\": \"r8\", \"bitmap\": \"1\"}]}]}}"), -EINVAL);
+	assert_err(f, "cpu-config: cpuid_modifiers[0]: modifiers[0]: register");
 	assert_int_equal(load(f, "{\"drives\": [{\"drive_id\": \"r\", \"path_on_host\": \"%s\", \"is_root_device\": true,"
 	                         " \"readonly\": true}]}"), -EINVAL);
 	assert_err(f, "drives[0]: unknown field `readonly`");

@@ -59,11 +59,31 @@ static void test_bad_sizes(void **state)
 	assert_int_equal(gm_init(&gm, 4097, GAP), -EINVAL);
 }
 
+/* aarch64's RAM from 2 GiB: the whole layout moves, nothing below it */
+static void test_set_base(void **state)
+{
+	(void)state;
+	struct guest_mem gm;
+	uint64_t size = 6ULL << 30, base = 0x80000000ULL;
+	assert_int_equal(gm_init(&gm, size, 0x100000000ULL), 0);
+	assert_int_equal(gm_set_base(&gm, base), 0);
+	assert_null(gm_ptr(&gm, base - 1, 1));
+	assert_ptr_equal(gm_ptr(&gm, base, 1), gm.base);
+	/* the split at 4 GiB stays unbroken for the guest */
+	assert_ptr_equal(gm_ptr(&gm, base + (4ULL << 30), 1), gm.base + (4ULL << 30));
+	assert_non_null(gm_ptr(&gm, base + size - 1, 1));
+	assert_null(gm_ptr(&gm, base + size, 1));
+	assert_int_equal(gm_set_base(&gm, UINT64_MAX - (1ULL << 30)), -EINVAL);
+	assert_ptr_equal(gm_ptr(&gm, base, 1), gm.base); /* a refused move changes nothing */
+	gm_destroy(&gm);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_small_ram_one_region),
 		cmocka_unit_test(test_split_around_gap),
+		cmocka_unit_test(test_set_base),
 		cmocka_unit_test(test_bad_sizes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

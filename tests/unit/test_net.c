@@ -510,6 +510,15 @@ static void test_dev_features_and_config(void **state)
 	assert_int_equal(v, 0);
 	d->nd.has_mac = false;
 	assert_false(net_dev_features(&d->nd) & BIT(VIRTIO_NET_F_MAC));
+	/* the MTU is offered only when configured, at offset 10 */
+	assert_false(net_dev_features(&d->nd) & BIT(VIRTIO_NET_F_MTU));
+	uint16_t mtu = 0xffff;
+	net_dev_config_read(&d->nd, 10, &mtu, 2);
+	assert_int_equal(mtu, 0);
+	d->nd.mtu = 9000;
+	assert_true(net_dev_features(&d->nd) & BIT(VIRTIO_NET_F_MTU));
+	net_dev_config_read(&d->nd, 10, &mtu, 2);
+	assert_int_equal(mtu, 9000);
 }
 
 static void test_dev_rx_backpressure(void **state)

@@ -80,8 +80,10 @@ struct jail {
 	 * (kernels before 6.1 have none: then the jail has none either) */
 	bool has_uffd;
 	unsigned uffd_major, uffd_minor;
-	/* for --start-time-us / --start-time-cpu-us, as Firecracker's jailer */
-	unsigned long long start_us, start_cpu_us;
+	/* for --start-time-us and --parent-cpu-time-us, as Firecracker's
+	 * jailer: when it started (monotonic), its CPU clock then, and the
+	 * CPU a parent that forked into a PID namespace had used */
+	unsigned long long start_us, start_cpu_us, forked_parent_cpu_us;
 };
 
 static int jail_fail(const char *fmt, ...)
@@ -215,6 +217,7 @@ static void jail_usage(void)
 	        "                   [--cgroup FILE=VALUE]... [--parent-cgroup NAME]\n"
 	        "                   [--resource-limit fsize=N|no-file=N]... [--daemonize] [--new-pid-ns]\n"
 	        "                   [--node N (ignored)]\n"
+	        "       husk-jailer --version\n"
 	        "                   -- [husk arguments]\n");
 }
 
@@ -599,14 +602,24 @@ static int jail_devices(const struct jail *j)
 	return 0;
 }
 
+static unsigned long long jail_clock_us(clockid_t clk)
+{
+	struct timespec ts;
+	clock_gettime(clk, &ts);
+	return (unsigned long long)ts.tv_sec * 1000000ull + (unsigned long long)ts.tv_nsec / 1000;
+}
+
 /* The PID namespace takes effect for children: fork, the parent records
  * the child's (host) pid in the jail and leaves. */
-static int jail_pid_ns(const struct jail *j)
+static int jail_pid_ns(struct jail *j)
 {
 	if (!j->new_pid_ns)
 		return 0;
 	if (unshare(CLONE_NEWPID) < 0)
 		return jail_fail("unshare pid namespace: %s", strerror(errno));
+	/* the child's CPU clock starts at 0: it reports the parent's share */
+	j->forked_parent_cpu_us = jail_clock_us(CLOCK_PROCESS_CPUTIME_ID) - j->start_cpu_us;
+	j->start_cpu_us = 0;
 	pid_t pid = fork();
 	if (pid < 0)
 		return jail_fail("fork: %s", strerror(errno));
@@ -680,20 +693,14 @@ static int jail_drop_privileges(const struct jail *j)
 	return 0;
 }
 
-static unsigned long long jail_clock_us(clockid_t clk)
-{
-	struct timespec ts;
-	clock_gettime(clk, &ts);
-	return (unsigned long long)ts.tv_sec * 1000000ull + (unsigned long long)ts.tv_nsec / 1000;
-}
-
 /* Like Firecracker's jailer, husk in API mode (its arguments start with a
- * flag, or there are none) gets --id and the jailer's start times first;
- * a subcommand (`run`, `snapshot`) is passed as it is. */
+ * flag, or there are none) gets --id, the jailer's start time, its CPU
+ * clock now (what husk's startup CPU time counts from) and the CPU the
+ * jailer used; a subcommand (`run`, `snapshot`) is passed as it is. */
 static int jail_exec(const struct jail *j)
 {
-	char path[JAIL_ID_MAX + 2], start[24], start_cpu[24];
-	char **argv = calloc((size_t)j->exec_argc + 8, sizeof(*argv));
+	char path[JAIL_ID_MAX + 2], start[24], start_cpu[24], parent_cpu[24];
+	char **argv = calloc((size_t)j->exec_argc + 10, sizeof(*argv));
 	char *envp[] = { NULL };
 	int n = 0;
 	if (!argv)
@@ -701,14 +708,19 @@ static int jail_exec(const struct jail *j)
 	snprintf(path, sizeof(path), "/%s", j->exec_name);
 	argv[n++] = path;
 	if (j->exec_argc == 0 || j->exec_argv[0][0] == '-') {
+		unsigned long long cpu_now = jail_clock_us(CLOCK_PROCESS_CPUTIME_ID);
 		snprintf(start, sizeof(start), "%llu", j->start_us);
-		snprintf(start_cpu, sizeof(start_cpu), "%llu", j->start_cpu_us);
+		snprintf(start_cpu, sizeof(start_cpu), "%llu", cpu_now);
+		snprintf(parent_cpu, sizeof(parent_cpu), "%llu",
+		         cpu_now - j->start_cpu_us + j->forked_parent_cpu_us);
 		argv[n++] = "--id";
 		argv[n++] = (char *)j->id;
 		argv[n++] = "--start-time-us";
 		argv[n++] = start;
 		argv[n++] = "--start-time-cpu-us";
 		argv[n++] = start_cpu;
+		argv[n++] = "--parent-cpu-time-us";
+		argv[n++] = parent_cpu;
 	}
 	for (int i = 0; i < j->exec_argc; i++)
 		argv[n++] = j->exec_argv[i];
@@ -721,6 +733,12 @@ int main(int argc, char **argv)
 	struct jail j;
 	unsigned long long start_us = jail_clock_us(CLOCK_MONOTONIC);
 	unsigned long long start_cpu_us = jail_clock_us(CLOCK_PROCESS_CPUTIME_ID);
+	if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+		/* Firecracker's jailer's shape, as husk --version */
+		printf("husk-jailer v%s\nhusk-jailer %s, following the jailer of Firecracker v%s\n",
+		       FIRECRACKER_API_VERSION, HUSK_VERSION, FIRECRACKER_API_VERSION);
+		return 0;
+	}
 	if (jail_parse(&j, argc, argv) < 0)
 		return 1;
 	j.start_us = start_us;

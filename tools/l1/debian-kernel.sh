@@ -3,7 +3,8 @@
 # dpkg-deb -x) into a cache directory, keeping what the caller picks.
 #
 #   debian_kernel META NAME KEEP
-#     META  the metapackage (linux-image-amd64, linux-image-cloud-amd64)
+#     META  the metapackage (linux-image-amd64, linux-image-cloud-amd64,
+#           or a foreign one: linux-image-arm64:arm64)
 #     NAME  cache entry prefix: $cache/NAME-<package>-<version>/
 #     KEEP  a function run with $x (the extracted package), $kver, $pkg
 #           and $tmp (the entry being built); it fills $tmp/modules
@@ -33,7 +34,8 @@ debian_kernel() {
 		return 0
 	fi
 
-	out=$cache/$name-$pkg-$ver
+	# a foreign package keeps its :arch for apt, not in the entry's name
+	out=$cache/$name-${pkg%:*}-$ver
 	# package is written last, and the entry appears whole (mv)
 	[ -f "$out/package" ] && { echo "$out"; return 0; }
 	mkdir -p "$cache"
@@ -50,6 +52,7 @@ debian_kernel() {
 	x=$tmp/x
 	dpkg-deb -x "$tmp/deb"/*.deb "$x"
 	kver=${pkg#linux-image-}
+	kver=${kver%:*}
 	cp "$x/boot/vmlinuz-$kver" "$tmp/vmlinuz"
 	"$keep"
 	echo "$pkg $ver" > "$tmp/package"

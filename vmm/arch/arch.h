@@ -18,11 +18,13 @@
 
 #if defined(__x86_64__)
 #include "vmm/arch/x86_64/arch_types.h"
+#elif defined(__aarch64__)
+#include "vmm/arch/aarch64/arch_types.h"
 #else
 #error "husk has no vmm/arch/ for this architecture"
 #endif
 
-#include <stdbool.h>
+#include "vmm/config.h"
 
 struct guest_mem;
 struct snap_file;
@@ -39,9 +41,30 @@ void arch_vm_destroy(struct vm *vm);
 
 /* ---- vCPUs ---- */
 
+/* Once every vCPU exists (KVM_CREATE_VCPU), before any is initialised or
+ * restored and before devices take interrupts (aarch64: the vGIC is
+ * initialised here, and KVM takes irqfds only after that). */
+int arch_vcpus_created(struct vm *vm);
+
 /* A fresh vCPU's state before its first KVM_RUN (not after a restore,
  * which brings all of it); the boot vCPU also gets the entry state. */
 int arch_vcpu_init(struct vcpu *vcpu, const struct boot_info *bi);
+
+/* ---- CPU templates (Firecracker's cpu_template and cpu-config) ---- */
+
+/* Whether static template t can run on this host (each is made for one
+ * CPU vendor; an architecture without templates refuses all but None):
+ * -EINVAL with the reason in err. */
+int arch_cpu_template_check(enum cpu_template t, char *err, size_t errlen);
+/* Whether this architecture takes a custom template with these kinds of
+ * modifiers (x86: CPUID and MSRs): -EINVAL with the reason in err. */
+int arch_cpu_config_check(const struct cpu_config *c, char *err, size_t errlen);
+/* Before the vCPUs of a booting (not restoring) VM exist: what every
+ * vCPU gets -- custom when set, else static t -- checked against what
+ * the host's KVM can give (-EINVAL naming leaf, subleaf, register and
+ * bits in err). custom must outlive the VM. */
+int arch_vm_cpu_template(struct vm *vm, enum cpu_template t, const struct cpu_config *custom, char *err,
+                         size_t errlen);
 
 /* ---- booting ---- */
 

@@ -12,6 +12,7 @@
 #include "vmm/cli.h"
 #include "vmm/config.h"
 #include "vmm/log.h"
+#include "vmm/seccomp.h"
 #include "vmm/snapshot/snapshot_vmm.h"
 #include "vmm/vmm.h"
 
@@ -94,6 +95,7 @@ static int cli_load_parse(int argc, char **argv, struct cli_load *l, struct vm_c
 		case CLI_LEVEL:
 		case CLI_SECCOMP_LEVEL:
 		case CLI_NO_SECCOMP:
+		case CLI_SECCOMP_FILTER:
 			if (cli_common(PROG, c, optarg))
 				return 2;
 			break;
@@ -125,6 +127,9 @@ static int cli_load(int argc, char **argv)
 	memset(&l, 0, sizeof(l));
 	config_init(&cfg);
 	log_set_level(LOG_INFO);
+	/* a restored guest is as untrusted as a booted one: filtered unless
+	 * told otherwise, as `husk run` */
+	seccomp_set_level(SECCOMP_LEVEL_ADVANCED);
 	code = cli_load_parse(argc, argv, &l, &cfg);
 	if (code)
 		goto out_cfg;

@@ -131,6 +131,11 @@ static int snap_fail(char *err, size_t errlen, const char *fmt, ...)
 	return -EINVAL;
 }
 
+static const char *snap_arch_name(uint32_t arch)
+{
+	return arch == SNAP_ARCH_X86_64 ? "x86_64" : arch == SNAP_ARCH_AARCH64 ? "aarch64" : "unknown";
+}
+
 static int snap_check_header(const struct snap_header *h, uint32_t want_arch,
                              char *err, size_t errlen)
 {
@@ -138,8 +143,8 @@ static int snap_check_header(const struct snap_header *h, uint32_t want_arch,
 		return snap_fail(err, errlen, "snapshot format version %u, this husk reads %u",
 		                 h->format_version, SNAP_FORMAT_VERSION);
 	if (h->arch != want_arch)
-		return snap_fail(err, errlen, "snapshot is for arch %u, this host is arch %u",
-		                 h->arch, want_arch);
+		return snap_fail(err, errlen, "snapshot is for arch %u (%s), this host is arch %u (%s)",
+		                 h->arch, snap_arch_name(h->arch), want_arch, snap_arch_name(want_arch));
 	if (h->flags != 0)
 		return snap_fail(err, errlen, "snapshot header flags 0x%x unknown", h->flags);
 	if (h->nr_sections > SNAP_MAX_SECTIONS)

@@ -51,6 +51,7 @@ enum snap_section_type {
 	SNAP_SEC_VM_PIC_MASTER,     /* struct kvm_irqchip, chip_id 0 */
 	SNAP_SEC_VM_PIC_SLAVE,      /* struct kvm_irqchip, chip_id 1 */
 	SNAP_SEC_VM_IOAPIC,         /* struct kvm_irqchip, chip_id 2 */
+	SNAP_SEC_VM_VGIC_V3 = 0x180, /* aarch64: struct a64_vgic_reg[], in restore order */
 
 	SNAP_SEC_VCPU_REGS = 0x200, /* struct kvm_regs */
 	SNAP_SEC_VCPU_SREGS,        /* struct kvm_sregs */
@@ -64,6 +65,7 @@ enum snap_section_type {
 	SNAP_SEC_VCPU_DEBUGREGS,    /* struct kvm_debugregs */
 	SNAP_SEC_VCPU_CPUID,        /* struct kvm_cpuid2 + nent entries */
 	SNAP_SEC_VCPU_TSC_KHZ,      /* uint64_t */
+	SNAP_SEC_VCPU_ONE_REGS = 0x280, /* aarch64: struct a64_one_reg[], KVM_GET_REG_LIST's order */
 
 	SNAP_SEC_DEVICE = 0x300,    /* struct snap_device_hdr + device blob */
 };

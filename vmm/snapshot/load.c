@@ -72,7 +72,8 @@ static int load_check_machine(struct snapshot_image *img, char *err, size_t errl
 		return errmsg_set(err, errlen, -EINVAL, "snapshot machine flags 0x%x unknown", m->flags);
 	/* the layout is the one a VM of this size gets: derive it and compare */
 	struct guest_mem gm;
-	if (gm_init_from(&gm, NULL, m->mem_size_mib << 20, LAYOUT_MMIO_GAP_START) < 0)
+	if (gm_init_from(&gm, NULL, m->mem_size_mib << 20, LAYOUT_MMIO_GAP_START) < 0 ||
+	    gm_set_base(&gm, LAYOUT_RAM_BASE) < 0)
 		return errmsg_set(err, errlen, -EINVAL, "snapshot memory size unusable");
 	gm.map_size = m->mem_size_mib << 20;
 	if (!mem_file_layout_matches(&gm, &img->mem))
@@ -126,8 +127,8 @@ static bool load_known_type(uint32_t t)
 	return t == SNAP_SEC_MACHINE || t == SNAP_SEC_MEMORY || t == SNAP_SEC_VM_CONFIG ||
 	       t == SNAP_SEC_MEM_ID ||
 	       t == SNAP_SEC_DEVICE ||
-	       (t >= SNAP_SEC_VM_PIT2 && t <= SNAP_SEC_VM_IOAPIC) ||
-	       (t >= SNAP_SEC_VCPU_REGS && t <= SNAP_SEC_VCPU_TSC_KHZ);
+	       (t >= SNAP_SEC_VM_PIT2 && t <= SNAP_SEC_VM_IOAPIC) || t == SNAP_SEC_VM_VGIC_V3 ||
+	       (t >= SNAP_SEC_VCPU_REGS && t <= SNAP_SEC_VCPU_TSC_KHZ) || t == SNAP_SEC_VCPU_ONE_REGS;
 }
 
 static int load_check_vm(const struct vm *vm, const struct snapshot_image *img, char *err, size_t errlen)
@@ -202,10 +203,49 @@ static int load_check_mem_file(const struct snapshot_image *img, const char *pat
 	return 0;
 }
 
+/* The working set asked for: a file to prefetch from, checked into *ix,
+ * or learning set up in s->ws_rec. Nothing is applied yet. */
+static int load_check_working_set(struct snapshot_state *s, const struct vm *vm,
+                                  const struct snapshot_image *img, const struct snapshot_load_params *p,
+                                  struct ws_index *ix, char *err, size_t errlen)
+{
+	struct ws_expect e = { .page_size = vm->gm.page_size, .map_size = vm->gm.map_size };
+	if (!p->ws.file)
+		return 0;
+	if (img->has_mem_id)
+		memcpy(e.mem_id, img->mem_id, sizeof(e.mem_id));
+	if (!p->ws.record_ms)
+		return ws_open(p->ws.file, &e, ix, err, errlen);
+	if (!p->resume_vm)
+		return errmsg_set(err, errlen, -EINVAL, "working_set.record_ms: learning needs resume_vm "
+		                  "(the first N ms are the guest's)");
+	const char *mem = p->mem_backend == SNAPSHOT_MEM_FILE ? p->backend_path : p->ws.mem_file_path;
+	if (!mem)
+		return errmsg_set(err, errlen, -EINVAL, "working_set.mem_file_path: learning under the Uffd "
+		                  "backend needs the memory file the handler serves");
+	return ws_record_open(&s->ws_rec, &vm->gm, &e, img->has_mem_id, p->ws.file, mem, &s->ws_stats,
+	                      err, errlen);
+}
+
 /* ---- apply ---- */
 
+static int load_prefetch(struct snapshot_state *s, const struct vm *vm, const struct ws_index *ix,
+                         int uffd, char *err, size_t errlen)
+{
+	if (ix->fd < 0)
+		return 0;
+	int ret = uffd >= 0 ? ws_prefetch_uffd(ix, uffd, &vm->gm, &s->ws_stats, err, errlen)
+	                    : ws_prefetch_file(ix, &vm->gm, &s->ws_stats, err, errlen);
+	if (ret == 0)
+		log_info("working set: prefetched %llu pages (%u ranges) in %llu us",
+		         (unsigned long long)s->ws_stats.prefetched_pages, ix->h.nr_ranges,
+		         (unsigned long long)s->ws_stats.prefetch_us);
+	return ret;
+}
+
 static int load_memory(struct snapshot_state *s, struct vm *vm, const struct snapshot_load_params *p,
-                       int mem_fd, const struct stat *st, char *err, size_t errlen)
+                       int mem_fd, const struct stat *st, const struct ws_index *ix,
+                       char *err, size_t errlen)
 {
 	if (p->mem_backend == SNAPSHOT_MEM_FILE) {
 		int ret = mem_file_map(&vm->gm, mem_fd);
@@ -214,12 +254,15 @@ static int load_memory(struct snapshot_state *s, struct vm *vm, const struct sna
 		s->mem_backed = true;
 		s->mem_dev = st->st_dev;
 		s->mem_ino = st->st_ino;
-		return 0;
+		return load_prefetch(s, vm, ix, -1, err, errlen);
 	}
 	int uffd = uffd_register_guest_mem(&vm->gm);
 	if (uffd < 0)
 		return errmsg_set(err, errlen, uffd, "userfaultfd: %s", strerror(-uffd));
-	int ret = uffd_send_to_handler(p->backend_path, uffd, &vm->gm, err, errlen);
+	/* before the handler has the fd: no fault of its can race the batch */
+	int ret = load_prefetch(s, vm, ix, uffd, err, errlen);
+	if (ret == 0)
+		ret = uffd_send_to_handler(p->backend_path, uffd, &vm->gm, err, errlen);
 	if (ret < 0) {
 		close(uffd);
 		return ret;
@@ -251,6 +294,7 @@ int snapshot_restore(struct snapshot_state *s, struct vm *vm, const struct snaps
 {
 	int mem_fd = -1;
 	struct stat st = { 0 };
+	struct ws_index ix = { .fd = -1 };
 	int ret;
 	if (!p->backend_path || !*p->backend_path)
 		return errmsg_set(err, errlen, -EINVAL, "mem_backend.backend_path is required");
@@ -259,10 +303,12 @@ int snapshot_restore(struct snapshot_state *s, struct vm *vm, const struct snaps
 		ret = load_check_devices(s, img, err, errlen);
 	if (ret == 0 && p->mem_backend == SNAPSHOT_MEM_FILE)
 		ret = load_check_mem_file(img, p->backend_path, &mem_fd, &st, err, errlen);
+	if (ret == 0)
+		ret = load_check_working_set(s, vm, img, p, &ix, err, errlen);
 	/* nothing has been changed up to here: a refusal leaves the VM as
 	 * it was created */
 	if (ret == 0)
-		ret = load_memory(s, vm, p, mem_fd, &st, err, errlen);
+		ret = load_memory(s, vm, p, mem_fd, &st, &ix, err, errlen);
 	/* tracking on before the devices are restored: what they write into
 	 * guest memory then (vsock's TRANSPORT_RESET event and its used
 	 * entry) must be in the next Diff */
@@ -276,5 +322,8 @@ int snapshot_restore(struct snapshot_state *s, struct vm *vm, const struct snaps
 	/* the mapping holds its own reference to the file */
 	if (mem_fd >= 0)
 		close(mem_fd);
+	ws_close(&ix);
+	if (ret < 0)
+		ws_recorder_stop(&s->ws_rec);
 	return ret;
 }

@@ -121,6 +121,34 @@ static uint64_t *mf_dirty_bitmap(const struct vm *vm, int slot, uint64_t size, i
 	return bm;
 }
 
+/* The pages of r that are in memory: touched since boot, or (a private
+ * mapping of a memory file) read or written since the restore. A page
+ * not resident is untouched anonymous memory (zero) or still the file's. */
+static uint64_t *mf_resident_bitmap(const struct gm_region *r, int *ret)
+{
+	uint64_t pages = r->size / MF_PAGE;
+	unsigned char *vec = malloc(pages ? pages : 1);
+	uint64_t *bm = calloc((pages + 63) / 64 ? (pages + 63) / 64 : 1, sizeof(uint64_t));
+	*ret = -ENOMEM;
+	if (!vec || !bm)
+		goto fail;
+	if (mincore(r->hva, r->size, vec) < 0) {
+		*ret = -errno;
+		log_err("mincore of guest RAM at 0x%llx: %s", (unsigned long long)r->gpa, strerror(errno));
+		goto fail;
+	}
+	for (uint64_t pg = 0; pg < pages; pg++)
+		if (vec[pg] & 1)
+			bm[pg / 64] |= 1ull << (pg % 64);
+	free(vec);
+	*ret = 0;
+	return bm;
+fail:
+	free(vec);
+	free(bm);
+	return NULL;
+}
+
 /* OR the pages the VMM wrote (gm->vmm_dirty, indexed by mapping offset)
  * into a region's KVM bitmap, and clear them: they are in this Diff. */
 static void mf_merge_vmm_dirty(const struct guest_mem *gm, uint64_t off, uint64_t size, uint64_t *bm)
@@ -157,7 +185,7 @@ void mem_dirty_put_back(const struct guest_mem *gm, const uint64_t *taken)
 			__atomic_fetch_or(&gm->vmm_dirty[w], taken[w], __ATOMIC_RELAXED);
 }
 
-int mem_file_write_dirty(const struct vm *vm, int fd, uint64_t **taken)
+int mem_file_write_dirty(const struct vm *vm, int fd, bool dirty_log, uint64_t **taken)
 {
 	const struct guest_mem *gm = &vm->gm;
 	int ret = 0;
@@ -168,7 +196,7 @@ int mem_file_write_dirty(const struct vm *vm, int fd, uint64_t **taken)
 		return -errno;
 	for (int i = 0; i < gm->nr_regions && ret == 0; i++) {
 		const struct gm_region *r = &gm->region[i];
-		uint64_t *bm = mf_dirty_bitmap(vm, i, r->size, &ret);
+		uint64_t *bm = dirty_log ? mf_dirty_bitmap(vm, i, r->size, &ret) : mf_resident_bitmap(r, &ret);
 		if (!bm)
 			break;
 		uint64_t off = (uint64_t)(r->hva - gm->base);

@@ -23,8 +23,11 @@ int mem_file_write_full(const struct guest_mem *gm, int fd);
  * this resets), zero pages included: in a diff a hole means "unchanged".
  * *taken gets the pages it took (a bitmap over the mapping; free() it):
  * if the snapshot fails, here or later, mem_dirty_put_back hands them to
- * the next Diff, which would otherwise miss them. */
-int mem_file_write_dirty(const struct vm *vm, int fd, uint64_t **taken);
+ * the next Diff, which would otherwise miss them.
+ * Without dirty_log (no track_dirty_pages), as newer Firecracker: every
+ * page resident in the mapping (mincore(2)), a superset of what the guest
+ * wrote since boot or restore as long as no page was swapped out. */
+int mem_file_write_dirty(const struct vm *vm, int fd, bool dirty_log, uint64_t **taken);
 void mem_dirty_put_back(const struct guest_mem *gm, const uint64_t *taken);
 /* Drop what the dirty log holds (after a Full snapshot). */
 int mem_dirty_log_reset(const struct vm *vm);

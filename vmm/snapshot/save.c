@@ -148,7 +148,7 @@ static int save_memory(struct snapshot_state *s, struct vm *vm, const struct sna
 		return errmsg_set(err, errlen, -errno, "cannot create %s: %s", tmp, strerror(errno));
 	int ret;
 	if (p->type == SNAPSHOT_DIFF) {
-		ret = mem_file_write_dirty(vm, fd, taken);
+		ret = mem_file_write_dirty(vm, fd, s->dirty_log, taken);
 	} else {
 		ret = mem_file_write_full(&vm->gm, fd);
 		/* the next Diff is relative to this snapshot */
@@ -174,9 +174,6 @@ int snapshot_save(struct snapshot_state *s, struct vm *vm, const struct machine_
 		return errmsg_set(err, errlen, -EINVAL, "snapshot_path is required");
 	if (!p->mem_file_path || !*p->mem_file_path)
 		return errmsg_set(err, errlen, -EINVAL, "mem_file_path is required");
-	if (p->type == SNAPSHOT_DIFF && !s->dirty_log)
-		return errmsg_set(err, errlen, -EINVAL,
-		                 "Diff snapshot needs track_dirty_pages (or enable_diff_snapshots on load)");
 	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
 		ret = save_flush_vcpu(&vm->vcpus[i]);
 		if (ret < 0)

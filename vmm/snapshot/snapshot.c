@@ -16,6 +16,7 @@ void snapshot_state_init(struct snapshot_state *s)
 {
 	memset(s, 0, sizeof(*s));
 	s->uffd = -1;
+	ws_recorder_init(&s->ws_rec);
 }
 
 void snapshot_state_destroy(struct snapshot_state *s)
@@ -25,6 +26,7 @@ void snapshot_state_destroy(struct snapshot_state *s)
 	if (s->uffd >= 0)
 		close(s->uffd);
 	s->uffd = -1;
+	ws_recorder_stop(&s->ws_rec);
 	free(s->vmm_dirty);
 	s->vmm_dirty = NULL;
 }

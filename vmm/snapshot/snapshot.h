@@ -22,6 +22,7 @@
 #include <sys/types.h>
 
 #include "vmm/snapshot/format.h"
+#include "vmm/snapshot/working_set.h"
 
 struct vm;
 struct machine_config;
@@ -55,6 +56,7 @@ struct snapshot_load_params {
 	const struct snapshot_net_override *net_overrides;
 	unsigned nr_net_overrides;
 	const char *vsock_uds_override; /* NULL: the snapshot's socket path */
+	struct ws_params ws; /* husk-only working-set prefetch; ws.file NULL: off */
 };
 
 /* ---- device state: each device owns its persist code ---- */
@@ -90,6 +92,10 @@ struct snapshot_state {
 	bool mem_backed;
 	dev_t mem_dev;
 	ino_t mem_ino;
+	/* working set (working_set.h): learning after this restore, and the
+	 * figures of the last learn or prefetch */
+	struct ws_recorder ws_rec;
+	struct ws_stats ws_stats;
 };
 
 void snapshot_state_init(struct snapshot_state *s);

@@ -38,6 +38,11 @@ int snapshot_restore_step(struct vmm *vmm)
 	if (!r)
 		return 0;
 	int ret = snapshot_restore(&vmm->snap, &vmm->vm, r->img, r->p, r->err, r->errlen);
+	if (ret == 0 && r->p->ws.file && r->p->ws.record_ms) {
+		ret = ws_record_arm(&vmm->snap.ws_rec, &vmm->loop, r->p->ws.record_ms);
+		if (ret < 0)
+			errmsg_set(r->err, r->errlen, ret, "working set: cannot arm the timer: %s", strerror(-ret));
+	}
 	if (ret < 0)
 		return ret;
 	/* resume_vm false: the vCPU threads park as soon as they start */

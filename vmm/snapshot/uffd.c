@@ -15,15 +15,34 @@
 #include "vmm/errmsg.h"
 #include "vmm/log.h"
 
+/* A userfaultfd that also catches the kernel's faults (no
+ * UFFD_USER_MODE_ONLY: KVM's own accesses to guest RAM must fault through
+ * the handler too). userfaultfd(2) refuses that to an unprivileged process
+ * where vm.unprivileged_userfaultfd is 0, as in a jail; the
+ * /dev/userfaultfd device (Linux 6.1, which the jailer creates) hands one
+ * out to whoever may open it. */
+static int uffd_open(void)
+{
+	int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	if (fd >= 0 || errno != EPERM)
+		return fd < 0 ? -errno : fd;
+	int dev = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
+	if (dev < 0) {
+		log_err("userfaultfd: not permitted, and /dev/userfaultfd: %s", strerror(errno));
+		return -EPERM;
+	}
+	fd = ioctl(dev, USERFAULTFD_IOC_NEW, O_CLOEXEC | O_NONBLOCK);
+	int ret = fd < 0 ? -errno : fd;
+	close(dev);
+	return ret;
+}
+
 int uffd_register_guest_mem(const struct guest_mem *gm)
 {
-	/* no UFFD_USER_MODE_ONLY: KVM's own accesses to guest RAM must fault
-	 * through the handler too */
-	int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	int fd = uffd_open();
 	if (fd < 0) {
-		int ret = -errno;
-		log_err("userfaultfd: %s", strerror(errno));
-		return ret;
+		log_err("userfaultfd: %s", strerror(-fd));
+		return fd;
 	}
 	/* EVENT_REMOVE: pages the balloon drops (MADV_DONTNEED) are announced
 	 * to the handler, which must then not serve them from the file again */

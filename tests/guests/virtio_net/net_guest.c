@@ -165,6 +165,7 @@ static void cmd_ip(uint8_t ip[4])
 #define ST_FEATURES_OK 8
 
 #define F_VERSION_1 32
+#define NET_F_MTU 3
 #define NET_F_MAC 5
 #define NET_F_MRG_RXBUF 15
 #define NET_F_STATUS 16
@@ -517,7 +518,7 @@ static bool net_init(uint64_t base)
 {
 	uint64_t f;
 	uint64_t want = 1ULL << F_VERSION_1 | 1ULL << NET_F_MAC | 1ULL << NET_F_MRG_RXBUF |
-	                1ULL << NET_F_STATUS;
+	                1ULL << NET_F_STATUS | 1ULL << NET_F_MTU;
 	if (!vdev_begin(base, want, &f))
 		return false;
 	for (int i = 0; i < 6; i++)
@@ -547,6 +548,10 @@ static bool net_init(uint64_t base)
 	putu(f >> NET_F_MRG_RXBUF & 1);
 	puts_(" link=");
 	putu((f >> NET_F_STATUS & 1) ? (rd8(base, VM_CONFIG + 6) & 1) : 1);
+	if (f >> NET_F_MTU & 1) {
+		puts_(" mtu=");
+		putu((uint64_t)rd8(base, VM_CONFIG + 10) | (uint64_t)rd8(base, VM_CONFIG + 11) << 8);
+	}
 	putc_('\n');
 	return true;
 }

@@ -8,8 +8,10 @@
 #include <linux/kvm.h>
 
 #include "vmm/arch/x86_64/acpi.h"
+#include "vmm/arch/x86_64/cpu_template.h"
 #include "vmm/arch/x86_64/cpuid.h"
 #include "vmm/arch/x86_64/regs.h"
+#include "vmm/errmsg.h"
 #include "vmm/log.h"
 #include "vmm/snapshot/format.h"
 #include "vmm/vcpu.h"
@@ -77,6 +79,12 @@ const struct kvm_cpuid2 *x86_supported_cpuid(struct vm *vm)
 
 /* ---- vCPUs ---- */
 
+int arch_vcpus_created(struct vm *vm)
+{
+	(void)vm; /* the irqchip exists since arch_vm_init */
+	return 0;
+}
+
 static int x86_set_cpuid(struct vcpu *vcpu)
 {
 	const struct kvm_cpuid2 *sup = x86_supported_cpuid(vcpu->vm);
@@ -88,6 +96,8 @@ static int x86_set_cpuid(struct vcpu *vcpu)
 		return -ENOMEM;
 	memcpy(c, sup, sz);
 	int ret = cpuid_normalize(c, vcpu->id, vcpu->vm->nr_vcpus, false);
+	if (vcpu->vm->arch.cpu_template)
+		cpu_template_apply_cpuid(vcpu->vm->arch.cpu_template, c);
 	if (ret == 0 && ioctl(vcpu->fd, KVM_SET_CPUID2, c) < 0)
 		ret = -errno;
 	free(c);
@@ -101,6 +111,10 @@ int arch_vcpu_init(struct vcpu *vcpu, const struct boot_info *bi)
 	if (ret == 0) {
 		step = "MSRs";
 		ret = msrs_setup_boot(vcpu->vm->kvm_fd, vcpu->fd);
+	}
+	if (ret == 0 && vcpu->vm->arch.cpu_template) {
+		step = "the CPU template's MSRs";
+		ret = cpu_template_apply_msrs(vcpu->vm->arch.cpu_template, vcpu->fd);
 	}
 	if (ret == 0) {
 		step = "FPU";
@@ -117,6 +131,27 @@ int arch_vcpu_init(struct vcpu *vcpu, const struct boot_info *bi)
 	}
 	if (ret < 0)
 		log_err("vCPU %u: setting %s failed: %s", vcpu->id, step, strerror(-ret));
+	return ret;
+}
+
+/* ---- CPU templates ---- */
+
+int arch_vm_cpu_template(struct vm *vm, enum cpu_template t, const struct cpu_config *custom, char *err,
+                         size_t errlen)
+{
+	const struct cpu_config *tmpl = custom && custom->set ? custom : cpu_template_static(t);
+	if (!tmpl)
+		return 0;
+	/* a static template was checked against the vendor when it was set;
+	 * the host is the same */
+	const struct kvm_cpuid2 *sup = x86_supported_cpuid(vm);
+	if (!sup)
+		return errmsg_set(err, errlen, -EIO, "KVM_GET_SUPPORTED_CPUID failed");
+	int ret = cpu_template_check_cpuid(tmpl, sup, err, errlen);
+	if (ret == 0)
+		ret = cpu_template_check_msrs(tmpl, vm->kvm_fd, err, errlen);
+	if (ret == 0)
+		vm->arch.cpu_template = tmpl;
 	return ret;
 }
 

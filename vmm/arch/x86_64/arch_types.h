@@ -7,10 +7,13 @@
 #include "vmm/arch/x86_64/layout.h"
 
 struct kvm_cpuid2;
+struct cpu_config;
 
 struct arch_vm {
 	/* KVM_GET_SUPPORTED_CPUID, queried once (cpuid.h x86_supported_cpuid) */
 	struct kvm_cpuid2 *supported_cpuid;
+	/* the CPU template every vCPU gets (cpu_template.h); NULL: none */
+	const struct cpu_config *cpu_template;
 };
 
 #endif

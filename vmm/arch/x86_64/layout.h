@@ -3,6 +3,7 @@
 #ifndef HUSK_X86_LAYOUT_H
 #define HUSK_X86_LAYOUT_H
 
+#define LAYOUT_RAM_BASE 0x0ULL /* guest_mem.c: RAM from here to the MMIO gap */
 #define LAYOUT_GDT 0x500ULL
 #define LAYOUT_IDT 0x520ULL
 #define LAYOUT_PVH_START_INFO 0x6000ULL

@@ -40,24 +40,24 @@ static const struct { uint32_t index; uint64_t data; } boot_msrs[] = {
 };
 #define NR_BOOT_MSRS (sizeof(boot_msrs) / sizeof(boot_msrs[0]))
 
-static struct kvm_msr_list *msrs_supported(int kvm_fd)
+struct kvm_msr_list *msrs_list(int kvm_fd, unsigned long req)
 {
 	struct kvm_msr_list probe = { .nmsrs = 0 };
 	/* the first call fails with E2BIG and tells the count */
-	if (ioctl(kvm_fd, KVM_GET_MSR_INDEX_LIST, &probe) < 0 && errno != E2BIG)
+	if (ioctl(kvm_fd, req, &probe) < 0 && errno != E2BIG)
 		return NULL;
 	struct kvm_msr_list *list = calloc(1, sizeof(*list) + probe.nmsrs * sizeof(uint32_t));
 	if (!list)
 		return NULL;
 	list->nmsrs = probe.nmsrs;
-	if (ioctl(kvm_fd, KVM_GET_MSR_INDEX_LIST, list) < 0) {
+	if (ioctl(kvm_fd, req, list) < 0) {
 		free(list);
 		return NULL;
 	}
 	return list;
 }
 
-static bool msr_listed(const struct kvm_msr_list *list, uint32_t index)
+bool msr_listed(const struct kvm_msr_list *list, uint32_t index)
 {
 	for (uint32_t i = 0; i < list->nmsrs; i++)
 		if (list->indices[i] == index)
@@ -68,7 +68,7 @@ static bool msr_listed(const struct kvm_msr_list *list, uint32_t index)
 int msrs_setup_boot(int kvm_fd, int vcpu_fd)
 {
 	int ret = 0;
-	struct kvm_msr_list *list = msrs_supported(kvm_fd);
+	struct kvm_msr_list *list = msrs_list(kvm_fd, KVM_GET_MSR_INDEX_LIST);
 	struct kvm_msrs *msrs = calloc(1, sizeof(*msrs) + NR_BOOT_MSRS * sizeof(struct kvm_msr_entry));
 	if (!list || !msrs) {
 		ret = -ENOMEM;

@@ -3,6 +3,8 @@
 #ifndef HUSK_X86_REGS_H
 #define HUSK_X86_REGS_H
 
+#include <stdbool.h>
+
 #include "vmm/arch/x86_64/boot.h"
 #include "vmm/guest_mem.h"
 
@@ -15,5 +17,11 @@ int regs_setup_fpu(int vcpu_fd);
 int regs_setup_lapic(int vcpu_fd);
 /* Boot MSRs, only those KVM lists as supported. */
 int msrs_setup_boot(int kvm_fd, int vcpu_fd);
+struct kvm_msr_list;
+/* KVM's list of MSRs, req KVM_GET_MSR_INDEX_LIST (what a vCPU saves and
+ * restores) or KVM_GET_MSR_FEATURE_INDEX_LIST (the feature MSRs whose
+ * supported values the system fd reports); malloc'd, NULL on failure. */
+struct kvm_msr_list *msrs_list(int kvm_fd, unsigned long req);
+bool msr_listed(const struct kvm_msr_list *list, uint32_t index);
 
 #endif

@@ -9,6 +9,8 @@
 #include <sys/ioctl.h>
 #include <linux/kvm.h>
 
+#include "vmm/arch/x86_64/cpu_template.h"
+#include "vmm/arch/x86_64/cpuid.h"
 #include "vmm/log.h"
 #include "vmm/errmsg.h"
 #include "vmm/vm.h"
@@ -289,6 +291,31 @@ static int vs_check_fpu(const struct vm *vm, const struct snap_file *f, unsigned
 	return 0;
 }
 
+/* The CPU configuration the snapshot was taken with -- its CPU template,
+ * if any, is in this table -- must be one this host's KVM can give. The
+ * section's size was checked (vs_check_counted). */
+static int vs_check_cpuid_supported(const struct vm *vm, const struct snap_file *f, unsigned index,
+                                    char *err, size_t errlen)
+{
+	const struct snap_section *s = snap_find(f, SNAP_SEC_VCPU_CPUID, index);
+	if (!s)
+		return 0;
+	/* the cast: x86_supported_cpuid only fills its cache in vm->arch */
+	const struct kvm_cpuid2 *sup = x86_supported_cpuid((struct vm *)vm);
+	if (!sup)
+		return errmsg_set(err, errlen, -EIO, "KVM_GET_SUPPORTED_CPUID failed");
+	struct kvm_cpuid2 *c = malloc((size_t)s->len); /* aligned, unlike the file's bytes */
+	if (!c)
+		return -ENOMEM;
+	memcpy(c, s->data, (size_t)s->len);
+	char why[160];
+	int ret = cpuid_check_supported(c, sup, why, sizeof(why));
+	if (ret < 0)
+		errmsg_set(err, errlen, ret, "vCPU %u: %s", index, why);
+	free(c);
+	return ret;
+}
+
 int vcpu_state_check(const struct vm *vm, const struct snap_file *f, unsigned index,
                      char *err, size_t errlen)
 {
@@ -301,6 +328,8 @@ int vcpu_state_check(const struct vm *vm, const struct snap_file *f, unsigned in
 	if (ret == 0)
 		ret = vs_check_counted(f, SNAP_SEC_VCPU_CPUID, index, "CPUID", sizeof(struct kvm_cpuid_entry2),
 		                       VCPU_STATE_MAX_CPUID, err, errlen);
+	if (ret == 0)
+		ret = vs_check_cpuid_supported(vm, f, index, err, errlen);
 	return ret;
 }
 

@@ -1,0 +1,24 @@
+"""Run busybox-sh scripts inside the aarch64 level-1 machine
+(tools/l1/run --arch aarch64), from pytest on the host."""
+import subprocess
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+TOP = HERE.parent.parent
+RUN = TOP / "tools" / "l1" / "run"
+
+
+def run_arm_l1(script, *, rw=(), env=None, cpus=1, timeout=600, cwd=None):
+    """Run `script` with busybox sh inside the arm64 level 1; return
+    (exit status, output).  env: NAME -> VALUE passed in with --env."""
+    argv = [str(RUN), "--arch", "aarch64", "--cpus", str(cpus),
+            "--timeout", str(timeout)]
+    for d in rw:
+        argv += ["--rw", str(d)]
+    for name, value in (env or {}).items():
+        argv += ["--env", f"{name}={value}"]
+    argv += ["--", "sh", "-c", script]
+    proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True, errors="replace", timeout=timeout + 60,
+                          cwd=cwd or TOP)
+    return proc.returncode, proc.stdout
