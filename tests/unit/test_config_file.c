@@ -66,6 +66,13 @@ static void assert_err(struct fixture *f, const char *want)
 		fail_msg("error '%s' lacks '%s'", f->err, want);
 }
 
+/* MSR modifiers are x86's: an aarch64 build refuses them (vmm/arch/aarch64/cpu_template.c) */
+#if defined(__x86_64__)
+#define CPU_CONFIG_MEMBER ", \"cpu-config\": {\"msr_modifiers\": [{\"addr\": \"0x10a\", \"bitmap\": \"0b0x\"}]}"
+#else
+#define CPU_CONFIG_MEMBER ""
+#endif
+
 static void test_full_document(void **state)
 {
 	struct fixture *f = *state;
@@ -76,13 +83,14 @@ static void test_full_document(void **state)
 	                         "  {\"drive_id\": \"data\", \"path_on_host\": \"%s\", \"is_root_device\": false}],"
 	                         " \"network-interfaces\": [{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\"}],"
 	                         " \"vsock\": {\"guest_cid\": 3, \"uds_path\": \"/tmp/v.sock\"},"
-	                         " \"entropy\": {}, \"balloon\": null, \"mmds-config\": null,"
-	                         " \"cpu-config\": {\"msr_modifiers\": [{\"addr\": \"0x10a\", \"bitmap\": \"0b0x\"}]}}"),
+	                         " \"entropy\": {}, \"balloon\": null, \"mmds-config\": null" CPU_CONFIG_MEMBER "}"),
 	                 0);
 	assert_string_equal(f->cfg.boot.kernel_image_path, f->file);
+#if defined(__x86_64__)
 	assert_true(f->cfg.cpu_config.set);
 	assert_int_equal(f->cfg.cpu_config.nr_msr, 1);
 	assert_int_equal(f->cfg.cpu_config.msr[0].filter, 0x2);
+#endif
 	assert_string_equal(f->cfg.boot.boot_args, "console=ttyS0");
 	assert_int_equal(f->cfg.machine.vcpu_count, 2);
 	assert_int_equal(f->cfg.machine.mem_size_mib, 96);

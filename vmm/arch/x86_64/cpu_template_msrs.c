@@ -39,7 +39,7 @@ static int msr_write(int vcpu_fd, uint32_t index, uint64_t val)
 static int msr_check(const struct msr_modifier *m, int kvm_fd, const struct kvm_msr_list *all,
                      const struct kvm_msr_list *features, char *err, size_t errlen)
 {
-	uint64_t sup;
+	uint64_t sup = 0; /* set by msr_read; -O2 cannot tell */
 	if (msr_listed(features, m->addr)) {
 		int ret = msr_read(kvm_fd, m->addr, &sup);
 		if (ret < 0)
@@ -80,7 +80,7 @@ int cpu_template_apply_msrs(const struct cpu_config *t, int vcpu_fd)
 {
 	for (int i = 0; i < t->nr_msr; i++) {
 		const struct msr_modifier *m = &t->msr[i];
-		uint64_t v;
+		uint64_t v = 0; /* set by msr_read; -O2 cannot tell */
 		int ret = msr_read(vcpu_fd, m->addr, &v);
 		if (ret == 0)
 			ret = msr_write(vcpu_fd, m->addr, (v & ~m->filter) | (m->value & m->filter));
