@@ -99,6 +99,10 @@ struct api_snapshot_load {
  * (the member its resource's parser fills in). */
 struct api_request {
 	const struct api_method *method;
+	/* Firecracker's warning when the request used a deprecated field or
+	 * value ("PUT /vsock: vsock_id field is deprecated."): the answer
+	 * carries a Deprecation header, the log and metrics count it */
+	const char *deprecation;
 	union {
 		struct api_machine machine;
 		struct boot_config boot;
@@ -130,6 +134,8 @@ void api_request_free(struct api_request *r);
 void api_str_move(char **dst, char **src);
 #define API_AFTER_START "The requested operation is not supported after starting the microVM."
 #define API_BEFORE_START "The requested operation is not supported before starting the microVM."
+/* how Firecracker begins the answer to a body serde_json refuses */
+#define API_SERDE_FAULT "An error occurred when deserializing the json body of a request: "
 
 struct api_reply {
 	int status;

@@ -13,15 +13,51 @@ int api_fail(struct api_err *e, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
 	va_end(ap);
+	e->serde = API_SERDE_NONE;
+	e->serde_msg[0] = e->key[0] = e->path[0] = 0;
+	return -EINVAL;
+}
+
+int api_fail_serde(struct api_err *e, enum api_serde kind, const char *key, const char *serde_msg, const char *fmt,
+                   ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
+	va_end(ap);
+	e->serde = kind;
+	snprintf(e->serde_msg, sizeof(e->serde_msg), "%s", serde_msg);
+	snprintf(e->key, sizeof(e->key), "%s", key);
+	e->path[0] = 0;
 	return -EINVAL;
 }
 
 int api_prefix(struct api_err *e, const char *prefix)
 {
 	char tmp[sizeof(e->msg)];
+	struct api_err keep = *e;
 	memcpy(tmp, e->msg, sizeof(tmp));
 	tmp[sizeof(tmp) - 1] = 0;
-	return api_fail(e, "%s: %.200s", prefix, tmp);
+	api_fail(e, "%s: %.200s", prefix, tmp);
+	e->serde = keep.serde;
+	memcpy(e->serde_msg, keep.serde_msg, sizeof(e->serde_msg));
+	memcpy(e->key, keep.key, sizeof(e->key));
+	snprintf(e->path, sizeof(e->path), "%s%s%.100s", prefix, keep.path[0] ? "." : "", keep.path);
+	return -EINVAL;
+}
+
+/* serde's list of what it expected: "`a`", "`a` or `b`", "one of `a`, `b`, `c`". */
+static void serde_one_of(const char *const names[], char *buf, size_t len)
+{
+	int n = 0;
+	while (names[n])
+		n++;
+	buf[0] = 0;
+	for (int i = 0; i < n; i++) {
+		size_t l = strlen(buf);
+		const char *sep = i == 0 ? (n > 2 ? "one of " : "") : (n == 2 ? " or " : ", ");
+		snprintf(buf + l, len - l, "%s`%s`", sep, names[i]);
+	}
 }
 
 int api_fields_check(const json_t *obj, const char *const allowed[], struct api_err *e)
@@ -34,8 +70,13 @@ int api_fields_check(const json_t *obj, const char *const allowed[], struct api_
 		bool ok = false;
 		for (int i = 0; allowed[i] && !ok; i++)
 			ok = strcmp(allowed[i], key) == 0;
-		if (!ok)
-			return api_fail(e, "unknown field `%.64s`", key);
+		if (!ok) {
+			char expected[192], words[256];
+			serde_one_of(allowed, expected, sizeof(expected));
+			snprintf(words, sizeof(words), allowed[0] ? "unknown field `%.64s`, expected %.150s" :
+			         "unknown field `%.64s`, there are no fields%.1s", key, expected);
+			return api_fail_serde(e, API_SERDE_UNKNOWN, key, words, "unknown field `%.64s`", key);
+		}
 	}
 	return 0;
 }
@@ -49,7 +90,12 @@ static json_t *field_get(const json_t *obj, const char *key, bool required, bool
 		v = NULL;
 	if (present)
 		*present = v != NULL;
-	*ret = (!v && required) ? api_fail(e, "missing field `%s`", key) : 0;
+	*ret = 0;
+	if (!v && required) {
+		char words[128];
+		snprintf(words, sizeof(words), "missing field `%.64s`", key);
+		*ret = api_fail_serde(e, API_SERDE_MISSING, key, words, "%s", words);
+	}
 	return v;
 }
 
@@ -114,12 +160,16 @@ int api_field_enum(const json_t *obj, const char *key, bool required, const char
 			return 0;
 		}
 	}
-	char list[160] = "";
+	char list[160] = "", expected[192], words[256];
 	for (int i = 0; names[i]; i++) {
 		size_t l = strlen(list);
 		snprintf(list + l, sizeof(list) - l, "%s\"%s\"", i ? ", " : "", names[i]);
 	}
-	return api_fail(e, "%s: must be one of %s", key, list);
+	if (!json_is_string(v))
+		return api_fail(e, "%s: must be one of %s", key, list);
+	serde_one_of(names, expected, sizeof(expected));
+	snprintf(words, sizeof(words), "unknown variant `%.48s`, expected %.150s", json_string_value(v), expected);
+	return api_fail_serde(e, API_SERDE_VARIANT, key, words, "%s: must be one of %s", key, list);
 }
 
 static int token_bucket_parse(const json_t *obj, const char *key, struct token_bucket_config *b,
@@ -173,7 +223,11 @@ json_t *api_json_parse(const char *text, size_t len, struct api_err *e)
 	}
 	json_t *v = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
 	if (!v) {
-		api_fail(e, "invalid JSON at line %d column %d: %.120s", je.line, je.column, je.text);
+		char words[200];
+		/* jansson's words and place, not serde_json's */
+		snprintf(words, sizeof(words), "%.120s at line %d column %d", je.text, je.line, je.column);
+		api_fail_serde(e, API_SERDE_CUSTOM, "", words, "invalid JSON at line %d column %d: %.120s", je.line,
+		               je.column, je.text);
 		return NULL;
 	}
 	if (!json_is_object(v)) {

@@ -11,14 +11,32 @@
 
 #include "vmm/config.h"
 
+/* Which of serde_json's errors Firecracker would answer a body with,
+ * and where serde_json places it (api/json_pos.h). */
+enum api_serde {
+	API_SERDE_NONE,    /* husk's own check: msg only */
+	API_SERDE_MISSING, /* "missing field `key`", after the object */
+	API_SERDE_UNKNOWN, /* "unknown field `key`, expected ...", after the key */
+	API_SERDE_VARIANT, /* "unknown variant `v`, expected ...", after the value of key */
+	API_SERDE_CUSTOM,  /* Firecracker's own text with no position */
+};
+
 struct api_err {
 	char msg[256];
+	enum api_serde serde;
+	char serde_msg[256]; /* serde_json's words, without the position */
+	char key[64];        /* the field serde_msg is about */
+	char path[128];      /* the object it is in: "rate_limiter.bandwidth", "" the top */
 };
 
 /* Set the message (printf-style); returns -EINVAL for `return api_fail(...)`. */
 int api_fail(struct api_err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The same, with what serde_json would say (serde_msg) about key. */
+int api_fail_serde(struct api_err *e, enum api_serde kind, const char *key, const char *serde_msg, const char *fmt,
+                   ...) __attribute__((format(printf, 5, 6)));
 
-/* Prefix the message with "prefix: "; returns -EINVAL. */
+/* Prefix the message with "prefix: "; returns -EINVAL. A prefix that is
+ * a key ("rate_limiter", "drives[0]") also goes before the serde path. */
 int api_prefix(struct api_err *e, const char *prefix);
 
 /* obj must be an object whose keys are all in allowed (NULL-terminated). */

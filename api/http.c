@@ -55,19 +55,15 @@ static int out_reserve(struct http_conn *c, size_t more)
 	return 0;
 }
 
-int http_conn_respond(struct http_conn *c, int status, const char *body)
+int http_conn_respond(struct http_conn *c, const struct http_response *r)
 {
-	char head[256];
+	char head[288];
+	const char *body = r->status == 204 ? NULL : r->body;
 	size_t blen = body ? strlen(body) : 0;
-	int n;
-	if (status == 204 || !body)
-		n = snprintf(head, sizeof(head), "HTTP/1.1 %d %s\r\nServer: husk API\r\nConnection: %s\r\n"
-		             "Content-Length: 0\r\n\r\n", status, http_status_text(status),
-		             c->closing ? "close" : "keep-alive");
-	else
-		n = snprintf(head, sizeof(head), "HTTP/1.1 %d %s\r\nServer: husk API\r\nConnection: %s\r\n"
-		             "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n", status,
-		             http_status_text(status), c->closing ? "close" : "keep-alive", blen);
+	int n = snprintf(head, sizeof(head), "HTTP/1.1 %d %s\r\nServer: husk API\r\nConnection: %s\r\n%s%s"
+	                 "Content-Length: %zu\r\n\r\n", r->status, http_status_text(r->status),
+	                 c->closing ? "close" : "keep-alive", r->deprecation ? "Deprecation: true\r\n" : "",
+	                 body ? "Content-Type: application/json\r\n" : "", blen);
 	if (out_reserve(c, (size_t)n + blen) < 0)
 		return -ENOMEM;
 	memcpy(c->out + c->out_len, head, (size_t)n);
@@ -220,7 +216,7 @@ static int on_message_complete(http_parser *p)
 	if (!http_should_keep_alive(p))
 		c->closing = true;
 	c->handler(c->opaque, &c->req, &resp);
-	if (http_conn_respond(c, resp.status, resp.body) < 0)
+	if (http_conn_respond(c, &resp) < 0)
 		c->error = "out of memory";
 	free(resp.body);
 	/* stop here: bytes after a closing request are not read */
@@ -254,11 +250,11 @@ void http_conn_free(struct http_conn *c)
 /* A request we could not frame: one 400 naming why, then close. */
 static int conn_fail(struct http_conn *c, const char *why)
 {
-	char *body = http_fault_body(why);
+	struct http_response resp = { .status = 400, .body = http_fault_body(why) };
 	c->closing = true;
 	c->error = why;
-	http_conn_respond(c, 400, body);
-	free(body);
+	http_conn_respond(c, &resp);
+	free(resp.body);
 	return -EPROTO;
 }
 

@@ -26,6 +26,7 @@ struct http_request {
 struct http_response {
 	int status;
 	char *body; /* malloc'd JSON or NULL; freed by the connection */
+	bool deprecation; /* send "Deprecation: true" (a deprecated field was used) */
 };
 
 typedef void (*http_handler_fn)(void *opaque, const struct http_request *req,
@@ -65,7 +66,7 @@ int http_conn_feed(struct http_conn *c, const char *data, size_t len);
 /* Drop the first n bytes of c->out (they were sent). */
 void http_conn_consume(struct http_conn *c, size_t n);
 /* Append one response to c->out. */
-int http_conn_respond(struct http_conn *c, int status, const char *body);
+int http_conn_respond(struct http_conn *c, const struct http_response *r);
 const char *http_status_text(int status);
 
 /* --http-api-max-payload-size: the largest request body any connection

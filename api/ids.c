@@ -15,8 +15,8 @@ static int id_check(const char *key, const char *id, struct api_err *e)
 		return api_fail(e, "%s: longer than 64 characters", key);
 	for (const char *p = id; *p; p++) {
 		if (!(*p == '_' || (*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')))
-			return api_fail(e, "%s: API Resource IDs can only contain alphanumeric characters and "
-			                   "underscores.", key);
+			return api_fail(e, "API Resource IDs can only contain alphanumeric characters and "
+			                   "underscores. (%s)", key);
 	}
 	return 0;
 }
@@ -29,9 +29,13 @@ int api_id_object(const json_t *o, const char *const allowed[], const char *key,
 		ret = api_field_str(o, key, true, out, e);
 	if (ret == 0)
 		ret = id_check(key, *out, e);
-	if (ret == 0 && path_id && strcmp(path_id, *out) != 0)
-		ret = api_fail(e, "%s: the id in the body (%.64s) does not match the path (%.64s)", key, *out,
-		               path_id);
+	/* Firecracker's words: the network interface's name both ids */
+	if (ret == 0 && path_id && strcmp(path_id, *out) != 0 && strcmp(key, "iface_id") == 0)
+		ret = api_fail(e, "The id from the path [%.64s] does not match the id from the body [%.64s]!",
+		               path_id, *out);
+	else if (ret == 0 && path_id && strcmp(path_id, *out) != 0)
+		ret = api_fail(e, "The id from the path does not match the id from the body! (%s: %.64s in the "
+		               "body, %.64s in the path)", key, *out, path_id);
 	return ret;
 }
 

@@ -100,16 +100,32 @@ static int machine_template(struct api_target *t, enum cpu_template tmpl, struct
 	return 0;
 }
 
+/* Firecracker deprecates cpu_template (whatever its value) in favour of
+ * PUT /cpu-config. */
+static bool has_cpu_template(const json_t *o)
+{
+	const json_t *v = json_object_get(o, "cpu_template");
+	return v && !json_is_null(v);
+}
+
 static int machine_put_parse(const json_t *o, const char *path_id, struct api_request *r, struct api_err *e)
 {
 	(void)path_id;
-	return machine_parse(o, false, &r->machine, e);
+	int ret = machine_parse(o, false, &r->machine, e);
+	if (ret == 0 && has_cpu_template(o))
+		r->deprecation = "PUT /machine-config: cpu_template field is deprecated.";
+	return ret;
 }
 
 static int machine_patch_parse(const json_t *o, const char *path_id, struct api_request *r, struct api_err *e)
 {
 	(void)path_id;
-	return machine_parse(o, true, &r->machine, e);
+	int ret = machine_parse(o, true, &r->machine, e);
+	if (ret == 0 && !r->machine.set)
+		return api_fail(e, "Empty PATCH request.");
+	if (ret == 0 && has_cpu_template(o))
+		r->deprecation = "PATCH /machine-config: cpu_template field is deprecated.";
+	return ret;
 }
 
 static void machine_get_apply(struct api_target *t, struct api_request *r, struct api_reply *rep)

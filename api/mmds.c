@@ -78,6 +78,8 @@ static int mmds_config_parse(const json_t *o, const char *path_id, struct api_re
 		ret = api_field_bool(o, "imds_compat", false, &out->imds_compat, NULL, e);
 	out->version = version + 1;
 	out->set = ret == 0;
+	if (ret == 0 && out->version == 1)
+		r->deprecation = "PUT /mmds/config: V1 is deprecated. Use V2 instead.";
 	if (ret < 0)
 		config_mmds_free(out);
 	return ret;

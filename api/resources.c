@@ -50,7 +50,7 @@ void api_free_nothing(struct api_request *r)
 void api_apply_store(int (*store)(struct vm_config *c, struct api_request *r, struct api_err *e),
                      struct api_target *t, struct api_request *r, struct api_reply *rep)
 {
-	struct api_err e = { "" };
+	struct api_err e = { .msg = "" };
 	if (api_started(t))
 		api_reply_fault(rep, 400, API_AFTER_START);
 	else if (store(t->cfg, r, &e) < 0)

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/json_pos.h"
 #include "api/resource.h"
 #include "vmm/metrics.h"
 
@@ -33,14 +34,74 @@ static const struct api_resource *route_find(const char *path, size_t len, char 
 }
 
 /* An unknown path, or a method a path does not take: Firecracker answers
- * both with 400 and these words ("PUT vm.": the path without its slash). */
+ * both with 400 and these words, naming the path's first part ("PUT vm.";
+ * under /snapshot the whole path). */
 static int route_invalid(const struct http_request *req, size_t len, struct api_reply *rep)
 {
 	const char *path = req->url + (len > 0 && req->url[0] == '/');
-	int n = (int)(len > 200 ? 200 : len) - (path != req->url);
-	api_reply_fault(rep, 400, "Invalid request method and/or path: %s %.*s.", http_method_str(req->method), n,
-	                path);
+	size_t first = strcspn(path, "/?");
+	const char *method = http_method_str(req->method);
+	if (req->method == HTTP_PUT && first == 8 && strncmp(path, "snapshot", 8) == 0) {
+		if (path[first] != '/')
+			return api_reply_fault(rep, 400, "Missing snapshot operation type."), 0;
+		first = len - 1 > 200 ? 200 : len - 1;
+		api_reply_fault(rep, 400, "Invalid request method and/or path: %s /%.*s.", method, (int)first, path);
+		return 0;
+	}
+	api_reply_fault(rep, 400, "Invalid request method and/or path: %s %.*s.", method,
+	                (int)(first > 200 ? 200 : first), path);
 	return 0;
+}
+
+/* What Firecracker answers before it looks at the path: a GET with a
+ * body, a PUT or PATCH without one. 0 when the request has neither. */
+static int route_body_presence(const struct http_request *req, const struct api_method *m,
+                               struct api_reply *rep)
+{
+	if (req->method == HTTP_GET && req->body_len)
+		return api_reply_fault(rep, 400, "GET request cannot have a body.");
+	/* a PATCH of no body (PATCH /balloon/hinting/start takes none) */
+	if (req->body_len || (m && !m->parse))
+		return 0;
+	if (req->method == HTTP_PUT)
+		return api_reply_fault(rep, 400, "Empty PUT request.");
+	if (req->method == HTTP_PATCH)
+		return api_reply_fault(rep, 400, "Empty PATCH request.");
+	return 0;
+}
+
+/* A body Firecracker's serde_json refuses: its words and where it stops,
+ * then husk's naming of a nested field. */
+static void route_parse_fault(const struct http_request *req, const struct api_err *e, struct api_reply *rep)
+{
+	static const enum json_pos_at at[] = { [API_SERDE_MISSING] = JSON_POS_OBJECT_END,
+		                               [API_SERDE_UNKNOWN] = JSON_POS_KEY_END,
+		                               [API_SERDE_VARIANT] = JSON_POS_VALUE_END };
+	struct json_pos pos;
+	const char *in = e->path[0] || e->serde == API_SERDE_VARIANT ? e->msg : NULL;
+	if (e->serde == API_SERDE_NONE) {
+		api_reply_fault(rep, 400, "%s", e->msg);
+		return;
+	}
+	if (e->serde == API_SERDE_CUSTOM ||
+	    json_pos_find(req->body, req->body_len, e->path, at[e->serde], e->key, &pos) < 0)
+		api_reply_fault(rep, 400, API_SERDE_FAULT "%s.%s%s%s", e->serde_msg, in ? " (" : "", in ? in : "",
+		                in ? ")" : "");
+	else
+		api_reply_fault(rep, 400, API_SERDE_FAULT "%s at line %d column %d.%s%s%s", e->serde_msg, pos.line,
+		                pos.column, in ? " (" : "", in ? in : "", in ? ")" : "");
+}
+
+/* A has_id resource named without its id: "PUT /drives". */
+static bool route_without_id(const struct http_request *req, size_t len)
+{
+	for (int i = 0; api_resources[i]; i++) {
+		const struct api_resource *r = api_resources[i];
+		size_t pl = strlen(r->path);
+		if (r->has_id && (len == pl || len == pl + 1) && memcmp(req->url, r->path, pl) == 0)
+			return req->method != HTTP_GET;
+	}
+	return false;
 }
 
 static const struct api_resource *route_resource(const struct http_request *req)
@@ -63,12 +124,16 @@ static const struct api_method *route_method_of(const struct api_resource *rt, e
 int api_route_parse(const struct http_request *req, struct api_request *r, struct api_reply *rep)
 {
 	char id[HTTP_MAX_URL + 1];
-	struct api_err e = { "" };
+	struct api_err e = { .msg = "" };
 	size_t len = strcspn(req->url, "?");
 	const struct api_resource *rt = route_find(req->url, len, id, sizeof(id));
 	const struct api_method *m = rt ? route_method_of(rt, req->method) : NULL;
 
 	memset(r, 0, sizeof(*r));
+	if (route_body_presence(req, m, rep) < 0)
+		return 0;
+	if (!m && route_without_id(req, len))
+		return api_reply_fault(rep, 400, "The ID cannot be empty."), 0;
 	if (!m)
 		return route_invalid(req, len, rep);
 	r->method = m;
@@ -83,7 +148,7 @@ int api_route_parse(const struct http_request *req, struct api_request *r, struc
 	json_decref(o);
 	if (ret < 0) {
 		api_request_free(r);
-		api_reply_fault(rep, 400, "%s", e.msg);
+		route_parse_fault(req, &e, rep);
 		return 0;
 	}
 	return 1;
@@ -106,8 +171,10 @@ void api_route(struct api *a, const struct http_request *req, struct http_respon
 	unsigned long long t0 = log_now_us();
 	struct metrics *m = a->target ? a->target->metrics : NULL;
 
+	const char *deprecation = NULL;
 	if (api_route_parse(req, &r, &rep)) {
 		enum metrics_latency lat = r.method->latency ? r.method->latency(&r) : MLAT_COUNT;
+		deprecation = r.deprecation;
 		if (a->loop)
 			api_submit(a, &r, &rep);
 		else
@@ -123,6 +190,12 @@ void api_route(struct api *a, const struct http_request *req, struct http_respon
 	else
 		log_info("API %s %.200s -> %d (%llu us)", http_method_str(req->method), req->url, rep.status,
 		         log_now_us() - t0);
+	/* as Firecracker: whatever the outcome, once the body was taken */
+	if (deprecation) {
+		log_warn("%s", deprecation);
+		metrics_count_deprecated(m);
+	}
+	resp->deprecation = deprecation != NULL;
 	resp->status = rep.status;
 	resp->body = rep.body;
 }

@@ -1,5 +1,6 @@
 /* snapshot: /snapshot/create (paused VM) and /snapshot/load (fresh
  * husk), on vmm/snapshot/snapshot_vmm.h. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -66,11 +67,18 @@ static int overrides_parse(const json_t *o, struct api_snapshot_load *out, struc
 		int ret = api_id_object(v, allowed, "iface_id", NULL, &ov->iface_id, e);
 		if (ret == 0)
 			ret = api_field_str(v, "host_dev_name", true, &ov->host_dev_name, e);
-		if (ret < 0)
-			return api_prefix(e, "network_overrides");
+		if (ret < 0) {
+			char where[40];
+			snprintf(where, sizeof(where), "network_overrides[%zu]", i);
+			return api_prefix(e, where);
+		}
 	}
 	return 0;
 }
+
+/* Firecracker's words when mem_backend and mem_file_path are both given, or neither */
+#define SNAPSHOT_TOO_MANY_FIELDS "too many fields: either `mem_backend` or `mem_file_path` exclusively is required"
+#define SNAPSHOT_MISSING_FIELD "missing field: either `mem_backend` or `mem_file_path` is required"
 
 /* husk-only: {"file", "record_ms" (learn), "mem_file_path" (learn, Uffd)} */
 static int working_set_parse(const json_t *o, struct api_snapshot_load *out, struct api_err *e)
@@ -112,10 +120,14 @@ static int snapshot_load_parse(const json_t *o, const char *path_id, struct api_
 	if (ret < 0)
 		return ret;
 	/* mem_file_path: the older spelling of a File backend */
-	bool has_mb = json_object_get(o, "mem_backend") != NULL;
-	bool has_mf = json_object_get(o, "mem_file_path") != NULL;
-	if (has_mb == has_mf)
-		return api_fail(e, "mem_backend: exactly one of mem_backend and mem_file_path is required");
+	bool has_mb = json_object_get(o, "mem_backend") && !json_is_null(json_object_get(o, "mem_backend"));
+	bool has_mf = json_object_get(o, "mem_file_path") && !json_is_null(json_object_get(o, "mem_file_path"));
+	if (has_mb && has_mf)
+		return api_fail_serde(e, API_SERDE_CUSTOM, "mem_backend", SNAPSHOT_TOO_MANY_FIELDS, "mem_backend: %s",
+		                      SNAPSHOT_TOO_MANY_FIELDS);
+	if (!has_mb && !has_mf)
+		return api_fail_serde(e, API_SERDE_CUSTOM, "mem_backend", SNAPSHOT_MISSING_FIELD, "mem_backend: %s",
+		                      SNAPSHOT_MISSING_FIELD);
 	ret = has_mb ? mem_backend_parse(o, out, e) : api_field_str(o, "mem_file_path", true, &out->backend_path, e);
 	/* track_dirty_pages: Firecracker's newer name for enable_diff_snapshots */
 	bool diff = false, track = false, has_diff = false, has_track = false;
@@ -126,6 +138,8 @@ static int snapshot_load_parse(const json_t *o, const char *path_id, struct api_
 	if (ret == 0 && has_diff && has_track && diff != track)
 		ret = api_fail(e, "track_dirty_pages: contradicts enable_diff_snapshots (its older name)");
 	out->enable_diff_snapshots = diff || track;
+	if (has_mf || diff)
+		r->deprecation = "PUT /snapshot/load: mem_file_path and enable_diff_snapshots fields are deprecated.";
 	if (ret == 0)
 		ret = api_field_bool(o, "resume_vm", false, &out->resume_vm, NULL, e);
 	if (ret == 0)

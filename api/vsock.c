@@ -29,6 +29,8 @@ static int vsock_parse(const json_t *o, const char *path_id, struct api_request 
 		ret = api_fail(e, "uds_path: longer than %zu bytes", sizeof(sa.sun_path) - 12);
 	if (ret == 0)
 		ret = api_field_str(o, "vsock_id", false, &id, e);
+	if (ret == 0 && id)
+		r->deprecation = "PUT /vsock: vsock_id field is deprecated.";
 	free(id);
 	out->guest_cid = (uint32_t)cid;
 	out->set = ret == 0;

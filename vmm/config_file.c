@@ -50,7 +50,7 @@ static int item_parse(const struct api_resource *res, const json_t *v, struct ap
 static int doc_parse(const json_t *doc, struct api_request *reqs, const char **keys, int *n, char *err,
                      size_t errlen)
 {
-	struct api_err e = { "" };
+	struct api_err e = { .msg = "" };
 	for (int r = 0; api_resources[r]; r++) {
 		const struct api_resource *res = api_resources[r];
 		const json_t *v = res->key && res->put ? json_object_get(doc, res->key) : NULL;
@@ -77,7 +77,7 @@ static int doc_parse(const json_t *doc, struct api_request *reqs, const char **k
 
 int config_file_apply_text(const char *text, size_t len, struct api_target *t, char *err, size_t errlen)
 {
-	struct api_err e = { "" };
+	struct api_err e = { .msg = "" };
 	int n = 0, ret;
 	size_t max = (size_t)api_resources_max_items();
 	struct api_request *reqs = calloc(max, sizeof(*reqs)); /* big: not on the stack */

@@ -53,6 +53,12 @@ void metrics_latency(struct metrics *m, enum metrics_latency which, unsigned lon
 		atomic_store(&m->latency_us[which], us);
 }
 
+void metrics_count_deprecated(struct metrics *m)
+{
+	if (m)
+		atomic_fetch_add(&m->deprecated_calls, 1);
+}
+
 void metrics_mark_startup(struct metrics *m, unsigned long long start_cpu_us,
                           unsigned long long parent_cpu_us)
 {
@@ -167,6 +173,7 @@ static void metrics_fill_api(struct metrics *m, json_t *line)
 				add_known(g, key, atomic_load(&m->fails[r][mm]));
 		}
 	}
+	put(json_object_get(line, "deprecated_api"), "deprecated_http_api_calls", atomic_load(&m->deprecated_calls));
 	json_t *srv = json_object_get(line, "api_server");
 	put(srv, "process_startup_time_us", m->startup_us);
 	put(srv, "process_startup_time_cpu_us", m->startup_cpu_us);

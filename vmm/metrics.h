@@ -41,6 +41,7 @@ struct metrics {
 	/* Firecracker's per-method counts: requests, and those answered >= 400 */
 	atomic_ullong calls[METRICS_RESOURCES + 1][MM_COUNT], fails[METRICS_RESOURCES + 1][MM_COUNT];
 	atomic_ullong latency_us[MLAT_COUNT]; /* the last of each */
+	atomic_ullong deprecated_calls;        /* requests that used a deprecated field */
 	unsigned long long startup_us, startup_cpu_us; /* when the API was ready */
 	/* counters are written as increments since the previous line, as
 	 * Firecracker's are: the absolute values that line saw */
@@ -59,6 +60,8 @@ void metrics_close(struct metrics *m);
  * thread. */
 void metrics_count_api(struct metrics *m, const struct api_resource *res, enum metrics_method method,
                        int http_status);
+/* Count one request that used a deprecated field (any thread). */
+void metrics_count_deprecated(struct metrics *m);
 /* Record what one request of that kind took (any thread). */
 void metrics_latency(struct metrics *m, enum metrics_latency which, unsigned long long us);
 /* The API is ready to serve: api_server's process_startup_time_us (from

@@ -51,6 +51,21 @@ static void assert_fault(const struct api_reply *rep, int status, const char *wa
 	json_decref(o);
 }
 
+/* method path body must be refused with 400 and exactly the words want. */
+static void refused_with(enum http_method m, const char *path, const char *body, const char *want)
+{
+	struct api_request r;
+	struct api_reply rep = { 0, NULL };
+	assert_int_equal(route(m, path, body, &r, &rep), 0);
+	assert_int_equal(rep.status, 400);
+	json_t *o = json_loads(rep.body, 0, NULL);
+	const char *got = json_string_value(json_object_get(o, "fault_message"));
+	if (!got || strcmp(got, want) != 0)
+		fail_msg("fault_message '%s', not '%s'", got ? got : "(none)", want);
+	json_decref(o);
+	free(rep.body);
+}
+
 /* PUT path body must be refused with 400 naming want. */
 static void refused(enum http_method m, const char *path, const char *body, const char *want)
 {
@@ -141,7 +156,7 @@ static void test_drives(void **state)
 	assert_string_equal(r.drive_patch.path_on_host, "/new");
 	api_request_free(&r);
 	refused(HTTP_PUT, "/drives/a", "{\"drive_id\": \"b\", \"path_on_host\": \"/i\", \"is_root_device\": false}",
-	        "does not match the path");
+	        "The id from the path does not match the id from the body!");
 	refused(HTTP_PUT, "/drives/a", "{\"drive_id\": \"a\", \"path_on_host\": \"/i\", \"is_root_device\": false,"
 	        " \"socket\": \"/s\"}", "unknown field `socket`");
 	refused(HTTP_PUT, "/drives/a", "{\"drive_id\": \"a\", \"path_on_host\": \"/i\", \"is_root_device\": \"no\"}",
@@ -162,7 +177,7 @@ static void test_drives(void **state)
 	refused(HTTP_PUT, "/drives/a", "{\"drive_id\": \"a\", \"path_on_host\": \"/i\", \"is_root_device\": false,"
 	        " \"rate_limiter\": {\"bandwidth\": {\"size\": 1, \"refill_time\": 1, \"x\": 1}}}", "unknown field `x`");
 	refused(HTTP_PUT, "/drives/a%2F..", "{\"drive_id\": \"a%2F..\", \"path_on_host\": \"/i\", \"is_root_device\": false}",
-	        "drive_id: API Resource IDs can only contain alphanumeric characters and underscores.");
+	        "API Resource IDs can only contain alphanumeric characters and underscores. (drive_id)");
 	refused(HTTP_PATCH, "/drives/a", "{\"drive_id\": \"a\", \"is_read_only\": true}", "unknown field `is_read_only`");
 }
 
@@ -264,6 +279,90 @@ static void test_small_resources(void **state)
 	        " \"clock_realtime\": \"yes\"}", "clock_realtime");
 }
 
+#define SERDE "An error occurred when deserializing the json body of a request: "
+
+/* Firecracker's words for what it refuses before the VMM sees a request,
+ * with serde_json's line and column. */
+static void test_firecracker_words(void **state)
+{
+	(void)state;
+	refused_with(HTTP_PUT, "/machine-config", "{\"mem_size_mib\": 128}",
+	             SERDE "missing field `vcpu_count` at line 1 column 21.");
+	refused_with(HTTP_PUT, "/machine-config", "{\n  \"vcpu_count\": 1,\n  \"mem_size_mib\": 128\n,\"foo\" : 1}",
+	             SERDE "unknown field `foo`, expected one of `vcpu_count`, `mem_size_mib`, `smt`, `ht_enabled`, "
+	                   "`track_dirty_pages`, `huge_pages`, `cpu_template` at line 4 column 7.");
+	refused_with(HTTP_PUT, "/vm", "{}", "Invalid request method and/or path: PUT vm.");
+	refused_with(HTTP_PATCH, "/boot-source", "{}", "Invalid request method and/or path: PATCH boot-source.");
+	refused_with(HTTP_PUT, "/snapshot/nothing", "{}", "Invalid request method and/or path: PUT /snapshot/nothing.");
+	refused_with(HTTP_PUT, "/snapshot", "{}", "Missing snapshot operation type.");
+	refused_with(HTTP_GET, "/machine-config", "{}", "GET request cannot have a body.");
+	refused_with(HTTP_PATCH, "/machine-config", NULL, "Empty PATCH request.");
+	refused_with(HTTP_PATCH, "/machine-config", "{}", "Empty PATCH request.");
+	refused_with(HTTP_PUT, "/nowhere", NULL, "Empty PUT request.");
+	refused_with(HTTP_PUT, "/actions", "{\"action_type\": \"Reboot\"}",
+	             SERDE "unknown variant `Reboot`, expected one of `InstanceStart`, `SendCtrlAltDel`, "
+	                   "`FlushMetrics` at line 1 column 24. (action_type: must be one of \"InstanceStart\", "
+	                   "\"SendCtrlAltDel\", \"FlushMetrics\")");
+	/* nested: the position is in the inner object, husk names the path */
+	refused_with(HTTP_PUT, "/entropy", "{\"rate_limiter\": {\"ops\": {\"size\": 1}}}",
+	             SERDE "missing field `refill_time` at line 1 column 36. (rate_limiter: ops: missing field "
+	                   "`refill_time`)");
+	refused_with(HTTP_PUT, "/snapshot/load", "{\"snapshot_path\": \"/s\", \"network_overrides\": [{\"iface_id\": "
+	             "\"a\", \"host_dev_name\": \"t\"}, {\"iface_id\": \"b\", \"x\": 1}], \"mem_file_path\": \"/m\"}",
+	             SERDE "unknown field `x`, expected `iface_id` or `host_dev_name` at line 1 column 108. "
+	                   "(network_overrides[1]: unknown field `x`)");
+	refused_with(HTTP_PUT, "/snapshot/load", "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\", "
+	             "\"mem_backend\": {\"backend_type\": \"File\", \"backend_path\": \"/m\"}}",
+	             SERDE "too many fields: either `mem_backend` or `mem_file_path` exclusively is required.");
+	refused_with(HTTP_PUT, "/snapshot/load", "{\"snapshot_path\": \"/s\"}",
+	             SERDE "missing field: either `mem_backend` or `mem_file_path` is required.");
+	refused_with(HTTP_PUT, "/drives/a", "{\"drive_id\": \"b\", \"path_on_host\": \"/d\", \"is_root_device\": false}",
+	             "The id from the path does not match the id from the body! (drive_id: b in the body, a in the "
+	             "path)");
+	refused_with(HTTP_PUT, "/network-interfaces/a", "{\"iface_id\": \"b\", \"host_dev_name\": \"t\"}",
+	             "The id from the path [a] does not match the id from the body [b]!");
+	refused_with(HTTP_PUT, "/drives/a-b", "{\"drive_id\": \"a-b\", \"path_on_host\": \"/d\", "
+	             "\"is_root_device\": false}",
+	             "API Resource IDs can only contain alphanumeric characters and underscores. (drive_id)");
+}
+
+/* Firecracker's Deprecation: the parser names the deprecated use. */
+static void test_deprecations(void **state)
+{
+	(void)state;
+	struct api_request r;
+	accepted(HTTP_PUT, "/vsock", "{\"vsock_id\": \"v\", \"guest_cid\": 3, \"uds_path\": \"/v\"}", &r);
+	assert_string_equal(r.deprecation, "PUT /vsock: vsock_id field is deprecated.");
+	api_request_free(&r);
+	accepted(HTTP_PUT, "/vsock", "{\"guest_cid\": 3, \"uds_path\": \"/v\"}", &r);
+	assert_null(r.deprecation);
+	api_request_free(&r);
+	accepted(HTTP_PUT, "/machine-config", "{\"vcpu_count\": 1, \"mem_size_mib\": 64, \"cpu_template\": \"None\"}", &r);
+	assert_string_equal(r.deprecation, "PUT /machine-config: cpu_template field is deprecated.");
+	api_request_free(&r);
+	accepted(HTTP_PATCH, "/machine-config", "{\"cpu_template\": \"None\"}", &r);
+	assert_string_equal(r.deprecation, "PATCH /machine-config: cpu_template field is deprecated.");
+	api_request_free(&r);
+	accepted(HTTP_PUT, "/mmds/config", "{\"network_interfaces\": [\"eth0\"]}", &r);
+	assert_string_equal(r.deprecation, "PUT /mmds/config: V1 is deprecated. Use V2 instead.");
+	api_request_free(&r);
+	accepted(HTTP_PUT, "/mmds/config", "{\"version\": \"V2\", \"network_interfaces\": [\"eth0\"]}", &r);
+	assert_null(r.deprecation);
+	api_request_free(&r);
+	accepted(HTTP_PUT, "/snapshot/load", "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\"}", &r);
+	assert_string_equal(r.deprecation,
+	                    "PUT /snapshot/load: mem_file_path and enable_diff_snapshots fields are deprecated.");
+	api_request_free(&r);
+	accepted(HTTP_PUT, "/snapshot/load", "{\"snapshot_path\": \"/s\", \"enable_diff_snapshots\": true, "
+	         "\"mem_backend\": {\"backend_type\": \"File\", \"backend_path\": \"/m\"}}", &r);
+	assert_non_null(r.deprecation);
+	api_request_free(&r);
+	accepted(HTTP_PUT, "/snapshot/load", "{\"snapshot_path\": \"/s\", \"track_dirty_pages\": true, "
+	         "\"mem_backend\": {\"backend_type\": \"File\", \"backend_path\": \"/m\"}}", &r);
+	assert_null(r.deprecation);
+	api_request_free(&r);
+}
+
 static void test_router_errors(void **state)
 {
 	(void)state;
@@ -277,17 +376,17 @@ static void test_router_errors(void **state)
 	assert_int_equal(route(HTTP_PUT, "/vm", "{}", &r, &rep), 0);
 	assert_fault(&rep, 400, "Invalid request method and/or path: PUT vm.");
 	assert_int_equal(route(HTTP_PUT, "/drives", "{}", &r, &rep), 0);
-	assert_fault(&rep, 400, "Invalid request method and/or path: PUT drives.");
+	assert_fault(&rep, 400, "The ID cannot be empty.");
 	assert_int_equal(route(HTTP_PUT, "/balloon", "{\"amount_mib\": 1}", &r, &rep), 0);
 	assert_fault(&rep, 400, "deflate_on_oom");
 	assert_int_equal(route(HTTP_GET, "/mmds/config", NULL, &r, &rep), 0);
-	assert_fault(&rep, 400, "Invalid request method and/or path: GET mmds/config.");
+	assert_fault(&rep, 400, "Invalid request method and/or path: GET mmds.");
 	assert_int_equal(route(HTTP_PUT, "/actions", "{\"action_type\": ", &r, &rep), 0);
-	assert_fault(&rep, 400, "invalid JSON");
+	assert_fault(&rep, 400, "An error occurred when deserializing the json body of a request: ");
 	assert_int_equal(route(HTTP_PUT, "/actions", "[1]", &r, &rep), 0);
 	assert_fault(&rep, 400, "JSON object");
 	assert_int_equal(route(HTTP_PUT, "/actions", NULL, &r, &rep), 0);
-	assert_fault(&rep, 400, "body is required");
+	assert_fault(&rep, 400, "Empty PUT request.");
 	assert_int_equal(route(HTTP_PUT, "/actions", "{\"action_type\": \"FlushMetrics\", \"action_type\": \"x\"}",
 	                       &r, &rep), 0);
 	assert_int_equal(rep.status, 400);
@@ -725,7 +824,7 @@ static int parse_limiter(const char *text, struct rate_limiter_config *c, char *
 	json_t *v = json_loads(text, JSON_DECODE_ANY, &err);
 	assert_non_null(v);
 	json_t *o = json_pack("{s:o}", "rate_limiter", v);
-	struct api_err e = { "" };
+	struct api_err e = { .msg = "" };
 	int ret = api_field_rate_limiter(o, "rate_limiter", c, NULL, &e);
 	snprintf(msg, len, "%s", e.msg);
 	json_decref(o);
@@ -847,6 +946,8 @@ int main(void)
 		cmocka_unit_test(test_network),
 		cmocka_unit_test(test_small_resources),
 		cmocka_unit_test(test_router_errors),
+		cmocka_unit_test(test_firecracker_words),
+		cmocka_unit_test(test_deprecations),
 		cmocka_unit_test_setup_teardown(test_apply_preboot_then_postboot, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_apply_cpu_config, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_apply_balloon, fx_setup, fx_teardown),

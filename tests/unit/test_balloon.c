@@ -273,7 +273,7 @@ static void test_api_bodies(void **state)
 {
 	(void)state;
 	struct api_request r;
-	struct api_err e = { "" };
+	struct api_err e = { .msg = "" };
 	assert_int_equal(parse("{\"amount_mib\": 64, \"deflate_on_oom\": true, \"stats_polling_interval_s\": 2}",
 	                       api_resource_by_path("/balloon")->put, &r, &e), 0);
 	assert_int_equal(r.balloon.amount_mib, 64);

@@ -29,7 +29,7 @@ static void test_parse_good(void **state)
 {
 	(void)state;
 	struct cpu_config c;
-	struct api_err e = { "" };
+	struct api_err e = { .msg = "" };
 	assert_int_equal(parse("{\"cpuid_modifiers\": ["
 	                       " {\"leaf\": \"0x80000001\", \"subleaf\": \"0x0\", \"flags\": 0, \"modifiers\": ["
 	                       "  {\"register\": \"ecx\", \"bitmap\": \"0bxxxxxxxxxxxxxxxxxxxxxxxxx0xxx1xx\"},"
@@ -63,7 +63,7 @@ static void test_parse_good(void **state)
 static void bad(const char *text, const char *want)
 {
 	struct cpu_config c;
-	struct api_err e = { "" };
+	struct api_err e = { .msg = "" };
 	assert_int_equal(parse(text, &c, &e), -EINVAL);
 	if (!strstr(e.msg, want))
 		fail_msg("%s: got '%s', want '%s'", text, e.msg, want);
@@ -136,7 +136,7 @@ static void test_bitmap_application(void **state)
 {
 	(void)state;
 	struct cpu_config c;
-	struct api_err e = { "" };
+	struct api_err e = { .msg = "" };
 	/* bit 0 forced on, bit 1 forced off, bit 2 left; on leaf 0x7.0 EBX */
 	assert_int_equal(parse(LEAF("\"leaf\": \"0x7\", \"subleaf\": \"0x0\", \"flags\": 1, \"modifiers\": "
 	                            "[{\"register\": \"ebx\", \"bitmap\": \"x10\"}]"),
@@ -287,7 +287,7 @@ static void test_kvm_support_check(void **state)
 	struct kvm_cpuid2 *sup = cpuid_filled(0);
 	sup->entries[1].ebx = 0x1; /* leaf 7 EBX: only FSGSBASE */
 	struct cpu_config c;
-	struct api_err e = { "" };
+	struct api_err e = { .msg = "" };
 	/* forcing a supported bit on, and any bit off, is fine */
 	assert_int_equal(parse(LEAF("\"leaf\": \"0x7\", \"subleaf\": \"0x0\", \"modifiers\": "
 	                            "[{\"register\": \"ebx\", \"bitmap\": \"0b0000000000000000000000000000x001\"}]"),

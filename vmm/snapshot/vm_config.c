@@ -51,7 +51,7 @@ static int vmcfg_store(const struct api_resource *res, const json_t *o, struct v
 static int vmcfg_decode_resource(const struct api_resource *res, const json_t *v, struct vm_config *cfg,
                                  char *err, size_t errlen)
 {
-	struct api_err e = { "" };
+	struct api_err e = { .msg = "" };
 	if (!res->has_id)
 		return json_is_null(v) || vmcfg_store(res, v, cfg, &e) == 0 ? 0
 		                                                          : vmcfg_fail(err, errlen, e.msg, res->key, -1);
