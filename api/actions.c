@@ -28,12 +28,12 @@ static void action_start(struct api_target *t, struct api_reply *rep)
 		return;
 	}
 	if (api_started(t)) {
-		api_reply_fault(rep, 400, "InstanceStart: the microVM is already started");
+		api_reply_fault(rep, 400, API_AFTER_START);
 		return;
 	}
 	/* the checks that need the whole configuration, before anything is built */
 	if (config_validate(t->cfg, &what) < 0) {
-		api_reply_fault(rep, 400, "InstanceStart: %s", what);
+		api_reply_fault(rep, 400, "Start microvm error: %s", what);
 		return;
 	}
 	int ret = vmm_start(t->vmm, t->cfg);
@@ -42,9 +42,9 @@ static void action_start(struct api_target *t, struct api_reply *rep)
 		t->failed = true;
 		const char *why = vmm_start_error(t->vmm);
 		if (why)
-			api_reply_fault(rep, 400, "InstanceStart failed: %s", why);
+			api_reply_fault(rep, 400, "Start microvm error: %s", why);
 		else
-			api_reply_fault(rep, 400, "InstanceStart failed: %s (the log has the details)",
+			api_reply_fault(rep, 400, "Start microvm error: %s (the log has the details)",
 			                strerror(-ret));
 		return;
 	}
@@ -67,7 +67,7 @@ static void action_apply(struct api_target *t, struct api_request *r, struct api
 #ifndef LAYOUT_I8042
 		/* as Firecracker: the keyboard controller is x86's; an Arm guest
 		 * is asked to stop through its own means */
-		api_reply_fault(rep, 400, "SendCtrlAltDel: not supported on aarch64 (no i8042)");
+		api_reply_fault(rep, 400, "SendCtrlAltDel does not supported on aarch64.");
 		return;
 #endif
 		if (i8042_send_ctrl_alt_del(&t->vmm->i8042) < 0) {

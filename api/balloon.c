@@ -64,13 +64,19 @@ static int balloon_stats_parse(const json_t *o, const char *path_id, struct api_
 	return ret;
 }
 
-/* Firecracker refuses a balloon bigger than the machine */
+/* Firecracker refuses a balloon bigger than the machine, in other words
+ * before boot (the configuration) than after (the device). */
 static bool balloon_fits(struct api_target *t, uint32_t amount_mib, struct api_reply *rep)
 {
-	if (amount_mib <= t->cfg->machine.mem_size_mib)
+	unsigned long long mem = t->cfg->machine.mem_size_mib;
+	if (amount_mib <= mem)
 		return true;
-	api_reply_fault(rep, 400, "amount_mib: %u MiB is more than the machine's %llu MiB", amount_mib,
-	                (unsigned long long)t->cfg->machine.mem_size_mib);
+	if (!api_started(t))
+		api_reply_fault(rep, 400, "Balloon config error: Amount of pages requested is too large. (amount_mib "
+		                "%u, the machine has %llu MiB)", amount_mib, mem);
+	else
+		api_reply_fault(rep, 400, "Balloon update error: Failed perform action on device: Internal Device "
+		                "error: Requested memory should be less than %lluMiB", mem);
 	return false;
 }
 
@@ -87,20 +93,21 @@ static void balloon_apply(struct api_target *t, struct api_request *r, struct ap
 		api_apply_store(balloon_store, t, r, rep);
 }
 
-/* After boot, the device; a fault in rep when there is none. */
-static struct balloon *balloon_device(struct api_target *t, struct api_reply *rep)
+/* After boot, the device; a fault in rep when there is none (Firecracker
+ * begins it with what the request was: "Balloon update error"). */
+static struct balloon *balloon_device(struct api_target *t, const char *what, struct api_reply *rep)
 {
 	struct balloon *b = NULL;
 	if (!api_started(t))
 		api_reply_fault(rep, 400, API_BEFORE_START);
 	else if (!t->cfg->balloon.set || !(b = vmm_device_find(t->vmm, &balloon_class, "")))
-		api_reply_fault(rep, 400, "No balloon device configured.");
+		api_reply_fault(rep, 400, "%s: Failed perform action on device: Device not found", what);
 	return b;
 }
 
 static void balloon_patch_apply(struct api_target *t, struct api_request *r, struct api_reply *rep)
 {
-	struct balloon *b = balloon_device(t, rep);
+	struct balloon *b = balloon_device(t, "Balloon update error", rep);
 	if (!b || !balloon_fits(t, r->balloon_amount_mib, rep))
 		return;
 	balloon_set_target(b, r->balloon_amount_mib);
@@ -110,12 +117,13 @@ static void balloon_patch_apply(struct api_target *t, struct api_request *r, str
 
 static void balloon_stats_patch_apply(struct api_target *t, struct api_request *r, struct api_reply *rep)
 {
-	struct balloon *b = balloon_device(t, rep);
+	struct balloon *b = balloon_device(t, "Balloon update error", rep);
 	if (!b)
 		return;
 	if (balloon_set_interval(b, r->balloon_interval_s) < 0) {
-		api_reply_fault(rep, 400, "stats_polling_interval_s: statistics cannot be turned %s after boot",
-		                r->balloon_interval_s ? "on" : "off");
+		api_reply_fault(rep, 400, "Balloon update error: Failed perform action on device: Internal Device error: "
+		                "Statistics cannot be enabled/disabled after activation. (stats_polling_interval_s: "
+		                "cannot be turned %s)", r->balloon_interval_s ? "on" : "off");
 		return;
 	}
 	t->cfg->balloon.stats_polling_interval_s = r->balloon_interval_s;
@@ -136,7 +144,10 @@ static void balloon_get_apply(struct api_target *t, struct api_request *r, struc
 {
 	(void)r;
 	if (!t->cfg->balloon.set) {
-		api_reply_fault(rep, 400, "No balloon device configured.");
+		if (api_started(t))
+			api_reply_fault(rep, 400, "Internal VMM error: Failed perform action on device: Device not found");
+		else
+			api_reply_fault(rep, 400, "Balloon config error: No balloon device found.");
 		return;
 	}
 	api_reply_json(rep, balloon_json(t->cfg));
@@ -145,13 +156,14 @@ static void balloon_get_apply(struct api_target *t, struct api_request *r, struc
 /* target and actual, then each statistic the guest has sent */
 static void balloon_stats_get_apply(struct api_target *t, struct api_request *r, struct api_reply *rep)
 {
-	struct balloon *b = balloon_device(t, rep);
+	struct balloon *b = balloon_device(t, "Internal VMM error", rep);
 	struct balloon_view v;
 	(void)r;
 	if (!b)
 		return;
 	if (!t->cfg->balloon.stats_polling_interval_s) {
-		api_reply_fault(rep, 400, "Statistics for the balloon device are not enabled.");
+		api_reply_fault(rep, 400, "Internal VMM error: Failed perform action on device: Internal Device error: "
+		                "Received stats query when stats are disabled.");
 		return;
 	}
 	balloon_view(b, &v);

@@ -34,13 +34,16 @@ static void boot_apply(struct api_target *t, struct api_request *r, struct api_r
 		return;
 	}
 	/* Firecracker opens both files here, so a typo is a 400 now, not at boot */
+	char os[96];
 	if (access(b->kernel_image_path, R_OK) < 0) {
-		api_reply_fault(rep, 400, "kernel_image_path: cannot open %s: %s", b->kernel_image_path,
-		                strerror(errno));
+		api_reply_fault(rep, 400, "Boot source error: The kernel file cannot be opened: %s (kernel_image_path %s)",
+		                api_os_error(errno, os, sizeof(os)), b->kernel_image_path);
 		return;
 	}
 	if (b->initrd_path && access(b->initrd_path, R_OK) < 0) {
-		api_reply_fault(rep, 400, "initrd_path: cannot open %s: %s", b->initrd_path, strerror(errno));
+		api_reply_fault(rep, 400, "Boot source error: The initrd file cannot be opened due to invalid path or "
+		                "invalid permissions. %s (initrd_path %s)", api_os_error(errno, os, sizeof(os)),
+		                b->initrd_path);
 		return;
 	}
 	api_str_move(&t->cfg->boot.kernel_image_path, &b->kernel_image_path);

@@ -67,7 +67,7 @@ static int drive_store(struct vm_config *cfg, struct api_request *r, struct api_
 		return i;
 	for (int k = 0; d->is_root_device && k < cfg->nr_drives; k++)
 		if (k != i && cfg->drives[k].is_root_device)
-			return api_fail(e, "is_root_device: drive %s is already the root device",
+			return api_fail(e, "Drive config error: A root block device already exists! (is_root_device: drive %s is the root)",
 			                cfg->drives[k].drive_id);
 	if (i == cfg->nr_drives)
 		cfg->nr_drives++;
@@ -81,8 +81,11 @@ static int drive_store(struct vm_config *cfg, struct api_request *r, struct api_
 static void drive_apply(struct api_target *t, struct api_request *r, struct api_reply *rep)
 {
 	const struct drive_config *d = &r->drive;
+	char os[96];
 	if (!api_started(t) && access(d->path_on_host, d->is_read_only ? R_OK : R_OK | W_OK) < 0) {
-		api_reply_fault(rep, 400, "path_on_host: cannot open %s: %s", d->path_on_host, strerror(errno));
+		api_reply_fault(rep, 400, "Drive config error: Unable to create the virtio block device: Virtio backend "
+		                "error: Error manipulating the backing file: %s %s", api_os_error(errno, os, sizeof(os)),
+		                d->path_on_host);
 		return;
 	}
 	api_apply_store(drive_store, t, r, rep);
@@ -99,14 +102,16 @@ static void drive_patch_apply(struct api_target *t, struct api_request *r, struc
 	}
 	struct blk *b = i < 0 ? NULL : vmm_device_find(t->vmm, &blk_class, p->drive_id);
 	if (!b) {
-		api_reply_fault(rep, 400, "drive_id: no drive %s", p->drive_id);
+		api_reply_fault(rep, 400, "Drive config error: Unable to patch the block device: Failed perform action on "
+		                "device: Device not found Please verify the request arguments. (no drive %s)", p->drive_id);
 		return;
 	}
 	if (p->path_on_host) {
 		int ret = blk_swap_backing(b, p->path_on_host);
 		if (ret < 0) {
-			api_reply_fault(rep, 400, "path_on_host: cannot use %s: %s", p->path_on_host,
-			                strerror(-ret));
+			char os[96];
+			api_reply_fault(rep, 400, "Drive config error: Unable to patch the block device: %s %s. Please "
+			                "verify the request arguments.", api_os_error(-ret, os, sizeof(os)), p->path_on_host);
 			return;
 		}
 		api_str_move(&t->cfg->drives[i].path_on_host, &p->path_on_host);

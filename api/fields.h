@@ -22,7 +22,7 @@ enum api_serde {
 };
 
 struct api_err {
-	char msg[256];
+	char msg[512];
 	enum api_serde serde;
 	char serde_msg[256]; /* serde_json's words, without the position */
 	char key[64];        /* the field serde_msg is about */

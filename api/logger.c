@@ -48,7 +48,9 @@ static void logger_apply(struct api_target *t, struct api_request *r, struct api
 	if (l->log_path) {
 		int ret = log_set_path(l->log_path);
 		if (ret < 0) {
-			api_reply_fault(rep, 400, "log_path: cannot open %s: %s", l->log_path, strerror(-ret));
+			char os[96];
+			api_reply_fault(rep, 400, "Logger error: Failed to open target file: %s (log_path %s)",
+			                api_os_error(-ret, os, sizeof(os)), l->log_path);
 			return;
 		}
 	}

@@ -29,6 +29,14 @@ static int smt_field(const json_t *o, bool *smt, bool *has, struct api_err *e)
 	return ret;
 }
 
+/* Firecracker's words (MachineConfigError) */
+#define MACHINE_BAD_VCPUS                                                                              \
+	"Machine config error: The number of vCPUs must be greater than 0, less than %d and must be 1 or " \
+	"an even number if SMT is enabled."
+#define MACHINE_BAD_MEM                                                                                \
+	"Machine config error: The memory size (MiB) is either 0, or not a multiple of the configured "   \
+	"page size."
+
 static int machine_parse(const json_t *o, bool patch, struct api_machine *out, struct api_err *e)
 {
 	static const char *const allowed[] = { "vcpu_count", "mem_size_mib", "smt", "ht_enabled",
@@ -42,12 +50,18 @@ static int machine_parse(const json_t *o, bool patch, struct api_machine *out, s
 	ret = api_fields_check(o, allowed, e);
 	if (ret < 0)
 		return ret;
-	ret = api_field_u64(o, "vcpu_count", !patch, 1, CONFIG_MAX_VCPUS, &v, &has, e);
+	/* Firecracker's field is a u8; its range is checked in its words
+	 * here, so a config file is refused before any of it is applied */
+	ret = api_field_u64(o, "vcpu_count", !patch, 0, UINT8_MAX, &v, &has, e);
+	if (ret == 0 && has && (v == 0 || v > CONFIG_MAX_VCPUS))
+		ret = api_fail(e, MACHINE_BAD_VCPUS " (vcpu_count %llu)", CONFIG_MAX_VCPUS, (unsigned long long)v);
 	if (ret < 0)
 		return ret;
 	out->m.vcpu_count = (unsigned)v;
 	out->set |= has ? MACHINE_VCPUS : 0;
-	ret = api_field_u64(o, "mem_size_mib", !patch, 1, MEM_MAX_MIB, &out->m.mem_size_mib, &has, e);
+	ret = api_field_u64(o, "mem_size_mib", !patch, 0, MEM_MAX_MIB, &out->m.mem_size_mib, &has, e);
+	if (ret == 0 && has && !out->m.mem_size_mib)
+		ret = api_fail(e, MACHINE_BAD_MEM " (mem_size_mib 0)");
 	if (ret < 0)
 		return ret;
 	out->set |= has ? MACHINE_MEM : 0;
@@ -156,12 +170,13 @@ static void machine_set_apply(struct api_target *t, struct api_request *r, struc
 	if (a->set & MACHINE_HUGE)
 		next.huge_pages_2m = a->m.huge_pages_2m;
 	/* Firecracker: with SMT every core has two threads */
-	if (next.smt && next.vcpu_count > 1 && next.vcpu_count % 2) {
-		api_reply_fault(rep, 400, "vcpu_count: must be 1 or an even number when smt is enabled");
+	if (!next.vcpu_count || next.vcpu_count > CONFIG_MAX_VCPUS ||
+	    (next.smt && next.vcpu_count > 1 && next.vcpu_count % 2)) {
+		api_reply_fault(rep, 400, MACHINE_BAD_VCPUS, CONFIG_MAX_VCPUS);
 		return;
 	}
-	if (next.huge_pages_2m && next.mem_size_mib % 2) {
-		api_reply_fault(rep, 400, "mem_size_mib: must be a multiple of 2 with huge_pages 2M");
+	if (!next.mem_size_mib || (next.huge_pages_2m && next.mem_size_mib % 2)) {
+		api_reply_fault(rep, 400, MACHINE_BAD_MEM);
 		return;
 	}
 	if (a->set & MACHINE_TEMPLATE) {

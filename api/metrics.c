@@ -30,12 +30,15 @@ static void metrics_apply(struct api_target *t, struct api_request *r, struct ap
 	}
 	int ret = metrics_open(t->metrics, r->metrics.metrics_path);
 	if (ret == -EALREADY) {
-		api_reply_fault(rep, 400, "metrics_path: reinitialization of metrics is not allowed");
+		api_reply_fault(rep, 400, "Metrics error: Cannot initialize the metrics system due to bad user input: "
+		                "Reinitialization of metrics not allowed.");
 		return;
 	}
 	if (ret < 0) {
-		api_reply_fault(rep, 400, "metrics_path: cannot open %s: %s", r->metrics.metrics_path,
-		                ret == -ENXIO ? "a FIFO needs a reader first" : strerror(-ret));
+		char os[96];
+		api_reply_fault(rep, 400, "Metrics error: Cannot initialize the metrics system due to bad user input: "
+		                "%s (metrics_path %s%s)", api_os_error(-ret, os, sizeof(os)), r->metrics.metrics_path,
+		                ret == -ENXIO ? ": a FIFO needs a reader first" : "");
 		return;
 	}
 	t->cfg->metrics_path = t->metrics->path;

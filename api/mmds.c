@@ -23,10 +23,14 @@ static int parse_ifaces(const json_t *o, struct mmds_config *out, struct api_err
 	const json_t *a = json_object_get(o, "network_interfaces");
 	size_t i;
 	json_t *v;
+	if (!a || json_is_null(a))
+		return api_fail_serde(e, API_SERDE_MISSING, "network_interfaces", "missing field `network_interfaces`",
+		                      "missing field `network_interfaces`");
 	if (!json_is_array(a))
 		return api_fail(e, "network_interfaces: must be an array of iface_id strings");
 	if (json_array_size(a) == 0)
-		return api_fail(e, "network_interfaces: the list of interfaces that may reach MMDS is empty");
+		return api_fail(e, "MMMDS config error: The list of network interface IDs that allow forwarding MMDS "
+		                "requests is empty.");
 	if (json_array_size(a) > CONFIG_MAX_NETS)
 		return api_fail(e, "network_interfaces: at most %d", CONFIG_MAX_NETS);
 	json_array_foreach(a, i, v) {
@@ -55,7 +59,8 @@ static int parse_ipv4(const json_t *o, struct mmds_config *out, struct api_err *
 		return api_fail(e, "ipv4_address: must be a dotted IPv4 address");
 	out->ipv4 = ntohl(a.s_addr);
 	if ((out->ipv4 >> 16) != 0xa9fe)
-		return api_fail(e, "ipv4_address: must be link local (169.254.0.0/16)");
+		return api_fail(e, "MMMDS config error: The MMDS IPv4 address is not link local. (ipv4_address: "
+		                "169.254.0.0/16)");
 	return 0;
 }
 
@@ -91,8 +96,9 @@ static int mmds_config_store(struct vm_config *cfg, struct api_request *r, struc
 	struct mmds_config *m = &r->mmds_config;
 	for (int i = 0; i < m->nr_ifaces; i++)
 		if (api_id_find(cfg->nets, sizeof(cfg->nets[0]), cfg->nr_nets, m->ifaces[i]) < 0)
-			return api_fail(e, "network_interfaces: no network interface %s (attach it first)",
-			                m->ifaces[i]);
+			return api_fail(e, "MMMDS config error: The list of network interface IDs provided contains at "
+			                "least one ID that does not correspond to any existing network interface. "
+			                "(network_interfaces: no network interface %s)", m->ifaces[i]);
 	config_mmds_free(&cfg->mmds);
 	cfg->mmds = *m;
 	memset(m, 0, sizeof(*m));
@@ -109,10 +115,11 @@ static void mmds_refused(struct api_reply *rep, int err, const struct mmds_store
 	/* Firecracker's words first: clients may look for them (it answers
 	 * the first with 413; the issue this implements asks for 400) */
 	if (err == -EFBIG)
-		api_reply_fault(rep, 400, "The MMDS patch request doesn't fit: the data store would exceed its limit "
-		                "of %zu bytes (--mmds-size-limit).", s->limit ? s->limit : (size_t)MMDS_STORE_DEFAULT_LIMIT);
+		api_reply_fault(rep, 400, "MMDS limit exceeded error: The MMDS patch request doesn't fit. (husk: the data "
+		                "store would exceed its limit of %zu bytes, --mmds-size-limit)",
+		                s->limit ? s->limit : (size_t)MMDS_STORE_DEFAULT_LIMIT);
 	else if (err == -ENOENT)
-		api_reply_fault(rep, 400, "The MMDS data store is not initialized. PUT /mmds first.");
+		api_reply_fault(rep, 400, "MMDS error: The MMDS data store is not initialized. (husk: PUT /mmds first)");
 	else
 		api_reply_fault(rep, 500, "mmds: %s", strerror(-err));
 }

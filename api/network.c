@@ -1,5 +1,6 @@
 /* network: /network-interfaces/{iface_id} (PUT pre-boot, PATCH post-boot:
  * rate limiters). */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,7 +23,8 @@ static int net_parse(const json_t *o, const char *path_id, struct api_request *r
 		ret = api_field_str(o, "host_dev_name", true, &out->host_dev_name, e);
 	/* IFNAMSIZ is 16 with the NUL */
 	if (ret == 0 && strlen(out->host_dev_name) > 15)
-		ret = api_fail(e, "host_dev_name: longer than 15 characters");
+		ret = api_fail(e, "Network config error: Could not create the network device: Open tap device failed: "
+		               "Invalid interface name (host_dev_name: longer than 15 characters)");
 	if (ret == 0)
 		ret = api_field_str(o, "guest_mac", false, &mac, e);
 	if (ret == 0 && mac) {
@@ -71,10 +73,16 @@ static int net_store(struct vm_config *cfg, struct api_request *r, struct api_er
 		if (k == i)
 			continue;
 		if (strcmp(cfg->nets[k].host_dev_name, n->host_dev_name) == 0)
-			return api_fail(e, "host_dev_name: %s is already used by %s", n->host_dev_name,
+			/* what Firecracker's second TUNSETIFF on the tap gets, shortened */
+			return api_fail(e, "Network config error: Could not create the network device: Open tap device "
+			                "failed: Error while creating ifreq structure: %s (os error %d). (host_dev_name: "
+			                "%s is used by %s)", strerror(EBUSY), EBUSY, n->host_dev_name,
 			                cfg->nets[k].iface_id);
 		if (n->has_mac && cfg->nets[k].has_mac && !memcmp(cfg->nets[k].guest_mac, n->guest_mac, 6))
-			return api_fail(e, "guest_mac: already used by %s", cfg->nets[k].iface_id);
+			return api_fail(e, "Network config error: The MAC address is already in use: "
+			                "%02x:%02x:%02x:%02x:%02x:%02x (husk: by %s)", n->guest_mac[0], n->guest_mac[1],
+			                n->guest_mac[2], n->guest_mac[3], n->guest_mac[4], n->guest_mac[5],
+			                cfg->nets[k].iface_id);
 	}
 	if (i == cfg->nr_nets)
 		cfg->nr_nets++;
@@ -100,12 +108,14 @@ static void net_patch_apply(struct api_target *t, struct api_request *r, struct 
 		return;
 	}
 	if (i < 0) {
-		api_reply_fault(rep, 400, "iface_id: no network interface %s", p->iface_id);
+		api_reply_fault(rep, 400, "Network config error: Unable to update the net device: Failed perform action on "
+		                "device: Device not found (no network interface %s)", p->iface_id);
 		return;
 	}
 	struct net *n = vmm_device_find(t->vmm, &net_class, p->iface_id);
 	if (!n) {
-		api_reply_fault(rep, 400, "iface_id: %s has no device", p->iface_id);
+		api_reply_fault(rep, 400, "Network config error: Unable to update the net device: Failed perform action on "
+		                "device: Device not found (%s has no device)", p->iface_id);
 		return;
 	}
 	if (p->has_rx)

@@ -165,13 +165,19 @@ static void snapshot_create_apply(struct api_target *t, struct api_request *r, s
 	struct snapshot_create_params p = { .type = c->type, .snapshot_path = c->snapshot_path,
 		                            .mem_file_path = c->mem_file_path };
 	char err[256] = "";
-	if (!api_started(t) || t->vmm->state != VMM_PAUSED) {
-		api_reply_fault(rep, 400, "snapshot/create: the microVM must be paused");
+	if (!api_started(t)) {
+		api_reply_fault(rep, 400, API_BEFORE_START);
+		return;
+	}
+	/* Firecracker's vCPUs answer this while they run */
+	if (t->vmm->state != VMM_PAUSED) {
+		api_reply_fault(rep, 400, "Create snapshot error: Cannot save the microVM state: Operation not allowed: "
+		                "save/restore unavailable while running");
 		return;
 	}
 	int ret = snapshot_create(t->vmm, &p, err, sizeof(err));
 	if (ret < 0) {
-		api_reply_fault(rep, 400, "snapshot/create: %s", err[0] ? err : strerror(-ret));
+		api_reply_fault(rep, 400, "Create snapshot error: %s", err[0] ? err : strerror(-ret));
 		return;
 	}
 	rep->status = 204;
@@ -188,7 +194,7 @@ static void snapshot_load_apply(struct api_target *t, struct api_request *r, str
 	struct snapshot_net_override ov[CONFIG_MAX_NETS];
 	char err[256] = "";
 	if (api_started(t) || t->failed) {
-		api_reply_fault(rep, 400, "snapshot/load: only a microVM that was never started can load a snapshot");
+		api_reply_fault(rep, 400, API_AFTER_START);
 		return;
 	}
 	/* the snapshot brings its devices; the overrides re-point them */
@@ -202,7 +208,8 @@ static void snapshot_load_apply(struct api_target *t, struct api_request *r, str
 	if (ret < 0) {
 		/* the half-built VM can only be torn down: refuse everything else */
 		t->failed = t->vmm->vm_created;
-		api_reply_fault(rep, 400, "snapshot/load: %s", err[0] ? err : strerror(-ret));
+		api_reply_fault(rep, 400, "Load snapshot error: Failed to restore from snapshot: %s",
+		                err[0] ? err : strerror(-ret));
 		return;
 	}
 	rep->status = 204;

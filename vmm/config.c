@@ -110,7 +110,7 @@ int config_validate(const struct vm_config *c, const char **what)
 {
 	int roots = 0;
 	if (!c->boot.kernel_image_path) {
-		*what = "boot-source: kernel_image_path is not set";
+		*what = "Cannot start microvm without kernel configuration. (boot-source: kernel_image_path is not set)";
 		return -EINVAL;
 	}
 	if (c->machine.vcpu_count < 1 || c->machine.vcpu_count > CONFIG_MAX_VCPUS) {

@@ -104,8 +104,15 @@ static void test_machine_config(void **state)
 	refused(HTTP_PUT, "/machine-config", "{\"vcpu_count\": 2, \"mem_size_mib\": 256, \"vcpus\": 1}",
 	        "unknown field `vcpus`");
 	refused(HTTP_PUT, "/machine-config", "{\"vcpu_count\": \"2\", \"mem_size_mib\": 256}", "vcpu_count");
-	refused(HTTP_PUT, "/machine-config", "{\"vcpu_count\": 33, \"mem_size_mib\": 256}", "vcpu_count: must be an integer in 1..32");
-	refused(HTTP_PUT, "/machine-config", "{\"vcpu_count\": 0, \"mem_size_mib\": 256}", "vcpu_count");
+	/* Firecracker's vcpu_count is a u8: over 255 serde_json refuses it */
+	refused(HTTP_PUT, "/machine-config", "{\"vcpu_count\": 256, \"mem_size_mib\": 256}", "vcpu_count: must be an integer in 0..255");
+	refused_with(HTTP_PUT, "/machine-config", "{\"vcpu_count\": 33, \"mem_size_mib\": 256}",
+	             "Machine config error: The number of vCPUs must be greater than 0, less than 32 and must be 1 or "
+	             "an even number if SMT is enabled. (vcpu_count 33)");
+	refused(HTTP_PUT, "/machine-config", "{\"vcpu_count\": 0, \"mem_size_mib\": 256}", "vcpu_count 0");
+	refused_with(HTTP_PUT, "/machine-config", "{\"vcpu_count\": 1, \"mem_size_mib\": 0}",
+	             "Machine config error: The memory size (MiB) is either 0, or not a multiple of the configured "
+	             "page size. (mem_size_mib 0)");
 	refused(HTTP_PUT, "/machine-config", "{\"vcpu_count\": 1, \"mem_size_mib\": -1}", "mem_size_mib");
 	refused(HTTP_PUT, "/machine-config", "{\"vcpu_count\": 1}", "missing field `mem_size_mib`");
 	refused(HTTP_PUT, "/machine-config", "{\"vcpu_count\": 1, \"mem_size_mib\": 1, \"smt\": 1}", "smt");
@@ -505,7 +512,7 @@ static void test_apply_preboot_then_postboot(void **state)
 	assert_int_equal(call(f, HTTP_PUT, "/vsock", "{\"guest_cid\": 3, \"uds_path\": \"/v\"}", &rep), 400);
 	assert_false(f->cfg.vsock.set);
 	assert_int_equal(call(f, HTTP_PUT, "/actions", "{\"action_type\": \"InstanceStart\"}", &rep), 400);
-	assert_fault(&rep, 400, "already started");
+	assert_fault(&rep, 400, "The requested operation is not supported after starting the microVM.");
 	assert_int_equal(call(f, HTTP_PATCH, "/drives/zz", "{\"drive_id\": \"zz\"}", &rep), 400);
 	assert_fault(&rep, 400, "no drive zz");
 	assert_int_equal(call(f, HTTP_GET, "/", NULL, &rep), 200);
@@ -600,7 +607,8 @@ static void test_mmds_config(void **state)
 	struct fixture *f = *state;
 	struct api_reply rep = { 0, NULL };
 	refused(HTTP_PUT, "/mmds/config", "{}", "network_interfaces");
-	refused(HTTP_PUT, "/mmds/config", "{\"network_interfaces\": []}", "network_interfaces");
+	refused(HTTP_PUT, "/mmds/config", "{\"network_interfaces\": []}",
+	        "MMMDS config error: The list of network interface IDs that allow forwarding MMDS requests is empty.");
 	refused(HTTP_PUT, "/mmds/config", "{\"network_interfaces\": [1]}", "network_interfaces[0]");
 	refused(HTTP_PUT, "/mmds/config", "{\"network_interfaces\": [\"a\", \"b\", \"a\"]}", "network_interfaces[2]: a is listed twice");
 	refused(HTTP_PUT, "/mmds/config", "{\"network_interfaces\": [\"e0\"], \"version\": \"V3\"}", "version");
@@ -647,7 +655,8 @@ static void test_mmds_data(void **state)
 	f->vmm.state = VMM_RUNNING;
 	assert_int_equal(call(f, HTTP_PUT, "/mmds", "{\"big\": \"0123456789012345678901234567890123456789012345678901234567890\"}",
 	                      &rep), 400);
-	assert_fault(&rep, 400, "The MMDS patch request doesn't fit: the data store would exceed its limit of 64 bytes");
+	assert_fault(&rep, 400, "MMDS limit exceeded error: The MMDS patch request doesn't fit. (husk: the data store "
+	                        "would exceed its limit of 64 bytes");
 	assert_int_equal(call(f, HTTP_PATCH, "/mmds", "{\"big\": \"0123456789012345678901234567890123456789012345678901234567890\"}",
 	                      &rep), 400);
 	assert_int_equal(call(f, HTTP_GET, "/mmds", NULL, &rep), 200);
@@ -686,7 +695,8 @@ static void test_metrics_flush(void **state)
 	snprintf(body, sizeof(body), "{\"metrics_path\": \"%s\"}", path);
 	assert_int_equal(call(f, HTTP_PUT, "/metrics", body, &rep), 204);
 	assert_int_equal(call(f, HTTP_PUT, "/metrics", body, &rep), 400);
-	assert_fault(&rep, 400, "reinitialization");
+	assert_fault(&rep, 400, "Metrics error: Cannot initialize the metrics system due to bad user input: "
+	                        "Reinitialization of metrics not allowed.");
 	metrics_count_api(&f->metrics, api_resource_by_path("/drives"), MM_PUT, 204);
 	metrics_count_api(&f->metrics, api_resource_by_path("/drives"), MM_PUT, 400);
 	metrics_count_api(&f->metrics, api_resource_by_path("/drives"), MM_PUT, 400);

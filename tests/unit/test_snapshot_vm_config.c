@@ -91,9 +91,9 @@ static void test_hostile_sections_refused(void **state)
 		/* the PUT's store step checks the devices against each other here too */
 		{ "{\"drives\": [{\"drive_id\": \"a\", \"path_on_host\": \"/x\", \"is_root_device\": true},"
 		  " {\"drive_id\": \"b\", \"path_on_host\": \"/y\", \"is_root_device\": true}],"
-		  " \"network-interfaces\": []}", "drives[1]: is_root_device" },
+		  " \"network-interfaces\": []}", "drives[1]: Drive config error: A root block device already exists!" },
 		{ "{\"drives\": [], \"network-interfaces\": [{\"iface_id\": \"e\", \"host_dev_name\": \"t\"},"
-		  " {\"iface_id\": \"f\", \"host_dev_name\": \"t\"}]}", "network-interfaces[1]: host_dev_name" },
+		  " {\"iface_id\": \"f\", \"host_dev_name\": \"t\"}]}", "network-interfaces[1]: Network config error: Could not create the network device" },
 		{ "{\"drives\": [], \"network-interfaces\": [], \"machine-config\": {}}", "machine-config: not a device" },
 		{ "{\"network-interfaces\": []}", "drives: missing" },
 	};

@@ -187,7 +187,8 @@ int snap_parse(const uint8_t *buf, size_t len, uint32_t want_arch,
 	struct snap_header h;
 	memset(f, 0, sizeof(*f));
 	if (len < sizeof(h) + SNAP_TRAILER_LEN)
-		return snap_fail(err, errlen, "snapshot file truncated (%zu bytes)", len);
+		return snap_fail(err, errlen, "Snapshot file is smaller than CRC length. (husk: truncated, %zu bytes)",
+		                 len);
 	if (len > SNAP_MAX_FILE_SIZE)
 		return snap_fail(err, errlen, "snapshot file too large (%zu bytes)", len);
 	memcpy(&h, buf, sizeof(h));
@@ -198,9 +199,8 @@ int snap_parse(const uint8_t *buf, size_t len, uint32_t want_arch,
 	memcpy(&stored, buf + body_end, sizeof(stored));
 	uint64_t crc = crc64(buf, body_end);
 	if (crc != stored)
-		return snap_fail(err, errlen, "snapshot CRC64 mismatch (file 0x%016llx, computed 0x%016llx):"
-		                 " truncated or corrupted", (unsigned long long)stored,
-		                 (unsigned long long)crc);
+		return snap_fail(err, errlen, "CRC64 validation failed: %llu (husk: the file says 0x%016llx: "
+		                 "truncated or corrupted)", (unsigned long long)crc, (unsigned long long)stored);
 	int ret = snap_check_header(&h, want_arch, err, errlen);
 	if (ret < 0)
 		return ret;

@@ -23,7 +23,10 @@ static int load_read_file(const char *path, struct snapshot_image *img, char *er
 	int ret = 0;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &st) < 0) {
-		ret = errmsg_set(err, errlen, -errno, "cannot read snapshot %s: %s", path, strerror(errno));
+		int e = errno;
+		/* Firecracker's words (persist.rs), then the path */
+		ret = errmsg_set(err, errlen, -e, "Failed to get snapshot state from file: Failed to open snapshot "
+		                 "file: %s (os error %d) (%s)", strerror(e), e, path);
 		goto out;
 	}
 	if (!S_ISREG(st.st_mode) || st.st_size > (off_t)SNAP_MAX_FILE_SIZE) {
@@ -83,16 +86,29 @@ static int load_check_machine(struct snapshot_image *img, char *err, size_t errl
 	return 0;
 }
 
+/* A state file that does not parse or check, as Firecracker words it. */
+static int load_state_refused(int ret, char *err, size_t errlen)
+{
+	char detail[256];
+	snprintf(detail, sizeof(detail), "%s", err && errlen ? err : "");
+	return errmsg_set(err, errlen, ret, "Failed to get snapshot state from file: Failed to load snapshot state "
+	                  "from file: %s", detail);
+}
+
 int snapshot_image_open(const char *path, struct snapshot_image *img, char *err, size_t errlen)
 {
 	memset(img, 0, sizeof(*img));
 	int ret = load_read_file(path, img, err, errlen);
-	if (ret == 0)
-		ret = snap_parse(img->buf, img->len, arch_snapshot_id(), &img->f, err, errlen);
+	if (ret < 0)
+		goto out;
+	ret = snap_parse(img->buf, img->len, arch_snapshot_id(), &img->f, err, errlen);
 	if (ret == 0)
 		ret = load_check_machine(img, err, errlen);
 	if (ret == 0)
 		ret = vm_state_check(&img->f, err, errlen);
+	if (ret < 0)
+		ret = load_state_refused(ret, err, errlen);
+out:
 	if (ret < 0)
 		snapshot_image_close(img);
 	return ret;
@@ -184,8 +200,11 @@ static int load_check_mem_file(const struct snapshot_image *img, const char *pat
                                struct stat *st, char *err, size_t errlen)
 {
 	*fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (*fd < 0 || fstat(*fd, st) < 0)
-		return errmsg_set(err, errlen, -errno, "cannot open memory file %s: %s", path, strerror(errno));
+	if (*fd < 0 || fstat(*fd, st) < 0) {
+		int e = errno;
+		return errmsg_set(err, errlen, -e, "Failed to load guest memory: Error creating guest memory from file: "
+		                  "Failed to load guest memory: %s (os error %d) (%s)", strerror(e), e, path);
+	}
 	uint64_t want = img->mem.file_size + (img->has_mem_id ? MEM_FILE_TRAILER_SIZE : 0);
 	if (!S_ISREG(st->st_mode) || (uint64_t)st->st_size != want)
 		return errmsg_set(err, errlen, -EINVAL,

@@ -108,8 +108,12 @@ static int save_tmp_path(char *tmp, size_t len, const char *path, const char *wh
 static int save_write_state(const char *tmp, const uint8_t *buf, size_t len, char *err, size_t errlen)
 {
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return errmsg_set(err, errlen, -errno, "cannot create %s: %s", tmp, strerror(errno));
+	if (fd < 0) {
+		int e = errno;
+		/* Firecracker's words (persist.rs), then the file */
+		return errmsg_set(err, errlen, -e, "Cannot perform open on the snapshot backing file: %s (os error %d) "
+		                  "(%s)", strerror(e), e, tmp);
+	}
 	int ret = 0;
 	size_t off = 0;
 	while (off < len) {
@@ -144,8 +148,11 @@ static int save_memory(struct snapshot_state *s, struct vm *vm, const struct sna
 	if (stat(p->mem_file_path, &st) == 0 && !S_ISREG(st.st_mode))
 		return errmsg_set(err, errlen, -EINVAL, "mem_file_path %s is not a regular file", p->mem_file_path);
 	int fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return errmsg_set(err, errlen, -errno, "cannot create %s: %s", tmp, strerror(errno));
+	if (fd < 0) {
+		int e = errno;
+		return errmsg_set(err, errlen, -e, "Cannot perform open on the memory backing file: %s (os error %d) "
+		                  "(%s)", strerror(e), e, tmp);
+	}
 	int ret;
 	if (p->type == SNAPSHOT_DIFF) {
 		ret = mem_file_write_dirty(vm, fd, s->dirty_log, taken);
