@@ -76,7 +76,7 @@ static bool balloon_fits(struct api_target *t, uint32_t amount_mib, struct api_r
 		                "%u, the machine has %llu MiB)", amount_mib, mem);
 	else
 		api_reply_fault(rep, 400, "Balloon update error: Failed perform action on device: Internal Device "
-		                "error: Requested memory should be less than %lluMiB", mem);
+		                "error: Requested memory should be less than %lluMiB (amount_mib %u)", mem, amount_mib);
 	return false;
 }
 

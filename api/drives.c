@@ -110,8 +110,9 @@ static void drive_patch_apply(struct api_target *t, struct api_request *r, struc
 		int ret = blk_swap_backing(b, p->path_on_host);
 		if (ret < 0) {
 			char os[96];
-			api_reply_fault(rep, 400, "Drive config error: Unable to patch the block device: %s %s. Please "
-			                "verify the request arguments.", api_os_error(-ret, os, sizeof(os)), p->path_on_host);
+			api_reply_fault(rep, 400, "Drive config error: Unable to patch the block device: %s Please verify the "
+			                "request arguments. (path_on_host %s)", api_os_error(-ret, os, sizeof(os)),
+			                p->path_on_host);
 			return;
 		}
 		api_str_move(&t->cfg->drives[i].path_on_host, &p->path_on_host);

@@ -181,7 +181,7 @@ def test_custom_template_the_host_cannot_give_fails_instance_start(husk_bin, gue
     assert len(shown["msr_modifiers"]) == len(tmpl.get("msr_modifiers", []))
     status, body = h.request("PUT", "/actions", {"action_type": "InstanceStart"})
     assert status == 400
-    assert body["fault_message"] == "InstanceStart failed: " + why
+    assert body["fault_message"] == "Start microvm error: " + why
     # the process keeps answering
     status, info = h.request("GET", "/")
     assert status == 200 and info["state"] == "Not started"

@@ -43,7 +43,7 @@ def test_instance_start_answers_400_naming_dev_kvm(husk_bin, guest, tmp_path):
     assert h.request("PUT", "/boot-source", {"kernel_image_path": guest("pvh_hello")}) == (204, None)
     code, body = h.request("PUT", "/actions", {"action_type": "InstanceStart"})
     assert code == 400, body
-    assert body["fault_message"] == "InstanceStart failed: cannot open /dev/kvm: No such file or directory"
+    assert body["fault_message"] == "Start microvm error: cannot open /dev/kvm: No such file or directory"
     # the API stays up and says what happened
     code, body = h.request("GET", "/")
     assert code == 200 and body["state"] == "Not started"

@@ -193,7 +193,7 @@ def test_working_set_fields_are_checked(husk_bin, snapshots, tmp_path):
                       ({"file": "x", "prefetch": True}, "prefetch"),
                       ("x", "object")):
         msg = refused(husk_bin, tmp_path, a, ws, "fields")
-        assert msg.startswith("working_set: ") and field in msg, (ws, msg)
+        assert "working_set" in msg and field in msg, (ws, msg)
     # learning under Uffd needs the memory file the handler serves
     state, mem, _ = a
     h, (code, body) = load(husk_bin, tmp_path / "u.sock", state, "Uffd", tmp_path / "nobody.sock",
