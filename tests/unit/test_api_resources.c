@@ -836,7 +836,7 @@ static int parse_limiter(const char *text, struct rate_limiter_config *c, char *
 	json_t *o = json_pack("{s:o}", "rate_limiter", v);
 	struct api_err e = { .msg = "" };
 	int ret = api_field_rate_limiter(o, "rate_limiter", c, NULL, &e);
-	snprintf(msg, len, "%s", e.msg);
+	snprintf(msg, len, "%.200s", e.msg);
 	json_decref(o);
 	return ret;
 }
