@@ -71,7 +71,7 @@ static void action_apply(struct api_target *t, struct api_request *r, struct api
 		return;
 #endif
 		if (i8042_send_ctrl_alt_del(&t->vmm->i8042) < 0) {
-			api_reply_fault(rep, 400, "SendCtrlAltDel: the keyboard buffer is full");
+			api_reply_fault(rep, 400, "Internal VMM error: I8042 error: i8042 internal buffer full.");
 			return;
 		}
 		rep->status = 204;

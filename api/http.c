@@ -158,10 +158,12 @@ void http_set_max_body(size_t bytes)
 	g_max_body = bytes;
 }
 
-/* Why the connection closes; -1 for on_headers_complete to fail. */
-static int body_too_large(struct http_conn *c)
+/* Why the connection closes, in Firecracker's (micro_http's) words; size
+ * is what was announced or has come so far. -1 for on_headers_complete. */
+static int body_too_large(struct http_conn *c, unsigned long long size)
 {
-	snprintf(c->errbuf, sizeof(c->errbuf), "request payload larger than the limit of %zu bytes", g_max_body);
+	snprintf(c->errbuf, sizeof(c->errbuf), "Request payload with size %llu is larger than the limit of %zu "
+	         "allowed by server.", size, g_max_body);
 	c->error = c->errbuf;
 	return -1;
 }
@@ -171,7 +173,7 @@ static int on_headers_complete(http_parser *p)
 	struct http_conn *c = p->data;
 	/* ULLONG_MAX: no Content-Length; a chunked body is counted in on_body */
 	if (p->content_length != ULLONG_MAX && p->content_length > g_max_body)
-		return body_too_large(c); /* -1, not 1: from here 1 means "no body" */
+		return body_too_large(c, p->content_length); /* -1, not 1: from here 1 means "no body" */
 	if (c->expect_continue && p->content_length != ULLONG_MAX && p->content_length > 0) {
 		static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
 		if (out_reserve(c, sizeof(cont) - 1) < 0) {
@@ -188,7 +190,7 @@ static int on_body(http_parser *p, const char *at, size_t len)
 {
 	struct http_conn *c = p->data;
 	if (c->req.body_len + len > g_max_body) {
-		body_too_large(c);
+		body_too_large(c, c->req.body_len + len);
 		return 1; /* stop parsing: the connection answers 400 and closes */
 	}
 	if (c->req.body_len + len + 1 > c->body_cap) {

@@ -26,7 +26,8 @@ static void vm_patch_apply(struct api_target *t, struct api_request *r, struct a
 	}
 	int ret = r->pause ? vmm_pause(t->vmm) : vmm_resume(t->vmm);
 	if (ret < 0) {
-		api_reply_fault(rep, 400, "state: cannot change the VM state");
+		api_reply_fault(rep, 400, "Internal VMM error: %s", r->pause ? "Failed to pause the vCPUs." :
+		                "Failed to resume the vCPUs.");
 		return;
 	}
 	log_info("VM %s", r->pause ? "paused" : "resumed");

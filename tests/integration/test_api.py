@@ -385,7 +385,7 @@ def test_firecracker_launch_flags(husk, husk_bin, guest, tmp_path):
              "--parent-cpu-time-us", "12", "--start-time-cpu-us", "34", "--module", "api_server")
     assert h.request("PUT", "/machine-config", {"vcpu_count": 1, "mem_size_mib": 64}) == (204, None)
     big = {"kernel_image_path": "k" * 300}
-    assert "limit of 200 bytes" in fault(h.request("PUT", "/boot-source", big))
+    assert "is larger than the limit of 200 allowed by server." in fault(h.request("PUT", "/boot-source", big))
     h.stop()
     h = husk("--mmds-size-limit", "30")
     assert h.request("PUT", "/mmds", {"k": "0123456789"}) == (204, None)

@@ -80,6 +80,11 @@ def test_refusals_before_the_vmm(husk):
         SERDE + "too many fields: either `mem_backend` or `mem_file_path` exclusively is required."
     assert fault(h.request("PUT", "/snapshot/load", {"snapshot_path": "/s"})) == \
         SERDE + "missing field: either `mem_backend` or `mem_file_path` is required."
+    big = Conn(h.sock_path)
+    big.send_raw(Conn.encode("PUT", "/boot-source", b"x" * 51201))
+    assert big.read_response()[:2] == (400, {"fault_message": "Request payload with size 51201 is larger than "
+                                                              "the limit of 51200 allowed by server."})
+    big.close()
     assert h.request("GET", "/vm/config")[1]["machine-config"]["vcpu_count"] == 1  # nothing was taken
 
 
@@ -175,6 +180,9 @@ def test_before_and_after_start(husk, guest, tmp_path):
         "found Please verify the request arguments.")
     assert fault(h.request("PATCH", "/network-interfaces/nope", {"iface_id": "nope"})).startswith(
         "Network config error: Unable to update the net device: Failed perform action on device: Device not found")
+    code, body, _ = raw(h, "PATCH", "/vm", b'{"state": "Stopped"}')
+    assert body["fault_message"] == SERDE + "unknown variant `Stopped`, expected `Paused` or `Resumed` at line 1 " \
+        "column 19. (state: must be one of \"Paused\", \"Resumed\")"
     assert h.request("PATCH", "/vm", {"state": "Paused"}) == (204, None)
     assert fault(h.request("PUT", "/snapshot/create", {**snap, "snapshot_path": str(tmp_path / "no" / "s")})) \
         .startswith(f"Create snapshot error: Cannot perform open on the snapshot backing file: {ENOENT}")
