@@ -81,6 +81,84 @@ int api_fields_check(const json_t *obj, const char *const allowed[], struct api_
 	return 0;
 }
 
+/* Firecracker's Rust type of an unsigned field, as serde names it. */
+static const char *rust_uint_type(const char *key, uint64_t *type_max)
+{
+	static const struct {
+		const char *key, *type;
+		uint64_t max;
+	} types[] = {
+		{ "vcpu_count", "u8", UINT8_MAX },          { "mem_size_mib", "usize", UINT64_MAX },
+		{ "amount_mib", "u32", UINT32_MAX },         { "stats_polling_interval_s", "u16", UINT16_MAX },
+		{ "guest_cid", "u32", UINT32_MAX },          { "mtu", "u16", UINT16_MAX },
+		{ "size", "u64", UINT64_MAX },               { "one_time_burst", "u64", UINT64_MAX },
+		{ "refill_time", "u64", UINT64_MAX },
+	};
+	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+		if (strcmp(types[i].key, key) == 0) {
+			*type_max = types[i].max;
+			return types[i].type;
+		}
+	}
+	return NULL;
+}
+
+/* A real as Rust prints an f64 (the shortest text that reads back, with
+ * a ".0" when it has no point). */
+static void rust_f64(double d, char *buf, size_t len)
+{
+	for (int prec = 1; prec <= 17; prec++) {
+		snprintf(buf, len, "%.*g", prec, d);
+		if (strtod(buf, NULL) == d)
+			break;
+	}
+	if (!strpbrk(buf, ".en"))
+		strncat(buf, ".0", len - strlen(buf) - 1);
+}
+
+/* serde's serde::de::Unexpected for v: `string "x"`, `integer `5``... */
+static void serde_unexpected(const json_t *v, char *buf, size_t len)
+{
+	char num[40];
+	if (json_is_string(v)) {
+		size_t o = (size_t)snprintf(buf, len, "string \"");
+		for (const char *s = json_string_value(v); *s && o + 8 < len; s++) {
+			const char *esc = *s == '"' ? "\\\"" : *s == '\\' ? "\\\\" : *s == '\n' ? "\\n" :
+			                  *s == '\t' ? "\\t" : *s == '\r' ? "\\r" : NULL;
+			if (esc) {
+				o += (size_t)snprintf(buf + o, len - o, "%s", esc);
+			} else {
+				buf[o++] = *s;
+				buf[o] = 0;
+			}
+		}
+		snprintf(buf + o, len - o, "\"");
+	} else if (json_is_integer(v)) {
+		snprintf(buf, len, "integer `%lld`", (long long)json_integer_value(v));
+	} else if (json_is_real(v)) {
+		rust_f64(json_real_value(v), num, sizeof(num));
+		snprintf(buf, len, "floating point `%s`", num);
+	} else if (json_is_boolean(v)) {
+		snprintf(buf, len, "boolean `%s`", json_is_true(v) ? "true" : "false");
+	} else {
+		snprintf(buf, len, "%s", json_is_array(v) ? "sequence" : "map");
+	}
+}
+
+/* v is not what key takes: serde_json's "invalid type" (or, for an
+ * integer out of the Rust type's range, "invalid value") with husk's
+ * words as the detail. */
+static int field_invalid(struct api_err *e, const char *key, const json_t *v, const char *expected,
+                         const char *husk_words)
+{
+	char what[128], words[256];
+	serde_unexpected(v, what, sizeof(what));
+	snprintf(words, sizeof(words), "invalid %s: %s, expected %s", json_is_integer(v) ? "value" : "type", what,
+	         expected);
+	return api_fail_serde(e, json_is_array(v) || json_is_object(v) ? API_SERDE_INVALID_AT : API_SERDE_INVALID,
+	                      key, words, "%s", husk_words);
+}
+
 /* The field, or NULL when absent or null; -EINVAL in *ret if required. */
 static json_t *field_get(const json_t *obj, const char *key, bool required, bool *present,
                          int *ret, struct api_err *e)
@@ -106,11 +184,18 @@ int api_field_u64(const json_t *obj, const char *key, bool required, uint64_t mi
 	json_t *v = field_get(obj, key, required, present, &ret, e);
 	if (!v)
 		return ret;
+	char words[160];
+	uint64_t type_max = UINT64_MAX;
+	const char *type = rust_uint_type(key, &type_max);
+	snprintf(words, sizeof(words), "%s: must be an integer in %llu..%llu", key, (unsigned long long)min,
+	         (unsigned long long)max);
 	/* jansson keeps integers as long long: a negative one is out of range */
-	if (!json_is_integer(v) || json_integer_value(v) < 0 ||
-	    (uint64_t)json_integer_value(v) < min || (uint64_t)json_integer_value(v) > max)
-		return api_fail(e, "%s: must be an integer in %llu..%llu", key,
-		                (unsigned long long)min, (unsigned long long)max);
+	bool integer = json_is_integer(v);
+	if (type && (!integer || json_integer_value(v) < 0 || (uint64_t)json_integer_value(v) > type_max))
+		return field_invalid(e, key, v, type, words);
+	if (!integer || json_integer_value(v) < 0 || (uint64_t)json_integer_value(v) < min ||
+	    (uint64_t)json_integer_value(v) > max)
+		return api_fail(e, "%s", words);
 	*out = (uint64_t)json_integer_value(v);
 	return 0;
 }
@@ -122,8 +207,11 @@ int api_field_bool(const json_t *obj, const char *key, bool required, bool *out,
 	json_t *v = field_get(obj, key, required, present, &ret, e);
 	if (!v)
 		return ret;
-	if (!json_is_boolean(v))
-		return api_fail(e, "%s: must be true or false", key);
+	if (!json_is_boolean(v)) {
+		char words[96];
+		snprintf(words, sizeof(words), "%.64s: must be true or false", key);
+		return field_invalid(e, key, v, "a boolean", words);
+	}
 	*out = json_is_true(v);
 	return 0;
 }
@@ -134,9 +222,12 @@ int api_field_str(const json_t *obj, const char *key, bool required, char **out,
 	json_t *v = field_get(obj, key, required, NULL, &ret, e);
 	if (!v)
 		return ret;
-	if (!json_is_string(v) || json_string_length(v) == 0 ||
-	    strlen(json_string_value(v)) != json_string_length(v))
-		return api_fail(e, "%s: must be a non-empty string", key);
+	char words[96];
+	snprintf(words, sizeof(words), "%.64s: must be a non-empty string", key);
+	if (!json_is_string(v))
+		return field_invalid(e, key, v, "a string", words);
+	if (json_string_length(v) == 0 || strlen(json_string_value(v)) != json_string_length(v))
+		return api_fail(e, "%s", words);
 	if (json_string_length(v) > 4096)
 		return api_fail(e, "%s: longer than 4096 bytes", key);
 	char *s = strdup(json_string_value(v));

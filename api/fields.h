@@ -18,6 +18,8 @@ enum api_serde {
 	API_SERDE_MISSING, /* "missing field `key`", after the object */
 	API_SERDE_UNKNOWN, /* "unknown field `key`, expected ...", after the key */
 	API_SERDE_VARIANT, /* "unknown variant `v`, expected ...", after the value of key */
+	API_SERDE_INVALID, /* "invalid type: ..., expected u8" (or value), after the value of key */
+	API_SERDE_INVALID_AT, /* the same for an array or object: at its first byte */
 	API_SERDE_CUSTOM,  /* Firecracker's own text with no position */
 };
 

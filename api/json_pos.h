@@ -11,6 +11,7 @@ enum json_pos_at {
 	JSON_POS_OBJECT_END, /* a missing field: after the object's '}' */
 	JSON_POS_KEY_END,    /* an unknown field: after its key and the blanks after it */
 	JSON_POS_VALUE_END,  /* a bad value (unknown variant): after the value */
+	JSON_POS_VALUE_START, /* an array or object of the wrong type: before its first byte */
 };
 
 struct json_pos {

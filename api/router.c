@@ -76,9 +76,12 @@ static void route_parse_fault(const struct http_request *req, const struct api_e
 {
 	static const enum json_pos_at at[] = { [API_SERDE_MISSING] = JSON_POS_OBJECT_END,
 		                               [API_SERDE_UNKNOWN] = JSON_POS_KEY_END,
-		                               [API_SERDE_VARIANT] = JSON_POS_VALUE_END };
+		                               [API_SERDE_VARIANT] = JSON_POS_VALUE_END,
+		                               [API_SERDE_INVALID] = JSON_POS_VALUE_END,
+		                               [API_SERDE_INVALID_AT] = JSON_POS_VALUE_START };
 	struct json_pos pos;
-	const char *in = e->path[0] || e->serde == API_SERDE_VARIANT ? e->msg : NULL;
+	bool value = e->serde == API_SERDE_VARIANT || e->serde == API_SERDE_INVALID || e->serde == API_SERDE_INVALID_AT;
+	const char *in = e->path[0] || value ? e->msg : NULL;
 	if (e->serde == API_SERDE_NONE) {
 		api_reply_fault(rep, 400, "%s", e->msg);
 		return;

@@ -310,6 +310,22 @@ static void test_firecracker_words(void **state)
 	             SERDE "unknown variant `Reboot`, expected one of `InstanceStart`, `SendCtrlAltDel`, "
 	                   "`FlushMetrics` at line 1 column 24. (action_type: must be one of \"InstanceStart\", "
 	                   "\"SendCtrlAltDel\", \"FlushMetrics\")");
+	/* a value of the wrong type: serde names Firecracker's Rust type */
+	refused_with(HTTP_PUT, "/machine-config", "{\"vcpu_count\": \"2\", \"mem_size_mib\": 64}",
+	             SERDE "invalid type: string \"2\", expected u8 at line 1 column 18. (vcpu_count: must be an "
+	                   "integer in 0..255)");
+	refused_with(HTTP_PUT, "/machine-config", "{\"vcpu_count\": 300, \"mem_size_mib\": 64}",
+	             SERDE "invalid value: integer `300`, expected u8 at line 1 column 18. (vcpu_count: must be an "
+	                   "integer in 0..255)");
+	refused_with(HTTP_PUT, "/machine-config", "{\"vcpu_count\": 1.5, \"mem_size_mib\": 64}",
+	             SERDE "invalid type: floating point `1.5`, expected u8 at line 1 column 18. (vcpu_count: must be "
+	                   "an integer in 0..255)");
+	refused_with(HTTP_PUT, "/machine-config", "{\"vcpu_count\": 1, \"mem_size_mib\": 64, \"smt\": \"yes\"}",
+	             SERDE "invalid type: string \"yes\", expected a boolean at line 1 column 50. (smt: must be true or "
+	                   "false)");
+	refused_with(HTTP_PUT, "/boot-source", "{\"kernel_image_path\": [1]}",
+	             SERDE "invalid type: sequence, expected a string at line 1 column 22. (kernel_image_path: must be a "
+	                   "non-empty string)");
 	/* nested: the position is in the inner object, husk names the path */
 	refused_with(HTTP_PUT, "/entropy", "{\"rate_limiter\": {\"ops\": {\"size\": 1}}}",
 	             SERDE "missing field `refill_time` at line 1 column 36. (rate_limiter: ops: missing field "
