@@ -33,6 +33,22 @@ static const struct api_resource *route_find(const char *path, size_t len, char 
 	return NULL;
 }
 
+/* Under /balloon (GET, PATCH) and /mmds (PUT) Firecracker names an
+ * unknown second part itself. */
+static bool route_unrecognized(const struct http_request *req, const char *path, size_t first,
+                               struct api_reply *rep)
+{
+	bool balloon = first == 7 && strncmp(path, "balloon", 7) == 0 &&
+	               (req->method == HTTP_GET || req->method == HTTP_PATCH);
+	bool mmds = first == 4 && strncmp(path, "mmds", 4) == 0 && req->method == HTTP_PUT;
+	if ((!balloon && !mmds) || path[first] != '/')
+		return false;
+	const char *second = path + first + 1;
+	api_reply_fault(rep, 400, "Unrecognized %s request path `%.*s`.", http_method_str(req->method),
+	                (int)strcspn(second, "/?") > 200 ? 200 : (int)strcspn(second, "/?"), second);
+	return true;
+}
+
 /* An unknown path, or a method a path does not take: Firecracker answers
  * both with 400 and these words, naming the path's first part ("PUT vm.";
  * under /snapshot the whole path). */
@@ -41,6 +57,8 @@ static int route_invalid(const struct http_request *req, size_t len, struct api_
 	const char *path = req->url + (len > 0 && req->url[0] == '/');
 	size_t first = strcspn(path, "/?");
 	const char *method = http_method_str(req->method);
+	if (route_unrecognized(req, path, first, rep))
+		return 0;
 	if (req->method == HTTP_PUT && first == 8 && strncmp(path, "snapshot", 8) == 0) {
 		if (path[first] != '/')
 			return api_reply_fault(rep, 400, "Missing snapshot operation type."), 0;
@@ -102,7 +120,7 @@ static bool route_without_id(const struct http_request *req, size_t len)
 		const struct api_resource *r = api_resources[i];
 		size_t pl = strlen(r->path);
 		if (r->has_id && (len == pl || len == pl + 1) && memcmp(req->url, r->path, pl) == 0)
-			return req->method != HTTP_GET;
+			return req->method == HTTP_PUT || req->method == HTTP_PATCH;
 	}
 	return false;
 }

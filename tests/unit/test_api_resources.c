@@ -302,6 +302,11 @@ static void test_firecracker_words(void **state)
 	refused_with(HTTP_PATCH, "/boot-source", "{}", "Invalid request method and/or path: PATCH boot-source.");
 	refused_with(HTTP_PUT, "/snapshot/nothing", "{}", "Invalid request method and/or path: PUT /snapshot/nothing.");
 	refused_with(HTTP_PUT, "/snapshot", "{}", "Missing snapshot operation type.");
+	refused_with(HTTP_GET, "/balloon/stats", NULL, "Unrecognized GET request path `stats`.");
+	refused_with(HTTP_PATCH, "/balloon/stats", "{}", "Unrecognized PATCH request path `stats`.");
+	refused_with(HTTP_PUT, "/mmds/configs", "{}", "Unrecognized PUT request path `configs`.");
+	refused_with(HTTP_DELETE, "/drives", NULL, "Invalid request method and/or path: DELETE drives.");
+	refused_with(HTTP_PATCH, "/drives/", "{}", "The ID cannot be empty.");
 	refused_with(HTTP_GET, "/machine-config", "{}", "GET request cannot have a body.");
 	refused_with(HTTP_PATCH, "/machine-config", NULL, "Empty PATCH request.");
 	refused_with(HTTP_PATCH, "/machine-config", "{}", "Empty PATCH request.");
