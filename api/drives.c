@@ -15,8 +15,9 @@ static const char *const engine_names[] = { "Sync", "Async", NULL };
 static int drive_parse(const json_t *o, const char *path_id, struct api_request *r, struct api_err *e)
 {
 	struct drive_config *out = &r->drive;
-	static const char *const allowed[] = { "drive_id", "path_on_host", "is_root_device", "is_read_only",
-		                               "partuuid", "cache_type", "io_engine", "rate_limiter", NULL };
+	/* Firecracker's order: an unknown field's answer lists them */
+	static const char *const allowed[] = { "drive_id", "partuuid", "is_root_device", "cache_type",
+		                               "is_read_only", "path_on_host", "rate_limiter", "io_engine", NULL };
 	int cache = 0, engine = 0;
 	int ret;
 

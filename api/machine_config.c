@@ -39,8 +39,9 @@ static int smt_field(const json_t *o, bool *smt, bool *has, struct api_err *e)
 
 static int machine_parse(const json_t *o, bool patch, struct api_machine *out, struct api_err *e)
 {
-	static const char *const allowed[] = { "vcpu_count", "mem_size_mib", "smt", "ht_enabled",
-		                               "track_dirty_pages", "huge_pages", "cpu_template", NULL };
+	/* Firecracker's order (an unknown field's answer lists them), then husk's */
+	static const char *const allowed[] = { "vcpu_count", "mem_size_mib", "smt", "cpu_template",
+		                               "track_dirty_pages", "huge_pages", "ht_enabled", NULL };
 	uint64_t v;
 	bool has;
 	int huge = 0, tmpl = 0;

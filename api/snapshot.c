@@ -37,7 +37,7 @@ static int snapshot_create_parse(const json_t *o, const char *path_id, struct ap
 
 static int mem_backend_parse(const json_t *o, struct api_snapshot_load *out, struct api_err *e)
 {
-	static const char *const allowed[] = { "backend_type", "backend_path", NULL };
+	static const char *const allowed[] = { "backend_path", "backend_type", NULL };
 	static const char *const types[] = { "File", "Uffd", NULL };
 	int type = 0;
 	const json_t *mb = json_object_get(o, "mem_backend");
@@ -105,7 +105,8 @@ static int working_set_parse(const json_t *o, struct api_snapshot_load *out, str
 static int snapshot_load_parse(const json_t *o, const char *path_id, struct api_request *r, struct api_err *e)
 {
 	struct api_snapshot_load *out = &r->snap_load;
-	static const char *const allowed[] = { "snapshot_path", "mem_backend", "mem_file_path",
+	/* Firecracker's order (an unknown field's answer lists them), then husk's */
+	static const char *const allowed[] = { "snapshot_path", "mem_file_path", "mem_backend",
 		                               "enable_diff_snapshots", "track_dirty_pages", "resume_vm",
 		                               "network_overrides", "vsock_override", "clock_realtime",
 		                               "working_set", NULL };

@@ -10,7 +10,7 @@ static int vsock_parse(const json_t *o, const char *path_id, struct api_request 
 {
 	struct vsock_config *out = &r->vsock;
 	/* vsock_id: accepted and ignored, as Firecracker does since v1.0 */
-	static const char *const allowed[] = { "guest_cid", "uds_path", "vsock_id", NULL };
+	static const char *const allowed[] = { "vsock_id", "guest_cid", "uds_path", NULL };
 	struct sockaddr_un sa;
 	char *id = NULL;
 	uint64_t cid = 0; /* read below even when a check failed first */

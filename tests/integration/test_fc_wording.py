@@ -56,8 +56,9 @@ def test_refusals_before_the_vmm(husk):
     code, body, _ = raw(h, "PUT", "/machine-config", b'{"mem_size_mib": 128}')
     assert (code, body["fault_message"]) == (400, SERDE + "missing field `vcpu_count` at line 1 column 21.")
     code, body, _ = raw(h, "PUT", "/machine-config", b'{\n "vcpu_count": 1,\n "mem_size_mib": 64,\n "vcpus": 2\n}')
+    # Firecracker's fields in its order, then husk's extra
     assert body["fault_message"] == SERDE + "unknown field `vcpus`, expected one of `vcpu_count`, " \
-        "`mem_size_mib`, `smt`, `ht_enabled`, `track_dirty_pages`, `huge_pages`, `cpu_template` at line 4 column 8."
+        "`mem_size_mib`, `smt`, `cpu_template`, `track_dirty_pages`, `huge_pages`, `ht_enabled` at line 4 column 8."
     code, body, _ = raw(h, "PUT", "/actions", b'{"action_type": "Reboot"}')
     assert body["fault_message"].startswith(
         SERDE + "unknown variant `Reboot`, expected one of `InstanceStart`, `SendCtrlAltDel`, `FlushMetrics` "

@@ -296,8 +296,8 @@ static void test_firecracker_words(void **state)
 	refused_with(HTTP_PUT, "/machine-config", "{\"mem_size_mib\": 128}",
 	             SERDE "missing field `vcpu_count` at line 1 column 21.");
 	refused_with(HTTP_PUT, "/machine-config", "{\n  \"vcpu_count\": 1,\n  \"mem_size_mib\": 128\n,\"foo\" : 1}",
-	             SERDE "unknown field `foo`, expected one of `vcpu_count`, `mem_size_mib`, `smt`, `ht_enabled`, "
-	                   "`track_dirty_pages`, `huge_pages`, `cpu_template` at line 4 column 7.");
+	             SERDE "unknown field `foo`, expected one of `vcpu_count`, `mem_size_mib`, `smt`, `cpu_template`, "
+	                   "`track_dirty_pages`, `huge_pages`, `ht_enabled` at line 4 column 7.");
 	refused_with(HTTP_PUT, "/vm", "{}", "Invalid request method and/or path: PUT vm.");
 	refused_with(HTTP_PATCH, "/boot-source", "{}", "Invalid request method and/or path: PATCH boot-source.");
 	refused_with(HTTP_PUT, "/snapshot/nothing", "{}", "Invalid request method and/or path: PUT /snapshot/nothing.");
