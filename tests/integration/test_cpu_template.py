@@ -250,7 +250,7 @@ def test_template_this_kvm_does_not_apply_fails_instance_start(husk_bin, guest, 
     status, body = h.request("PUT", "/actions", {"action_type": "InstanceStart"})
     assert status == 400, body
     assert body["fault_message"].startswith(
-        "InstanceStart failed: cpu template: this host's KVM did not apply it: leaf 0x1 subleaf 0x0 "
+        "Start microvm error: cpu template: this host's KVM did not apply it: leaf 0x1 subleaf 0x0 "
         "register ecx bits 0 read back otherwise"), body
     assert h.request("GET", "/")[1]["state"] == "Not started"
     h.stop()
