@@ -162,7 +162,7 @@ static void test_template_taken_check(void **state)
 {
 	(void)state;
 	struct cpu_config c;
-	struct api_err e = { "" };
+	struct api_err e = { .msg = "" };
 	/* leaf 1 ECX: bit 0 off, bit 27 (OSXSAVE) on, bit 28 on; leaf 0xd.1 EAX bit 1 off */
 	assert_int_equal(parse("{\"cpuid_modifiers\": ["
 	                       " {\"leaf\": \"0x1\", \"subleaf\": \"0x0\", \"flags\": 0, \"modifiers\": ["
