@@ -62,8 +62,8 @@ static int route_invalid(const struct http_request *req, size_t len, struct api_
 	if (req->method == HTTP_PUT && first == 8 && strncmp(path, "snapshot", 8) == 0) {
 		if (path[first] != '/')
 			return api_reply_fault(rep, 400, "Missing snapshot operation type."), 0;
-		first = len - 1 > 200 ? 200 : len - 1;
-		api_reply_fault(rep, 400, "Invalid request method and/or path: %s /%.*s.", method, (int)first, path);
+		size_t whole = len - 1 > 200 ? 200 : len - 1;
+		api_reply_fault(rep, 400, "Invalid request method and/or path: %s /%.*s.", method, (int)whole, path);
 		return 0;
 	}
 	api_reply_fault(rep, 400, "Invalid request method and/or path: %s %.*s.", method,
