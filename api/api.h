@@ -97,6 +97,12 @@ struct api_snapshot_load {
 
 /* One parsed request; method says what it is, the union holds its body
  * (the member its resource's parser fills in). */
+/* PUT /serial: Firecracker's SerialDevice */
+struct api_serial {
+	char *out_path; /* NULL: stdout */
+	struct token_bucket_config rate_limiter;
+};
+
 struct api_request {
 	const struct api_method *method;
 	union {
@@ -114,7 +120,7 @@ struct api_request {
 		bool pause; /* PATCH /vm: Paused (true) or Resumed */
 		struct api_snapshot_create snap_create;
 		struct api_snapshot_load snap_load;
-		char *serial_out_path; /* PUT /serial */
+		struct api_serial serial; /* PUT /serial */
 		struct balloon_config balloon; /* PUT /balloon */
 		uint32_t balloon_amount_mib;   /* PATCH /balloon */
 		uint32_t balloon_interval_s;   /* PATCH /balloon/statistics */

@@ -175,6 +175,8 @@ struct vm_config {
 	 * /vm/config; struct metrics owns it. NULL: none */
 	const char *metrics_path;
 	char *serial_out_path; /* NULL: stdout */
+	/* PUT /serial's rate_limiter: bytes past it are dropped and counted */
+	struct token_bucket_config serial_rate_limiter;
 	uint64_t serial_out_limit; /* bytes; applies to a regular-file output; 0: no cap */
 	/* --no-acpi: no ACPI tables; the MP table and virtio_mmio.device=
 	 * cmdline entries alone announce CPUs and devices */

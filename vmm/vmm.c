@@ -173,6 +173,7 @@ static int step_legacy_devices(struct vmm *vmm)
 		return ret;
 	serial_init(&vmm->serial, vmm->serial_out_fd, vmm->serial_irq_efd);
 	serial_set_out_limit(&vmm->serial, vmm->cfg->serial_out_limit);
+	serial_set_out_rate(&vmm->serial, &vmm->cfg->serial_rate_limiter);
 	ret = console_open(&vmm->console, &vmm->loop, &vmm->serial);
 	if (ret == 0)
 		ret = vmm_serial_register(vmm);

@@ -241,9 +241,19 @@ static void test_small_resources(void **state)
 	refused(HTTP_PUT, "/snapshot/load", "{\"snapshot_path\": \"/s\", \"mem_backend\": {\"backend_type\": \"Disk\","
 	                                    " \"backend_path\": \"/u\"}}", "mem_backend: backend_type");
 	accepted(HTTP_PUT, "/serial", "{\"serial_out_path\": \"/tmp/s\"}", &r);
-	assert_string_equal(r.serial_out_path, "/tmp/s");
+	assert_string_equal(r.serial.out_path, "/tmp/s");
+	assert_false(r.serial.rate_limiter.set);
 	api_request_free(&r);
-	refused(HTTP_PUT, "/serial", "{}", "missing field `serial_out_path`");
+	/* both optional, as in Firecracker: no path keeps stdout */
+	accepted(HTTP_PUT, "/serial", "{\"rate_limiter\": {\"size\": 1024, \"refill_time\": 100}}", &r);
+	assert_null(r.serial.out_path);
+	assert_true(r.serial.rate_limiter.set);
+	assert_int_equal(r.serial.rate_limiter.size, 1024);
+	assert_int_equal(r.serial.rate_limiter.refill_time_ms, 100);
+	api_request_free(&r);
+	refused(HTTP_PUT, "/serial", "{\"rate_limiter\": {\"size\": 1024}}", "refill_time");
+	refused(HTTP_PUT, "/serial", "{\"rate_limiter\": {\"size\": 1, \"refill_time\": 1, \"ops\": 1}}",
+	        "unknown field `ops`");
 	refused(HTTP_PUT, "/serial", "{\"serial_out_path\": \"/s\", \"rate\": 1}", "unknown field `rate`");
 	/* track_dirty_pages: the newer name of enable_diff_snapshots */
 	accepted(HTTP_PUT, "/snapshot/load", "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\","

@@ -360,11 +360,58 @@ static void test_uart_metrics(void **state)
 	assert_int_equal(json_integer_value(json_object_get(json_object_get(o, "uart"), "write_count")), 0);
 	json_decref(o);
 	free(line);
+	/* bytes over the rate limiter: Firecracker's rate_limiter_dropped_bytes,
+	 * not missed writes */
+	serial_set_out_limit(&vmm->serial, 0);
+	serial_set_out_rate(&vmm->serial, &(struct token_bucket_config){ .set = true, .size = 3,
+	                                                                 .refill_time_ms = 3600000 });
+	for (int i = 0; i < 5; i++)
+		out8(&vmm->serial, 0, 'r');
+	line = metrics_line(&m);
+	o = json_loads(line, 0, NULL);
+	uart = json_object_get(o, "uart");
+	assert_int_equal(json_integer_value(json_object_get(uart, "write_count")), 3);
+	assert_int_equal(json_integer_value(json_object_get(uart, "rate_limiter_dropped_bytes")), 2);
+	assert_int_equal(json_integer_value(json_object_get(uart, "missed_write_count")), 0);
+	json_decref(o);
+	free(line);
 	metrics_close(&m);
 	serial_destroy(&vmm->serial);
 	free(vmm);
 	close(fd);
 	unlink(path);
+}
+
+/* PUT /serial's rate_limiter: a bucket of bytes (plus its one-time
+ * burst) goes out, the rest is dropped at once and counted apart from
+ * missed writes; a bucket of size 0 or none lifts the limit. */
+static void test_out_rate_limiter(void **state)
+{
+	(void)state;
+	int p[2];
+	assert_int_equal(pipe(p), 0);
+	struct serial s;
+	serial_init(&s, p[1], -1);
+	/* refilled once an hour: nothing comes back while the test runs */
+	serial_set_out_rate(&s, &(struct token_bucket_config){ .set = true, .size = 8, .one_time_burst = 2,
+	                                                       .refill_time_ms = 3600000 });
+	for (int i = 0; i < 20; i++)
+		out8(&s, 0, 'x');
+	char buf[64];
+	assert_int_equal(read(p[0], buf, sizeof(buf)), 10);
+	struct serial_stats st;
+	serial_get_stats(&s, &st);
+	assert_int_equal(st.tx_bytes, 10);
+	assert_int_equal(st.tx_rate_dropped, 10);
+	assert_int_equal(st.tx_dropped, 0);
+	/* size 0 is "no limit", as in Firecracker */
+	serial_set_out_rate(&s, &(struct token_bucket_config){ .set = true, .size = 0, .refill_time_ms = 100 });
+	for (int i = 0; i < 5; i++)
+		out8(&s, 0, 'y');
+	assert_int_equal(read(p[0], buf, sizeof(buf)), 5);
+	serial_destroy(&s);
+	close(p[0]);
+	close(p[1]);
 }
 
 static void test_loopback(void **state)
@@ -401,6 +448,7 @@ int main(void)
 		cmocka_unit_test(test_out_file_cap),
 		cmocka_unit_test(test_out_limit_only_for_files),
 		cmocka_unit_test(test_uart_metrics),
+		cmocka_unit_test(test_out_rate_limiter),
 		cmocka_unit_test(test_loopback),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
