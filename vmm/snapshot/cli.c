@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "api/resource.h"
 #include "vmm/cli.h"
 #include "vmm/config.h"
 #include "vmm/log.h"
@@ -20,7 +21,7 @@ static void load_usage(FILE *f)
 {
 	fprintf(f,
 	        "usage: husk snapshot load --snapshot PATH (--mem-file PATH | --uffd-sock PATH)\n"
-	        "                          [--resume] [--enable-diff] [--serial-out PATH]\n"
+	        "                          [--resume] [--enable-diff] [--serial-out PATH] [--serial-out-limit MiB]\n"
 	        "                          [--net-override IFACE_ID=TAP]... [--vsock-uds PATH]\n"
 	        "                          " CLI_COMMON_USAGE "\n"
 	        "  Restores the snapshot into this process and runs it until the guest\n"
@@ -59,52 +60,45 @@ static int cli_net_override(struct cli_load *l, char *arg)
 	return 0;
 }
 
+enum { O_SNAP = 1, O_MEM, O_UFFD, O_RESUME, O_DIFF, O_NET, O_VSOCK };
+
+/* One option of husk snapshot load; 0, or the exit code of a bad one. */
+static int cli_load_option(int c, char *arg, void *load)
+{
+	struct cli_load *l = load;
+	switch (c) {
+	case O_SNAP: l->p.snapshot_path = arg; break;
+	case O_MEM: l->mem_file = arg; break;
+	case O_UFFD: l->uffd_sock = arg; break;
+	case O_RESUME: l->p.resume_vm = true; break;
+	case O_DIFF: l->p.enable_diff_snapshots = true; break;
+	case O_NET:
+		if (cli_net_override(l, arg) < 0)
+			return cli_error(PROG, "--net-override wants IFACE_ID=TAP (at most 8), got '%s'", arg);
+		break;
+	case O_VSOCK: l->p.vsock_uds_override = arg; break;
+	}
+	return 0;
+}
+
 static int cli_load_parse(int argc, char **argv, struct cli_load *l, struct vm_config *cfg)
 {
-	enum { O_SNAP = 1, O_MEM, O_UFFD, O_RESUME, O_DIFF, O_SERIAL, O_NET, O_VSOCK };
 	static const struct option own[] = {
-		{ "snapshot", required_argument, NULL, O_SNAP },
-		{ "mem-file", required_argument, NULL, O_MEM },
-		{ "uffd-sock", required_argument, NULL, O_UFFD },
-		{ "resume", no_argument, NULL, O_RESUME },
-		{ "enable-diff", no_argument, NULL, O_DIFF },
-		{ "serial-out", required_argument, NULL, O_SERIAL },
-		{ "net-override", required_argument, NULL, O_NET },
-		{ "vsock-uds", required_argument, NULL, O_VSOCK },
+		CLI_ARG("snapshot", O_SNAP),
+		CLI_ARG("mem-file", O_MEM),
+		CLI_ARG("uffd-sock", O_UFFD),
+		CLI_FLAG("resume", O_RESUME),
+		CLI_FLAG("enable-diff", O_DIFF),
+		CLI_ARG("net-override", O_NET),
+		CLI_ARG("vsock-uds", O_VSOCK),
 	};
-	struct option opts[16];
-	cli_options(opts, 16, own, sizeof(own) / sizeof(own[0]), NULL);
-	int c;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case O_SNAP: l->p.snapshot_path = optarg; break;
-		case O_MEM: l->mem_file = optarg; break;
-		case O_UFFD: l->uffd_sock = optarg; break;
-		case O_RESUME: l->p.resume_vm = true; break;
-		case O_DIFF: l->p.enable_diff_snapshots = true; break;
-		case O_SERIAL:
-			free(cfg->serial_out_path);
-			cfg->serial_out_path = strdup(optarg);
-			break;
-		case O_NET:
-			if (cli_net_override(l, optarg) < 0)
-				return cli_error(PROG, "--net-override wants IFACE_ID=TAP (at most 8), got '%s'", optarg);
-			break;
-		case O_VSOCK: l->p.vsock_uds_override = optarg; break;
-		case CLI_LEVEL:
-		case CLI_SECCOMP_LEVEL:
-		case CLI_NO_SECCOMP:
-		case CLI_SECCOMP_FILTER:
-			if (cli_common(PROG, c, optarg))
-				return 2;
-			break;
-		case 'h': load_usage(stdout); exit(0);
-		default: load_usage(stderr); return 2;
-		}
-	}
-	if (optind < argc)
-		return cli_error(PROG, "unexpected argument '%s'", argv[optind]);
+	/* the guest's console, as husk run's (--serial-out, --serial-out-limit) */
+	const struct cli_cmd cmd = { .prog = PROG, .own = own, .n_own = sizeof(own) / sizeof(own[0]),
+	                             .own_option = cli_load_option, .usage = load_usage,
+	                             .table = api_resource_by_path("/serial")->cli_opts };
+	int code = cli_parse(&cmd, argc, argv, l, cfg);
+	if (code)
+		return code;
 	if (!l->p.snapshot_path)
 		return cli_error(PROG, "%s", "--snapshot PATH is required");
 	if (!l->mem_file == !l->uffd_sock)
