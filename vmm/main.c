@@ -8,6 +8,7 @@
 #include "api/resource.h"
 #include "vmm/config.h"
 #include "vmm/cli.h"
+#include "vmm/cli_vm.h"
 #include "vmm/config_file.h"
 #include "vmm/errmsg.h"
 #include "vmm/log.h"
@@ -58,7 +59,7 @@ static int run_option(int c, char *arg, void *selftest)
 	return 0;
 }
 
-static int run_parse(int argc, char **argv, struct vm_config *cfg, bool *selftest)
+static int run_parse(int argc, char **argv, struct vm_config *cfg, void *selftest)
 {
 	/* not in the usage: makes the vmm thread do a forbidden syscall once
 	 * the VM runs (the tests' proof that the filter is on) */
@@ -71,43 +72,23 @@ static int run_parse(int argc, char **argv, struct vm_config *cfg, bool *selftes
 	return code;
 }
 
+static int run_start(struct vmm *vmm, struct vm_config *cfg, void *selftest)
+{
+	if (vmm_start(vmm, cfg) < 0) {
+		const char *why = vmm_start_error(vmm);
+		fprintf(stderr, "husk: the VM did not start: %s\n", why ? why : "see the error above");
+		return -EINVAL;
+	}
+	if (*(bool *)selftest)
+		seccomp_selftest();
+	return 0;
+}
+
 static int cmd_run(int argc, char **argv)
 {
-	struct vm_config cfg;
-	struct vmm vmm;
+	static const struct cli_vm_cmd run = { .parse = run_parse, .start = run_start };
 	bool selftest = false;
-	int code;
-
-	config_init(&cfg);
-	/* a developer running a guest wants to see its boot time */
-	log_set_level(LOG_INFO);
-	/* filtered unless told otherwise */
-	seccomp_set_level(SECCOMP_LEVEL_ADVANCED);
-	code = run_parse(argc, argv, &cfg, &selftest);
-	if (code)
-		goto out_cfg;
-	if (vmm_init(&vmm) < 0) {
-		fprintf(stderr, "husk: cannot set up the event loop\n");
-		code = 1;
-		goto out_cfg;
-	}
-	if (vmm_start(&vmm, &cfg) < 0) {
-		const char *why = vmm_start_error(&vmm);
-		fprintf(stderr, "husk: the VM did not start: %s\n", why ? why : "see the error above");
-		code = 1;
-		goto out;
-	}
-	if (selftest)
-		seccomp_selftest();
-	code = vmm_run(&vmm);
-	log_info("VM exited: %s (status %d)", vmm_exit_reason(&vmm), code);
-	if (code)
-		fprintf(stderr, "husk: %s\n", vmm_exit_reason(&vmm));
-out:
-	vmm_destroy(&vmm);
-out_cfg:
-	config_free(&cfg);
-	return code;
+	return cli_vm_main(&run, argc, argv, &selftest);
 }
 
 /* ---- husk as Firecracker: the API socket and/or a config file ---- */

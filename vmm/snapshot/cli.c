@@ -11,9 +11,9 @@
 
 #include "api/resource.h"
 #include "vmm/cli.h"
+#include "vmm/cli_vm.h"
 #include "vmm/config.h"
 #include "vmm/log.h"
-#include "vmm/seccomp.h"
 #include "vmm/snapshot/snapshot_vmm.h"
 #include "vmm/vmm.h"
 
@@ -81,8 +81,9 @@ static int cli_load_option(int c, char *arg, void *load)
 	return 0;
 }
 
-static int cli_load_parse(int argc, char **argv, struct cli_load *l, struct vm_config *cfg)
+static int cli_load_parse(int argc, char **argv, struct vm_config *cfg, void *load)
 {
+	struct cli_load *l = load;
 	static const struct option own[] = {
 		CLI_ARG("snapshot", O_SNAP),
 		CLI_ARG("mem-file", O_MEM),
@@ -110,44 +111,27 @@ static int cli_load_parse(int argc, char **argv, struct cli_load *l, struct vm_c
 	return 0;
 }
 
-static int cli_load(int argc, char **argv)
+static int cli_load_start(struct vmm *vmm, struct vm_config *cfg, void *load)
 {
-	struct cli_load l;
-	struct vm_config cfg;
-	struct vmm vmm;
+	struct cli_load *l = load;
 	char err[512] = "";
-	int code;
-
-	memset(&l, 0, sizeof(l));
-	config_init(&cfg);
-	log_set_level(LOG_INFO);
-	/* a restored guest is as untrusted as a booted one: filtered unless
-	 * told otherwise, as `husk run` */
-	seccomp_set_level(SECCOMP_LEVEL_ADVANCED);
-	code = cli_load_parse(argc, argv, &l, &cfg);
-	if (code)
-		goto out_cfg;
-	if (vmm_init(&vmm) < 0) {
-		fprintf(stderr, "husk: cannot set up the event loop\n");
-		code = 1;
-		goto out_cfg;
-	}
 	/* the restore benchmark's origin: CLOCK_MONOTONIC, comparable with
 	 * the time the guest's first output is seen */
 	log_info("snapshot: load start at monotonic %llu us", cli_mono_us());
-	if (snapshot_load(&vmm, &cfg, &l.p, err, sizeof(err)) < 0) {
+	if (snapshot_load(vmm, cfg, &l->p, err, sizeof(err)) < 0) {
 		fprintf(stderr, "husk: snapshot load failed: %s\n", err);
-		code = 1;
-		goto out;
+		return -EINVAL;
 	}
 	log_info("snapshot: running at monotonic %llu us", cli_mono_us());
-	code = vmm_run(&vmm);
-	log_info("VM exited: %s (status %d)", vmm_exit_reason(&vmm), code);
-out:
-	vmm_destroy(&vmm);
-out_cfg:
-	config_free(&cfg);
-	return code;
+	return 0;
+}
+
+static int cli_load(int argc, char **argv)
+{
+	static const struct cli_vm_cmd load = { .parse = cli_load_parse, .start = cli_load_start };
+	struct cli_load l;
+	memset(&l, 0, sizeof(l));
+	return cli_vm_main(&load, argc, argv, &l);
 }
 
 int snapshot_cli_main(int argc, char **argv)
