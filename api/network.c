@@ -7,6 +7,13 @@
 #include "devices/virtio/net.h"
 #include "vmm/vmm.h"
 
+void net_config_free(struct net_config *n)
+{
+	free(n->iface_id);
+	free(n->host_dev_name);
+	memset(n, 0, sizeof(*n));
+}
+
 static int net_parse(const json_t *o, const char *path_id, struct api_request *r, struct api_err *e)
 {
 	struct net_config *out = &r->net;

@@ -6,6 +6,12 @@
 #include "api/resource.h"
 #include "devices/virtio/vsock.h"
 
+void vsock_config_free(struct vsock_config *v)
+{
+	free(v->uds_path);
+	memset(v, 0, sizeof(*v));
+}
+
 static int vsock_parse(const json_t *o, const char *path_id, struct api_request *r, struct api_err *e)
 {
 	struct vsock_config *out = &r->vsock;

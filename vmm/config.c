@@ -17,27 +17,6 @@ void config_init(struct vm_config *c)
 	c->serial_out_limit = SERIAL_OUT_LIMIT_DEFAULT;
 }
 
-void drive_config_free(struct drive_config *d)
-{
-	free(d->drive_id);
-	free(d->path_on_host);
-	free(d->partuuid);
-	memset(d, 0, sizeof(*d));
-}
-
-void net_config_free(struct net_config *n)
-{
-	free(n->iface_id);
-	free(n->host_dev_name);
-	memset(n, 0, sizeof(*n));
-}
-
-void vsock_config_free(struct vsock_config *v)
-{
-	free(v->uds_path);
-	memset(v, 0, sizeof(*v));
-}
-
 void boot_config_free(struct boot_config *b)
 {
 	free(b->kernel_image_path);

@@ -183,7 +183,9 @@ struct vm_config {
 
 void config_init(struct vm_config *c); /* defaults: 1 vCPU, 128 MiB */
 void config_free(struct vm_config *c);
-/* Free what one part owns and clear it. */
+/* Free what one part owns and clear it. A device's is defined in its
+ * resource's file (api/drives.c, api/network.c, api/vsock.c), beside
+ * the parse, store and to-JSON of the same shape. */
 void drive_config_free(struct drive_config *d);
 void net_config_free(struct net_config *n);
 void vsock_config_free(struct vsock_config *v);
