@@ -8,6 +8,8 @@
 #include <errno.h>
 #include <cmocka.h>
 
+#include "unit_main.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -836,26 +838,21 @@ static void test_every_method_is_complete(void **state)
 	assert_true(n < METRICS_RESOURCES);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_every_method_is_complete),
-		cmocka_unit_test(test_rate_limiter_json),
-		cmocka_unit_test(test_machine_config),
-		cmocka_unit_test(test_boot_source),
-		cmocka_unit_test(test_drives),
-		cmocka_unit_test(test_network),
-		cmocka_unit_test(test_small_resources),
-		cmocka_unit_test(test_router_errors),
-		cmocka_unit_test_setup_teardown(test_apply_preboot_then_postboot, fx_setup, fx_teardown),
-		cmocka_unit_test_setup_teardown(test_apply_cpu_config, fx_setup, fx_teardown),
-		cmocka_unit_test_setup_teardown(test_apply_balloon, fx_setup, fx_teardown),
-		cmocka_unit_test_setup_teardown(test_items_up_to_the_limit, fx_setup, fx_teardown),
-		cmocka_unit_test_setup_teardown(test_apply_instance_start_needs_kernel, fx_setup, fx_teardown),
-		cmocka_unit_test_setup_teardown(test_mmds_config, fx_setup, fx_teardown),
-		cmocka_unit_test_setup_teardown(test_mmds_data, fx_setup, fx_teardown),
-		cmocka_unit_test_setup_teardown(test_metrics_flush, fx_setup, fx_teardown),
-		cmocka_unit_test_setup_teardown(test_metrics_have_firecrackers_schema, fx_setup, fx_teardown),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_TEST_MAIN(
+	cmocka_unit_test(test_every_method_is_complete),
+	cmocka_unit_test(test_rate_limiter_json),
+	cmocka_unit_test(test_machine_config),
+	cmocka_unit_test(test_boot_source),
+	cmocka_unit_test(test_drives),
+	cmocka_unit_test(test_network),
+	cmocka_unit_test(test_small_resources),
+	cmocka_unit_test(test_router_errors),
+	cmocka_unit_test_setup_teardown(test_apply_preboot_then_postboot, fx_setup, fx_teardown),
+	cmocka_unit_test_setup_teardown(test_apply_cpu_config, fx_setup, fx_teardown),
+	cmocka_unit_test_setup_teardown(test_apply_balloon, fx_setup, fx_teardown),
+	cmocka_unit_test_setup_teardown(test_items_up_to_the_limit, fx_setup, fx_teardown),
+	cmocka_unit_test_setup_teardown(test_apply_instance_start_needs_kernel, fx_setup, fx_teardown),
+	cmocka_unit_test_setup_teardown(test_mmds_config, fx_setup, fx_teardown),
+	cmocka_unit_test_setup_teardown(test_mmds_data, fx_setup, fx_teardown),
+	cmocka_unit_test_setup_teardown(test_metrics_flush, fx_setup, fx_teardown),
+	cmocka_unit_test_setup_teardown(test_metrics_have_firecrackers_schema, fx_setup, fx_teardown))

@@ -16,6 +16,8 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <cmocka.h>
+
+#include "unit_main.h"
 #include <liburing.h>
 
 #include "devices/virtio/blk.h"
@@ -771,32 +773,27 @@ static void test_drive_option_parser(void **state)
 #define A(fn) cmocka_unit_test_setup_teardown(fn, setup_async, teardown)
 #define BOTH(fn) S(fn), A(fn)
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-		BOTH(test_write_then_read_back),
-		BOTH(test_read_sees_file_content),
-		BOTH(test_past_the_end_is_ioerr),
-		BOTH(test_partial_sector_is_ioerr),
-		BOTH(test_read_only_drive),
-		BOTH(test_rw_drive_has_no_ro_feature),
-		BOTH(test_get_id),
-		BOTH(test_get_id_short_is_padded),
-		BOTH(test_flush_and_unsupported),
-		BOTH(test_unsafe_flush_is_ok),
-		BOTH(test_many_in_flight),
-		BOTH(test_no_status_byte_needs_reset),
-		BOTH(test_malformed_chain_needs_reset),
-		BOTH(test_reset_with_requests_in_flight),
-		BOTH(test_config_space),
-		BOTH(test_cmdline_and_missing_file),
-		BOTH(test_swap_backing_file),
-		BOTH(test_discard_and_write_zeroes),
-		BOTH(test_discard_on_read_only_is_ioerr),
-		BOTH(test_budget_yields_to_the_loop),
-		BOTH(test_file_shrunk_under_us),
-		A(test_uring_is_restricted),
-		cmocka_unit_test(test_drive_option_parser),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_TEST_MAIN(
+	BOTH(test_write_then_read_back),
+	BOTH(test_read_sees_file_content),
+	BOTH(test_past_the_end_is_ioerr),
+	BOTH(test_partial_sector_is_ioerr),
+	BOTH(test_read_only_drive),
+	BOTH(test_rw_drive_has_no_ro_feature),
+	BOTH(test_get_id),
+	BOTH(test_get_id_short_is_padded),
+	BOTH(test_flush_and_unsupported),
+	BOTH(test_unsafe_flush_is_ok),
+	BOTH(test_many_in_flight),
+	BOTH(test_no_status_byte_needs_reset),
+	BOTH(test_malformed_chain_needs_reset),
+	BOTH(test_reset_with_requests_in_flight),
+	BOTH(test_config_space),
+	BOTH(test_cmdline_and_missing_file),
+	BOTH(test_swap_backing_file),
+	BOTH(test_discard_and_write_zeroes),
+	BOTH(test_discard_on_read_only_is_ioerr),
+	BOTH(test_budget_yields_to_the_loop),
+	BOTH(test_file_shrunk_under_us),
+	A(test_uring_is_restricted),
+	cmocka_unit_test(test_drive_option_parser))

@@ -7,6 +7,8 @@
 #include <errno.h>
 #include <cmocka.h>
 
+#include "unit_main.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -214,14 +216,9 @@ static void test_vm_config_is_a_config_file(void **state)
 	config_free(&cfg2);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_full_document, fx_setup, fx_teardown),
-		cmocka_unit_test_setup_teardown(test_errors_name_the_key, fx_setup, fx_teardown),
-		cmocka_unit_test_setup_teardown(test_mmds_config, fx_setup, fx_teardown),
-		cmocka_unit_test_setup_teardown(test_load_from_path, fx_setup, fx_teardown),
-		cmocka_unit_test_setup_teardown(test_vm_config_is_a_config_file, fx_setup, fx_teardown),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_TEST_MAIN(
+	cmocka_unit_test_setup_teardown(test_full_document, fx_setup, fx_teardown),
+	cmocka_unit_test_setup_teardown(test_errors_name_the_key, fx_setup, fx_teardown),
+	cmocka_unit_test_setup_teardown(test_mmds_config, fx_setup, fx_teardown),
+	cmocka_unit_test_setup_teardown(test_load_from_path, fx_setup, fx_teardown),
+	cmocka_unit_test_setup_teardown(test_vm_config_is_a_config_file, fx_setup, fx_teardown))

@@ -10,6 +10,8 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "unit_main.h"
+
 #include "api/resource.h"
 #include "vmm/arch/x86_64/cpu_template.h"
 
@@ -352,16 +354,11 @@ static void test_snapshot_cpuid_check(void **state)
 	free(saved);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_parse_good),
-		cmocka_unit_test(test_parse_bad_fields),
-		cmocka_unit_test(test_bitmap_application),
-		cmocka_unit_test(test_static_templates_table),
-		cmocka_unit_test(test_vendor_check),
-		cmocka_unit_test(test_kvm_support_check),
-		cmocka_unit_test(test_snapshot_cpuid_check),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_TEST_MAIN(
+	cmocka_unit_test(test_parse_good),
+	cmocka_unit_test(test_parse_bad_fields),
+	cmocka_unit_test(test_bitmap_application),
+	cmocka_unit_test(test_static_templates_table),
+	cmocka_unit_test(test_vendor_check),
+	cmocka_unit_test(test_kvm_support_check),
+	cmocka_unit_test(test_snapshot_cpuid_check))

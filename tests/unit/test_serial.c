@@ -11,6 +11,8 @@
 #include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <cmocka.h>
+
+#include "unit_main.h"
 #include <jansson.h>
 
 #include "devices/serial.h"
@@ -388,20 +390,15 @@ static void test_loopback(void **state)
 	close(p[1]);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_tx_goes_to_fd),
-		cmocka_unit_test(test_dlab_and_scratch),
-		cmocka_unit_test(test_rx_and_interrupts),
-		cmocka_unit_test(test_rx_fifo_bounded),
-		cmocka_unit_test(test_rx_space_signal_after_refusal),
-		cmocka_unit_test(test_fcr_rx_clear_signals_space),
-		cmocka_unit_test(test_tx_to_stuck_reader_drops),
-		cmocka_unit_test(test_out_file_cap),
-		cmocka_unit_test(test_out_limit_only_for_files),
-		cmocka_unit_test(test_uart_metrics),
-		cmocka_unit_test(test_loopback),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_TEST_MAIN(
+	cmocka_unit_test(test_tx_goes_to_fd),
+	cmocka_unit_test(test_dlab_and_scratch),
+	cmocka_unit_test(test_rx_and_interrupts),
+	cmocka_unit_test(test_rx_fifo_bounded),
+	cmocka_unit_test(test_rx_space_signal_after_refusal),
+	cmocka_unit_test(test_fcr_rx_clear_signals_space),
+	cmocka_unit_test(test_tx_to_stuck_reader_drops),
+	cmocka_unit_test(test_out_file_cap),
+	cmocka_unit_test(test_out_limit_only_for_files),
+	cmocka_unit_test(test_uart_metrics),
+	cmocka_unit_test(test_loopback))

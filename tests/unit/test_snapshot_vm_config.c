@@ -9,6 +9,8 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "unit_main.h"
+
 #include "vmm/config.h"
 #include "vmm/snapshot/vm_config.h"
 
@@ -110,11 +112,6 @@ static void test_hostile_sections_refused(void **state)
 	}
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_round_trip_with_limiters),
-		cmocka_unit_test(test_hostile_sections_refused),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_TEST_MAIN(
+	cmocka_unit_test(test_round_trip_with_limiters),
+	cmocka_unit_test(test_hostile_sections_refused))

@@ -15,6 +15,8 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "unit_main.h"
+
 #include "devices/virtio/vsock.h"
 #include "devices/virtio/vsock_mux.h"
 #include "fakeq.h"
@@ -1099,40 +1101,35 @@ static void test_virtio_vsock_through_transport(void **state)
 	rmdir(dir);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_parse_connect),
-		cmocka_unit_test(test_parse_cli),
-		cmocka_unit_test(test_hdr_check),
-		cmocka_unit_test_setup_teardown(test_header_only_buffer_with_data_waiting, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_host_connect_data_close, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_host_connect_refused, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_host_bad_line, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_host_leaves_before_response, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_guest_connect, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_guest_connect_nobody_listens, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_guest_credit_limits_host_data, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_guest_overruns_credit, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_buffered_writes_and_credit_update, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_credit_update_meets_econnreset, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_reset_drops_everything, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_guest_never_answers_connect, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_host_never_sends_connect_line, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_guest_never_answers_shutdown, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_answered_in_time_is_kept, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_random_guest_packets, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_dev_config_and_features, dev_setup, dev_teardown),
-		cmocka_unit_test_setup_teardown(test_dev_request_waits_for_rx_buffers, dev_setup,
-		                                dev_teardown),
-		cmocka_unit_test_setup_teardown(test_dev_data_both_ways, dev_setup, dev_teardown),
-		cmocka_unit_test_setup_teardown(test_dev_malformed_chains, dev_setup, dev_teardown),
-		cmocka_unit_test_setup_teardown(test_dev_transport_reset_event, dev_setup, dev_teardown),
-		cmocka_unit_test_setup_teardown(test_dev_tx_endless_queue_yields_each_round, dev_setup,
-		                                dev_teardown),
-		cmocka_unit_test_setup_teardown(test_dev_shutdown_drained_by_slow_host, dev_setup,
-		                                dev_teardown),
-		cmocka_unit_test(test_virtio_vsock_through_transport),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_TEST_MAIN(
+	cmocka_unit_test(test_parse_connect),
+	cmocka_unit_test(test_parse_cli),
+	cmocka_unit_test(test_hdr_check),
+	cmocka_unit_test_setup_teardown(test_header_only_buffer_with_data_waiting, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_host_connect_data_close, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_host_connect_refused, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_host_bad_line, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_host_leaves_before_response, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_guest_connect, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_guest_connect_nobody_listens, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_guest_credit_limits_host_data, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_guest_overruns_credit, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_buffered_writes_and_credit_update, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_credit_update_meets_econnreset, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_reset_drops_everything, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_guest_never_answers_connect, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_host_never_sends_connect_line, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_guest_never_answers_shutdown, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_answered_in_time_is_kept, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_random_guest_packets, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_dev_config_and_features, dev_setup, dev_teardown),
+	cmocka_unit_test_setup_teardown(test_dev_request_waits_for_rx_buffers, dev_setup,
+	                                dev_teardown),
+	cmocka_unit_test_setup_teardown(test_dev_data_both_ways, dev_setup, dev_teardown),
+	cmocka_unit_test_setup_teardown(test_dev_malformed_chains, dev_setup, dev_teardown),
+	cmocka_unit_test_setup_teardown(test_dev_transport_reset_event, dev_setup, dev_teardown),
+	cmocka_unit_test_setup_teardown(test_dev_tx_endless_queue_yields_each_round, dev_setup,
+	                                dev_teardown),
+	cmocka_unit_test_setup_teardown(test_dev_shutdown_drained_by_slow_host, dev_setup,
+	                                dev_teardown),
+	cmocka_unit_test(test_virtio_vsock_through_transport))
