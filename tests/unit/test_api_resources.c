@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <cmocka.h>
 
+#include "api_fixture.h"
 #include "unit_main.h"
 
 #include <stdio.h>
@@ -303,40 +304,8 @@ static void test_router_errors(void **state)
 
 /* ---- apply: state rules on a VM that is not built (no KVM needed) ---- */
 
-struct fixture {
-	struct vmm vmm;
-	struct vm_config cfg;
-	struct metrics metrics;
-	struct api_target t;
-	char kernel[64];
-};
-
-static int fx_setup(void **state)
-{
-	struct fixture *f = calloc(1, sizeof(*f));
-	config_init(&f->cfg);
-	metrics_init(&f->metrics, NULL, NULL);
-	f->t = (struct api_target){ .vmm = &f->vmm, .cfg = &f->cfg, .metrics = &f->metrics, .instance_id = "t" };
-	snprintf(f->kernel, sizeof(f->kernel), "/tmp/husk-test-kernel-%d", (int)getpid());
-	FILE *k = fopen(f->kernel, "w");
-	fputs("not really a kernel", k);
-	fclose(k);
-	*state = f;
-	return 0;
-}
-
-static int fx_teardown(void **state)
-{
-	struct fixture *f = *state;
-	unlink(f->kernel);
-	metrics_close(&f->metrics);
-	config_free(&f->cfg);
-	free(f);
-	return 0;
-}
-
 /* Route + apply; returns the status, leaves the body in rep. */
-static int call(struct fixture *f, enum http_method m, const char *path, const char *body, struct api_reply *rep)
+static int call(struct api_fixture *f, enum http_method m, const char *path, const char *body, struct api_reply *rep)
 {
 	struct api_request r;
 	if (route(m, path, body, &r, rep) == 1) {
@@ -348,7 +317,7 @@ static int call(struct fixture *f, enum http_method m, const char *path, const c
 
 static void test_apply_preboot_then_postboot(void **state)
 {
-	struct fixture *f = *state;
+	struct api_fixture *f = *state;
 	struct api_reply rep = { 0, NULL };
 	char body[256];
 
@@ -367,17 +336,17 @@ static void test_apply_preboot_then_postboot(void **state)
 	assert_int_equal(call(f, HTTP_PUT, "/boot-source", "{\"kernel_image_path\": \"/nonexistent/k\"}", &rep), 400);
 	assert_fault(&rep, 400, "kernel_image_path");
 	assert_null(f->cfg.boot.kernel_image_path);
-	snprintf(body, sizeof(body), "{\"kernel_image_path\": \"%s\"}", f->kernel);
+	snprintf(body, sizeof(body), "{\"kernel_image_path\": \"%s\"}", f->file);
 	assert_int_equal(call(f, HTTP_PUT, "/boot-source", body, &rep), 204);
-	assert_string_equal(f->cfg.boot.kernel_image_path, f->kernel);
+	assert_string_equal(f->cfg.boot.kernel_image_path, f->file);
 
 	/* drives: one root only; the same id replaces */
-	snprintf(body, sizeof(body), "{\"drive_id\": \"a\", \"path_on_host\": \"%s\", \"is_root_device\": true}", f->kernel);
+	snprintf(body, sizeof(body), "{\"drive_id\": \"a\", \"path_on_host\": \"%s\", \"is_root_device\": true}", f->file);
 	assert_int_equal(call(f, HTTP_PUT, "/drives/a", body, &rep), 204);
-	snprintf(body, sizeof(body), "{\"drive_id\": \"b\", \"path_on_host\": \"%s\", \"is_root_device\": true}", f->kernel);
+	snprintf(body, sizeof(body), "{\"drive_id\": \"b\", \"path_on_host\": \"%s\", \"is_root_device\": true}", f->file);
 	assert_int_equal(call(f, HTTP_PUT, "/drives/b", body, &rep), 400);
 	assert_fault(&rep, 400, "is_root_device");
-	snprintf(body, sizeof(body), "{\"drive_id\": \"a\", \"path_on_host\": \"%s\", \"is_root_device\": false}", f->kernel);
+	snprintf(body, sizeof(body), "{\"drive_id\": \"a\", \"path_on_host\": \"%s\", \"is_root_device\": false}", f->file);
 	assert_int_equal(call(f, HTTP_PUT, "/drives/a", body, &rep), 204);
 	assert_int_equal(f->cfg.nr_drives, 1);
 	assert_false(f->cfg.drives[0].is_root_device);
@@ -423,7 +392,7 @@ static void test_apply_preboot_then_postboot(void **state)
  * next one, refused after start; a bad one changes nothing. */
 static void test_apply_cpu_config(void **state)
 {
-	struct fixture *f = *state;
+	struct api_fixture *f = *state;
 	struct api_reply rep = { 0, NULL };
 	const char *tmpl = "{\"cpuid_modifiers\": [{\"leaf\": \"0x80000001\", \"subleaf\": \"0x0\", \"flags\": 0,"
 	                   " \"modifiers\": [{\"register\": \"ecx\", \"bitmap\": \"0bxxxxxxxxxxxxxxxxxxxxxxxxx0xxxxxx\"}]}],"
@@ -467,7 +436,7 @@ static void test_apply_cpu_config(void **state)
 
 static void test_apply_balloon(void **state)
 {
-	struct fixture *f = *state;
+	struct api_fixture *f = *state;
 	struct api_reply rep = { 0, NULL };
 	assert_int_equal(call(f, HTTP_GET, "/balloon", NULL, &rep), 400);
 	assert_fault(&rep, 400, "No balloon");
@@ -500,7 +469,7 @@ static void test_apply_balloon(void **state)
 /* /mmds/config: fields checked, interfaces must exist, pre-boot only. */
 static void test_mmds_config(void **state)
 {
-	struct fixture *f = *state;
+	struct api_fixture *f = *state;
 	struct api_reply rep = { 0, NULL };
 	refused(HTTP_PUT, "/mmds/config", "{}", "network_interfaces");
 	refused(HTTP_PUT, "/mmds/config", "{\"network_interfaces\": []}", "network_interfaces");
@@ -536,7 +505,7 @@ static void test_mmds_config(void **state)
  * and the store as it was; any time, before and after boot. */
 static void test_mmds_data(void **state)
 {
-	struct fixture *f = *state;
+	struct api_fixture *f = *state;
 	struct api_reply rep = { 0, NULL };
 	mmds_init(&f->vmm.mmds, 64);
 	assert_int_equal(call(f, HTTP_GET, "/mmds", NULL, &rep), 200);
@@ -561,7 +530,7 @@ static void test_mmds_data(void **state)
 
 static void test_apply_instance_start_needs_kernel(void **state)
 {
-	struct fixture *f = *state;
+	struct api_fixture *f = *state;
 	struct api_reply rep = { 0, NULL };
 	/* nothing configured: refused before anything is built */
 	assert_int_equal(call(f, HTTP_PUT, "/actions", "{\"action_type\": \"InstanceStart\"}", &rep), 400);
@@ -581,7 +550,7 @@ static long long leaf(json_t *line, const char *group, const char *key)
 
 static void test_metrics_flush(void **state)
 {
-	struct fixture *f = *state;
+	struct api_fixture *f = *state;
 	struct api_reply rep = { 0, NULL };
 	char path[64], body[128], line[16384];
 	snprintf(path, sizeof(path), "/tmp/husk-test-metrics-%d", (int)getpid());
@@ -696,7 +665,7 @@ static const char *const fc_schema[] = {
 
 static void test_metrics_have_firecrackers_schema(void **state)
 {
-	struct fixture *f = *state;
+	struct api_fixture *f = *state;
 	char *text = metrics_line(&f->metrics);
 	json_t *o = js(text);
 	free(text);
@@ -775,7 +744,7 @@ static void test_rate_limiter_json(void **state)
  * has still replaces its item, a new one is refused by name. */
 static void test_items_up_to_the_limit(void **state)
 {
-	struct fixture *f = *state;
+	struct api_fixture *f = *state;
 	struct api_reply rep = { 0, NULL };
 	char path[64], body[160];
 	for (int i = 0; i <= CONFIG_MAX_NETS; i++) {
