@@ -88,7 +88,9 @@ struct api_snapshot_load {
 	bool clock_realtime;
 	int nr_overrides;
 	struct api_net_override overrides[CONFIG_MAX_NETS];
-	char *vsock_uds_override;
+	/* the device overrides (a resource's load_override_key -> its
+	 * value, checked), or NULL */
+	json_t *device_overrides;
 	/* husk-only "working_set" (vmm/snapshot/working_set.h) */
 	char *ws_file;
 	uint32_t ws_record_ms;
@@ -106,7 +108,9 @@ struct api_request {
 		struct api_drive_patch drive_patch;
 		struct net_config net;
 		struct api_net_patch net_patch;
-		struct vsock_config vsock;
+		/* a device kind's own configuration struct (config_device),
+		 * malloc'd: its resource's parse makes it, store takes it */
+		void *device_config;
 		struct api_entropy entropy;
 		struct api_logger logger;
 		struct api_metrics metrics;

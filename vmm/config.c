@@ -47,7 +47,10 @@ void config_free_devices(struct vm_config *c)
 	for (int i = 0; i < c->nr_nets; i++)
 		net_config_free(&c->nets[i]);
 	c->nr_nets = 0;
-	vsock_config_free(&c->vsock);
+	for (int i = 0; i < CONFIG_MAX_DEVICE_KINDS; i++)
+		if (c->devices[i].owner)
+			c->devices[i].free_cfg(c->devices[i].cfg);
+	memset(c->devices, 0, sizeof(c->devices));
 	c->entropy = false;
 	memset(&c->entropy_rate_limiter, 0, sizeof(c->entropy_rate_limiter));
 	memset(&c->balloon, 0, sizeof(c->balloon));
@@ -61,7 +64,7 @@ void config_move_devices(struct vm_config *dst, struct vm_config *src)
 	dst->nr_drives = src->nr_drives;
 	memcpy(dst->nets, src->nets, sizeof(dst->nets));
 	dst->nr_nets = src->nr_nets;
-	dst->vsock = src->vsock;
+	memcpy(dst->devices, src->devices, sizeof(dst->devices));
 	dst->entropy = src->entropy;
 	dst->entropy_rate_limiter = src->entropy_rate_limiter;
 	dst->balloon = src->balloon;
@@ -71,7 +74,7 @@ void config_move_devices(struct vm_config *dst, struct vm_config *src)
 	src->nr_drives = 0;
 	memset(src->nets, 0, sizeof(src->nets));
 	src->nr_nets = 0;
-	memset(&src->vsock, 0, sizeof(src->vsock));
+	memset(src->devices, 0, sizeof(src->devices));
 	memset(&src->mmds, 0, sizeof(src->mmds));
 	config_free_devices(src);
 }

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "api/resource.h"
+#include "devices/virtio/vsock.h"
 #include "vmm/metrics.h"
 #include "vmm/vmm.h"
 
@@ -198,7 +199,7 @@ static void test_small_resources(void **state)
 	(void)state;
 	struct api_request r;
 	accepted(HTTP_PUT, "/vsock", "{\"guest_cid\": 3, \"uds_path\": \"/tmp/v.sock\"}", &r);
-	assert_int_equal(r.vsock.guest_cid, 3);
+	assert_int_equal(((struct vsock_config *)r.device_config)->guest_cid, 3);
 	api_request_free(&r);
 	refused(HTTP_PUT, "/vsock", "{\"guest_cid\": 2, \"uds_path\": \"/tmp/v.sock\"}", "guest_cid: must be an integer in 3..");
 	refused(HTTP_PUT, "/vsock", "{\"guest_cid\": 3, \"uds_path\": \"/v\", \"port\": 1}", "unknown field `port`");
@@ -243,6 +244,19 @@ static void test_small_resources(void **state)
 	api_request_free(&r);
 	refused(HTTP_PUT, "/snapshot/load", "{\"snapshot_path\": \"/s\", \"mem_backend\": {\"backend_type\": \"Disk\","
 	                                    " \"backend_path\": \"/u\"}}", "mem_backend: backend_type");
+	/* a device's override is its resource's key, checked by it */
+	accepted(HTTP_PUT, "/snapshot/load", "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\","
+	                                     " \"vsock_override\": {\"uds_path\": \"/c.sock\"}}", &r);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(r.snap_load.device_overrides,
+	                                                                      "vsock_override"), "uds_path")),
+	                    "/c.sock");
+	api_request_free(&r);
+	refused(HTTP_PUT, "/snapshot/load", "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\","
+	        " \"vsock_override\": {\"uds\": \"/c\"}}", "vsock_override: unknown field `uds`");
+	refused(HTTP_PUT, "/snapshot/load", "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\","
+	        " \"vsock_override\": {}}", "vsock_override: missing field `uds_path`");
+	refused(HTTP_PUT, "/snapshot/load", "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\","
+	        " \"pmem_override\": {}}", "unknown field `pmem_override`");
 	accepted(HTTP_PUT, "/serial", "{\"serial_out_path\": \"/tmp/s\"}", &r);
 	assert_string_equal(r.serial_out_path, "/tmp/s");
 	api_request_free(&r);
@@ -375,7 +389,7 @@ static void test_apply_preboot_then_postboot(void **state)
 	assert_int_equal(f->cfg.machine.vcpu_count, 3);
 	assert_int_equal(call(f, HTTP_PUT, "/boot-source", body, &rep), 400);
 	assert_int_equal(call(f, HTTP_PUT, "/vsock", "{\"guest_cid\": 3, \"uds_path\": \"/v\"}", &rep), 400);
-	assert_false(f->cfg.vsock.set);
+	assert_null(vsock_config_of(&f->cfg));
 	assert_int_equal(call(f, HTTP_PUT, "/actions", "{\"action_type\": \"InstanceStart\"}", &rep), 400);
 	assert_fault(&rep, 400, "already started");
 	assert_int_equal(call(f, HTTP_PATCH, "/drives/zz", "{\"drive_id\": \"zz\"}", &rep), 400);

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "api/resource.h"
+#include "devices/virtio/vsock.h"
 #include "vmm/config_file.h"
 #include "vmm/metrics.h"
 #include "vmm/vmm.h"
@@ -67,8 +68,8 @@ static void test_full_document(void **state)
 	assert_string_equal(f->cfg.drives[1].drive_id, "data");
 	assert_true(f->cfg.drives[0].is_root_device && f->cfg.drives[0].is_read_only);
 	assert_int_equal(f->cfg.nr_nets, 1);
-	assert_true(f->cfg.vsock.set);
-	assert_int_equal(f->cfg.vsock.guest_cid, 3);
+	assert_non_null(vsock_config_of(&f->cfg));
+	assert_int_equal(vsock_config_of(&f->cfg)->guest_cid, 3);
 	assert_true(f->cfg.entropy);
 	assert_false(f->cfg.mmds.set);
 }

@@ -11,6 +11,9 @@
 
 #include "unit_main.h"
 
+#include <jansson.h>
+
+#include "devices/virtio/vsock.h"
 #include "vmm/config.h"
 #include "vmm/snapshot/vm_config.h"
 
@@ -66,6 +69,54 @@ static void test_round_trip_with_limiters(void **state)
 	config_free(&b);
 }
 
+/* Apply json with overrides (a JSON text) onto a fresh config: the result. */
+static int apply_with(const char *json, const char *overrides, struct vm_config *out, char *err, size_t errlen)
+{
+	json_t *ov = json_loads(overrides, 0, NULL);
+	assert_non_null(ov);
+	struct snapshot_load_params p = { .device_overrides = ov };
+	config_init(out);
+	int ret = snapshot_vm_config_apply((const uint8_t *)json, strlen(json), out, &p, err, errlen);
+	json_decref(ov);
+	return ret;
+}
+
+/* A clone's own vsock socket: "vsock_override" re-points the restored
+ * device's uds_path (its resource's load_override_apply) and keeps its
+ * CID; refused, naming the key, when the snapshot has no vsock or the key
+ * is no device's override. */
+static void test_device_overrides(void **state)
+{
+	(void)state;
+	struct vm_config a, b;
+	char *json = NULL, err[256] = "";
+	fill(&a);
+	struct vsock_config *v = calloc(1, sizeof(*v));
+	*v = (struct vsock_config){ .guest_cid = 7, .uds_path = strdup("/tmp/orig.sock") };
+	assert_int_equal(vsock_config_set(&a, v), 0);
+	assert_int_equal(snapshot_vm_config_encode(&a, &json), 0);
+	assert_int_equal(apply_with(json, "{\"vsock_override\": {\"uds_path\": \"/tmp/clone.sock\"}}", &b, err,
+	                            sizeof(err)), 0);
+	assert_non_null(vsock_config_of(&b));
+	assert_int_equal(vsock_config_of(&b)->guest_cid, 7);
+	assert_string_equal(vsock_config_of(&b)->uds_path, "/tmp/clone.sock");
+	config_free(&b);
+	assert_int_equal(apply_with(json, "{\"pmem_override\": {}}", &b, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "pmem_override"));
+	config_free(&b);
+	free(json);
+	config_free(&a);
+	/* a snapshot without a vsock */
+	fill(&a);
+	assert_int_equal(snapshot_vm_config_encode(&a, &json), 0);
+	assert_int_equal(apply_with(json, "{\"vsock_override\": {\"uds_path\": \"/v\"}}", &b, err, sizeof(err)),
+	                 -EINVAL);
+	assert_string_equal(err, "vsock_override: the snapshot has no vsock device");
+	config_free(&b);
+	free(json);
+	config_free(&a);
+}
+
 static void test_hostile_sections_refused(void **state)
 {
 	(void)state;
@@ -114,4 +165,5 @@ static void test_hostile_sections_refused(void **state)
 
 UNIT_TEST_MAIN(
 	cmocka_unit_test(test_round_trip_with_limiters),
+	cmocka_unit_test(test_device_overrides),
 	cmocka_unit_test(test_hostile_sections_refused))

@@ -9,6 +9,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <jansson.h>
+
 #include "api/resource.h"
 #include "vmm/cli.h"
 #include "vmm/cli_vm.h"
@@ -46,9 +48,21 @@ struct cli_load {
 	struct snapshot_net_override ov[CONFIG_MAX_NETS];
 	unsigned nr_ov;
 	const char *mem_file, *uffd_sock;
+	json_t *overrides; /* the devices', or NULL */
 };
 
 #define PROG "husk snapshot load"
+
+/* A device override, as the load body's key: value would give it. */
+static int cli_override(struct cli_load *l, const char *key, json_t *value)
+{
+	if (!l->overrides)
+		l->overrides = json_object();
+	if (!l->overrides || !value || json_object_set_new(l->overrides, key, value) < 0)
+		return -ENOMEM;
+	l->p.device_overrides = l->overrides;
+	return 0;
+}
 
 static int cli_net_override(struct cli_load *l, char *arg)
 {
@@ -76,7 +90,11 @@ static int cli_load_option(int c, char *arg, void *load)
 		if (cli_net_override(l, arg) < 0)
 			return cli_error(PROG, "--net-override wants IFACE_ID=TAP (at most 8), got '%s'", arg);
 		break;
-	case O_VSOCK: l->p.vsock_uds_override = arg; break;
+	case O_VSOCK:
+		/* as the API's "vsock_override" */
+		if (cli_override(l, "vsock_override", json_pack("{s:s}", "uds_path", arg)) < 0)
+			return cli_error(PROG, "%s", "out of memory");
+		break;
 	}
 	return 0;
 }
@@ -131,7 +149,9 @@ static int cli_load(int argc, char **argv)
 	static const struct cli_vm_cmd load = { .parse = cli_load_parse, .start = cli_load_start };
 	struct cli_load l;
 	memset(&l, 0, sizeof(l));
-	return cli_vm_main(&load, argc, argv, &l);
+	int code = cli_vm_main(&load, argc, argv, &l);
+	json_decref(l.overrides);
+	return code;
 }
 
 int snapshot_cli_main(int argc, char **argv)

@@ -42,6 +42,8 @@ struct snapshot_net_override {
 	const char *host_dev_name;
 };
 
+struct json_t;
+
 struct snapshot_load_params {
 	const char *snapshot_path;
 	enum snapshot_mem_backend mem_backend;
@@ -55,7 +57,9 @@ struct snapshot_load_params {
 	bool clock_realtime;
 	const struct snapshot_net_override *net_overrides;
 	unsigned nr_net_overrides;
-	const char *vsock_uds_override; /* NULL: the snapshot's socket path */
+	/* the devices' overrides: an object of a resource's load_override_key
+	 * -> its value (api/resource.h), or NULL */
+	const struct json_t *device_overrides;
 	struct ws_params ws; /* husk-only working-set prefetch; ws.file NULL: off */
 };
 

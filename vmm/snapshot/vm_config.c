@@ -110,18 +110,7 @@ static int vmcfg_apply_overrides(struct vm_config *cfg, const struct snapshot_lo
 		free(cfg->nets[i].host_dev_name);
 		cfg->nets[i].host_dev_name = name;
 	}
-	if (p->vsock_uds_override) {
-		if (!cfg->vsock.set) {
-			snprintf(err, errlen, "vsock_override: the snapshot has no vsock device");
-			return -EINVAL;
-		}
-		char *path = strdup(p->vsock_uds_override);
-		if (!path)
-			return -ENOMEM;
-		free(cfg->vsock.uds_path);
-		cfg->vsock.uds_path = path;
-	}
-	return 0;
+	return api_resources_load_overrides(cfg, p->device_overrides, err, errlen);
 }
 
 int snapshot_vm_config_apply(const uint8_t *data, size_t len, struct vm_config *cfg,
