@@ -55,8 +55,8 @@ struct api_resource {
 	 * configures it (vmm_attach). The VMM attaches these in list order,
 	 * which is their virtio-mmio slot order. */
 	int (*attach)(struct vmm *vmm, const struct vm_config *c);
-	/* a device a snapshot load can re-point (Firecracker's
-	 * "vsock_override"): its key in the load body; check refuses a bad
+	/* a device a snapshot load can re-point (one of Firecracker's
+	 * "<device>_override" keys): its key in the load body; check refuses a bad
 	 * value when the request is parsed (e naming the field), apply puts
 	 * it onto the restored configuration c (-EINVAL with err when c has
 	 * no such device) */

@@ -85,7 +85,7 @@ static void load_allowed(const char **out, size_t cap, const char *const *own, s
 	out[n] = NULL;
 }
 
-/* The devices' overrides ("vsock_override"), each checked by its resource
+/* The devices' overrides (their resources' load_override_key), each checked by its resource
  * and kept for the load to apply. */
 static int device_overrides_parse(const json_t *o, struct api_snapshot_load *out, struct api_err *e)
 {

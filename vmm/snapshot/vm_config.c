@@ -47,7 +47,7 @@ static int vmcfg_store(const struct api_resource *res, const json_t *o, struct v
 	return ret;
 }
 
-/* A device resource's value: an array of items (drives), or one (vsock). */
+/* A device resource's value: an array of items (drives), or one device. */
 static int vmcfg_decode_resource(const struct api_resource *res, const json_t *v, struct vm_config *cfg,
                                  char *err, size_t errlen)
 {
