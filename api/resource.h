@@ -63,6 +63,11 @@ struct api_resource {
 	const char *load_override_key;
 	int (*load_override_check)(const json_t *v, struct api_err *e);
 	int (*load_override_apply)(struct vm_config *c, const json_t *v, char *err, size_t errlen);
+	/* its `husk snapshot load` option (name without "--", usage), the
+	 * command-line form of the override: its value for arg, NULL when
+	 * out of memory (then checked by load_override_check) */
+	const char *load_cli_name, *load_cli_usage;
+	json_t *(*load_cli_override)(const char *arg);
 	const struct cli_opt *const *cli_opts; /* NULL-terminated, or NULL */
 	/* a device's group in the metrics line, or NULL */
 	const struct metrics_device_group *metrics_group;

@@ -109,6 +109,11 @@ static int vsock_override_apply(struct vm_config *c, const json_t *v, char *err,
 	return 0;
 }
 
+static json_t *vsock_override_from_cli(const char *path)
+{
+	return json_pack("{s:s}", "uds_path", path);
+}
+
 static void vsock_metrics(json_t *g, json_t *total, const void *dev)
 {
 	const struct vsock_stats *s = &((const struct vsock *)dev)->dev.mux.stats;
@@ -138,6 +143,7 @@ const struct api_resource api_res_vsock = {
 	.key = "vsock", .to_json = vsock_json, .store = vsock_store,
 	.attach = vsock_attach, .load_override_key = "vsock_override",
 	.load_override_check = vsock_override_check, .load_override_apply = vsock_override_apply,
+	.load_cli_name = "vsock-uds", .load_cli_usage = "[--vsock-uds PATH]", .load_cli_override = vsock_override_from_cli,
 	.cli_opts = (const struct cli_opt *const[]){ &vsock_cli_opt, NULL },
 	.metrics_group = &vsock_group,
 };

@@ -21,15 +21,19 @@
 
 static void load_usage(FILE *f)
 {
+	fprintf(f, "usage: husk snapshot load --snapshot PATH (--mem-file PATH | --uffd-sock PATH)\n"
+	           "                          [--resume] [--enable-diff] [--serial-out PATH] [--serial-out-limit MiB]\n"
+	           "                          [--net-override IFACE_ID=TAP]...");
+	for (int i = 0; api_resources[i]; i++)
+		if (api_resources[i]->load_cli_usage)
+			fprintf(f, " %s", api_resources[i]->load_cli_usage);
 	fprintf(f,
-	        "usage: husk snapshot load --snapshot PATH (--mem-file PATH | --uffd-sock PATH)\n"
-	        "                          [--resume] [--enable-diff] [--serial-out PATH] [--serial-out-limit MiB]\n"
-	        "                          [--net-override IFACE_ID=TAP]... [--vsock-uds PATH]\n"
-	        "                          " CLI_COMMON_USAGE "\n"
+	        "\n                          " CLI_COMMON_USAGE "\n"
 	        "  Restores the snapshot into this process and runs it until the guest\n"
 	        "  exits (without --resume the VM stays paused: useful only to check a\n"
 	        "  snapshot loads). Devices come from the snapshot; a clone gets its own\n"
-	        "  tap with --net-override and its own vsock socket with --vsock-uds.\n"
+	        "  tap with --net-override and its own host sockets with the options\n"
+	        "  after it, as the API's <device>_override keys.\n"
 	        "       husk snapshot create --api-sock PATH --snapshot PATH --mem-file PATH\n"
 	        "                            [--type Full|Diff] [--keep-paused]\n"
 	        "  Pauses the VM of a running husk through its API socket, snapshots it,\n"
@@ -74,7 +78,26 @@ static int cli_net_override(struct cli_load *l, char *arg)
 	return 0;
 }
 
-enum { O_SNAP = 1, O_MEM, O_UFFD, O_RESUME, O_DIFF, O_NET, O_VSOCK };
+/* O_DEVICE + i: the load option of api_resources[i] */
+enum { O_SNAP = 1, O_MEM, O_UFFD, O_RESUME, O_DIFF, O_NET, O_DEVICE = 0x40 };
+
+/* A device's load option: its resource's override, checked as the API's. */
+static int cli_device_override(struct cli_load *l, const struct api_resource *res, const char *arg)
+{
+	struct api_err e = { "" };
+	char msg[sizeof(e.msg) + 64];
+	json_t *v = res->load_cli_override(arg);
+	if (!v)
+		return cli_error(PROG, "%s", "out of memory");
+	if (res->load_override_check(v, &e) < 0) {
+		json_decref(v);
+		snprintf(msg, sizeof(msg), "--%s: %s", res->load_cli_name, e.msg);
+		return cli_error(PROG, "%s", msg);
+	}
+	if (cli_override(l, res->load_override_key, v) < 0)
+		return cli_error(PROG, "%s", "out of memory");
+	return 0;
+}
 
 /* One option of husk snapshot load; 0, or the exit code of a bad one. */
 static int cli_load_option(int c, char *arg, void *load)
@@ -90,29 +113,29 @@ static int cli_load_option(int c, char *arg, void *load)
 		if (cli_net_override(l, arg) < 0)
 			return cli_error(PROG, "--net-override wants IFACE_ID=TAP (at most 8), got '%s'", arg);
 		break;
-	case O_VSOCK:
-		/* as the API's "vsock_override" */
-		if (cli_override(l, "vsock_override", json_pack("{s:s}", "uds_path", arg)) < 0)
-			return cli_error(PROG, "%s", "out of memory");
-		break;
 	}
+	if (c >= O_DEVICE)
+		return cli_device_override(l, api_resources[c - O_DEVICE], arg);
 	return 0;
 }
 
 static int cli_load_parse(int argc, char **argv, struct vm_config *cfg, void *load)
 {
 	struct cli_load *l = load;
-	static const struct option own[] = {
+	struct option own[32] = {
 		CLI_ARG("snapshot", O_SNAP),
 		CLI_ARG("mem-file", O_MEM),
 		CLI_ARG("uffd-sock", O_UFFD),
 		CLI_FLAG("resume", O_RESUME),
 		CLI_FLAG("enable-diff", O_DIFF),
 		CLI_ARG("net-override", O_NET),
-		CLI_ARG("vsock-uds", O_VSOCK),
 	};
+	size_t n_own = O_NET;
+	for (int i = 0; api_resources[i] && n_own < sizeof(own) / sizeof(own[0]); i++)
+		if (api_resources[i]->load_cli_name)
+			own[n_own++] = (struct option)CLI_ARG(api_resources[i]->load_cli_name, O_DEVICE + i);
 	/* the guest's console, as husk run's (--serial-out, --serial-out-limit) */
-	const struct cli_cmd cmd = { .prog = PROG, .own = own, .n_own = sizeof(own) / sizeof(own[0]),
+	const struct cli_cmd cmd = { .prog = PROG, .own = own, .n_own = n_own,
 	                             .own_option = cli_load_option, .usage = load_usage,
 	                             .table = api_resource_by_path("/serial")->cli_opts };
 	int code = cli_parse(&cmd, argc, argv, l, cfg);
