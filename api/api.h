@@ -51,10 +51,6 @@ struct api_net_patch {
 	struct rate_limiter_config rx, tx;
 };
 
-struct api_entropy {
-	struct rate_limiter_config rate_limiter;
-};
-
 struct api_logger {
 	char *log_path;
 	bool has_level, has_show_level, has_show_origin;
@@ -111,7 +107,6 @@ struct api_request {
 		/* a device kind's own configuration struct (config_device),
 		 * malloc'd: its resource's parse makes it, store takes it */
 		void *device_config;
-		struct api_entropy entropy;
 		struct api_logger logger;
 		struct api_metrics metrics;
 		enum api_action action;

@@ -51,8 +51,6 @@ void config_free_devices(struct vm_config *c)
 		if (c->devices[i].owner)
 			c->devices[i].free_cfg(c->devices[i].cfg);
 	memset(c->devices, 0, sizeof(c->devices));
-	c->entropy = false;
-	memset(&c->entropy_rate_limiter, 0, sizeof(c->entropy_rate_limiter));
 	memset(&c->balloon, 0, sizeof(c->balloon));
 	config_mmds_free(&c->mmds);
 }
@@ -65,8 +63,6 @@ void config_move_devices(struct vm_config *dst, struct vm_config *src)
 	memcpy(dst->nets, src->nets, sizeof(dst->nets));
 	dst->nr_nets = src->nr_nets;
 	memcpy(dst->devices, src->devices, sizeof(dst->devices));
-	dst->entropy = src->entropy;
-	dst->entropy_rate_limiter = src->entropy_rate_limiter;
 	dst->balloon = src->balloon;
 	dst->mmds = src->mmds;
 	/* src keeps nothing it could free twice */

@@ -175,8 +175,6 @@ struct vm_config {
 	/* the kinds configured through config_device_set, in no order */
 	struct config_device devices[CONFIG_MAX_DEVICE_KINDS];
 	struct mmds_config mmds;
-	bool entropy;
-	struct rate_limiter_config entropy_rate_limiter;
 	struct balloon_config balloon;
 	/* the metrics file in force (PUT /metrics, --metrics-path), for GET
 	 * /vm/config; struct metrics owns it. NULL: none */
@@ -202,8 +200,8 @@ void *config_device(const struct vm_config *c, const void *owner);
 /* Make cfg owner's configuration (freeing the one before). -ENOSPC when
  * every slot is taken: cfg is then still the caller's. */
 int config_device_set(struct vm_config *c, const void *owner, void *cfg, void (*free_cfg)(void *cfg));
-/* The devices (drives, interfaces, the config_device kinds, entropy,
- * balloon, MMDS's configuration): free them, or move src's into dst,
+/* The devices (drives, interfaces, the config_device kinds, balloon,
+ * MMDS's configuration): free them, or move src's into dst,
  * whose own are freed (src is left with none). */
 void config_free_devices(struct vm_config *c);
 void config_move_devices(struct vm_config *dst, struct vm_config *src);

@@ -264,7 +264,8 @@ static void seed_vm_config(struct fx *f, struct snap_writer *w)
 	*v = (struct vsock_config){ .guest_cid = 3, .uds_path = strdup("/tmp/v.sock") };
 	if (vsock_config_set(&cfg, v) < 0)
 		abort();
-	cfg.entropy = true;
+	if (rng_config_set(&cfg, calloc(1, sizeof(struct rng_config))) < 0)
+		abort();
 	if (snapshot_vm_config_encode(&cfg, &json) < 0)
 		abort();
 	snap_writer_add(w, SNAP_SEC_VM_CONFIG, 0, json, strlen(json));

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "api/resource.h"
+#include "devices/virtio/rng.h"
 #include "devices/virtio/vsock.h"
 #include "vmm/config_file.h"
 #include "vmm/metrics.h"
@@ -70,7 +71,7 @@ static void test_full_document(void **state)
 	assert_int_equal(f->cfg.nr_nets, 1);
 	assert_non_null(vsock_config_of(&f->cfg));
 	assert_int_equal(vsock_config_of(&f->cfg)->guest_cid, 3);
-	assert_true(f->cfg.entropy);
+	assert_non_null(rng_config_of(&f->cfg));
 	assert_false(f->cfg.mmds.set);
 }
 

@@ -13,6 +13,7 @@
 
 #include <jansson.h>
 
+#include "devices/virtio/rng.h"
 #include "devices/virtio/vsock.h"
 #include "vmm/config.h"
 #include "vmm/snapshot/vm_config.h"
@@ -28,8 +29,10 @@ static void fill(struct vm_config *c)
 	c->nets[0] = (struct net_config){ .iface_id = strdup("eth0"), .host_dev_name = strdup("tap0"),
 		                          .has_mac = true, .guest_mac = { 6, 0, 0xac, 0x10, 0, 2 } };
 	c->nets[0].tx_rate_limiter.bandwidth = (struct token_bucket_config){ true, 1 << 20, 0, 1000 };
-	c->entropy = true;
-	c->entropy_rate_limiter.bandwidth = (struct token_bucket_config){ true, 4096, 0, 50 };
+	struct rng_config *rng = calloc(1, sizeof(*rng));
+	assert_non_null(rng);
+	rng->rate_limiter.bandwidth = (struct token_bucket_config){ true, 4096, 0, 50 };
+	assert_int_equal(rng_config_set(c, rng), 0);
 	c->mmds = (struct mmds_config){ .set = true, .version = 2, .ipv4 = 0xa9fe0102, .imds_compat = true,
 	                                .nr_ifaces = 1, .ifaces = { strdup("eth0") } };
 }
@@ -55,8 +58,8 @@ static void test_round_trip_with_limiters(void **state)
 	assert_true(b.nets[0].tx_rate_limiter.bandwidth.set);
 	assert_int_equal(b.nets[0].tx_rate_limiter.bandwidth.size, 1 << 20);
 	assert_false(b.nets[0].rx_rate_limiter.bandwidth.set || b.nets[0].rx_rate_limiter.ops.set);
-	assert_true(b.entropy);
-	assert_int_equal(b.entropy_rate_limiter.bandwidth.refill_time_ms, 50);
+	assert_non_null(rng_config_of(&b));
+	assert_int_equal(rng_config_of(&b)->rate_limiter.bandwidth.refill_time_ms, 50);
 	/* MMDS's configuration travels with the devices */
 	assert_true(b.mmds.set);
 	assert_int_equal(b.mmds.version, 2);

@@ -24,6 +24,7 @@
 
 #include "devices/virtio/blk.h"
 #include "devices/virtio/net.h"
+#include "devices/virtio/rng.h"
 #include "devices/virtio/vsock.h"
 #include "vmm/cli.h"
 #include "vmm/config.h"
@@ -112,7 +113,7 @@ static int host_parse(int argc, char **argv, struct host *h, struct vm_config *c
 		{ "then", required_argument, NULL, O_THEN }, { NULL, 0, NULL, 0 },
 	};
 	const char *what = NULL;
-	char vsock_err[128];
+	char opt_err[128];
 	int c;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
@@ -130,13 +131,17 @@ static int host_parse(int argc, char **argv, struct host *h, struct vm_config *c
 			cfg->nr_nets++;
 			break;
 		case O_VSOCK:
-			/* husk run's own --vsock */
-			if (vsock_cli_opt.apply(optarg, cfg, vsock_err, sizeof(vsock_err)) < 0) {
-				what = vsock_err;
+			if (vsock_cli_opt.apply(optarg, cfg, opt_err, sizeof(opt_err)) < 0) {
+				what = opt_err;
 				goto bad;
 			}
 			break;
-		case O_RNG: cfg->entropy = true; break;
+		case O_RNG:
+			if (rng_cli_opt.apply(NULL, cfg, opt_err, sizeof(opt_err)) < 0) {
+				what = opt_err;
+				goto bad;
+			}
+			break;
 		case O_DIRTY: cfg->machine.track_dirty_pages = true; break;
 		case O_AT: h->shot[0].at = optarg; break;
 		case O_SNAP: h->shot[0].p.snapshot_path = optarg; break;
