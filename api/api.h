@@ -70,11 +70,6 @@ struct api_snapshot_create {
 	char *mem_file_path;
 };
 
-struct api_net_override {
-	char *iface_id;
-	char *host_dev_name;
-};
-
 struct api_snapshot_load {
 	char *snapshot_path;
 	enum snapshot_mem_backend backend;
@@ -82,8 +77,6 @@ struct api_snapshot_load {
 	bool enable_diff_snapshots;
 	bool resume_vm;
 	bool clock_realtime;
-	int nr_overrides;
-	struct api_net_override overrides[CONFIG_MAX_NETS];
 	/* the device overrides (a resource's load_override_key -> its
 	 * value, checked), or NULL */
 	json_t *device_overrides;

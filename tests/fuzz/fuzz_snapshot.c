@@ -150,10 +150,9 @@ static void vm_config_apply(const struct snap_file *sf)
 	if (!s)
 		return;
 	struct vm_config cfg;
-	struct snapshot_net_override ov = { "eth0", "tap9" };
-	json_t *overrides = json_pack("{s:{s:s}}", "vsock_override", "uds_path", "/v");
-	struct snapshot_load_params p = { .net_overrides = &ov, .nr_net_overrides = 1,
-	                                  .device_overrides = overrides };
+	json_t *overrides = json_pack("{s:[{s:s, s:s}], s:{s:s}}", "network_overrides", "iface_id", "eth0",
+	                              "host_dev_name", "tap9", "vsock_override", "uds_path", "/v");
+	struct snapshot_load_params p = { .device_overrides = overrides };
 	char err[256];
 	config_init(&cfg);
 	snapshot_vm_config_apply(s->data, (size_t)s->len, &cfg, &p, err, sizeof(err));

@@ -257,6 +257,10 @@ static void test_small_resources(void **state)
 	        " \"vsock_override\": {}}", "vsock_override: missing field `uds_path`");
 	refused(HTTP_PUT, "/snapshot/load", "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\","
 	        " \"pmem_override\": {}}", "unknown field `pmem_override`");
+	refused(HTTP_PUT, "/snapshot/load", "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\","
+	        " \"network_overrides\": {}}", "network_overrides: must be an array");
+	refused(HTTP_PUT, "/snapshot/load", "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\","
+	        " \"network_overrides\": [{\"iface_id\": \"eth0\"}]}", "network_overrides: missing field `host_dev_name`");
 	accepted(HTTP_PUT, "/serial", "{\"serial_out_path\": \"/tmp/s\"}", &r);
 	assert_string_equal(r.serial_out_path, "/tmp/s");
 	api_request_free(&r);

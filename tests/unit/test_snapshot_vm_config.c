@@ -84,10 +84,11 @@ static int apply_with(const char *json, const char *overrides, struct vm_config 
 	return ret;
 }
 
-/* A clone's own vsock socket: "vsock_override" re-points the restored
- * device's uds_path (its resource's load_override_apply) and keeps its
- * CID; refused, naming the key, when the snapshot has no vsock or the key
- * is no device's override. */
+/* A clone's own vsock socket and taps: "vsock_override" re-points the
+ * restored device's uds_path (its resource's load_override_apply) and
+ * keeps its CID, "network_overrides" an interface's tap; refused, naming
+ * the key, when the snapshot has no such device or the key is no
+ * device's override. */
 static void test_device_overrides(void **state)
 {
 	(void)state;
@@ -103,6 +104,16 @@ static void test_device_overrides(void **state)
 	assert_non_null(vsock_config_of(&b));
 	assert_int_equal(vsock_config_of(&b)->guest_cid, 7);
 	assert_string_equal(vsock_config_of(&b)->uds_path, "/tmp/clone.sock");
+	config_free(&b);
+	/* a clone's own tap, by interface id */
+	assert_int_equal(apply_with(json, "{\"network_overrides\": [{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap9\"}]}",
+	                            &b, err, sizeof(err)), 0);
+	assert_string_equal(b.nets[0].host_dev_name, "tap9");
+	assert_string_equal(b.nets[0].iface_id, "eth0");
+	config_free(&b);
+	assert_int_equal(apply_with(json, "{\"network_overrides\": [{\"iface_id\": \"eth1\", \"host_dev_name\": \"t\"}]}",
+	                            &b, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "network_overrides: the snapshot has no interface 'eth1'");
 	config_free(&b);
 	assert_int_equal(apply_with(json, "{\"pmem_override\": {}}", &b, err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "pmem_override"));

@@ -23,7 +23,7 @@ static void load_usage(FILE *f)
 {
 	fprintf(f, "usage: husk snapshot load --snapshot PATH (--mem-file PATH | --uffd-sock PATH)\n"
 	           "                          [--resume] [--enable-diff] [--serial-out PATH] [--serial-out-limit MiB]\n"
-	           "                          [--net-override IFACE_ID=TAP]...");
+	           "                         ");
 	for (int i = 0; api_resources[i]; i++)
 		if (api_resources[i]->load_cli_usage)
 			fprintf(f, " %s", api_resources[i]->load_cli_usage);
@@ -32,8 +32,8 @@ static void load_usage(FILE *f)
 	        "  Restores the snapshot into this process and runs it until the guest\n"
 	        "  exits (without --resume the VM stays paused: useful only to check a\n"
 	        "  snapshot loads). Devices come from the snapshot; a clone gets its own\n"
-	        "  tap with --net-override and its own host sockets with the options\n"
-	        "  after it, as the API's <device>_override keys.\n"
+	        "  taps and host sockets with the device options above, as the\n"
+	        "  overrides of PUT /snapshot/load.\n"
 	        "       husk snapshot create --api-sock PATH --snapshot PATH --mem-file PATH\n"
 	        "                            [--type Full|Diff] [--keep-paused]\n"
 	        "  Pauses the VM of a running husk through its API socket, snapshots it,\n"
@@ -49,53 +49,46 @@ static unsigned long long cli_mono_us(void)
 
 struct cli_load {
 	struct snapshot_load_params p;
-	struct snapshot_net_override ov[CONFIG_MAX_NETS];
-	unsigned nr_ov;
 	const char *mem_file, *uffd_sock;
 	json_t *overrides; /* the devices', or NULL */
 };
 
 #define PROG "husk snapshot load"
 
-/* A device override, as the load body's key: value would give it. */
-static int cli_override(struct cli_load *l, const char *key, json_t *value)
-{
-	if (!l->overrides)
-		l->overrides = json_object();
-	if (!l->overrides || !value || json_object_set_new(l->overrides, key, value) < 0)
-		return -ENOMEM;
-	l->p.device_overrides = l->overrides;
-	return 0;
-}
-
-static int cli_net_override(struct cli_load *l, char *arg)
-{
-	char *eq = strchr(arg, '=');
-	if (!eq || eq == arg || !eq[1] || l->nr_ov >= CONFIG_MAX_NETS)
-		return -EINVAL;
-	*eq = '\0';
-	l->ov[l->nr_ov++] = (struct snapshot_net_override){ .iface_id = arg, .host_dev_name = eq + 1 };
-	return 0;
-}
-
 /* O_DEVICE + i: the load option of api_resources[i] */
-enum { O_SNAP = 1, O_MEM, O_UFFD, O_RESUME, O_DIFF, O_NET, O_DEVICE = 0x40 };
+enum { O_SNAP = 1, O_MEM, O_UFFD, O_RESUME, O_DIFF, O_DEVICE = 0x40 };
+
+/* The override value so far and this option's, as the load body would
+ * hold them: a repeated option of an array override adds its entries. */
+static json_t *cli_override_merge(const json_t *before, json_t *v)
+{
+	json_t *all = before && json_is_array(before) && json_is_array(v) ? json_deep_copy(before) : NULL;
+	if (!all)
+		return v;
+	json_array_extend(all, v);
+	json_decref(v);
+	return all;
+}
 
 /* A device's load option: its resource's override, checked as the API's. */
 static int cli_device_override(struct cli_load *l, const struct api_resource *res, const char *arg)
 {
 	struct api_err e = { "" };
 	char msg[sizeof(e.msg) + 64];
+	if (!l->overrides && !(l->overrides = json_object()))
+		return cli_error(PROG, "%s", "out of memory");
 	json_t *v = res->load_cli_override(arg);
+	v = v ? cli_override_merge(json_object_get(l->overrides, res->load_override_key), v) : NULL;
 	if (!v)
 		return cli_error(PROG, "%s", "out of memory");
 	if (res->load_override_check(v, &e) < 0) {
 		json_decref(v);
-		snprintf(msg, sizeof(msg), "--%s: %s", res->load_cli_name, e.msg);
+		snprintf(msg, sizeof(msg), "--%s %s: %s", res->load_cli_name, arg, e.msg);
 		return cli_error(PROG, "%s", msg);
 	}
-	if (cli_override(l, res->load_override_key, v) < 0)
+	if (json_object_set_new(l->overrides, res->load_override_key, v) < 0)
 		return cli_error(PROG, "%s", "out of memory");
+	l->p.device_overrides = l->overrides;
 	return 0;
 }
 
@@ -109,10 +102,6 @@ static int cli_load_option(int c, char *arg, void *load)
 	case O_UFFD: l->uffd_sock = arg; break;
 	case O_RESUME: l->p.resume_vm = true; break;
 	case O_DIFF: l->p.enable_diff_snapshots = true; break;
-	case O_NET:
-		if (cli_net_override(l, arg) < 0)
-			return cli_error(PROG, "--net-override wants IFACE_ID=TAP (at most 8), got '%s'", arg);
-		break;
 	}
 	if (c >= O_DEVICE)
 		return cli_device_override(l, api_resources[c - O_DEVICE], arg);
@@ -128,9 +117,8 @@ static int cli_load_parse(int argc, char **argv, struct vm_config *cfg, void *lo
 		CLI_ARG("uffd-sock", O_UFFD),
 		CLI_FLAG("resume", O_RESUME),
 		CLI_FLAG("enable-diff", O_DIFF),
-		CLI_ARG("net-override", O_NET),
 	};
-	size_t n_own = O_NET;
+	size_t n_own = O_DIFF;
 	for (int i = 0; api_resources[i] && n_own < sizeof(own) / sizeof(own[0]); i++)
 		if (api_resources[i]->load_cli_name)
 			own[n_own++] = (struct option)CLI_ARG(api_resources[i]->load_cli_name, O_DEVICE + i);
@@ -147,8 +135,6 @@ static int cli_load_parse(int argc, char **argv, struct vm_config *cfg, void *lo
 		return cli_error(PROG, "%s", "give exactly one of --mem-file and --uffd-sock");
 	l->p.mem_backend = l->mem_file ? SNAPSHOT_MEM_FILE : SNAPSHOT_MEM_UFFD;
 	l->p.backend_path = l->mem_file ? l->mem_file : l->uffd_sock;
-	l->p.net_overrides = l->ov;
-	l->p.nr_net_overrides = l->nr_ov;
 	return 0;
 }
 
