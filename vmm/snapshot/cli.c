@@ -62,12 +62,15 @@ enum { O_SNAP = 1, O_MEM, O_UFFD, O_RESUME, O_DIFF, O_DEVICE = 0x40 };
  * hold them: a repeated option of an array override adds its entries. */
 static json_t *cli_override_merge(const json_t *before, json_t *v)
 {
-	json_t *all = before && json_is_array(before) && json_is_array(v) ? json_deep_copy(before) : NULL;
-	if (!all)
+	if (!before || !json_is_array(before) || !json_is_array(v))
 		return v;
-	json_array_extend(all, v);
+	json_t *all = json_deep_copy(before);
+	if (all && json_array_extend(all, v) < 0) {
+		json_decref(all);
+		all = NULL;
+	}
 	json_decref(v);
-	return all;
+	return all; /* NULL: out of memory */
 }
 
 /* A device's load option: its resource's override, checked as the API's. */
