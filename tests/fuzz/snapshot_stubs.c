@@ -36,7 +36,8 @@ const struct kvm_cpuid2 *x86_supported_cpuid(struct vm *vm)
 	return &all_supported.hdr;
 }
 
-/* every bit already: the host CPU's own add nothing */
+/* the restore check also takes the host CPU's own bits (x86_host_cpuid):
+ * here the same every-feature table */
 const struct kvm_cpuid2 *x86_host_cpuid(struct vm *vm)
 {
 	return x86_supported_cpuid(vm);
