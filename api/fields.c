@@ -38,11 +38,14 @@ int api_prefix(struct api_err *e, const char *prefix)
 	struct api_err keep = *e;
 	memcpy(tmp, e->msg, sizeof(tmp));
 	tmp[sizeof(tmp) - 1] = 0;
-	api_fail(e, "%s: %.200s", prefix, tmp);
+	/* an item's "[n]: ..." joins its array's key: "drives[0]: ..." */
+	bool item = tmp[0] == '[';
+	api_fail(e, "%s%s%.400s", prefix, item ? "" : ": ", tmp);
 	e->serde = keep.serde;
 	memcpy(e->serde_msg, keep.serde_msg, sizeof(e->serde_msg));
 	memcpy(e->key, keep.key, sizeof(e->key));
-	snprintf(e->path, sizeof(e->path), "%s%s%.100s", prefix, keep.path[0] ? "." : "", keep.path);
+	snprintf(e->path, sizeof(e->path), "%s%s%.100s", prefix, keep.path[0] && keep.path[0] != '[' ? "." : "",
+	         keep.path);
 	return -EINVAL;
 }
 
@@ -263,8 +266,8 @@ int api_field_enum(const json_t *obj, const char *key, bool required, const char
 	return api_fail_serde(e, API_SERDE_VARIANT, key, words, "%s: must be one of %s", key, list);
 }
 
-static int token_bucket_parse(const json_t *obj, const char *key, struct token_bucket_config *b,
-                              struct api_err *e)
+int api_field_token_bucket(const json_t *obj, const char *key, struct token_bucket_config *b,
+                           struct api_err *e)
 {
 	static const char *const allowed[] = { "size", "one_time_burst", "refill_time", NULL };
 	json_t *v = json_object_get(obj, key);
@@ -299,9 +302,9 @@ int api_field_rate_limiter(const json_t *obj, const char *key, struct rate_limit
 		return 0;
 	ret = api_fields_check(v, allowed, e);
 	if (ret == 0)
-		ret = token_bucket_parse(v, "bandwidth", &out->bandwidth, e);
+		ret = api_field_token_bucket(v, "bandwidth", &out->bandwidth, e);
 	if (ret == 0)
-		ret = token_bucket_parse(v, "ops", &out->ops, e);
+		ret = api_field_token_bucket(v, "ops", &out->ops, e);
 	return ret < 0 ? api_prefix(e, key) : 0;
 }
 

@@ -37,8 +37,9 @@ int api_fail(struct api_err *e, const char *fmt, ...) __attribute__((format(prin
 int api_fail_serde(struct api_err *e, enum api_serde kind, const char *key, const char *serde_msg, const char *fmt,
                    ...) __attribute__((format(printf, 5, 6)));
 
-/* Prefix the message with "prefix: "; returns -EINVAL. A prefix that is
- * a key ("rate_limiter", "drives[0]") also goes before the serde path. */
+/* Prefix the message with "prefix: " ("prefix" alone before an item's
+ * "[n]: "); returns -EINVAL. A prefix that is a key ("rate_limiter",
+ * "[0]") also goes before the serde path. */
 int api_prefix(struct api_err *e, const char *prefix);
 
 /* obj must be an object whose keys are all in allowed (NULL-terminated). */
@@ -54,6 +55,10 @@ int api_field_str(const json_t *obj, const char *key, bool required, char **out,
 /* One of the NULL-terminated names; *out is its index. */
 int api_field_enum(const json_t *obj, const char *key, bool required, const char *const names[],
                    int *out, bool *present, struct api_err *e);
+/* A token bucket {"size", "one_time_burst", "refill_time"}; absent or
+ * null leaves out->set false. */
+int api_field_token_bucket(const json_t *obj, const char *key, struct token_bucket_config *out,
+                           struct api_err *e);
 /* A rate limiter object {"bandwidth": {...}, "ops": {...}}. */
 int api_field_rate_limiter(const json_t *obj, const char *key, struct rate_limiter_config *out,
                            bool *present, struct api_err *e);
