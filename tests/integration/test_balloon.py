@@ -9,6 +9,11 @@ the target and the driver's actual size. The guest then sends its
 statistics (the host's 1 s poll gives the first buffer back, the second
 carries free_memory 4242, which GET /balloon/statistics must show) and
 reports the 8 MiB it kept as free pages: RSS drops by those too.
+Then a free page hinting run: the guest touches 8 MiB more, the host
+starts a run (PATCH /balloon/hinting/start), the guest hints those pages
+and lies once (two pages of the balloon), says STOP and waits for the
+host's DONE (acknowledge_on_stop): RSS drops by the 8 MiB, the two lies
+are refused and counted, GET /balloon/hinting/status shows both sides.
 
 After a restore through the Uffd backend the balloon goes on working,
 and a page it dropped is not served again from the memory file: husk
@@ -25,6 +30,7 @@ from test_snapshot_failures import create, pause
 MEM_MIB = 128
 TARGET_MIB = 24
 PAGES = TARGET_MIB * 256
+HINT_MIB = 8
 
 
 def rss_kib(pid):
@@ -63,11 +69,31 @@ def boot(h, kernel, metrics):
                                              "boot_args": "console=ttyS0 hold"}) == (204, None)
     assert h.request("PUT", "/balloon", {"amount_mib": 0, "deflate_on_oom": False,
                                          "stats_polling_interval_s": 1,
+                                         "free_page_hinting": True,
                                          "free_page_reporting": True}) == (204, None)
     assert h.request("GET", "/balloon") == (200, {"amount_mib": 0, "deflate_on_oom": False,
                                                   "stats_polling_interval_s": 1,
+                                                  "free_page_hinting": True,
                                                   "free_page_reporting": True})
     assert h.request("PUT", "/actions", {"action_type": "InstanceStart"}) == (204, None)
+
+
+def hint_round(h):
+    """One free page hinting run, the guest's 8 MiB given back."""
+    assert h.request("GET", "/balloon/hinting/status") == (200, {"host_cmd": 0, "guest_cmd": None})
+    serial_line(h, "balloon hint touched")
+    touched = rss_kib(h.proc.pid)
+    assert h.request("PATCH", "/balloon/hinting/start", {}) == (204, None)
+    out = serial_line(h, "balloon hinted")
+    assert f"balloon hinted {HINT_MIB * 256} pages cmd=2 first=0" in out, out
+    hinted = rss_kib(h.proc.pid)
+    print(f"balloon: RSS {touched} KiB -> {hinted} KiB after hinting {HINT_MIB} MiB")
+    assert touched - hinted >= (HINT_MIB - 2) * 1024, (touched, hinted)
+    # the guest's STOP, the host's DONE
+    assert h.request("GET", "/balloon/hinting/status") == (200, {"host_cmd": 1, "guest_cmd": 0})
+    code, body = h.request("PATCH", "/balloon/hinting/start", {"acknowledge_on_stop": "yes"})
+    assert code == 400 and "acknowledge_on_stop" in body["fault_message"], body
+    assert h.request("PATCH", "/balloon/hinting/stop") == (204, None)
 
 
 def test_inflate_returns_memory(balloon_vm, husk_bin, guest, tmp_path):
@@ -92,6 +118,8 @@ def test_inflate_returns_memory(balloon_vm, husk_bin, guest, tmp_path):
     print(f"balloon: RSS {after} KiB -> {reported} KiB after reporting {32 - TARGET_MIB} MiB free")
     assert after - reported >= (32 - TARGET_MIB - 2) * 1024, (after, reported)
 
+    hint_round(h)
+
     # the second stats buffer may still be on its way to the device
     deadline = time.monotonic() + 30
     while True:
@@ -114,10 +142,12 @@ def test_inflate_returns_memory(balloon_vm, husk_bin, guest, tmp_path):
     assert h.request("PUT", "/actions", {"action_type": "FlushMetrics"}) == (204, None)
     b = metrics_totals(metrics)["balloon"]
     assert b["inflate_count"] == PAGES // 256 + 1, b
-    assert b["event_fails"] == 3, b  # the three lies, each refused
+    assert b["event_fails"] == 3 + 2, b  # the three inflate lies and two hinted pages, each refused
     assert b["stats_updates_count"] >= 2, b
     assert b["free_page_report_count"] == 1, b
     assert b["free_page_report_freed"] == (32 - TARGET_MIB) << 20, b
+    assert b["free_page_hint_count"] == 2 and b["free_page_hint_fails"] == 0, b
+    assert b["free_page_hint_freed"] == HINT_MIB << 20, b
     # the VM still answers after the lies
     assert h.request("GET", "/")[1]["state"] == "Running"
 

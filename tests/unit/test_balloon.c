@@ -372,6 +372,11 @@ static void test_snapshot_state(void **state)
 	assert_int_equal(bb->dev.actual_pages, 2);
 	assert_int_equal(bb->dev.target_pages, 512);
 	assert_memory_equal(&bb->dev.hint, &ba->dev.hint, sizeof(bb->dev.hint));
+	/* restored into a running driver, the run ends: it takes its pages back */
+	balloon_dev_activate(&bb->dev, 1ull << BALLOON_F_FREE_PAGE_HINT, fx_queue, f);
+	assert_int_equal(ops->restore(b, blob, len), 0);
+	assert_int_equal(bb->dev.hint.host_cmd, BALLOON_HINT_DONE);
+	assert_int_equal(bb->dev.hint.last_cmd, 5);
 	assert_int_equal(balloon_dev_page(&bb->dev, 7, false), 0); /* it was in */
 	assert_int_equal(balloon_dev_page(&bb->dev, 8, true), -EALREADY);
 	/* a lying file: one more page counted than its bitmap holds */
