@@ -8,8 +8,8 @@
  * reads back as zero (the host dropped it), sends statistics twice (the
  * second after the host's poll gave the first buffer back), reports the
  * touched pages it kept as free (free page reporting), then does one
- * free page hinting run: it touches HINT_PAGES more, waits for the
- * host's command id (PATCH /balloon/hinting/start), answers with it,
+ * free page hinting run over HINT_PAGES it touched at the start: it waits
+ * for the host's command id (PATCH /balloon/hinting/start), answers with it,
  * hints those pages, lies once (hints two pages that are in the
  * balloon: refused and counted), sends STOP, waits for DONE (the host
  * acknowledges) and checks that a hinted page reads back as zero. */
@@ -100,9 +100,6 @@ static uint32_t wait_hint_cmd(volatile uint8_t *dev, uint32_t not)
  * STOP; then a lie, two pages of the balloon hinted under the run. */
 static const char *hint_round(volatile uint8_t *dev)
 {
-	for (uint32_t p = 0; p < HINT_PAGES; p++)
-		*(volatile uint8_t *)(uint64_t)((HINT_PFN + p) << 12) = 0x5c;
-	gprintf("husk-guest: balloon hint touched %u pages\n", HINT_PAGES);
 	uint32_t cmd = wait_hint_cmd(dev, HINT_STOP);
 	if (cmd <= HINT_DONE)
 		return "no run started";
@@ -157,6 +154,10 @@ void guest_main(uint64_t boot_params, uint64_t start_info)
 	vio_driver_ok(dev);
 	for (uint32_t p = 0; p < BALLOON_PAGES; p++)
 		*(volatile uint8_t *)(uint64_t)((FIRST_PFN + p) << 12) = 0xa5;
+	/* the pages it hints later, touched now: the host's RSS stays put
+	 * from here until it asks for them */
+	for (uint32_t p = 0; p < HINT_PAGES; p++)
+		*(volatile uint8_t *)(uint64_t)((HINT_PFN + p) << 12) = 0x5c;
 	gprintf("husk-guest: balloon touched %u pages\n", BALLOON_PAGES);
 	uint32_t target = wait_target(dev);
 	if (target > BALLOON_PAGES)

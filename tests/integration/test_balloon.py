@@ -9,11 +9,12 @@ the target and the driver's actual size. The guest then sends its
 statistics (the host's 1 s poll gives the first buffer back, the second
 carries free_memory 4242, which GET /balloon/statistics must show) and
 reports the 8 MiB it kept as free pages: RSS drops by those too.
-Then a free page hinting run: the guest touches 8 MiB more, the host
-starts a run (PATCH /balloon/hinting/start), the guest hints those pages
-and lies once (two pages of the balloon), says STOP and waits for the
-host's DONE (acknowledge_on_stop): RSS drops by the 8 MiB, the two lies
-are refused and counted, GET /balloon/hinting/status shows both sides.
+Then a free page hinting run over 8 MiB the guest touched at the start
+(its count of touched pages is the 32 MiB only): the host starts a run
+(PATCH /balloon/hinting/start), the guest hints those pages and lies
+once (two pages of the balloon), says STOP and waits for the host's DONE
+(acknowledge_on_stop): RSS drops by the 8 MiB, the two lies are refused
+and counted, GET /balloon/hinting/status shows both sides.
 
 After a restore through the Uffd backend the balloon goes on working,
 and a page it dropped is not served again from the memory file: husk
@@ -81,7 +82,6 @@ def boot(h, kernel, metrics):
 def hint_round(h):
     """One free page hinting run, the guest's 8 MiB given back."""
     assert h.request("GET", "/balloon/hinting/status") == (200, {"host_cmd": 0, "guest_cmd": None})
-    serial_line(h, "balloon hint touched")
     touched = rss_kib(h.proc.pid)
     assert h.request("PATCH", "/balloon/hinting/start", {}) == (204, None)
     out = serial_line(h, "balloon hinted")
