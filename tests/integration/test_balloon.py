@@ -14,13 +14,15 @@ Then a free page hinting run over 8 MiB the guest touched at the start
 (PATCH /balloon/hinting/start), the guest hints those pages and lies
 once (two pages of the balloon), says STOP and waits for the host's DONE
 (acknowledge_on_stop): RSS drops by the 8 MiB, the two lies are refused
-and counted, GET /balloon/hinting/status shows both sides.
+and counted, GET /balloon/hinting/status shows both sides. A run still
+open when the snapshot is taken ends (DONE) when it is restored.
 
 After a restore through the Uffd backend the balloon goes on working,
 and a page it dropped is not served again from the memory file: husk
 announces it (UFFD_EVENT_REMOVE) and tools/uffd-handler fills its next
 fault with zeros (a handler that served the file would hand the guest
 its old 0xa5 back)."""
+import json
 import time
 
 import pytest
@@ -151,6 +153,10 @@ def test_inflate_returns_memory(balloon_vm, husk_bin, guest, tmp_path):
     # the VM still answers after the lies
     assert h.request("GET", "/")[1]["state"] == "Running"
 
+    # a hinting run the snapshot catches (the guest, done, never answers it)
+    assert h.request("PATCH", "/balloon/hinting/start", {"acknowledge_on_stop": False}) == (204, None)
+    assert h.request("GET", "/balloon/hinting/status") == (200, {"host_cmd": 3, "guest_cmd": 0})
+
     # a snapshot keeps the balloon: the restored device has the same
     # target and actual, and knows which pages are in it
     state, mem = tmp_path / "vm.state", tmp_path / "vm.mem"
@@ -165,6 +171,11 @@ def test_inflate_returns_memory(balloon_vm, husk_bin, guest, tmp_path):
         code, st = r.request("GET", "/balloon/statistics")
         assert code == 200, st
         assert st["target_pages"] == PAGES and st["actual_pages"] == PAGES, st
+        # the caught run ended with the restore (DONE); the next one goes on
+        # from the snapshot's last id
+        assert r.request("GET", "/balloon/hinting/status") == (200, {"host_cmd": 1, "guest_cmd": 0})
+        assert r.request("PATCH", "/balloon/hinting/start") == (204, None)
+        assert r.request("GET", "/balloon/hinting/status") == (200, {"host_cmd": 4, "guest_cmd": 0})
     finally:
         r.stop()
 
@@ -193,3 +204,26 @@ def test_uffd_restore_does_not_serve_ballooned_pages(balloon_vm, husk_bin, guest
     served, zeroed, out = handler.counts()
     print(f"uffd handler: served {served}, zeroed {zeroed}")
     assert zeroed >= 1, out  # the guest's read of a ballooned page
+
+
+def test_hinting_waits_for_the_driver(husk_bin, guest, tmp_path):
+    """free_page_hinting from a config file, with a guest that has no
+    balloon driver: the status answers (no run, no word from the guest),
+    a run cannot start or stop before the driver is up, and the VM goes
+    on."""
+    cfg = tmp_path / "vm.json"
+    cfg.write_text(json.dumps({
+        "boot-source": {"kernel_image_path": guest("pvh_hello"), "boot_args": "console=ttyS0 hold"},
+        "machine-config": {"vcpu_count": 1, "mem_size_mib": 64},
+        "balloon": {"amount_mib": 0, "deflate_on_oom": False, "free_page_hinting": True}}))
+    h = Husk(husk_bin, tmp_path / "api.sock", ("--config-file", str(cfg)))
+    try:
+        assert "husk-guest: holding" in h.read_serial(until="husk-guest: holding")
+        assert h.request("GET", "/vm/config")[1]["balloon"]["free_page_hinting"] is True
+        assert h.request("GET", "/balloon/hinting/status") == (200, {"host_cmd": 0, "guest_cmd": None})
+        for path in ("/balloon/hinting/start", "/balloon/hinting/stop"):
+            code, body = h.request("PATCH", path, {})
+            assert code == 400 and "not active" in body["fault_message"], (path, body)
+        assert h.request("GET", "/")[1]["state"] == "Running"
+    finally:
+        h.stop()
