@@ -153,6 +153,51 @@ static void test_bitmap_application(void **state)
 	config_cpu_config_free(&c);
 }
 
+/* What KVM_GET_CPUID2 reads back after the template was set: the same
+ * table passes; a bit the template sets or clears that reads back
+ * otherwise is named; the bits KVM rewrites at run time (OSXSAVE) do not
+ * count; a leaf missing from the read-back fails only if the template
+ * sets a bit in it. */
+static void test_template_taken_check(void **state)
+{
+	(void)state;
+	struct cpu_config c;
+	struct api_err e = { "" };
+	/* leaf 1 ECX: bit 0 off, bit 27 (OSXSAVE) on, bit 28 on; leaf 0xd.1 EAX bit 1 off */
+	assert_int_equal(parse("{\"cpuid_modifiers\": ["
+	                       " {\"leaf\": \"0x1\", \"subleaf\": \"0x0\", \"flags\": 0, \"modifiers\": ["
+	                       "  {\"register\": \"ecx\", \"bitmap\": \"0bxxx11xxxxxxxxxxxxxxxxxxxxxxxxxx0\"}]},"
+	                       " {\"leaf\": \"0xd\", \"subleaf\": \"0x1\", \"flags\": 1, \"modifiers\": ["
+	                       "  {\"register\": \"eax\", \"bitmap\": \"0b0x\"}]}]}",
+	                       &c, &e),
+	                 0);
+	struct kvm_cpuid2 *k = cpuid_filled(0x5);
+	cpu_template_apply_cpuid(&c, k);
+	char err[256] = "";
+	assert_int_equal(cpu_template_check_taken(&c, k, err, sizeof(err)), 0);
+
+	k->entries[0].ecx &= ~(1u << 27); /* the guest's CR4 has no OSXSAVE yet */
+	assert_int_equal(cpu_template_check_taken(&c, k, err, sizeof(err)), 0);
+
+	k->entries[0].ecx |= 1; /* the CPU's own SSE3 shows through */
+	assert_int_equal(cpu_template_check_taken(&c, k, err, sizeof(err)), -ENOTSUP);
+	assert_non_null(strstr(err, "did not apply it: leaf 0x1 subleaf 0x0 register ecx bits 0 read back"));
+	k->entries[0].ecx &= ~(1u << 28 | 1u);
+	assert_int_equal(cpu_template_check_taken(&c, k, err, sizeof(err)), -ENOTSUP);
+	assert_non_null(strstr(err, "register ecx bits 28 "));
+	k->entries[0].ecx |= 1u << 28;
+
+	/* the read-back lacks leaf 0xd.1: the template only clears there */
+	k->entries[3] = k->entries[--k->nent];
+	assert_int_equal(cpu_template_check_taken(&c, k, err, sizeof(err)), 0);
+	/* lacking leaf 1, where it sets bit 28, fails */
+	k->entries[0] = k->entries[--k->nent];
+	assert_int_equal(cpu_template_check_taken(&c, k, err, sizeof(err)), -ENOTSUP);
+	assert_non_null(strstr(err, "leaf 0x1 subleaf 0x0 register ecx bits 28 "));
+	free(k);
+	config_cpu_config_free(&c);
+}
+
 /* Each static template on all-zero and all-one registers: the expected
  * values were worked out from Firecracker's JSON form of the templates
  * (tests/data/custom_cpu_templates/), not from cpu_template_tables.c. */
@@ -358,6 +403,7 @@ int main(void)
 		cmocka_unit_test(test_parse_good),
 		cmocka_unit_test(test_parse_bad_fields),
 		cmocka_unit_test(test_bitmap_application),
+		cmocka_unit_test(test_template_taken_check),
 		cmocka_unit_test(test_static_templates_table),
 		cmocka_unit_test(test_vendor_check),
 		cmocka_unit_test(test_kvm_support_check),
