@@ -78,7 +78,7 @@ int api_route_parse(const struct http_request *req, struct api_request *r, struc
 	}
 	if (!m->parse)
 		return 1;
-	json_t *o = api_json_parse(req->body, req->body_len, &e);
+	json_t *o = !req->body_len && m->body_optional ? json_object() : api_json_parse(req->body, req->body_len, &e);
 	int ret = o ? api_request_parse(m, o, rt->has_id ? id : NULL, r, &e) : -EINVAL;
 	json_decref(o);
 	if (ret < 0) {
