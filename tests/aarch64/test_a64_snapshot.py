@@ -5,11 +5,19 @@ counter) is snapshotted mid-run through the API (`husk snapshot create`,
 with husk's default seccomp filters), its husk killed, and the snapshot
 loaded by a new husk: the copy must go on from the tick it was saved at
 (vCPU registers from KVM_GET_REG_LIST, the GICv3 state, the timer), with
-vCPU 1 still counting and the counter never going backwards."""
+vCPU 1 still counting and the counter never going backwards.
+
+The source also tracks dirty pages (arm64 KVM's dirty log): a Diff taken
+after the Full holds only the pages written since, and merged onto the
+Full's memory (snapshot-merge) it restores through the Uffd backend
+(tools/uffd-handler serving the merged file) and goes on from the Diff's
+tick."""
 import os
 import re
 import tempfile
 from pathlib import Path
+
+import pytest
 
 from l1 import TOP, run_arm_l1
 
@@ -23,7 +31,7 @@ SCRIPT = r'''
 B=$1; D=$2; S=/run/husk-api.sock
 cat > $D/vm.json <<J
 {"boot-source": {"kernel_image_path": "$B/tests/guests/aarch64/counter.bin"},
- "machine-config": {"vcpu_count": 2, "mem_size_mib": 64}}
+ "machine-config": {"vcpu_count": 2, "mem_size_mib": 64, "track_dirty_pages": true}}
 J
 wait_for() {
 	i=0
@@ -35,13 +43,28 @@ $B/husk --api-sock $S --config-file $D/vm.json > $D/source 2>&1 &
 pid=$!
 wait_for $D/source "^tick 3 " $pid || exit 11
 $B/husk snapshot create --api-sock $S --snapshot $D/snap --mem-file $D/mem || exit 12
-kill $pid; wait $pid
 saved=$(grep -o "^tick [0-9]*" $D/source | tail -1 | cut -d' ' -f2)
 echo "saved at $saved"
+wait_for $D/source "^tick $((saved + 3)) " $pid || exit 14
+$B/husk snapshot create --api-sock $S --snapshot $D/diff --mem-file $D/diff.mem --type Diff || exit 15
+kill $pid; wait $pid
+saved_diff=$(grep -o "^tick [0-9]*" $D/source | tail -1 | cut -d' ' -f2)
+echo "diff saved at $saved_diff"
+echo "diff pages $(du -k $D/diff.mem | cut -f1) KiB of $(($(stat -c %s $D/mem) / 1024)) KiB"
 $B/husk snapshot load --resume --snapshot $D/snap --mem-file $D/mem > $D/restored 2>&1 &
 pid=$!
 wait_for $D/restored "^tick $((saved + 4)) " $pid || exit 13
 kill $pid; wait $pid
+cp $D/mem /tmp/merged.mem
+$B/tools/snapshot-merge/snapshot-merge /tmp/merged.mem $D/diff.mem || exit 16
+$B/tools/uffd-handler/uffd-handler /tmp/uffd.sock /tmp/merged.mem > $D/handler 2>&1 &
+handler=$!
+wait_for $D/handler listening $handler || exit 17
+$B/husk snapshot load --resume --snapshot $D/diff --uffd-sock /tmp/uffd.sock > $D/uffd 2>&1 &
+pid=$!
+wait_for $D/uffd "^tick $((saved_diff + 4)) " $pid || exit 18
+kill $pid; wait $pid
+wait $handler
 exit 0
 '''
 
@@ -50,15 +73,22 @@ def ticks(text):
     return [(int(n), int(c)) for n, c in re.findall(r"^tick (\d+) cpu1=(\d+)$", text, re.M)]
 
 
-def test_restored_vm_goes_on_where_it_stopped():
+@pytest.fixture(scope="module")
+def run():
+    """The script's output and the files it leaves: source, restored,
+    diff.mem, mem, handler, uffd (one level-1 boot for the module)."""
     assert (BUILD / "tests/guests/aarch64/counter.bin").exists(), "build build-arm64 first"
     with tempfile.TemporaryDirectory() as d:
         Path(d, "run.sh").write_text(SCRIPT)
         rc, out = run_arm_l1(f"sh {d}/run.sh {BUILD} {d}", rw=[d], cpus=2, timeout=300)
-        source = Path(d, "source").read_text(errors="replace")
-        restored = Path(d, "restored").read_text(errors="replace")
-    assert rc == 0, f"{out}\n--- source\n{source}\n--- restored\n{restored}"
-    saved = int(re.search(r"saved at (\d+)", out).group(1))
+        files = {f: Path(d, f).read_text(errors="replace") if Path(d, f).exists() else ""
+                 for f in ("source", "restored", "handler", "uffd")}
+    report = out + "".join(f"\n--- {f}\n{text}" for f, text in files.items())
+    assert rc == 0, report
+    return out, files, report
+
+
+def goes_on_from(saved, restored, source, backend):
     after = ticks(restored)
     assert after, restored
     # the first whole line after the restore continues the count, no reboot
@@ -69,4 +99,24 @@ def test_restored_vm_goes_on_where_it_stopped():
     assert after[0][1] > ticks(source)[0][1]
     for bad in ("stuck", "backwards", "tick 0 "):
         assert bad not in restored, restored
-    assert "snapshot" in restored and "loaded (File backend), resumed" in restored
+    assert f"loaded ({backend} backend), resumed" in restored, restored
+
+
+def test_restored_vm_goes_on_where_it_stopped(run):
+    out, files, report = run
+    saved = int(re.search(r"^saved at (\d+)$", out, re.M).group(1))
+    goes_on_from(saved, files["restored"], files["source"], "File")
+
+
+def test_dirty_page_diff_merged_restores_through_uffd(run):
+    out, files, report = run
+    saved = int(re.search(r"^diff saved at (\d+)$", out, re.M).group(1))
+    goes_on_from(saved, files["uffd"], files["source"], "Uffd")
+    # a sparse file of only the pages the guest wrote since the Full
+    # (its stack, the counter), not its 64 MiB
+    diff_kib, full_kib = map(int, re.search(r"^diff pages (\d+) KiB of (\d+) KiB$",
+                                             out, re.M).groups())
+    assert 0 < diff_kib < 1024 < full_kib, report
+    # the handler served the faults and ended with husk
+    served = int(re.search(r"served (\d+) pages", files["handler"]).group(1))
+    assert served > 0, report
