@@ -29,18 +29,25 @@ def cross_static(src, out, *flags):
 
 
 @pytest.fixture(scope="session")
-def arm_guest(tmp_path_factory):
-    """The guest's pieces, by the names l2-lib.sh reads."""
+def arm_probes(tmp_path_factory):
+    """A directory with the static arm64 api-probe and vsock-probe."""
     if shutil.which(CROSS_CC) is None:
         pytest.skip(f"{CROSS_CC} missing (tools/deps --arm64)")
-    kernel = built("guest-kernel/build.sh", "arm64") / "Image"
-    rootfs = built("rootfs/build.sh", "arm64")
     probes = tmp_path_factory.mktemp("arm-probes")
     cross_static(HERE / "api-probe.c", probes / "api-probe")
     # the cross toolchain's linux/vm_sockets.h uses struct sockaddr without
     # including <sys/socket.h>, which vsock-probe.c includes after it
     cross_static(TOP / "tests" / "nested" / "vsock-probe.c", probes / "vsock-probe",
                  "-include", "sys/socket.h")
+    return probes
+
+
+@pytest.fixture(scope="session")
+def arm_guest(tmp_path_factory, arm_probes):
+    """The guest's pieces, by the names l2-lib.sh reads."""
+    kernel = built("guest-kernel/build.sh", "arm64") / "Image"
+    rootfs = built("rootfs/build.sh", "arm64")
+    probes = arm_probes
     # the kernel unpacks concatenated newc archives in order: a second one
     # adds /bin/vsock-probe and /bin/devices-l2 to the cached initramfs
     extra = tmp_path_factory.mktemp("arm-l2-extra")

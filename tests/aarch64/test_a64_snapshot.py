@@ -23,12 +23,12 @@ from l1 import TOP, run_arm_l1
 
 BUILD = Path(os.environ.get("HUSK_ARM_BUILD", TOP / "build-arm64"))
 
-# busybox sh; $1 the build, $2 a shared directory. The API socket is not
+# busybox sh; $1 the build, $2 a shared directory, $3 api-probe's. The API socket is not
 # on the 9p share (no unix sockets there). wait_for polls the output for a
 # line (bounded, and gives up if husk died): the guest's progress is the
 # only signal there is.
 SCRIPT = r'''
-B=$1; D=$2; S=/run/husk-api.sock
+B=$1; D=$2; P=$3; S=/run/husk-api.sock
 cat > $D/vm.json <<J
 {"boot-source": {"kernel_image_path": "$B/tests/guests/aarch64/counter.bin"},
  "machine-config": {"vcpu_count": 2, "mem_size_mib": 64, "track_dirty_pages": true}}
@@ -41,19 +41,24 @@ wait_for() {
 }
 $B/husk --api-sock $S --config-file $D/vm.json > $D/source 2>&1 &
 pid=$!
-wait_for $D/source "^tick 3 " $pid || exit 11
-$B/husk snapshot create --api-sock $S --snapshot $D/snap --mem-file $D/mem || exit 12
-saved=$(grep -o "^tick [0-9]*" $D/source | tail -1 | cut -d' ' -f2)
-echo "saved at $saved"
-wait_for $D/source "^tick $((saved + 3)) " $pid || exit 14
-$B/husk snapshot create --api-sock $S --snapshot $D/diff --mem-file $D/diff.mem --type Diff || exit 15
+wait_for $D/source "^tick 3 " $pid 2>/dev/null || exit 11
+# Each snapshot leaves the source paused (--keep-paused): a copy of its
+# output then ends where the snapshot's vCPUs stopped; api-probe resumes it.
+snapshot() { # NAME MEM_FILE TYPE
+	$B/husk snapshot create --api-sock $S --snapshot $D/$1 --mem-file $2 --type $3 \
+		--keep-paused || exit 12
+	cp $D/source $D/source.at-$1
+}
+last_tick() { sed -n 's/^tick \([0-9]*\) cpu1=[0-9]*$/\1/p' $1 | tail -n 1; }
+snapshot snap $D/mem Full
+$P/api-probe $S PATCH /vm '{"state": "Resumed"}'
+wait_for $D/source "^tick $(($(last_tick $D/source.at-snap) + 3)) " $pid || exit 14
+snapshot diff $D/diff.mem Diff
 kill $pid; wait $pid
-saved_diff=$(grep -o "^tick [0-9]*" $D/source | tail -1 | cut -d' ' -f2)
-echo "diff saved at $saved_diff"
 echo "diff pages $(du -k $D/diff.mem | cut -f1) KiB of $(($(stat -c %s $D/mem) / 1024)) KiB"
 $B/husk snapshot load --resume --snapshot $D/snap --mem-file $D/mem > $D/restored 2>&1 &
 pid=$!
-wait_for $D/restored "^tick $((saved + 4)) " $pid || exit 13
+wait_for $D/restored "^tick $(($(last_tick $D/source.at-snap) + 4)) " $pid || exit 13
 kill $pid; wait $pid
 cp $D/mem /tmp/merged.mem
 $B/tools/snapshot-merge/snapshot-merge /tmp/merged.mem $D/diff.mem || exit 16
@@ -62,7 +67,7 @@ handler=$!
 wait_for $D/handler listening $handler || exit 17
 $B/husk snapshot load --resume --snapshot $D/diff --uffd-sock /tmp/uffd.sock > $D/uffd 2>&1 &
 pid=$!
-wait_for $D/uffd "^tick $((saved_diff + 4)) " $pid || exit 18
+wait_for $D/uffd "^tick $(($(last_tick $D/source.at-diff) + 4)) " $pid || exit 18
 kill $pid; wait $pid
 wait $handler
 exit 0
@@ -74,25 +79,31 @@ def ticks(text):
 
 
 @pytest.fixture(scope="module")
-def run():
+def run(arm_probes):
     """The script's output and the files it leaves: source, restored,
     diff.mem, mem, handler, uffd (one level-1 boot for the module)."""
     assert (BUILD / "tests/guests/aarch64/counter.bin").exists(), "build build-arm64 first"
     with tempfile.TemporaryDirectory() as d:
         Path(d, "run.sh").write_text(SCRIPT)
-        rc, out = run_arm_l1(f"sh {d}/run.sh {BUILD} {d}", rw=[d], cpus=2, timeout=300)
+        rc, out = run_arm_l1(f"sh {d}/run.sh {BUILD} {d} {arm_probes}", rw=[d], cpus=2,
+                             timeout=300)
         files = {f: Path(d, f).read_text(errors="replace") if Path(d, f).exists() else ""
-                 for f in ("source", "restored", "handler", "uffd")}
+                 for f in ("source", "source.at-snap", "source.at-diff", "restored", "handler",
+                           "uffd")}
     report = out + "".join(f"\n--- {f}\n{text}" for f, text in files.items())
     assert rc == 0, report
     return out, files, report
 
 
-def goes_on_from(saved, restored, source, backend):
+def goes_on_from(at_snapshot, restored, source, backend):
+    """at_snapshot: the source's output when the snapshot was taken."""
+    # the last whole line before the pause; the next, maybe cut by it, is
+    # finished by the copy
+    last = ticks(at_snapshot.rsplit("\n", 1)[0])[-1][0]
     after = ticks(restored)
     assert after, restored
     # the first whole line after the restore continues the count, no reboot
-    assert after[0][0] in (saved, saved + 1), (saved, restored)
+    assert after[0][0] in (last + 1, last + 2), (last, restored)
     assert [n for n, _ in after] == list(range(after[0][0], after[0][0] + len(after)))
     # vCPU 1 keeps counting from where it was
     assert all(b[1] > a[1] for a, b in zip(after, after[1:])), restored
@@ -104,14 +115,13 @@ def goes_on_from(saved, restored, source, backend):
 
 def test_restored_vm_goes_on_where_it_stopped(run):
     out, files, report = run
-    saved = int(re.search(r"^saved at (\d+)$", out, re.M).group(1))
-    goes_on_from(saved, files["restored"], files["source"], "File")
+    assert re.search(r"^204 ", out, re.M), out  # api-probe's PATCH /vm Resumed
+    goes_on_from(files["source.at-snap"], files["restored"], files["source"], "File")
 
 
 def test_dirty_page_diff_merged_restores_through_uffd(run):
     out, files, report = run
-    saved = int(re.search(r"^diff saved at (\d+)$", out, re.M).group(1))
-    goes_on_from(saved, files["uffd"], files["source"], "Uffd")
+    goes_on_from(files["source.at-diff"], files["uffd"], files["source"], "Uffd")
     # a sparse file of only the pages the guest wrote since the Full
     # (its stack, the counter), not its 64 MiB
     diff_kib, full_kib = map(int, re.search(r"^diff pages (\d+) KiB of (\d+) KiB$",
