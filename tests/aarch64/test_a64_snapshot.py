@@ -23,10 +23,10 @@ from l1 import TOP, run_arm_l1
 
 BUILD = Path(os.environ.get("HUSK_ARM_BUILD", TOP / "build-arm64"))
 
-# busybox sh; $1 the build, $2 a shared directory, $3 api-probe's. The API socket is not
-# on the 9p share (no unix sockets there). wait_for polls the output for a
-# line (bounded, and gives up if husk died): the guest's progress is the
-# only signal there is.
+# busybox sh; $1 the build, $2 a shared directory, $3 api-probe's. The
+# API socket is not on the 9p share (no unix sockets there). wait_for
+# polls the output for a line (bounded, and gives up if husk died): the
+# guest's progress is the only signal there is.
 SCRIPT = r'''
 B=$1; D=$2; P=$3; S=/run/husk-api.sock
 cat > $D/vm.json <<J
