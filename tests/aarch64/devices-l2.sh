@@ -10,7 +10,7 @@ ip route add 169.254.169.254 dev eth0
 # /etc this initramfs has not: raw HTTP through nc)
 mmds_get() {
 	printf 'GET /latest/meta-data/%s HTTP/1.1\r\nHost: 169.254.169.254\r\n\r\n' "$1" |
-		nc -w 10 169.254.169.254 80 | tail -n 1
+		nc -w 5 169.254.169.254 80 | tail -n 1
 }
 
 echo "l2-rng: $(cat /sys/class/misc/hw_random/rng_current) $(head -c 4096 /dev/hwrng | wc -c) bytes"
@@ -24,9 +24,14 @@ echo "l2-balloon: $(ls /sys/bus/virtio/drivers/virtio_balloon | grep -c virtio) 
 ping -c 1 -W 5 172.16.0.1 | grep -o '64 bytes from 172.16.0.1' | sed 's/^/l2-net: /'
 echo "l2-mmds: id $(mmds_get id)"
 echo "l2: waiting for l1"
-n=0
-until [ "$(mmds_get done)" = yes ] || [ $n -ge 600 ]; do
+# bounded by time: each try can wait for nc's timeout when MMDS is down
+n=0 start=$(date +%s)
+until [ "$(mmds_get done)" = yes ]; do
 	n=$((n + 1))
+	if [ $(($(date +%s) - start)) -ge 60 ]; then
+		echo "l2: no word from level 1 after $n polls"
+		exit 1
+	fi
 	sleep 0.1
 done
 echo "l2: level 1 says done after $n polls"
