@@ -51,10 +51,6 @@ struct api_net_patch {
 	struct rate_limiter_config rx, tx;
 };
 
-struct api_entropy {
-	struct rate_limiter_config rate_limiter;
-};
-
 struct api_logger {
 	char *log_path;
 	bool has_level, has_show_level, has_show_origin;
@@ -74,11 +70,6 @@ struct api_snapshot_create {
 	char *mem_file_path;
 };
 
-struct api_net_override {
-	char *iface_id;
-	char *host_dev_name;
-};
-
 struct api_snapshot_load {
 	char *snapshot_path;
 	enum snapshot_mem_backend backend;
@@ -86,9 +77,9 @@ struct api_snapshot_load {
 	bool enable_diff_snapshots;
 	bool resume_vm;
 	bool clock_realtime;
-	int nr_overrides;
-	struct api_net_override overrides[CONFIG_MAX_NETS];
-	char *vsock_uds_override;
+	/* the device overrides (a resource's load_override_key -> its
+	 * value, checked), or NULL */
+	json_t *device_overrides;
 	/* husk-only "working_set" (vmm/snapshot/working_set.h) */
 	char *ws_file;
 	uint32_t ws_record_ms;
@@ -97,6 +88,12 @@ struct api_snapshot_load {
 
 /* One parsed request; method says what it is, the union holds its body
  * (the member its resource's parser fills in). */
+/* PUT /serial: Firecracker's SerialDevice */
+struct api_serial {
+	char *out_path; /* NULL: stdout */
+	struct token_bucket_config rate_limiter;
+};
+
 struct api_request {
 	const struct api_method *method;
 	union {
@@ -106,15 +103,16 @@ struct api_request {
 		struct api_drive_patch drive_patch;
 		struct net_config net;
 		struct api_net_patch net_patch;
-		struct vsock_config vsock;
-		struct api_entropy entropy;
+		/* a device kind's own configuration struct (config_device),
+		 * malloc'd: its resource's parse makes it, store takes it */
+		void *device_config;
 		struct api_logger logger;
 		struct api_metrics metrics;
 		enum api_action action;
 		bool pause; /* PATCH /vm: Paused (true) or Resumed */
 		struct api_snapshot_create snap_create;
 		struct api_snapshot_load snap_load;
-		char *serial_out_path; /* PUT /serial */
+		struct api_serial serial; /* PUT /serial */
 		struct balloon_config balloon; /* PUT /balloon */
 		uint32_t balloon_amount_mib;   /* PATCH /balloon */
 		uint32_t balloon_interval_s;   /* PATCH /balloon/statistics */

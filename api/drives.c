@@ -12,6 +12,14 @@
 static const char *const cache_names[] = { "Unsafe", "Writeback", NULL };
 static const char *const engine_names[] = { "Sync", "Async", NULL };
 
+void drive_config_free(struct drive_config *d)
+{
+	free(d->drive_id);
+	free(d->path_on_host);
+	free(d->partuuid);
+	memset(d, 0, sizeof(*d));
+}
+
 static int drive_parse(const json_t *o, const char *path_id, struct api_request *r, struct api_err *e)
 {
 	struct drive_config *out = &r->drive;

@@ -1,26 +1,42 @@
 /* entropy: /entropy (PUT, pre-boot): a virtio-rng device. */
-#include <string.h>
+#include <stdlib.h>
 
 #include "api/resource.h"
 #include "devices/virtio/rng.h"
+#include "vmm/vmm.h"
 
 static int entropy_parse(const json_t *o, const char *path_id, struct api_request *r, struct api_err *e)
 {
 	static const char *const allowed[] = { "rate_limiter", NULL };
+	struct rng_config *out = calloc(1, sizeof(*out));
 	(void)path_id;
-	memset(&r->entropy, 0, sizeof(r->entropy));
+	r->device_config = out;
+	if (!out)
+		return api_fail(e, "out of memory");
 	int ret = api_fields_check(o, allowed, e);
 	if (ret == 0)
-		ret = api_field_rate_limiter(o, "rate_limiter", &r->entropy.rate_limiter, NULL, e);
+		ret = api_field_rate_limiter(o, "rate_limiter", &out->rate_limiter, NULL, e);
 	return ret;
 }
 
 static int entropy_store(struct vm_config *cfg, struct api_request *r, struct api_err *e)
 {
-	(void)e;
-	cfg->entropy = true;
-	cfg->entropy_rate_limiter = r->entropy.rate_limiter;
+	if (rng_config_set(cfg, r->device_config) < 0)
+		return api_fail(e, "entropy: too many device kinds");
+	r->device_config = NULL;
 	return 0;
+}
+
+static void entropy_free(struct api_request *r)
+{
+	rng_config_free(r->device_config);
+	r->device_config = NULL;
+}
+
+static int entropy_attach(struct vmm *vmm, const struct vm_config *c)
+{
+	const struct rng_config *rc = rng_config_of(c);
+	return rc ? vmm_attach(vmm, &rng_class, "", rc) : 0;
 }
 
 static void entropy_apply(struct api_target *t, struct api_request *r, struct api_reply *rep)
@@ -30,9 +46,10 @@ static void entropy_apply(struct api_target *t, struct api_request *r, struct ap
 
 static json_t *entropy_json(const struct vm_config *c)
 {
-	if (!c->entropy)
+	const struct rng_config *rc = rng_config_of(c);
+	if (!rc)
 		return json_null();
-	return json_pack("{s:o}", "rate_limiter", api_rate_limiter_json(&c->entropy_rate_limiter));
+	return json_pack("{s:o}", "rate_limiter", api_rate_limiter_json(&rc->rate_limiter));
 }
 
 static void entropy_metrics(json_t *g, json_t *total, const void *dev)
@@ -50,11 +67,11 @@ static const struct metrics_device_group entropy_group = {
 	.cls = &rng_class, .fill = entropy_metrics,
 };
 
-static const struct api_method entropy_put = API_BODY(entropy_parse, entropy_apply, api_free_nothing);
+static const struct api_method entropy_put = API_BODY(entropy_parse, entropy_apply, entropy_free);
 
 const struct api_resource api_res_entropy = {
 	.path = "/entropy", .metrics = "entropy", .put = &entropy_put,
-	.key = "entropy", .to_json = entropy_json, .store = entropy_store,
+	.key = "entropy", .to_json = entropy_json, .store = entropy_store, .attach = entropy_attach,
 	.cli_opts = (const struct cli_opt *const[]){ &rng_cli_opt, NULL },
 	.metrics_group = &entropy_group,
 };

@@ -122,8 +122,8 @@ int api_field_enum(const json_t *obj, const char *key, bool required, const char
 	return api_fail(e, "%s: must be one of %s", key, list);
 }
 
-static int token_bucket_parse(const json_t *obj, const char *key, struct token_bucket_config *b,
-                              struct api_err *e)
+int api_field_token_bucket(const json_t *obj, const char *key, struct token_bucket_config *b,
+                           struct api_err *e)
 {
 	static const char *const allowed[] = { "size", "one_time_burst", "refill_time", NULL };
 	json_t *v = json_object_get(obj, key);
@@ -158,9 +158,9 @@ int api_field_rate_limiter(const json_t *obj, const char *key, struct rate_limit
 		return 0;
 	ret = api_fields_check(v, allowed, e);
 	if (ret == 0)
-		ret = token_bucket_parse(v, "bandwidth", &out->bandwidth, e);
+		ret = api_field_token_bucket(v, "bandwidth", &out->bandwidth, e);
 	if (ret == 0)
-		ret = token_bucket_parse(v, "ops", &out->ops, e);
+		ret = api_field_token_bucket(v, "ops", &out->ops, e);
 	return ret < 0 ? api_prefix(e, key) : 0;
 }
 

@@ -34,6 +34,10 @@ int api_field_str(const json_t *obj, const char *key, bool required, char **out,
 /* One of the NULL-terminated names; *out is its index. */
 int api_field_enum(const json_t *obj, const char *key, bool required, const char *const names[],
                    int *out, bool *present, struct api_err *e);
+/* A token bucket {"size", "one_time_burst", "refill_time"}; absent or
+ * null leaves out->set false. */
+int api_field_token_bucket(const json_t *obj, const char *key, struct token_bucket_config *out,
+                           struct api_err *e);
 /* A rate limiter object {"bandwidth": {...}, "ops": {...}}. */
 int api_field_rate_limiter(const json_t *obj, const char *key, struct rate_limiter_config *out,
                            bool *present, struct api_err *e);

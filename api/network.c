@@ -1,11 +1,20 @@
 /* network: /network-interfaces/{iface_id} (PUT pre-boot, PATCH post-boot:
  * rate limiters). */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "api/resource.h"
 #include "devices/virtio/net.h"
+#include "vmm/errmsg.h"
 #include "vmm/vmm.h"
+
+void net_config_free(struct net_config *n)
+{
+	free(n->iface_id);
+	free(n->host_dev_name);
+	memset(n, 0, sizeof(*n));
+}
 
 static int net_parse(const json_t *o, const char *path_id, struct api_request *r, struct api_err *e)
 {
@@ -176,6 +185,60 @@ static const struct metrics_device_group net_group = {
 	.cls = &net_class, .per_device = true, .fill = net_metrics,
 };
 
+/* ---- snapshot load's "network_overrides": [{"iface_id", "host_dev_name"}],
+ * a clone's own taps ---- */
+
+static int net_override_check(const json_t *a, struct api_err *e)
+{
+	static const char *const allowed[] = { "iface_id", "host_dev_name", NULL };
+	size_t i;
+	json_t *v;
+	if (!json_is_array(a))
+		return api_fail(e, "must be an array");
+	if (json_array_size(a) > CONFIG_MAX_NETS)
+		return api_fail(e, "at most %d entries", CONFIG_MAX_NETS);
+	json_array_foreach(a, i, v) {
+		char *id = NULL, *tap = NULL;
+		int ret = api_id_object(v, allowed, "iface_id", NULL, &id, e);
+		if (ret == 0)
+			ret = api_field_str(v, "host_dev_name", true, &tap, e);
+		free(id);
+		free(tap);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
+static int net_override_apply(struct vm_config *c, const json_t *a, char *err, size_t errlen)
+{
+	size_t k;
+	json_t *v;
+	json_array_foreach(a, k, v) {
+		const char *id = json_string_value(json_object_get(v, "iface_id"));
+		const char *tap = json_string_value(json_object_get(v, "host_dev_name"));
+		int i = id && tap ? api_id_find(c->nets, sizeof(c->nets[0]), c->nr_nets, id) : -1;
+		if (i < 0)
+			return errmsg_set(err, errlen, -EINVAL, "network_overrides: the snapshot has no interface '%s'",
+			                  id ? id : "");
+		char *name = strdup(tap);
+		if (!name)
+			return errmsg_set(err, errlen, -ENOMEM, "network_overrides: out of memory");
+		free(c->nets[i].host_dev_name);
+		c->nets[i].host_dev_name = name;
+	}
+	return 0;
+}
+
+/* --net-override IFACE_ID=TAP (repeated: each adds one) */
+static json_t *net_override_from_cli(const char *arg)
+{
+	const char *eq = strchr(arg, '=');
+	if (!eq) /* refused by the check: no host_dev_name */
+		return json_pack("[{s:s}]", "iface_id", arg);
+	return json_pack("[{s:s%, s:s}]", "iface_id", arg, (size_t)(eq - arg), "host_dev_name", eq + 1);
+}
+
 static const struct api_method net_put = API_BODY(net_parse, net_apply, net_request_free);
 static const struct api_method net_patch = API_BODY(net_patch_parse, net_patch_apply, net_patch_free);
 
@@ -183,6 +246,9 @@ const struct api_resource api_res_network = {
 	.path = "/network-interfaces", .has_id = true, .metrics = "network_interfaces", .fc_metrics = "network",
 	.put = &net_put, .patch = &net_patch,
 	.key = "network-interfaces", .max_items = CONFIG_MAX_NETS, .to_json = nets_json, .store = net_store,
+	.load_override_key = "network_overrides", .load_override_check = net_override_check,
+	.load_override_apply = net_override_apply, .load_cli_name = "net-override",
+	.load_cli_usage = "[--net-override IFACE_ID=TAP]...", .load_cli_override = net_override_from_cli,
 	.cli_opts = (const struct cli_opt *const[]){ &net_cli_opt, NULL },
 	.metrics_group = &net_group,
 };

@@ -51,6 +51,23 @@ struct api_resource {
 	 * to_json is then part of the snapshot's device configuration.
 	 * -EINVAL with e naming the field. */
 	int (*store)(struct vm_config *c, struct api_request *r, struct api_err *e);
+	/* a device kind kept in a config_device slot: attach it to vmm when c
+	 * configures it (vmm_attach). The VMM attaches these in list order,
+	 * which is their virtio-mmio slot order. */
+	int (*attach)(struct vmm *vmm, const struct vm_config *c);
+	/* a device a snapshot load can re-point (one of Firecracker's
+	 * "<device>_override" keys): its key in the load body; check refuses a bad
+	 * value when the request is parsed (e naming the field), apply puts
+	 * it onto the restored configuration c (-EINVAL with err when c has
+	 * no such device) */
+	const char *load_override_key;
+	int (*load_override_check)(const json_t *v, struct api_err *e);
+	int (*load_override_apply)(struct vm_config *c, const json_t *v, char *err, size_t errlen);
+	/* its `husk snapshot load` option (name without "--", usage), the
+	 * command-line form of the override: its value for arg, NULL when
+	 * out of memory (then checked by load_override_check) */
+	const char *load_cli_name, *load_cli_usage;
+	json_t *(*load_cli_override)(const char *arg);
 	const struct cli_opt *const *cli_opts; /* NULL-terminated, or NULL */
 	/* a device's group in the metrics line, or NULL */
 	const struct metrics_device_group *metrics_group;
@@ -65,6 +82,14 @@ const struct api_resource *api_resource_by_path(const char *path);
 const struct api_resource *api_resource_by_key(const char *key);
 /* How many requests a config file can hold at most. */
 int api_resources_max_items(void);
+/* Attach every device kind c configures that has an attach step, in list
+ * order; the first error. */
+int api_resources_attach(struct vmm *vmm, const struct vm_config *c);
+/* The resource whose load_override_key is key, or NULL. */
+const struct api_resource *api_resource_by_override(const char *key);
+/* Apply each of overrides (an object of load_override_key -> value, or
+ * NULL) to a restored configuration; -EINVAL with err naming the key. */
+int api_resources_load_overrides(struct vm_config *c, const json_t *overrides, char *err, size_t errlen);
 
 /* Shared steps of method rows. */
 void api_free_nothing(struct api_request *r);

@@ -5,6 +5,8 @@
  * replaces; network interfaces before mmds-config, which names them. */
 #include "api/resource.h"
 
+#include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #define API_RESOURCES(X)                                                                   \
@@ -40,6 +42,39 @@ int api_resources_max_items(void)
 		if (api_resources[i]->key)
 			n += api_resources[i]->has_id ? api_resources[i]->max_items : 1;
 	return n;
+}
+
+int api_resources_attach(struct vmm *vmm, const struct vm_config *c)
+{
+	int ret = 0;
+	for (int i = 0; ret == 0 && api_resources[i]; i++)
+		if (api_resources[i]->attach)
+			ret = api_resources[i]->attach(vmm, c);
+	return ret;
+}
+
+const struct api_resource *api_resource_by_override(const char *key)
+{
+	for (int i = 0; api_resources[i]; i++)
+		if (api_resources[i]->load_override_key && strcmp(api_resources[i]->load_override_key, key) == 0)
+			return api_resources[i];
+	return NULL;
+}
+
+int api_resources_load_overrides(struct vm_config *c, const json_t *overrides, char *err, size_t errlen)
+{
+	const char *key;
+	json_t *v;
+	int ret = 0;
+	json_object_foreach((json_t *)overrides, key, v) {
+		const struct api_resource *res = api_resource_by_override(key);
+		ret = res ? res->load_override_apply(c, v, err, errlen) : -EINVAL;
+		if (!res)
+			snprintf(err, errlen, "%s: not an override", key);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
 }
 
 void api_free_nothing(struct api_request *r)

@@ -1,5 +1,8 @@
 /* serial: /serial (PUT, pre-boot): where COM1's output goes, as
- * Firecracker's serial_out_path (husk run's --serial-out). */
+ * Firecracker's serial_out_path (husk run's --serial-out; absent: stdout),
+ * and its rate_limiter, a token bucket of bytes: output past it is
+ * dropped and counted (uart.rate_limiter_dropped_bytes), as Firecracker
+ * does, so a chatty guest cannot flood the host's log. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,12 +13,14 @@
 
 static int serial_parse(const json_t *o, const char *path_id, struct api_request *r, struct api_err *e)
 {
-	static const char *const allowed[] = { "serial_out_path", NULL };
+	static const char *const allowed[] = { "serial_out_path", "rate_limiter", NULL };
 	(void)path_id;
-	r->serial_out_path = NULL;
+	memset(&r->serial, 0, sizeof(r->serial));
 	int ret = api_fields_check(o, allowed, e);
 	if (ret == 0)
-		ret = api_field_str(o, "serial_out_path", true, &r->serial_out_path, e);
+		ret = api_field_str(o, "serial_out_path", false, &r->serial.out_path, e);
+	if (ret == 0)
+		ret = api_field_token_bucket(o, "rate_limiter", &r->serial.rate_limiter, e);
 	return ret;
 }
 
@@ -25,13 +30,14 @@ static void serial_apply(struct api_target *t, struct api_request *r, struct api
 		api_reply_fault(rep, 400, API_AFTER_START);
 		return;
 	}
-	api_str_move(&t->cfg->serial_out_path, &r->serial_out_path);
+	api_str_move(&t->cfg->serial_out_path, &r->serial.out_path);
+	t->cfg->serial_rate_limiter = r->serial.rate_limiter;
 	rep->status = 204;
 }
 
 static void serial_free(struct api_request *r)
 {
-	free(r->serial_out_path);
+	free(r->serial.out_path);
 }
 
 /* ---- husk run's options for the serial console ---- */

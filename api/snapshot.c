@@ -49,25 +49,34 @@ static int mem_backend_parse(const json_t *o, struct api_snapshot_load *out, str
 	return ret < 0 ? api_prefix(e, "mem_backend") : 0;
 }
 
-static int overrides_parse(const json_t *o, struct api_snapshot_load *out, struct api_err *e)
+/* The load body's keys: its own and each device's override key
+ * (api_resource's load_override_key), NULL-terminated in out. */
+static void load_allowed(const char **out, size_t cap, const char *const *own, size_t n_own)
 {
-	static const char *const allowed[] = { "iface_id", "host_dev_name", NULL };
-	const json_t *a = json_object_get(o, "network_overrides");
-	size_t i;
-	json_t *v;
-	if (!a || json_is_null(a))
-		return 0;
-	if (!json_is_array(a))
-		return api_fail(e, "network_overrides: must be an array");
-	if (json_array_size(a) > CONFIG_MAX_NETS)
-		return api_fail(e, "network_overrides: at most %d entries", CONFIG_MAX_NETS);
-	json_array_foreach(a, i, v) {
-		struct api_net_override *ov = &out->overrides[out->nr_overrides++];
-		int ret = api_id_object(v, allowed, "iface_id", NULL, &ov->iface_id, e);
-		if (ret == 0)
-			ret = api_field_str(v, "host_dev_name", true, &ov->host_dev_name, e);
-		if (ret < 0)
-			return api_prefix(e, "network_overrides");
+	size_t n = 0;
+	for (size_t i = 0; i < n_own && n + 1 < cap; i++)
+		out[n++] = own[i];
+	for (int i = 0; api_resources[i] && n + 1 < cap; i++)
+		if (api_resources[i]->load_override_key)
+			out[n++] = api_resources[i]->load_override_key;
+	out[n] = NULL;
+}
+
+/* The devices' overrides (their resources' load_override_key), each checked by its resource
+ * and kept for the load to apply. */
+static int device_overrides_parse(const json_t *o, struct api_snapshot_load *out, struct api_err *e)
+{
+	for (int i = 0; api_resources[i]; i++) {
+		const struct api_resource *res = api_resources[i];
+		json_t *v = res->load_override_key ? json_object_get(o, res->load_override_key) : NULL;
+		if (!v || json_is_null(v))
+			continue;
+		if (res->load_override_check(v, e) < 0)
+			return api_prefix(e, res->load_override_key);
+		if (!out->device_overrides)
+			out->device_overrides = json_object();
+		if (!out->device_overrides || json_object_set(out->device_overrides, res->load_override_key, v) < 0)
+			return api_fail(e, "out of memory");
 	}
 	return 0;
 }
@@ -97,15 +106,15 @@ static int working_set_parse(const json_t *o, struct api_snapshot_load *out, str
 static int snapshot_load_parse(const json_t *o, const char *path_id, struct api_request *r, struct api_err *e)
 {
 	struct api_snapshot_load *out = &r->snap_load;
-	static const char *const allowed[] = { "snapshot_path", "mem_backend", "mem_file_path",
-		                               "enable_diff_snapshots", "track_dirty_pages", "resume_vm",
-		                               "network_overrides", "vsock_override", "clock_realtime",
-		                               "working_set", NULL };
-	static const char *const vsock_allowed[] = { "uds_path", NULL };
+	static const char *const own[] = { "snapshot_path", "mem_backend", "mem_file_path",
+		                           "enable_diff_snapshots", "track_dirty_pages", "resume_vm",
+		                           "clock_realtime", "working_set" };
+	const char *allowed[sizeof(own) / sizeof(own[0]) + 16];
 	int ret;
 
 	(void)path_id;
 	memset(out, 0, sizeof(*out));
+	load_allowed(allowed, sizeof(allowed) / sizeof(allowed[0]), own, sizeof(own) / sizeof(own[0]));
 	ret = api_fields_check(o, allowed, e);
 	if (ret == 0)
 		ret = api_field_str(o, "snapshot_path", true, &out->snapshot_path, e);
@@ -131,17 +140,9 @@ static int snapshot_load_parse(const json_t *o, const char *path_id, struct api_
 	if (ret == 0)
 		ret = api_field_bool(o, "clock_realtime", false, &out->clock_realtime, NULL, e);
 	if (ret == 0)
-		ret = overrides_parse(o, out, e);
-	if (ret == 0)
 		ret = working_set_parse(o, out, e);
-	const json_t *vo = json_object_get(o, "vsock_override");
-	if (ret == 0 && vo && !json_is_null(vo)) {
-		ret = api_fields_check(vo, vsock_allowed, e);
-		if (ret == 0)
-			ret = api_field_str(vo, "uds_path", true, &out->vsock_uds_override, e);
-		if (ret < 0)
-			ret = api_prefix(e, "vsock_override");
-	}
+	if (ret == 0)
+		ret = device_overrides_parse(o, out, e);
 	return ret;
 }
 
@@ -171,18 +172,13 @@ static void snapshot_load_apply(struct api_target *t, struct api_request *r, str
 		                          .enable_diff_snapshots = l->enable_diff_snapshots,
 		                          .clock_realtime = l->clock_realtime,
 		                          .resume_vm = l->resume_vm };
-	struct snapshot_net_override ov[CONFIG_MAX_NETS];
 	char err[256] = "";
 	if (api_started(t) || t->failed) {
 		api_reply_fault(rep, 400, "snapshot/load: only a microVM that was never started can load a snapshot");
 		return;
 	}
 	/* the snapshot brings its devices; the overrides re-point them */
-	for (int i = 0; i < l->nr_overrides; i++)
-		ov[i] = (struct snapshot_net_override){ l->overrides[i].iface_id, l->overrides[i].host_dev_name };
-	p.net_overrides = ov;
-	p.nr_net_overrides = (unsigned)l->nr_overrides;
-	p.vsock_uds_override = l->vsock_uds_override;
+	p.device_overrides = l->device_overrides;
 	p.ws = (struct ws_params){ l->ws_file, l->ws_record_ms, l->ws_mem_file_path };
 	int ret = snapshot_load(t->vmm, t->cfg, &p, err, sizeof(err));
 	if (ret < 0) {
@@ -204,13 +200,9 @@ static void snapshot_load_free(struct api_request *r)
 {
 	free(r->snap_load.snapshot_path);
 	free(r->snap_load.backend_path);
-	free(r->snap_load.vsock_uds_override);
+	json_decref(r->snap_load.device_overrides);
 	free(r->snap_load.ws_file);
 	free(r->snap_load.ws_mem_file_path);
-	for (int i = 0; i < r->snap_load.nr_overrides; i++) {
-		free(r->snap_load.overrides[i].iface_id);
-		free(r->snap_load.overrides[i].host_dev_name);
-	}
 }
 
 static enum metrics_latency snapshot_create_latency(const struct api_request *r)

@@ -1,46 +1,56 @@
 /* vsock: /vsock (PUT, pre-boot). */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/un.h>
 
 #include "api/resource.h"
 #include "devices/virtio/vsock.h"
+#include "vmm/errmsg.h"
+#include "vmm/vmm.h"
+
+/* o's uds_path, with room for the "_<port>" suffix of guest-initiated
+ * connections; *out malloc'd. */
+static int vsock_uds_path(const json_t *o, char **out, struct api_err *e)
+{
+	struct sockaddr_un sa;
+	int ret = api_field_str(o, "uds_path", true, out, e);
+	if (ret == 0 && strlen(*out) + 12 > sizeof(sa.sun_path))
+		ret = api_fail(e, "uds_path: longer than %zu bytes", sizeof(sa.sun_path) - 12);
+	return ret;
+}
 
 static int vsock_parse(const json_t *o, const char *path_id, struct api_request *r, struct api_err *e)
 {
-	struct vsock_config *out = &r->vsock;
 	/* vsock_id: accepted and ignored, as Firecracker does since v1.0 */
 	static const char *const allowed[] = { "guest_cid", "uds_path", "vsock_id", NULL };
-	struct sockaddr_un sa;
+	struct vsock_config *out = calloc(1, sizeof(*out));
 	char *id = NULL;
 	uint64_t cid = 0; /* read below even when a check failed first */
 	int ret;
 
 	(void)path_id;
-	memset(out, 0, sizeof(*out));
+	r->device_config = out;
+	if (!out)
+		return api_fail(e, "out of memory");
 	ret = api_fields_check(o, allowed, e);
 	/* 0-2 are the hypervisor, local and host; the field is 32 bits */
 	if (ret == 0)
 		ret = api_field_u64(o, "guest_cid", true, 3, UINT32_MAX - 1, &cid, NULL, e);
 	if (ret == 0)
-		ret = api_field_str(o, "uds_path", true, &out->uds_path, e);
-	/* room for the "_<port>" suffix of guest-initiated connections */
-	if (ret == 0 && strlen(out->uds_path) + 12 > sizeof(sa.sun_path))
-		ret = api_fail(e, "uds_path: longer than %zu bytes", sizeof(sa.sun_path) - 12);
+		ret = vsock_uds_path(o, &out->uds_path, e);
 	if (ret == 0)
 		ret = api_field_str(o, "vsock_id", false, &id, e);
 	free(id);
 	out->guest_cid = (uint32_t)cid;
-	out->set = ret == 0;
 	return ret;
 }
 
 static int vsock_store(struct vm_config *cfg, struct api_request *r, struct api_err *e)
 {
-	(void)e;
-	vsock_config_free(&cfg->vsock);
-	cfg->vsock = r->vsock;
-	memset(&r->vsock, 0, sizeof(r->vsock));
+	if (vsock_config_set(cfg, r->device_config) < 0)
+		return api_fail(e, "vsock: too many device kinds");
+	r->device_config = NULL;
 	return 0;
 }
 
@@ -51,14 +61,57 @@ static void vsock_apply(struct api_target *t, struct api_request *r, struct api_
 
 static json_t *vsock_json(const struct vm_config *c)
 {
-	if (!c->vsock.set)
+	const struct vsock_config *v = vsock_config_of(c);
+	if (!v)
 		return json_null();
-	return json_pack("{s:I, s:s}", "guest_cid", (json_int_t)c->vsock.guest_cid, "uds_path", c->vsock.uds_path);
+	return json_pack("{s:I, s:s}", "guest_cid", (json_int_t)v->guest_cid, "uds_path", v->uds_path);
 }
 
 static void vsock_request_free(struct api_request *r)
 {
-	vsock_config_free(&r->vsock);
+	vsock_config_free(r->device_config);
+	r->device_config = NULL;
+}
+
+static int vsock_attach(struct vmm *vmm, const struct vm_config *c)
+{
+	const struct vsock_config *v = vsock_config_of(c);
+	return v ? vmm_attach(vmm, &vsock_class, "", v) : 0;
+}
+
+/* ---- snapshot load's "vsock_override": {"uds_path"}, the clone's own
+ * socket ---- */
+
+static int vsock_override_check(const json_t *v, struct api_err *e)
+{
+	static const char *const allowed[] = { "uds_path", NULL };
+	char *path = NULL;
+	int ret = api_fields_check(v, allowed, e);
+	if (ret == 0)
+		ret = vsock_uds_path(v, &path, e);
+	free(path);
+	return ret;
+}
+
+static int vsock_override_apply(struct vm_config *c, const json_t *v, char *err, size_t errlen)
+{
+	struct vsock_config *vc = config_device(c, &vsock_class);
+	const char *uds = json_string_value(json_object_get(v, "uds_path"));
+	if (!vc)
+		return errmsg_set(err, errlen, -EINVAL, "vsock_override: the snapshot has no vsock device");
+	if (!uds)
+		return errmsg_set(err, errlen, -EINVAL, "vsock_override: uds_path: must be a string");
+	char *path = strdup(uds);
+	if (!path)
+		return errmsg_set(err, errlen, -ENOMEM, "vsock_override: out of memory");
+	free(vc->uds_path);
+	vc->uds_path = path;
+	return 0;
+}
+
+static json_t *vsock_override_from_cli(const char *path)
+{
+	return json_pack("{s:s}", "uds_path", path);
 }
 
 static void vsock_metrics(json_t *g, json_t *total, const void *dev)
@@ -88,6 +141,9 @@ static const struct api_method vsock_put = API_BODY(vsock_parse, vsock_apply, vs
 const struct api_resource api_res_vsock = {
 	.path = "/vsock", .metrics = "vsock", .fc_metrics = "vsock", .put = &vsock_put,
 	.key = "vsock", .to_json = vsock_json, .store = vsock_store,
+	.attach = vsock_attach, .load_override_key = "vsock_override",
+	.load_override_check = vsock_override_check, .load_override_apply = vsock_override_apply,
+	.load_cli_name = "vsock-uds", .load_cli_usage = "[--vsock-uds PATH]", .load_cli_override = vsock_override_from_cli,
 	.cli_opts = (const struct cli_opt *const[]){ &vsock_cli_opt, NULL },
 	.metrics_group = &vsock_group,
 };

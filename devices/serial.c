@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "vmm/errmsg.h"
@@ -96,6 +97,31 @@ void serial_set_out_limit(struct serial *s, uint64_t bytes)
 	pthread_mutex_unlock(&s->lock);
 }
 
+void serial_set_out_rate(struct serial *s, const struct token_bucket_config *cfg)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	bool on = token_bucket_config_in_force(cfg);
+	pthread_mutex_lock(&s->lock);
+	token_bucket_init(&s->out_rate, on ? cfg->size : 0, on ? cfg->one_time_burst : 0,
+	                  on ? cfg->refill_time_ms : 0, (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec);
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* Whether the rate limiter lets one more byte out now. */
+static bool serial_rate_allows(struct serial *s)
+{
+	if (!token_bucket_enabled(&s->out_rate))
+		return true;
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	uint64_t now = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+	if (token_bucket_reduce(&s->out_rate, 1, now))
+		return true;
+	s->stats.tx_rate_dropped++;
+	return false;
+}
+
 void serial_get_stats(struct serial *s, struct serial_stats *out)
 {
 	pthread_mutex_lock(&s->lock);
@@ -152,6 +178,8 @@ static bool serial_write_out(struct serial *s, uint8_t c)
 		s->stats.tx_dropped++;
 		return ++s->stats.tx_over_limit == 1;
 	}
+	if (!serial_rate_allows(s))
+		return false;
 	for (;;) {
 		ssize_t r = write(s->out_fd, &c, 1);
 		if (r == 1) {

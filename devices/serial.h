@@ -15,6 +15,7 @@
 
 #include "devices/plain_state.h"
 #include "vmm/bus.h"
+#include "vmm/limits.h"
 
 #define SERIAL_FIFO_SIZE 64
 /* The default cap on a regular-file output, in bytes, sized as a log cap:
@@ -28,6 +29,7 @@ struct serial_stats {
 	unsigned long long tx_bytes;      /* reached the output */
 	unsigned long long tx_dropped;    /* did not: output full or failing, or over the cap */
 	unsigned long long tx_over_limit; /* of tx_dropped: past the cap */
+	unsigned long long tx_rate_dropped; /* not in tx_dropped: over the rate limiter */
 };
 
 /* What the guest sees: a snapshot is a copy of it. */
@@ -46,6 +48,7 @@ struct serial {
 	bool out_fl_saved;  /* serial_init made out_fd non-blocking; out_fl puts it back */
 	int out_fl;
 	uint64_t out_limit; /* bytes this VM may write to out_fd; 0: no cap */
+	struct token_bucket out_rate; /* bytes; not enabled: no limit */
 	int irq_efd; /* -1: no interrupts (unit tests) */
 	int rx_space_efd; /* -1: nobody waits for receive space */
 	bool rx_refused;  /* serial_receive turned bytes away since the FIFO last emptied */
@@ -63,6 +66,11 @@ void serial_destroy(struct serial *s);
 /* Cap what the guest may write to a regular-file output at bytes (0: no
  * cap), counting what it wrote before; no effect on other outputs. */
 void serial_set_out_limit(struct serial *s, uint64_t bytes);
+/* Rate-limit the output to cfg's bucket of bytes (not set, or size or
+ * refill_time 0: no limit); a byte the bucket cannot pay is dropped and
+ * counted in tx_rate_dropped, as Firecracker does (the guest never waits
+ * for its console). */
+void serial_set_out_rate(struct serial *s, const struct token_bucket_config *cfg);
 void serial_get_stats(struct serial *s, struct serial_stats *out);
 /* Queue received bytes (host -> guest); returns how many fit. */
 unsigned serial_receive(struct serial *s, const uint8_t *buf, unsigned len);

@@ -117,3 +117,38 @@ void cli_usage(FILE *f, const char *head, const struct cli_opt *const *table, co
 	}
 	fprintf(f, "\n%s", tail);
 }
+
+/* One option: the table's, a common one, --help or the command's own. */
+static int cli_option(const struct cli_cmd *cmd, int c, char *arg, void *ctx, struct vm_config *cfg)
+{
+	char err[256];
+	if (c >= CLI_TABLE) {
+		if (cmd->table[c - CLI_TABLE]->apply(arg, cfg, err, sizeof(err)) < 0)
+			return cli_error(cmd->prog, "%s", err);
+		return 0;
+	}
+	switch (c) {
+	case CLI_LEVEL:
+	case CLI_SECCOMP_LEVEL:
+	case CLI_NO_SECCOMP:
+	case CLI_SECCOMP_FILTER: return cli_common(cmd->prog, c, arg);
+	case 'h': cmd->usage(stdout); exit(0);
+	case '?': cmd->usage(stderr); return 2;
+	}
+	return cmd->own_option(c, arg, ctx);
+}
+
+int cli_parse(const struct cli_cmd *cmd, int argc, char **argv, void *ctx, struct vm_config *cfg)
+{
+	struct option opts[96];
+	int c, code;
+	if (!cli_options(opts, sizeof(opts) / sizeof(opts[0]), cmd->own, cmd->n_own, cmd->table))
+		return cli_error(cmd->prog, "%s", "internal error: too many options");
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1)
+		if ((code = cli_option(cmd, c, optarg, ctx, cfg)) != 0)
+			return code;
+	if (optind < argc)
+		return cli_error(cmd->prog, "unexpected argument '%s'", argv[optind]);
+	return 0;
+}

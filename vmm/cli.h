@@ -50,4 +50,26 @@ struct option *cli_options(struct option *out, size_t cap, const struct option *
 /* Print "usage: <head>" and each table option's usage, wrapped. */
 void cli_usage(FILE *f, const char *head, const struct cli_opt *const *table, const char *tail);
 
+/* Rows of a command's own getopt table. */
+#define CLI_ARG(name, val) { (name), required_argument, NULL, (val) }
+#define CLI_FLAG(name, val) { (name), no_argument, NULL, (val) }
+
+/* A command line: the command's own options, the table's, the common
+ * ones and --help, read the same way by every husk command. */
+struct cli_cmd {
+	const char *prog; /* the error lines' prefix: "husk snapshot load" */
+	const struct option *own;
+	size_t n_own;
+	/* 0, or the exit code of a bad option */
+	int (*own_option)(int c, char *arg, void *ctx);
+	const struct cli_opt *const *table; /* applied to the vm_config; NULL: none */
+	void (*usage)(FILE *f);
+};
+
+/* Read argv (from argv[1]; no operands taken): own options go to
+ * own_option with ctx, table options fill cfg, the common ones to
+ * cli_common, --help prints the usage and exits 0. 0, or the exit code
+ * of a bad command line (the usage or the error printed). */
+int cli_parse(const struct cli_cmd *cmd, int argc, char **argv, void *ctx, struct vm_config *cfg);
+
 #endif

@@ -17,27 +17,6 @@ void config_init(struct vm_config *c)
 	c->serial_out_limit = SERIAL_OUT_LIMIT_DEFAULT;
 }
 
-void drive_config_free(struct drive_config *d)
-{
-	free(d->drive_id);
-	free(d->path_on_host);
-	free(d->partuuid);
-	memset(d, 0, sizeof(*d));
-}
-
-void net_config_free(struct net_config *n)
-{
-	free(n->iface_id);
-	free(n->host_dev_name);
-	memset(n, 0, sizeof(*n));
-}
-
-void vsock_config_free(struct vsock_config *v)
-{
-	free(v->uds_path);
-	memset(v, 0, sizeof(*v));
-}
-
 void boot_config_free(struct boot_config *b)
 {
 	free(b->kernel_image_path);
@@ -68,9 +47,10 @@ void config_free_devices(struct vm_config *c)
 	for (int i = 0; i < c->nr_nets; i++)
 		net_config_free(&c->nets[i]);
 	c->nr_nets = 0;
-	vsock_config_free(&c->vsock);
-	c->entropy = false;
-	memset(&c->entropy_rate_limiter, 0, sizeof(c->entropy_rate_limiter));
+	for (int i = 0; i < CONFIG_MAX_DEVICE_KINDS; i++)
+		if (c->devices[i].owner)
+			c->devices[i].free_cfg(c->devices[i].cfg);
+	memset(c->devices, 0, sizeof(c->devices));
 	memset(&c->balloon, 0, sizeof(c->balloon));
 	config_mmds_free(&c->mmds);
 }
@@ -82,9 +62,7 @@ void config_move_devices(struct vm_config *dst, struct vm_config *src)
 	dst->nr_drives = src->nr_drives;
 	memcpy(dst->nets, src->nets, sizeof(dst->nets));
 	dst->nr_nets = src->nr_nets;
-	dst->vsock = src->vsock;
-	dst->entropy = src->entropy;
-	dst->entropy_rate_limiter = src->entropy_rate_limiter;
+	memcpy(dst->devices, src->devices, sizeof(dst->devices));
 	dst->balloon = src->balloon;
 	dst->mmds = src->mmds;
 	/* src keeps nothing it could free twice */
@@ -92,7 +70,7 @@ void config_move_devices(struct vm_config *dst, struct vm_config *src)
 	src->nr_drives = 0;
 	memset(src->nets, 0, sizeof(src->nets));
 	src->nr_nets = 0;
-	memset(&src->vsock, 0, sizeof(src->vsock));
+	memset(src->devices, 0, sizeof(src->devices));
 	memset(&src->mmds, 0, sizeof(src->mmds));
 	config_free_devices(src);
 }

@@ -69,11 +69,17 @@ struct net_config {
 	struct rate_limiter_config tx_rate_limiter;
 };
 
-struct vsock_config {
-	bool set;
-	uint32_t guest_cid;
-	char *uds_path;
+/* The configuration of a device kind whose type only its own files know
+ * (devices/virtio/<kind>.h, api/<resource>.c): owner is its class (a
+ * stable address), cfg its malloc'd struct, free_cfg frees cfg with what
+ * it owns. */
+struct config_device {
+	const void *owner;
+	void *cfg;
+	void (*free_cfg)(void *cfg);
 };
+
+#define CONFIG_MAX_DEVICE_KINDS 8
 
 /* PUT /balloon, the config file's "balloon", --balloon */
 struct balloon_config {
@@ -166,15 +172,16 @@ struct vm_config {
 	int nr_drives;
 	struct net_config nets[CONFIG_MAX_NETS];
 	int nr_nets;
-	struct vsock_config vsock;
+	/* the kinds configured through config_device_set, in no order */
+	struct config_device devices[CONFIG_MAX_DEVICE_KINDS];
 	struct mmds_config mmds;
-	bool entropy;
-	struct rate_limiter_config entropy_rate_limiter;
 	struct balloon_config balloon;
 	/* the metrics file in force (PUT /metrics, --metrics-path), for GET
 	 * /vm/config; struct metrics owns it. NULL: none */
 	const char *metrics_path;
 	char *serial_out_path; /* NULL: stdout */
+	/* PUT /serial's rate_limiter: bytes past it are dropped and counted */
+	struct token_bucket_config serial_rate_limiter;
 	uint64_t serial_out_limit; /* bytes; applies to a regular-file output; 0: no cap */
 	/* --no-acpi: no ACPI tables; the MP table and virtio_mmio.device=
 	 * cmdline entries alone announce CPUs and devices */
@@ -183,15 +190,21 @@ struct vm_config {
 
 void config_init(struct vm_config *c); /* defaults: 1 vCPU, 128 MiB */
 void config_free(struct vm_config *c);
-/* Free what one part owns and clear it. */
+/* Free what one part owns and clear it. A device's is defined in its
+ * resource's file (api/drives.c, api/network.c), beside the parse, store
+ * and to-JSON of the same shape. */
 void drive_config_free(struct drive_config *d);
 void net_config_free(struct net_config *n);
-void vsock_config_free(struct vsock_config *v);
 void boot_config_free(struct boot_config *b);
 void config_mmds_free(struct mmds_config *m);
-/* The devices (drives, interfaces, vsock, entropy, balloon, MMDS's
- * configuration): free them, or move src's into dst, whose own are
- * freed (src is left with none). */
+/* owner's configuration, or NULL: that kind is not configured. */
+void *config_device(const struct vm_config *c, const void *owner);
+/* Make cfg owner's configuration (freeing the one before). -ENOSPC when
+ * every slot is taken: cfg is then still the caller's. */
+int config_device_set(struct vm_config *c, const void *owner, void *cfg, void (*free_cfg)(void *cfg));
+/* The devices (drives, interfaces, the config_device kinds, balloon,
+ * MMDS's configuration): free them, or move src's into dst,
+ * whose own are freed (src is left with none). */
 void config_free_devices(struct vm_config *c);
 void config_move_devices(struct vm_config *dst, struct vm_config *src);
 void config_cpu_config_free(struct cpu_config *c);

@@ -22,7 +22,7 @@ struct vmm;
 
 struct vmm_device {
 	const struct virtio_class *cls;
-	char id[VMM_DEVICE_ID_LEN]; /* drive_id, iface_id; "" for the single vsock and rng */
+	char id[VMM_DEVICE_ID_LEN]; /* drive_id, iface_id; "" for a kind with one device */
 	unsigned slot;
 	void *dev;
 };

@@ -8,6 +8,7 @@
 #include "api/resource.h"
 #include "vmm/config.h"
 #include "vmm/cli.h"
+#include "vmm/cli_vm.h"
 #include "vmm/config_file.h"
 #include "vmm/errmsg.h"
 #include "vmm/log.h"
@@ -49,85 +50,45 @@ static void usage(FILE *f)
 	           "       husk --version\n");
 }
 
-/* One option of husk run: a table entry, a common one, or --help. */
-static int run_option(int c, const char *arg, struct vm_config *cfg, bool *selftest)
+/* husk run's own option: the hidden --seccomp-selftest */
+static int run_option(int c, char *arg, void *selftest)
 {
-	const struct cli_opt *const *table = run_table();
-	char err[256];
-	if (c >= CLI_TABLE) {
-		if (table[c - CLI_TABLE]->apply(arg, cfg, err, sizeof(err)) < 0)
-			return cli_error(PROG, "%s", err);
-		return 0;
-	}
-	switch (c) {
-	case CLI_LEVEL:
-	case CLI_SECCOMP_LEVEL:
-	case CLI_NO_SECCOMP:
-	case CLI_SECCOMP_FILTER: return cli_common(PROG, c, arg);
-	case 'S': *selftest = true; return 0;
-	case 'h': usage(stdout); exit(0);
-	}
-	usage(stderr);
-	return 2;
+	(void)arg;
+	(void)c;
+	*(bool *)selftest = true;
+	return 0;
 }
 
-static int run_parse(int argc, char **argv, struct vm_config *cfg, bool *selftest)
+static int run_parse(int argc, char **argv, struct vm_config *cfg, void *selftest)
 {
 	/* not in the usage: makes the vmm thread do a forbidden syscall once
 	 * the VM runs (the tests' proof that the filter is on) */
-	static const struct option own[] = { { "seccomp-selftest", no_argument, NULL, 'S' } };
-	struct option opts[64];
-	if (!cli_options(opts, 64, own, 1, run_table()))
-		return cli_error(PROG, "%s", "internal error: too many options");
-	int c, code;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1)
-		if ((code = run_option(c, optarg, cfg, selftest)) != 0)
-			return code;
-	if (optind < argc)
-		return cli_error(PROG, "unexpected argument '%s'", argv[optind]);
-	if (!cfg->boot.kernel_image_path)
+	static const struct option own[] = { CLI_FLAG("seccomp-selftest", 'S') };
+	const struct cli_cmd cmd = { .prog = PROG, .own = own, .n_own = 1, .own_option = run_option,
+	                             .table = run_table(), .usage = usage };
+	int code = cli_parse(&cmd, argc, argv, selftest, cfg);
+	if (code == 0 && !cfg->boot.kernel_image_path)
 		return cli_error(PROG, "%s", "run needs --kernel PATH");
+	return code;
+}
+
+static int run_start(struct vmm *vmm, struct vm_config *cfg, void *selftest)
+{
+	if (vmm_start(vmm, cfg) < 0) {
+		const char *why = vmm_start_error(vmm);
+		fprintf(stderr, "husk: the VM did not start: %s\n", why ? why : "see the error above");
+		return -EINVAL;
+	}
+	if (*(bool *)selftest)
+		seccomp_selftest();
 	return 0;
 }
 
 static int cmd_run(int argc, char **argv)
 {
-	struct vm_config cfg;
-	struct vmm vmm;
+	static const struct cli_vm_cmd run = { .parse = run_parse, .start = run_start };
 	bool selftest = false;
-	int code;
-
-	config_init(&cfg);
-	/* a developer running a guest wants to see its boot time */
-	log_set_level(LOG_INFO);
-	/* filtered unless told otherwise */
-	seccomp_set_level(SECCOMP_LEVEL_ADVANCED);
-	code = run_parse(argc, argv, &cfg, &selftest);
-	if (code)
-		goto out_cfg;
-	if (vmm_init(&vmm) < 0) {
-		fprintf(stderr, "husk: cannot set up the event loop\n");
-		code = 1;
-		goto out_cfg;
-	}
-	if (vmm_start(&vmm, &cfg) < 0) {
-		const char *why = vmm_start_error(&vmm);
-		fprintf(stderr, "husk: the VM did not start: %s\n", why ? why : "see the error above");
-		code = 1;
-		goto out;
-	}
-	if (selftest)
-		seccomp_selftest();
-	code = vmm_run(&vmm);
-	log_info("VM exited: %s (status %d)", vmm_exit_reason(&vmm), code);
-	if (code)
-		fprintf(stderr, "husk: %s\n", vmm_exit_reason(&vmm));
-out:
-	vmm_destroy(&vmm);
-out_cfg:
-	config_free(&cfg);
-	return code;
+	return cli_vm_main(&run, argc, argv, &selftest);
 }
 
 /* ---- husk as Firecracker: the API socket and/or a config file ---- */
@@ -164,8 +125,9 @@ static void serve_describe(const char *path)
 }
 
 /* One option of husk (API mode); 0, or the exit code of a bad one. */
-static int serve_option(int c, const char *arg, struct serve_opts *o)
+static int serve_option(int c, char *arg, void *opts)
 {
+	struct serve_opts *o = opts;
 	uint64_t v;
 	switch (c) {
 	case O_SOCK: o->sock = arg; return 0;
@@ -210,53 +172,42 @@ static int serve_option(int c, const char *arg, struct serve_opts *o)
 	case O_METADATA: o->metadata = arg; return 0;
 	case O_DESCRIBE: serve_describe(arg); return 0;
 	case O_SNAP_VERSION: printf("v%u.0.0\n", SNAP_FORMAT_VERSION); exit(0);
-	case O_IGNORED: return 0;
-	case CLI_LEVEL:
-	case CLI_SECCOMP_LEVEL:
-	case CLI_NO_SECCOMP:
-	case CLI_SECCOMP_FILTER: return cli_common(PROG, c, arg);
-	case 'h': usage(stdout); exit(0);
 	}
-	usage(stderr);
-	return 2;
+	return 0; /* O_IGNORED */
 }
 
 static int serve_parse(int argc, char **argv, struct serve_opts *o)
 {
 	static const struct option own[] = {
-		{ "api-sock", required_argument, NULL, O_SOCK },
-		{ "id", required_argument, NULL, O_ID },
-		{ "config-file", required_argument, NULL, O_CONFIG },
-		{ "no-api", no_argument, NULL, O_NO_API },
-		{ "log-path", required_argument, NULL, O_LOG_PATH },
-		{ "show-level", no_argument, NULL, O_SHOW_LEVEL },
-		{ "show-log-origin", no_argument, NULL, O_SHOW_ORIGIN },
-		{ "metrics-path", required_argument, NULL, O_METRICS },
-		{ "start-time-us", required_argument, NULL, O_START_US },
-		{ "http-api-max-payload-size", required_argument, NULL, O_MAX_PAYLOAD },
-		{ "mmds-size-limit", required_argument, NULL, O_MMDS_LIMIT },
-		{ "metadata", required_argument, NULL, O_METADATA },
-		{ "describe-snapshot", required_argument, NULL, O_DESCRIBE },
-		{ "snapshot-version", no_argument, NULL, O_SNAP_VERSION },
-		{ "no-acpi", no_argument, NULL, O_NO_ACPI },
-		{ "start-time-cpu-us", required_argument, NULL, O_START_CPU_US },
-		{ "parent-cpu-time-us", required_argument, NULL, O_PARENT_CPU_US },
+		CLI_ARG("api-sock", O_SOCK),
+		CLI_ARG("id", O_ID),
+		CLI_ARG("config-file", O_CONFIG),
+		CLI_FLAG("no-api", O_NO_API),
+		CLI_ARG("log-path", O_LOG_PATH),
+		CLI_FLAG("show-level", O_SHOW_LEVEL),
+		CLI_FLAG("show-log-origin", O_SHOW_ORIGIN),
+		CLI_ARG("metrics-path", O_METRICS),
+		CLI_ARG("start-time-us", O_START_US),
+		CLI_ARG("http-api-max-payload-size", O_MAX_PAYLOAD),
+		CLI_ARG("mmds-size-limit", O_MMDS_LIMIT),
+		CLI_ARG("metadata", O_METADATA),
+		CLI_ARG("describe-snapshot", O_DESCRIBE),
+		CLI_FLAG("snapshot-version", O_SNAP_VERSION),
+		CLI_FLAG("no-acpi", O_NO_ACPI),
+		CLI_ARG("start-time-cpu-us", O_START_CPU_US),
+		CLI_ARG("parent-cpu-time-us", O_PARENT_CPU_US),
 		/* Firecracker flags with nothing to do here: the boot timer is
 		 * always there; there are no modules to filter the log by */
-		{ "boot-timer", no_argument, NULL, O_IGNORED },
-		{ "module", required_argument, NULL, O_IGNORED },
+		CLI_FLAG("boot-timer", O_IGNORED),
+		CLI_ARG("module", O_IGNORED),
 	};
-	struct option opts[32];
-	cli_options(opts, 32, own, sizeof(own) / sizeof(own[0]), NULL);
+	const struct cli_cmd cmd = { .prog = PROG, .own = own, .n_own = sizeof(own) / sizeof(own[0]),
+	                             .own_option = serve_option, .usage = usage };
 	/* filtered unless told otherwise, as `husk run` */
 	seccomp_set_level(SECCOMP_LEVEL_ADVANCED);
-	int c, code;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1)
-		if ((code = serve_option(c, optarg, o)) != 0)
-			return code;
-	if (optind < argc)
-		return cli_error(PROG, "unexpected argument '%s'", argv[optind]);
+	int code = cli_parse(&cmd, argc, argv, o, NULL);
+	if (code)
+		return code;
 	if (o->no_api && !o->config_file)
 		return cli_error(PROG, "%s", "--no-api needs --config-file");
 	if (o->show_level || o->show_origin)

@@ -292,7 +292,8 @@ static void metrics_fill_vcpu(json_t *line, json_t *husk, const struct vmm *vmm)
 
 /* COM1's output: write_count bytes that reached it, missed_write_count
  * bytes that did not (reader stuck or gone, or past the output file's
- * cap); of those, husk's uart_missed_write_limit_count were the cap's. */
+ * cap; of those, husk's uart_missed_write_limit_count were the cap's),
+ * rate_limiter_dropped_bytes bytes over PUT /serial's rate_limiter. */
 static void metrics_fill_uart(json_t *line, json_t *husk, struct vmm *vmm)
 {
 	struct serial_stats st = { 0 };
@@ -300,6 +301,7 @@ static void metrics_fill_uart(json_t *line, json_t *husk, struct vmm *vmm)
 	json_t *g = json_object_get(line, "uart");
 	put(g, "write_count", st.tx_bytes);
 	put(g, "missed_write_count", st.tx_dropped);
+	put(g, "rate_limiter_dropped_bytes", st.tx_rate_dropped);
 	put(husk, "uart_missed_write_limit_count", st.tx_over_limit);
 }
 

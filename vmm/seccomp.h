@@ -3,7 +3,7 @@
  *
  *   vmm:  the event loop: device I/O, eventfds, timerfds, the few files an
  *         API call opens at run time (PATCH drive, snapshot create), AF_UNIX
- *         sockets (vsock), the KVM ioctls of snapshotting.
+ *         sockets (the devices' host sockets), the KVM ioctls of snapshotting.
  *   api:  accept/read/write on the API socket, eventfd to the vmm thread.
  *   vcpu: KVM_RUN and what the device register handlers it runs need
  *         (eventfd writes, the irqfd/ioeventfd/tap offload ioctls).

@@ -45,7 +45,7 @@ struct vm {
 
 	/* why vm_create failed, for the one line the user sees (the API's
 	 * fault_message, husk's last line) */
-	char error[160];
+	char error[256];
 };
 
 /* Open /dev/kvm, check the API version and every capability we need,

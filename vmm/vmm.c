@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "api/resource.h"
 #include "vmm/arch/arch.h"
 #include "vmm/log.h"
 #include "vmm/seccomp.h"
@@ -173,6 +174,7 @@ static int step_legacy_devices(struct vmm *vmm)
 		return ret;
 	serial_init(&vmm->serial, vmm->serial_out_fd, vmm->serial_irq_efd);
 	serial_set_out_limit(&vmm->serial, vmm->cfg->serial_out_limit);
+	serial_set_out_rate(&vmm->serial, &vmm->cfg->serial_rate_limiter);
 	ret = console_open(&vmm->console, &vmm->loop, &vmm->serial);
 	if (ret == 0)
 		ret = vmm_serial_register(vmm);
@@ -286,10 +288,9 @@ static int step_virtio_devices(struct vmm *vmm)
 		ret = vmm_attach(vmm, &net_class, cfg->nets[i].iface_id, &cfg->nets[i]);
 	if (ret == 0)
 		ret = vmm_mmds_attach(vmm);
-	if (ret == 0 && cfg->vsock.set)
-		ret = vmm_attach(vmm, &vsock_class, "", &cfg->vsock);
-	if (ret == 0 && cfg->entropy)
-		ret = vmm_attach(vmm, &rng_class, "", &cfg->entropy_rate_limiter);
+	/* the kinds whose resource attaches them (api/resource.h) */
+	if (ret == 0)
+		ret = api_resources_attach(vmm, cfg);
 	if (ret == 0 && cfg->balloon.set)
 		ret = vmm_attach(vmm, &balloon_class, "", &cfg->balloon);
 	if (ret == 0)

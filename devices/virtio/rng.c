@@ -225,9 +225,10 @@ void rng_destroy(struct rng *r)
 
 static int rng_class_create(void **dev, const struct virtio_env *env, const void *cfg, unsigned slot)
 {
+	const struct rng_config *c = cfg;
 	int ret = rng_create((struct rng **)dev, env, slot);
 	if (ret == 0)
-		rng_update_rate_limiter(*dev, cfg);
+		rng_update_rate_limiter(*dev, &c->rate_limiter);
 	return ret;
 }
 
@@ -243,12 +244,22 @@ const struct virtio_class rng_class = {
 
 /* ---- husk run --rng ---- */
 
+/* A later --rng changes the buckets it names, as a PATCH would. */
 static int rng_cli_apply(const char *arg, struct vm_config *cfg, char *err, size_t errlen)
 {
-	cfg->entropy = true;
-	if (arg && rng_parse_cli(arg, &cfg->entropy_rate_limiter) < 0)
-		return errmsg_set(err, errlen, -EINVAL, "--rng=bw=RATE,ops=RATE: bad rate '%s'", arg);
-	return 0;
+	const struct rng_config *before = rng_config_of(cfg);
+	struct rng_config *r = malloc(sizeof(*r));
+	int ret = 0;
+	if (!r)
+		return errmsg_set(err, errlen, -ENOMEM, "--rng: out of memory");
+	*r = before ? *before : (struct rng_config){ 0 };
+	if (arg && rng_parse_cli(arg, &r->rate_limiter) < 0)
+		ret = errmsg_set(err, errlen, -EINVAL, "--rng=bw=RATE,ops=RATE: bad rate '%s'", arg);
+	else if ((ret = rng_config_set(cfg, r)) < 0)
+		errmsg_set(err, errlen, ret, "--rng: too many device kinds");
+	if (ret < 0)
+		rng_config_free(r);
+	return ret;
 }
 
 const struct cli_opt rng_cli_opt = { "rng", optional_argument, "[--rng[=bw=RATE,ops=RATE]]", rng_cli_apply };

@@ -57,6 +57,20 @@ void rng_update_rate_limiter(struct rng *r, const struct rate_limiter_config *cf
 /* "bw=RATE,ops=RATE" (the --rng=... value) into cfg; -EINVAL if bad. */
 int rng_parse_cli(const char *arg, struct rate_limiter_config *cfg);
 
+/* The device's configuration (PUT /entropy, --rng), kept in a vm_config
+ * under rng_class (config_device). */
+struct rng_config {
+	struct rate_limiter_config rate_limiter;
+};
+
+struct vm_config;
+/* c's rng, or NULL: none configured. */
+const struct rng_config *rng_config_of(const struct vm_config *c);
+/* Make r (malloc'd) c's rng; -ENOSPC (r still the caller's) if c has no room. */
+int rng_config_set(struct vm_config *c, struct rng_config *r);
+/* Free r (NULL is fine). */
+void rng_config_free(void *r);
+
 /* Snapshot ops (vmm/snapshot/snapshot.h), opaque = struct rng *. */
 struct snapshot_dev_ops;
 

@@ -318,14 +318,22 @@ const struct virtio_class vsock_class = {
 static int vsock_cli_apply(const char *arg, struct vm_config *cfg, char *err, size_t errlen)
 {
 	const char *what = NULL;
-	uint32_t cid;
-	if (cfg->vsock.set)
+	struct vsock_config *v = NULL;
+	int ret = 0;
+	if (vsock_config_of(cfg))
 		return errmsg_set(err, errlen, -EEXIST, "--vsock: only one");
-	if (vsock_parse_cli(arg, &cid, &cfg->vsock.uds_path, &what) < 0)
-		return errmsg_set(err, errlen, -EINVAL, "%s", what ? what : "--vsock: out of memory");
-	cfg->vsock.guest_cid = cid;
-	cfg->vsock.set = true;
-	return 0;
+	v = calloc(1, sizeof(*v));
+	if (!v || vsock_parse_cli(arg, &v->guest_cid, &v->uds_path, &what) < 0) {
+		ret = errmsg_set(err, errlen, -EINVAL, "%s", what ? what : "--vsock: out of memory");
+		goto out;
+	}
+	ret = vsock_config_set(cfg, v);
+	if (ret < 0)
+		errmsg_set(err, errlen, ret, "--vsock: too many device kinds");
+out:
+	if (ret < 0)
+		vsock_config_free(v);
+	return ret;
 }
 
 const struct cli_opt vsock_cli_opt = { "vsock", required_argument, "[--vsock cid=N,uds=PATH]", vsock_cli_apply };

@@ -71,6 +71,21 @@ void vsock_destroy(struct vsock *v);
  * transport and queue state, identity = guest CID; connections reset. */
 struct snapshot_dev_ops;
 
+/* The device's configuration (PUT /vsock, --vsock), kept in a vm_config
+ * under vsock_class (config_device). */
+struct vsock_config {
+	uint32_t guest_cid;
+	char *uds_path;
+};
+
+struct vm_config;
+/* c's vsock, or NULL: none configured. */
+const struct vsock_config *vsock_config_of(const struct vm_config *c);
+/* Make v (malloc'd) c's vsock; -ENOSPC (v still the caller's) if c has no room. */
+int vsock_config_set(struct vm_config *c, struct vsock_config *v);
+/* Free v and what it owns (NULL is fine). */
+void vsock_config_free(void *v);
+
 /* For vmm_attach: cfg is a struct vsock_config. */
 extern const struct virtio_class vsock_class;
 

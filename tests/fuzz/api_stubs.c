@@ -15,6 +15,14 @@
 
 int vmm_start(struct vmm *vmm, const struct vm_config *cfg) { (void)vmm; (void)cfg; abort(); }
 int vmm_pause(struct vmm *vmm) { (void)vmm; abort(); }
+int vmm_attach(struct vmm *vmm, const struct virtio_class *cls, const char *id, const void *cfg)
+{
+	(void)vmm;
+	(void)cls;
+	(void)id;
+	(void)cfg;
+	abort();
+}
 int vmm_resume(struct vmm *vmm) { (void)vmm; abort(); }
 const char *vmm_start_error(const struct vmm *vmm) { (void)vmm; abort(); }
 /* PATCH of a drive or an interface reaches a device only after start */

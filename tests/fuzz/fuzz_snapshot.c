@@ -23,11 +23,13 @@
 #include <sys/mman.h>
 #include <unistd.h>
 #include <linux/kvm.h>
+#include <jansson.h>
 
 #include "devices/i8042.h"
 #include "devices/serial.h"
 #include "devices/virtio/blk.h"
 #include "devices/virtio/rng.h"
+#include "devices/virtio/vsock.h"
 #include "devices/vmgenid.h"
 #include "vmm/arch/x86_64/layout.h"
 #include "vmm/arch/x86_64/vcpu_state.h"
@@ -148,13 +150,14 @@ static void vm_config_apply(const struct snap_file *sf)
 	if (!s)
 		return;
 	struct vm_config cfg;
-	struct snapshot_net_override ov = { "eth0", "tap9" };
-	struct snapshot_load_params p = { .net_overrides = &ov, .nr_net_overrides = 1,
-	                                  .vsock_uds_override = "/v" };
+	json_t *overrides = json_pack("{s:[{s:s, s:s}], s:{s:s}}", "network_overrides", "iface_id", "eth0",
+	                              "host_dev_name", "tap9", "vsock_override", "uds_path", "/v");
+	struct snapshot_load_params p = { .device_overrides = overrides };
 	char err[256];
 	config_init(&cfg);
 	snapshot_vm_config_apply(s->data, (size_t)s->len, &cfg, &p, err, sizeof(err));
 	config_free(&cfg);
+	json_decref(overrides);
 }
 
 static void write_state(struct fx *f, const uint8_t *data, size_t size)
@@ -256,8 +259,12 @@ static void seed_vm_config(struct fx *f, struct snap_writer *w)
 	cfg.nr_nets = 1;
 	cfg.nets[0] = (struct net_config){ .iface_id = strdup("eth0"), .host_dev_name = strdup("tap0"),
 	                                   .has_mac = true, .guest_mac = { 6, 0, 0xac, 0x10, 0, 2 } };
-	cfg.vsock = (struct vsock_config){ .set = true, .guest_cid = 3, .uds_path = strdup("/tmp/v.sock") };
-	cfg.entropy = true;
+	struct vsock_config *v = calloc(1, sizeof(*v));
+	*v = (struct vsock_config){ .guest_cid = 3, .uds_path = strdup("/tmp/v.sock") };
+	if (vsock_config_set(&cfg, v) < 0)
+		abort();
+	if (rng_config_set(&cfg, calloc(1, sizeof(struct rng_config))) < 0)
+		abort();
 	if (snapshot_vm_config_encode(&cfg, &json) < 0)
 		abort();
 	snap_writer_add(w, SNAP_SEC_VM_CONFIG, 0, json, strlen(json));

@@ -36,6 +36,13 @@ const struct kvm_cpuid2 *x86_supported_cpuid(struct vm *vm)
 	return &all_supported.hdr;
 }
 
+/* the restore check also takes the host CPU's own bits (x86_host_cpuid):
+ * here the same every-feature table */
+const struct kvm_cpuid2 *x86_host_cpuid(struct vm *vm)
+{
+	return x86_supported_cpuid(vm);
+}
+
 const struct virtio_class net_class;
 const struct virtio_class vsock_class;
 const struct virtio_class balloon_class;

@@ -94,6 +94,35 @@ def hugepages():
     NR_HUGEPAGES.write_text(before)
 
 
+@pytest.fixture
+def huge_page_snapshot(husk_bin, guest, hugepages, tmp_path):
+    """A Full snapshot of the counting guest with its RAM in 2 MiB huge
+    pages: huge_page_snapshot(mem_mib, boot_args) -> (state, mem, the
+    serial output up to the pause). Skips when the host cannot make the
+    pages."""
+    from api_client import Husk
+    from test_snapshot_failures import create, pause
+
+    def snapshot(mem_mib, boot_args="console=ttyS0"):
+        if hugepages(mem_mib // 2 + 4) < mem_mib // 2:
+            pytest.skip("the host could not make the huge pages")
+        state, mem = tmp_path / "huge.state", tmp_path / "huge.mem"
+        h = Husk(husk_bin, tmp_path / "huge-boot.sock")
+        try:
+            assert h.request("PUT", "/machine-config", {"vcpu_count": 1, "mem_size_mib": mem_mib,
+                                                        "huge_pages": "2M"}) == (204, None)
+            assert h.request("PUT", "/boot-source", {"kernel_image_path": guest("snapshot_counter/snap_guest"),
+                                                     "boot_args": boot_args}) == (204, None)
+            assert h.request("PUT", "/actions", {"action_type": "InstanceStart"}) == (204, None)
+            h.read_serial(until="n=3\n", timeout=120)
+            before = pause(h)
+            assert create(h, "Full", state, mem) == (204, None)
+        finally:
+            h.stop()
+        return state, mem, before
+    return snapshot
+
+
 # ---- hygiene: nothing a test starts outlives the run ----
 #
 # After every test, whatever it started and did not stop (a husk left by a

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from api_client import Conn, Husk
+from api_client import Conn, Husk, metrics_totals
 from net_helpers import netns  # noqa: F401 (fixture)
 
 
@@ -422,6 +422,35 @@ def test_serial_out_path(husk, guest, tmp_path):
     assert "after starting" in fault(h.request("PUT", "/serial", {"serial_out_path": str(out)}))
     _, stdout, _ = h.stop()
     assert "husk-guest: pvh ok" in out.read_text() and "husk-guest: pvh ok" not in stdout
+
+
+def test_serial_rate_limiter_drops_what_exceeds_it(husk, guest, tmp_path):
+    """PUT /serial's rate_limiter, Firecracker's token bucket of bytes:
+    output past it is dropped at once (the guest never waits for its
+    console) and counted in uart.rate_limiter_dropped_bytes; a bucket
+    without its refill_time is a 400 naming it."""
+    out, metrics = tmp_path / "serial.txt", tmp_path / "metrics.json"
+    h = husk()
+    configure(h, guest("pvh_hello"), "console=ttyS0 hold")
+    code, body = h.request("PUT", "/serial", {"rate_limiter": {"size": 64}})
+    assert code == 400 and "refill_time" in body["fault_message"], body
+    # 64 bytes, refilled once an hour: the boot's later lines are over it
+    assert h.request("PUT", "/serial", {"serial_out_path": str(out),
+                                        "rate_limiter": {"size": 64, "refill_time": 3600000}}) == (204, None)
+    assert h.request("PUT", "/metrics", {"metrics_path": str(metrics)}) == (204, None)
+    assert h.request("PUT", "/actions", {"action_type": "InstanceStart"}) == (204, None)
+    uart, dropped = {}, 0
+    deadline = time.monotonic() + 60
+    while dropped == 0:
+        assert time.monotonic() < deadline, f"nothing was dropped: {uart}"
+        assert h.request("PUT", "/actions", {"action_type": "FlushMetrics"}) == (204, None)
+        uart = metrics_totals(metrics)["uart"]
+        dropped = uart["rate_limiter_dropped_bytes"]
+    # the bucket is empty once a byte was dropped: exactly its size got out
+    assert uart["write_count"] == 64 and uart["missed_write_count"] == 0, uart
+    assert out.stat().st_size == 64
+    assert h.request("GET", "/")[1]["state"] == "Running"
+    h.stop()
 
 
 def test_snapshot_create_and_load(husk_bin, guest, tmp_path):

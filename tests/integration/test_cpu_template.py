@@ -46,8 +46,10 @@ def need_kvm():
 
 # PVM, the software KVM (kvm_pvm), runs guest code on the CPU without
 # trapping CPUID: KVM_SET_CPUID2, and so any template, does not reach what
-# the guest reads. The tests of what the guest sees cannot pass there; the
-# refusals and the host checks still run.
+# the guest reads, and husk refuses templates there
+# (test_template_this_kvm_does_not_apply_fails_instance_start). The tests
+# of what the guest sees cannot run there; the other refusals and the host
+# checks still do.
 def skip_where_cpuid_is_not_virtualised():
     if os.path.exists("/sys/module/kvm_pvm"):
         pytest.skip("this host's KVM is PVM (kvm_pvm): guest CPUID is the CPU's own, templates cannot show")
@@ -230,6 +232,28 @@ def saved_cpuid(state, leaf, subleaf=0):
             if (function, index) == (leaf, subleaf):
                 return dict(zip(REGS, regs))
     raise AssertionError(f"no leaf {leaf:#x}.{subleaf} in {state}")
+
+
+def test_template_this_kvm_does_not_apply_fails_instance_start(husk_bin, guest, tmp_path):
+    # Where the vCPU's CPUID reads back other than set (PVM: the guest
+    # runs CPUID on the CPU), a template would be silently without effect:
+    # InstanceStart fails naming the first bits that did not take, and
+    # the process keeps answering. Where KVM applies templates, the three
+    # tests above check the guest sees them (and the nested T2A test).
+    if not os.path.exists("/sys/module/kvm_pvm"):
+        pytest.skip("this host's KVM applies CPUID: the tests above check what the guest sees")
+    control = boot_dump(husk_bin, guest, tmp_path)
+    assert control[(1, 0)]["ecx"] & 1, "the untemplated guest has SSE3, which CUSTOM clears"
+    h = Husk(husk_bin, tmp_path / "api.sock")
+    assert h.request("PUT", "/boot-source", {"kernel_image_path": guest("cpuid_dump")}) == (204, None)
+    assert h.request("PUT", "/cpu-config", CUSTOM) == (204, None)
+    status, body = h.request("PUT", "/actions", {"action_type": "InstanceStart"})
+    assert status == 400, body
+    assert body["fault_message"].startswith(
+        "InstanceStart failed: cpu template: this host's KVM did not apply it: leaf 0x1 subleaf 0x0 "
+        "register ecx bits 0 read back otherwise"), body
+    assert h.request("GET", "/")[1]["state"] == "Not started"
+    h.stop()
 
 
 def test_snapshot_keeps_the_templated_cpuid_and_restores_here(husk_bin, guest, tmp_path):

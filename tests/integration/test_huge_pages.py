@@ -9,7 +9,7 @@ import re
 import pytest
 
 from api_client import Husk
-from test_snapshot_failures import counts, create, pause
+from test_snapshot_failures import counts
 
 MEM_MIB = 64
 
@@ -50,28 +50,12 @@ def test_guest_ram_is_in_huge_pages(husk_bin, guest, hugepages, tmp_path):
         h.stop()
 
 
-def test_huge_page_snapshot_restores_through_uffd_only(husk_bin, guest, hugepages, tmp_path,
-                                                        uffd_handler):
+def test_huge_page_snapshot_restores_through_uffd_only(husk_bin, huge_page_snapshot, tmp_path, uffd_handler):
     """A huge-pages VM's snapshot: a File restore is refused (a memory
     file cannot back huge pages; Firecracker has the same rule) and the
     Uffd one goes on counting where the guest stopped, its RAM in huge
     pages again, filled 2 MiB at a time by tools/uffd-handler."""
-    if hugepages(MEM_MIB // 2 + 4) < MEM_MIB // 2:
-        pytest.skip("the host could not make the huge pages")
-    state, mem = tmp_path / "vm.state", tmp_path / "vm.mem"
-    h = Husk(husk_bin, tmp_path / "a.sock")
-    try:
-        assert h.request("PUT", "/machine-config", {"vcpu_count": 1, "mem_size_mib": MEM_MIB,
-                                                    "huge_pages": "2M"}) == (204, None)
-        assert h.request("PUT", "/boot-source", {
-            "kernel_image_path": guest("snapshot_counter/snap_guest"),
-            "boot_args": "console=ttyS0 snap_fill=16"}) == (204, None)
-        assert h.request("PUT", "/actions", {"action_type": "InstanceStart"}) == (204, None)
-        h.read_serial(until="n=3\n", timeout=120)
-        before = pause(h)
-        assert create(h, "Full", state, mem) == (204, None)
-    finally:
-        h.stop()
+    state, mem, before = huge_page_snapshot(MEM_MIB, "console=ttyS0 snap_fill=16")
     load = {"snapshot_path": str(state), "resume_vm": True}
     h = Husk(husk_bin, tmp_path / "b.sock")
     try:

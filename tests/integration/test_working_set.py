@@ -204,24 +204,10 @@ def test_working_set_fields_are_checked(husk_bin, snapshots, tmp_path):
         h.stop()
 
 
-def test_huge_page_working_set_through_uffd(husk_bin, guest, hugepages, tmp_path, uffd_handler):
+def test_huge_page_working_set_through_uffd(husk_bin, huge_page_snapshot, tmp_path, uffd_handler):
     """With huge_pages 2M the working set is in 2 MiB pages: learned and
     installed a huge page at a time."""
-    if hugepages(MEM_MIB // 2 + 4) < MEM_MIB // 2:
-        pytest.skip("the host could not make the huge pages")
-    state, mem = tmp_path / "h.state", tmp_path / "h.mem"
-    h = Husk(husk_bin, tmp_path / "boot.sock")
-    try:
-        assert h.request("PUT", "/machine-config", {"vcpu_count": 1, "mem_size_mib": MEM_MIB,
-                                                    "huge_pages": "2M"}) == (204, None)
-        assert h.request("PUT", "/boot-source", {"kernel_image_path": guest("snapshot_counter/snap_guest"),
-                                                 "boot_args": "console=ttyS0"}) == (204, None)
-        assert h.request("PUT", "/actions", {"action_type": "InstanceStart"}) == (204, None)
-        h.read_serial(until="n=3\n", timeout=120)
-        before = pause(h)
-        assert create(h, "Full", state, mem) == (204, None)
-    finally:
-        h.stop()
+    state, mem, before = huge_page_snapshot(MEM_MIB)
     ws_file = tmp_path / "h.ws"
     handler = uffd_handler(mem, "uffd-learn.sock")
     recorded = learn(husk_bin, tmp_path, (state, mem, before), "Uffd", handler.sock, ws_file,

@@ -61,12 +61,16 @@ def run_level1_script(vmm, script, env=None, *vmm_args):
         return run_nested(vmm, full_env, *vmm_args)
 
 
+def assert_all_in(out, *lines):
+    """Each of lines is somewhere in out (the whole output shown if not)."""
+    for line in lines:
+        assert line in out, out
+
+
 def test_harness_qemu_inner_initrd():
     rc, out = run_nested(QEMU, {"HUSK_NESTED_RUN": "echo l2-userspace-ok"})
-    assert "husk-nested: l1 ready" in out, out
-    assert "husk-rootfs: init reached" in out, out
-    assert "l2-userspace-ok" in out, out
-    assert "husk-nested: vmm exit=0" in out, out
+    assert_all_in(out, "husk-nested: l1 ready", "husk-rootfs: init reached", "l2-userspace-ok",
+                  "husk-nested: vmm exit=0")
     assert rc == 0, out
 
 
@@ -87,20 +91,15 @@ def test_harness_qemu_inner_net_ping():
         "HUSK_NESTED_RUN": "echo mac=$(cat /sys/class/net/eth0/address); "
                            "ip addr add 172.16.0.2/24 dev eth0 && ip link set eth0 up && "
                            "ping -c 1 -W 5 172.16.0.1"})
-    assert "mac=06:00:ac:10:00:02" in out, out
-    assert "1 packets received" in out, out
-    assert "husk-rootfs: run exit=0" in out, out
+    assert_all_in(out, "mac=06:00:ac:10:00:02", "1 packets received", "husk-rootfs: run exit=0")
     assert rc == 0, out
 
 
 @needs_husk
 def test_husk_linux_guest_reaches_init_and_exits_0():
     rc, out = run_nested(HUSK, {"HUSK_NESTED_RUN": "echo l2-userspace-ok"})
-    assert "husk-nested: l1 ready" in out, out
-    assert "husk-rootfs: init reached" in out, out
-    assert "l2-userspace-ok" in out, out
-    assert "Guest-boot-time" in out, out
-    assert "husk-nested: vmm exit=0" in out, out
+    assert_all_in(out, "husk-nested: l1 ready", "husk-rootfs: init reached", "l2-userspace-ok",
+                  "Guest-boot-time", "husk-nested: vmm exit=0")
     assert rc == 0, out
 
 
@@ -143,14 +142,10 @@ def test_husk_linux_guest_ext4_root_on_virtio_blk():
                            "echo written-by-l2 > /root/from-l2"},
         "--drive", "path=/l2/rootfs.ext4,root")
     assert "root=/dev/vda" in out.split("Command line:", 1)[-1].splitlines()[0], out
-    assert "virtio-mmio: Registering device virtio-mmio.0 at 0xd0001000-0xd0001fff, IRQ 5." in out, out
-    assert f"[vda] {sectors} 512-byte logical blocks" in out, out
-    assert "EXT4-fs (vda): mounted filesystem" in out, out
-    assert "VFS: Mounted root (ext4 filesystem)" in out, out
-    assert "l2-root=ext4 rw" in out, out
-    assert "Guest-boot-time" in out, out
-    assert "husk-rootfs: run exit=0" in out, out
-    assert "husk-nested: vmm exit=0" in out, out
+    assert_all_in(out, "virtio-mmio: Registering device virtio-mmio.0 at 0xd0001000-0xd0001fff, IRQ 5.",
+                  f"[vda] {sectors} 512-byte logical blocks", "EXT4-fs (vda): mounted filesystem",
+                  "VFS: Mounted root (ext4 filesystem)", "l2-root=ext4 rw", "Guest-boot-time",
+                  "husk-rootfs: run exit=0", "husk-nested: vmm exit=0")
     # read back by level 1 from the image after husk exited
     assert "husk-nested: disk root/from-l2: written-by-l2" in out, out
     assert rc == 0, out
@@ -165,11 +160,8 @@ def test_husk_linux_guest_virtio_net_mac_and_ping():
                            "ping -c 1 -W 5 172.16.0.1"},
         "--net", "tap=tap0,mac=06:00:ac:10:00:02")
     assert "husk-nested: tap0 setup failed" not in out, out
-    assert "mac=06:00:ac:10:00:02" in out, out
-    assert "64 bytes from 172.16.0.1" in out, out
-    assert "1 packets received" in out, out
-    assert "husk-rootfs: run exit=0" in out, out
-    assert "husk-nested: vmm exit=0" in out, out
+    assert_all_in(out, "mac=06:00:ac:10:00:02", "64 bytes from 172.16.0.1", "1 packets received",
+                  "husk-rootfs: run exit=0", "husk-nested: vmm exit=0")
     assert rc == 0, out
 
 
@@ -257,16 +249,11 @@ cat /tmp/l1-listener.log /tmp/vmm.log
                          "vsock-probe listen-vsock 5000"},
         "--vsock", "cid=3,uds=/tmp/v.sock")
     # guest -> host
-    assert "vsock-probe: served 'hello-from-l2'" in out, out
-    assert "pong:hello-from-l2" in out, out
-    assert "l1-listener-exit=0" in out, out
+    assert_all_in(out, "vsock-probe: served 'hello-from-l2'", "pong:hello-from-l2", "l1-listener-exit=0")
     # host -> guest, Firecracker's handshake
     assert re.search(r"vsock-probe: handshake OK \d+", out), out
-    assert "vsock-probe: served 'hello-from-l1'" in out, out
-    assert "pong:hello-from-l1" in out, out
-    assert "l1-connect-exit=0" in out, out
-    assert "husk-rootfs: run exit=0" in out, out
-    assert "husk-nested: vmm exit=0" in out, out
+    assert_all_in(out, "vsock-probe: served 'hello-from-l1'", "pong:hello-from-l1", "l1-connect-exit=0",
+                  "husk-rootfs: run exit=0", "husk-nested: vmm exit=0")
     assert rc == 0, out
 
 
@@ -294,13 +281,9 @@ def test_husk_linux_guest_all_devices_two_vcpus():
         base = 0xd0001000 + slot * 0x1000
         assert (f"virtio-mmio: Registering device virtio-mmio.{slot} at "
                 f"{base:#x}-{base + 0xfff:#x}, IRQ {5 + slot}.") in out, out
-    assert "cpus=0-1" in out, out
-    assert "rng=virtio_rng.0 rng-bytes=16" in out, out
-    assert "vsock-dev=yes" in out, out
-    assert "mac=06:00:ac:10:00:02" in out, out
-    assert "1 packets received" in out, out
-    assert "husk-nested: vmm exit=0" in out, out
-    assert "husk-nested: disk root/all-devices: all-ok" in out, out
+    assert_all_in(out, "cpus=0-1", "rng=virtio_rng.0 rng-bytes=16", "vsock-dev=yes",
+                  "mac=06:00:ac:10:00:02", "1 packets received", "husk-nested: vmm exit=0",
+                  "husk-nested: disk root/all-devices: all-ok")
     assert rc == 0, out
 
 
@@ -449,13 +432,8 @@ show_disk root/from-api
     assert lines[-1]["husk"]["guest_boot_time_us"] > 0, lines
     vm_config = re.search(r"^l1-api: GET /vm/config -> 200 (.*)$", out, re.M).group(1)
     assert '"/l2/rootfs.ext4"' in vm_config and '"06:00:ac:10:00:02"' in vm_config, out
-    assert "cpus=0-1" in out, out
-    assert "mac=06:00:ac:10:00:02" in out, out
-    assert "l2-root=ext4 rw" in out, out
-    assert "1 packets received" in out, out
-    assert "Guest-boot-time" in out, out
-    assert "husk-rootfs: run exit=0" in out, out
-    assert "husk-nested: vmm exit=0" in out, out
+    assert_all_in(out, "cpus=0-1", "mac=06:00:ac:10:00:02", "l2-root=ext4 rw", "1 packets received",
+                  "Guest-boot-time", "husk-rootfs: run exit=0", "husk-nested: vmm exit=0")
     assert "l1-socket-left-behind" not in out, out
     assert "husk-nested: disk root/from-api: api-ok" in out, out
     assert rc == 0, out
@@ -541,9 +519,8 @@ show_disk root/from-config
     assert 80 * 1024 < mem_kib <= 96 * 1024, out  # 96 MiB less what the kernel keeps
     assert "1 packets received" in out, out
     assert "kernel /l2/vmlinux: ELF, PVH entry" in out, out  # logged to the configured file
-    assert "Guest-boot-time" in out, out
-    assert "husk-nested: vmm exit=0" in out, out
-    assert "husk-nested: disk root/from-config: config-ok" in out, out
+    assert_all_in(out, "Guest-boot-time", "husk-nested: vmm exit=0",
+                  "husk-nested: disk root/from-config: config-ok")
     assert rc == 0, out
 
 
@@ -856,9 +833,7 @@ cat /tmp/husk.out
     assert "size0=8192" in out, out
     assert "size1=16384" in out, out
     assert re.search(r"\[vda\] new size: 16384 512-byte logical blocks", out), out
-    assert "data1=new-backing-file" in out, out
-    assert "husk-rootfs: run exit=0" in out, out
-    assert "husk-nested: vmm exit=0" in out, out
+    assert_all_in(out, "data1=new-backing-file", "husk-rootfs: run exit=0", "husk-nested: vmm exit=0")
     assert rc == 0, out
 
 
@@ -896,9 +871,7 @@ def test_husk_linux_guest_boots_with_and_without_acpi(acpi):
         for dev in ["PNP0501:00", "PNP0303:00", "LNRO0005:00", "LNRO0005:01",
                     "VMGENCTR:00", "ACPI0013:00"]:
             assert dev in devs, out
-        assert "vmgenid-bound=1" in out, out
-        assert "ged-irq=1" in out, out
-        assert "acpi-errors=0" in out, out
+        assert_all_in(out, "vmgenid-bound=1", "ged-irq=1", "acpi-errors=0")
     else:
         assert devs == [], out
         assert "vmgenid-bound=0" in out, out

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+
+#include "unit_main.h"
 #include <linux/kvm.h>
 
 #include "vmm/arch/arch.h"
@@ -101,12 +103,7 @@ static void test_vgic_state(void **state)
 	assert_non_null(strstr(err, "GICv3 state missing"));
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_teardown(test_vcpu_registers_accepted, teardown),
-		cmocka_unit_test_teardown(test_vcpu_registers_refused, teardown),
-		cmocka_unit_test_teardown(test_vgic_state, teardown),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_TEST_MAIN(
+	cmocka_unit_test_teardown(test_vcpu_registers_accepted, teardown),
+	cmocka_unit_test_teardown(test_vcpu_registers_refused, teardown),
+	cmocka_unit_test_teardown(test_vgic_state, teardown))

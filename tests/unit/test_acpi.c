@@ -12,6 +12,8 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "unit_main.h"
+
 #include "vmm/arch/x86_64/acpi.h"
 #include "vmm/arch/x86_64/layout.h"
 #include "vmm/guest_mem.h"
@@ -217,12 +219,7 @@ static void test_iasl_disassembles_device_list(void **state)
 	gm_destroy(&gm);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_tables_checksums_and_links),
-		cmocka_unit_test(test_bad_input),
-		cmocka_unit_test(test_iasl_disassembles_device_list),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_TEST_MAIN(
+	cmocka_unit_test(test_tables_checksums_and_links),
+	cmocka_unit_test(test_bad_input),
+	cmocka_unit_test(test_iasl_disassembles_device_list))

@@ -8,6 +8,8 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "unit_main.h"
+
 #include "vmm/arch/x86_64/aml.h"
 
 /* Decode a PkgLength as ACPICA does: the total, and how many bytes it took. */
@@ -199,16 +201,11 @@ static void test_nested_and_full(void **state)
 	assert_int_equal(a.len, 1);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_pkglen_boundaries),
-		cmocka_unit_test(test_close_moves_body),
-		cmocka_unit_test(test_integers),
-		cmocka_unit_test(test_names),
-		cmocka_unit_test(test_eisaid_and_string),
-		cmocka_unit_test(test_resource_template),
-		cmocka_unit_test(test_nested_and_full),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_TEST_MAIN(
+	cmocka_unit_test(test_pkglen_boundaries),
+	cmocka_unit_test(test_close_moves_body),
+	cmocka_unit_test(test_integers),
+	cmocka_unit_test(test_names),
+	cmocka_unit_test(test_eisaid_and_string),
+	cmocka_unit_test(test_resource_template),
+	cmocka_unit_test(test_nested_and_full))

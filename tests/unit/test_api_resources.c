@@ -8,12 +8,16 @@
 #include <errno.h>
 #include <cmocka.h>
 
+#include "api_fixture.h"
+#include "unit_main.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "api/resource.h"
+#include "devices/virtio/vsock.h"
 #include "vmm/metrics.h"
 #include "vmm/vmm.h"
 
@@ -195,7 +199,7 @@ static void test_small_resources(void **state)
 	(void)state;
 	struct api_request r;
 	accepted(HTTP_PUT, "/vsock", "{\"guest_cid\": 3, \"uds_path\": \"/tmp/v.sock\"}", &r);
-	assert_int_equal(r.vsock.guest_cid, 3);
+	assert_int_equal(((struct vsock_config *)r.device_config)->guest_cid, 3);
 	api_request_free(&r);
 	refused(HTTP_PUT, "/vsock", "{\"guest_cid\": 2, \"uds_path\": \"/tmp/v.sock\"}", "guest_cid: must be an integer in 3..");
 	refused(HTTP_PUT, "/vsock", "{\"guest_cid\": 3, \"uds_path\": \"/v\", \"port\": 1}", "unknown field `port`");
@@ -240,10 +244,37 @@ static void test_small_resources(void **state)
 	api_request_free(&r);
 	refused(HTTP_PUT, "/snapshot/load", "{\"snapshot_path\": \"/s\", \"mem_backend\": {\"backend_type\": \"Disk\","
 	                                    " \"backend_path\": \"/u\"}}", "mem_backend: backend_type");
-	accepted(HTTP_PUT, "/serial", "{\"serial_out_path\": \"/tmp/s\"}", &r);
-	assert_string_equal(r.serial_out_path, "/tmp/s");
+	/* a device's override is its resource's key, checked by it */
+	accepted(HTTP_PUT, "/snapshot/load", "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\","
+	                                     " \"vsock_override\": {\"uds_path\": \"/c.sock\"}}", &r);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(r.snap_load.device_overrides,
+	                                                                      "vsock_override"), "uds_path")),
+	                    "/c.sock");
 	api_request_free(&r);
-	refused(HTTP_PUT, "/serial", "{}", "missing field `serial_out_path`");
+	refused(HTTP_PUT, "/snapshot/load", "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\","
+	        " \"vsock_override\": {\"uds\": \"/c\"}}", "vsock_override: unknown field `uds`");
+	refused(HTTP_PUT, "/snapshot/load", "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\","
+	        " \"vsock_override\": {}}", "vsock_override: missing field `uds_path`");
+	refused(HTTP_PUT, "/snapshot/load", "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\","
+	        " \"pmem_override\": {}}", "unknown field `pmem_override`");
+	refused(HTTP_PUT, "/snapshot/load", "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\","
+	        " \"network_overrides\": {}}", "network_overrides: must be an array");
+	refused(HTTP_PUT, "/snapshot/load", "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\","
+	        " \"network_overrides\": [{\"iface_id\": \"eth0\"}]}", "network_overrides: missing field `host_dev_name`");
+	accepted(HTTP_PUT, "/serial", "{\"serial_out_path\": \"/tmp/s\"}", &r);
+	assert_string_equal(r.serial.out_path, "/tmp/s");
+	assert_false(r.serial.rate_limiter.set);
+	api_request_free(&r);
+	/* both optional, as in Firecracker: no path keeps stdout */
+	accepted(HTTP_PUT, "/serial", "{\"rate_limiter\": {\"size\": 1024, \"refill_time\": 100}}", &r);
+	assert_null(r.serial.out_path);
+	assert_true(r.serial.rate_limiter.set);
+	assert_int_equal(r.serial.rate_limiter.size, 1024);
+	assert_int_equal(r.serial.rate_limiter.refill_time_ms, 100);
+	api_request_free(&r);
+	refused(HTTP_PUT, "/serial", "{\"rate_limiter\": {\"size\": 1024}}", "refill_time");
+	refused(HTTP_PUT, "/serial", "{\"rate_limiter\": {\"size\": 1, \"refill_time\": 1, \"ops\": 1}}",
+	        "unknown field `ops`");
 	refused(HTTP_PUT, "/serial", "{\"serial_out_path\": \"/s\", \"rate\": 1}", "unknown field `rate`");
 	/* track_dirty_pages: the newer name of enable_diff_snapshots */
 	accepted(HTTP_PUT, "/snapshot/load", "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\","
@@ -301,40 +332,8 @@ static void test_router_errors(void **state)
 
 /* ---- apply: state rules on a VM that is not built (no KVM needed) ---- */
 
-struct fixture {
-	struct vmm vmm;
-	struct vm_config cfg;
-	struct metrics metrics;
-	struct api_target t;
-	char kernel[64];
-};
-
-static int fx_setup(void **state)
-{
-	struct fixture *f = calloc(1, sizeof(*f));
-	config_init(&f->cfg);
-	metrics_init(&f->metrics, NULL, NULL);
-	f->t = (struct api_target){ .vmm = &f->vmm, .cfg = &f->cfg, .metrics = &f->metrics, .instance_id = "t" };
-	snprintf(f->kernel, sizeof(f->kernel), "/tmp/husk-test-kernel-%d", (int)getpid());
-	FILE *k = fopen(f->kernel, "w");
-	fputs("not really a kernel", k);
-	fclose(k);
-	*state = f;
-	return 0;
-}
-
-static int fx_teardown(void **state)
-{
-	struct fixture *f = *state;
-	unlink(f->kernel);
-	metrics_close(&f->metrics);
-	config_free(&f->cfg);
-	free(f);
-	return 0;
-}
-
 /* Route + apply; returns the status, leaves the body in rep. */
-static int call(struct fixture *f, enum http_method m, const char *path, const char *body, struct api_reply *rep)
+static int call(struct api_fixture *f, enum http_method m, const char *path, const char *body, struct api_reply *rep)
 {
 	struct api_request r;
 	if (route(m, path, body, &r, rep) == 1) {
@@ -346,7 +345,7 @@ static int call(struct fixture *f, enum http_method m, const char *path, const c
 
 static void test_apply_preboot_then_postboot(void **state)
 {
-	struct fixture *f = *state;
+	struct api_fixture *f = *state;
 	struct api_reply rep = { 0, NULL };
 	char body[256];
 
@@ -365,17 +364,17 @@ static void test_apply_preboot_then_postboot(void **state)
 	assert_int_equal(call(f, HTTP_PUT, "/boot-source", "{\"kernel_image_path\": \"/nonexistent/k\"}", &rep), 400);
 	assert_fault(&rep, 400, "kernel_image_path");
 	assert_null(f->cfg.boot.kernel_image_path);
-	snprintf(body, sizeof(body), "{\"kernel_image_path\": \"%s\"}", f->kernel);
+	snprintf(body, sizeof(body), "{\"kernel_image_path\": \"%s\"}", f->file);
 	assert_int_equal(call(f, HTTP_PUT, "/boot-source", body, &rep), 204);
-	assert_string_equal(f->cfg.boot.kernel_image_path, f->kernel);
+	assert_string_equal(f->cfg.boot.kernel_image_path, f->file);
 
 	/* drives: one root only; the same id replaces */
-	snprintf(body, sizeof(body), "{\"drive_id\": \"a\", \"path_on_host\": \"%s\", \"is_root_device\": true}", f->kernel);
+	snprintf(body, sizeof(body), "{\"drive_id\": \"a\", \"path_on_host\": \"%s\", \"is_root_device\": true}", f->file);
 	assert_int_equal(call(f, HTTP_PUT, "/drives/a", body, &rep), 204);
-	snprintf(body, sizeof(body), "{\"drive_id\": \"b\", \"path_on_host\": \"%s\", \"is_root_device\": true}", f->kernel);
+	snprintf(body, sizeof(body), "{\"drive_id\": \"b\", \"path_on_host\": \"%s\", \"is_root_device\": true}", f->file);
 	assert_int_equal(call(f, HTTP_PUT, "/drives/b", body, &rep), 400);
 	assert_fault(&rep, 400, "is_root_device");
-	snprintf(body, sizeof(body), "{\"drive_id\": \"a\", \"path_on_host\": \"%s\", \"is_root_device\": false}", f->kernel);
+	snprintf(body, sizeof(body), "{\"drive_id\": \"a\", \"path_on_host\": \"%s\", \"is_root_device\": false}", f->file);
 	assert_int_equal(call(f, HTTP_PUT, "/drives/a", body, &rep), 204);
 	assert_int_equal(f->cfg.nr_drives, 1);
 	assert_false(f->cfg.drives[0].is_root_device);
@@ -404,7 +403,7 @@ static void test_apply_preboot_then_postboot(void **state)
 	assert_int_equal(f->cfg.machine.vcpu_count, 3);
 	assert_int_equal(call(f, HTTP_PUT, "/boot-source", body, &rep), 400);
 	assert_int_equal(call(f, HTTP_PUT, "/vsock", "{\"guest_cid\": 3, \"uds_path\": \"/v\"}", &rep), 400);
-	assert_false(f->cfg.vsock.set);
+	assert_null(vsock_config_of(&f->cfg));
 	assert_int_equal(call(f, HTTP_PUT, "/actions", "{\"action_type\": \"InstanceStart\"}", &rep), 400);
 	assert_fault(&rep, 400, "already started");
 	assert_int_equal(call(f, HTTP_PATCH, "/drives/zz", "{\"drive_id\": \"zz\"}", &rep), 400);
@@ -421,7 +420,7 @@ static void test_apply_preboot_then_postboot(void **state)
  * next one, refused after start; a bad one changes nothing. */
 static void test_apply_cpu_config(void **state)
 {
-	struct fixture *f = *state;
+	struct api_fixture *f = *state;
 	struct api_reply rep = { 0, NULL };
 	const char *tmpl = "{\"cpuid_modifiers\": [{\"leaf\": \"0x80000001\", \"subleaf\": \"0x0\", \"flags\": 0,"
 	                   " \"modifiers\": [{\"register\": \"ecx\", \"bitmap\": \"0bxxxxxxxxxxxxxxxxxxxxxxxxx0xxxxxx\"}]}],"
@@ -465,7 +464,7 @@ static void test_apply_cpu_config(void **state)
 
 static void test_apply_balloon(void **state)
 {
-	struct fixture *f = *state;
+	struct api_fixture *f = *state;
 	struct api_reply rep = { 0, NULL };
 	assert_int_equal(call(f, HTTP_GET, "/balloon", NULL, &rep), 400);
 	assert_fault(&rep, 400, "No balloon");
@@ -498,7 +497,7 @@ static void test_apply_balloon(void **state)
 /* /mmds/config: fields checked, interfaces must exist, pre-boot only. */
 static void test_mmds_config(void **state)
 {
-	struct fixture *f = *state;
+	struct api_fixture *f = *state;
 	struct api_reply rep = { 0, NULL };
 	refused(HTTP_PUT, "/mmds/config", "{}", "network_interfaces");
 	refused(HTTP_PUT, "/mmds/config", "{\"network_interfaces\": []}", "network_interfaces");
@@ -534,7 +533,7 @@ static void test_mmds_config(void **state)
  * and the store as it was; any time, before and after boot. */
 static void test_mmds_data(void **state)
 {
-	struct fixture *f = *state;
+	struct api_fixture *f = *state;
 	struct api_reply rep = { 0, NULL };
 	mmds_init(&f->vmm.mmds, 64);
 	assert_int_equal(call(f, HTTP_GET, "/mmds", NULL, &rep), 200);
@@ -559,7 +558,7 @@ static void test_mmds_data(void **state)
 
 static void test_apply_instance_start_needs_kernel(void **state)
 {
-	struct fixture *f = *state;
+	struct api_fixture *f = *state;
 	struct api_reply rep = { 0, NULL };
 	/* nothing configured: refused before anything is built */
 	assert_int_equal(call(f, HTTP_PUT, "/actions", "{\"action_type\": \"InstanceStart\"}", &rep), 400);
@@ -579,7 +578,7 @@ static long long leaf(json_t *line, const char *group, const char *key)
 
 static void test_metrics_flush(void **state)
 {
-	struct fixture *f = *state;
+	struct api_fixture *f = *state;
 	struct api_reply rep = { 0, NULL };
 	char path[64], body[128], line[16384];
 	snprintf(path, sizeof(path), "/tmp/husk-test-metrics-%d", (int)getpid());
@@ -694,7 +693,7 @@ static const char *const fc_schema[] = {
 
 static void test_metrics_have_firecrackers_schema(void **state)
 {
-	struct fixture *f = *state;
+	struct api_fixture *f = *state;
 	char *text = metrics_line(&f->metrics);
 	json_t *o = js(text);
 	free(text);
@@ -773,7 +772,7 @@ static void test_rate_limiter_json(void **state)
  * has still replaces its item, a new one is refused by name. */
 static void test_items_up_to_the_limit(void **state)
 {
-	struct fixture *f = *state;
+	struct api_fixture *f = *state;
 	struct api_reply rep = { 0, NULL };
 	char path[64], body[160];
 	for (int i = 0; i <= CONFIG_MAX_NETS; i++) {
@@ -836,26 +835,21 @@ static void test_every_method_is_complete(void **state)
 	assert_true(n < METRICS_RESOURCES);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_every_method_is_complete),
-		cmocka_unit_test(test_rate_limiter_json),
-		cmocka_unit_test(test_machine_config),
-		cmocka_unit_test(test_boot_source),
-		cmocka_unit_test(test_drives),
-		cmocka_unit_test(test_network),
-		cmocka_unit_test(test_small_resources),
-		cmocka_unit_test(test_router_errors),
-		cmocka_unit_test_setup_teardown(test_apply_preboot_then_postboot, fx_setup, fx_teardown),
-		cmocka_unit_test_setup_teardown(test_apply_cpu_config, fx_setup, fx_teardown),
-		cmocka_unit_test_setup_teardown(test_apply_balloon, fx_setup, fx_teardown),
-		cmocka_unit_test_setup_teardown(test_items_up_to_the_limit, fx_setup, fx_teardown),
-		cmocka_unit_test_setup_teardown(test_apply_instance_start_needs_kernel, fx_setup, fx_teardown),
-		cmocka_unit_test_setup_teardown(test_mmds_config, fx_setup, fx_teardown),
-		cmocka_unit_test_setup_teardown(test_mmds_data, fx_setup, fx_teardown),
-		cmocka_unit_test_setup_teardown(test_metrics_flush, fx_setup, fx_teardown),
-		cmocka_unit_test_setup_teardown(test_metrics_have_firecrackers_schema, fx_setup, fx_teardown),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_TEST_MAIN(
+	cmocka_unit_test(test_every_method_is_complete),
+	cmocka_unit_test(test_rate_limiter_json),
+	cmocka_unit_test(test_machine_config),
+	cmocka_unit_test(test_boot_source),
+	cmocka_unit_test(test_drives),
+	cmocka_unit_test(test_network),
+	cmocka_unit_test(test_small_resources),
+	cmocka_unit_test(test_router_errors),
+	cmocka_unit_test_setup_teardown(test_apply_preboot_then_postboot, fx_setup, fx_teardown),
+	cmocka_unit_test_setup_teardown(test_apply_cpu_config, fx_setup, fx_teardown),
+	cmocka_unit_test_setup_teardown(test_apply_balloon, fx_setup, fx_teardown),
+	cmocka_unit_test_setup_teardown(test_items_up_to_the_limit, fx_setup, fx_teardown),
+	cmocka_unit_test_setup_teardown(test_apply_instance_start_needs_kernel, fx_setup, fx_teardown),
+	cmocka_unit_test_setup_teardown(test_mmds_config, fx_setup, fx_teardown),
+	cmocka_unit_test_setup_teardown(test_mmds_data, fx_setup, fx_teardown),
+	cmocka_unit_test_setup_teardown(test_metrics_flush, fx_setup, fx_teardown),
+	cmocka_unit_test_setup_teardown(test_metrics_have_firecrackers_schema, fx_setup, fx_teardown))

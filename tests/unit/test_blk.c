@@ -16,6 +16,8 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <cmocka.h>
+
+#include "unit_main.h"
 #include <liburing.h>
 
 #include "devices/virtio/blk.h"
@@ -99,6 +101,15 @@ static void go_live(struct fx *f)
 	wr(f, VMMIO_QUEUE_READY, 1);
 	wr(f, VMMIO_STATUS, st | VIRTIO_STATUS_DRIVER_OK);
 	assert_true(virtio_mmio_live(&f->b->t));
+}
+
+/* The fixture's drive on a fresh file (wr_file), negotiated and live. */
+static struct fx *live_drive(void **state, bool ro, enum cache_type cache, const char *id)
+{
+	struct fx *f = *state;
+	assert_int_equal(wr_file(f, ro, cache, id), 0);
+	go_live(f);
+	return f;
 }
 
 static int setup_engine(void **state, enum io_engine engine)
@@ -208,9 +219,7 @@ static void file_read(struct fx *f, uint64_t off, void *buf, size_t len)
 
 static void test_write_then_read_back(void **state)
 {
-	struct fx *f = *state;
-	assert_int_equal(wr_file(f, false, CACHE_WRITEBACK, "d1"), 0);
-	go_live(f);
+	struct fx *f = live_drive(state, false, CACHE_WRITEBACK, "d1");
 	for (unsigned i = 0; i < 1024; i++)
 		data_of(f, 0)[i] = (uint8_t)(0xa5 ^ i);
 	queue_req(f, 0, T_OUT, 5, 1024);
@@ -233,9 +242,7 @@ static void test_write_then_read_back(void **state)
 
 static void test_read_sees_file_content(void **state)
 {
-	struct fx *f = *state;
-	assert_int_equal(wr_file(f, false, CACHE_UNSAFE, "d1"), 0);
-	go_live(f);
+	struct fx *f = live_drive(state, false, CACHE_UNSAFE, "d1");
 	queue_req(f, 0, T_IN, FILE_SECTORS - 1, 512); /* the last sector */
 	kick_and_wait(f, 1);
 	assert_int_equal(*status_of(f, 0), S_OK);
@@ -246,9 +253,7 @@ static void test_read_sees_file_content(void **state)
 
 static void test_past_the_end_is_ioerr(void **state)
 {
-	struct fx *f = *state;
-	assert_int_equal(wr_file(f, false, CACHE_UNSAFE, "d1"), 0);
-	go_live(f);
+	struct fx *f = live_drive(state, false, CACHE_UNSAFE, "d1");
 	queue_req(f, 0, T_IN, FILE_SECTORS - 1, 1024);   /* crosses the end */
 	queue_req(f, 1, T_OUT, FILE_SECTORS, 512);       /* starts at the end */
 	queue_req(f, 2, T_IN, UINT64_MAX / 256, 512);    /* offset overflows */
@@ -268,9 +273,7 @@ static void test_past_the_end_is_ioerr(void **state)
 
 static void test_partial_sector_is_ioerr(void **state)
 {
-	struct fx *f = *state;
-	assert_int_equal(wr_file(f, false, CACHE_UNSAFE, "d1"), 0);
-	go_live(f);
+	struct fx *f = live_drive(state, false, CACHE_UNSAFE, "d1");
 	queue_req(f, 0, T_OUT, 0, 100);
 	kick_and_wait(f, 1);
 	assert_int_equal(*status_of(f, 0), S_IOERR);
@@ -311,9 +314,7 @@ static void test_rw_drive_has_no_ro_feature(void **state)
 
 static void test_get_id(void **state)
 {
-	struct fx *f = *state;
-	assert_int_equal(wr_file(f, false, CACHE_UNSAFE, "a-drive-id-longer-than-20"), 0);
-	go_live(f);
+	struct fx *f = live_drive(state, false, CACHE_UNSAFE, "a-drive-id-longer-than-20");
 	memset(data_of(f, 0), 0xff, 64);
 	queue_req(f, 0, T_GET_ID, 0, 64);
 	kick_and_wait(f, 1);
@@ -325,9 +326,7 @@ static void test_get_id(void **state)
 
 static void test_get_id_short_is_padded(void **state)
 {
-	struct fx *f = *state;
-	assert_int_equal(wr_file(f, false, CACHE_UNSAFE, "rootfs"), 0);
-	go_live(f);
+	struct fx *f = live_drive(state, false, CACHE_UNSAFE, "rootfs");
 	memset(data_of(f, 0), 0xff, 64);
 	queue_req(f, 0, T_GET_ID, 0, 20);
 	kick_and_wait(f, 1);
@@ -337,9 +336,7 @@ static void test_get_id_short_is_padded(void **state)
 
 static void test_flush_and_unsupported(void **state)
 {
-	struct fx *f = *state;
-	assert_int_equal(wr_file(f, false, CACHE_WRITEBACK, "d"), 0);
-	go_live(f);
+	struct fx *f = live_drive(state, false, CACHE_WRITEBACK, "d");
 	queue_req(f, 0, T_FLUSH, 0, 0);
 	queue_req(f, 1, 77, 0, 512);
 	kick_and_wait(f, 2);
@@ -351,9 +348,7 @@ static void test_flush_and_unsupported(void **state)
 
 static void test_unsafe_flush_is_ok(void **state)
 {
-	struct fx *f = *state;
-	assert_int_equal(wr_file(f, false, CACHE_UNSAFE, "d"), 0);
-	go_live(f);
+	struct fx *f = live_drive(state, false, CACHE_UNSAFE, "d");
 	queue_req(f, 0, T_FLUSH, 0, 0);
 	kick_and_wait(f, 1);
 	assert_int_equal(*status_of(f, 0), S_OK);
@@ -361,9 +356,7 @@ static void test_unsafe_flush_is_ok(void **state)
 
 static void test_many_in_flight(void **state)
 {
-	struct fx *f = *state;
-	assert_int_equal(wr_file(f, false, CACHE_UNSAFE, "d"), 0);
-	go_live(f);
+	struct fx *f = live_drive(state, false, CACHE_UNSAFE, "d");
 	unsigned n = 21; /* 3 descriptors each: 63 in flight, 4 sectors each within the file */
 	for (unsigned s = 0; s < n; s++) {
 		memset(data_of(f, s), (int)(s + 1), 2048);
@@ -381,9 +374,7 @@ static void test_many_in_flight(void **state)
 
 static void test_no_status_byte_needs_reset(void **state)
 {
-	struct fx *f = *state;
-	assert_int_equal(wr_file(f, false, CACHE_UNSAFE, "d"), 0);
-	go_live(f);
+	struct fx *f = live_drive(state, false, CACHE_UNSAFE, "d");
 	set_desc(f, 0, HDRS, 16, 0, 0); /* header only: nothing to answer in */
 	offer(f, 0);
 	virtio_mmio_handle_notify(&f->b->t, 0);
@@ -398,9 +389,7 @@ static void test_no_status_byte_needs_reset(void **state)
 
 static void test_malformed_chain_needs_reset(void **state)
 {
-	struct fx *f = *state;
-	assert_int_equal(wr_file(f, false, CACHE_UNSAFE, "d"), 0);
-	go_live(f);
+	struct fx *f = live_drive(state, false, CACHE_UNSAFE, "d");
 	set_desc(f, 0, HDRS, 16, VIRTQ_DESC_F_NEXT, 1);
 	set_desc(f, 1, RAM - 256, 512, VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE, 2); /* past RAM */
 	set_desc(f, 2, HDRS + 0x80, 1, VIRTQ_DESC_F_WRITE, 0);
@@ -420,9 +409,7 @@ static void test_malformed_chain_needs_reset(void **state)
 
 static void test_reset_with_requests_in_flight(void **state)
 {
-	struct fx *f = *state;
-	assert_int_equal(wr_file(f, false, CACHE_UNSAFE, "d"), 0);
-	go_live(f);
+	struct fx *f = live_drive(state, false, CACHE_UNSAFE, "d");
 	for (unsigned s = 0; s < 8; s++)
 		queue_req(f, s, T_IN, s, 512);
 	virtio_mmio_handle_notify(&f->b->t, 0);
@@ -471,9 +458,7 @@ static void test_cmdline_and_missing_file(void **state)
 
 static void test_swap_backing_file(void **state)
 {
-	struct fx *f = *state;
-	assert_int_equal(wr_file(f, false, CACHE_UNSAFE, "d"), 0);
-	go_live(f);
+	struct fx *f = live_drive(state, false, CACHE_UNSAFE, "d");
 	char other[64];
 	strcpy(other, "/tmp/husk-test-blk2-XXXXXX");
 	int fd = mkstemp(other);
@@ -625,9 +610,7 @@ static void test_discard_on_read_only_is_ioerr(void **state)
  * notify eventfd is signalled again). */
 static void test_budget_yields_to_the_loop(void **state)
 {
-	struct fx *f = *state;
-	assert_int_equal(wr_file(f, false, CACHE_UNSAFE, "abc"), 0);
-	go_live(f);
+	struct fx *f = live_drive(state, false, CACHE_UNSAFE, "abc");
 	uint64_t v;
 	/* GET_ID completes at once in both engines, so one head can be reused */
 	set_desc(f, 0, HDRS, 16, VIRTQ_DESC_F_NEXT, 1);
@@ -649,9 +632,7 @@ static void test_budget_yields_to_the_loop(void **state)
  * back short from the host and must fail, not hand stale bytes over. */
 static void test_file_shrunk_under_us(void **state)
 {
-	struct fx *f = *state;
-	assert_int_equal(wr_file(f, false, CACHE_UNSAFE, "d"), 0);
-	go_live(f);
+	struct fx *f = live_drive(state, false, CACHE_UNSAFE, "d");
 	assert_int_equal(truncate(f->path, 64 * 512), 0);
 	memset(data_of(f, 0), 0xab, 1024);
 	queue_req(f, 0, T_IN, 63, 1024); /* half inside, half past the new end */
@@ -800,33 +781,28 @@ static void test_drive_option_parser(void **state)
 #define A(fn) cmocka_unit_test_setup_teardown(fn, setup_async, teardown)
 #define BOTH(fn) S(fn), A(fn)
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-		BOTH(test_write_then_read_back),
-		BOTH(test_read_sees_file_content),
-		BOTH(test_past_the_end_is_ioerr),
-		BOTH(test_partial_sector_is_ioerr),
-		BOTH(test_read_only_drive),
-		BOTH(test_rw_drive_has_no_ro_feature),
-		BOTH(test_get_id),
-		BOTH(test_get_id_short_is_padded),
-		BOTH(test_flush_and_unsupported),
-		BOTH(test_unsafe_flush_is_ok),
-		BOTH(test_many_in_flight),
-		BOTH(test_no_status_byte_needs_reset),
-		BOTH(test_malformed_chain_needs_reset),
-		BOTH(test_reset_with_requests_in_flight),
-		BOTH(test_config_space),
-		BOTH(test_cmdline_and_missing_file),
-		BOTH(test_swap_backing_file),
-		BOTH(test_discard_and_write_zeroes),
-		BOTH(test_write_zeroes_on_tmpfs),
-		BOTH(test_discard_on_read_only_is_ioerr),
-		BOTH(test_budget_yields_to_the_loop),
-		BOTH(test_file_shrunk_under_us),
-		A(test_uring_is_restricted),
-		cmocka_unit_test(test_drive_option_parser),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_TEST_MAIN(
+	BOTH(test_write_then_read_back),
+	BOTH(test_read_sees_file_content),
+	BOTH(test_past_the_end_is_ioerr),
+	BOTH(test_partial_sector_is_ioerr),
+	BOTH(test_read_only_drive),
+	BOTH(test_rw_drive_has_no_ro_feature),
+	BOTH(test_get_id),
+	BOTH(test_get_id_short_is_padded),
+	BOTH(test_flush_and_unsupported),
+	BOTH(test_unsafe_flush_is_ok),
+	BOTH(test_many_in_flight),
+	BOTH(test_no_status_byte_needs_reset),
+	BOTH(test_malformed_chain_needs_reset),
+	BOTH(test_reset_with_requests_in_flight),
+	BOTH(test_config_space),
+	BOTH(test_cmdline_and_missing_file),
+	BOTH(test_swap_backing_file),
+	BOTH(test_discard_and_write_zeroes),
+	BOTH(test_write_zeroes_on_tmpfs),
+	BOTH(test_discard_on_read_only_is_ioerr),
+	BOTH(test_budget_yields_to_the_loop),
+	BOTH(test_file_shrunk_under_us),
+	A(test_uring_is_restricted),
+	cmocka_unit_test(test_drive_option_parser))

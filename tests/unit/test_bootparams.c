@@ -7,6 +7,8 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "unit_main.h"
+
 #include "vmm/arch/x86_64/boot.h"
 #include "vmm/arch/x86_64/layout.h"
 
@@ -82,11 +84,6 @@ static void test_pvh_above_4g(void **state)
 	gm_destroy(&gm);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_zero_page_small),
-		cmocka_unit_test(test_pvh_above_4g),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_TEST_MAIN(
+	cmocka_unit_test(test_zero_page_small),
+	cmocka_unit_test(test_pvh_above_4g))

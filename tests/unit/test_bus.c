@@ -6,6 +6,8 @@
 #include <errno.h>
 #include <cmocka.h>
 
+#include "unit_main.h"
+
 #include "vmm/bus.h"
 
 struct rec {
@@ -94,12 +96,7 @@ static void test_dispatch(void **state)
 	bus_destroy(&bus);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_overlaps_refused),
-		cmocka_unit_test(test_bad_ranges),
-		cmocka_unit_test(test_dispatch),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_TEST_MAIN(
+	cmocka_unit_test(test_overlaps_refused),
+	cmocka_unit_test(test_bad_ranges),
+	cmocka_unit_test(test_dispatch))

@@ -7,52 +7,23 @@
 #include <errno.h>
 #include <cmocka.h>
 
+#include "api_fixture.h"
+#include "unit_main.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "api/resource.h"
+#include "devices/virtio/rng.h"
+#include "devices/virtio/vsock.h"
 #include "vmm/config_file.h"
 #include "vmm/metrics.h"
 #include "vmm/vmm.h"
 
-struct fixture {
-	struct vmm vmm;
-	struct vm_config cfg;
-	struct metrics metrics;
-	struct api_target t;
-	char file[64];
-	char err[512];
-};
-
-static int fx_setup(void **state)
-{
-	struct fixture *f = calloc(1, sizeof(*f));
-	config_init(&f->cfg);
-	metrics_init(&f->metrics, NULL, NULL);
-	f->t = (struct api_target){ .vmm = &f->vmm, .cfg = &f->cfg, .metrics = &f->metrics };
-	/* any readable file serves as kernel and disk: nothing is booted */
-	snprintf(f->file, sizeof(f->file), "/tmp/husk-test-cf-%d", (int)getpid());
-	FILE *k = fopen(f->file, "w");
-	fputs("x", k);
-	fclose(k);
-	*state = f;
-	return 0;
-}
-
-static int fx_teardown(void **state)
-{
-	struct fixture *f = *state;
-	unlink(f->file);
-	metrics_close(&f->metrics);
-	config_free(&f->cfg);
-	free(f);
-	return 0;
-}
-
 /* The document with every %s replaced by the fixture's file. */
-static int load(struct fixture *f, const char *fmt)
+static int load(struct api_fixture *f, const char *fmt)
 {
 	char doc[2048];
 	snprintf(doc, sizeof(doc), fmt, f->file, f->file, f->file);
@@ -60,7 +31,7 @@ static int load(struct fixture *f, const char *fmt)
 	return config_file_apply_text(doc, strlen(doc), &f->t, f->err, sizeof(f->err));
 }
 
-static void assert_err(struct fixture *f, const char *want)
+static void assert_err(struct api_fixture *f, const char *want)
 {
 	if (!strstr(f->err, want))
 		fail_msg("error '%s' lacks '%s'", f->err, want);
@@ -75,7 +46,7 @@ static void assert_err(struct fixture *f, const char *want)
 
 static void test_full_document(void **state)
 {
-	struct fixture *f = *state;
+	struct api_fixture *f = *state;
 	assert_int_equal(load(f, "{\"boot-source\": {\"kernel_image_path\": \"%s\", \"boot_args\": \"console=ttyS0\"},"
 	                         " \"machine-config\": {\"vcpu_count\": 2, \"mem_size_mib\": 96},"
 	                         " \"drives\": [{\"drive_id\": \"root\", \"path_on_host\": \"%s\", \"is_root_device\": true,"
@@ -98,16 +69,16 @@ static void test_full_document(void **state)
 	assert_string_equal(f->cfg.drives[1].drive_id, "data");
 	assert_true(f->cfg.drives[0].is_root_device && f->cfg.drives[0].is_read_only);
 	assert_int_equal(f->cfg.nr_nets, 1);
-	assert_true(f->cfg.vsock.set);
-	assert_int_equal(f->cfg.vsock.guest_cid, 3);
-	assert_true(f->cfg.entropy);
+	assert_non_null(vsock_config_of(&f->cfg));
+	assert_int_equal(vsock_config_of(&f->cfg)->guest_cid, 3);
+	assert_non_null(rng_config_of(&f->cfg));
 	assert_false(f->cfg.mmds.set);
 }
 
 /* mmds-config does what PUT /mmds/config does, after the interfaces it names. */
 static void test_mmds_config(void **state)
 {
-	struct fixture *f = *state;
+	struct api_fixture *f = *state;
 	assert_int_equal(load(f, "{\"mmds-config\": {\"network_interfaces\": [\"eth0\"], \"version\": \"V2\","
 	                         " \"imds_compat\": true},"
 	                         " \"network-interfaces\": [{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\"}]}"), 0);
@@ -120,7 +91,7 @@ static void test_mmds_config(void **state)
 
 static void test_errors_name_the_key(void **state)
 {
-	struct fixture *f = *state;
+	struct api_fixture *f = *state;
 	assert_int_equal(load(f, "{\"boot-source\": {\"kernel_image_path\": \"%s\"}, \"machine-config\":"
 	                         " {\"vcpu_count\": 64, \"mem_size_mib\": 96}}"), -EINVAL);
 	assert_err(f, "machine-config: vcpu_count: must be an integer in 1..32");
@@ -158,7 +129,7 @@ static void test_errors_name_the_key(void **state)
 
 static void test_load_from_path(void **state)
 {
-	struct fixture *f = *state;
+	struct api_fixture *f = *state;
 	char path[80];
 	snprintf(path, sizeof(path), "%s.json", f->file);
 	FILE *j = fopen(path, "w");
@@ -185,7 +156,7 @@ static char *vm_config_of(struct api_target *t)
  * the first one's answer answers the same. */
 static void test_vm_config_is_a_config_file(void **state)
 {
-	struct fixture *f = *state;
+	struct api_fixture *f = *state;
 	assert_int_equal(load(f, "{\"boot-source\": {\"kernel_image_path\": \"%s\", \"initrd_path\": \"%s\"},"
 	                         " \"machine-config\": {\"vcpu_count\": 2, \"mem_size_mib\": 96, \"smt\": true},"
 	                         " \"drives\": [{\"drive_id\": \"root\", \"path_on_host\": \"%s\", \"is_root_device\": true,"
@@ -214,14 +185,9 @@ static void test_vm_config_is_a_config_file(void **state)
 	config_free(&cfg2);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_full_document, fx_setup, fx_teardown),
-		cmocka_unit_test_setup_teardown(test_errors_name_the_key, fx_setup, fx_teardown),
-		cmocka_unit_test_setup_teardown(test_mmds_config, fx_setup, fx_teardown),
-		cmocka_unit_test_setup_teardown(test_load_from_path, fx_setup, fx_teardown),
-		cmocka_unit_test_setup_teardown(test_vm_config_is_a_config_file, fx_setup, fx_teardown),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_TEST_MAIN(
+	cmocka_unit_test_setup_teardown(test_full_document, fx_setup, fx_teardown),
+	cmocka_unit_test_setup_teardown(test_errors_name_the_key, fx_setup, fx_teardown),
+	cmocka_unit_test_setup_teardown(test_mmds_config, fx_setup, fx_teardown),
+	cmocka_unit_test_setup_teardown(test_load_from_path, fx_setup, fx_teardown),
+	cmocka_unit_test_setup_teardown(test_vm_config_is_a_config_file, fx_setup, fx_teardown))

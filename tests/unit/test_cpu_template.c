@@ -10,6 +10,8 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "unit_main.h"
+
 #include "api/resource.h"
 #include "vmm/arch/x86_64/cpu_template.h"
 
@@ -153,6 +155,51 @@ static void test_bitmap_application(void **state)
 	config_cpu_config_free(&c);
 }
 
+/* What KVM_GET_CPUID2 reads back after the template was set: the same
+ * table passes; a bit the template sets or clears that reads back
+ * otherwise is named; the bits KVM rewrites at run time (OSXSAVE) do not
+ * count; a leaf missing from the read-back fails only if the template
+ * sets a bit in it. */
+static void test_template_taken_check(void **state)
+{
+	(void)state;
+	struct cpu_config c;
+	struct api_err e = { "" };
+	/* leaf 1 ECX: bit 0 off, bit 27 (OSXSAVE) on, bit 28 on; leaf 0xd.1 EAX bit 1 off */
+	assert_int_equal(parse("{\"cpuid_modifiers\": ["
+	                       " {\"leaf\": \"0x1\", \"subleaf\": \"0x0\", \"flags\": 0, \"modifiers\": ["
+	                       "  {\"register\": \"ecx\", \"bitmap\": \"0bxxx11xxxxxxxxxxxxxxxxxxxxxxxxxx0\"}]},"
+	                       " {\"leaf\": \"0xd\", \"subleaf\": \"0x1\", \"flags\": 1, \"modifiers\": ["
+	                       "  {\"register\": \"eax\", \"bitmap\": \"0b0x\"}]}]}",
+	                       &c, &e),
+	                 0);
+	struct kvm_cpuid2 *k = cpuid_filled(0x5);
+	cpu_template_apply_cpuid(&c, k);
+	char err[256] = "";
+	assert_int_equal(cpu_template_check_taken(&c, k, err, sizeof(err)), 0);
+
+	k->entries[0].ecx &= ~(1u << 27); /* the guest's CR4 has no OSXSAVE yet */
+	assert_int_equal(cpu_template_check_taken(&c, k, err, sizeof(err)), 0);
+
+	k->entries[0].ecx |= 1; /* the CPU's own SSE3 shows through */
+	assert_int_equal(cpu_template_check_taken(&c, k, err, sizeof(err)), -ENOTSUP);
+	assert_non_null(strstr(err, "did not apply it: leaf 0x1 subleaf 0x0 register ecx bits 0 read back"));
+	k->entries[0].ecx &= ~(1u << 28 | 1u);
+	assert_int_equal(cpu_template_check_taken(&c, k, err, sizeof(err)), -ENOTSUP);
+	assert_non_null(strstr(err, "register ecx bits 28 "));
+	k->entries[0].ecx |= 1u << 28;
+
+	/* the read-back lacks leaf 0xd.1: the template only clears there */
+	k->entries[3] = k->entries[--k->nent];
+	assert_int_equal(cpu_template_check_taken(&c, k, err, sizeof(err)), 0);
+	/* lacking leaf 1, where it sets bit 28, fails */
+	k->entries[0] = k->entries[--k->nent];
+	assert_int_equal(cpu_template_check_taken(&c, k, err, sizeof(err)), -ENOTSUP);
+	assert_non_null(strstr(err, "leaf 0x1 subleaf 0x0 register ecx bits 28 "));
+	free(k);
+	config_cpu_config_free(&c);
+}
+
 /* Each static template on all-zero and all-one registers: the expected
  * values were worked out from Firecracker's JSON form of the templates
  * (tests/data/custom_cpu_templates/), not from cpu_template_tables.c. */
@@ -280,48 +327,44 @@ static void test_vendor_check(void **state)
 	assert_string_equal(err, "T2A is made for AMD CPUs and this host's is GenuineIntel");
 }
 
+/* Parse a template and check it against what KVM supports: taken
+ * (want_err NULL), or refused with exactly want_err. */
+static void kvm_check(const struct kvm_cpuid2 *sup, const char *text, const char *want_err)
+{
+	struct cpu_config c;
+	struct api_err e = { "" };
+	char err[200];
+	assert_int_equal(parse(text, &c, &e), 0);
+	assert_int_equal(cpu_template_check_cpuid(&c, sup, err, sizeof(err)), want_err ? -EINVAL : 0);
+	if (want_err)
+		assert_string_equal(err, want_err);
+	config_cpu_config_free(&c);
+}
+
 static void test_kvm_support_check(void **state)
 {
 	(void)state;
 	char err[200];
 	struct kvm_cpuid2 *sup = cpuid_filled(0);
 	sup->entries[1].ebx = 0x1; /* leaf 7 EBX: only FSGSBASE */
-	struct cpu_config c;
-	struct api_err e = { "" };
 	/* forcing a supported bit on, and any bit off, is fine */
-	assert_int_equal(parse(LEAF("\"leaf\": \"0x7\", \"subleaf\": \"0x0\", \"modifiers\": "
-	                            "[{\"register\": \"ebx\", \"bitmap\": \"0b0000000000000000000000000000x001\"}]"),
-	                       &c, &e),
-	                 0);
-	assert_int_equal(cpu_template_check_cpuid(&c, sup, err, sizeof(err)), 0);
-	config_cpu_config_free(&c);
+	kvm_check(sup, LEAF("\"leaf\": \"0x7\", \"subleaf\": \"0x0\", \"modifiers\": "
+	                    "[{\"register\": \"ebx\", \"bitmap\": \"0b0000000000000000000000000000x001\"}]"),
+	          NULL);
 	/* AVX2 (bit 5) and SMEP (bit 7) on: refused, named */
-	assert_int_equal(parse(LEAF("\"leaf\": \"0x7\", \"subleaf\": \"0x0\", \"modifiers\": "
-	                            "[{\"register\": \"ebx\", \"bitmap\": \"1x1xxxx1\"}]"),
-	                       &c, &e),
-	                 0);
-	assert_int_equal(cpu_template_check_cpuid(&c, sup, err, sizeof(err)), -EINVAL);
-	assert_string_equal(err, "cpu template: leaf 0x7 subleaf 0x0 register ebx bits 5,7 (0xa0) are not "
-	                         "supported by this host's KVM");
-	config_cpu_config_free(&c);
+	kvm_check(sup, LEAF("\"leaf\": \"0x7\", \"subleaf\": \"0x0\", \"modifiers\": "
+	                    "[{\"register\": \"ebx\", \"bitmap\": \"1x1xxxx1\"}]"),
+	          "cpu template: leaf 0x7 subleaf 0x0 register ebx bits 5,7 (0xa0) are not supported by this "
+	          "host's KVM");
 	/* a value register (leaf 1 EAX, the family) may be anything */
-	assert_int_equal(parse(LEAF(REG("\"eax\"", "\"0b11111111\"")), &c, &e), 0);
-	assert_int_equal(cpu_template_check_cpuid(&c, sup, err, sizeof(err)), 0);
-	config_cpu_config_free(&c);
+	kvm_check(sup, LEAF(REG("\"eax\"", "\"0b11111111\"")), NULL);
 	/* a leaf KVM does not have: bits forced off there are off already, one forced on is refused */
-	assert_int_equal(parse(LEAF("\"leaf\": \"0x14\", \"subleaf\": \"0x0\", \"modifiers\": "
-	                            "[{\"register\": \"eax\", \"bitmap\": \"000\"}]"),
-	                       &c, &e),
-	                 0);
-	assert_int_equal(cpu_template_check_cpuid(&c, sup, err, sizeof(err)), 0);
-	config_cpu_config_free(&c);
-	assert_int_equal(parse(LEAF("\"leaf\": \"0x14\", \"subleaf\": \"0x0\", \"modifiers\": "
-	                            "[{\"register\": \"eax\", \"bitmap\": \"010\"}]"),
-	                       &c, &e),
-	                 0);
-	assert_int_equal(cpu_template_check_cpuid(&c, sup, err, sizeof(err)), -EINVAL);
-	assert_string_equal(err, "cpu template: leaf 0x14 subleaf 0x0 is not one this host's KVM has");
-	config_cpu_config_free(&c);
+	kvm_check(sup, LEAF("\"leaf\": \"0x14\", \"subleaf\": \"0x0\", \"modifiers\": "
+	                    "[{\"register\": \"eax\", \"bitmap\": \"000\"}]"),
+	          NULL);
+	kvm_check(sup, LEAF("\"leaf\": \"0x14\", \"subleaf\": \"0x0\", \"modifiers\": "
+	                    "[{\"register\": \"eax\", \"bitmap\": \"010\"}]"),
+	          "cpu template: leaf 0x14 subleaf 0x0 is not one this host's KVM has");
 	/* T2A needs MCE and MTRR from KVM, not its advisory bits (ERMS, 0x80000008 EBX 2,18-20) */
 	const struct cpu_config *t2a = cpu_template_static(CPU_TEMPLATE_T2A);
 	assert_int_equal(cpu_template_check_cpuid(t2a, sup, err, sizeof(err)), -EINVAL);
@@ -352,16 +395,12 @@ static void test_snapshot_cpuid_check(void **state)
 	free(saved);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_parse_good),
-		cmocka_unit_test(test_parse_bad_fields),
-		cmocka_unit_test(test_bitmap_application),
-		cmocka_unit_test(test_static_templates_table),
-		cmocka_unit_test(test_vendor_check),
-		cmocka_unit_test(test_kvm_support_check),
-		cmocka_unit_test(test_snapshot_cpuid_check),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_TEST_MAIN(
+	cmocka_unit_test(test_parse_good),
+	cmocka_unit_test(test_parse_bad_fields),
+	cmocka_unit_test(test_bitmap_application),
+	cmocka_unit_test(test_template_taken_check),
+	cmocka_unit_test(test_static_templates_table),
+	cmocka_unit_test(test_vendor_check),
+	cmocka_unit_test(test_kvm_support_check),
+	cmocka_unit_test(test_snapshot_cpuid_check))

@@ -8,6 +8,8 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "unit_main.h"
+
 #include "vmm/arch/x86_64/cpuid.h"
 
 static struct kvm_cpuid2 *make_cpuid(void)
@@ -79,12 +81,7 @@ static void test_bad_arguments(void **state)
 	free(c);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_apic_ids_and_topology),
-		cmocka_unit_test(test_single_and_smt),
-		cmocka_unit_test(test_bad_arguments),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_TEST_MAIN(
+	cmocka_unit_test(test_apic_ids_and_topology),
+	cmocka_unit_test(test_single_and_smt),
+	cmocka_unit_test(test_bad_arguments))

@@ -5,6 +5,8 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "unit_main.h"
+
 #include "vmm/snapshot/crc64.h"
 
 /* the published check value of CRC-64/XZ */
@@ -44,12 +46,7 @@ static void test_every_single_bit_flip_detected(void **state)
 	assert_true(crc64(buf, sizeof(buf)) == good);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_check_value),
-		cmocka_unit_test(test_incremental_equals_whole),
-		cmocka_unit_test(test_every_single_bit_flip_detected),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_TEST_MAIN(
+	cmocka_unit_test(test_check_value),
+	cmocka_unit_test(test_incremental_equals_whole),
+	cmocka_unit_test(test_every_single_bit_flip_detected))

@@ -11,6 +11,8 @@
 #include <errno.h>
 #include <cmocka.h>
 
+#include "unit_main.h"
+
 #include "devices/virtio/rng.h"
 #include "vdrv.h"
 #include "virtio_null.h"
@@ -134,13 +136,8 @@ static void test_null_device_answers_chains(void **state)
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-		T(test_attach_gives_slots_cmdline_and_keys),
-		T(test_failed_attach_leaves_nothing),
-		T(test_slots_run_out),
-		T(test_null_device_answers_chains),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_TEST_MAIN(
+	T(test_attach_gives_slots_cmdline_and_keys),
+	T(test_failed_attach_leaves_nothing),
+	T(test_slots_run_out),
+	T(test_null_device_answers_chains))

@@ -10,6 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 #include <cmocka.h>
+
+#include "unit_main.h"
 #include <libfdt.h>
 
 #include "vmm/arch/aarch64/fdt.h"
@@ -209,16 +211,11 @@ static void test_dtc_reads_the_same(void **state)
 	assert_int_equal(count(dts, "compatible = \"virtio,mmio\";"), 2);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_chosen_and_memory),
-		cmocka_unit_test(test_no_initrd_no_initrd_props),
-		cmocka_unit_test(test_cpus_psci),
-		cmocka_unit_test(test_gic_v3_and_v2),
-		cmocka_unit_test(test_virtio_and_vmgenid),
-		cmocka_unit_test(test_too_small_buffer),
-		cmocka_unit_test(test_dtc_reads_the_same),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_TEST_MAIN(
+	cmocka_unit_test(test_chosen_and_memory),
+	cmocka_unit_test(test_no_initrd_no_initrd_props),
+	cmocka_unit_test(test_cpus_psci),
+	cmocka_unit_test(test_gic_v3_and_v2),
+	cmocka_unit_test(test_virtio_and_vmgenid),
+	cmocka_unit_test(test_too_small_buffer),
+	cmocka_unit_test(test_dtc_reads_the_same))

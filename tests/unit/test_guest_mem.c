@@ -6,6 +6,8 @@
 #include <errno.h>
 #include <cmocka.h>
 
+#include "unit_main.h"
+
 #include "vmm/guest_mem.h"
 
 #define GAP 0xd0000000ULL
@@ -78,13 +80,8 @@ static void test_set_base(void **state)
 	gm_destroy(&gm);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_small_ram_one_region),
-		cmocka_unit_test(test_split_around_gap),
-		cmocka_unit_test(test_set_base),
-		cmocka_unit_test(test_bad_sizes),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_TEST_MAIN(
+	cmocka_unit_test(test_small_ram_one_region),
+	cmocka_unit_test(test_split_around_gap),
+	cmocka_unit_test(test_set_base),
+	cmocka_unit_test(test_bad_sizes))

@@ -8,6 +8,8 @@
 #include <errno.h>
 #include <cmocka.h>
 
+#include "unit_main.h"
+
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -341,18 +343,13 @@ static void test_server_socket(void **state)
 	unlink(path);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_get_then_keepalive),
-		cmocka_unit_test(test_pipelined_in_order),
-		cmocka_unit_test(test_partial_body_waits),
-		cmocka_unit_test(test_body_limit),
-		cmocka_unit_test(test_garbage_refused),
-		cmocka_unit_test(test_oversized_headers_and_url),
-		cmocka_unit_test(test_connection_close),
-		cmocka_unit_test(test_expect_continue),
-		cmocka_unit_test(test_server_socket),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_TEST_MAIN(
+	cmocka_unit_test(test_get_then_keepalive),
+	cmocka_unit_test(test_pipelined_in_order),
+	cmocka_unit_test(test_partial_body_waits),
+	cmocka_unit_test(test_body_limit),
+	cmocka_unit_test(test_garbage_refused),
+	cmocka_unit_test(test_oversized_headers_and_url),
+	cmocka_unit_test(test_connection_close),
+	cmocka_unit_test(test_expect_continue),
+	cmocka_unit_test(test_server_socket))

@@ -4,6 +4,8 @@
 #include <setjmp.h>
 #include <errno.h>
 #include <cmocka.h>
+
+#include "unit_main.h"
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -102,13 +104,8 @@ static void test_interrupt_per_queued_byte(void **state)
 	close(efd);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_reset_command),
-		cmocka_unit_test(test_control_byte),
-		cmocka_unit_test(test_ctrl_alt_del_bounded),
-		cmocka_unit_test(test_interrupt_per_queued_byte),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_TEST_MAIN(
+	cmocka_unit_test(test_reset_command),
+	cmocka_unit_test(test_control_byte),
+	cmocka_unit_test(test_ctrl_alt_del_bounded),
+	cmocka_unit_test(test_interrupt_per_queued_byte))

@@ -7,6 +7,8 @@
 #include <poll.h>
 #include <cmocka.h>
 
+#include "unit_main.h"
+
 #include "vmm/limits.h"
 
 #define MS 1000000ull
@@ -258,21 +260,16 @@ static void test_cli_rate(void **state)
 	assert_int_equal(rate_limiter_parse_rate("5x", true, &b), -EINVAL);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_full_bucket_then_refill),
-		cmocka_unit_test(test_fractions_not_lost),
-		cmocka_unit_test(test_one_time_burst),
-		cmocka_unit_test(test_oversized_request_makes_debt),
-		cmocka_unit_test(test_zero_sizes_do_not_limit),
-		cmocka_unit_test(test_overflow_and_huge_values),
-		cmocka_unit_test(test_refund),
-		cmocka_unit_test(test_limiter_both_or_neither),
-		cmocka_unit_test(test_limiter_timer_fires),
-		cmocka_unit_test(test_update_unblocks),
-		cmocka_unit_test(test_config_merge),
-		cmocka_unit_test(test_cli_rate),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_TEST_MAIN(
+	cmocka_unit_test(test_full_bucket_then_refill),
+	cmocka_unit_test(test_fractions_not_lost),
+	cmocka_unit_test(test_one_time_burst),
+	cmocka_unit_test(test_oversized_request_makes_debt),
+	cmocka_unit_test(test_zero_sizes_do_not_limit),
+	cmocka_unit_test(test_overflow_and_huge_values),
+	cmocka_unit_test(test_refund),
+	cmocka_unit_test(test_limiter_both_or_neither),
+	cmocka_unit_test(test_limiter_timer_fires),
+	cmocka_unit_test(test_update_unblocks),
+	cmocka_unit_test(test_config_merge),
+	cmocka_unit_test(test_cli_rate))

@@ -6,6 +6,8 @@
 #include <errno.h>
 #include <cmocka.h>
 
+#include "unit_main.h"
+
 #include "vmm/log.h"
 
 static void test_level_parse(void **state)
@@ -42,11 +44,6 @@ static void test_ratelimit_burst_then_count(void **state)
 	assert_int_equal(dropped, 0);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_level_parse),
-		cmocka_unit_test(test_ratelimit_burst_then_count),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_TEST_MAIN(
+	cmocka_unit_test(test_level_parse),
+	cmocka_unit_test(test_ratelimit_burst_then_count))

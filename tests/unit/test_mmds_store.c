@@ -7,6 +7,8 @@
 #include <errno.h>
 #include <cmocka.h>
 
+#include "unit_main.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -297,13 +299,8 @@ static void test_snapshot_ops(void **state)
 	mmds_destroy(&b);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_put_get_patch), cmocka_unit_test(test_limit),
-		cmocka_unit_test(test_render), cmocka_unit_test(test_tokens),
-		cmocka_unit_test(test_http_v1), cmocka_unit_test(test_http_v2),
-		cmocka_unit_test(test_http_framing), cmocka_unit_test(test_snapshot_ops),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_TEST_MAIN(
+	cmocka_unit_test(test_put_get_patch), cmocka_unit_test(test_limit),
+	cmocka_unit_test(test_render), cmocka_unit_test(test_tokens),
+	cmocka_unit_test(test_http_v1), cmocka_unit_test(test_http_v2),
+	cmocka_unit_test(test_http_framing), cmocka_unit_test(test_snapshot_ops))

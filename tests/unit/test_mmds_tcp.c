@@ -10,6 +10,8 @@
 #include <errno.h>
 #include <cmocka.h>
 
+#include "unit_main.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -370,19 +372,14 @@ static void test_fragments_and_other_protocols(void **state)
 	assert_int_equal(r.ack, 10);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_arp, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_get, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_flow_control, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_bad_checksums, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_out_of_window, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_rst_storm, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_half_open_flood, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_oversized_request, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_truncated_and_random, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_fragments_and_other_protocols, setup, teardown),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_TEST_MAIN(
+	cmocka_unit_test_setup_teardown(test_arp, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_get, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_flow_control, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_bad_checksums, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_out_of_window, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_rst_storm, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_half_open_flood, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_oversized_request, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_truncated_and_random, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_fragments_and_other_protocols, setup, teardown))

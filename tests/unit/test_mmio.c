@@ -11,6 +11,8 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "unit_main.h"
+
 #include "devices/virtio/chain.h"
 #include "devices/virtio/mmio.h"
 #include "vmm/bus.h"
@@ -523,26 +525,21 @@ static void test_save_restore(void **state)
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-		T(test_identity_and_wiring),
-		T(test_cmdline_fragment),
-		T(test_feature_words),
-		T(test_features_ok_needs_version_1),
-		T(test_features_ok_refuses_unoffered_bits),
-		T(test_queue_registers),
-		T(test_driver_ok_activates_and_notify_goes_to_vmm_thread),
-		T(test_driver_ok_without_queue_needs_reset),
-		T(test_activate_failure_needs_reset),
-		T(test_status_bits_only_cleared_by_reset),
-		T(test_failed_stops_work),
-		T(test_reset_drops_queues_and_features),
-		cmocka_unit_test_setup_teardown(test_lifecycle_runs_on_the_vmm_thread, setup_loop, teardown),
-		T(test_interrupt_status_and_ack),
-		T(test_config_space_and_odd_widths),
-		T(test_init_refuses_bad_slot),
-		T(test_save_restore),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_TEST_MAIN(
+	T(test_identity_and_wiring),
+	T(test_cmdline_fragment),
+	T(test_feature_words),
+	T(test_features_ok_needs_version_1),
+	T(test_features_ok_refuses_unoffered_bits),
+	T(test_queue_registers),
+	T(test_driver_ok_activates_and_notify_goes_to_vmm_thread),
+	T(test_driver_ok_without_queue_needs_reset),
+	T(test_activate_failure_needs_reset),
+	T(test_status_bits_only_cleared_by_reset),
+	T(test_failed_stops_work),
+	T(test_reset_drops_queues_and_features),
+	cmocka_unit_test_setup_teardown(test_lifecycle_runs_on_the_vmm_thread, setup_loop, teardown),
+	T(test_interrupt_status_and_ack),
+	T(test_config_space_and_odd_widths),
+	T(test_init_refuses_bad_slot),
+	T(test_save_restore))

@@ -7,6 +7,8 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "unit_main.h"
+
 #include "vmm/arch/x86_64/boot.h"
 #include "vmm/arch/x86_64/layout.h"
 
@@ -81,10 +83,5 @@ static void test_mptable_sizes(void **state)
 	gm_destroy(&gm);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_mptable_sizes),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_TEST_MAIN(
+	cmocka_unit_test(test_mptable_sizes))

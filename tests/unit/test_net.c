@@ -20,6 +20,8 @@
 #include <sys/socket.h>
 #include <cmocka.h>
 
+#include "unit_main.h"
+
 #include "devices/net_tap.h"
 #include "devices/virtio/net.h"
 #include "vmm/loop.h"
@@ -890,35 +892,30 @@ static void test_virtio_net_through_transport(void **state)
 	free(d.ram);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_tx_hdr_plain),
-		cmocka_unit_test(test_tx_hdr_csum),
-		cmocka_unit_test(test_tx_hdr_gso),
-		cmocka_unit_test(test_tx_gather_split_header),
-		cmocka_unit_test(test_tx_gather_errors),
-		cmocka_unit_test(test_rx_single_chain),
-		cmocka_unit_test(test_rx_too_small_without_mrg),
-		cmocka_unit_test(test_rx_merged),
-		cmocka_unit_test(test_rx_merged_runs_out),
-		cmocka_unit_test(test_rx_empty_and_broken_queue),
-		cmocka_unit_test(test_rx_len_check),
-		cmocka_unit_test(test_parse_mac),
-		cmocka_unit_test(test_parse_cli),
-		cmocka_unit_test(test_offload_mapping),
-		cmocka_unit_test(test_tap_open),
-		cmocka_unit_test_setup_teardown(test_dev_features_and_config, devfix_up, devfix_down),
-		cmocka_unit_test_setup_teardown(test_dev_rx_backpressure, devfix_up, devfix_down),
-		cmocka_unit_test_setup_teardown(test_dev_rx_too_big_for_buffer, devfix_up, devfix_down),
-		cmocka_unit_test_setup_teardown(test_dev_rx_unusable_buffer, devfix_up, devfix_down),
-		cmocka_unit_test_setup_teardown(test_dev_tx_to_tap, devfix_up, devfix_down),
-		cmocka_unit_test_setup_teardown(test_dev_mmds_detour, devfix_up, devfix_down),
-		cmocka_unit_test_setup_teardown(test_dev_rate_limit_hooks, devfix_up, devfix_down),
-		cmocka_unit_test_setup_teardown(test_dev_reset_stops_rx, devfix_up, devfix_down),
-		cmocka_unit_test_setup_teardown(test_dev_tx_endless_queue_yields_each_round, devfix_up,
-		                                devfix_down),
-		cmocka_unit_test(test_virtio_net_through_transport),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_TEST_MAIN(
+	cmocka_unit_test(test_tx_hdr_plain),
+	cmocka_unit_test(test_tx_hdr_csum),
+	cmocka_unit_test(test_tx_hdr_gso),
+	cmocka_unit_test(test_tx_gather_split_header),
+	cmocka_unit_test(test_tx_gather_errors),
+	cmocka_unit_test(test_rx_single_chain),
+	cmocka_unit_test(test_rx_too_small_without_mrg),
+	cmocka_unit_test(test_rx_merged),
+	cmocka_unit_test(test_rx_merged_runs_out),
+	cmocka_unit_test(test_rx_empty_and_broken_queue),
+	cmocka_unit_test(test_rx_len_check),
+	cmocka_unit_test(test_parse_mac),
+	cmocka_unit_test(test_parse_cli),
+	cmocka_unit_test(test_offload_mapping),
+	cmocka_unit_test(test_tap_open),
+	cmocka_unit_test_setup_teardown(test_dev_features_and_config, devfix_up, devfix_down),
+	cmocka_unit_test_setup_teardown(test_dev_rx_backpressure, devfix_up, devfix_down),
+	cmocka_unit_test_setup_teardown(test_dev_rx_too_big_for_buffer, devfix_up, devfix_down),
+	cmocka_unit_test_setup_teardown(test_dev_rx_unusable_buffer, devfix_up, devfix_down),
+	cmocka_unit_test_setup_teardown(test_dev_tx_to_tap, devfix_up, devfix_down),
+	cmocka_unit_test_setup_teardown(test_dev_mmds_detour, devfix_up, devfix_down),
+	cmocka_unit_test_setup_teardown(test_dev_rate_limit_hooks, devfix_up, devfix_down),
+	cmocka_unit_test_setup_teardown(test_dev_reset_stops_rx, devfix_up, devfix_down),
+	cmocka_unit_test_setup_teardown(test_dev_tx_endless_queue_yields_each_round, devfix_up,
+	                                devfix_down),
+	cmocka_unit_test(test_virtio_net_through_transport))

@@ -9,6 +9,8 @@
 #include <errno.h>
 #include <cmocka.h>
 
+#include "unit_main.h"
+
 #include "devices/virtio/chain.h"
 #include "devices/virtio/queue.h"
 #include "vmm/guest_mem.h"
@@ -490,34 +492,29 @@ static void test_random_rings_stay_inside_ram(void **state)
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-		T(test_valid_chain_pop_push),
-		T(test_ring_wraps),
-		T(test_zero_length_descriptors_dropped),
-		T(test_chain_read_spans_buffers),
-		T(test_indirect_chain),
-		T(test_direct_then_indirect),
-		T(test_indirect_not_negotiated),
-		T(test_loop_refused),
-		T(test_self_loop_refused),
-		T(test_next_out_of_range),
-		T(test_buffer_outside_ram),
-		T(test_readable_after_writable),
-		T(test_readable_after_writable_indirect),
-		T(test_indirect_in_indirect),
-		T(test_indirect_bad_table),
-		T(test_indirect_loop_and_range),
-		T(test_too_many_segments),
-		T(test_avail_idx_jump_is_fatal),
-		T(test_head_out_of_range_is_fatal),
-		T(test_activate_checks_rings),
-		T(test_inactive_queue_is_inert),
-		T(test_notify_without_event_idx),
-		T(test_event_idx),
-		T(test_unpop_and_batched_publish),
-		T(test_random_rings_stay_inside_ram),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_TEST_MAIN(
+	T(test_valid_chain_pop_push),
+	T(test_ring_wraps),
+	T(test_zero_length_descriptors_dropped),
+	T(test_chain_read_spans_buffers),
+	T(test_indirect_chain),
+	T(test_direct_then_indirect),
+	T(test_indirect_not_negotiated),
+	T(test_loop_refused),
+	T(test_self_loop_refused),
+	T(test_next_out_of_range),
+	T(test_buffer_outside_ram),
+	T(test_readable_after_writable),
+	T(test_readable_after_writable_indirect),
+	T(test_indirect_in_indirect),
+	T(test_indirect_bad_table),
+	T(test_indirect_loop_and_range),
+	T(test_too_many_segments),
+	T(test_avail_idx_jump_is_fatal),
+	T(test_head_out_of_range_is_fatal),
+	T(test_activate_checks_rings),
+	T(test_inactive_queue_is_inert),
+	T(test_notify_without_event_idx),
+	T(test_event_idx),
+	T(test_unpop_and_batched_publish),
+	T(test_random_rings_stay_inside_ram))

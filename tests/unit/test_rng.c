@@ -7,6 +7,8 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "unit_main.h"
+
 #include "devices/virtio/rng.h"
 #include "vmm/loop.h"
 #include "fakeq.h"
@@ -173,16 +175,11 @@ static void test_virtio_rng_through_transport(void **state)
 	free(d.ram);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_fill_spans_iovecs),
-		cmocka_unit_test(test_fill_respects_max),
-		cmocka_unit_test(test_two_fills_differ),
-		cmocka_unit_test(test_dev_serves_requests),
-		cmocka_unit_test(test_dev_rate_limited),
-		cmocka_unit_test(test_dev_endless_queue_yields_each_round),
-		cmocka_unit_test(test_virtio_rng_through_transport),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_TEST_MAIN(
+	cmocka_unit_test(test_fill_spans_iovecs),
+	cmocka_unit_test(test_fill_respects_max),
+	cmocka_unit_test(test_two_fills_differ),
+	cmocka_unit_test(test_dev_serves_requests),
+	cmocka_unit_test(test_dev_rate_limited),
+	cmocka_unit_test(test_dev_endless_queue_yields_each_round),
+	cmocka_unit_test(test_virtio_rng_through_transport))

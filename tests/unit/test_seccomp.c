@@ -21,6 +21,8 @@
 #include <linux/kvm.h>
 #include <cmocka.h>
 
+#include "unit_main.h"
+
 #include "vmm/seccomp.h"
 
 enum probe {
@@ -220,15 +222,10 @@ static void test_level_parse(void **state)
 		assert_true(seccomp_rule_count(k) > 20);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_allowed_calls_run),
-		cmocka_unit_test(test_forbidden_calls_kill),
-		cmocka_unit_test(test_basic_level_ignores_arguments),
-		cmocka_unit_test(test_log_level_fails_with_enosys),
-		cmocka_unit_test(test_level_none_installs_nothing),
-		cmocka_unit_test(test_level_parse),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_TEST_MAIN(
+	cmocka_unit_test(test_allowed_calls_run),
+	cmocka_unit_test(test_forbidden_calls_kill),
+	cmocka_unit_test(test_basic_level_ignores_arguments),
+	cmocka_unit_test(test_log_level_fails_with_enosys),
+	cmocka_unit_test(test_level_none_installs_nothing),
+	cmocka_unit_test(test_level_parse))

@@ -11,6 +11,8 @@
 #include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <cmocka.h>
+
+#include "unit_main.h"
 #include <jansson.h>
 
 #include "devices/serial.h"
@@ -116,36 +118,60 @@ static uint64_t efd_count(int efd)
 	return read(efd, &n, sizeof(n)) == sizeof(n) ? n : 0;
 }
 
+/* A serial whose console reader is told of room in the receive FIFO
+ * through efd, and input larger than the FIFO. */
+struct rx_fixture {
+	struct serial s;
+	int efd;
+	uint8_t buf[SERIAL_FIFO_SIZE + 10];
+};
+
+static int rx_fixture_up(void **state)
+{
+	struct rx_fixture *f = calloc(1, sizeof(*f));
+	assert_non_null(f);
+	f->efd = eventfd(0, EFD_NONBLOCK);
+	assert_true(f->efd >= 0);
+	serial_init(&f->s, -1, -1);
+	serial_set_rx_space_efd(&f->s, f->efd);
+	memset(f->buf, 'a', sizeof(f->buf));
+	*state = f;
+	return 0;
+}
+
+static int rx_fixture_down(void **state)
+{
+	struct rx_fixture *f = *state;
+	serial_destroy(&f->s);
+	close(f->efd);
+	free(f);
+	return 0;
+}
+
 /* The console reader's back-pressure: a signal once the guest has drained
  * a FIFO that turned bytes away, never otherwise. */
 static void test_rx_space_signal_after_refusal(void **state)
 {
-	(void)state;
-	int efd = eventfd(0, EFD_NONBLOCK);
-	assert_true(efd >= 0);
-	struct serial s;
-	serial_init(&s, -1, -1);
-	serial_set_rx_space_efd(&s, efd);
-	uint8_t buf[SERIAL_FIFO_SIZE + 10];
-	memset(buf, 'a', sizeof(buf));
+	struct rx_fixture *f = *state;
+	struct serial *s = &f->s;
+	int efd = f->efd;
+	uint8_t *buf = f->buf;
 	/* everything fit: draining signals nothing */
-	assert_int_equal(serial_receive(&s, buf, 3), 3);
+	assert_int_equal(serial_receive(s, buf, 3), 3);
 	for (int i = 0; i < 3; i++)
-		assert_int_equal(in8(&s, 0), 'a');
+		assert_int_equal(in8(s, 0), 'a');
 	assert_int_equal(efd_count(efd), 0);
 	/* 10 bytes turned away: no signal until the FIFO is empty */
-	assert_int_equal(serial_receive(&s, buf, sizeof(buf)), SERIAL_FIFO_SIZE);
+	assert_int_equal(serial_receive(s, buf, sizeof(f->buf)), SERIAL_FIFO_SIZE);
 	for (int i = 0; i < SERIAL_FIFO_SIZE - 1; i++)
-		in8(&s, 0);
+		in8(s, 0);
 	assert_int_equal(efd_count(efd), 0);
-	assert_true(in8(&s, 5) & 0x01); /* one byte left: data ready */
-	in8(&s, 0);
+	assert_true(in8(s, 5) & 0x01); /* one byte left: data ready */
+	in8(s, 0);
 	assert_int_equal(efd_count(efd), 1);
 	/* reading an empty FIFO does not signal again */
-	in8(&s, 0);
+	in8(s, 0);
 	assert_int_equal(efd_count(efd), 0);
-	serial_destroy(&s);
-	close(efd);
 }
 
 /* Clearing the receive FIFO through FCR empties it as a drain does, so it
@@ -153,32 +179,26 @@ static void test_rx_space_signal_after_refusal(void **state)
  * typed input stops for good. */
 static void test_fcr_rx_clear_signals_space(void **state)
 {
-	(void)state;
-	int efd = eventfd(0, EFD_NONBLOCK);
-	assert_true(efd >= 0);
-	struct serial s;
-	serial_init(&s, -1, -1);
-	serial_set_rx_space_efd(&s, efd);
-	uint8_t buf[SERIAL_FIFO_SIZE + 10];
-	memset(buf, 'a', sizeof(buf));
+	struct rx_fixture *f = *state;
+	struct serial *s = &f->s;
+	int efd = f->efd;
+	uint8_t *buf = f->buf;
 	/* nothing turned away: a clear signals nothing */
-	assert_int_equal(serial_receive(&s, buf, 3), 3);
-	out8(&s, 2, 0x02);
-	assert_false(in8(&s, 5) & 0x01);
+	assert_int_equal(serial_receive(s, buf, 3), 3);
+	out8(s, 2, 0x02);
+	assert_false(in8(s, 5) & 0x01);
 	assert_int_equal(efd_count(efd), 0);
 	/* 10 bytes turned away, then the driver clears the FIFO */
-	assert_int_equal(serial_receive(&s, buf, sizeof(buf)), SERIAL_FIFO_SIZE);
-	out8(&s, 2, 0x07); /* enable + clear RX + clear TX, as 8250 does */
-	assert_false(in8(&s, 5) & 0x01);
+	assert_int_equal(serial_receive(s, buf, sizeof(f->buf)), SERIAL_FIFO_SIZE);
+	out8(s, 2, 0x07); /* enable + clear RX + clear TX, as 8250 does */
+	assert_false(in8(s, 5) & 0x01);
 	assert_int_equal(efd_count(efd), 1);
 	/* the reader hands over the rest; it fits and is read normally */
-	assert_int_equal(serial_receive(&s, buf + SERIAL_FIFO_SIZE, 10), 10);
-	assert_true(in8(&s, 5) & 0x01);
+	assert_int_equal(serial_receive(s, buf + SERIAL_FIFO_SIZE, 10), 10);
+	assert_true(in8(s, 5) & 0x01);
 	for (int i = 0; i < 10; i++)
-		assert_int_equal(in8(&s, 0), 'a');
+		assert_int_equal(in8(s, 0), 'a');
 	assert_int_equal(efd_count(efd), 0); /* nothing was refused this time */
-	serial_destroy(&s);
-	close(efd);
 }
 
 static double now_s(void)
@@ -360,11 +380,58 @@ static void test_uart_metrics(void **state)
 	assert_int_equal(json_integer_value(json_object_get(json_object_get(o, "uart"), "write_count")), 0);
 	json_decref(o);
 	free(line);
+	/* bytes over the rate limiter: Firecracker's rate_limiter_dropped_bytes,
+	 * not missed writes */
+	serial_set_out_limit(&vmm->serial, 0);
+	serial_set_out_rate(&vmm->serial, &(struct token_bucket_config){ .set = true, .size = 3,
+	                                                                 .refill_time_ms = 3600000 });
+	for (int i = 0; i < 5; i++)
+		out8(&vmm->serial, 0, 'r');
+	line = metrics_line(&m);
+	o = json_loads(line, 0, NULL);
+	uart = json_object_get(o, "uart");
+	assert_int_equal(json_integer_value(json_object_get(uart, "write_count")), 3);
+	assert_int_equal(json_integer_value(json_object_get(uart, "rate_limiter_dropped_bytes")), 2);
+	assert_int_equal(json_integer_value(json_object_get(uart, "missed_write_count")), 0);
+	json_decref(o);
+	free(line);
 	metrics_close(&m);
 	serial_destroy(&vmm->serial);
 	free(vmm);
 	close(fd);
 	unlink(path);
+}
+
+/* PUT /serial's rate_limiter: a bucket of bytes (plus its one-time
+ * burst) goes out, the rest is dropped at once and counted apart from
+ * missed writes; a bucket of size 0 or none lifts the limit. */
+static void test_out_rate_limiter(void **state)
+{
+	(void)state;
+	int p[2];
+	assert_int_equal(pipe(p), 0);
+	struct serial s;
+	serial_init(&s, p[1], -1);
+	/* refilled once an hour: nothing comes back while the test runs */
+	serial_set_out_rate(&s, &(struct token_bucket_config){ .set = true, .size = 8, .one_time_burst = 2,
+	                                                       .refill_time_ms = 3600000 });
+	for (int i = 0; i < 20; i++)
+		out8(&s, 0, 'x');
+	char buf[64];
+	assert_int_equal(read(p[0], buf, sizeof(buf)), 10);
+	struct serial_stats st;
+	serial_get_stats(&s, &st);
+	assert_int_equal(st.tx_bytes, 10);
+	assert_int_equal(st.tx_rate_dropped, 10);
+	assert_int_equal(st.tx_dropped, 0);
+	/* size 0 is "no limit", as in Firecracker */
+	serial_set_out_rate(&s, &(struct token_bucket_config){ .set = true, .size = 0, .refill_time_ms = 100 });
+	for (int i = 0; i < 5; i++)
+		out8(&s, 0, 'y');
+	assert_int_equal(read(p[0], buf, sizeof(buf)), 5);
+	serial_destroy(&s);
+	close(p[0]);
+	close(p[1]);
 }
 
 static void test_loopback(void **state)
@@ -388,20 +455,16 @@ static void test_loopback(void **state)
 	close(p[1]);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_tx_goes_to_fd),
-		cmocka_unit_test(test_dlab_and_scratch),
-		cmocka_unit_test(test_rx_and_interrupts),
-		cmocka_unit_test(test_rx_fifo_bounded),
-		cmocka_unit_test(test_rx_space_signal_after_refusal),
-		cmocka_unit_test(test_fcr_rx_clear_signals_space),
-		cmocka_unit_test(test_tx_to_stuck_reader_drops),
-		cmocka_unit_test(test_out_file_cap),
-		cmocka_unit_test(test_out_limit_only_for_files),
-		cmocka_unit_test(test_uart_metrics),
-		cmocka_unit_test(test_loopback),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_TEST_MAIN(
+	cmocka_unit_test(test_tx_goes_to_fd),
+	cmocka_unit_test(test_dlab_and_scratch),
+	cmocka_unit_test(test_rx_and_interrupts),
+	cmocka_unit_test(test_rx_fifo_bounded),
+	cmocka_unit_test_setup_teardown(test_rx_space_signal_after_refusal, rx_fixture_up, rx_fixture_down),
+	cmocka_unit_test_setup_teardown(test_fcr_rx_clear_signals_space, rx_fixture_up, rx_fixture_down),
+	cmocka_unit_test(test_tx_to_stuck_reader_drops),
+	cmocka_unit_test(test_out_file_cap),
+	cmocka_unit_test(test_out_limit_only_for_files),
+	cmocka_unit_test(test_uart_metrics),
+	cmocka_unit_test(test_out_rate_limiter),
+	cmocka_unit_test(test_loopback))

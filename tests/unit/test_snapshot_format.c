@@ -7,6 +7,8 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "unit_main.h"
+
 #include "vmm/snapshot/crc64.h"
 #include "vmm/snapshot/format.h"
 
@@ -259,17 +261,12 @@ static void test_empty_file_round_trip(void **state)
 	snap_writer_free(&w);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_round_trip),
-		cmocka_unit_test(test_truncation_at_every_offset_refused),
-		cmocka_unit_test(test_every_bit_flip_refused),
-		cmocka_unit_test(test_wrong_magic_version_arch_flags),
-		cmocka_unit_test(test_oversize_and_inconsistent_lengths),
-		cmocka_unit_test(test_duplicate_section_refused),
-		cmocka_unit_test(test_writer_refuses_bad_device_names),
-		cmocka_unit_test(test_empty_file_round_trip),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_TEST_MAIN(
+	cmocka_unit_test(test_round_trip),
+	cmocka_unit_test(test_truncation_at_every_offset_refused),
+	cmocka_unit_test(test_every_bit_flip_refused),
+	cmocka_unit_test(test_wrong_magic_version_arch_flags),
+	cmocka_unit_test(test_oversize_and_inconsistent_lengths),
+	cmocka_unit_test(test_duplicate_section_refused),
+	cmocka_unit_test(test_writer_refuses_bad_device_names),
+	cmocka_unit_test(test_empty_file_round_trip))

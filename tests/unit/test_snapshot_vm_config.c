@@ -9,6 +9,12 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "unit_main.h"
+
+#include <jansson.h>
+
+#include "devices/virtio/rng.h"
+#include "devices/virtio/vsock.h"
 #include "vmm/config.h"
 #include "vmm/snapshot/vm_config.h"
 
@@ -23,8 +29,10 @@ static void fill(struct vm_config *c)
 	c->nets[0] = (struct net_config){ .iface_id = strdup("eth0"), .host_dev_name = strdup("tap0"),
 		                          .has_mac = true, .guest_mac = { 6, 0, 0xac, 0x10, 0, 2 } };
 	c->nets[0].tx_rate_limiter.bandwidth = (struct token_bucket_config){ true, 1 << 20, 0, 1000 };
-	c->entropy = true;
-	c->entropy_rate_limiter.bandwidth = (struct token_bucket_config){ true, 4096, 0, 50 };
+	struct rng_config *rng = calloc(1, sizeof(*rng));
+	assert_non_null(rng);
+	rng->rate_limiter.bandwidth = (struct token_bucket_config){ true, 4096, 0, 50 };
+	assert_int_equal(rng_config_set(c, rng), 0);
 	c->mmds = (struct mmds_config){ .set = true, .version = 2, .ipv4 = 0xa9fe0102, .imds_compat = true,
 	                                .nr_ifaces = 1, .ifaces = { strdup("eth0") } };
 }
@@ -50,8 +58,8 @@ static void test_round_trip_with_limiters(void **state)
 	assert_true(b.nets[0].tx_rate_limiter.bandwidth.set);
 	assert_int_equal(b.nets[0].tx_rate_limiter.bandwidth.size, 1 << 20);
 	assert_false(b.nets[0].rx_rate_limiter.bandwidth.set || b.nets[0].rx_rate_limiter.ops.set);
-	assert_true(b.entropy);
-	assert_int_equal(b.entropy_rate_limiter.bandwidth.refill_time_ms, 50);
+	assert_non_null(rng_config_of(&b));
+	assert_int_equal(rng_config_of(&b)->rate_limiter.bandwidth.refill_time_ms, 50);
 	/* MMDS's configuration travels with the devices */
 	assert_true(b.mmds.set);
 	assert_int_equal(b.mmds.version, 2);
@@ -62,6 +70,65 @@ static void test_round_trip_with_limiters(void **state)
 	free(json);
 	config_free(&a);
 	config_free(&b);
+}
+
+/* Apply json with overrides (a JSON text) onto a fresh config: the result. */
+static int apply_with(const char *json, const char *overrides, struct vm_config *out, char *err, size_t errlen)
+{
+	json_t *ov = json_loads(overrides, 0, NULL);
+	assert_non_null(ov);
+	struct snapshot_load_params p = { .device_overrides = ov };
+	config_init(out);
+	int ret = snapshot_vm_config_apply((const uint8_t *)json, strlen(json), out, &p, err, errlen);
+	json_decref(ov);
+	return ret;
+}
+
+/* A clone's own vsock socket and taps: "vsock_override" re-points the
+ * restored device's uds_path (its resource's load_override_apply) and
+ * keeps its CID, "network_overrides" an interface's tap; refused, naming
+ * the key, when the snapshot has no such device or the key is no
+ * device's override. */
+static void test_device_overrides(void **state)
+{
+	(void)state;
+	struct vm_config a, b;
+	char *json = NULL, err[256] = "";
+	fill(&a);
+	struct vsock_config *v = calloc(1, sizeof(*v));
+	*v = (struct vsock_config){ .guest_cid = 7, .uds_path = strdup("/tmp/orig.sock") };
+	assert_int_equal(vsock_config_set(&a, v), 0);
+	assert_int_equal(snapshot_vm_config_encode(&a, &json), 0);
+	assert_int_equal(apply_with(json, "{\"vsock_override\": {\"uds_path\": \"/tmp/clone.sock\"}}", &b, err,
+	                            sizeof(err)), 0);
+	assert_non_null(vsock_config_of(&b));
+	assert_int_equal(vsock_config_of(&b)->guest_cid, 7);
+	assert_string_equal(vsock_config_of(&b)->uds_path, "/tmp/clone.sock");
+	config_free(&b);
+	/* a clone's own tap, by interface id */
+	assert_int_equal(apply_with(json, "{\"network_overrides\": [{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap9\"}]}",
+	                            &b, err, sizeof(err)), 0);
+	assert_string_equal(b.nets[0].host_dev_name, "tap9");
+	assert_string_equal(b.nets[0].iface_id, "eth0");
+	config_free(&b);
+	assert_int_equal(apply_with(json, "{\"network_overrides\": [{\"iface_id\": \"eth1\", \"host_dev_name\": \"t\"}]}",
+	                            &b, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "network_overrides: the snapshot has no interface 'eth1'");
+	config_free(&b);
+	assert_int_equal(apply_with(json, "{\"pmem_override\": {}}", &b, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "pmem_override"));
+	config_free(&b);
+	free(json);
+	config_free(&a);
+	/* a snapshot without a vsock */
+	fill(&a);
+	assert_int_equal(snapshot_vm_config_encode(&a, &json), 0);
+	assert_int_equal(apply_with(json, "{\"vsock_override\": {\"uds_path\": \"/v\"}}", &b, err, sizeof(err)),
+	                 -EINVAL);
+	assert_string_equal(err, "vsock_override: the snapshot has no vsock device");
+	config_free(&b);
+	free(json);
+	config_free(&a);
 }
 
 static void test_hostile_sections_refused(void **state)
@@ -110,11 +177,7 @@ static void test_hostile_sections_refused(void **state)
 	}
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_round_trip_with_limiters),
-		cmocka_unit_test(test_hostile_sections_refused),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_TEST_MAIN(
+	cmocka_unit_test(test_round_trip_with_limiters),
+	cmocka_unit_test(test_device_overrides),
+	cmocka_unit_test(test_hostile_sections_refused))

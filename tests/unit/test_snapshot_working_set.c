@@ -10,6 +10,8 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "unit_main.h"
+
 #include "vmm/snapshot/crc64.h"
 #include "vmm/snapshot/working_set.h"
 
@@ -187,16 +189,11 @@ static void test_page_count_must_match(void **state)
 	assert_non_null(strstr(err, "says 3 pages, its ranges 4"));
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_ranges_from_pagemap),
-		cmocka_unit_test(test_ranges_in_huge_pages),
-		cmocka_unit_test(test_nothing_touched_is_an_empty_table),
-		cmocka_unit_test(test_round_trip),
-		cmocka_unit_test(test_header_refusals),
-		cmocka_unit_test(test_range_refusals),
-		cmocka_unit_test(test_page_count_must_match),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_TEST_MAIN(
+	cmocka_unit_test(test_ranges_from_pagemap),
+	cmocka_unit_test(test_ranges_in_huge_pages),
+	cmocka_unit_test(test_nothing_touched_is_an_empty_table),
+	cmocka_unit_test(test_round_trip),
+	cmocka_unit_test(test_header_refusals),
+	cmocka_unit_test(test_range_refusals),
+	cmocka_unit_test(test_page_count_must_match))

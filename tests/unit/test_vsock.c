@@ -15,6 +15,8 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "unit_main.h"
+
 #include "devices/virtio/vsock.h"
 #include "devices/virtio/vsock_mux.h"
 #include "fakeq.h"
@@ -22,10 +24,31 @@
 
 #define CID 42
 
-struct fixture {
+/* The host side of a test: a fresh directory holding the device's socket
+ * (path), and the event loop the device runs on. */
+struct host_side {
 	char dir[64];
 	char path[128];
 	struct loop loop;
+};
+
+static int host_side_init(struct host_side *h, const char *dir_template)
+{
+	snprintf(h->dir, sizeof(h->dir), "%s", dir_template);
+	if (!mkdtemp(h->dir))
+		return -1;
+	snprintf(h->path, sizeof(h->path), "%s/v.sock", h->dir);
+	return loop_init(&h->loop);
+}
+
+static void host_side_destroy(struct host_side *h)
+{
+	loop_destroy(&h->loop);
+	rmdir(h->dir);
+}
+
+struct fixture {
+	struct host_side host;
 	struct vsock_mux mux;
 	int kicks;
 	/* what a kick does besides counting: the device runs RX processing
@@ -59,13 +82,9 @@ static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 	f->close_on_kick = -1;
-	strcpy(f->dir, "/tmp/husk-vsock-XXXXXX");
-	if (!mkdtemp(f->dir))
+	if (host_side_init(&f->host, "/tmp/husk-vsock-XXXXXX") < 0)
 		return -1;
-	snprintf(f->path, sizeof(f->path), "%s/v.sock", f->dir);
-	if (loop_init(&f->loop) < 0)
-		return -1;
-	if (vsock_mux_init(&f->mux, CID, f->path, &f->loop, on_kick, f) < 0)
+	if (vsock_mux_init(&f->mux, CID, f->host.path, &f->host.loop, on_kick, f) < 0)
 		return -1;
 	*state = f;
 	return 0;
@@ -75,8 +94,7 @@ static int teardown(void **state)
 {
 	struct fixture *f = *state;
 	vsock_mux_destroy(&f->mux);
-	loop_destroy(&f->loop);
-	rmdir(f->dir);
+	host_side_destroy(&f->host);
 	free(f);
 	return 0;
 }
@@ -86,7 +104,7 @@ static int teardown(void **state)
 static void pump(struct fixture *f)
 {
 	int rounds = 0;
-	while (loop_run_once(&f->loop, 0) > 0)
+	while (loop_run_once(&f->host.loop, 0) > 0)
 		assert_true(++rounds < 100);
 }
 
@@ -139,7 +157,7 @@ static int host_listen(const char *path)
  * the host port the mux picked, checked against the REQUEST */
 static int open_host_conn(struct fixture *f, uint32_t gport, uint32_t *hport)
 {
-	int fd = host_connect(f->path);
+	int fd = host_connect(f->host.path);
 	char line[32];
 	int n = snprintf(line, sizeof(line), "CONNECT %u\n", gport);
 	assert_int_equal(write(fd, line, (size_t)n), n);
@@ -304,7 +322,7 @@ static void test_host_connect_refused(void **state)
 static void test_host_bad_line(void **state)
 {
 	struct fixture *f = *state;
-	int fd = host_connect(f->path);
+	int fd = host_connect(f->host.path);
 	assert_int_equal(write(fd, "HELLO 5\n", 8), 8);
 	pump(f);
 	char buf[8];
@@ -314,7 +332,7 @@ static void test_host_bad_line(void **state)
 	assert_int_equal(f->mux.nr_conns, 0);
 	close(fd);
 	/* an endless line is cut off too */
-	fd = host_connect(f->path);
+	fd = host_connect(f->host.path);
 	char junk[VSOCK_CONNECT_LINE_MAX + 8];
 	memset(junk, '7', sizeof(junk));
 	assert_int_equal(write(fd, junk, sizeof(junk)), (ssize_t)sizeof(junk));
@@ -348,7 +366,7 @@ static void test_guest_connect(void **state)
 {
 	struct fixture *f = *state;
 	char lpath[160];
-	snprintf(lpath, sizeof(lpath), "%s_1234", f->path);
+	snprintf(lpath, sizeof(lpath), "%s_1234", f->host.path);
 	int lfd = host_listen(lpath);
 	gtx(f, ghdr(VSOCK_OP_REQUEST, 5000, 1234, 0), NULL);
 	struct vsock_hdr h;
@@ -577,7 +595,7 @@ static void test_guest_never_answers_connect(void **state)
 	/* the guest stays silent: the timer fires, the host gets EOF and the
 	 * guest an RST so both sides agree the connection is gone */
 	while (f->mux.stats.timeouts == 0)
-		assert_true(loop_run_once(&f->loop, 5000) >= 1);
+		assert_true(loop_run_once(&f->host.loop, 5000) >= 1);
 	char buf[8];
 	assert_int_equal(read(fd, buf, sizeof(buf)), 0);
 	struct vsock_hdr h;
@@ -592,11 +610,11 @@ static void test_host_never_sends_connect_line(void **state)
 {
 	struct fixture *f = *state;
 	f->mux.timeout_ms = 30;
-	int fd = host_connect(f->path);
+	int fd = host_connect(f->host.path);
 	pump(f);
 	assert_int_equal(f->mux.nr_conns, 1);
 	while (f->mux.stats.timeouts == 0)
-		assert_true(loop_run_once(&f->loop, 5000) >= 1);
+		assert_true(loop_run_once(&f->host.loop, 5000) >= 1);
 	assert_int_equal(f->mux.nr_conns, 0);
 	char buf[8];
 	assert_int_equal(read(fd, buf, sizeof(buf)), 0);
@@ -618,7 +636,7 @@ static void test_guest_never_answers_shutdown(void **state)
 	assert_int_equal(grx(f, &h, buf, sizeof(buf)), 1);
 	assert_int_equal(le16toh(h.op), VSOCK_OP_SHUTDOWN);
 	while (f->mux.stats.timeouts == 0)
-		assert_true(loop_run_once(&f->loop, 5000) >= 1);
+		assert_true(loop_run_once(&f->host.loop, 5000) >= 1);
 	assert_int_equal(grx(f, &h, buf, sizeof(buf)), 1);
 	assert_int_equal(le16toh(h.op), VSOCK_OP_RST);
 	assert_int_equal(f->mux.nr_conns, 0);
@@ -631,7 +649,7 @@ static void test_answered_in_time_is_kept(void **state)
 	uint32_t hport;
 	int fd = established(f, 92, &hport, 4096);
 	/* no deadline once established: nothing fires however long we wait */
-	assert_int_equal(loop_run_once(&f->loop, 100), 0);
+	assert_int_equal(loop_run_once(&f->host.loop, 100), 0);
 	assert_int_equal(f->mux.stats.timeouts, 0);
 	assert_int_equal(f->mux.nr_conns, 1);
 	close(fd);
@@ -649,7 +667,7 @@ static void test_random_guest_packets(void **state)
 {
 	struct fixture *f = *state;
 	char lpath[160];
-	snprintf(lpath, sizeof(lpath), "%s_5", f->path);
+	snprintf(lpath, sizeof(lpath), "%s_5", f->host.path);
 	int lfd = host_listen(lpath);
 	assert_int_equal(fcntl(lfd, F_SETFL, O_NONBLOCK), 0);
 	uint64_t seed = 12345;
@@ -660,7 +678,7 @@ static void test_random_guest_packets(void **state)
 	for (int i = 0; i < 20000; i++) {
 		if (i % 1000 == 0 && nh < 16) {
 			/* now and then a host connects too */
-			hosts[nh] = host_connect(f->path);
+			hosts[nh] = host_connect(f->host.path);
 			char line[32];
 			int n = snprintf(line, sizeof(line), "CONNECT %u\n", rnd(&seed) % 4);
 			assert_int_equal(write(hosts[nh], line, (size_t)n), n);
@@ -719,8 +737,7 @@ static void test_random_guest_packets(void **state)
 /* ---- the device over fake queues ---- */
 
 struct devfix {
-	char dir[64], path[128];
-	struct loop loop;
+	struct host_side host;
 	struct vsock_dev vd;
 	struct dq rx, tx, ev;
 };
@@ -728,11 +745,9 @@ struct devfix {
 static int dev_setup(void **state)
 {
 	struct devfix *f = calloc(1, sizeof(*f));
-	strcpy(f->dir, "/tmp/husk-vsockdev-XXXXXX");
-	if (!mkdtemp(f->dir) || loop_init(&f->loop) < 0)
+	if (host_side_init(&f->host, "/tmp/husk-vsockdev-XXXXXX") < 0)
 		return -1;
-	snprintf(f->path, sizeof(f->path), "%s/v.sock", f->dir);
-	if (vsock_dev_init(&f->vd, CID, f->path, &f->loop) < 0)
+	if (vsock_dev_init(&f->vd, CID, f->host.path, &f->host.loop) < 0)
 		return -1;
 	*state = f;
 	return 0;
@@ -742,8 +757,7 @@ static int dev_teardown(void **state)
 {
 	struct devfix *f = *state;
 	vsock_dev_destroy(&f->vd);
-	loop_destroy(&f->loop);
-	rmdir(f->dir);
+	host_side_destroy(&f->host);
 	free(f);
 	return 0;
 }
@@ -804,11 +818,11 @@ static void test_dev_data_both_ways(void **state)
 	dq_add2(&f->rx, true, rx1, sizeof(rx1), NULL, 0);
 	dq_add2(&f->rx, true, rx2, sizeof(rx2), NULL, 0);
 	/* host connects: REQUEST lands in the first buffer at once (kick) */
-	int fd = host_connect(f->path);
+	int fd = host_connect(f->host.path);
 	assert_int_equal(write(fd, "CONNECT 80\n", 11), 11);
-	assert_true(loop_run_once(&f->loop, 5000) >= 1); /* accept */
+	assert_true(loop_run_once(&f->host.loop, 5000) >= 1); /* accept */
 	while (f->rx.pushed == 0)
-		assert_true(loop_run_once(&f->loop, 5000) >= 1);
+		assert_true(loop_run_once(&f->host.loop, 5000) >= 1);
 	struct vsock_hdr *h = (struct vsock_hdr *)rx0;
 	assert_int_equal(le16toh(h->op), VSOCK_OP_REQUEST);
 	uint32_t hport = le32toh(h->src_port);
@@ -835,7 +849,7 @@ static void test_dev_data_both_ways(void **state)
 	/* host -> guest lands in the next buffer, payload after the header */
 	assert_int_equal(write(fd, "abc", 3), 3);
 	while (f->rx.pushed < 2)
-		assert_true(loop_run_once(&f->loop, 5000) >= 1);
+		assert_true(loop_run_once(&f->host.loop, 5000) >= 1);
 	h = (struct vsock_hdr *)rx1;
 	assert_int_equal(le16toh(h->op), VSOCK_OP_RW);
 	assert_int_equal(f->rx.push_len[1], VSOCK_HDR_LEN + 3);
@@ -871,10 +885,10 @@ static int established_dev(struct devfix *f, uint32_t *hport)
 {
 	static uint8_t rxb[VSOCK_HDR_LEN + 64];
 	dq_add2(&f->rx, true, rxb, sizeof(rxb), NULL, 0);
-	int fd = host_connect(f->path);
+	int fd = host_connect(f->host.path);
 	assert_int_equal(write(fd, "CONNECT 81\n", 11), 11);
 	while (f->rx.pushed == 0)
-		assert_true(loop_run_once(&f->loop, 5000) >= 1);
+		assert_true(loop_run_once(&f->host.loop, 5000) >= 1);
 	*hport = le32toh(((struct vsock_hdr *)rxb)->src_port);
 	static struct vsock_hdr r;
 	r = ghdr(VSOCK_OP_RESPONSE, 81, *hport, 0);
@@ -981,7 +995,7 @@ static void test_dev_shutdown_drained_by_slow_host(void **state)
 		ssize_t n = read(fd, got + have, sizeof(got) - have);
 		assert_true(n > 0);
 		have += (size_t)n;
-		while (loop_run_once(&f->loop, 0) > 0)
+		while (loop_run_once(&f->host.loop, 0) > 0)
 			;
 	}
 	assert_memory_equal(got, sent, sizeof(sent));
@@ -1099,40 +1113,35 @@ static void test_virtio_vsock_through_transport(void **state)
 	rmdir(dir);
 }
 
-int main(void)
-{
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_parse_connect),
-		cmocka_unit_test(test_parse_cli),
-		cmocka_unit_test(test_hdr_check),
-		cmocka_unit_test_setup_teardown(test_header_only_buffer_with_data_waiting, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_host_connect_data_close, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_host_connect_refused, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_host_bad_line, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_host_leaves_before_response, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_guest_connect, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_guest_connect_nobody_listens, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_guest_credit_limits_host_data, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_guest_overruns_credit, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_buffered_writes_and_credit_update, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_credit_update_meets_econnreset, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_reset_drops_everything, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_guest_never_answers_connect, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_host_never_sends_connect_line, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_guest_never_answers_shutdown, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_answered_in_time_is_kept, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_random_guest_packets, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_dev_config_and_features, dev_setup, dev_teardown),
-		cmocka_unit_test_setup_teardown(test_dev_request_waits_for_rx_buffers, dev_setup,
-		                                dev_teardown),
-		cmocka_unit_test_setup_teardown(test_dev_data_both_ways, dev_setup, dev_teardown),
-		cmocka_unit_test_setup_teardown(test_dev_malformed_chains, dev_setup, dev_teardown),
-		cmocka_unit_test_setup_teardown(test_dev_transport_reset_event, dev_setup, dev_teardown),
-		cmocka_unit_test_setup_teardown(test_dev_tx_endless_queue_yields_each_round, dev_setup,
-		                                dev_teardown),
-		cmocka_unit_test_setup_teardown(test_dev_shutdown_drained_by_slow_host, dev_setup,
-		                                dev_teardown),
-		cmocka_unit_test(test_virtio_vsock_through_transport),
-	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
-}
+UNIT_TEST_MAIN(
+	cmocka_unit_test(test_parse_connect),
+	cmocka_unit_test(test_parse_cli),
+	cmocka_unit_test(test_hdr_check),
+	cmocka_unit_test_setup_teardown(test_header_only_buffer_with_data_waiting, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_host_connect_data_close, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_host_connect_refused, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_host_bad_line, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_host_leaves_before_response, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_guest_connect, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_guest_connect_nobody_listens, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_guest_credit_limits_host_data, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_guest_overruns_credit, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_buffered_writes_and_credit_update, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_credit_update_meets_econnreset, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_reset_drops_everything, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_guest_never_answers_connect, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_host_never_sends_connect_line, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_guest_never_answers_shutdown, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_answered_in_time_is_kept, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_random_guest_packets, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_dev_config_and_features, dev_setup, dev_teardown),
+	cmocka_unit_test_setup_teardown(test_dev_request_waits_for_rx_buffers, dev_setup,
+	                                dev_teardown),
+	cmocka_unit_test_setup_teardown(test_dev_data_both_ways, dev_setup, dev_teardown),
+	cmocka_unit_test_setup_teardown(test_dev_malformed_chains, dev_setup, dev_teardown),
+	cmocka_unit_test_setup_teardown(test_dev_transport_reset_event, dev_setup, dev_teardown),
+	cmocka_unit_test_setup_teardown(test_dev_tx_endless_queue_yields_each_round, dev_setup,
+	                                dev_teardown),
+	cmocka_unit_test_setup_teardown(test_dev_shutdown_drained_by_slow_host, dev_setup,
+	                                dev_teardown),
+	cmocka_unit_test(test_virtio_vsock_through_transport))

@@ -9,24 +9,31 @@
 #include <string.h>
 #include <time.h>
 
+#include <jansson.h>
+
+#include "api/resource.h"
 #include "vmm/cli.h"
+#include "vmm/cli_vm.h"
 #include "vmm/config.h"
 #include "vmm/log.h"
-#include "vmm/seccomp.h"
 #include "vmm/snapshot/snapshot_vmm.h"
 #include "vmm/vmm.h"
 
 static void load_usage(FILE *f)
 {
+	fprintf(f, "usage: husk snapshot load --snapshot PATH (--mem-file PATH | --uffd-sock PATH)\n"
+	           "                          [--resume] [--enable-diff] [--serial-out PATH] [--serial-out-limit MiB]\n"
+	           "                         ");
+	for (int i = 0; api_resources[i]; i++)
+		if (api_resources[i]->load_cli_usage)
+			fprintf(f, " %s", api_resources[i]->load_cli_usage);
 	fprintf(f,
-	        "usage: husk snapshot load --snapshot PATH (--mem-file PATH | --uffd-sock PATH)\n"
-	        "                          [--resume] [--enable-diff] [--serial-out PATH]\n"
-	        "                          [--net-override IFACE_ID=TAP]... [--vsock-uds PATH]\n"
-	        "                          " CLI_COMMON_USAGE "\n"
+	        "\n                          " CLI_COMMON_USAGE "\n"
 	        "  Restores the snapshot into this process and runs it until the guest\n"
 	        "  exits (without --resume the VM stays paused: useful only to check a\n"
 	        "  snapshot loads). Devices come from the snapshot; a clone gets its own\n"
-	        "  tap with --net-override and its own vsock socket with --vsock-uds.\n"
+	        "  taps and host sockets with the device options above, as the\n"
+	        "  overrides of PUT /snapshot/load.\n"
 	        "       husk snapshot create --api-sock PATH --snapshot PATH --mem-file PATH\n"
 	        "                            [--type Full|Diff] [--keep-paused]\n"
 	        "  Pauses the VM of a running husk through its API socket, snapshots it,\n"
@@ -42,117 +49,120 @@ static unsigned long long cli_mono_us(void)
 
 struct cli_load {
 	struct snapshot_load_params p;
-	struct snapshot_net_override ov[CONFIG_MAX_NETS];
-	unsigned nr_ov;
 	const char *mem_file, *uffd_sock;
+	json_t *overrides; /* the devices', or NULL */
 };
 
 #define PROG "husk snapshot load"
 
-static int cli_net_override(struct cli_load *l, char *arg)
+/* O_DEVICE + i: the load option of api_resources[i] */
+enum { O_SNAP = 1, O_MEM, O_UFFD, O_RESUME, O_DIFF, O_DEVICE = 0x40 };
+
+/* The override value so far and this option's, as the load body would
+ * hold them: a repeated option of an array override adds its entries. */
+static json_t *cli_override_merge(const json_t *before, json_t *v)
 {
-	char *eq = strchr(arg, '=');
-	if (!eq || eq == arg || !eq[1] || l->nr_ov >= CONFIG_MAX_NETS)
-		return -EINVAL;
-	*eq = '\0';
-	l->ov[l->nr_ov++] = (struct snapshot_net_override){ .iface_id = arg, .host_dev_name = eq + 1 };
+	if (!before || !json_is_array(before) || !json_is_array(v))
+		return v;
+	json_t *all = json_deep_copy(before);
+	if (all && json_array_extend(all, v) < 0) {
+		json_decref(all);
+		all = NULL;
+	}
+	json_decref(v);
+	return all; /* NULL: out of memory */
+}
+
+/* A device's load option: its resource's override, checked as the API's. */
+static int cli_device_override(struct cli_load *l, const struct api_resource *res, const char *arg)
+{
+	struct api_err e = { "" };
+	char msg[sizeof(e.msg) + 64];
+	if (!l->overrides && !(l->overrides = json_object()))
+		return cli_error(PROG, "%s", "out of memory");
+	json_t *v = res->load_cli_override(arg);
+	v = v ? cli_override_merge(json_object_get(l->overrides, res->load_override_key), v) : NULL;
+	if (!v)
+		return cli_error(PROG, "%s", "out of memory");
+	if (res->load_override_check(v, &e) < 0) {
+		json_decref(v);
+		snprintf(msg, sizeof(msg), "--%s %s: %s", res->load_cli_name, arg, e.msg);
+		return cli_error(PROG, "%s", msg);
+	}
+	if (json_object_set_new(l->overrides, res->load_override_key, v) < 0)
+		return cli_error(PROG, "%s", "out of memory");
+	l->p.device_overrides = l->overrides;
 	return 0;
 }
 
-static int cli_load_parse(int argc, char **argv, struct cli_load *l, struct vm_config *cfg)
+/* One option of husk snapshot load; 0, or the exit code of a bad one. */
+static int cli_load_option(int c, char *arg, void *load)
 {
-	enum { O_SNAP = 1, O_MEM, O_UFFD, O_RESUME, O_DIFF, O_SERIAL, O_NET, O_VSOCK };
-	static const struct option own[] = {
-		{ "snapshot", required_argument, NULL, O_SNAP },
-		{ "mem-file", required_argument, NULL, O_MEM },
-		{ "uffd-sock", required_argument, NULL, O_UFFD },
-		{ "resume", no_argument, NULL, O_RESUME },
-		{ "enable-diff", no_argument, NULL, O_DIFF },
-		{ "serial-out", required_argument, NULL, O_SERIAL },
-		{ "net-override", required_argument, NULL, O_NET },
-		{ "vsock-uds", required_argument, NULL, O_VSOCK },
-	};
-	struct option opts[16];
-	cli_options(opts, 16, own, sizeof(own) / sizeof(own[0]), NULL);
-	int c;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case O_SNAP: l->p.snapshot_path = optarg; break;
-		case O_MEM: l->mem_file = optarg; break;
-		case O_UFFD: l->uffd_sock = optarg; break;
-		case O_RESUME: l->p.resume_vm = true; break;
-		case O_DIFF: l->p.enable_diff_snapshots = true; break;
-		case O_SERIAL:
-			free(cfg->serial_out_path);
-			cfg->serial_out_path = strdup(optarg);
-			break;
-		case O_NET:
-			if (cli_net_override(l, optarg) < 0)
-				return cli_error(PROG, "--net-override wants IFACE_ID=TAP (at most 8), got '%s'", optarg);
-			break;
-		case O_VSOCK: l->p.vsock_uds_override = optarg; break;
-		case CLI_LEVEL:
-		case CLI_SECCOMP_LEVEL:
-		case CLI_NO_SECCOMP:
-		case CLI_SECCOMP_FILTER:
-			if (cli_common(PROG, c, optarg))
-				return 2;
-			break;
-		case 'h': load_usage(stdout); exit(0);
-		default: load_usage(stderr); return 2;
-		}
+	struct cli_load *l = load;
+	switch (c) {
+	case O_SNAP: l->p.snapshot_path = arg; break;
+	case O_MEM: l->mem_file = arg; break;
+	case O_UFFD: l->uffd_sock = arg; break;
+	case O_RESUME: l->p.resume_vm = true; break;
+	case O_DIFF: l->p.enable_diff_snapshots = true; break;
 	}
-	if (optind < argc)
-		return cli_error(PROG, "unexpected argument '%s'", argv[optind]);
+	if (c >= O_DEVICE)
+		return cli_device_override(l, api_resources[c - O_DEVICE], arg);
+	return 0;
+}
+
+static int cli_load_parse(int argc, char **argv, struct vm_config *cfg, void *load)
+{
+	struct cli_load *l = load;
+	struct option own[32] = {
+		CLI_ARG("snapshot", O_SNAP),
+		CLI_ARG("mem-file", O_MEM),
+		CLI_ARG("uffd-sock", O_UFFD),
+		CLI_FLAG("resume", O_RESUME),
+		CLI_FLAG("enable-diff", O_DIFF),
+	};
+	size_t n_own = O_DIFF;
+	for (int i = 0; api_resources[i] && n_own < sizeof(own) / sizeof(own[0]); i++)
+		if (api_resources[i]->load_cli_name)
+			own[n_own++] = (struct option)CLI_ARG(api_resources[i]->load_cli_name, O_DEVICE + i);
+	/* the guest's console, as husk run's (--serial-out, --serial-out-limit) */
+	const struct cli_cmd cmd = { .prog = PROG, .own = own, .n_own = n_own,
+	                             .own_option = cli_load_option, .usage = load_usage,
+	                             .table = api_resource_by_path("/serial")->cli_opts };
+	int code = cli_parse(&cmd, argc, argv, l, cfg);
+	if (code)
+		return code;
 	if (!l->p.snapshot_path)
 		return cli_error(PROG, "%s", "--snapshot PATH is required");
 	if (!l->mem_file == !l->uffd_sock)
 		return cli_error(PROG, "%s", "give exactly one of --mem-file and --uffd-sock");
 	l->p.mem_backend = l->mem_file ? SNAPSHOT_MEM_FILE : SNAPSHOT_MEM_UFFD;
 	l->p.backend_path = l->mem_file ? l->mem_file : l->uffd_sock;
-	l->p.net_overrides = l->ov;
-	l->p.nr_net_overrides = l->nr_ov;
+	return 0;
+}
+
+static int cli_load_start(struct vmm *vmm, struct vm_config *cfg, void *load)
+{
+	struct cli_load *l = load;
+	char err[512] = "";
+	/* the restore benchmark's origin: CLOCK_MONOTONIC, comparable with
+	 * the time the guest's first output is seen */
+	log_info("snapshot: load start at monotonic %llu us", cli_mono_us());
+	if (snapshot_load(vmm, cfg, &l->p, err, sizeof(err)) < 0) {
+		fprintf(stderr, "husk: snapshot load failed: %s\n", err);
+		return -EINVAL;
+	}
+	log_info("snapshot: running at monotonic %llu us", cli_mono_us());
 	return 0;
 }
 
 static int cli_load(int argc, char **argv)
 {
+	static const struct cli_vm_cmd load = { .parse = cli_load_parse, .start = cli_load_start };
 	struct cli_load l;
-	struct vm_config cfg;
-	struct vmm vmm;
-	char err[512] = "";
-	int code;
-
 	memset(&l, 0, sizeof(l));
-	config_init(&cfg);
-	log_set_level(LOG_INFO);
-	/* a restored guest is as untrusted as a booted one: filtered unless
-	 * told otherwise, as `husk run` */
-	seccomp_set_level(SECCOMP_LEVEL_ADVANCED);
-	code = cli_load_parse(argc, argv, &l, &cfg);
-	if (code)
-		goto out_cfg;
-	if (vmm_init(&vmm) < 0) {
-		fprintf(stderr, "husk: cannot set up the event loop\n");
-		code = 1;
-		goto out_cfg;
-	}
-	/* the restore benchmark's origin: CLOCK_MONOTONIC, comparable with
-	 * the time the guest's first output is seen */
-	log_info("snapshot: load start at monotonic %llu us", cli_mono_us());
-	if (snapshot_load(&vmm, &cfg, &l.p, err, sizeof(err)) < 0) {
-		fprintf(stderr, "husk: snapshot load failed: %s\n", err);
-		code = 1;
-		goto out;
-	}
-	log_info("snapshot: running at monotonic %llu us", cli_mono_us());
-	code = vmm_run(&vmm);
-	log_info("VM exited: %s (status %d)", vmm_exit_reason(&vmm), code);
-out:
-	vmm_destroy(&vmm);
-out_cfg:
-	config_free(&cfg);
+	int code = cli_vm_main(&load, argc, argv, &l);
+	json_decref(l.overrides);
 	return code;
 }
 

@@ -310,8 +310,8 @@ int snapshot_restore(struct snapshot_state *s, struct vm *vm, const struct snaps
 	if (ret == 0)
 		ret = load_memory(s, vm, p, mem_fd, &st, &ix, err, errlen);
 	/* tracking on before the devices are restored: what they write into
-	 * guest memory then (vsock's TRANSPORT_RESET event and its used
-	 * entry) must be in the next Diff */
+	 * guest memory then (what a device's restored op tells the guest,
+	 * and its used entry) must be in the next Diff */
 	if (ret == 0 && p->enable_diff_snapshots) {
 		ret = snapshot_dirty_log_enable(s, vm);
 		if (ret < 0)

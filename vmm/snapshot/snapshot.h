@@ -36,11 +36,7 @@ struct snapshot_create_params {
 	const char *mem_file_path;
 };
 
-/* network_overrides: the interface iface_id gets host_dev_name as its tap */
-struct snapshot_net_override {
-	const char *iface_id;
-	const char *host_dev_name;
-};
+struct json_t;
 
 struct snapshot_load_params {
 	const char *snapshot_path;
@@ -53,9 +49,9 @@ struct snapshot_load_params {
 	/* the guest's kvmclock moves on by the host's realtime since the
 	 * snapshot (Firecracker's clock_realtime) */
 	bool clock_realtime;
-	const struct snapshot_net_override *net_overrides;
-	unsigned nr_net_overrides;
-	const char *vsock_uds_override; /* NULL: the snapshot's socket path */
+	/* the devices' overrides: an object of a resource's load_override_key
+	 * -> its value (api/resource.h), or NULL */
+	const struct json_t *device_overrides;
 	struct ws_params ws; /* husk-only working-set prefetch; ws.file NULL: off */
 };
 

@@ -60,7 +60,7 @@ static int snapshot_load_config(const struct snapshot_image *img, struct vm_conf
 	int ret = 0;
 	if (vc)
 		ret = snapshot_vm_config_apply(vc->data, (size_t)vc->len, cfg, p, err, errlen);
-	else if (p->nr_net_overrides || p->vsock_uds_override)
+	else if (p->device_overrides)
 		ret = errmsg_set(err, errlen, -EINVAL, "the snapshot has no device configuration to override");
 	if (ret < 0)
 		return ret;

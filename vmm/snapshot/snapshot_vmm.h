@@ -28,8 +28,8 @@ int snapshot_create(struct vmm *vmm, const struct snapshot_create_params *p,
 
 /* PUT /snapshot/load on a husk that has not started a VM. cfg (which must
  * outlive vmm, as for vmm_start) gets the machine configuration from the
- * snapshot; drives/network/vsock configured before the load stay as set
- * (network_overrides are the API's job: rewrite cfg before calling).
+ * snapshot; devices configured before the load stay as set
+ * (p's device overrides re-point the snapshot's own).
  * Everything in the file is checked before any state is applied. On
  * failure the vmm may hold a half-built VM: tear it down with vmm_destroy
  * and vmm_init before the next attempt (the process stays usable). */

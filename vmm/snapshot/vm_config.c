@@ -47,7 +47,7 @@ static int vmcfg_store(const struct api_resource *res, const json_t *o, struct v
 	return ret;
 }
 
-/* A device resource's value: an array of items (drives), or one (vsock). */
+/* A device resource's value: an array of items (drives), or one device. */
 static int vmcfg_decode_resource(const struct api_resource *res, const json_t *v, struct vm_config *cfg,
                                  char *err, size_t errlen)
 {
@@ -94,36 +94,6 @@ static int vmcfg_decode(json_t *root, struct vm_config *cfg, char *err, size_t e
 	return 0;
 }
 
-static int vmcfg_apply_overrides(struct vm_config *cfg, const struct snapshot_load_params *p,
-                                 char *err, size_t errlen)
-{
-	for (unsigned o = 0; o < p->nr_net_overrides; o++) {
-		const struct snapshot_net_override *ov = &p->net_overrides[o];
-		int i = api_id_find(cfg->nets, sizeof(cfg->nets[0]), cfg->nr_nets, ov->iface_id);
-		if (i < 0) {
-			snprintf(err, errlen, "network_overrides: the snapshot has no interface '%s'", ov->iface_id);
-			return -EINVAL;
-		}
-		char *name = strdup(ov->host_dev_name);
-		if (!name)
-			return -ENOMEM;
-		free(cfg->nets[i].host_dev_name);
-		cfg->nets[i].host_dev_name = name;
-	}
-	if (p->vsock_uds_override) {
-		if (!cfg->vsock.set) {
-			snprintf(err, errlen, "vsock_override: the snapshot has no vsock device");
-			return -EINVAL;
-		}
-		char *path = strdup(p->vsock_uds_override);
-		if (!path)
-			return -ENOMEM;
-		free(cfg->vsock.uds_path);
-		cfg->vsock.uds_path = path;
-	}
-	return 0;
-}
-
 int snapshot_vm_config_apply(const uint8_t *data, size_t len, struct vm_config *cfg,
                              const struct snapshot_load_params *p, char *err, size_t errlen)
 {
@@ -136,6 +106,6 @@ int snapshot_vm_config_apply(const uint8_t *data, size_t len, struct vm_config *
 	int ret = vmcfg_decode(root, cfg, err, errlen);
 	json_decref(root);
 	if (ret == 0)
-		ret = vmcfg_apply_overrides(cfg, p, err, errlen);
+		ret = api_resources_load_overrides(cfg, p->device_overrides, err, errlen);
 	return ret;
 }

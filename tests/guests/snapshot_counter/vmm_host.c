@@ -24,7 +24,9 @@
 
 #include "devices/virtio/blk.h"
 #include "devices/virtio/net.h"
-#include "devices/virtio/vsock_mux.h"
+#include "devices/virtio/rng.h"
+#include "devices/virtio/vsock.h"
+#include "vmm/cli.h"
 #include "vmm/config.h"
 #include "vmm/log.h"
 #include "vmm/snapshot/snapshot_vmm.h"
@@ -111,6 +113,7 @@ static int host_parse(int argc, char **argv, struct host *h, struct vm_config *c
 		{ "then", required_argument, NULL, O_THEN }, { NULL, 0, NULL, 0 },
 	};
 	const char *what = NULL;
+	char opt_err[128];
 	int c;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
@@ -127,15 +130,18 @@ static int host_parse(int argc, char **argv, struct host *h, struct vm_config *c
 				goto bad;
 			cfg->nr_nets++;
 			break;
-		case O_VSOCK: {
-			uint32_t cid;
-			if (vsock_parse_cli(optarg, &cid, &cfg->vsock.uds_path, &what) < 0)
+		case O_VSOCK:
+			if (vsock_cli_opt.apply(optarg, cfg, opt_err, sizeof(opt_err)) < 0) {
+				what = opt_err;
 				goto bad;
-			cfg->vsock.guest_cid = cid;
-			cfg->vsock.set = true;
+			}
 			break;
-		}
-		case O_RNG: cfg->entropy = true; break;
+		case O_RNG:
+			if (rng_cli_opt.apply(NULL, cfg, opt_err, sizeof(opt_err)) < 0) {
+				what = opt_err;
+				goto bad;
+			}
+			break;
 		case O_DIRTY: cfg->machine.track_dirty_pages = true; break;
 		case O_AT: h->shot[0].at = optarg; break;
 		case O_SNAP: h->shot[0].p.snapshot_path = optarg; break;

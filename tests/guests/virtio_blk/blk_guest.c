@@ -23,6 +23,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "../poll_lib.h"
 #include "../virtio_mmio_regs.h"
 
 #define MMIO_BASE 0xd0001000ULL
@@ -32,83 +33,6 @@
 /* a bound on a request, in polls: generous, since the vmm thread may wait
  * for the one CPU of an emulated, busy host (the ASan run, nested KVM) */
 #define SPIN_LIMIT 500000000u
-
-/* ---- port I/O, serial, small libc ---- */
-
-static inline void outb(uint16_t port, uint8_t v)
-{
-	__asm__ volatile("outb %0, %1" : : "a"(v), "Nd"(port));
-}
-
-static void putc_(char c) { outb(0x3f8, (uint8_t)c); }
-
-static void puts_(const char *s)
-{
-	while (*s)
-		putc_(*s++);
-}
-
-static void putu(uint64_t v)
-{
-	char b[24];
-	int n = 0;
-	do {
-		b[n++] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	while (n)
-		putc_(b[--n]);
-}
-
-static void mb(void) { __asm__ volatile("mfence" ::: "memory"); }
-
-void *memcpy(void *dst, const void *src, size_t n);
-void *memset(void *dst, int c, size_t n);
-
-void *memcpy(void *dst, const void *src, size_t n)
-{
-	uint8_t *d = dst;
-	const uint8_t *s = src;
-	while (n--)
-		*d++ = *s++;
-	return dst;
-}
-
-void *memset(void *dst, int c, size_t n)
-{
-	uint8_t *d = dst;
-	while (n--)
-		*d++ = (uint8_t)c;
-	return dst;
-}
-
-/* ---- cmdline ---- */
-
-static const char *cmdline = "";
-
-static uint32_t cmd_u32(const char *key, uint32_t dflt)
-{
-	size_t kl = 0;
-	while (key[kl])
-		kl++;
-	for (int i = 0; i < 2048 && cmdline[i]; i++) {
-		if (i > 0 && cmdline[i - 1] != ' ')
-			continue;
-		size_t k = 0;
-		while (k < kl && cmdline[i + k] == key[k])
-			k++;
-		if (k != kl)
-			continue;
-		const char *p = cmdline + i + kl;
-		if (*p < '0' || *p > '9')
-			return dflt;
-		uint32_t v = 0;
-		while (*p >= '0' && *p <= '9')
-			v = v * 10 + (uint32_t)(*p++ - '0');
-		return v;
-	}
-	return dflt;
-}
 
 /* ---- virtio-mmio ---- */
 

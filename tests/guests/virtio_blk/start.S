@@ -80,13 +80,4 @@ bg_gdt_desc:
 	.word bg_gdt_desc - bg_gdt - 1
 	.long bg_gdt
 
-	.section .bss
-	.balign 4096
-bg_pml4:	.skip 4096
-bg_pdpt:	.skip 4096
-bg_pd_low:	.skip 4096
-bg_pd_high:	.skip 4096
-	.balign 16
-	.skip 32768
-bg_stack_top:
 	.section .note.GNU-stack, "", @progbits

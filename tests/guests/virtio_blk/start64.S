@@ -42,13 +42,4 @@ _start64:
 2:	hlt
 	jmp 2b
 
-	.section .bss
-	.balign 4096
-bg_pml4:	.skip 4096
-bg_pdpt:	.skip 4096
-bg_pd_low:	.skip 4096
-bg_pd_high:	.skip 4096
-	.balign 16
-	.skip 32768
-bg_stack_top:
 	.section .note.GNU-stack, "", @progbits

@@ -21,102 +21,19 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../poll_lib.h"
+
 #define MMIO_BASE 0xd0001000ULL
 #define MMIO_STRIDE 0x1000
 #define MMIO_SLOTS 8
 
-/* ---- port I/O, serial ---- */
-
-static inline void outb(uint16_t port, uint8_t v)
-{
-	__asm__ volatile("outb %0, %1" : : "a"(v), "Nd"(port));
-}
-
-static void putc_(char c) { outb(0x3f8, (uint8_t)c); }
-
-static void puts_(const char *s)
-{
-	while (*s)
-		putc_(*s++);
-}
-
-static void putu(uint64_t v)
-{
-	char b[24];
-	int n = 0;
-	do {
-		b[n++] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	while (n)
-		putc_(b[--n]);
-}
+/* ---- more serial and cmdline than poll_lib.h has ---- */
 
 static void puthex8(uint8_t v)
 {
 	const char *d = "0123456789abcdef";
 	putc_(d[v >> 4]);
 	putc_(d[v & 15]);
-}
-
-static void mb(void) { __asm__ volatile("mfence" ::: "memory"); }
-
-/* the compiler may call these for struct copies even when freestanding */
-void *memcpy(void *dst, const void *src, size_t n);
-void *memset(void *dst, int c, size_t n);
-
-void *memcpy(void *dst, const void *src, size_t n)
-{
-	uint8_t *d = dst;
-	const uint8_t *s = src;
-	while (n--)
-		*d++ = *s++;
-	return dst;
-}
-
-void *memset(void *dst, int c, size_t n)
-{
-	uint8_t *d = dst;
-	while (n--)
-		*d++ = (uint8_t)c;
-	return dst;
-}
-
-static bool memeq(const void *a, const void *b, size_t n)
-{
-	const uint8_t *x = a, *y = b;
-	for (size_t i = 0; i < n; i++)
-		if (x[i] != y[i])
-			return false;
-	return true;
-}
-
-/* ---- cmdline ---- */
-
-static const char *cmdline = "";
-
-static const char *cmd_find(const char *key)
-{
-	const char *c = cmdline;
-	size_t kl = 0;
-	while (key[kl])
-		kl++;
-	for (int i = 0; i < 2048 && c[i]; i++) {
-		if ((i == 0 || c[i - 1] == ' ') && memeq(c + i, key, kl))
-			return c + i + kl;
-	}
-	return NULL;
-}
-
-static uint32_t cmd_u32(const char *key, uint32_t dflt)
-{
-	const char *p = cmd_find(key);
-	if (!p || *p < '0' || *p > '9')
-		return dflt;
-	uint32_t v = 0;
-	while (*p >= '0' && *p <= '9')
-		v = v * 10 + (uint32_t)(*p++ - '0');
-	return v;
 }
 
 static void cmd_ip(uint8_t ip[4])

@@ -1,6 +1,7 @@
 /* arch: x86_64's side of vmm/arch/arch.h. */
 #include "vmm/arch/arch.h"
 
+#include <cpuid.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +50,8 @@ void arch_vm_destroy(struct vm *vm)
 {
 	free(vm->arch.supported_cpuid);
 	vm->arch.supported_cpuid = NULL;
+	free(vm->arch.host_cpuid);
+	vm->arch.host_cpuid = NULL;
 }
 
 static int x86_get_supported_cpuid(struct vm *vm)
@@ -77,12 +80,57 @@ const struct kvm_cpuid2 *x86_supported_cpuid(struct vm *vm)
 	return vm->arch.supported_cpuid;
 }
 
+/* A software KVM (PVM) lists fewer bits than its vCPUs then report
+ * through KVM_GET_CPUID2 -- guest code runs on the CPU and sees its
+ * features -- so a snapshot taken on this very host carries them; a bit
+ * neither KVM nor the CPU has still refuses the restore. */
+const struct kvm_cpuid2 *x86_host_cpuid(struct vm *vm)
+{
+	const struct kvm_cpuid2 *sup = x86_supported_cpuid(vm);
+	if (vm->arch.host_cpuid || !sup)
+		return vm->arch.host_cpuid;
+	size_t sz = sizeof(*sup) + sup->nent * sizeof(sup->entries[0]);
+	struct kvm_cpuid2 *h = malloc(sz);
+	if (!h)
+		return NULL;
+	memcpy(h, sup, sz);
+	for (uint32_t i = 0; i < h->nent; i++) {
+		struct kvm_cpuid_entry2 *e = &h->entries[i];
+		unsigned a, b, c, d;
+		if (__get_cpuid_count(e->function, e->index, &a, &b, &c, &d)) {
+			e->eax |= a, e->ebx |= b, e->ecx |= c, e->edx |= d;
+		}
+	}
+	vm->arch.host_cpuid = h;
+	return h;
+}
+
 /* ---- vCPUs ---- */
 
 int arch_vcpus_created(struct vm *vm)
 {
 	(void)vm; /* the irqchip exists since arch_vm_init */
 	return 0;
+}
+
+/* A KVM may take KVM_SET_CPUID2 and still show its guests other bits
+ * (PVM's guests run CPUID on the CPU itself): read the table back, so
+ * that a template that cannot show fails InstanceStart by name instead
+ * of being silently without effect. */
+static int x86_check_template_taken(struct vcpu *vcpu, const struct cpu_config *tmpl)
+{
+	struct kvm_cpuid2 *got = calloc(1, sizeof(*got) + CPUID_MAX_ENTRIES * sizeof(got->entries[0]));
+	if (!got)
+		return -ENOMEM;
+	got->nent = CPUID_MAX_ENTRIES;
+	int ret = 0;
+	if (ioctl(vcpu->fd, KVM_GET_CPUID2, got) < 0)
+		ret = errmsg_set(vcpu->vm->error, sizeof(vcpu->vm->error), -errno, "KVM_GET_CPUID2: %s",
+		                 strerror(errno));
+	else
+		ret = cpu_template_check_taken(tmpl, got, vcpu->vm->error, sizeof(vcpu->vm->error));
+	free(got);
+	return ret;
 }
 
 static int x86_set_cpuid(struct vcpu *vcpu)
@@ -95,11 +143,14 @@ static int x86_set_cpuid(struct vcpu *vcpu)
 	if (!c)
 		return -ENOMEM;
 	memcpy(c, sup, sz);
+	const struct cpu_config *tmpl = vcpu->vm->arch.cpu_template;
 	int ret = cpuid_normalize(c, vcpu->id, vcpu->vm->nr_vcpus, false);
-	if (vcpu->vm->arch.cpu_template)
-		cpu_template_apply_cpuid(vcpu->vm->arch.cpu_template, c);
+	if (tmpl)
+		cpu_template_apply_cpuid(tmpl, c);
 	if (ret == 0 && ioctl(vcpu->fd, KVM_SET_CPUID2, c) < 0)
 		ret = -errno;
+	if (ret == 0 && tmpl)
+		ret = x86_check_template_taken(vcpu, tmpl);
 	free(c);
 	return ret;
 }

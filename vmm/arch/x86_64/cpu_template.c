@@ -127,6 +127,43 @@ void cpu_template_apply_cpuid(const struct cpu_config *t, struct kvm_cpuid2 *c)
 	}
 }
 
+/* Bits KVM itself rewrites in a vCPU's CPUID as the guest runs -- from
+ * its CR4 (OSXSAVE, OSPKE), APIC base (APIC), MISC_ENABLE (MONITOR) and
+ * XCR0 (the XSAVE sizes) -- so they may read back other than set. */
+static uint32_t kvm_runtime_bits(uint32_t leaf, uint32_t subleaf, enum cpuid_register reg)
+{
+	if (leaf == 0x1 && reg == CPUID_ECX)
+		return 1u << 27 | 1u << 3;
+	if (leaf == 0x1 && reg == CPUID_EDX)
+		return 1u << 9;
+	if (leaf == 0x7 && subleaf == 0 && reg == CPUID_ECX)
+		return 1u << 4;
+	if (leaf == 0xd && subleaf <= 1 && reg == CPUID_EBX)
+		return ~0u;
+	return 0;
+}
+
+int cpu_template_check_taken(const struct cpu_config *t, const struct kvm_cpuid2 *got, char *err,
+                             size_t errlen)
+{
+	for (int i = 0; i < t->nr_cpuid; i++) {
+		const struct cpuid_modifier *m = &t->cpuid[i];
+		uint32_t mask = m->filter & ~kvm_runtime_bits(m->leaf, m->subleaf, m->reg);
+		struct kvm_cpuid_entry2 *e = entry_find(got, m->leaf, m->subleaf);
+		uint32_t wrong = ((e ? *entry_reg(e, m->reg) : 0) ^ m->value) & mask;
+		if (!wrong)
+			continue;
+		char bits[100];
+		bit_list(wrong, bits, sizeof(bits));
+		return errmsg_set(err, errlen, -ENOTSUP,
+		                  "cpu template: this host's KVM did not apply it: leaf 0x%x subleaf 0x%x register "
+		                  "%s bits %s read back otherwise (its guests likely read the CPU's own CPUID, "
+		                  "as under PVM)",
+		                  m->leaf, m->subleaf, reg_names[m->reg], bits);
+	}
+	return 0;
+}
+
 int cpuid_check_supported(const struct kvm_cpuid2 *c, const struct kvm_cpuid2 *supported, char *err,
                           size_t errlen)
 {

@@ -28,6 +28,12 @@ int cpu_template_check_cpuid(const struct cpu_config *t, const struct kvm_cpuid2
 /* Apply t's CPUID modifiers to c (leaves c lacks were refused by the check). */
 void cpu_template_apply_cpuid(const struct cpu_config *t, struct kvm_cpuid2 *c);
 
+/* After KVM_SET_CPUID2: every bit t sets or clears must read back so
+ * through KVM_GET_CPUID2 (got), but for bits KVM rewrites at run time;
+ * else the vCPU would not show the template: -ENOTSUP naming the bits. */
+int cpu_template_check_taken(const struct cpu_config *t, const struct kvm_cpuid2 *got, char *err,
+                             size_t errlen);
+
 /* A vCPU's whole CPUID (a snapshot's): every feature bit it shows must be
  * one KVM supports, but for those KVM itself or husk sets per vCPU. */
 int cpuid_check_supported(const struct kvm_cpuid2 *c, const struct kvm_cpuid2 *supported, char *err,

@@ -17,5 +17,8 @@ struct vm;
 /* KVM_GET_SUPPORTED_CPUID of vm's KVM, queried once on first use; NULL on
  * failure. */
 const struct kvm_cpuid2 *x86_supported_cpuid(struct vm *vm);
+/* What this host can give a vCPU: x86_supported_cpuid with the host
+ * CPU's own bits added, built once on first use; NULL on failure. */
+const struct kvm_cpuid2 *x86_host_cpuid(struct vm *vm);
 
 #endif

@@ -2,7 +2,6 @@
  * reasons in vcpu_state.h). */
 #include "vmm/arch/x86_64/vcpu_state.h"
 
-#include <cpuid.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -292,28 +291,6 @@ static int vs_check_fpu(const struct vm *vm, const struct snap_file *f, unsigned
 	return 0;
 }
 
-/* What this host can give a vCPU: KVM_GET_SUPPORTED_CPUID with the host
- * CPU's own bits added. A software KVM (PVM) lists fewer bits than its
- * vCPUs then report through KVM_GET_CPUID2 -- guest code runs on the CPU
- * and sees its features -- so a snapshot taken on this very host carries
- * them; a bit neither KVM nor the CPU has still refuses the restore. */
-static struct kvm_cpuid2 *vs_host_cpuid(const struct kvm_cpuid2 *sup)
-{
-	size_t sz = sizeof(*sup) + sup->nent * sizeof(sup->entries[0]);
-	struct kvm_cpuid2 *h = malloc(sz);
-	if (!h)
-		return NULL;
-	memcpy(h, sup, sz);
-	for (uint32_t i = 0; i < h->nent; i++) {
-		struct kvm_cpuid_entry2 *e = &h->entries[i];
-		unsigned a, b, c, d;
-		if (__get_cpuid_count(e->function, e->index, &a, &b, &c, &d)) {
-			e->eax |= a, e->ebx |= b, e->ecx |= c, e->edx |= d;
-		}
-	}
-	return h;
-}
-
 /* The CPU configuration the snapshot was taken with -- its CPU template,
  * if any, is in this table -- must be one this host can give. The
  * section's size was checked (vs_check_counted). */
@@ -323,22 +300,18 @@ static int vs_check_cpuid_supported(const struct vm *vm, const struct snap_file 
 	const struct snap_section *s = snap_find(f, SNAP_SEC_VCPU_CPUID, index);
 	if (!s)
 		return 0;
-	/* the cast: x86_supported_cpuid only fills its cache in vm->arch */
-	const struct kvm_cpuid2 *sup = x86_supported_cpuid((struct vm *)vm);
-	if (!sup)
+	/* the cast: x86_host_cpuid only fills its cache in vm->arch */
+	const struct kvm_cpuid2 *host = x86_host_cpuid((struct vm *)vm);
+	if (!host)
 		return errmsg_set(err, errlen, -EIO, "KVM_GET_SUPPORTED_CPUID failed");
-	struct kvm_cpuid2 *host = vs_host_cpuid(sup);
 	struct kvm_cpuid2 *c = malloc((size_t)s->len); /* aligned, unlike the file's bytes */
-	int ret = -ENOMEM;
-	if (!host || !c)
-		goto out;
+	if (!c)
+		return -ENOMEM;
 	memcpy(c, s->data, (size_t)s->len);
 	char why[160];
-	ret = cpuid_check_supported(c, host, why, sizeof(why));
+	int ret = cpuid_check_supported(c, host, why, sizeof(why));
 	if (ret < 0)
 		errmsg_set(err, errlen, ret, "vCPU %u: %s", index, why);
-out:
-	free(host);
 	free(c);
 	return ret;
 }
