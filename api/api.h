@@ -120,6 +120,7 @@ struct api_request {
 		struct balloon_config balloon; /* PUT /balloon */
 		uint32_t balloon_amount_mib;   /* PATCH /balloon */
 		uint32_t balloon_interval_s;   /* PATCH /balloon/statistics */
+		bool balloon_hint_ack;         /* PATCH /balloon/hinting/start */
 		json_t *mmds_data;     /* PUT, PATCH /mmds */
 		struct mmds_config mmds_config;
 		struct cpu_config cpu_config; /* PUT /cpu-config */

@@ -1,6 +1,8 @@
-/* balloon: /balloon (PUT before boot, PATCH after, GET) and
- * /balloon/statistics (GET, PATCH after boot), Firecracker's resources
- * for the virtio-balloon device. */
+/* balloon: /balloon (PUT before boot, PATCH after, GET),
+ * /balloon/statistics (GET, PATCH after boot) and /balloon/hinting/start,
+ * status and stop (after boot), Firecracker's resources for the
+ * virtio-balloon device. */
+#include <errno.h>
 #include <string.h>
 
 #include "api/resource.h"
@@ -20,7 +22,7 @@ static const char *const balloon_stat_names[BSTAT_COUNT] = {
 static int balloon_parse(const json_t *o, const char *path_id, struct api_request *r, struct api_err *e)
 {
 	static const char *const allowed[] = { "amount_mib", "deflate_on_oom", "stats_polling_interval_s",
-		                               "free_page_reporting", NULL };
+		                               "free_page_hinting", "free_page_reporting", NULL };
 	struct balloon_config *out = &r->balloon;
 	uint64_t amount = 0, interval = 0;
 	(void)path_id;
@@ -32,6 +34,8 @@ static int balloon_parse(const json_t *o, const char *path_id, struct api_reques
 		ret = api_field_bool(o, "deflate_on_oom", true, &out->deflate_on_oom, NULL, e);
 	if (ret == 0)
 		ret = api_field_u64(o, "stats_polling_interval_s", false, 0, UINT16_MAX, &interval, NULL, e);
+	if (ret == 0)
+		ret = api_field_bool(o, "free_page_hinting", false, &out->free_page_hinting, NULL, e);
 	if (ret == 0)
 		ret = api_field_bool(o, "free_page_reporting", false, &out->free_page_reporting, NULL, e);
 	out->amount_mib = (uint32_t)amount;
@@ -135,9 +139,9 @@ static json_t *balloon_json(const struct vm_config *cfg)
 	const struct balloon_config *c = &cfg->balloon;
 	if (!c->set)
 		return json_null();
-	return json_pack("{s:I, s:b, s:I, s:b}", "amount_mib", (json_int_t)c->amount_mib, "deflate_on_oom",
+	return json_pack("{s:I, s:b, s:I, s:b, s:b}", "amount_mib", (json_int_t)c->amount_mib, "deflate_on_oom",
 	                 c->deflate_on_oom, "stats_polling_interval_s", (json_int_t)c->stats_polling_interval_s,
-	                 "free_page_reporting", c->free_page_reporting);
+	                 "free_page_hinting", c->free_page_hinting, "free_page_reporting", c->free_page_reporting);
 }
 
 static void balloon_get_apply(struct api_target *t, struct api_request *r, struct api_reply *rep)
@@ -177,6 +181,77 @@ static void balloon_stats_get_apply(struct api_target *t, struct api_request *r,
 	api_reply_json(rep, o);
 }
 
+/* ---- free page hinting: /balloon/hinting/start, status, stop ---- */
+
+static int balloon_hint_start_parse(const json_t *o, const char *path_id, struct api_request *r, struct api_err *e)
+{
+	static const char *const allowed[] = { "acknowledge_on_stop", NULL };
+	(void)path_id;
+	r->balloon_hint_ack = true; /* Firecracker's default */
+	int ret = api_fields_check(o, allowed, e);
+	return ret ? ret : api_field_bool(o, "acknowledge_on_stop", false, &r->balloon_hint_ack, NULL, e);
+}
+
+static int balloon_hint_stop_parse(const json_t *o, const char *path_id, struct api_request *r, struct api_err *e)
+{
+	static const char *const allowed[] = { NULL };
+	(void)path_id;
+	(void)r;
+	return api_fields_check(o, allowed, e);
+}
+
+/* After boot, the device with hinting; a fault in rep when not. */
+static struct balloon *balloon_hint_device(struct api_target *t, struct api_reply *rep)
+{
+	/* Firecracker answers every hinting request's failure as a Balloon update error */
+	struct balloon *b = balloon_device(t, "Balloon update error", rep);
+	if (b && !t->cfg->balloon.free_page_hinting) {
+		api_reply_fault(rep, 400, "Free page hinting was not enabled when the balloon device was configured "
+		                "(free_page_hinting).");
+		return NULL;
+	}
+	return b;
+}
+
+/* what balloon_dev_hint_start/stop answered */
+static void balloon_hint_reply(int ret, struct api_reply *rep)
+{
+	if (ret == -ENODEV)
+		api_reply_fault(rep, 400, "The balloon device is not active: the guest's driver has not started it.");
+	else if (ret == -EOPNOTSUPP)
+		api_reply_fault(rep, 400, "The guest's balloon driver did not take free page hinting.");
+	else
+		rep->status = 204;
+}
+
+static void balloon_hint_start_apply(struct api_target *t, struct api_request *r, struct api_reply *rep)
+{
+	struct balloon *b = balloon_hint_device(t, rep);
+	if (b)
+		balloon_hint_reply(balloon_hint_start(b, r->balloon_hint_ack), rep);
+}
+
+static void balloon_hint_stop_apply(struct api_target *t, struct api_request *r, struct api_reply *rep)
+{
+	struct balloon *b = balloon_hint_device(t, rep);
+	(void)r;
+	if (b)
+		balloon_hint_reply(balloon_hint_stop(b), rep);
+}
+
+/* host_cmd, and guest_cmd once the driver has sent one (null before) */
+static void balloon_hint_status_apply(struct api_target *t, struct api_request *r, struct api_reply *rep)
+{
+	struct balloon *b = balloon_hint_device(t, rep);
+	struct balloon_view v;
+	(void)r;
+	if (!b)
+		return;
+	balloon_view(b, &v);
+	api_reply_json(rep, json_pack("{s:I, s:o}", "host_cmd", (json_int_t)v.hint.host_cmd, "guest_cmd",
+	                              v.hint.guest_seen ? json_integer(v.hint.guest_cmd) : json_null()));
+}
+
 static void balloon_metrics(json_t *g, json_t *total, const void *dev)
 {
 	const struct balloon *b = dev;
@@ -187,6 +262,9 @@ static void balloon_metrics(json_t *g, json_t *total, const void *dev)
 	metrics_add(g, total, "free_page_report_count", b->dev.n.report_count);
 	metrics_add(g, total, "free_page_report_freed", b->dev.n.report_freed);
 	metrics_add(g, total, "free_page_report_fails", b->dev.n.report_fails);
+	metrics_add(g, total, "free_page_hint_count", b->dev.n.hint_count);
+	metrics_add(g, total, "free_page_hint_freed", b->dev.n.hint_freed);
+	metrics_add(g, total, "free_page_hint_fails", b->dev.n.hint_fails);
 	/* Firecracker's event_fails: what the guest sent that was refused */
 	metrics_add(g, total, "event_fails", b->dev.n.refused);
 }
@@ -219,4 +297,24 @@ static const struct api_method balloon_stats_patch =
 const struct api_resource api_res_balloon_stats = {
 	.path = "/balloon/statistics", .metrics = "balloon",
 	.get = &balloon_stats_get, .patch = &balloon_stats_patch,
+};
+
+static const struct api_method balloon_hint_start_patch = {
+	.parse = balloon_hint_start_parse, .apply = balloon_hint_start_apply, .free = api_free_nothing,
+	.body_optional = true,
+};
+static const struct api_method balloon_hint_stop_patch = {
+	.parse = balloon_hint_stop_parse, .apply = balloon_hint_stop_apply, .free = api_free_nothing,
+	.body_optional = true,
+};
+static const struct api_method balloon_hint_status_get = API_GET(balloon_hint_status_apply);
+
+const struct api_resource api_res_balloon_hint_start = {
+	.path = "/balloon/hinting/start", .metrics = "balloon", .patch = &balloon_hint_start_patch,
+};
+const struct api_resource api_res_balloon_hint_status = {
+	.path = "/balloon/hinting/status", .metrics = "balloon", .get = &balloon_hint_status_get,
+};
+const struct api_resource api_res_balloon_hint_stop = {
+	.path = "/balloon/hinting/stop", .metrics = "balloon", .patch = &balloon_hint_stop_patch,
 };

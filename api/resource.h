@@ -26,6 +26,8 @@ struct api_method {
 	enum metrics_latency (*latency)(const struct api_request *r);
 	/* answered by the api thread itself: it reads no VM state */
 	bool api_thread;
+	/* an empty body parses as {} (Firecracker's /balloon/hinting/start) */
+	bool body_optional;
 };
 
 /* A method row names all three steps, so none can be left out (the

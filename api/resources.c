@@ -12,7 +12,8 @@
 #define API_RESOURCES(X)                                                                   \
 	X(logger) X(metrics) X(boot_source) X(machine_config) X(cpu_config) X(drives) X(network) \
 	X(vsock) X(entropy) X(balloon) X(mmds_config) X(serial) X(info) X(version) X(actions)   \
-	X(vm) X(vm_config) X(snapshot_create) X(snapshot_load) X(balloon_stats) X(mmds)
+	X(vm) X(vm_config) X(snapshot_create) X(snapshot_load) X(balloon_stats)                  \
+	X(balloon_hint_start) X(balloon_hint_status) X(balloon_hint_stop) X(mmds)
 
 #define DECLARE(name) extern const struct api_resource api_res_##name;
 #define LIST(name) &api_res_##name,

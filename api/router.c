@@ -78,8 +78,8 @@ static int route_body_presence(const struct http_request *req, const struct api_
 {
 	if (req->method == HTTP_GET && req->body_len)
 		return api_reply_fault(rep, 400, "GET request cannot have a body.");
-	/* a PATCH of no body (PATCH /balloon/hinting/start takes none) */
-	if (req->body_len || (m && !m->parse))
+	/* a method of no body, or an optional one (PATCH /balloon/hinting/start) */
+	if (req->body_len || (m && (!m->parse || m->body_optional)))
 		return 0;
 	if (req->method == HTTP_PUT)
 		return api_reply_fault(rep, 400, "Empty PUT request.");
@@ -164,7 +164,7 @@ int api_route_parse(const struct http_request *req, struct api_request *r, struc
 	}
 	if (!m->parse)
 		return 1;
-	json_t *o = api_json_parse(req->body, req->body_len, &e);
+	json_t *o = !req->body_len && m->body_optional ? json_object() : api_json_parse(req->body, req->body_len, &e);
 	int ret = o ? api_request_parse(m, o, rt->has_id ? id : NULL, r, &e) : -EINVAL;
 	json_decref(o);
 	if (ret < 0) {

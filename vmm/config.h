@@ -88,6 +88,7 @@ struct balloon_config {
 	bool deflate_on_oom;
 	uint32_t stats_polling_interval_s; /* 0: no stats queue */
 	bool free_page_reporting;
+	bool free_page_hinting;
 };
 
 /* PUT /mmds/config: which interfaces reach the metadata service, at

@@ -40,6 +40,10 @@ void balloon_dev_activate(struct balloon_dev *bd, uint64_t acked, struct vchain_
 	bd->stats_q = bd->has_stats ? q++ : ~0u;
 	if (bd->has_stats)
 		bd->stats = queue(ctx, bd->stats_q);
+	bd->has_hint = acked & (1ull << BALLOON_F_FREE_PAGE_HINT);
+	bd->hint_q = bd->has_hint ? q++ : ~0u;
+	if (bd->has_hint)
+		bd->hintq = queue(ctx, bd->hint_q);
 	bd->report_q = bd->has_report ? q++ : ~0u;
 	if (bd->has_report)
 		bd->report = queue(ctx, bd->report_q);
@@ -55,11 +59,12 @@ void balloon_dev_reset(struct balloon_dev *bd)
 	bd->actual_pages = 0;
 	bd->nr_in = 0;
 	memset(bd->in, 0, balloon_dev_bitmap_bytes(bd->gm));
+	memset(&bd->hint, 0, sizeof(bd->hint)); /* no run: the driver frees what it held */
 }
 
 /* Drop [p, p + len) from the process: the next guest touch gets a zero
  * page. Huge pages cannot go back one 4 KiB page at a time: kept. */
-static int balloon_discard(struct balloon_dev *bd, uint8_t *p, size_t len)
+int balloon_dev_discard(struct balloon_dev *bd, uint8_t *p, size_t len)
 {
 	if (bd->gm->page_size != BALLOON_PAGE)
 		return 0;
@@ -72,6 +77,11 @@ static int balloon_discard(struct balloon_dev *bd, uint8_t *p, size_t len)
 	return 0;
 }
 
+bool balloon_dev_in(const struct balloon_dev *bd, uint64_t i)
+{
+	return bd->in[i / 64] & (1ull << (i % 64));
+}
+
 int balloon_dev_page(struct balloon_dev *bd, uint32_t pfn, bool inflate)
 {
 	uint8_t *p = gm_ptr(bd->gm, (uint64_t)pfn * BALLOON_PAGE, BALLOON_PAGE);
@@ -80,20 +90,19 @@ int balloon_dev_page(struct balloon_dev *bd, uint32_t pfn, bool inflate)
 		return -ERANGE;
 	}
 	uint64_t i = (uint64_t)(p - bd->gm->base) / BALLOON_PAGE;
-	uint64_t bit = 1ull << (i % 64);
-	if (!!(bd->in[i / 64] & bit) == inflate) {
+	if (balloon_dev_in(bd, i) == inflate) {
 		bd->n.refused++;
 		return -EALREADY;
 	}
 	if (inflate) {
-		int ret = balloon_discard(bd, p, BALLOON_PAGE);
+		int ret = balloon_dev_discard(bd, p, BALLOON_PAGE);
 		if (ret < 0)
 			return ret;
 		bd->nr_in++;
 	} else {
 		bd->nr_in--; /* nothing on the host: the next touch faults a page in */
 	}
-	bd->in[i / 64] ^= bit;
+	bd->in[i / 64] ^= 1ull << (i % 64);
 	return 0;
 }
 
@@ -147,7 +156,7 @@ static void balloon_report(struct balloon_dev *bd, const struct vchain *c)
 		uintptr_t e = (a + c->iov[k].iov_len) & ~(uintptr_t)(BALLOON_PAGE - 1);
 		if (e <= s)
 			continue;
-		if (balloon_discard(bd, (uint8_t *)s, e - s) < 0)
+		if (balloon_dev_discard(bd, (uint8_t *)s, e - s) < 0)
 			bd->n.report_fails++;
 		else
 			bd->n.report_freed += e - s;
@@ -208,6 +217,8 @@ void balloon_dev_notify(struct balloon_dev *bd, unsigned q)
 		balloon_drain(bd, &bd->deflate, ROLE_DEFLATE);
 	else if (q == bd->stats_q)
 		balloon_drain(bd, &bd->stats, ROLE_STATS);
+	else if (q == bd->hint_q)
+		balloon_dev_hint_drain(bd);
 	else if (q == bd->report_q)
 		balloon_drain(bd, &bd->report, ROLE_REPORT);
 }
@@ -221,10 +232,11 @@ void balloon_dev_poll_stats(struct balloon_dev *bd)
 	bd->stats.ops->publish(bd->stats.q);
 }
 
-/* config space: le32 num_pages (ours), le32 actual (the driver's) */
+/* config space: le32 num_pages (ours), le32 actual (the driver's), le32
+ * free_page_hint_cmd_id (ours), le32 poison_val (no PAGE_POISON: 0) */
 void balloon_dev_config_read(const struct balloon_dev *bd, uint64_t off, void *data, uint32_t len)
 {
-	uint32_t cfg[4] = { htole32(bd->target_pages), htole32(bd->actual_pages), 0, 0 };
+	uint32_t cfg[4] = { htole32(bd->target_pages), htole32(bd->actual_pages), htole32(bd->hint.host_cmd), 0 };
 	if (off < sizeof(cfg) && len <= sizeof(cfg) - off)
 		memcpy(data, (uint8_t *)cfg + off, len);
 }

@@ -26,6 +26,8 @@ static uint64_t balloon_features(void *dev)
 		f |= VIRTIO_FEATURE(BALLOON_F_STATS_VQ);
 	if (b->cfg.deflate_on_oom)
 		f |= VIRTIO_FEATURE(BALLOON_F_DEFLATE_ON_OOM);
+	if (b->cfg.free_page_hinting)
+		f |= VIRTIO_FEATURE(BALLOON_F_FREE_PAGE_HINT);
 	if (b->cfg.free_page_reporting)
 		f |= VIRTIO_FEATURE(BALLOON_F_REPORTING);
 	return f;
@@ -64,7 +66,7 @@ static void balloon_quiesce(void *dev) { balloon_dev_poll_stats(&((struct balloo
 static const struct virtio_dev_ops balloon_ops = {
 	.name = "virtio-balloon",
 	.device_id = VIRTIO_ID_BALLOON,
-	.nr_queues = 4, /* inflate, deflate, stats, reporting */
+	.nr_queues = 5, /* inflate, deflate, stats, hinting, reporting */
 	.features = balloon_features,
 	.config_read = balloon_config_read,
 	.config_write = balloon_config_write,
@@ -113,11 +115,31 @@ int balloon_set_interval(struct balloon *b, uint32_t seconds)
 	return ret;
 }
 
+int balloon_hint_start(struct balloon *b, bool ack_on_stop)
+{
+	virtio_mmio_lock(&b->t);
+	int ret = balloon_dev_hint_start(&b->dev, ack_on_stop);
+	virtio_mmio_unlock(&b->t);
+	return ret;
+}
+
+int balloon_hint_stop(struct balloon *b)
+{
+	virtio_mmio_lock(&b->t);
+	int ret = balloon_dev_hint_stop(&b->dev);
+	virtio_mmio_unlock(&b->t);
+	return ret;
+}
+
+/* a hinting command in the config space: the driver rereads it */
+static void balloon_config_changed(void *ctx) { virtio_mmio_config_changed(&((struct balloon *)ctx)->t); }
+
 void balloon_view(struct balloon *b, struct balloon_view *v)
 {
 	virtio_mmio_lock(&b->t);
 	v->target_pages = b->dev.target_pages;
 	v->actual_pages = b->dev.actual_pages;
+	v->hint = b->dev.hint;
 	v->st = b->dev.st;
 	v->n = b->dev.n;
 	virtio_mmio_unlock(&b->t);
@@ -153,6 +175,8 @@ static int balloon_create(void **dev, const struct virtio_env *env, const void *
 		return ret;
 	}
 	ret = balloon_dev_init(&b->dev, env->gm);
+	b->dev.config_changed = balloon_config_changed;
+	b->dev.ctx = b;
 	if (ret == 0)
 		ret = virtio_mmio_init(&b->t, env, slot, &balloon_ops, b);
 	if (ret < 0) {
@@ -179,7 +203,7 @@ static int balloon_create(void **dev, const struct virtio_env *env, const void *
 static struct virtio_mmio *balloon_transport(void *dev) { return &((struct balloon *)dev)->t; }
 
 
-/* ---- husk run --balloon=amount_mib=N[,deflate_on_oom][,stats=S][,reporting] ---- */
+/* ---- husk run --balloon=amount_mib=N[,deflate_on_oom][,stats=S][,reporting][,hinting] ---- */
 
 static int balloon_cli_key(char *kv, struct balloon_config *c)
 {
@@ -200,6 +224,8 @@ static int balloon_cli_key(char *kv, struct balloon_config *c)
 		c->deflate_on_oom = true;
 	else if (!strcmp(kv, "reporting") && !val)
 		c->free_page_reporting = true;
+	else if (!strcmp(kv, "hinting") && !val)
+		c->free_page_hinting = true;
 	else
 		return -EINVAL;
 	return 0;
@@ -214,17 +240,17 @@ static int balloon_cli_apply(const char *arg, struct vm_config *cfg, char *err, 
 		ret = balloon_cli_key(kv, &c);
 	free(dup);
 	if (ret < 0)
-		return errmsg_set(err, errlen, ret, "--balloon=amount_mib=N[,deflate_on_oom][,stats=S][,reporting]: "
+		return errmsg_set(err, errlen, ret, "--balloon=amount_mib=N[,deflate_on_oom][,stats=S][,reporting][,hinting]: "
 		                  "bad value '%s'", arg);
 	cfg->balloon = c;
 	return 0;
 }
 
 const struct cli_opt balloon_cli_opt = { "balloon", required_argument,
-	                                 "[--balloon amount_mib=N[,deflate_on_oom][,stats=S][,reporting]]",
+	                                 "[--balloon amount_mib=N[,deflate_on_oom][,stats=S][,reporting][,hinting]]",
 	                                 balloon_cli_apply };
 
-/* ---- snapshots: which pages are in the balloon, and actual ----
+/* ---- snapshots: which pages are in the balloon, actual, hinting ----
  * The queues are the transport's; this is the rest, so a restored
  * balloon deflates the pages it had and reports the same size. */
 
@@ -232,10 +258,14 @@ struct balloon_snap {
 	uint32_t magic, version;
 	uint32_t target_pages, actual_pages;
 	uint64_t nr_in, bitmap_bytes;
+	/* the hinting run: host_cmd, last_cmd, guest_cmd, then bit 0
+	 * guest_seen, bit 1 ack_on_stop */
+	uint32_t hint_host, hint_last, hint_guest, hint_flags;
 	/* then bitmap_bytes of the bitmap */
 };
 
 #define BALLOON_SNAP_MAGIC 0x4c4c4142u /* "BALL" */
+#define BALLOON_SNAP_VERSION 2 /* 2: with the hinting run */
 
 static int balloon_snap_save(void *opaque, void **blob, size_t *len)
 {
@@ -245,8 +275,10 @@ static int balloon_snap_save(void *opaque, void **blob, size_t *len)
 	if (!s)
 		return -ENOMEM;
 	virtio_mmio_lock(&b->t);
-	*s = (struct balloon_snap){ BALLOON_SNAP_MAGIC, 1, b->dev.target_pages, b->dev.actual_pages,
-		                    b->dev.nr_in, bytes };
+	const struct balloon_hint *h = &b->dev.hint;
+	*s = (struct balloon_snap){ BALLOON_SNAP_MAGIC, BALLOON_SNAP_VERSION, b->dev.target_pages,
+		                    b->dev.actual_pages, b->dev.nr_in, bytes, h->host_cmd, h->last_cmd,
+		                    h->guest_cmd, (uint32_t)h->guest_seen | (uint32_t)h->ack_on_stop << 1 };
 	memcpy(s + 1, b->dev.in, bytes);
 	virtio_mmio_unlock(&b->t);
 	*blob = s;
@@ -265,7 +297,7 @@ static int balloon_snap_check(void *opaque, const uint8_t *blob, size_t len, cha
 	if (len < sizeof(s))
 		return errmsg_set(err, errlen, -EINVAL, "balloon state: truncated");
 	memcpy(&s, blob, sizeof(s));
-	if (s.magic != BALLOON_SNAP_MAGIC || s.version != 1 || s.bitmap_bytes != bytes ||
+	if (s.magic != BALLOON_SNAP_MAGIC || s.version != BALLOON_SNAP_VERSION || s.bitmap_bytes != bytes ||
 	    len != sizeof(s) + bytes)
 		return errmsg_set(err, errlen, -EINVAL, "balloon state: not this machine's memory size");
 	for (size_t i = 0; i < bytes / sizeof(uint64_t); i++) {
@@ -289,6 +321,12 @@ static int balloon_snap_restore(void *opaque, const uint8_t *blob, size_t len)
 	b->dev.actual_pages = s.actual_pages;
 	b->dev.nr_in = s.nr_in;
 	memcpy(b->dev.in, blob + sizeof(s), s.bitmap_bytes);
+	b->dev.hint = (struct balloon_hint){ s.hint_host, s.hint_last, s.hint_guest, s.hint_flags & 1,
+		                             s.hint_flags & 2 };
+	/* as Firecracker does: a run caught by the snapshot ends on restore,
+	 * so the driver takes back the pages it held for it */
+	if (b->dev.active && b->dev.hint.host_cmd > BALLOON_HINT_DONE)
+		balloon_dev_hint_stop(&b->dev);
 	virtio_mmio_unlock(&b->t);
 	return 0;
 }

@@ -113,6 +113,22 @@ static int blk_parse_get_id(struct blk *b, const struct vchain *c, struct blk_re
 	return blk_finish(req, BLK_S_OK);
 }
 
+/* WRITE_ZEROES without UNMAP: the range reads as zeroes and stays
+ * allocated. Where the filesystem has no FALLOC_FL_ZERO_RANGE (tmpfs, so
+ * a drive in /dev/shm or a tmpfs /tmp), a punched hole allocated again
+ * gives the same. */
+static int blk_zero_range(int fd, off_t off, off_t len)
+{
+	if (fallocate(fd, FALLOC_FL_KEEP_SIZE | FALLOC_FL_ZERO_RANGE, off, len) == 0)
+		return 0;
+	if (errno != EOPNOTSUPP)
+		return -errno;
+	if (fallocate(fd, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE, off, len) < 0 ||
+	    fallocate(fd, FALLOC_FL_KEEP_SIZE, off, len) < 0)
+		return -errno;
+	return 0;
+}
+
 /* DISCARD / WRITE_ZEROES: segments of {sector u64, num_sectors u32,
  * flags u32} after the header. The list is copied out of guest memory once
  * and checked and used only from that copy (another vCPU may rewrite the
@@ -140,11 +156,14 @@ static int blk_do_ranges(struct blk *b, const struct vchain *c, struct blk_req *
 		if (segs[i].num == 0)
 			continue;
 		/* both leave zeroes behind: a discarded range reads as zeroes too */
-		int mode = FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE;
+		off_t off = (off_t)(segs[i].sector * BLK_SECTOR_SIZE);
+		off_t n = (off_t)segs[i].num * BLK_SECTOR_SIZE;
+		int ret;
 		if (zeroes && !(segs[i].flags & BLK_WZ_F_UNMAP))
-			mode = FALLOC_FL_KEEP_SIZE | FALLOC_FL_ZERO_RANGE;
-		if (fallocate(b->fd, mode, (off_t)(segs[i].sector * BLK_SECTOR_SIZE),
-		              (off_t)segs[i].num * BLK_SECTOR_SIZE) < 0)
+			ret = blk_zero_range(b->fd, off, n);
+		else
+			ret = fallocate(b->fd, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE, off, n);
+		if (ret < 0)
 			return blk_finish(req, BLK_S_IOERR);
 	}
 	return blk_finish(req, BLK_S_OK);

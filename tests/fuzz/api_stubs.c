@@ -56,6 +56,8 @@ int seccomp_install(enum seccomp_thread kind) { (void)kind; abort(); }
 void balloon_set_target(struct balloon *b, uint32_t amount_mib) { (void)b; (void)amount_mib; abort(); }
 int balloon_set_interval(struct balloon *b, uint32_t seconds) { (void)b; (void)seconds; abort(); }
 void balloon_view(struct balloon *b, struct balloon_view *v) { (void)b; (void)v; abort(); }
+int balloon_hint_start(struct balloon *b, bool ack_on_stop) { (void)b; (void)ack_on_stop; abort(); }
+int balloon_hint_stop(struct balloon *b) { (void)b; abort(); }
 /* husk run's options of the resources are not parsed here */
 int cli_set_str(char **field, const char *arg, char *err, size_t errlen)
 {

@@ -9,12 +9,20 @@ the target and the driver's actual size. The guest then sends its
 statistics (the host's 1 s poll gives the first buffer back, the second
 carries free_memory 4242, which GET /balloon/statistics must show) and
 reports the 8 MiB it kept as free pages: RSS drops by those too.
+Then a free page hinting run over 8 MiB the guest touched at the start
+(its count of touched pages is the 32 MiB only): the host starts a run
+(PATCH /balloon/hinting/start), the guest hints those pages and lies
+once (two pages of the balloon), says STOP and waits for the host's DONE
+(acknowledge_on_stop): RSS drops by the 8 MiB, the two lies are refused
+and counted, GET /balloon/hinting/status shows both sides. A run still
+open when the snapshot is taken ends (DONE) when it is restored.
 
 After a restore through the Uffd backend the balloon goes on working,
 and a page it dropped is not served again from the memory file: husk
 announces it (UFFD_EVENT_REMOVE) and tools/uffd-handler fills its next
 fault with zeros (a handler that served the file would hand the guest
 its old 0xa5 back)."""
+import json
 import time
 
 import pytest
@@ -25,6 +33,7 @@ from test_snapshot_failures import create, pause
 MEM_MIB = 128
 TARGET_MIB = 24
 PAGES = TARGET_MIB * 256
+HINT_MIB = 8
 
 
 def rss_kib(pid):
@@ -63,11 +72,30 @@ def boot(h, kernel, metrics):
                                              "boot_args": "console=ttyS0 hold"}) == (204, None)
     assert h.request("PUT", "/balloon", {"amount_mib": 0, "deflate_on_oom": False,
                                          "stats_polling_interval_s": 1,
+                                         "free_page_hinting": True,
                                          "free_page_reporting": True}) == (204, None)
     assert h.request("GET", "/balloon") == (200, {"amount_mib": 0, "deflate_on_oom": False,
                                                   "stats_polling_interval_s": 1,
+                                                  "free_page_hinting": True,
                                                   "free_page_reporting": True})
     assert h.request("PUT", "/actions", {"action_type": "InstanceStart"}) == (204, None)
+
+
+def hint_round(h):
+    """One free page hinting run, the guest's 8 MiB given back."""
+    assert h.request("GET", "/balloon/hinting/status") == (200, {"host_cmd": 0, "guest_cmd": None})
+    touched = rss_kib(h.proc.pid)
+    assert h.request("PATCH", "/balloon/hinting/start", {}) == (204, None)
+    out = serial_line(h, "balloon hinted")
+    assert f"balloon hinted {HINT_MIB * 256} pages cmd=2 first=0" in out, out
+    hinted = rss_kib(h.proc.pid)
+    print(f"balloon: RSS {touched} KiB -> {hinted} KiB after hinting {HINT_MIB} MiB")
+    assert touched - hinted >= (HINT_MIB - 2) * 1024, (touched, hinted)
+    # the guest's STOP, the host's DONE
+    assert h.request("GET", "/balloon/hinting/status") == (200, {"host_cmd": 1, "guest_cmd": 0})
+    code, body = h.request("PATCH", "/balloon/hinting/start", {"acknowledge_on_stop": "yes"})
+    assert code == 400 and "acknowledge_on_stop" in body["fault_message"], body
+    assert h.request("PATCH", "/balloon/hinting/stop") == (204, None)
 
 
 def test_inflate_returns_memory(balloon_vm, husk_bin, guest, tmp_path):
@@ -92,6 +120,8 @@ def test_inflate_returns_memory(balloon_vm, husk_bin, guest, tmp_path):
     print(f"balloon: RSS {after} KiB -> {reported} KiB after reporting {32 - TARGET_MIB} MiB free")
     assert after - reported >= (32 - TARGET_MIB - 2) * 1024, (after, reported)
 
+    hint_round(h)
+
     # the second stats buffer may still be on its way to the device
     deadline = time.monotonic() + 30
     while True:
@@ -114,12 +144,18 @@ def test_inflate_returns_memory(balloon_vm, husk_bin, guest, tmp_path):
     assert h.request("PUT", "/actions", {"action_type": "FlushMetrics"}) == (204, None)
     b = metrics_totals(metrics)["balloon"]
     assert b["inflate_count"] == PAGES // 256 + 1, b
-    assert b["event_fails"] == 3, b  # the three lies, each refused
+    assert b["event_fails"] == 3 + 2, b  # the three inflate lies and two hinted pages, each refused
     assert b["stats_updates_count"] >= 2, b
     assert b["free_page_report_count"] == 1, b
     assert b["free_page_report_freed"] == (32 - TARGET_MIB) << 20, b
+    assert b["free_page_hint_count"] == 2 and b["free_page_hint_fails"] == 0, b
+    assert b["free_page_hint_freed"] == HINT_MIB << 20, b
     # the VM still answers after the lies
     assert h.request("GET", "/")[1]["state"] == "Running"
+
+    # a hinting run the snapshot catches (the guest, done, never answers it)
+    assert h.request("PATCH", "/balloon/hinting/start", {"acknowledge_on_stop": False}) == (204, None)
+    assert h.request("GET", "/balloon/hinting/status") == (200, {"host_cmd": 3, "guest_cmd": 0})
 
     # a snapshot keeps the balloon: the restored device has the same
     # target and actual, and knows which pages are in it
@@ -135,6 +171,11 @@ def test_inflate_returns_memory(balloon_vm, husk_bin, guest, tmp_path):
         code, st = r.request("GET", "/balloon/statistics")
         assert code == 200, st
         assert st["target_pages"] == PAGES and st["actual_pages"] == PAGES, st
+        # the caught run ended with the restore (DONE); the next one goes on
+        # from the snapshot's last id
+        assert r.request("GET", "/balloon/hinting/status") == (200, {"host_cmd": 1, "guest_cmd": 0})
+        assert r.request("PATCH", "/balloon/hinting/start") == (204, None)
+        assert r.request("GET", "/balloon/hinting/status") == (200, {"host_cmd": 4, "guest_cmd": 0})
     finally:
         r.stop()
 
@@ -163,3 +204,26 @@ def test_uffd_restore_does_not_serve_ballooned_pages(balloon_vm, husk_bin, guest
     served, zeroed, out = handler.counts()
     print(f"uffd handler: served {served}, zeroed {zeroed}")
     assert zeroed >= 1, out  # the guest's read of a ballooned page
+
+
+def test_hinting_waits_for_the_driver(husk_bin, guest, tmp_path):
+    """free_page_hinting from a config file, with a guest that has no
+    balloon driver: the status answers (no run, no word from the guest),
+    a run cannot start or stop before the driver is up, and the VM goes
+    on."""
+    cfg = tmp_path / "vm.json"
+    cfg.write_text(json.dumps({
+        "boot-source": {"kernel_image_path": guest("pvh_hello"), "boot_args": "console=ttyS0 hold"},
+        "machine-config": {"vcpu_count": 1, "mem_size_mib": 64},
+        "balloon": {"amount_mib": 0, "deflate_on_oom": False, "free_page_hinting": True}}))
+    h = Husk(husk_bin, tmp_path / "api.sock", ("--config-file", str(cfg)))
+    try:
+        assert "husk-guest: holding" in h.read_serial(until="husk-guest: holding")
+        assert h.request("GET", "/vm/config")[1]["balloon"]["free_page_hinting"] is True
+        assert h.request("GET", "/balloon/hinting/status") == (200, {"host_cmd": 0, "guest_cmd": None})
+        for path in ("/balloon/hinting/start", "/balloon/hinting/stop"):
+            code, body = h.request("PATCH", path, {})
+            assert code == 400 and "not active" in body["fault_message"], (path, body)
+        assert h.request("GET", "/")[1]["state"] == "Running"
+    finally:
+        h.stop()

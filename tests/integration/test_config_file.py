@@ -44,13 +44,15 @@ def test_config_file_with_api(husk_bin, guest, tmp_path):
     status, vmcfg = h.request("GET", "/vm/config")
     assert status == 200 and vmcfg["machine-config"]["vcpu_count"] == 2
     assert vmcfg["balloon"] == {"amount_mib": 8, "deflate_on_oom": True, "stats_polling_interval_s": 0,
-                                "free_page_reporting": False}
+                                "free_page_hinting": False, "free_page_reporting": False}
     # the device is there after boot: its target moves, statistics were off
     assert h.request("PATCH", "/balloon", {"amount_mib": 16}) == (204, None)
     assert h.request("GET", "/balloon")[1]["amount_mib"] == 16
     status, body = h.request("GET", "/balloon/statistics")
     assert status == 400 and body["fault_message"] == "Internal VMM error: Failed perform action on device: " \
         "Internal Device error: Received stats query when stats are disabled."
+    status, body = h.request("GET", "/balloon/hinting/status")
+    assert status == 400 and "free_page_hinting" in body["fault_message"]
     assert h.request("PUT", "/boot-source", {"kernel_image_path": guest("pvh_hello")})[0] == 400
     assert "husk-guest: holding" in h.read_serial(until="husk-guest: holding")
     h.stop()

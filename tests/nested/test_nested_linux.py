@@ -985,3 +985,59 @@ def test_husk_linux_guest_clones_draw_different_random_bytes(acpi, clones):
         assert reseeds == [0, 0], out
         assert randoms[0] == randoms[1], out
     assert rc == 0, out
+
+
+@needs_husk
+@needs_curl
+def test_husk_linux_guest_balloon_free_page_hinting():
+    # Linux's virtio-balloon driver through a hinting run: the guest fills
+    # and frees 48 MiB of tmpfs; level 1 starts a run (PATCH
+    # /balloon/hinting/start), the driver answers with the id, hints its
+    # free 4 MiB blocks and says STOP, husk acknowledges (DONE); husk's RSS
+    # drops by the freed memory. Then level 1 inflates the balloon by 1 MiB,
+    # the guest's signal (its MemTotal drops) to fill 48 MiB again: it got
+    # its hinted blocks back and goes on
+    rc, out = run_api_script(r"""
+rss() { grep VmRSS /proc/$HUSK/status | tr -s ' ' | cut -d' ' -f2; }
+start_husk /tmp/h1.out
+configure_linux 1 initrd
+api PUT /balloon '{"amount_mib": 0, "deflate_on_oom": false, "free_page_hinting": true}'
+api PUT /metrics '{"metrics_path": "/tmp/metrics.json"}'
+api PUT /actions '{"action_type": "InstanceStart"}'
+wait_for /tmp/h1.out "^l2-freed"
+echo "l1-rss: freed $(rss)"
+api GET /balloon/hinting/status
+api PATCH /balloon/hinting/start
+n=0
+until grep -q '"host_cmd": *1' /tmp/api.body || [ $n -ge 600 ]; do
+	sleep 0.1; n=$((n+1)); api GET /balloon/hinting/status > /dev/null
+done
+api GET /balloon/hinting/status
+echo "l1-rss: hinted $(rss)"
+api PATCH /balloon '{"amount_mib": 1}'
+wait "$HUSK"
+echo "husk-nested: vmm exit=$?"
+sed 's/^/h1| /' /tmp/h1.out
+sed 's/^/l1-metrics: /' /tmp/metrics.json
+""", {"HUSK_NESTED_RUN": "m() { grep MemTotal /proc/meminfo | tr -d ' '; }; t=$(m); "
+                         "dd if=/dev/zero of=/tmp/f bs=1M count=48 2>/dev/null && rm /tmp/f && echo l2-freed; "
+                         "while [ $(m) = $t ]; do sleep 0.1; done; "
+                         "dd if=/dev/zero of=/tmp/f bs=1M count=48 2>/dev/null && echo l2-refilled"})
+    codes = api_codes(out)
+    assert ("PATCH", "/balloon/hinting/start", 204) in codes, out
+    assert re.search(r'l1-api: GET /balloon/hinting/status -> 200 \{"host_cmd": ?0, ?"guest_cmd": ?null\}',
+                     out), out
+    # the driver's STOP (guest_cmd 0) and husk's DONE (host_cmd 1)
+    assert re.search(r'l1-api: GET /balloon/hinting/status -> 200 \{"host_cmd": ?1, ?"guest_cmd": ?0\}',
+                     out), out
+    rss = dict(re.findall(r"^l1-rss: (\w+) (\d+)$", out, re.M))
+    # only wholly free 4 MiB blocks are hinted: in 128 MiB some of the 48
+    # freed share theirs with pages in use (37 MiB came back on 2026-12-02)
+    assert int(rss["freed"]) - int(rss["hinted"]) >= 24 * 1024, rss
+    assert "h1| l2-refilled" in out, out
+    assert "husk-nested: vmm exit=0" in out, out  # the guest rebooted: husk's metrics on exit
+    lines = [json.loads(m) for m in re.findall(r"^l1-metrics: (.*)$", out, re.M)]
+    b = {k: sum(line["balloon"][k] for line in lines) for k in lines[0]["balloon"]}
+    assert b["free_page_hint_freed"] >= 24 << 20 and b["free_page_hint_fails"] == 0, b
+    assert b["event_fails"] == 0, b  # the real driver hints no page of the balloon
+    assert rc == 0, out

@@ -614,6 +614,17 @@ static void test_apply_balloon(void **state)
 	assert_fault(&rep, 400, "before starting");
 	assert_int_equal(call(f, HTTP_PUT, "/balloon/statistics", "{}", &rep), 400);
 	assert_fault(&rep, 400, "Invalid request method");
+	/* hinting: a body is optional, the device must be up */
+	assert_int_equal(call(f, HTTP_PATCH, "/balloon/hinting/start", NULL, &rep), 400);
+	assert_fault(&rep, 400, "before starting");
+	assert_int_equal(call(f, HTTP_PATCH, "/balloon/hinting/stop", "", &rep), 400);
+	assert_fault(&rep, 400, "before starting");
+	assert_int_equal(call(f, HTTP_PATCH, "/balloon/hinting/start", "{\"acknowledge_on_stop\": 2}", &rep), 400);
+	assert_fault(&rep, 400, "acknowledge_on_stop");
+	assert_int_equal(call(f, HTTP_PATCH, "/balloon", NULL, &rep), 400); /* others still need one */
+	assert_fault(&rep, 400, "Empty PATCH request."); /* Firecracker's words */
+	assert_int_equal(call(f, HTTP_GET, "/balloon/hinting/status", NULL, &rep), 400);
+	assert_fault(&rep, 400, "before starting");
 	f->vmm.state = VMM_RUNNING;
 	assert_int_equal(call(f, HTTP_PUT, "/balloon", "{\"amount_mib\": 1, \"deflate_on_oom\": false}", &rep), 400);
 	assert_fault(&rep, 400, "after starting");

@@ -24,8 +24,11 @@
 struct fx {
 	struct guest_mem gm;
 	struct balloon_dev bd;
-	struct dq q[4]; /* inflate, deflate, stats, reporting */
+	struct dq q[5]; /* inflate, deflate, stats, reporting; or hinting, reporting */
+	int config_changes;
 };
+
+static void fx_config_changed(void *ctx) { ((struct fx *)ctx)->config_changes++; }
 
 static struct vchain_queue fx_queue(void *ctx, unsigned i) { return dq_queue(&((struct fx *)ctx)->q[i]); }
 
@@ -36,6 +39,8 @@ static int fx_setup(void **state)
 	assert_int_equal(gm_init(&f.gm, RAM, GAP), 0);
 	memset(f.gm.base, PAT, RAM);
 	assert_int_equal(balloon_dev_init(&f.bd, &f.gm), 0);
+	f.bd.config_changed = fx_config_changed;
+	f.bd.ctx = &f;
 	uint64_t acked = (1ull << BALLOON_F_STATS_VQ) | (1ull << BALLOON_F_REPORTING);
 	balloon_dev_activate(&f.bd, acked, fx_queue, &f);
 	*state = &f;
@@ -224,6 +229,121 @@ static void test_queue_numbering(void **state)
 	assert_int_equal(f->bd.n.stats_updates, 0);
 }
 
+/* The hinting queue follows the stats queue, reporting comes after it. */
+static void hint_setup(struct fx *f)
+{
+	balloon_dev_reset(&f->bd);
+	uint64_t acked = (1ull << BALLOON_F_STATS_VQ) | (1ull << BALLOON_F_FREE_PAGE_HINT) | (1ull << BALLOON_F_REPORTING);
+	balloon_dev_activate(&f->bd, acked, fx_queue, f);
+	assert_int_equal(f->bd.hint_q, 3);
+	assert_int_equal(f->bd.report_q, 4);
+}
+
+static uint32_t config_cmd_id(const struct fx *f)
+{
+	uint32_t v = 0;
+	balloon_dev_config_read(&f->bd, 8, &v, 4);
+	return le32toh(v);
+}
+
+/* the driver's command id, a chain of its own as Linux sends it */
+static void hint_cmd(struct fx *f, uint32_t *cell, uint32_t cmd)
+{
+	*cell = htole32(cmd);
+	dq_add(&f->q[3], false, cell, sizeof(*cell));
+	balloon_dev_notify(&f->bd, 3);
+}
+
+static void hint_range(struct fx *f, uint32_t pfn, uint32_t pages)
+{
+	dq_add(&f->q[3], true, f->gm.base + (uint64_t)pfn * BALLOON_PAGE, (size_t)pages * BALLOON_PAGE);
+	balloon_dev_notify(&f->bd, 3);
+}
+
+/* A run as Linux drives it: the host's new id, the driver's answer with
+ * it, free ranges, STOP; acknowledge_on_stop answers DONE. */
+static void test_hinting_run(void **state)
+{
+	struct fx *f = *state;
+	uint32_t cells[2];
+	hint_setup(f);
+	assert_int_equal(config_cmd_id(f), BALLOON_HINT_STOP);
+	assert_int_equal(balloon_dev_hint_start(&f->bd, true), 0);
+	assert_int_equal(config_cmd_id(f), 2);
+	assert_int_equal(f->config_changes, 1);
+	hint_cmd(f, &cells[0], 2);
+	hint_range(f, 50, 8);
+	assert_int_equal(f->q[3].pushed, 2);
+	assert_false(resident(f, 50));
+	assert_true(page_is(f, 50, 0) && page_is(f, 57, 0));
+	assert_true(page_is(f, 49, PAT) && page_is(f, 58, PAT));
+	assert_int_equal(f->bd.n.hint_count, 1);
+	assert_int_equal(f->bd.n.hint_freed, 8 * BALLOON_PAGE);
+	assert_int_equal(f->bd.n.refused, 0);
+	assert_int_equal(f->bd.nr_in, 0); /* lent for the run, not in the balloon */
+	hint_cmd(f, &cells[1], BALLOON_HINT_STOP);
+	assert_int_equal(config_cmd_id(f), BALLOON_HINT_DONE);
+	assert_int_equal(f->config_changes, 2);
+	assert_true(f->bd.hint.guest_seen);
+	assert_int_equal(f->bd.hint.guest_cmd, BALLOON_HINT_STOP);
+	/* the next run takes the next id; without the ack it stays open */
+	assert_int_equal(balloon_dev_hint_start(&f->bd, false), 0);
+	assert_int_equal(config_cmd_id(f), 3);
+	hint_cmd(f, &cells[0], 3);
+	hint_cmd(f, &cells[1], BALLOON_HINT_STOP);
+	assert_int_equal(config_cmd_id(f), 3);
+	assert_int_equal(balloon_dev_hint_stop(&f->bd), 0);
+	assert_int_equal(config_cmd_id(f), BALLOON_HINT_DONE);
+	/* ids wrap past 0 and 1, which are the spec's */
+	f->bd.hint.last_cmd = UINT32_MAX;
+	assert_int_equal(balloon_dev_hint_start(&f->bd, true), 0);
+	assert_int_equal(config_cmd_id(f), 2);
+	/* a reset driver starts with no run */
+	balloon_dev_reset(&f->bd);
+	assert_int_equal(config_cmd_id(f), BALLOON_HINT_STOP);
+	assert_int_equal(balloon_dev_hint_start(&f->bd, true), -ENODEV);
+	balloon_dev_activate(&f->bd, 1ull << BALLOON_F_REPORTING, fx_queue, f);
+	assert_int_equal(balloon_dev_hint_start(&f->bd, true), -EOPNOTSUPP);
+	assert_int_equal(balloon_dev_hint_stop(&f->bd), -EOPNOTSUPP);
+}
+
+/* A lying driver: ranges before it named the run, under another run's
+ * id, after the host said DONE are left alone; pages past RAM or in the
+ * balloon are refused one by one and counted, the rest of the range
+ * still goes. Nothing else in guest memory changes. */
+static void test_hinting_hostile(void **state)
+{
+	struct fx *f = *state;
+	uint32_t cells[3];
+	hint_setup(f);
+	assert_int_equal(f->gm.map_size, RAM);
+	assert_int_equal(balloon_dev_page(&f->bd, 60, true), 0);
+	assert_int_equal(balloon_dev_hint_start(&f->bd, true), 0);
+	hint_range(f, 10, 2); /* no id yet */
+	hint_cmd(f, &cells[0], 7); /* not the host's run */
+	hint_range(f, 12, 2);
+	assert_int_equal(f->bd.n.hint_count, 0);
+	assert_true(resident(f, 10) && resident(f, 12));
+	hint_cmd(f, &cells[1], 2);
+	hint_range(f, 58, 5); /* 60 is in the balloon */
+	assert_int_equal(f->bd.n.refused, 1);
+	assert_int_equal(f->bd.n.hint_freed, 4 * BALLOON_PAGE);
+	/* the last page of RAM and two past it */
+	hint_range(f, RAM / BALLOON_PAGE - 1, 3);
+	assert_int_equal(f->bd.n.refused, 3);
+	assert_int_equal(f->bd.n.hint_freed, 5 * BALLOON_PAGE);
+	assert_int_equal(f->bd.n.hint_count, 2);
+	/* the host said DONE: ranges still in flight are the guest's again */
+	assert_int_equal(balloon_dev_hint_stop(&f->bd), 0);
+	hint_range(f, 20, 2);
+	assert_int_equal(f->bd.n.hint_count, 2);
+	for (uint32_t p = 0; p < RAM / BALLOON_PAGE; p++) {
+		bool dropped = (p >= 58 && p <= 62) || p == RAM / BALLOON_PAGE - 1;
+		assert_true(page_is(f, p, dropped ? 0 : PAT));
+	}
+	assert_int_equal(f->q[3].pushed, 7); /* every chain comes back */
+}
+
 /* The device state beyond the queues goes through a snapshot: the pages
  * in the balloon and actual come back; a blob whose count disagrees with
  * its bitmap, or made for another memory size, is refused. */
@@ -243,12 +363,20 @@ static void test_snapshot_state(void **state)
 	assert_int_equal(balloon_dev_page(&ba->dev, 7, true), 0);
 	assert_int_equal(balloon_dev_page(&ba->dev, 8, true), 0);
 	ba->dev.actual_pages = 2;
+	ba->dev.hint = (struct balloon_hint){ .host_cmd = 5, .last_cmd = 5, .guest_cmd = 5, .guest_seen = true,
+		                              .ack_on_stop = true };
 	assert_int_equal(ops->save(a, &blob, &len), 0);
 	assert_int_equal(ops->check(b, blob, len, err, sizeof(err)), 0);
 	assert_int_equal(ops->restore(b, blob, len), 0);
 	assert_int_equal(bb->dev.nr_in, 2);
 	assert_int_equal(bb->dev.actual_pages, 2);
 	assert_int_equal(bb->dev.target_pages, 512);
+	assert_memory_equal(&bb->dev.hint, &ba->dev.hint, sizeof(bb->dev.hint));
+	/* restored into a running driver, the run ends: it takes its pages back */
+	balloon_dev_activate(&bb->dev, 1ull << BALLOON_F_FREE_PAGE_HINT, fx_queue, f);
+	assert_int_equal(ops->restore(b, blob, len), 0);
+	assert_int_equal(bb->dev.hint.host_cmd, BALLOON_HINT_DONE);
+	assert_int_equal(bb->dev.hint.last_cmd, 5);
 	assert_int_equal(balloon_dev_page(&bb->dev, 7, false), 0); /* it was in */
 	assert_int_equal(balloon_dev_page(&bb->dev, 8, true), -EALREADY);
 	/* a lying file: one more page counted than its bitmap holds */
@@ -290,6 +418,22 @@ static void test_api_bodies(void **state)
 	assert_int_equal(r.balloon_amount_mib, 8);
 	assert_int_equal(parse("{}", api_resource_by_path("/balloon/statistics")->patch, &r, &e), -EINVAL);
 	assert_non_null(strstr(e.msg, "stats_polling_interval_s"));
+	assert_int_equal(parse("{\"amount_mib\": 1, \"deflate_on_oom\": true, \"free_page_hinting\": true}",
+	                       api_resource_by_path("/balloon")->put, &r, &e), 0);
+	assert_true(r.balloon.free_page_hinting && !r.balloon.free_page_reporting);
+	assert_int_equal(parse("{\"amount_mib\": 1, \"deflate_on_oom\": true, \"free_page_hinting\": 1}",
+	                       api_resource_by_path("/balloon")->put, &r, &e), -EINVAL);
+	assert_non_null(strstr(e.msg, "free_page_hinting"));
+	const struct api_method *start = api_resource_by_path("/balloon/hinting/start")->patch;
+	assert_int_equal(parse("{}", start, &r, &e), 0);
+	assert_true(r.balloon_hint_ack); /* Firecracker's default */
+	assert_int_equal(parse("{\"acknowledge_on_stop\": false}", start, &r, &e), 0);
+	assert_false(r.balloon_hint_ack);
+	assert_int_equal(parse("{\"acknowledge_on_stop\": \"no\"}", start, &r, &e), -EINVAL);
+	assert_non_null(strstr(e.msg, "acknowledge_on_stop"));
+	assert_int_equal(parse("{\"cmd\": 3}", api_resource_by_path("/balloon/hinting/stop")->patch, &r, &e),
+	                 -EINVAL);
+	assert_non_null(strstr(e.msg, "cmd"));
 }
 
 int main(void)
@@ -303,6 +447,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reporting_frees_ranges, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_config_space, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_queue_numbering, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_hinting_run, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_hinting_hostile, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_snapshot_state, fx_setup, fx_teardown),
 		cmocka_unit_test(test_api_bodies),
 	};

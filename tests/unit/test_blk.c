@@ -42,6 +42,7 @@
 
 struct fx {
 	enum io_engine engine;
+	const char *dir; /* of the drive's file: /tmp unless a test says */
 	uint8_t *ram;
 	struct guest_mem gm;
 	char path[64];
@@ -53,7 +54,7 @@ struct fx {
 
 static int wr_file(struct fx *f, bool ro, enum cache_type cache, const char *id)
 {
-	strcpy(f->path, "/tmp/husk-test-blk-XXXXXX");
+	snprintf(f->path, sizeof(f->path), "%s/husk-test-blk-XXXXXX", f->dir ? f->dir : "/tmp");
 	int fd = mkstemp(f->path);
 	assert_true(fd >= 0);
 	/* a known pattern everywhere: byte i = i * 7 */
@@ -561,6 +562,34 @@ static void test_discard_and_write_zeroes(void **state)
 	assert_int_equal(st.st_size, FILE_SECTORS * 512); /* size kept */
 }
 
+/* tmpfs has no FALLOC_FL_ZERO_RANGE: WRITE_ZEROES still zeroes the range,
+ * which stays allocated (a drive file in /dev/shm) */
+static void test_write_zeroes_on_tmpfs(void **state)
+{
+	struct fx *f = *state;
+	f->dir = "/dev/shm";
+	assert_int_equal(wr_file(f, false, CACHE_UNSAFE, "d"), 0);
+	int fd = open(f->path, O_RDWR);
+	assert_true(fd >= 0);
+	/* the filesystem this test is about */
+	assert_int_equal(fallocate(fd, FALLOC_FL_KEEP_SIZE | FALLOC_FL_ZERO_RANGE, 0, 512), -1);
+	assert_int_equal(errno, EOPNOTSUPP);
+	close(fd);
+	go_live(f);
+	uint64_t wz[1] = { 40 };
+	uint32_t num[1] = { 8 }, flags[1] = { 0 };
+	queue_ranges(f, 0, 13, wz, num, flags, 1);
+	kick_and_wait(f, 1);
+	assert_int_equal(*status_of(f, 0), S_OK);
+	assert_true(file_zero(f, 40, 8));
+	assert_false(file_zero(f, 39, 1));
+	assert_false(file_zero(f, 48, 1));
+	struct stat st;
+	assert_int_equal(stat(f->path, &st), 0);
+	/* nothing left unallocated: every sector of the file has its block */
+	assert_true(st.st_blocks * 512 >= FILE_SECTORS * 512);
+}
+
 static void test_discard_on_read_only_is_ioerr(void **state)
 {
 	struct fx *f = *state;
@@ -771,6 +800,7 @@ UNIT_TEST_MAIN(
 	BOTH(test_cmdline_and_missing_file),
 	BOTH(test_swap_backing_file),
 	BOTH(test_discard_and_write_zeroes),
+	BOTH(test_write_zeroes_on_tmpfs),
 	BOTH(test_discard_on_read_only_is_ioerr),
 	BOTH(test_budget_yields_to_the_loop),
 	BOTH(test_file_shrunk_under_us),

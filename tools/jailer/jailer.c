@@ -227,7 +227,7 @@ enum { O_ID = 1, O_EXEC, O_UID, O_GID, O_BASE, O_NETNS, O_CGV, O_CG, O_PARENT, O
 /* One option into j; -1 when it is bad (said on stderr). */
 static int jail_parse_opt(struct jail *j, int c, const char *arg)
 {
-	unsigned v;
+	unsigned v = 0; /* set by jail_parse_u32 on success; -O3 cannot tell */
 	switch (c) {
 	case O_ID: j->id = arg; return 0;
 	case O_EXEC: j->exec_file = arg; return 0;
