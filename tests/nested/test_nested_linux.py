@@ -41,10 +41,13 @@ def rootfs_image():
 def run_nested(vmm, env=None, *vmm_args):
     full_env = dict(os.environ)
     full_env.update(env or {})
+    # past level 1's own limit (run.sh's timeout), so that a level 1 that
+    # runs out of time still prints its console into the failure
+    limit = int(full_env.get("HUSK_NESTED_TIMEOUT", "180")) + 120
     proc = subprocess.run([str(HERE / "run.sh"), str(vmm), *vmm_args],
                           env=full_env, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, text=True,
-                          errors="replace", timeout=900)
+                          errors="replace", timeout=limit)
     return proc.returncode, proc.stdout
 
 
@@ -620,11 +623,10 @@ show_disk root/after-restore
 @needs_husk
 @needs_curl
 def test_husk_linux_guest_clock_realtime_on_restore():
-    # One snapshot restored twice after level 1 waited 6 s: with
+    # One snapshot restored twice after level 1 waited 10 s: with
     # clock_realtime the guest's clock moves on by the time the snapshot
-    # spent on disk, without it the guest goes on from where it was. Both
-    # restores run the same rest of the guest's loop, so their first clock
-    # readings after the restore differ by that time.
+    # spent on disk; without it the guest goes on from where it was. The
+    # first clock line both restores print is compared.
     rc, out = run_api_script(r"""
 start_husk /tmp/h1.out
 configure_linux 1 initrd
@@ -632,7 +634,7 @@ api PUT /actions '{"action_type": "InstanceStart"}'
 wait_for /tmp/h1.out '^clock=.* i=3'
 snapshot_and_kill Full /tmp/snap.state /tmp/snap.mem
 sed 's/^/h1| /' /tmp/h1.out
-sleep 6
+sleep 10
 for mode in realtime plain; do
 	start_husk /tmp/$mode.out
 	extra=
@@ -651,13 +653,17 @@ done
         return {int(i): int(c) for c, i in re.findall(rf"^{mode}\| clock=(\d+) i=(\d+)\r?$", out, re.M)}
     realtime, plain = clocks("realtime"), clocks("plain")
     assert 11 in realtime and 11 in plain, out
-    # The first line both restores print is the first the guest wrote
-    # after the restore: how long each restore then took to run the rest
-    # of the loop (slow in level 1 under load) does not enter.
     first = min(set(realtime) & set(plain))
     gained = realtime[first] - plain[first]
     print(f"clock_realtime: the guest's clock gained {gained} s over a plain restore (line i={first})")
-    assert gained >= 5, out
+    # Without the jump the two read the same. With it, the gain is the
+    # time on disk as level 1 keeps it, which is QEMU TCG emulating
+    # nested SVM: there the guest's kvmclock and KVM's own reading of it
+    # drift apart by seconds under load (a guest read 2 s ahead of level
+    # 1's clock before its snapshot, and both its restores then 11 s
+    # ahead), and with 6 s on disk the gain read 3 to 7 s. So the bound
+    # is 4 s of the 10, what tells a jump from none, not the whole 10.
+    assert gained >= 4, out
     assert "husk-nested: realtime vmm exit=0" in out and "husk-nested: plain vmm exit=0" in out, out
     assert rc == 0, out
 
