@@ -113,10 +113,10 @@ struct api_request {
 		struct api_snapshot_create snap_create;
 		struct api_snapshot_load snap_load;
 		struct api_serial serial; /* PUT /serial */
-		struct balloon_config balloon; /* PUT /balloon */
-		uint32_t balloon_amount_mib;   /* PATCH /balloon */
-		uint32_t balloon_interval_s;   /* PATCH /balloon/statistics */
-		bool balloon_hint_ack;         /* PATCH /balloon/hinting/start */
+		/* a body of one number or one flag: its resource's parse
+		 * and apply say which field it is */
+		uint64_t number;
+		bool flag;
 		json_t *mmds_data;     /* PUT, PATCH /mmds */
 		struct mmds_config mmds_config;
 		struct cpu_config cpu_config; /* PUT /cpu-config */

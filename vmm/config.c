@@ -51,7 +51,6 @@ void config_free_devices(struct vm_config *c)
 		if (c->devices[i].owner)
 			c->devices[i].free_cfg(c->devices[i].cfg);
 	memset(c->devices, 0, sizeof(c->devices));
-	memset(&c->balloon, 0, sizeof(c->balloon));
 	config_mmds_free(&c->mmds);
 }
 
@@ -63,7 +62,6 @@ void config_move_devices(struct vm_config *dst, struct vm_config *src)
 	memcpy(dst->nets, src->nets, sizeof(dst->nets));
 	dst->nr_nets = src->nr_nets;
 	memcpy(dst->devices, src->devices, sizeof(dst->devices));
-	dst->balloon = src->balloon;
 	dst->mmds = src->mmds;
 	/* src keeps nothing it could free twice */
 	memset(src->drives, 0, sizeof(src->drives));

@@ -81,16 +81,6 @@ struct config_device {
 
 #define CONFIG_MAX_DEVICE_KINDS 8
 
-/* PUT /balloon, the config file's "balloon", --balloon */
-struct balloon_config {
-	bool set;
-	uint32_t amount_mib;
-	bool deflate_on_oom;
-	uint32_t stats_polling_interval_s; /* 0: no stats queue */
-	bool free_page_reporting;
-	bool free_page_hinting;
-};
-
 /* PUT /mmds/config: which interfaces reach the metadata service, at
  * which address, speaking which version (devices/mmds/). */
 struct mmds_config {
@@ -176,7 +166,6 @@ struct vm_config {
 	/* the kinds configured through config_device_set, in no order */
 	struct config_device devices[CONFIG_MAX_DEVICE_KINDS];
 	struct mmds_config mmds;
-	struct balloon_config balloon;
 	/* the metrics file in force (PUT /metrics, --metrics-path), for GET
 	 * /vm/config; struct metrics owns it. NULL: none */
 	const char *metrics_path;
@@ -203,8 +192,8 @@ void *config_device(const struct vm_config *c, const void *owner);
 /* Make cfg owner's configuration (freeing the one before). -ENOSPC when
  * every slot is taken: cfg is then still the caller's. */
 int config_device_set(struct vm_config *c, const void *owner, void *cfg, void (*free_cfg)(void *cfg));
-/* The devices (drives, interfaces, the config_device kinds, balloon,
- * MMDS's configuration): free them, or move src's into dst,
+/* The devices (drives, interfaces, the config_device kinds, MMDS's
+ * configuration): free them, or move src's into dst,
  * whose own are freed (src is left with none). */
 void config_free_devices(struct vm_config *c);
 void config_move_devices(struct vm_config *dst, struct vm_config *src);

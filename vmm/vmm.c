@@ -291,8 +291,6 @@ static int step_virtio_devices(struct vmm *vmm)
 	/* the kinds whose resource attaches them (api/resource.h) */
 	if (ret == 0)
 		ret = api_resources_attach(vmm, cfg);
-	if (ret == 0 && cfg->balloon.set)
-		ret = vmm_attach(vmm, &balloon_class, "", &cfg->balloon);
 	if (ret == 0)
 		ret = vmm_vmgenid(vmm);
 	return ret;

@@ -19,7 +19,6 @@
 #include "vmm/snapshot/snapshot.h"
 #include "vmm/vm.h"
 #include "devices/virtio/net.h"
-#include "devices/virtio/balloon.h"
 
 enum vmm_state { VMM_NOT_STARTED, VMM_RUNNING, VMM_PAUSED };
 

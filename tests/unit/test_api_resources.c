@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "api/resource.h"
+#include "devices/virtio/balloon.h"
 #include "devices/virtio/vsock.h"
 #include "vmm/metrics.h"
 #include "vmm/vmm.h"
@@ -471,10 +472,11 @@ static void test_apply_balloon(void **state)
 	/* no bigger than the machine (128 MiB by default) */
 	assert_int_equal(call(f, HTTP_PUT, "/balloon", "{\"amount_mib\": 129, \"deflate_on_oom\": false}", &rep), 400);
 	assert_fault(&rep, 400, "amount_mib");
-	assert_false(f->cfg.balloon.set);
+	assert_null(balloon_config_of(&f->cfg));
 	assert_int_equal(call(f, HTTP_PUT, "/balloon", "{\"amount_mib\": 16, \"deflate_on_oom\": true,"
 	                      " \"stats_polling_interval_s\": 1}", &rep), 204);
-	assert_true(f->cfg.balloon.set && f->cfg.balloon.deflate_on_oom);
+	assert_non_null(balloon_config_of(&f->cfg));
+	assert_true(balloon_config_of(&f->cfg)->deflate_on_oom);
 	assert_int_equal(call(f, HTTP_GET, "/balloon", NULL, &rep), 200);
 	assert_non_null(strstr(rep.body, "\"amount_mib\":16"));
 	assert_non_null(strstr(rep.body, "\"stats_polling_interval_s\":1"));
@@ -501,7 +503,7 @@ static void test_apply_balloon(void **state)
 	f->vmm.state = VMM_RUNNING;
 	assert_int_equal(call(f, HTTP_PUT, "/balloon", "{\"amount_mib\": 1, \"deflate_on_oom\": false}", &rep), 400);
 	assert_fault(&rep, 400, "after starting");
-	assert_int_equal(f->cfg.balloon.amount_mib, 16);
+	assert_int_equal(balloon_config_of(&f->cfg)->amount_mib, 16);
 	free(rep.body);
 }
 
