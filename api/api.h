@@ -117,8 +117,7 @@ struct api_request {
 		 * and apply say which field it is */
 		uint64_t number;
 		bool flag;
-		json_t *mmds_data;     /* PUT, PATCH /mmds */
-		struct mmds_config mmds_config;
+		json_t *document; /* a free-form JSON body, kept as it came */
 		struct cpu_config cpu_config; /* PUT /cpu-config */
 	};
 };

@@ -32,13 +32,6 @@ void config_cpu_config_free(struct cpu_config *c)
 	memset(c, 0, sizeof(*c));
 }
 
-void config_mmds_free(struct mmds_config *m)
-{
-	for (int i = 0; i < m->nr_ifaces; i++)
-		free(m->ifaces[i]);
-	memset(m, 0, sizeof(*m));
-}
-
 void config_free_devices(struct vm_config *c)
 {
 	for (int i = 0; i < c->nr_drives; i++)
@@ -51,7 +44,6 @@ void config_free_devices(struct vm_config *c)
 		if (c->devices[i].owner)
 			c->devices[i].free_cfg(c->devices[i].cfg);
 	memset(c->devices, 0, sizeof(c->devices));
-	config_mmds_free(&c->mmds);
 }
 
 void config_move_devices(struct vm_config *dst, struct vm_config *src)
@@ -62,14 +54,12 @@ void config_move_devices(struct vm_config *dst, struct vm_config *src)
 	memcpy(dst->nets, src->nets, sizeof(dst->nets));
 	dst->nr_nets = src->nr_nets;
 	memcpy(dst->devices, src->devices, sizeof(dst->devices));
-	dst->mmds = src->mmds;
 	/* src keeps nothing it could free twice */
 	memset(src->drives, 0, sizeof(src->drives));
 	src->nr_drives = 0;
 	memset(src->nets, 0, sizeof(src->nets));
 	src->nr_nets = 0;
 	memset(src->devices, 0, sizeof(src->devices));
-	memset(&src->mmds, 0, sizeof(src->mmds));
 	config_free_devices(src);
 }
 

@@ -81,19 +81,6 @@ struct config_device {
 
 #define CONFIG_MAX_DEVICE_KINDS 8
 
-/* PUT /mmds/config: which interfaces reach the metadata service, at
- * which address, speaking which version (devices/mmds/). */
-struct mmds_config {
-	bool set;
-	int version;      /* 1 or 2 */
-	uint32_t ipv4;    /* host order; 169.254.169.254 by default */
-	bool imds_compat;
-	int nr_ifaces;
-	char *ifaces[CONFIG_MAX_NETS];
-};
-
-#define MMDS_DEFAULT_IPV4 0xa9fea9feu
-
 /* Firecracker's static CPU templates (machine-config cpu_template). Which
  * of them a host can run is the architecture's word (arch.h). */
 enum cpu_template {
@@ -165,7 +152,6 @@ struct vm_config {
 	int nr_nets;
 	/* the kinds configured through config_device_set, in no order */
 	struct config_device devices[CONFIG_MAX_DEVICE_KINDS];
-	struct mmds_config mmds;
 	/* the metrics file in force (PUT /metrics, --metrics-path), for GET
 	 * /vm/config; struct metrics owns it. NULL: none */
 	const char *metrics_path;
@@ -186,14 +172,13 @@ void config_free(struct vm_config *c);
 void drive_config_free(struct drive_config *d);
 void net_config_free(struct net_config *n);
 void boot_config_free(struct boot_config *b);
-void config_mmds_free(struct mmds_config *m);
 /* owner's configuration, or NULL: that kind is not configured. */
 void *config_device(const struct vm_config *c, const void *owner);
 /* Make cfg owner's configuration (freeing the one before). -ENOSPC when
  * every slot is taken: cfg is then still the caller's. */
 int config_device_set(struct vm_config *c, const void *owner, void *cfg, void (*free_cfg)(void *cfg));
-/* The devices (drives, interfaces, the config_device kinds, MMDS's
- * configuration): free them, or move src's into dst,
+/* The devices (drives, interfaces, the config_device kinds): free
+ * them, or move src's into dst,
  * whose own are freed (src is left with none). */
 void config_free_devices(struct vm_config *c);
 void config_move_devices(struct vm_config *dst, struct vm_config *src);

@@ -259,35 +259,12 @@ static int vmm_vmgenid(struct vmm *vmm)
 	return ret;
 }
 
-/* MMDS on the interfaces its configuration names (devices/mmds/). */
-static int vmm_mmds_attach(struct vmm *vmm)
-{
-	const struct mmds_config *mc = &vmm->cfg->mmds;
-	if (!mc->set)
-		return 0;
-	vmm->mmds.version = mc->version;
-	vmm->mmds.imds_compat = mc->imds_compat;
-	for (int i = 0; i < mc->nr_ifaces; i++) {
-		struct net *n = vmm_device_find(vmm, &net_class, mc->ifaces[i]);
-		if (!n) {
-			log_err("mmds-config: no network interface %s", mc->ifaces[i]);
-			return -EINVAL;
-		}
-		n->dev.mmds = mmds_stack_new(&vmm->mmds, mc->ipv4);
-		if (!n->dev.mmds)
-			return -ENOMEM;
-	}
-	return snapshot_device_register(&vmm->snap, "mmds", &mmds_snapshot_ops, &vmm->mmds);
-}
-
 static int step_virtio_devices(struct vmm *vmm)
 {
 	const struct vm_config *cfg = vmm->cfg;
 	int ret = 0;
 	for (int i = 0; ret == 0 && i < cfg->nr_nets; i++)
 		ret = vmm_attach(vmm, &net_class, cfg->nets[i].iface_id, &cfg->nets[i]);
-	if (ret == 0)
-		ret = vmm_mmds_attach(vmm);
 	/* the kinds whose resource attaches them (api/resource.h) */
 	if (ret == 0)
 		ret = api_resources_attach(vmm, cfg);

@@ -528,9 +528,9 @@ static void test_mmds_config(void **state)
 	assert_fault(&rep, 400, "network_interfaces: no network interface e0");
 	assert_int_equal(call(f, HTTP_PUT, "/network-interfaces/e0", "{\"iface_id\": \"e0\", \"host_dev_name\": \"t0\"}", &rep), 204);
 	assert_int_equal(call(f, HTTP_PUT, "/mmds/config", good, &rep), 204);
-	assert_true(f->cfg.mmds.set);
-	assert_int_equal(f->cfg.mmds.version, 2);
-	assert_int_equal(f->cfg.mmds.ipv4, 0xa9feaa01);
+	assert_non_null(mmds_config_of(&f->cfg));
+	assert_int_equal(mmds_config_of(&f->cfg)->version, 2);
+	assert_int_equal(mmds_config_of(&f->cfg)->ipv4, 0xa9feaa01);
 	assert_int_equal(call(f, HTTP_GET, "/vm/config", NULL, &rep), 200);
 	assert_non_null(strstr(rep.body, "\"mmds-config\":{"));
 	assert_non_null(strstr(rep.body, "\"ipv4_address\":\"169.254.170.1\""));
@@ -538,7 +538,7 @@ static void test_mmds_config(void **state)
 	f->vmm.state = VMM_RUNNING;
 	assert_int_equal(call(f, HTTP_PUT, "/mmds/config", "{\"network_interfaces\": [\"e0\"]}", &rep), 400);
 	assert_fault(&rep, 400, "after starting");
-	assert_int_equal(f->cfg.mmds.version, 2);
+	assert_int_equal(mmds_config_of(&f->cfg)->version, 2);
 	free(rep.body);
 }
 

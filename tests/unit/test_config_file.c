@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "api/resource.h"
+#include "devices/mmds/mmds.h"
 #include "devices/virtio/rng.h"
 #include "devices/virtio/vsock.h"
 #include "vmm/config_file.h"
@@ -72,7 +73,7 @@ static void test_full_document(void **state)
 	assert_non_null(vsock_config_of(&f->cfg));
 	assert_int_equal(vsock_config_of(&f->cfg)->guest_cid, 3);
 	assert_non_null(rng_config_of(&f->cfg));
-	assert_false(f->cfg.mmds.set);
+	assert_null(mmds_config_of(&f->cfg));
 }
 
 /* mmds-config does what PUT /mmds/config does, after the interfaces it names. */
@@ -82,11 +83,12 @@ static void test_mmds_config(void **state)
 	assert_int_equal(load(f, "{\"mmds-config\": {\"network_interfaces\": [\"eth0\"], \"version\": \"V2\","
 	                         " \"imds_compat\": true},"
 	                         " \"network-interfaces\": [{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\"}]}"), 0);
-	assert_true(f->cfg.mmds.set);
-	assert_int_equal(f->cfg.mmds.version, 2);
-	assert_true(f->cfg.mmds.imds_compat);
-	assert_int_equal(f->cfg.mmds.ipv4, 0xa9fea9fe);
-	assert_string_equal(f->cfg.mmds.ifaces[0], "eth0");
+	const struct mmds_config *m = mmds_config_of(&f->cfg);
+	assert_non_null(m);
+	assert_int_equal(m->version, 2);
+	assert_true(m->imds_compat);
+	assert_int_equal(m->ipv4, 0xa9fea9fe);
+	assert_string_equal(m->ifaces[0], "eth0");
 }
 
 static void test_errors_name_the_key(void **state)

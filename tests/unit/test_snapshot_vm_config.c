@@ -13,6 +13,7 @@
 
 #include <jansson.h>
 
+#include "devices/mmds/mmds.h"
 #include "devices/virtio/rng.h"
 #include "devices/virtio/vsock.h"
 #include "vmm/config.h"
@@ -33,8 +34,11 @@ static void fill(struct vm_config *c)
 	assert_non_null(rng);
 	rng->rate_limiter.bandwidth = (struct token_bucket_config){ true, 4096, 0, 50 };
 	assert_int_equal(rng_config_set(c, rng), 0);
-	c->mmds = (struct mmds_config){ .set = true, .version = 2, .ipv4 = 0xa9fe0102, .imds_compat = true,
-	                                .nr_ifaces = 1, .ifaces = { strdup("eth0") } };
+	struct mmds_config *mmds = malloc(sizeof(*mmds));
+	assert_non_null(mmds);
+	*mmds = (struct mmds_config){ .version = 2, .ipv4 = 0xa9fe0102, .imds_compat = true,
+	                              .nr_ifaces = 1, .ifaces = { strdup("eth0") } };
+	assert_int_equal(mmds_config_set(c, mmds), 0);
 }
 
 static void test_round_trip_with_limiters(void **state)
@@ -61,12 +65,13 @@ static void test_round_trip_with_limiters(void **state)
 	assert_non_null(rng_config_of(&b));
 	assert_int_equal(rng_config_of(&b)->rate_limiter.bandwidth.refill_time_ms, 50);
 	/* MMDS's configuration travels with the devices */
-	assert_true(b.mmds.set);
-	assert_int_equal(b.mmds.version, 2);
-	assert_int_equal(b.mmds.ipv4, 0xa9fe0102);
-	assert_true(b.mmds.imds_compat);
-	assert_int_equal(b.mmds.nr_ifaces, 1);
-	assert_string_equal(b.mmds.ifaces[0], "eth0");
+	const struct mmds_config *bm = mmds_config_of(&b);
+	assert_non_null(bm);
+	assert_int_equal(bm->version, 2);
+	assert_int_equal(bm->ipv4, 0xa9fe0102);
+	assert_true(bm->imds_compat);
+	assert_int_equal(bm->nr_ifaces, 1);
+	assert_string_equal(bm->ifaces[0], "eth0");
 	free(json);
 	config_free(&a);
 	config_free(&b);
