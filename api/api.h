@@ -45,12 +45,6 @@ struct api_drive_patch {
 	struct rate_limiter_config rate_limiter;
 };
 
-struct api_net_patch {
-	char *iface_id;
-	bool has_rx, has_tx;
-	struct rate_limiter_config rx, tx;
-};
-
 struct api_logger {
 	char *log_path;
 	bool has_level, has_show_level, has_show_origin;
@@ -101,10 +95,9 @@ struct api_request {
 		struct boot_config boot;
 		struct drive_config drive;
 		struct api_drive_patch drive_patch;
-		struct net_config net;
-		struct api_net_patch net_patch;
 		/* a device kind's own configuration struct (config_device),
-		 * malloc'd: its resource's parse makes it, store takes it */
+		 * malloc'd: its resource's parse makes it, store takes it;
+		 * or a PATCH's own struct of changes, which its free frees */
 		void *device_config;
 		struct api_logger logger;
 		struct api_metrics metrics;

@@ -9,6 +9,7 @@
 
 #include "api/resource.h"
 #include "devices/mmds/tcp.h"
+#include "devices/virtio/net.h"
 #include "vmm/log.h"
 #include "vmm/vmm.h"
 
@@ -29,8 +30,8 @@ static int parse_ifaces(const json_t *o, struct mmds_config *out, struct api_err
 		return api_fail(e, "network_interfaces: must be an array of iface_id strings");
 	if (json_array_size(a) == 0)
 		return api_fail(e, "network_interfaces: the list of interfaces that may reach MMDS is empty");
-	if (json_array_size(a) > CONFIG_MAX_NETS)
-		return api_fail(e, "network_interfaces: at most %d", CONFIG_MAX_NETS);
+	if (json_array_size(a) > MMDS_MAX_IFACES)
+		return api_fail(e, "network_interfaces: at most %d", MMDS_MAX_IFACES);
 	json_array_foreach(a, i, v) {
 		if (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) > 64)
 			return api_fail(e, "network_interfaces[%zu]: must be an iface_id of 1..64 characters", i);
@@ -88,8 +89,9 @@ static int mmds_config_parse(const json_t *o, const char *path_id, struct api_re
 static int mmds_config_store(struct vm_config *cfg, struct api_request *r, struct api_err *e)
 {
 	const struct mmds_config *m = r->device_config;
+	const struct net_configs *nets = net_configs_of(cfg);
 	for (int i = 0; i < m->nr_ifaces; i++)
-		if (api_id_find(cfg->nets, sizeof(cfg->nets[0]), cfg->nr_nets, m->ifaces[i]) < 0)
+		if (!nets || api_id_find(nets->items, sizeof(nets->items[0]), nets->nr, m->ifaces[i]) < 0)
 			return api_fail(e, "network_interfaces: no network interface %s (attach it first)",
 			                m->ifaces[i]);
 	if (mmds_config_set(cfg, r->device_config) < 0)

@@ -37,9 +37,6 @@ void config_free_devices(struct vm_config *c)
 	for (int i = 0; i < c->nr_drives; i++)
 		drive_config_free(&c->drives[i]);
 	c->nr_drives = 0;
-	for (int i = 0; i < c->nr_nets; i++)
-		net_config_free(&c->nets[i]);
-	c->nr_nets = 0;
 	for (int i = 0; i < CONFIG_MAX_DEVICE_KINDS; i++)
 		if (c->devices[i].owner)
 			c->devices[i].free_cfg(c->devices[i].cfg);
@@ -51,14 +48,10 @@ void config_move_devices(struct vm_config *dst, struct vm_config *src)
 	config_free_devices(dst);
 	memcpy(dst->drives, src->drives, sizeof(dst->drives));
 	dst->nr_drives = src->nr_drives;
-	memcpy(dst->nets, src->nets, sizeof(dst->nets));
-	dst->nr_nets = src->nr_nets;
 	memcpy(dst->devices, src->devices, sizeof(dst->devices));
 	/* src keeps nothing it could free twice */
 	memset(src->drives, 0, sizeof(src->drives));
 	src->nr_drives = 0;
-	memset(src->nets, 0, sizeof(src->nets));
-	src->nr_nets = 0;
 	memset(src->devices, 0, sizeof(src->devices));
 	config_free_devices(src);
 }

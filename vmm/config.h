@@ -9,7 +9,6 @@
 
 #define CONFIG_MAX_VCPUS 32
 #define CONFIG_MAX_DRIVES 16
-#define CONFIG_MAX_NETS 8
 #define CONFIG_DEFAULT_CMDLINE \
 	"console=ttyS0 reboot=k panic=1 pci=off nomodule 8250.nr_uarts=1 " \
 	"i8042.noaux i8042.nomux i8042.dumbkbd"
@@ -57,16 +56,6 @@ struct drive_config {
 	enum cache_type cache_type;
 	enum io_engine io_engine;
 	struct rate_limiter_config rate_limiter;
-};
-
-struct net_config {
-	char *iface_id;
-	char *host_dev_name;
-	bool has_mac;
-	uint8_t guest_mac[6];
-	uint16_t mtu; /* offered with VIRTIO_NET_F_MTU; 0: not offered */
-	struct rate_limiter_config rx_rate_limiter;
-	struct rate_limiter_config tx_rate_limiter;
 };
 
 /* The configuration of a device kind whose type only its own files know
@@ -148,8 +137,6 @@ struct vm_config {
 	struct boot_config boot;
 	struct drive_config drives[CONFIG_MAX_DRIVES];
 	int nr_drives;
-	struct net_config nets[CONFIG_MAX_NETS];
-	int nr_nets;
 	/* the kinds configured through config_device_set, in no order */
 	struct config_device devices[CONFIG_MAX_DEVICE_KINDS];
 	/* the metrics file in force (PUT /metrics, --metrics-path), for GET
@@ -166,11 +153,10 @@ struct vm_config {
 
 void config_init(struct vm_config *c); /* defaults: 1 vCPU, 128 MiB */
 void config_free(struct vm_config *c);
-/* Free what one part owns and clear it. A device's is defined in its
- * resource's file (api/drives.c, api/network.c), beside the parse, store
- * and to-JSON of the same shape. */
+/* Free what one part owns and clear it. A drive's is defined in its
+ * resource's file (api/drives.c), beside the parse, store and to-JSON of
+ * the same shape. */
 void drive_config_free(struct drive_config *d);
-void net_config_free(struct net_config *n);
 void boot_config_free(struct boot_config *b);
 /* owner's configuration, or NULL: that kind is not configured. */
 void *config_device(const struct vm_config *c, const void *owner);

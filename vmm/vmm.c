@@ -261,13 +261,8 @@ static int vmm_vmgenid(struct vmm *vmm)
 
 static int step_virtio_devices(struct vmm *vmm)
 {
-	const struct vm_config *cfg = vmm->cfg;
-	int ret = 0;
-	for (int i = 0; ret == 0 && i < cfg->nr_nets; i++)
-		ret = vmm_attach(vmm, &net_class, cfg->nets[i].iface_id, &cfg->nets[i]);
 	/* the kinds whose resource attaches them (api/resource.h) */
-	if (ret == 0)
-		ret = api_resources_attach(vmm, cfg);
+	int ret = api_resources_attach(vmm, vmm->cfg);
 	if (ret == 0)
 		ret = vmm_vmgenid(vmm);
 	return ret;

@@ -18,7 +18,6 @@
 #include "vmm/loop.h"
 #include "vmm/snapshot/snapshot.h"
 #include "vmm/vm.h"
-#include "devices/virtio/net.h"
 
 enum vmm_state { VMM_NOT_STARTED, VMM_RUNNING, VMM_PAUSED };
 

@@ -34,7 +34,7 @@ struct mmds {
 /* PUT /mmds/config, the config file's mmds-config: which interfaces
  * reach the service, at which address, speaking which version; kept in a
  * vm_config as a config_device (mmds_config.c). */
-#define MMDS_MAX_IFACES 8
+#define MMDS_MAX_IFACES 8 /* as many as there can be interfaces */
 struct mmds_config {
 	int version;   /* 1 or 2 */
 	uint32_t ipv4; /* host order; 169.254.169.254 by default */

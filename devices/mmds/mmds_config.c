@@ -7,8 +7,6 @@
 #include "devices/mmds/mmds.h"
 #include "vmm/config.h"
 
-_Static_assert(MMDS_MAX_IFACES >= CONFIG_MAX_NETS, "MMDS can be on every network interface");
-
 /* the config_device owner: only its address matters */
 static const char mmds_config_owner;
 

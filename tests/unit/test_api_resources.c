@@ -18,6 +18,7 @@
 
 #include "api/resource.h"
 #include "devices/virtio/balloon.h"
+#include "devices/virtio/net.h"
 #include "devices/virtio/vsock.h"
 #include "vmm/metrics.h"
 #include "vmm/vmm.h"
@@ -177,9 +178,10 @@ static void test_network(void **state)
 	struct api_request r;
 	accepted(HTTP_PUT, "/network-interfaces/eth0",
 	         "{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\", \"guest_mac\": \"06:00:ac:10:00:02\"}", &r);
-	assert_string_equal(r.net.host_dev_name, "tap0");
-	assert_true(r.net.has_mac);
-	assert_int_equal(r.net.guest_mac[5], 2);
+	const struct net_config *n = r.device_config;
+	assert_string_equal(n->host_dev_name, "tap0");
+	assert_true(n->has_mac);
+	assert_int_equal(n->guest_mac[5], 2);
 	api_request_free(&r);
 	refused(HTTP_PUT, "/network-interfaces/eth0", "{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\", \"mac\": 1}",
 	        "unknown field `mac`");
@@ -190,8 +192,9 @@ static void test_network(void **state)
 	refused(HTTP_PUT, "/network-interfaces/eth0", "{\"iface_id\": \"eth0\", \"host_dev_name\": [1]}", "host_dev_name");
 	accepted(HTTP_PATCH, "/network-interfaces/eth0",
 	         "{\"iface_id\": \"eth0\", \"rx_rate_limiter\": {\"ops\": {\"size\": 10, \"refill_time\": 1000}}}", &r);
-	assert_true(r.net_patch.has_rx && !r.net_patch.has_tx);
-	assert_int_equal(r.net_patch.rx.ops.size, 10);
+	const struct net_patch *p = r.device_config;
+	assert_true(p->has_rx && !p->has_tx);
+	assert_int_equal(p->rx.ops.size, 10);
 	api_request_free(&r);
 }
 
@@ -386,7 +389,7 @@ static void test_apply_preboot_then_postboot(void **state)
 	assert_int_equal(call(f, HTTP_PUT, "/network-interfaces/e0", "{\"iface_id\": \"e0\", \"host_dev_name\": \"tap9\"}", &rep), 204);
 	assert_int_equal(call(f, HTTP_PUT, "/network-interfaces/e1", "{\"iface_id\": \"e1\", \"host_dev_name\": \"tap9\"}", &rep), 400);
 	assert_fault(&rep, 400, "host_dev_name");
-	assert_int_equal(f->cfg.nr_nets, 1);
+	assert_int_equal(net_configs_of(&f->cfg)->nr, 1);
 
 	/* actions that need a running VM */
 	assert_int_equal(call(f, HTTP_PUT, "/actions", "{\"action_type\": \"SendCtrlAltDel\"}", &rep), 400);
@@ -788,17 +791,17 @@ static void test_items_up_to_the_limit(void **state)
 	struct api_fixture *f = *state;
 	struct api_reply rep = { 0, NULL };
 	char path[64], body[160];
-	for (int i = 0; i <= CONFIG_MAX_NETS; i++) {
+	for (int i = 0; i <= NET_MAX_IFACES; i++) {
 		snprintf(path, sizeof(path), "/network-interfaces/e%d", i);
 		snprintf(body, sizeof(body), "{\"iface_id\": \"e%d\", \"host_dev_name\": \"tap%d\"}", i, i);
-		assert_int_equal(call(f, HTTP_PUT, path, body, &rep), i < CONFIG_MAX_NETS ? 204 : 400);
+		assert_int_equal(call(f, HTTP_PUT, path, body, &rep), i < NET_MAX_IFACES ? 204 : 400);
 	}
 	assert_fault(&rep, 400, "iface_id: e8 would be one more than the 8");
-	assert_int_equal(f->cfg.nr_nets, CONFIG_MAX_NETS);
+	assert_int_equal(net_configs_of(&f->cfg)->nr, NET_MAX_IFACES);
 	assert_int_equal(call(f, HTTP_PUT, "/network-interfaces/e3", "{\"iface_id\": \"e3\", \"host_dev_name\": \"tapx\"}",
 	                      &rep), 204);
-	assert_string_equal(f->cfg.nets[3].host_dev_name, "tapx");
-	assert_int_equal(f->cfg.nr_nets, CONFIG_MAX_NETS);
+	assert_string_equal(net_configs_of(&f->cfg)->items[3].host_dev_name, "tapx");
+	assert_int_equal(net_configs_of(&f->cfg)->nr, NET_MAX_IFACES);
 	free(rep.body);
 }
 

@@ -17,6 +17,7 @@
 
 #include "api/resource.h"
 #include "devices/mmds/mmds.h"
+#include "devices/virtio/net.h"
 #include "devices/virtio/rng.h"
 #include "devices/virtio/vsock.h"
 #include "vmm/config_file.h"
@@ -69,7 +70,7 @@ static void test_full_document(void **state)
 	assert_int_equal(f->cfg.nr_drives, 2);
 	assert_string_equal(f->cfg.drives[1].drive_id, "data");
 	assert_true(f->cfg.drives[0].is_root_device && f->cfg.drives[0].is_read_only);
-	assert_int_equal(f->cfg.nr_nets, 1);
+	assert_int_equal(net_configs_of(&f->cfg)->nr, 1);
 	assert_non_null(vsock_config_of(&f->cfg));
 	assert_int_equal(vsock_config_of(&f->cfg)->guest_cid, 3);
 	assert_non_null(rng_config_of(&f->cfg));

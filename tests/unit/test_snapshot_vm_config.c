@@ -14,6 +14,7 @@
 #include <jansson.h>
 
 #include "devices/mmds/mmds.h"
+#include "devices/virtio/net.h"
 #include "devices/virtio/rng.h"
 #include "devices/virtio/vsock.h"
 #include "vmm/config.h"
@@ -26,10 +27,12 @@ static void fill(struct vm_config *c)
 	c->drives[0] = (struct drive_config){ .drive_id = strdup("rootfs"), .path_on_host = strdup("/tmp/r.img"),
 		                              .is_root_device = true, .io_engine = IO_ENGINE_ASYNC };
 	c->drives[0].rate_limiter.ops = (struct token_bucket_config){ true, 20, 5, 100 };
-	c->nr_nets = 1;
-	c->nets[0] = (struct net_config){ .iface_id = strdup("eth0"), .host_dev_name = strdup("tap0"),
-		                          .has_mac = true, .guest_mac = { 6, 0, 0xac, 0x10, 0, 2 } };
-	c->nets[0].tx_rate_limiter.bandwidth = (struct token_bucket_config){ true, 1 << 20, 0, 1000 };
+	struct net_configs *nets = net_configs_in(c);
+	assert_non_null(nets);
+	nets->nr = 1;
+	nets->items[0] = (struct net_config){ .iface_id = strdup("eth0"), .host_dev_name = strdup("tap0"),
+		                              .has_mac = true, .guest_mac = { 6, 0, 0xac, 0x10, 0, 2 } };
+	nets->items[0].tx_rate_limiter.bandwidth = (struct token_bucket_config){ true, 1 << 20, 0, 1000 };
 	struct rng_config *rng = calloc(1, sizeof(*rng));
 	assert_non_null(rng);
 	rng->rate_limiter.bandwidth = (struct token_bucket_config){ true, 4096, 0, 50 };
@@ -59,9 +62,12 @@ static void test_round_trip_with_limiters(void **state)
 	assert_int_equal(b.drives[0].rate_limiter.ops.one_time_burst, 5);
 	assert_int_equal(b.drives[0].rate_limiter.ops.refill_time_ms, 100);
 	assert_false(b.drives[0].rate_limiter.bandwidth.set);
-	assert_true(b.nets[0].tx_rate_limiter.bandwidth.set);
-	assert_int_equal(b.nets[0].tx_rate_limiter.bandwidth.size, 1 << 20);
-	assert_false(b.nets[0].rx_rate_limiter.bandwidth.set || b.nets[0].rx_rate_limiter.ops.set);
+	const struct net_configs *nets = net_configs_of(&b);
+	assert_non_null(nets);
+	assert_int_equal(nets->nr, 1);
+	assert_true(nets->items[0].tx_rate_limiter.bandwidth.set);
+	assert_int_equal(nets->items[0].tx_rate_limiter.bandwidth.size, 1 << 20);
+	assert_false(nets->items[0].rx_rate_limiter.bandwidth.set || nets->items[0].rx_rate_limiter.ops.set);
 	assert_non_null(rng_config_of(&b));
 	assert_int_equal(rng_config_of(&b)->rate_limiter.bandwidth.refill_time_ms, 50);
 	/* MMDS's configuration travels with the devices */
@@ -113,8 +119,8 @@ static void test_device_overrides(void **state)
 	/* a clone's own tap, by interface id */
 	assert_int_equal(apply_with(json, "{\"network_overrides\": [{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap9\"}]}",
 	                            &b, err, sizeof(err)), 0);
-	assert_string_equal(b.nets[0].host_dev_name, "tap9");
-	assert_string_equal(b.nets[0].iface_id, "eth0");
+	assert_string_equal(net_configs_of(&b)->items[0].host_dev_name, "tap9");
+	assert_string_equal(net_configs_of(&b)->items[0].iface_id, "eth0");
 	config_free(&b);
 	assert_int_equal(apply_with(json, "{\"network_overrides\": [{\"iface_id\": \"eth1\", \"host_dev_name\": \"t\"}]}",
 	                            &b, err, sizeof(err)), -EINVAL);

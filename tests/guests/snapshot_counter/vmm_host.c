@@ -126,9 +126,10 @@ static int host_parse(int argc, char **argv, struct host *h, struct vm_config *c
 				goto bad;
 			break;
 		case O_NET:
-			if (net_parse_cli(optarg, &cfg->nets[cfg->nr_nets], &what) < 0)
+			if (net_cli_opt.apply(optarg, cfg, opt_err, sizeof(opt_err)) < 0) {
+				what = opt_err;
 				goto bad;
-			cfg->nr_nets++;
+			}
 			break;
 		case O_VSOCK:
 			if (vsock_cli_opt.apply(optarg, cfg, opt_err, sizeof(opt_err)) < 0) {
