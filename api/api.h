@@ -38,13 +38,6 @@ struct api_machine {
 	struct machine_config m;
 };
 
-struct api_drive_patch {
-	char *drive_id;
-	char *path_on_host;
-	bool has_rate_limiter;
-	struct rate_limiter_config rate_limiter;
-};
-
 struct api_logger {
 	char *log_path;
 	bool has_level, has_show_level, has_show_origin;
@@ -93,8 +86,6 @@ struct api_request {
 	union {
 		struct api_machine machine;
 		struct boot_config boot;
-		struct drive_config drive;
-		struct api_drive_patch drive_patch;
 		/* a device kind's own configuration struct (config_device),
 		 * malloc'd: its resource's parse makes it, store takes it;
 		 * or a PATCH's own struct of changes, which its free frees */

@@ -34,9 +34,6 @@ void config_cpu_config_free(struct cpu_config *c)
 
 void config_free_devices(struct vm_config *c)
 {
-	for (int i = 0; i < c->nr_drives; i++)
-		drive_config_free(&c->drives[i]);
-	c->nr_drives = 0;
 	for (int i = 0; i < CONFIG_MAX_DEVICE_KINDS; i++)
 		if (c->devices[i].owner)
 			c->devices[i].free_cfg(c->devices[i].cfg);
@@ -46,12 +43,8 @@ void config_free_devices(struct vm_config *c)
 void config_move_devices(struct vm_config *dst, struct vm_config *src)
 {
 	config_free_devices(dst);
-	memcpy(dst->drives, src->drives, sizeof(dst->drives));
-	dst->nr_drives = src->nr_drives;
 	memcpy(dst->devices, src->devices, sizeof(dst->devices));
 	/* src keeps nothing it could free twice */
-	memset(src->drives, 0, sizeof(src->drives));
-	src->nr_drives = 0;
 	memset(src->devices, 0, sizeof(src->devices));
 	config_free_devices(src);
 }
@@ -67,7 +60,6 @@ void config_free(struct vm_config *c)
 
 int config_validate(const struct vm_config *c, const char **what)
 {
-	int roots = 0;
 	if (!c->boot.kernel_image_path) {
 		*what = "boot-source: kernel_image_path is not set";
 		return -EINVAL;
@@ -82,12 +74,6 @@ int config_validate(const struct vm_config *c, const char **what)
 	}
 	if (c->machine.huge_pages_2m && c->machine.mem_size_mib % 2) {
 		*what = "machine-config: mem_size_mib must be a multiple of 2 with huge_pages 2M";
-		return -EINVAL;
-	}
-	for (int i = 0; i < c->nr_drives; i++)
-		roots += c->drives[i].is_root_device;
-	if (roots > 1) {
-		*what = "drives: more than one root device";
 		return -EINVAL;
 	}
 	return 0;

@@ -8,7 +8,6 @@
 #include <stdint.h>
 
 #define CONFIG_MAX_VCPUS 32
-#define CONFIG_MAX_DRIVES 16
 #define CONFIG_DEFAULT_CMDLINE \
 	"console=ttyS0 reboot=k panic=1 pci=off nomodule 8250.nr_uarts=1 " \
 	"i8042.noaux i8042.nomux i8042.dumbkbd"
@@ -43,20 +42,6 @@ static inline void rate_limiter_config_merge(struct rate_limiter_config *dst,
 	if (patch->ops.set)
 		dst->ops = patch->ops;
 }
-
-enum cache_type { CACHE_UNSAFE = 0, CACHE_WRITEBACK };
-enum io_engine { IO_ENGINE_SYNC = 0, IO_ENGINE_ASYNC };
-
-struct drive_config {
-	char *drive_id;
-	char *path_on_host;
-	bool is_root_device;
-	bool is_read_only;
-	char *partuuid;
-	enum cache_type cache_type;
-	enum io_engine io_engine;
-	struct rate_limiter_config rate_limiter;
-};
 
 /* The configuration of a device kind whose type only its own files know
  * (devices/virtio/<kind>.h, api/<resource>.c): owner is its class (a
@@ -135,8 +120,6 @@ struct vm_config {
 	 * the two requests wins, as in Firecracker) */
 	struct cpu_config cpu_config;
 	struct boot_config boot;
-	struct drive_config drives[CONFIG_MAX_DRIVES];
-	int nr_drives;
 	/* the kinds configured through config_device_set, in no order */
 	struct config_device devices[CONFIG_MAX_DEVICE_KINDS];
 	/* the metrics file in force (PUT /metrics, --metrics-path), for GET
@@ -153,23 +136,20 @@ struct vm_config {
 
 void config_init(struct vm_config *c); /* defaults: 1 vCPU, 128 MiB */
 void config_free(struct vm_config *c);
-/* Free what one part owns and clear it. A drive's is defined in its
- * resource's file (api/drives.c), beside the parse, store and to-JSON of
- * the same shape. */
-void drive_config_free(struct drive_config *d);
+/* Free what one part owns and clear it. */
 void boot_config_free(struct boot_config *b);
 /* owner's configuration, or NULL: that kind is not configured. */
 void *config_device(const struct vm_config *c, const void *owner);
 /* Make cfg owner's configuration (freeing the one before). -ENOSPC when
  * every slot is taken: cfg is then still the caller's. */
 int config_device_set(struct vm_config *c, const void *owner, void *cfg, void (*free_cfg)(void *cfg));
-/* The devices (drives, interfaces, the config_device kinds): free
- * them, or move src's into dst,
+/* The devices (the config_device kinds): free them, or move src's
+ * into dst,
  * whose own are freed (src is left with none). */
 void config_free_devices(struct vm_config *c);
 void config_move_devices(struct vm_config *dst, struct vm_config *src);
 void config_cpu_config_free(struct cpu_config *c);
-/* Checks that need the whole config (e.g. one root drive, a kernel set).
+/* Checks that need the whole config (e.g. a kernel set).
  * On error returns -EINVAL and points *what at a static message. */
 int config_validate(const struct vm_config *c, const char **what);
 

@@ -189,24 +189,6 @@ static int step_legacy_devices(struct vmm *vmm)
 	return ret;
 }
 
-/* virtio-blk drives in virtio-mmio slots 0.., the root drive first so
- * the guest sees it as /dev/vda. */
-static int step_block_devices(struct vmm *vmm)
-{
-	const struct vm_config *cfg = vmm->cfg;
-	for (int pass = 0; pass < 2; pass++) {
-		for (int i = 0; i < cfg->nr_drives; i++) {
-			const struct drive_config *d = &cfg->drives[i];
-			if (d->is_root_device != (pass == 0))
-				continue;
-			int ret = vmm_attach(vmm, &blk_class, d->drive_id, d);
-			if (ret < 0)
-				return ret;
-		}
-	}
-	return 0;
-}
-
 /* Read a whole file into a private read-only mapping. */
 static int vmm_map_file(const char *what, const char *path, uint8_t **data, size_t *len)
 {
@@ -427,7 +409,6 @@ static const struct {
 	{ "create VM", step_create_vm },
 	{ "create vCPUs", step_create_vcpus },
 	{ "legacy devices", step_legacy_devices },
-	{ "block devices", step_block_devices },
 	{ "virtio devices", step_virtio_devices },
 	{ "load kernel", step_load_kernel },
 	{ "initialise vCPUs", step_init_vcpus },

@@ -10,7 +10,6 @@
 #include "devices/mmds/mmds.h"
 #include "devices/serial.h"
 #include "devices/vmgenid.h"
-#include "devices/virtio/blk.h"
 #include "vmm/arch/arch.h"
 #include "vmm/config.h"
 #include "vmm/console.h"

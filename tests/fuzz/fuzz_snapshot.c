@@ -253,10 +253,13 @@ static void seed_vm_config(struct fx *f, struct snap_writer *w)
 	struct vm_config cfg;
 	char *json;
 	config_init(&cfg);
-	cfg.nr_drives = 1;
-	cfg.drives[0] = (struct drive_config){ .drive_id = strdup("rootfs"), .path_on_host = strdup(f->blk_path),
-	                                       .is_root_device = true };
-	cfg.drives[0].rate_limiter.ops = (struct token_bucket_config){ true, 20, 5, 100 };
+	struct drive_configs *drives = drive_configs_in(&cfg);
+	if (!drives)
+		abort();
+	drives->nr = 1;
+	drives->items[0] = (struct drive_config){ .drive_id = strdup("rootfs"), .path_on_host = strdup(f->blk_path),
+	                                          .is_root_device = true };
+	drives->items[0].rate_limiter.ops = (struct token_bucket_config){ true, 20, 5, 100 };
 	struct net_configs *nets = net_configs_in(&cfg);
 	if (!nets)
 		abort();

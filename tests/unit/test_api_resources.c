@@ -18,6 +18,7 @@
 
 #include "api/resource.h"
 #include "devices/virtio/balloon.h"
+#include "devices/virtio/blk.h"
 #include "devices/virtio/net.h"
 #include "devices/virtio/vsock.h"
 #include "vmm/metrics.h"
@@ -134,17 +135,18 @@ static void test_drives(void **state)
 	         "{\"drive_id\": \"rootfs\", \"path_on_host\": \"/img\", \"is_root_device\": true,"
 	         " \"is_read_only\": true, \"cache_type\": \"Writeback\", \"io_engine\": \"Async\","
 	         " \"rate_limiter\": {\"bandwidth\": {\"size\": 1000, \"refill_time\": 100}}}", &r);
-	assert_string_equal(r.drive.drive_id, "rootfs");
-	assert_true(r.drive.is_root_device && r.drive.is_read_only);
-	assert_int_equal(r.drive.cache_type, CACHE_WRITEBACK);
-	assert_int_equal(r.drive.io_engine, IO_ENGINE_ASYNC);
-	assert_true(r.drive.rate_limiter.bandwidth.set);
-	assert_int_equal(r.drive.rate_limiter.bandwidth.size, 1000);
-	assert_int_equal(r.drive.rate_limiter.bandwidth.refill_time_ms, 100);
+	const struct drive_config *d = r.device_config;
+	assert_string_equal(d->drive_id, "rootfs");
+	assert_true(d->is_root_device && d->is_read_only);
+	assert_int_equal(d->cache_type, CACHE_WRITEBACK);
+	assert_int_equal(d->io_engine, IO_ENGINE_ASYNC);
+	assert_true(d->rate_limiter.bandwidth.set);
+	assert_int_equal(d->rate_limiter.bandwidth.size, 1000);
+	assert_int_equal(d->rate_limiter.bandwidth.refill_time_ms, 100);
 	api_request_free(&r);
 	accepted(HTTP_PATCH, "/drives/d1", "{\"drive_id\": \"d1\", \"path_on_host\": \"/new\"}", &r);
 	assert_ptr_equal(r.method, api_resource_by_path("/drives")->patch);
-	assert_string_equal(r.drive_patch.path_on_host, "/new");
+	assert_string_equal(((const struct drive_patch *)r.device_config)->path_on_host, "/new");
 	api_request_free(&r);
 	refused(HTTP_PUT, "/drives/a", "{\"drive_id\": \"b\", \"path_on_host\": \"/i\", \"is_root_device\": false}",
 	        "does not match the path");
@@ -159,9 +161,10 @@ static void test_drives(void **state)
 	accepted(HTTP_PUT, "/drives/a", "{\"drive_id\": \"a\", \"path_on_host\": \"/i\", \"is_root_device\": false,"
 	         " \"rate_limiter\": {\"bandwidth\": {\"size\": 1, \"refill_time\": 0},"
 	         " \"ops\": {\"size\": 0, \"refill_time\": 10}}}", &nolimit);
-	assert_true(nolimit.drive.rate_limiter.bandwidth.set && nolimit.drive.rate_limiter.ops.set);
-	assert_false(token_bucket_config_in_force(&nolimit.drive.rate_limiter.bandwidth));
-	assert_false(token_bucket_config_in_force(&nolimit.drive.rate_limiter.ops));
+	const struct rate_limiter_config *rl = &((const struct drive_config *)nolimit.device_config)->rate_limiter;
+	assert_true(rl->bandwidth.set && rl->ops.set);
+	assert_false(token_bucket_config_in_force(&rl->bandwidth));
+	assert_false(token_bucket_config_in_force(&rl->ops));
 	api_request_free(&nolimit);
 	refused(HTTP_PUT, "/drives/a", "{\"drive_id\": \"a\", \"path_on_host\": \"/i\", \"is_root_device\": false,"
 	        " \"rate_limiter\": {\"bandwidth\": {\"size\": 1, \"refill_time\": -1}}}", "rate_limiter: bandwidth: refill_time");
@@ -380,8 +383,8 @@ static void test_apply_preboot_then_postboot(void **state)
 	assert_fault(&rep, 400, "is_root_device");
 	snprintf(body, sizeof(body), "{\"drive_id\": \"a\", \"path_on_host\": \"%s\", \"is_root_device\": false}", f->file);
 	assert_int_equal(call(f, HTTP_PUT, "/drives/a", body, &rep), 204);
-	assert_int_equal(f->cfg.nr_drives, 1);
-	assert_false(f->cfg.drives[0].is_root_device);
+	assert_int_equal(drive_configs_of(&f->cfg)->nr, 1);
+	assert_false(drive_configs_of(&f->cfg)->items[0].is_root_device);
 	/* PATCH before boot is refused */
 	assert_int_equal(call(f, HTTP_PATCH, "/drives/a", "{\"drive_id\": \"a\", \"path_on_host\": \"/x\"}", &rep), 400);
 	assert_fault(&rep, 400, "before starting");

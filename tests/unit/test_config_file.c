@@ -17,6 +17,7 @@
 
 #include "api/resource.h"
 #include "devices/mmds/mmds.h"
+#include "devices/virtio/blk.h"
 #include "devices/virtio/net.h"
 #include "devices/virtio/rng.h"
 #include "devices/virtio/vsock.h"
@@ -67,9 +68,10 @@ static void test_full_document(void **state)
 	assert_string_equal(f->cfg.boot.boot_args, "console=ttyS0");
 	assert_int_equal(f->cfg.machine.vcpu_count, 2);
 	assert_int_equal(f->cfg.machine.mem_size_mib, 96);
-	assert_int_equal(f->cfg.nr_drives, 2);
-	assert_string_equal(f->cfg.drives[1].drive_id, "data");
-	assert_true(f->cfg.drives[0].is_root_device && f->cfg.drives[0].is_read_only);
+	const struct drive_configs *drives = drive_configs_of(&f->cfg);
+	assert_int_equal(drives->nr, 2);
+	assert_string_equal(drives->items[1].drive_id, "data");
+	assert_true(drives->items[0].is_root_device && drives->items[0].is_read_only);
 	assert_int_equal(net_configs_of(&f->cfg)->nr, 1);
 	assert_non_null(vsock_config_of(&f->cfg));
 	assert_int_equal(vsock_config_of(&f->cfg)->guest_cid, 3);

@@ -14,6 +14,7 @@
 #include <jansson.h>
 
 #include "devices/mmds/mmds.h"
+#include "devices/virtio/blk.h"
 #include "devices/virtio/net.h"
 #include "devices/virtio/rng.h"
 #include "devices/virtio/vsock.h"
@@ -23,10 +24,12 @@
 static void fill(struct vm_config *c)
 {
 	config_init(c);
-	c->nr_drives = 1;
-	c->drives[0] = (struct drive_config){ .drive_id = strdup("rootfs"), .path_on_host = strdup("/tmp/r.img"),
-		                              .is_root_device = true, .io_engine = IO_ENGINE_ASYNC };
-	c->drives[0].rate_limiter.ops = (struct token_bucket_config){ true, 20, 5, 100 };
+	struct drive_configs *drives = drive_configs_in(c);
+	assert_non_null(drives);
+	drives->nr = 1;
+	drives->items[0] = (struct drive_config){ .drive_id = strdup("rootfs"), .path_on_host = strdup("/tmp/r.img"),
+		                                  .is_root_device = true, .io_engine = IO_ENGINE_ASYNC };
+	drives->items[0].rate_limiter.ops = (struct token_bucket_config){ true, 20, 5, 100 };
 	struct net_configs *nets = net_configs_in(c);
 	assert_non_null(nets);
 	nets->nr = 1;
@@ -54,14 +57,17 @@ static void test_round_trip_with_limiters(void **state)
 	assert_int_equal(snapshot_vm_config_encode(&a, &json), 0);
 	config_init(&b);
 	assert_int_equal(snapshot_vm_config_apply((const uint8_t *)json, strlen(json), &b, &p, err, sizeof(err)), 0);
-	assert_int_equal(b.nr_drives, 1);
-	assert_string_equal(b.drives[0].path_on_host, "/tmp/r.img");
-	assert_int_equal(b.drives[0].io_engine, IO_ENGINE_ASYNC);
-	assert_true(b.drives[0].rate_limiter.ops.set);
-	assert_int_equal(b.drives[0].rate_limiter.ops.size, 20);
-	assert_int_equal(b.drives[0].rate_limiter.ops.one_time_burst, 5);
-	assert_int_equal(b.drives[0].rate_limiter.ops.refill_time_ms, 100);
-	assert_false(b.drives[0].rate_limiter.bandwidth.set);
+	const struct drive_configs *drives = drive_configs_of(&b);
+	assert_non_null(drives);
+	assert_int_equal(drives->nr, 1);
+	const struct drive_config *d = &drives->items[0];
+	assert_string_equal(d->path_on_host, "/tmp/r.img");
+	assert_int_equal(d->io_engine, IO_ENGINE_ASYNC);
+	assert_true(d->rate_limiter.ops.set);
+	assert_int_equal(d->rate_limiter.ops.size, 20);
+	assert_int_equal(d->rate_limiter.ops.one_time_burst, 5);
+	assert_int_equal(d->rate_limiter.ops.refill_time_ms, 100);
+	assert_false(d->rate_limiter.bandwidth.set);
 	const struct net_configs *nets = net_configs_of(&b);
 	assert_non_null(nets);
 	assert_int_equal(nets->nr, 1);
