@@ -5,6 +5,7 @@
 #define HUSK_CONFIG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define CONFIG_MAX_VCPUS 32
@@ -143,6 +144,10 @@ void *config_device(const struct vm_config *c, const void *owner);
 /* Make cfg owner's configuration (freeing the one before). -ENOSPC when
  * every slot is taken: cfg is then still the caller's. */
 int config_device_set(struct vm_config *c, const void *owner, void *cfg, void (*free_cfg)(void *cfg));
+/* owner's configuration, made (size zeroed bytes, freed by free_cfg) the
+ * first time: a kind with a list of devices adds to it. NULL: out of
+ * memory, or every slot is taken. */
+void *config_device_make(struct vm_config *c, const void *owner, size_t size, void (*free_cfg)(void *cfg));
 /* The devices (the config_device kinds): free them, or move src's
  * into dst,
  * whose own are freed (src is left with none). */

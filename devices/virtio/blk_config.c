@@ -14,15 +14,7 @@ const struct drive_configs *drive_configs_of(const struct vm_config *c)
 
 struct drive_configs *drive_configs_in(struct vm_config *c)
 {
-	struct drive_configs *d = config_device(c, &blk_class);
-	if (d)
-		return d;
-	d = calloc(1, sizeof(*d));
-	if (d && config_device_set(c, &blk_class, d, drive_configs_free) < 0) {
-		free(d);
-		d = NULL;
-	}
-	return d;
+	return config_device_make(c, &blk_class, sizeof(struct drive_configs), drive_configs_free);
 }
 
 void drive_config_free(struct drive_config *d)

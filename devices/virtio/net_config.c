@@ -14,15 +14,7 @@ const struct net_configs *net_configs_of(const struct vm_config *c)
 
 struct net_configs *net_configs_in(struct vm_config *c)
 {
-	struct net_configs *n = config_device(c, &net_class);
-	if (n)
-		return n;
-	n = calloc(1, sizeof(*n));
-	if (n && config_device_set(c, &net_class, n, net_configs_free) < 0) {
-		free(n);
-		n = NULL;
-	}
-	return n;
+	return config_device_make(c, &net_class, sizeof(struct net_configs), net_configs_free);
 }
 
 void net_config_free(struct net_config *n)
