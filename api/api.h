@@ -38,19 +38,6 @@ struct api_machine {
 	struct machine_config m;
 };
 
-struct api_drive_patch {
-	char *drive_id;
-	char *path_on_host;
-	bool has_rate_limiter;
-	struct rate_limiter_config rate_limiter;
-};
-
-struct api_net_patch {
-	char *iface_id;
-	bool has_rx, has_tx;
-	struct rate_limiter_config rx, tx;
-};
-
 struct api_logger {
 	char *log_path;
 	bool has_level, has_show_level, has_show_origin;
@@ -103,12 +90,9 @@ struct api_request {
 	union {
 		struct api_machine machine;
 		struct boot_config boot;
-		struct drive_config drive;
-		struct api_drive_patch drive_patch;
-		struct net_config net;
-		struct api_net_patch net_patch;
 		/* a device kind's own configuration struct (config_device),
-		 * malloc'd: its resource's parse makes it, store takes it */
+		 * malloc'd: its resource's parse makes it, store takes it;
+		 * or a PATCH's own struct of changes, which its free frees */
 		void *device_config;
 		struct api_logger logger;
 		struct api_metrics metrics;
@@ -117,12 +101,11 @@ struct api_request {
 		struct api_snapshot_create snap_create;
 		struct api_snapshot_load snap_load;
 		struct api_serial serial; /* PUT /serial */
-		struct balloon_config balloon; /* PUT /balloon */
-		uint32_t balloon_amount_mib;   /* PATCH /balloon */
-		uint32_t balloon_interval_s;   /* PATCH /balloon/statistics */
-		bool balloon_hint_ack;         /* PATCH /balloon/hinting/start */
-		json_t *mmds_data;     /* PUT, PATCH /mmds */
-		struct mmds_config mmds_config;
+		/* a body of one number or one flag: its resource's parse
+		 * and apply say which field it is */
+		uint64_t number;
+		bool flag;
+		json_t *document; /* a free-form JSON body, kept as it came */
 		struct cpu_config cpu_config; /* PUT /cpu-config */
 	};
 };

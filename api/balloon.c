@@ -3,7 +3,7 @@
  * status and stop (after boot), Firecracker's resources for the
  * virtio-balloon device. */
 #include <errno.h>
-#include <string.h>
+#include <stdlib.h>
 
 #include "api/resource.h"
 #include "devices/virtio/balloon.h"
@@ -23,10 +23,12 @@ static int balloon_parse(const json_t *o, const char *path_id, struct api_reques
 {
 	static const char *const allowed[] = { "amount_mib", "deflate_on_oom", "stats_polling_interval_s",
 		                               "free_page_hinting", "free_page_reporting", NULL };
-	struct balloon_config *out = &r->balloon;
+	struct balloon_config *out = calloc(1, sizeof(*out));
 	uint64_t amount = 0, interval = 0;
 	(void)path_id;
-	memset(out, 0, sizeof(*out));
+	r->device_config = out;
+	if (!out)
+		return api_fail(e, "out of memory");
 	int ret = api_fields_check(o, allowed, e);
 	if (ret == 0)
 		ret = api_field_u64(o, "amount_mib", true, 0, UINT32_MAX / BALLOON_MIB_PAGES, &amount, NULL, e);
@@ -40,7 +42,6 @@ static int balloon_parse(const json_t *o, const char *path_id, struct api_reques
 		ret = api_field_bool(o, "free_page_reporting", false, &out->free_page_reporting, NULL, e);
 	out->amount_mib = (uint32_t)amount;
 	out->stats_polling_interval_s = (uint32_t)interval;
-	out->set = ret == 0;
 	return ret;
 }
 
@@ -52,7 +53,7 @@ static int balloon_patch_parse(const json_t *o, const char *path_id, struct api_
 	int ret = api_fields_check(o, allowed, e);
 	if (ret == 0)
 		ret = api_field_u64(o, "amount_mib", true, 0, UINT32_MAX / BALLOON_MIB_PAGES, &v, NULL, e);
-	r->balloon_amount_mib = (uint32_t)v;
+	r->number = v;
 	return ret;
 }
 
@@ -64,7 +65,7 @@ static int balloon_stats_parse(const json_t *o, const char *path_id, struct api_
 	int ret = api_fields_check(o, allowed, e);
 	if (ret == 0)
 		ret = api_field_u64(o, "stats_polling_interval_s", true, 0, UINT16_MAX, &v, NULL, e);
-	r->balloon_interval_s = (uint32_t)v;
+	r->number = v;
 	return ret;
 }
 
@@ -86,15 +87,29 @@ static bool balloon_fits(struct api_target *t, uint32_t amount_mib, struct api_r
 
 static int balloon_store(struct vm_config *cfg, struct api_request *r, struct api_err *e)
 {
-	(void)e;
-	cfg->balloon = r->balloon;
+	if (balloon_config_set(cfg, r->device_config) < 0)
+		return api_fail(e, "balloon: too many device kinds");
+	r->device_config = NULL;
 	return 0;
 }
 
 static void balloon_apply(struct api_target *t, struct api_request *r, struct api_reply *rep)
 {
-	if (api_started(t) || balloon_fits(t, r->balloon.amount_mib, rep))
+	const struct balloon_config *bc = r->device_config;
+	if (api_started(t) || balloon_fits(t, bc->amount_mib, rep))
 		api_apply_store(balloon_store, t, r, rep);
+}
+
+static void balloon_request_free(struct api_request *r)
+{
+	balloon_config_free(r->device_config);
+	r->device_config = NULL;
+}
+
+static int balloon_attach(struct vmm *vmm, const struct vm_config *c)
+{
+	const struct balloon_config *bc = balloon_config_of(c);
+	return bc ? vmm_attach(vmm, &balloon_class, "", bc) : 0;
 }
 
 /* After boot, the device; a fault in rep when there is none (Firecracker
@@ -104,40 +119,49 @@ static struct balloon *balloon_device(struct api_target *t, const char *what, st
 	struct balloon *b = NULL;
 	if (!api_started(t))
 		api_reply_fault(rep, 400, API_BEFORE_START);
-	else if (!t->cfg->balloon.set || !(b = vmm_device_find(t->vmm, &balloon_class, "")))
+	else if (!balloon_config_of(t->cfg) || !(b = vmm_device_find(t->vmm, &balloon_class, "")))
 		api_reply_fault(rep, 400, "%s: Failed perform action on device: Device not found", what);
 	return b;
+}
+
+/* The configuration GET /balloon, /vm/config and snapshots show, which a
+ * PATCH after boot updates; balloon_device found it there. */
+static struct balloon_config *balloon_config_kept(struct api_target *t)
+{
+	return config_device(t->cfg, &balloon_class);
 }
 
 static void balloon_patch_apply(struct api_target *t, struct api_request *r, struct api_reply *rep)
 {
 	struct balloon *b = balloon_device(t, "Balloon update error", rep);
-	if (!b || !balloon_fits(t, r->balloon_amount_mib, rep))
+	uint32_t amount_mib = (uint32_t)r->number;
+	if (!b || !balloon_fits(t, amount_mib, rep))
 		return;
-	balloon_set_target(b, r->balloon_amount_mib);
-	t->cfg->balloon.amount_mib = r->balloon_amount_mib; /* GET /balloon, /vm/config, snapshots */
+	balloon_set_target(b, amount_mib);
+	balloon_config_kept(t)->amount_mib = amount_mib;
 	rep->status = 204;
 }
 
 static void balloon_stats_patch_apply(struct api_target *t, struct api_request *r, struct api_reply *rep)
 {
 	struct balloon *b = balloon_device(t, "Balloon update error", rep);
+	uint32_t interval_s = (uint32_t)r->number;
 	if (!b)
 		return;
-	if (balloon_set_interval(b, r->balloon_interval_s) < 0) {
+	if (balloon_set_interval(b, interval_s) < 0) {
 		api_reply_fault(rep, 400, "Balloon update error: Failed perform action on device: Internal Device error: "
 		                "Statistics cannot be enabled/disabled after activation. (stats_polling_interval_s: "
-		                "cannot be turned %s)", r->balloon_interval_s ? "on" : "off");
+		                "cannot be turned %s)", interval_s ? "on" : "off");
 		return;
 	}
-	t->cfg->balloon.stats_polling_interval_s = r->balloon_interval_s;
+	balloon_config_kept(t)->stats_polling_interval_s = interval_s;
 	rep->status = 204;
 }
 
 static json_t *balloon_json(const struct vm_config *cfg)
 {
-	const struct balloon_config *c = &cfg->balloon;
-	if (!c->set)
+	const struct balloon_config *c = balloon_config_of(cfg);
+	if (!c)
 		return json_null();
 	return json_pack("{s:I, s:b, s:I, s:b, s:b}", "amount_mib", (json_int_t)c->amount_mib, "deflate_on_oom",
 	                 c->deflate_on_oom, "stats_polling_interval_s", (json_int_t)c->stats_polling_interval_s,
@@ -147,7 +171,7 @@ static json_t *balloon_json(const struct vm_config *cfg)
 static void balloon_get_apply(struct api_target *t, struct api_request *r, struct api_reply *rep)
 {
 	(void)r;
-	if (!t->cfg->balloon.set) {
+	if (!balloon_config_of(t->cfg)) {
 		if (api_started(t))
 			api_reply_fault(rep, 400, "Internal VMM error: Failed perform action on device: Device not found");
 		else
@@ -165,7 +189,7 @@ static void balloon_stats_get_apply(struct api_target *t, struct api_request *r,
 	(void)r;
 	if (!b)
 		return;
-	if (!t->cfg->balloon.stats_polling_interval_s) {
+	if (!balloon_config_of(t->cfg)->stats_polling_interval_s) {
 		api_reply_fault(rep, 400, "Internal VMM error: Failed perform action on device: Internal Device error: "
 		                "Received stats query when stats are disabled.");
 		return;
@@ -187,9 +211,9 @@ static int balloon_hint_start_parse(const json_t *o, const char *path_id, struct
 {
 	static const char *const allowed[] = { "acknowledge_on_stop", NULL };
 	(void)path_id;
-	r->balloon_hint_ack = true; /* Firecracker's default */
+	r->flag = true; /* acknowledge_on_stop: Firecracker's default */
 	int ret = api_fields_check(o, allowed, e);
-	return ret ? ret : api_field_bool(o, "acknowledge_on_stop", false, &r->balloon_hint_ack, NULL, e);
+	return ret ? ret : api_field_bool(o, "acknowledge_on_stop", false, &r->flag, NULL, e);
 }
 
 static int balloon_hint_stop_parse(const json_t *o, const char *path_id, struct api_request *r, struct api_err *e)
@@ -205,7 +229,7 @@ static struct balloon *balloon_hint_device(struct api_target *t, struct api_repl
 {
 	/* Firecracker answers every hinting request's failure as a Balloon update error */
 	struct balloon *b = balloon_device(t, "Balloon update error", rep);
-	if (b && !t->cfg->balloon.free_page_hinting) {
+	if (b && !balloon_config_of(t->cfg)->free_page_hinting) {
 		api_reply_fault(rep, 400, "Free page hinting was not enabled when the balloon device was configured "
 		                "(free_page_hinting).");
 		return NULL;
@@ -228,7 +252,7 @@ static void balloon_hint_start_apply(struct api_target *t, struct api_request *r
 {
 	struct balloon *b = balloon_hint_device(t, rep);
 	if (b)
-		balloon_hint_reply(balloon_hint_start(b, r->balloon_hint_ack), rep);
+		balloon_hint_reply(balloon_hint_start(b, r->flag), rep);
 }
 
 static void balloon_hint_stop_apply(struct api_target *t, struct api_request *r, struct api_reply *rep)
@@ -278,14 +302,14 @@ static const struct metrics_device_group balloon_group = {
 	.cls = &balloon_class, .fill = balloon_metrics,
 };
 
-static const struct api_method balloon_put = API_BODY(balloon_parse, balloon_apply, api_free_nothing);
+static const struct api_method balloon_put = API_BODY(balloon_parse, balloon_apply, balloon_request_free);
 static const struct api_method balloon_patch = API_BODY(balloon_patch_parse, balloon_patch_apply, api_free_nothing);
 static const struct api_method balloon_get = API_GET(balloon_get_apply);
 
 const struct api_resource api_res_balloon = {
 	.path = "/balloon", .metrics = "balloon",
 	.get = &balloon_get, .put = &balloon_put, .patch = &balloon_patch,
-	.key = "balloon", .to_json = balloon_json, .store = balloon_store,
+	.key = "balloon", .to_json = balloon_json, .store = balloon_store, .attach = balloon_attach,
 	.cli_opts = (const struct cli_opt *const[]){ &balloon_cli_opt, NULL },
 	.metrics_group = &balloon_group,
 };

@@ -7,29 +7,24 @@
 #include <unistd.h>
 
 #include "api/resource.h"
+#include "devices/virtio/blk.h"
 #include "vmm/vmm.h"
 
 static const char *const cache_names[] = { "Unsafe", "Writeback", NULL };
 static const char *const engine_names[] = { "Sync", "Async", NULL };
 
-void drive_config_free(struct drive_config *d)
-{
-	free(d->drive_id);
-	free(d->path_on_host);
-	free(d->partuuid);
-	memset(d, 0, sizeof(*d));
-}
-
 static int drive_parse(const json_t *o, const char *path_id, struct api_request *r, struct api_err *e)
 {
-	struct drive_config *out = &r->drive;
 	/* Firecracker's order: an unknown field's answer lists them */
 	static const char *const allowed[] = { "drive_id", "partuuid", "is_root_device", "cache_type",
 		                               "is_read_only", "path_on_host", "rate_limiter", "io_engine", NULL };
+	struct drive_config *out = calloc(1, sizeof(*out));
 	int cache = 0, engine = 0;
 	int ret;
 
-	memset(out, 0, sizeof(*out));
+	r->device_config = out;
+	if (!out)
+		return api_fail(e, "out of memory");
 	ret = api_id_object(o, allowed, "drive_id", path_id, &out->drive_id, e);
 	if (ret == 0)
 		ret = api_field_str(o, "path_on_host", true, &out->path_on_host, e);
@@ -52,11 +47,13 @@ static int drive_parse(const json_t *o, const char *path_id, struct api_request 
 
 static int drive_patch_parse(const json_t *o, const char *path_id, struct api_request *r, struct api_err *e)
 {
-	struct api_drive_patch *out = &r->drive_patch;
 	static const char *const allowed[] = { "drive_id", "path_on_host", "rate_limiter", NULL };
+	struct drive_patch *out = calloc(1, sizeof(*out));
 	int ret;
 
-	memset(out, 0, sizeof(*out));
+	r->device_config = out;
+	if (!out)
+		return api_fail(e, "out of memory");
 	ret = api_id_object(o, allowed, "drive_id", path_id, &out->drive_id, e);
 	if (ret == 0)
 		ret = api_field_str(o, "path_on_host", false, &out->path_on_host, e);
@@ -68,28 +65,31 @@ static int drive_patch_parse(const json_t *o, const char *path_id, struct api_re
 /* Checked against the other drives: how many, which one is the root. */
 static int drive_store(struct vm_config *cfg, struct api_request *r, struct api_err *e)
 {
-	struct drive_config *d = &r->drive;
-	int i = api_id_slot(cfg->drives, sizeof(cfg->drives[0]), cfg->nr_drives, CONFIG_MAX_DRIVES, "drive_id",
+	struct drive_config *d = r->device_config;
+	struct drive_configs *drives = drive_configs_in(cfg);
+	if (!drives)
+		return api_fail(e, "out of memory");
+	int i = api_id_slot(drives->items, sizeof(drives->items[0]), drives->nr, BLK_MAX_DRIVES, "drive_id",
 	                    d->drive_id, e);
 
 	if (i < 0)
 		return i;
-	for (int k = 0; d->is_root_device && k < cfg->nr_drives; k++)
-		if (k != i && cfg->drives[k].is_root_device)
+	for (int k = 0; d->is_root_device && k < drives->nr; k++)
+		if (k != i && drives->items[k].is_root_device)
 			return api_fail(e, "Drive config error: A root block device already exists! (is_root_device: drive %s is the root)",
-			                cfg->drives[k].drive_id);
-	if (i == cfg->nr_drives)
-		cfg->nr_drives++;
+			                drives->items[k].drive_id);
+	if (i == drives->nr)
+		drives->nr++;
 	else
-		drive_config_free(&cfg->drives[i]);
-	cfg->drives[i] = *d;
+		drive_config_free(&drives->items[i]);
+	drives->items[i] = *d;
 	memset(d, 0, sizeof(*d)); /* the strings now belong to cfg */
 	return 0;
 }
 
 static void drive_apply(struct api_target *t, struct api_request *r, struct api_reply *rep)
 {
-	const struct drive_config *d = &r->drive;
+	const struct drive_config *d = r->device_config;
 	char os[96];
 	if (!api_started(t) && access(d->path_on_host, d->is_read_only ? R_OK : R_OK | W_OK) < 0) {
 		api_reply_fault(rep, 400, "Drive config error: Unable to create the virtio block device: Virtio backend "
@@ -102,8 +102,9 @@ static void drive_apply(struct api_target *t, struct api_request *r, struct api_
 
 static void drive_patch_apply(struct api_target *t, struct api_request *r, struct api_reply *rep)
 {
-	struct api_drive_patch *p = &r->drive_patch;
-	int i = api_id_find(t->cfg->drives, sizeof(t->cfg->drives[0]), t->cfg->nr_drives, p->drive_id);
+	struct drive_patch *p = r->device_config;
+	struct drive_configs *drives = config_device(t->cfg, &blk_class);
+	int i = drives ? api_id_find(drives->items, sizeof(drives->items[0]), drives->nr, p->drive_id) : -1;
 
 	if (!api_started(t)) {
 		api_reply_fault(rep, 400, API_BEFORE_START);
@@ -124,10 +125,10 @@ static void drive_patch_apply(struct api_target *t, struct api_request *r, struc
 			                p->path_on_host);
 			return;
 		}
-		api_str_move(&t->cfg->drives[i].path_on_host, &p->path_on_host);
+		api_str_move(&drives->items[i].path_on_host, &p->path_on_host);
 	}
 	if (p->has_rate_limiter) {
-		rate_limiter_config_merge(&t->cfg->drives[i].rate_limiter, &p->rate_limiter);
+		rate_limiter_config_merge(&drives->items[i].rate_limiter, &p->rate_limiter);
 		blk_update_rate_limiter(b, &p->rate_limiter);
 	}
 	rep->status = 204;
@@ -146,18 +147,46 @@ static json_t *drive_json(const void *item)
 
 static json_t *drives_json(const struct vm_config *c)
 {
-	return api_items_json(c->drives, sizeof(c->drives[0]), c->nr_drives, drive_json);
+	const struct drive_configs *drives = drive_configs_of(c);
+	return drives ? api_items_json(drives->items, sizeof(drives->items[0]), drives->nr, drive_json)
+	              : json_array();
 }
 
 static void drive_request_free(struct api_request *r)
 {
-	drive_config_free(&r->drive);
+	if (r->device_config)
+		drive_config_free(r->device_config);
+	free(r->device_config);
+	r->device_config = NULL;
 }
 
 static void drive_patch_free(struct api_request *r)
 {
-	free(r->drive_patch.drive_id);
-	free(r->drive_patch.path_on_host);
+	struct drive_patch *p = r->device_config;
+	if (p) {
+		free(p->drive_id);
+		free(p->path_on_host);
+	}
+	free(p);
+	r->device_config = NULL;
+}
+
+/* Slots 0.. in the order the drives were first put, the root drive first
+ * so the guest sees it as /dev/vda. */
+static int drives_attach(struct vmm *vmm, const struct vm_config *c)
+{
+	const struct drive_configs *drives = drive_configs_of(c);
+	for (int pass = 0; drives && pass < 2; pass++) {
+		for (int i = 0; i < drives->nr; i++) {
+			const struct drive_config *d = &drives->items[i];
+			if (d->is_root_device != (pass == 0))
+				continue;
+			int ret = vmm_attach(vmm, &blk_class, d->drive_id, d);
+			if (ret < 0)
+				return ret;
+		}
+	}
+	return 0;
 }
 
 /* Firecracker's "block" group and each drive's "block_<drive_id>" */
@@ -190,7 +219,8 @@ static const struct api_method drive_patch = API_BODY(drive_patch_parse, drive_p
 const struct api_resource api_res_drives = {
 	.path = "/drives", .has_id = true, .metrics = "drives", .fc_metrics = "drive",
 	.put = &drive_put, .patch = &drive_patch,
-	.key = "drives", .max_items = CONFIG_MAX_DRIVES, .to_json = drives_json, .store = drive_store,
+	.key = "drives", .max_items = BLK_MAX_DRIVES, .to_json = drives_json, .store = drive_store,
+	.attach = drives_attach,
 	.cli_opts = (const struct cli_opt *const[]){ &blk_cli_opt, NULL },
 	.metrics_group = &block_group,
 };

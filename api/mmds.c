@@ -8,14 +8,17 @@
 #include <string.h>
 
 #include "api/resource.h"
+#include "devices/mmds/tcp.h"
+#include "devices/virtio/net.h"
+#include "vmm/log.h"
 #include "vmm/vmm.h"
 
 static int mmds_data_parse(const json_t *o, const char *path_id, struct api_request *r, struct api_err *e)
 {
 	(void)path_id;
 	/* a copy: the router frees o on the api thread */
-	r->mmds_data = json_deep_copy(o);
-	return r->mmds_data ? 0 : api_fail(e, "out of memory");
+	r->document = json_deep_copy(o);
+	return r->document ? 0 : api_fail(e, "out of memory");
 }
 
 static int parse_ifaces(const json_t *o, struct mmds_config *out, struct api_err *e)
@@ -31,8 +34,8 @@ static int parse_ifaces(const json_t *o, struct mmds_config *out, struct api_err
 	if (json_array_size(a) == 0)
 		return api_fail(e, "MMMDS config error: The list of network interface IDs that allow forwarding MMDS "
 		                "requests is empty.");
-	if (json_array_size(a) > CONFIG_MAX_NETS)
-		return api_fail(e, "network_interfaces: at most %d", CONFIG_MAX_NETS);
+	if (json_array_size(a) > MMDS_MAX_IFACES)
+		return api_fail(e, "network_interfaces: at most %d", MMDS_MAX_IFACES);
 	json_array_foreach(a, i, v) {
 		if (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) > 64)
 			return api_fail(e, "network_interfaces[%zu]: must be an iface_id of 1..64 characters", i);
@@ -66,12 +69,14 @@ static int parse_ipv4(const json_t *o, struct mmds_config *out, struct api_err *
 
 static int mmds_config_parse(const json_t *o, const char *path_id, struct api_request *r, struct api_err *e)
 {
-	struct mmds_config *out = &r->mmds_config;
 	static const char *const allowed[] = { "version", "network_interfaces", "ipv4_address", "imds_compat", NULL };
 	static const char *const versions[] = { "V1", "V2", NULL };
+	struct mmds_config *out = calloc(1, sizeof(*out));
 	int version = 0;
 	(void)path_id;
-	memset(out, 0, sizeof(*out));
+	r->device_config = out;
+	if (!out)
+		return api_fail(e, "out of memory");
 	int ret = api_fields_check(o, allowed, e);
 	if (ret == 0)
 		ret = api_field_enum(o, "version", false, versions, &version, NULL, e);
@@ -82,26 +87,24 @@ static int mmds_config_parse(const json_t *o, const char *path_id, struct api_re
 	if (ret == 0)
 		ret = api_field_bool(o, "imds_compat", false, &out->imds_compat, NULL, e);
 	out->version = version + 1;
-	out->set = ret == 0;
 	if (ret == 0 && out->version == 1)
 		r->deprecation = "PUT /mmds/config: V1 is deprecated. Use V2 instead.";
-	if (ret < 0)
-		config_mmds_free(out);
 	return ret;
 }
 
 /* MMDS answers on interfaces that exist. */
 static int mmds_config_store(struct vm_config *cfg, struct api_request *r, struct api_err *e)
 {
-	struct mmds_config *m = &r->mmds_config;
+	const struct mmds_config *m = r->device_config;
+	const struct net_configs *nets = net_configs_of(cfg);
 	for (int i = 0; i < m->nr_ifaces; i++)
-		if (api_id_find(cfg->nets, sizeof(cfg->nets[0]), cfg->nr_nets, m->ifaces[i]) < 0)
+		if (!nets || api_id_find(nets->items, sizeof(nets->items[0]), nets->nr, m->ifaces[i]) < 0)
 			return api_fail(e, "MMMDS config error: The list of network interface IDs provided contains at "
 			                "least one ID that does not correspond to any existing network interface. "
 			                "(network_interfaces: no network interface %s)", m->ifaces[i]);
-	config_mmds_free(&cfg->mmds);
-	cfg->mmds = *m;
-	memset(m, 0, sizeof(*m));
+	if (mmds_config_set(cfg, r->device_config) < 0)
+		return api_fail(e, "mmds-config: too many device kinds");
+	r->device_config = NULL;
 	return 0;
 }
 
@@ -140,21 +143,21 @@ static void mmds_reply(struct api_target *t, int ret, struct api_reply *rep)
 
 static void mmds_put_apply(struct api_target *t, struct api_request *r, struct api_reply *rep)
 {
-	mmds_reply(t, mmds_store_put(&t->vmm->mmds.store, r->mmds_data), rep);
+	mmds_reply(t, mmds_store_put(&t->vmm->mmds.store, r->document), rep);
 }
 
 static void mmds_patch_apply(struct api_target *t, struct api_request *r, struct api_reply *rep)
 {
-	mmds_reply(t, mmds_store_patch(&t->vmm->mmds.store, r->mmds_data), rep);
+	mmds_reply(t, mmds_store_patch(&t->vmm->mmds.store, r->document), rep);
 }
 
 static json_t *mmds_config_json(const struct vm_config *c)
 {
-	const struct mmds_config *m = &c->mmds;
+	const struct mmds_config *m = mmds_config_of(c);
 	char ip[INET_ADDRSTRLEN];
-	struct in_addr a = { htonl(m->ipv4) };
-	if (!m->set)
+	if (!m)
 		return json_null();
+	struct in_addr a = { htonl(m->ipv4) };
 	json_t *ifaces = json_array();
 	for (int i = 0; i < m->nr_ifaces; i++)
 		json_array_append_new(ifaces, json_string(m->ifaces[i]));
@@ -165,12 +168,34 @@ static json_t *mmds_config_json(const struct vm_config *c)
 
 static void mmds_data_free(struct api_request *r)
 {
-	json_decref(r->mmds_data);
+	json_decref(r->document);
 }
 
-static void mmds_config_free(struct api_request *r)
+static void mmds_config_request_free(struct api_request *r)
 {
-	config_mmds_free(&r->mmds_config);
+	mmds_config_free(r->device_config);
+	r->device_config = NULL;
+}
+
+/* MMDS on the interfaces its configuration names; it takes no slot. */
+static int mmds_config_attach(struct vmm *vmm, const struct vm_config *c)
+{
+	const struct mmds_config *mc = mmds_config_of(c);
+	if (!mc)
+		return 0;
+	vmm->mmds.version = mc->version;
+	vmm->mmds.imds_compat = mc->imds_compat;
+	for (int i = 0; i < mc->nr_ifaces; i++) {
+		struct net *n = vmm_device_find(vmm, &net_class, mc->ifaces[i]);
+		if (!n) {
+			log_err("mmds-config: no network interface %s", mc->ifaces[i]);
+			return -EINVAL;
+		}
+		n->dev.mmds = mmds_stack_new(&vmm->mmds, mc->ipv4);
+		if (!n->dev.mmds)
+			return -ENOMEM;
+	}
+	return snapshot_device_register(&vmm->snap, "mmds", &mmds_snapshot_ops, &vmm->mmds);
 }
 
 static const struct api_method mmds_get = API_GET(mmds_get_apply);
@@ -181,9 +206,9 @@ const struct api_resource api_res_mmds = {
 	.path = "/mmds", .metrics = "mmds", .fc_metrics = "mmds", .get = &mmds_get, .put = &mmds_put, .patch = &mmds_patch,
 };
 
-static const struct api_method mmds_config_put = API_BODY(mmds_config_parse, mmds_config_apply, mmds_config_free);
+static const struct api_method mmds_config_put = API_BODY(mmds_config_parse, mmds_config_apply, mmds_config_request_free);
 
 const struct api_resource api_res_mmds_config = {
 	.path = "/mmds/config", .metrics = "mmds", .fc_metrics = "mmds", .put = &mmds_config_put,
-	.key = "mmds-config", .to_json = mmds_config_json, .store = mmds_config_store,
+	.key = "mmds-config", .to_json = mmds_config_json, .store = mmds_config_store, .attach = mmds_config_attach,
 };

@@ -10,23 +10,18 @@
 #include "vmm/errmsg.h"
 #include "vmm/vmm.h"
 
-void net_config_free(struct net_config *n)
-{
-	free(n->iface_id);
-	free(n->host_dev_name);
-	memset(n, 0, sizeof(*n));
-}
-
 static int net_parse(const json_t *o, const char *path_id, struct api_request *r, struct api_err *e)
 {
-	struct net_config *out = &r->net;
 	static const char *const allowed[] = { "iface_id", "host_dev_name", "guest_mac", "mtu", "rx_rate_limiter",
 		                               "tx_rate_limiter", NULL };
+	struct net_config *out = calloc(1, sizeof(*out));
 	char *mac = NULL;
 	uint64_t mtu = 0;
 	int ret;
 
-	memset(out, 0, sizeof(*out));
+	r->device_config = out;
+	if (!out)
+		return api_fail(e, "out of memory");
 	ret = api_id_object(o, allowed, "iface_id", path_id, &out->iface_id, e);
 	if (ret == 0)
 		ret = api_field_str(o, "host_dev_name", true, &out->host_dev_name, e);
@@ -56,11 +51,13 @@ static int net_parse(const json_t *o, const char *path_id, struct api_request *r
 
 static int net_patch_parse(const json_t *o, const char *path_id, struct api_request *r, struct api_err *e)
 {
-	struct api_net_patch *out = &r->net_patch;
 	static const char *const allowed[] = { "iface_id", "rx_rate_limiter", "tx_rate_limiter", NULL };
+	struct net_patch *out = calloc(1, sizeof(*out));
 	int ret;
 
-	memset(out, 0, sizeof(*out));
+	r->device_config = out;
+	if (!out)
+		return api_fail(e, "out of memory");
 	ret = api_id_object(o, allowed, "iface_id", path_id, &out->iface_id, e);
 	if (ret == 0)
 		ret = api_field_rate_limiter(o, "rx_rate_limiter", &out->rx, &out->has_rx, e);
@@ -72,32 +69,34 @@ static int net_patch_parse(const json_t *o, const char *path_id, struct api_requ
 /* Checked against the other interfaces: how many, taps and MACs unique. */
 static int net_store(struct vm_config *cfg, struct api_request *r, struct api_err *e)
 {
-	struct net_config *n = &r->net;
-	int i = api_id_slot(cfg->nets, sizeof(cfg->nets[0]), cfg->nr_nets, CONFIG_MAX_NETS, "iface_id", n->iface_id,
-	                    e);
+	struct net_config *n = r->device_config;
+	struct net_configs *nets = net_configs_in(cfg);
+	if (!nets)
+		return api_fail(e, "out of memory");
+	int i = api_id_slot(nets->items, sizeof(nets->items[0]), nets->nr, NET_MAX_IFACES, "iface_id", n->iface_id, e);
 
 	if (i < 0)
 		return i;
-	for (int k = 0; k < cfg->nr_nets; k++) {
+	for (int k = 0; k < nets->nr; k++) {
 		if (k == i)
 			continue;
-		if (strcmp(cfg->nets[k].host_dev_name, n->host_dev_name) == 0)
+		if (strcmp(nets->items[k].host_dev_name, n->host_dev_name) == 0)
 			/* what Firecracker's second TUNSETIFF on the tap gets, shortened */
 			return api_fail(e, "Network config error: Could not create the network device: Open tap device "
 			                "failed: Error while creating ifreq structure: %s (os error %d). (host_dev_name: "
 			                "%s is used by %s)", strerror(EBUSY), EBUSY, n->host_dev_name,
-			                cfg->nets[k].iface_id);
-		if (n->has_mac && cfg->nets[k].has_mac && !memcmp(cfg->nets[k].guest_mac, n->guest_mac, 6))
+			                nets->items[k].iface_id);
+		if (n->has_mac && nets->items[k].has_mac && !memcmp(nets->items[k].guest_mac, n->guest_mac, 6))
 			return api_fail(e, "Network config error: The MAC address is already in use: "
 			                "%02x:%02x:%02x:%02x:%02x:%02x (husk: by %s)", n->guest_mac[0], n->guest_mac[1],
 			                n->guest_mac[2], n->guest_mac[3], n->guest_mac[4], n->guest_mac[5],
-			                cfg->nets[k].iface_id);
+			                nets->items[k].iface_id);
 	}
-	if (i == cfg->nr_nets)
-		cfg->nr_nets++;
+	if (i == nets->nr)
+		nets->nr++;
 	else
-		net_config_free(&cfg->nets[i]);
-	cfg->nets[i] = *n;
+		net_config_free(&nets->items[i]);
+	nets->items[i] = *n;
 	memset(n, 0, sizeof(*n)); /* the strings now belong to cfg */
 	return 0;
 }
@@ -109,8 +108,9 @@ static void net_apply(struct api_target *t, struct api_request *r, struct api_re
 
 static void net_patch_apply(struct api_target *t, struct api_request *r, struct api_reply *rep)
 {
-	struct api_net_patch *p = &r->net_patch;
-	int i = api_id_find(t->cfg->nets, sizeof(t->cfg->nets[0]), t->cfg->nr_nets, p->iface_id);
+	const struct net_patch *p = r->device_config;
+	struct net_configs *nets = config_device(t->cfg, &net_class);
+	int i = nets ? api_id_find(nets->items, sizeof(nets->items[0]), nets->nr, p->iface_id) : -1;
 
 	if (!api_started(t)) {
 		api_reply_fault(rep, 400, API_BEFORE_START);
@@ -127,12 +127,12 @@ static void net_patch_apply(struct api_target *t, struct api_request *r, struct 
 		                "device: Device not found (%s has no device)", p->iface_id);
 		return;
 	}
+	struct net_config *nc = &nets->items[i];
 	if (p->has_rx)
-		rate_limiter_config_merge(&t->cfg->nets[i].rx_rate_limiter, &p->rx);
+		rate_limiter_config_merge(&nc->rx_rate_limiter, &p->rx);
 	if (p->has_tx)
-		rate_limiter_config_merge(&t->cfg->nets[i].tx_rate_limiter, &p->tx);
-	net_update_rate_limiters(n, &t->cfg->nets[i].rx_rate_limiter,
-	                         &t->cfg->nets[i].tx_rate_limiter);
+		rate_limiter_config_merge(&nc->tx_rate_limiter, &p->tx);
+	net_update_rate_limiters(n, &nc->rx_rate_limiter, &nc->tx_rate_limiter);
 	rep->status = 204;
 }
 
@@ -150,17 +150,35 @@ static json_t *net_json(const void *item)
 
 static json_t *nets_json(const struct vm_config *c)
 {
-	return api_items_json(c->nets, sizeof(c->nets[0]), c->nr_nets, net_json);
+	const struct net_configs *nets = net_configs_of(c);
+	return nets ? api_items_json(nets->items, sizeof(nets->items[0]), nets->nr, net_json) : json_array();
 }
 
 static void net_request_free(struct api_request *r)
 {
-	net_config_free(&r->net);
+	if (r->device_config)
+		net_config_free(r->device_config);
+	free(r->device_config);
+	r->device_config = NULL;
 }
 
 static void net_patch_free(struct api_request *r)
 {
-	free(r->net_patch.iface_id);
+	struct net_patch *p = r->device_config;
+	if (p)
+		free(p->iface_id);
+	free(p);
+	r->device_config = NULL;
+}
+
+/* Each interface, in the order first put: slots in that order. */
+static int net_attach(struct vmm *vmm, const struct vm_config *c)
+{
+	const struct net_configs *nets = net_configs_of(c);
+	int ret = 0;
+	for (int i = 0; ret == 0 && nets && i < nets->nr; i++)
+		ret = vmm_attach(vmm, &net_class, nets->items[i].iface_id, &nets->items[i]);
+	return ret;
 }
 
 /* Firecracker's "net" group and each interface's "net_<iface_id>" */
@@ -205,8 +223,8 @@ static int net_override_check(const json_t *a, struct api_err *e)
 	json_t *v;
 	if (!json_is_array(a))
 		return api_fail(e, "must be an array");
-	if (json_array_size(a) > CONFIG_MAX_NETS)
-		return api_fail(e, "at most %d entries", CONFIG_MAX_NETS);
+	if (json_array_size(a) > NET_MAX_IFACES)
+		return api_fail(e, "at most %d entries", NET_MAX_IFACES);
 	json_array_foreach(a, i, v) {
 		char *id = NULL, *tap = NULL;
 		int ret = api_id_object(v, allowed, "iface_id", NULL, &id, e);
@@ -225,20 +243,21 @@ static int net_override_check(const json_t *a, struct api_err *e)
 
 static int net_override_apply(struct vm_config *c, const json_t *a, char *err, size_t errlen)
 {
+	struct net_configs *nets = config_device(c, &net_class);
 	size_t k;
 	json_t *v;
 	json_array_foreach(a, k, v) {
 		const char *id = json_string_value(json_object_get(v, "iface_id"));
 		const char *tap = json_string_value(json_object_get(v, "host_dev_name"));
-		int i = id && tap ? api_id_find(c->nets, sizeof(c->nets[0]), c->nr_nets, id) : -1;
+		int i = id && tap && nets ? api_id_find(nets->items, sizeof(nets->items[0]), nets->nr, id) : -1;
 		if (i < 0)
 			return errmsg_set(err, errlen, -EINVAL, "network_overrides: the snapshot has no interface '%s'",
 			                  id ? id : "");
 		char *name = strdup(tap);
 		if (!name)
 			return errmsg_set(err, errlen, -ENOMEM, "network_overrides: out of memory");
-		free(c->nets[i].host_dev_name);
-		c->nets[i].host_dev_name = name;
+		free(nets->items[i].host_dev_name);
+		nets->items[i].host_dev_name = name;
 	}
 	return 0;
 }
@@ -258,7 +277,8 @@ static const struct api_method net_patch = API_BODY(net_patch_parse, net_patch_a
 const struct api_resource api_res_network = {
 	.path = "/network-interfaces", .has_id = true, .metrics = "network_interfaces", .fc_metrics = "network",
 	.put = &net_put, .patch = &net_patch,
-	.key = "network-interfaces", .max_items = CONFIG_MAX_NETS, .to_json = nets_json, .store = net_store,
+	.key = "network-interfaces", .max_items = NET_MAX_IFACES, .to_json = nets_json, .store = net_store,
+	.attach = net_attach,
 	.load_override_key = "network_overrides", .load_override_check = net_override_check,
 	.load_override_apply = net_override_apply, .load_cli_name = "net-override",
 	.load_cli_usage = "[--net-override IFACE_ID=TAP]...", .load_cli_override = net_override_from_cli,

@@ -26,7 +26,7 @@ struct api_method {
 	enum metrics_latency (*latency)(const struct api_request *r);
 	/* answered by the api thread itself: it reads no VM state */
 	bool api_thread;
-	/* an empty body parses as {} (Firecracker's /balloon/hinting/start) */
+	/* an empty body parses as {} (a PATCH Firecracker takes without one) */
 	bool body_optional;
 };
 

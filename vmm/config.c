@@ -32,46 +32,20 @@ void config_cpu_config_free(struct cpu_config *c)
 	memset(c, 0, sizeof(*c));
 }
 
-void config_mmds_free(struct mmds_config *m)
-{
-	for (int i = 0; i < m->nr_ifaces; i++)
-		free(m->ifaces[i]);
-	memset(m, 0, sizeof(*m));
-}
-
 void config_free_devices(struct vm_config *c)
 {
-	for (int i = 0; i < c->nr_drives; i++)
-		drive_config_free(&c->drives[i]);
-	c->nr_drives = 0;
-	for (int i = 0; i < c->nr_nets; i++)
-		net_config_free(&c->nets[i]);
-	c->nr_nets = 0;
 	for (int i = 0; i < CONFIG_MAX_DEVICE_KINDS; i++)
 		if (c->devices[i].owner)
 			c->devices[i].free_cfg(c->devices[i].cfg);
 	memset(c->devices, 0, sizeof(c->devices));
-	memset(&c->balloon, 0, sizeof(c->balloon));
-	config_mmds_free(&c->mmds);
 }
 
 void config_move_devices(struct vm_config *dst, struct vm_config *src)
 {
 	config_free_devices(dst);
-	memcpy(dst->drives, src->drives, sizeof(dst->drives));
-	dst->nr_drives = src->nr_drives;
-	memcpy(dst->nets, src->nets, sizeof(dst->nets));
-	dst->nr_nets = src->nr_nets;
 	memcpy(dst->devices, src->devices, sizeof(dst->devices));
-	dst->balloon = src->balloon;
-	dst->mmds = src->mmds;
 	/* src keeps nothing it could free twice */
-	memset(src->drives, 0, sizeof(src->drives));
-	src->nr_drives = 0;
-	memset(src->nets, 0, sizeof(src->nets));
-	src->nr_nets = 0;
 	memset(src->devices, 0, sizeof(src->devices));
-	memset(&src->mmds, 0, sizeof(src->mmds));
 	config_free_devices(src);
 }
 
@@ -86,7 +60,6 @@ void config_free(struct vm_config *c)
 
 int config_validate(const struct vm_config *c, const char **what)
 {
-	int roots = 0;
 	if (!c->boot.kernel_image_path) {
 		*what = "Cannot start microvm without kernel configuration. (boot-source: kernel_image_path is not set)";
 		return -EINVAL;
@@ -101,12 +74,6 @@ int config_validate(const struct vm_config *c, const char **what)
 	}
 	if (c->machine.huge_pages_2m && c->machine.mem_size_mib % 2) {
 		*what = "machine-config: mem_size_mib must be a multiple of 2 with huge_pages 2M";
-		return -EINVAL;
-	}
-	for (int i = 0; i < c->nr_drives; i++)
-		roots += c->drives[i].is_root_device;
-	if (roots > 1) {
-		*what = "drives: more than one root device";
 		return -EINVAL;
 	}
 	return 0;

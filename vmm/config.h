@@ -5,11 +5,10 @@
 #define HUSK_CONFIG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define CONFIG_MAX_VCPUS 32
-#define CONFIG_MAX_DRIVES 16
-#define CONFIG_MAX_NETS 8
 #define CONFIG_DEFAULT_CMDLINE \
 	"console=ttyS0 reboot=k panic=1 pci=off nomodule 8250.nr_uarts=1 " \
 	"i8042.noaux i8042.nomux i8042.dumbkbd"
@@ -45,30 +44,6 @@ static inline void rate_limiter_config_merge(struct rate_limiter_config *dst,
 		dst->ops = patch->ops;
 }
 
-enum cache_type { CACHE_UNSAFE = 0, CACHE_WRITEBACK };
-enum io_engine { IO_ENGINE_SYNC = 0, IO_ENGINE_ASYNC };
-
-struct drive_config {
-	char *drive_id;
-	char *path_on_host;
-	bool is_root_device;
-	bool is_read_only;
-	char *partuuid;
-	enum cache_type cache_type;
-	enum io_engine io_engine;
-	struct rate_limiter_config rate_limiter;
-};
-
-struct net_config {
-	char *iface_id;
-	char *host_dev_name;
-	bool has_mac;
-	uint8_t guest_mac[6];
-	uint16_t mtu; /* offered with VIRTIO_NET_F_MTU; 0: not offered */
-	struct rate_limiter_config rx_rate_limiter;
-	struct rate_limiter_config tx_rate_limiter;
-};
-
 /* The configuration of a device kind whose type only its own files know
  * (devices/virtio/<kind>.h, api/<resource>.c): owner is its class (a
  * stable address), cfg its malloc'd struct, free_cfg frees cfg with what
@@ -80,29 +55,6 @@ struct config_device {
 };
 
 #define CONFIG_MAX_DEVICE_KINDS 8
-
-/* PUT /balloon, the config file's "balloon", --balloon */
-struct balloon_config {
-	bool set;
-	uint32_t amount_mib;
-	bool deflate_on_oom;
-	uint32_t stats_polling_interval_s; /* 0: no stats queue */
-	bool free_page_reporting;
-	bool free_page_hinting;
-};
-
-/* PUT /mmds/config: which interfaces reach the metadata service, at
- * which address, speaking which version (devices/mmds/). */
-struct mmds_config {
-	bool set;
-	int version;      /* 1 or 2 */
-	uint32_t ipv4;    /* host order; 169.254.169.254 by default */
-	bool imds_compat;
-	int nr_ifaces;
-	char *ifaces[CONFIG_MAX_NETS];
-};
-
-#define MMDS_DEFAULT_IPV4 0xa9fea9feu
 
 /* Firecracker's static CPU templates (machine-config cpu_template). Which
  * of them a host can run is the architecture's word (arch.h). */
@@ -169,14 +121,8 @@ struct vm_config {
 	 * the two requests wins, as in Firecracker) */
 	struct cpu_config cpu_config;
 	struct boot_config boot;
-	struct drive_config drives[CONFIG_MAX_DRIVES];
-	int nr_drives;
-	struct net_config nets[CONFIG_MAX_NETS];
-	int nr_nets;
 	/* the kinds configured through config_device_set, in no order */
 	struct config_device devices[CONFIG_MAX_DEVICE_KINDS];
-	struct mmds_config mmds;
-	struct balloon_config balloon;
 	/* the metrics file in force (PUT /metrics, --metrics-path), for GET
 	 * /vm/config; struct metrics owns it. NULL: none */
 	const char *metrics_path;
@@ -191,25 +137,24 @@ struct vm_config {
 
 void config_init(struct vm_config *c); /* defaults: 1 vCPU, 128 MiB */
 void config_free(struct vm_config *c);
-/* Free what one part owns and clear it. A device's is defined in its
- * resource's file (api/drives.c, api/network.c), beside the parse, store
- * and to-JSON of the same shape. */
-void drive_config_free(struct drive_config *d);
-void net_config_free(struct net_config *n);
+/* Free what one part owns and clear it. */
 void boot_config_free(struct boot_config *b);
-void config_mmds_free(struct mmds_config *m);
 /* owner's configuration, or NULL: that kind is not configured. */
 void *config_device(const struct vm_config *c, const void *owner);
 /* Make cfg owner's configuration (freeing the one before). -ENOSPC when
  * every slot is taken: cfg is then still the caller's. */
 int config_device_set(struct vm_config *c, const void *owner, void *cfg, void (*free_cfg)(void *cfg));
-/* The devices (drives, interfaces, the config_device kinds, balloon,
- * MMDS's configuration): free them, or move src's into dst,
+/* owner's configuration, made (size zeroed bytes, freed by free_cfg) the
+ * first time: a kind with a list of devices adds to it. NULL: out of
+ * memory, or every slot is taken. */
+void *config_device_make(struct vm_config *c, const void *owner, size_t size, void (*free_cfg)(void *cfg));
+/* The devices (the config_device kinds): free them, or move src's
+ * into dst,
  * whose own are freed (src is left with none). */
 void config_free_devices(struct vm_config *c);
 void config_move_devices(struct vm_config *dst, struct vm_config *src);
 void config_cpu_config_free(struct cpu_config *c);
-/* Checks that need the whole config (e.g. one root drive, a kernel set).
+/* Checks that need the whole config (e.g. a kernel set).
  * On error returns -EINVAL and points *what at a static message. */
 int config_validate(const struct vm_config *c, const char **what);
 

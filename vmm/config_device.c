@@ -3,6 +3,7 @@
  * a device's own option parser needs nothing else of the config. */
 #include <errno.h>
 #include <stddef.h>
+#include <stdlib.h>
 
 #include "vmm/config.h"
 
@@ -29,4 +30,17 @@ int config_device_set(struct vm_config *c, const void *owner, void *cfg, void (*
 		slot->free_cfg(slot->cfg);
 	*slot = (struct config_device){ owner, cfg, free_cfg };
 	return 0;
+}
+
+void *config_device_make(struct vm_config *c, const void *owner, size_t size, void (*free_cfg)(void *cfg))
+{
+	void *cfg = config_device(c, owner);
+	if (cfg)
+		return cfg;
+	cfg = calloc(1, size);
+	if (cfg && config_device_set(c, owner, cfg, free_cfg) < 0) {
+		free(cfg);
+		cfg = NULL;
+	}
+	return cfg;
 }

@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "devices/virtio/class.h"
+#include "devices/virtio/mmio.h"
 #include "vmm/arch/arch.h"
 #include "vmm/log.h"
 #include "vmm/vmm.h"

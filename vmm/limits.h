@@ -17,8 +17,8 @@
  * again.
  *
  * The configuration structs (struct rate_limiter_config, struct
- * token_bucket_config) are in vmm/config.h, beside the drive and network
- * configs that carry them. Use:
+ * token_bucket_config) are in vmm/config.h; the devices' configs carry
+ * them. Use:
  *     struct rate_limiter rl;
  *     rate_limiter_init(&rl, &cfg->rate_limiter);   // -errno: no timerfd
  *     loop_add(loop, rate_limiter_fd(&rl), EPOLLIN, on_timer, dev);

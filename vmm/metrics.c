@@ -13,6 +13,8 @@
 #include <unistd.h>
 
 #include "api/resource.h"
+#include "devices/mmds/tcp.h"
+#include "devices/virtio/net.h"
 #include "vmm/log.h"
 #include "vmm/loop.h"
 #include "vmm/vmm.h"

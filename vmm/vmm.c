@@ -189,24 +189,6 @@ static int step_legacy_devices(struct vmm *vmm)
 	return ret;
 }
 
-/* virtio-blk drives in virtio-mmio slots 0.., the root drive first so
- * the guest sees it as /dev/vda. */
-static int step_block_devices(struct vmm *vmm)
-{
-	const struct vm_config *cfg = vmm->cfg;
-	for (int pass = 0; pass < 2; pass++) {
-		for (int i = 0; i < cfg->nr_drives; i++) {
-			const struct drive_config *d = &cfg->drives[i];
-			if (d->is_root_device != (pass == 0))
-				continue;
-			int ret = vmm_attach(vmm, &blk_class, d->drive_id, d);
-			if (ret < 0)
-				return ret;
-		}
-	}
-	return 0;
-}
-
 /* Read a whole file into a private read-only mapping. */
 static int vmm_map_file(const char *what, const char *path, uint8_t **data, size_t *len)
 {
@@ -259,40 +241,10 @@ static int vmm_vmgenid(struct vmm *vmm)
 	return ret;
 }
 
-/* MMDS on the interfaces its configuration names (devices/mmds/). */
-static int vmm_mmds_attach(struct vmm *vmm)
-{
-	const struct mmds_config *mc = &vmm->cfg->mmds;
-	if (!mc->set)
-		return 0;
-	vmm->mmds.version = mc->version;
-	vmm->mmds.imds_compat = mc->imds_compat;
-	for (int i = 0; i < mc->nr_ifaces; i++) {
-		struct net *n = vmm_device_find(vmm, &net_class, mc->ifaces[i]);
-		if (!n) {
-			log_err("mmds-config: no network interface %s", mc->ifaces[i]);
-			return -EINVAL;
-		}
-		n->dev.mmds = mmds_stack_new(&vmm->mmds, mc->ipv4);
-		if (!n->dev.mmds)
-			return -ENOMEM;
-	}
-	return snapshot_device_register(&vmm->snap, "mmds", &mmds_snapshot_ops, &vmm->mmds);
-}
-
 static int step_virtio_devices(struct vmm *vmm)
 {
-	const struct vm_config *cfg = vmm->cfg;
-	int ret = 0;
-	for (int i = 0; ret == 0 && i < cfg->nr_nets; i++)
-		ret = vmm_attach(vmm, &net_class, cfg->nets[i].iface_id, &cfg->nets[i]);
-	if (ret == 0)
-		ret = vmm_mmds_attach(vmm);
 	/* the kinds whose resource attaches them (api/resource.h) */
-	if (ret == 0)
-		ret = api_resources_attach(vmm, cfg);
-	if (ret == 0 && cfg->balloon.set)
-		ret = vmm_attach(vmm, &balloon_class, "", &cfg->balloon);
+	int ret = api_resources_attach(vmm, vmm->cfg);
 	if (ret == 0)
 		ret = vmm_vmgenid(vmm);
 	return ret;
@@ -457,7 +409,6 @@ static const struct {
 	{ "create VM", step_create_vm },
 	{ "create vCPUs", step_create_vcpus },
 	{ "legacy devices", step_legacy_devices },
-	{ "block devices", step_block_devices },
 	{ "virtio devices", step_virtio_devices },
 	{ "load kernel", step_load_kernel },
 	{ "initialise vCPUs", step_init_vcpus },

@@ -10,7 +10,6 @@
 #include "devices/mmds/mmds.h"
 #include "devices/serial.h"
 #include "devices/vmgenid.h"
-#include "devices/virtio/blk.h"
 #include "vmm/arch/arch.h"
 #include "vmm/config.h"
 #include "vmm/console.h"
@@ -18,8 +17,6 @@
 #include "vmm/loop.h"
 #include "vmm/snapshot/snapshot.h"
 #include "vmm/vm.h"
-#include "devices/virtio/net.h"
-#include "devices/virtio/balloon.h"
 
 enum vmm_state { VMM_NOT_STARTED, VMM_RUNNING, VMM_PAUSED };
 

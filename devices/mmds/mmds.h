@@ -31,6 +31,28 @@ struct mmds {
 	struct mmds_stats stats;
 };
 
+/* PUT /mmds/config, the config file's mmds-config: which interfaces
+ * reach the service, at which address, speaking which version; kept in a
+ * vm_config as a config_device (mmds_config.c). */
+#define MMDS_MAX_IFACES 8 /* as many as there can be interfaces */
+struct mmds_config {
+	int version;   /* 1 or 2 */
+	uint32_t ipv4; /* host order; 169.254.169.254 by default */
+	bool imds_compat;
+	int nr_ifaces;
+	char *ifaces[MMDS_MAX_IFACES];
+};
+
+#define MMDS_DEFAULT_IPV4 0xa9fea9feu
+
+struct vm_config;
+/* c's MMDS configuration, or NULL: none. */
+const struct mmds_config *mmds_config_of(const struct vm_config *c);
+/* Make m (malloc'd) c's; -ENOSPC (m still the caller's) if c has no room. */
+int mmds_config_set(struct vm_config *c, struct mmds_config *m);
+/* Free m with its interface names (NULL is fine). */
+void mmds_config_free(void *m);
+
 void mmds_init(struct mmds *m, size_t size_limit);
 void mmds_destroy(struct mmds *m);
 

@@ -121,7 +121,23 @@ void balloon_dev_config_write(struct balloon_dev *bd, uint64_t off, const void *
 #include "devices/virtio/class.h"
 #include "devices/virtio/mmio.h"
 
-#include "vmm/config.h" /* struct balloon_config */
+/* The device's configuration (PUT /balloon, the config file's "balloon",
+ * --balloon), kept in a vm_config under balloon_class (config_device). */
+struct balloon_config {
+	uint32_t amount_mib;
+	bool deflate_on_oom;
+	uint32_t stats_polling_interval_s; /* 0: no stats queue */
+	bool free_page_reporting;
+	bool free_page_hinting;
+};
+
+struct vm_config;
+/* c's balloon, or NULL: none configured. */
+const struct balloon_config *balloon_config_of(const struct vm_config *c);
+/* Make b (malloc'd) c's balloon; -ENOSPC (b still the caller's) if c has no room. */
+int balloon_config_set(struct vm_config *c, struct balloon_config *b);
+/* Free b (NULL is fine). */
+void balloon_config_free(void *b);
 
 struct balloon {
 	struct virtio_mmio t;

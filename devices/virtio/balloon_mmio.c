@@ -234,16 +234,19 @@ static int balloon_cli_key(char *kv, struct balloon_config *c)
 static int balloon_cli_apply(const char *arg, struct vm_config *cfg, char *err, size_t errlen)
 {
 	char *dup = strdup(arg), *save = NULL;
-	int ret = dup ? 0 : -ENOMEM;
-	struct balloon_config c = { .set = true };
-	for (char *kv = dup ? strtok_r(dup, ",", &save) : NULL; kv && ret == 0; kv = strtok_r(NULL, ",", &save))
-		ret = balloon_cli_key(kv, &c);
+	struct balloon_config *c = calloc(1, sizeof(*c));
+	int ret = dup && c ? 0 : -ENOMEM;
+	for (char *kv = ret == 0 ? strtok_r(dup, ",", &save) : NULL; kv && ret == 0; kv = strtok_r(NULL, ",", &save))
+		ret = balloon_cli_key(kv, c);
 	free(dup);
 	if (ret < 0)
-		return errmsg_set(err, errlen, ret, "--balloon=amount_mib=N[,deflate_on_oom][,stats=S][,reporting][,hinting]: "
-		                  "bad value '%s'", arg);
-	cfg->balloon = c;
-	return 0;
+		errmsg_set(err, errlen, ret, "--balloon=amount_mib=N[,deflate_on_oom][,stats=S][,reporting][,hinting]: "
+		           "bad value '%s'", arg);
+	else if ((ret = balloon_config_set(cfg, c)) < 0)
+		errmsg_set(err, errlen, ret, "--balloon: too many device kinds");
+	if (ret < 0)
+		balloon_config_free(c);
+	return ret;
 }
 
 const struct cli_opt balloon_cli_opt = { "balloon", required_argument,

@@ -790,11 +790,17 @@ const struct virtio_class blk_class = {
 static int blk_cli_apply(const char *arg, struct vm_config *cfg, char *err, size_t errlen)
 {
 	const char *what = NULL;
-	if (cfg->nr_drives >= CONFIG_MAX_DRIVES)
-		return errmsg_set(err, errlen, -E2BIG, "too many --drive options (at most %d)", CONFIG_MAX_DRIVES);
-	int n = cfg->nr_drives++; /* counted now so config_free frees it */
-	if (blk_drive_parse(arg, (unsigned)n, &cfg->drives[n], &what) < 0)
+	struct drive_configs *drives = drive_configs_in(cfg);
+	if (!drives)
+		return errmsg_set(err, errlen, -ENOMEM, "--drive: out of memory");
+	if (drives->nr >= BLK_MAX_DRIVES)
+		return errmsg_set(err, errlen, -E2BIG, "too many --drive options (at most %d)", BLK_MAX_DRIVES);
+	int n = drives->nr++; /* counted now so config_free frees it */
+	if (blk_drive_parse(arg, (unsigned)n, &drives->items[n], &what) < 0)
 		return errmsg_set(err, errlen, -EINVAL, "--drive: %s", what);
+	for (int k = 0; drives->items[n].is_root_device && k < n; k++)
+		if (drives->items[k].is_root_device)
+			return errmsg_set(err, errlen, -EINVAL, "drives: more than one root device");
 	return 0;
 }
 

@@ -23,7 +23,7 @@
  *     struct virtio_env env;
  *     virtio_env_for_vm(&env, &vm, &loop);
  *     struct blk *b;
- *     ret = blk_create(&b, &env, &cfg->drives[i], slot);   // slot 0, 1, ...
+ *     ret = blk_create(&b, &env, &drives->items[i], slot);   // slot 0, 1, ...
  *     blk_cmdline(b, frag, sizeof(frag));                   // append to cmdline
  *     ...
  *     blk_destroy(b);   // after the vCPUs are gone
@@ -42,6 +42,49 @@
 #include "devices/virtio/queue.h"
 #include "vmm/config.h"
 #include "vmm/limits.h"
+
+enum cache_type { CACHE_UNSAFE = 0, CACHE_WRITEBACK };
+enum io_engine { IO_ENGINE_SYNC = 0, IO_ENGINE_ASYNC };
+
+/* One drive (PUT /drives/{drive_id}, --drive, the config file's drives). */
+struct drive_config {
+	char *drive_id;
+	char *path_on_host;
+	bool is_root_device;
+	bool is_read_only;
+	char *partuuid;
+	enum cache_type cache_type;
+	enum io_engine io_engine;
+	struct rate_limiter_config rate_limiter;
+};
+
+#define BLK_MAX_DRIVES 16
+
+/* A vm_config's drives, kept under blk_class (config_device) in the order
+ * they were first put; their slots take that order, the root drive first
+ * (the drives resource's attach). */
+struct drive_configs {
+	int nr;
+	struct drive_config items[BLK_MAX_DRIVES];
+};
+
+/* c's drives, or NULL: none was ever put. */
+const struct drive_configs *drive_configs_of(const struct vm_config *c);
+/* c's drives to add to or change, made (empty) the first time; NULL: out
+ * of memory, or c has no room for another device kind. */
+struct drive_configs *drive_configs_in(struct vm_config *c);
+/* Free what d owns and clear it. */
+void drive_config_free(struct drive_config *d);
+/* Free a struct drive_configs with its drives (NULL is fine). */
+void drive_configs_free(void *d);
+
+/* PATCH /drives/{drive_id}'s body: a new backing file, new buckets. */
+struct drive_patch {
+	char *drive_id;
+	char *path_on_host;
+	bool has_rate_limiter;
+	struct rate_limiter_config rate_limiter;
+};
 
 #define BLK_SECTOR_SIZE 512
 #define BLK_ID_BYTES 20

@@ -757,11 +757,14 @@ const struct virtio_class net_class = {
 static int net_cli_apply(const char *arg, struct vm_config *cfg, char *err, size_t errlen)
 {
 	const char *what = NULL;
-	if (cfg->nr_nets >= CONFIG_MAX_NETS)
-		return errmsg_set(err, errlen, -E2BIG, "--net: too many interfaces (at most %d)", CONFIG_MAX_NETS);
-	if (net_parse_cli(arg, &cfg->nets[cfg->nr_nets], &what) < 0)
+	struct net_configs *nets = net_configs_in(cfg);
+	if (!nets)
+		return errmsg_set(err, errlen, -ENOMEM, "--net: out of memory");
+	if (nets->nr >= NET_MAX_IFACES)
+		return errmsg_set(err, errlen, -E2BIG, "--net: too many interfaces (at most %d)", NET_MAX_IFACES);
+	if (net_parse_cli(arg, &nets->items[nets->nr], &what) < 0)
 		return errmsg_set(err, errlen, -EINVAL, "%s", what ? what : "--net: out of memory");
-	cfg->nr_nets++;
+	nets->nr++;
 	return 0;
 }
 

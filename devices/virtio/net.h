@@ -16,6 +16,44 @@
 
 #define VIRTIO_ID_NET 1
 
+/* One interface (PUT /network-interfaces/{iface_id}, --net, the config
+ * file's network-interfaces). */
+struct net_config {
+	char *iface_id;
+	char *host_dev_name;
+	bool has_mac;
+	uint8_t guest_mac[6];
+	uint16_t mtu; /* offered with VIRTIO_NET_F_MTU; 0: not offered */
+	struct rate_limiter_config rx_rate_limiter;
+	struct rate_limiter_config tx_rate_limiter;
+};
+
+#define NET_MAX_IFACES 8
+
+/* A vm_config's interfaces, kept under net_class (config_device) in the
+ * order they were first put: the order of their slots. */
+struct net_configs {
+	int nr;
+	struct net_config items[NET_MAX_IFACES];
+};
+
+/* c's interfaces, or NULL: none was ever put. */
+const struct net_configs *net_configs_of(const struct vm_config *c);
+/* c's interfaces to add to or change, made (empty) the first time; NULL:
+ * out of memory, or c has no room for another device kind. */
+struct net_configs *net_configs_in(struct vm_config *c);
+/* Free what n owns and clear it. */
+void net_config_free(struct net_config *n);
+
+/* PATCH /network-interfaces/{iface_id}'s body: the buckets it gives. */
+struct net_patch {
+	char *iface_id;
+	bool has_rx, has_tx;
+	struct rate_limiter_config rx, tx;
+};
+/* Free a struct net_configs with its interfaces (NULL is fine). */
+void net_configs_free(void *n);
+
 /* feature bits (virtio 1.1, 5.1.3) */
 #define VIRTIO_NET_F_CSUM 0
 #define VIRTIO_NET_F_GUEST_CSUM 1
@@ -161,7 +199,7 @@ void net_dev_tx_resume(struct net_dev *nd);
  *
  * Use (the vmm, at InstanceStart, after the drives' slots):
  *     struct net *n;
- *     ret = net_create(&n, &env, &cfg->nets[i], -1, slot);  // -1: open by name
+ *     ret = net_create(&n, &env, &nets->items[i], -1, slot);  // -1: open by name
  *     virtio_mmio_cmdline(&n->t, frag, sizeof(frag));                   // append to cmdline
  *     ...
  *     net_destroy(n);   // after the vCPUs are gone

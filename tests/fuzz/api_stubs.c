@@ -10,6 +10,7 @@
 
 #include "api/api.h"
 #include "devices/virtio/balloon.h"
+#include "devices/virtio/net.h"
 #include "vmm/seccomp.h"
 #include "vmm/vmm.h"
 

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "devices/i8042.h"
+#include "devices/mmds/tcp.h"
 #include "devices/serial.h"
 #include "devices/virtio/blk.h"
 #include "vmm/cli.h"
@@ -13,6 +14,14 @@ void serial_get_stats(struct serial *s, struct serial_stats *out) { (void)s; (vo
 int blk_swap_backing(struct blk *b, const char *path) { (void)b; (void)path; abort(); }
 void blk_update_rate_limiter(struct blk *b, const struct rate_limiter_config *cfg) { (void)b; (void)cfg; abort(); }
 int i8042_send_ctrl_alt_del(struct i8042 *k) { (void)k; abort(); }
+/* MMDS is attached only to a created VM */
+struct mmds_stack *mmds_stack_new(struct mmds *m, uint32_t ip) { (void)m; (void)ip; abort(); }
+int snapshot_device_register(struct snapshot_state *s, const char *name, const struct snapshot_dev_ops *ops,
+                             void *opaque)
+{
+	(void)s; (void)name; (void)ops; (void)opaque;
+	abort();
+}
 /* classes are compared by address only (no device is ever attached) */
 const struct virtio_class blk_class;
 const struct virtio_class net_class;

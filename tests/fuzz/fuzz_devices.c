@@ -209,7 +209,7 @@ static int rng_up(struct fx *f, uint8_t flags)
 /* every queue offered; page numbers from the input hit RAM or not */
 static int balloon_up(struct fx *f)
 {
-	static const struct balloon_config cfg = { .set = true, .amount_mib = 1, .deflate_on_oom = true,
+	static const struct balloon_config cfg = { .amount_mib = 1, .deflate_on_oom = true,
 		                                   .stats_polling_interval_s = 1, .free_page_hinting = true,
 		                                   .free_page_reporting = true };
 	int ret = balloon_class.create(&f->dev, &f->env, &cfg, 0);

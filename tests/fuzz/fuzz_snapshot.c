@@ -28,6 +28,7 @@
 #include "devices/i8042.h"
 #include "devices/serial.h"
 #include "devices/virtio/blk.h"
+#include "devices/virtio/net.h"
 #include "devices/virtio/rng.h"
 #include "devices/virtio/vsock.h"
 #include "devices/vmgenid.h"
@@ -252,13 +253,19 @@ static void seed_vm_config(struct fx *f, struct snap_writer *w)
 	struct vm_config cfg;
 	char *json;
 	config_init(&cfg);
-	cfg.nr_drives = 1;
-	cfg.drives[0] = (struct drive_config){ .drive_id = strdup("rootfs"), .path_on_host = strdup(f->blk_path),
-	                                       .is_root_device = true };
-	cfg.drives[0].rate_limiter.ops = (struct token_bucket_config){ true, 20, 5, 100 };
-	cfg.nr_nets = 1;
-	cfg.nets[0] = (struct net_config){ .iface_id = strdup("eth0"), .host_dev_name = strdup("tap0"),
-	                                   .has_mac = true, .guest_mac = { 6, 0, 0xac, 0x10, 0, 2 } };
+	struct drive_configs *drives = drive_configs_in(&cfg);
+	if (!drives)
+		abort();
+	drives->nr = 1;
+	drives->items[0] = (struct drive_config){ .drive_id = strdup("rootfs"), .path_on_host = strdup(f->blk_path),
+	                                          .is_root_device = true };
+	drives->items[0].rate_limiter.ops = (struct token_bucket_config){ true, 20, 5, 100 };
+	struct net_configs *nets = net_configs_in(&cfg);
+	if (!nets)
+		abort();
+	nets->nr = 1;
+	nets->items[0] = (struct net_config){ .iface_id = strdup("eth0"), .host_dev_name = strdup("tap0"),
+	                                      .has_mac = true, .guest_mac = { 6, 0, 0xac, 0x10, 0, 2 } };
 	struct vsock_config *v = calloc(1, sizeof(*v));
 	*v = (struct vsock_config){ .guest_cid = 3, .uds_path = strdup("/tmp/v.sock") };
 	if (vsock_config_set(&cfg, v) < 0)

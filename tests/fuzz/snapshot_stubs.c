@@ -5,7 +5,9 @@
  * Of the device kinds it links blk and rng; the classes of the others are
  * only compared by address (the API and metrics look for them). */
 #include <linux/kvm.h>
+#include <stdlib.h>
 
+#include "devices/mmds/tcp.h"
 #include "devices/virtio/class.h"
 #include "vmm/cli.h"
 #include "vmm/arch/arch.h"
@@ -42,6 +44,9 @@ const struct kvm_cpuid2 *x86_host_cpuid(struct vm *vm)
 {
 	return x86_supported_cpuid(vm);
 }
+
+/* MMDS is attached only to a created VM */
+struct mmds_stack *mmds_stack_new(struct mmds *m, uint32_t ip) { (void)m; (void)ip; abort(); }
 
 const struct virtio_class net_class;
 const struct virtio_class vsock_class;

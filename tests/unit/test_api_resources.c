@@ -17,6 +17,9 @@
 #include <unistd.h>
 
 #include "api/resource.h"
+#include "devices/virtio/balloon.h"
+#include "devices/virtio/blk.h"
+#include "devices/virtio/net.h"
 #include "devices/virtio/vsock.h"
 #include "vmm/metrics.h"
 #include "vmm/vmm.h"
@@ -154,17 +157,18 @@ static void test_drives(void **state)
 	         "{\"drive_id\": \"rootfs\", \"path_on_host\": \"/img\", \"is_root_device\": true,"
 	         " \"is_read_only\": true, \"cache_type\": \"Writeback\", \"io_engine\": \"Async\","
 	         " \"rate_limiter\": {\"bandwidth\": {\"size\": 1000, \"refill_time\": 100}}}", &r);
-	assert_string_equal(r.drive.drive_id, "rootfs");
-	assert_true(r.drive.is_root_device && r.drive.is_read_only);
-	assert_int_equal(r.drive.cache_type, CACHE_WRITEBACK);
-	assert_int_equal(r.drive.io_engine, IO_ENGINE_ASYNC);
-	assert_true(r.drive.rate_limiter.bandwidth.set);
-	assert_int_equal(r.drive.rate_limiter.bandwidth.size, 1000);
-	assert_int_equal(r.drive.rate_limiter.bandwidth.refill_time_ms, 100);
+	const struct drive_config *d = r.device_config;
+	assert_string_equal(d->drive_id, "rootfs");
+	assert_true(d->is_root_device && d->is_read_only);
+	assert_int_equal(d->cache_type, CACHE_WRITEBACK);
+	assert_int_equal(d->io_engine, IO_ENGINE_ASYNC);
+	assert_true(d->rate_limiter.bandwidth.set);
+	assert_int_equal(d->rate_limiter.bandwidth.size, 1000);
+	assert_int_equal(d->rate_limiter.bandwidth.refill_time_ms, 100);
 	api_request_free(&r);
 	accepted(HTTP_PATCH, "/drives/d1", "{\"drive_id\": \"d1\", \"path_on_host\": \"/new\"}", &r);
 	assert_ptr_equal(r.method, api_resource_by_path("/drives")->patch);
-	assert_string_equal(r.drive_patch.path_on_host, "/new");
+	assert_string_equal(((const struct drive_patch *)r.device_config)->path_on_host, "/new");
 	api_request_free(&r);
 	refused(HTTP_PUT, "/drives/a", "{\"drive_id\": \"b\", \"path_on_host\": \"/i\", \"is_root_device\": false}",
 	        "The id from the path does not match the id from the body!");
@@ -179,9 +183,10 @@ static void test_drives(void **state)
 	accepted(HTTP_PUT, "/drives/a", "{\"drive_id\": \"a\", \"path_on_host\": \"/i\", \"is_root_device\": false,"
 	         " \"rate_limiter\": {\"bandwidth\": {\"size\": 1, \"refill_time\": 0},"
 	         " \"ops\": {\"size\": 0, \"refill_time\": 10}}}", &nolimit);
-	assert_true(nolimit.drive.rate_limiter.bandwidth.set && nolimit.drive.rate_limiter.ops.set);
-	assert_false(token_bucket_config_in_force(&nolimit.drive.rate_limiter.bandwidth));
-	assert_false(token_bucket_config_in_force(&nolimit.drive.rate_limiter.ops));
+	const struct rate_limiter_config *rl = &((const struct drive_config *)nolimit.device_config)->rate_limiter;
+	assert_true(rl->bandwidth.set && rl->ops.set);
+	assert_false(token_bucket_config_in_force(&rl->bandwidth));
+	assert_false(token_bucket_config_in_force(&rl->ops));
 	api_request_free(&nolimit);
 	refused(HTTP_PUT, "/drives/a", "{\"drive_id\": \"a\", \"path_on_host\": \"/i\", \"is_root_device\": false,"
 	        " \"rate_limiter\": {\"bandwidth\": {\"size\": 1, \"refill_time\": -1}}}", "rate_limiter: bandwidth: refill_time");
@@ -198,9 +203,10 @@ static void test_network(void **state)
 	struct api_request r;
 	accepted(HTTP_PUT, "/network-interfaces/eth0",
 	         "{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\", \"guest_mac\": \"06:00:ac:10:00:02\"}", &r);
-	assert_string_equal(r.net.host_dev_name, "tap0");
-	assert_true(r.net.has_mac);
-	assert_int_equal(r.net.guest_mac[5], 2);
+	const struct net_config *n = r.device_config;
+	assert_string_equal(n->host_dev_name, "tap0");
+	assert_true(n->has_mac);
+	assert_int_equal(n->guest_mac[5], 2);
 	api_request_free(&r);
 	refused(HTTP_PUT, "/network-interfaces/eth0", "{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\", \"mac\": 1}",
 	        "unknown field `mac`");
@@ -211,8 +217,9 @@ static void test_network(void **state)
 	refused(HTTP_PUT, "/network-interfaces/eth0", "{\"iface_id\": \"eth0\", \"host_dev_name\": [1]}", "host_dev_name");
 	accepted(HTTP_PATCH, "/network-interfaces/eth0",
 	         "{\"iface_id\": \"eth0\", \"rx_rate_limiter\": {\"ops\": {\"size\": 10, \"refill_time\": 1000}}}", &r);
-	assert_true(r.net_patch.has_rx && !r.net_patch.has_tx);
-	assert_int_equal(r.net_patch.rx.ops.size, 10);
+	const struct net_patch *p = r.device_config;
+	assert_true(p->has_rx && !p->has_tx);
+	assert_int_equal(p->rx.ops.size, 10);
 	api_request_free(&r);
 }
 
@@ -503,8 +510,8 @@ static void test_apply_preboot_then_postboot(void **state)
 	assert_fault(&rep, 400, "is_root_device");
 	snprintf(body, sizeof(body), "{\"drive_id\": \"a\", \"path_on_host\": \"%s\", \"is_root_device\": false}", f->file);
 	assert_int_equal(call(f, HTTP_PUT, "/drives/a", body, &rep), 204);
-	assert_int_equal(f->cfg.nr_drives, 1);
-	assert_false(f->cfg.drives[0].is_root_device);
+	assert_int_equal(drive_configs_of(&f->cfg)->nr, 1);
+	assert_false(drive_configs_of(&f->cfg)->items[0].is_root_device);
 	/* PATCH before boot is refused */
 	assert_int_equal(call(f, HTTP_PATCH, "/drives/a", "{\"drive_id\": \"a\", \"path_on_host\": \"/x\"}", &rep), 400);
 	assert_fault(&rep, 400, "before starting");
@@ -512,7 +519,7 @@ static void test_apply_preboot_then_postboot(void **state)
 	assert_int_equal(call(f, HTTP_PUT, "/network-interfaces/e0", "{\"iface_id\": \"e0\", \"host_dev_name\": \"tap9\"}", &rep), 204);
 	assert_int_equal(call(f, HTTP_PUT, "/network-interfaces/e1", "{\"iface_id\": \"e1\", \"host_dev_name\": \"tap9\"}", &rep), 400);
 	assert_fault(&rep, 400, "host_dev_name");
-	assert_int_equal(f->cfg.nr_nets, 1);
+	assert_int_equal(net_configs_of(&f->cfg)->nr, 1);
 
 	/* actions that need a running VM */
 	assert_int_equal(call(f, HTTP_PUT, "/actions", "{\"action_type\": \"SendCtrlAltDel\"}", &rep), 400);
@@ -598,10 +605,11 @@ static void test_apply_balloon(void **state)
 	/* no bigger than the machine (128 MiB by default) */
 	assert_int_equal(call(f, HTTP_PUT, "/balloon", "{\"amount_mib\": 129, \"deflate_on_oom\": false}", &rep), 400);
 	assert_fault(&rep, 400, "amount_mib");
-	assert_false(f->cfg.balloon.set);
+	assert_null(balloon_config_of(&f->cfg));
 	assert_int_equal(call(f, HTTP_PUT, "/balloon", "{\"amount_mib\": 16, \"deflate_on_oom\": true,"
 	                      " \"stats_polling_interval_s\": 1}", &rep), 204);
-	assert_true(f->cfg.balloon.set && f->cfg.balloon.deflate_on_oom);
+	assert_non_null(balloon_config_of(&f->cfg));
+	assert_true(balloon_config_of(&f->cfg)->deflate_on_oom);
 	assert_int_equal(call(f, HTTP_GET, "/balloon", NULL, &rep), 200);
 	assert_non_null(strstr(rep.body, "\"amount_mib\":16"));
 	assert_non_null(strstr(rep.body, "\"stats_polling_interval_s\":1"));
@@ -628,7 +636,7 @@ static void test_apply_balloon(void **state)
 	f->vmm.state = VMM_RUNNING;
 	assert_int_equal(call(f, HTTP_PUT, "/balloon", "{\"amount_mib\": 1, \"deflate_on_oom\": false}", &rep), 400);
 	assert_fault(&rep, 400, "after starting");
-	assert_int_equal(f->cfg.balloon.amount_mib, 16);
+	assert_int_equal(balloon_config_of(&f->cfg)->amount_mib, 16);
 	free(rep.body);
 }
 
@@ -654,9 +662,9 @@ static void test_mmds_config(void **state)
 	assert_fault(&rep, 400, "network_interfaces: no network interface e0");
 	assert_int_equal(call(f, HTTP_PUT, "/network-interfaces/e0", "{\"iface_id\": \"e0\", \"host_dev_name\": \"t0\"}", &rep), 204);
 	assert_int_equal(call(f, HTTP_PUT, "/mmds/config", good, &rep), 204);
-	assert_true(f->cfg.mmds.set);
-	assert_int_equal(f->cfg.mmds.version, 2);
-	assert_int_equal(f->cfg.mmds.ipv4, 0xa9feaa01);
+	assert_non_null(mmds_config_of(&f->cfg));
+	assert_int_equal(mmds_config_of(&f->cfg)->version, 2);
+	assert_int_equal(mmds_config_of(&f->cfg)->ipv4, 0xa9feaa01);
 	assert_int_equal(call(f, HTTP_GET, "/vm/config", NULL, &rep), 200);
 	assert_non_null(strstr(rep.body, "\"mmds-config\":{"));
 	assert_non_null(strstr(rep.body, "\"ipv4_address\":\"169.254.170.1\""));
@@ -664,7 +672,7 @@ static void test_mmds_config(void **state)
 	f->vmm.state = VMM_RUNNING;
 	assert_int_equal(call(f, HTTP_PUT, "/mmds/config", "{\"network_interfaces\": [\"e0\"]}", &rep), 400);
 	assert_fault(&rep, 400, "after starting");
-	assert_int_equal(f->cfg.mmds.version, 2);
+	assert_int_equal(mmds_config_of(&f->cfg)->version, 2);
 	free(rep.body);
 }
 
@@ -916,17 +924,17 @@ static void test_items_up_to_the_limit(void **state)
 	struct api_fixture *f = *state;
 	struct api_reply rep = { 0, NULL };
 	char path[64], body[160];
-	for (int i = 0; i <= CONFIG_MAX_NETS; i++) {
+	for (int i = 0; i <= NET_MAX_IFACES; i++) {
 		snprintf(path, sizeof(path), "/network-interfaces/e%d", i);
 		snprintf(body, sizeof(body), "{\"iface_id\": \"e%d\", \"host_dev_name\": \"tap%d\"}", i, i);
-		assert_int_equal(call(f, HTTP_PUT, path, body, &rep), i < CONFIG_MAX_NETS ? 204 : 400);
+		assert_int_equal(call(f, HTTP_PUT, path, body, &rep), i < NET_MAX_IFACES ? 204 : 400);
 	}
 	assert_fault(&rep, 400, "iface_id: e8 would be one more than the 8");
-	assert_int_equal(f->cfg.nr_nets, CONFIG_MAX_NETS);
+	assert_int_equal(net_configs_of(&f->cfg)->nr, NET_MAX_IFACES);
 	assert_int_equal(call(f, HTTP_PUT, "/network-interfaces/e3", "{\"iface_id\": \"e3\", \"host_dev_name\": \"tapx\"}",
 	                      &rep), 204);
-	assert_string_equal(f->cfg.nets[3].host_dev_name, "tapx");
-	assert_int_equal(f->cfg.nr_nets, CONFIG_MAX_NETS);
+	assert_string_equal(net_configs_of(&f->cfg)->items[3].host_dev_name, "tapx");
+	assert_int_equal(net_configs_of(&f->cfg)->nr, NET_MAX_IFACES);
 	free(rep.body);
 }
 

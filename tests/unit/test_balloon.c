@@ -350,7 +350,7 @@ static void test_hinting_hostile(void **state)
 static void test_snapshot_state(void **state)
 {
 	struct fx *f = *state;
-	const struct balloon_config cfg = { .set = true, .amount_mib = 2 };
+	const struct balloon_config cfg = { .amount_mib = 2 };
 	struct virtio_env env = { .gm = &f->gm, .mmio_base = 0xd0001000ull, .gsi_base = 5, .nr_slots = 1 };
 	void *a = NULL, *b = NULL, *blob = NULL;
 	size_t len = 0;
@@ -404,31 +404,39 @@ static void test_api_bodies(void **state)
 	struct api_err e = { .msg = "" };
 	assert_int_equal(parse("{\"amount_mib\": 64, \"deflate_on_oom\": true, \"stats_polling_interval_s\": 2}",
 	                       api_resource_by_path("/balloon")->put, &r, &e), 0);
-	assert_int_equal(r.balloon.amount_mib, 64);
-	assert_true(r.balloon.deflate_on_oom && r.balloon.set);
-	assert_int_equal(r.balloon.stats_polling_interval_s, 2);
+	const struct balloon_config *bc = r.device_config;
+	assert_int_equal(bc->amount_mib, 64);
+	assert_true(bc->deflate_on_oom);
+	assert_int_equal(bc->stats_polling_interval_s, 2);
+	api_request_free(&r);
 	assert_int_equal(parse("{\"amount_mib\": 64}", api_resource_by_path("/balloon")->put, &r, &e), -EINVAL);
 	assert_non_null(strstr(e.msg, "deflate_on_oom"));
+	api_request_free(&r);
 	assert_int_equal(parse("{\"amount_mib\": -1, \"deflate_on_oom\": true}", api_resource_by_path("/balloon")->put, &r, &e), -EINVAL);
 	assert_non_null(strstr(e.msg, "amount_mib"));
+	api_request_free(&r);
 	assert_int_equal(parse("{\"amount_mib\": 1, \"deflate_on_oom\": true, \"x\": 1}", api_resource_by_path("/balloon")->put, &r, &e),
 	                 -EINVAL);
 	assert_non_null(strstr(e.msg, "x"));
+	api_request_free(&r);
 	assert_int_equal(parse("{\"amount_mib\": 8}", api_resource_by_path("/balloon")->patch, &r, &e), 0);
-	assert_int_equal(r.balloon_amount_mib, 8);
+	assert_int_equal(r.number, 8);
 	assert_int_equal(parse("{}", api_resource_by_path("/balloon/statistics")->patch, &r, &e), -EINVAL);
 	assert_non_null(strstr(e.msg, "stats_polling_interval_s"));
 	assert_int_equal(parse("{\"amount_mib\": 1, \"deflate_on_oom\": true, \"free_page_hinting\": true}",
 	                       api_resource_by_path("/balloon")->put, &r, &e), 0);
-	assert_true(r.balloon.free_page_hinting && !r.balloon.free_page_reporting);
+	bc = r.device_config;
+	assert_true(bc->free_page_hinting && !bc->free_page_reporting);
+	api_request_free(&r);
 	assert_int_equal(parse("{\"amount_mib\": 1, \"deflate_on_oom\": true, \"free_page_hinting\": 1}",
 	                       api_resource_by_path("/balloon")->put, &r, &e), -EINVAL);
 	assert_non_null(strstr(e.msg, "free_page_hinting"));
+	api_request_free(&r);
 	const struct api_method *start = api_resource_by_path("/balloon/hinting/start")->patch;
 	assert_int_equal(parse("{}", start, &r, &e), 0);
-	assert_true(r.balloon_hint_ack); /* Firecracker's default */
+	assert_true(r.flag); /* acknowledge_on_stop: Firecracker's default */
 	assert_int_equal(parse("{\"acknowledge_on_stop\": false}", start, &r, &e), 0);
-	assert_false(r.balloon_hint_ack);
+	assert_false(r.flag);
 	assert_int_equal(parse("{\"acknowledge_on_stop\": \"no\"}", start, &r, &e), -EINVAL);
 	assert_non_null(strstr(e.msg, "acknowledge_on_stop"));
 	assert_int_equal(parse("{\"cmd\": 3}", api_resource_by_path("/balloon/hinting/stop")->patch, &r, &e),

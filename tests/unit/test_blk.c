@@ -21,6 +21,7 @@
 #include <liburing.h>
 
 #include "devices/virtio/blk.h"
+#include "vmm/cli.h"
 #include "vmm/guest_mem.h"
 
 #define RAM (4u << 20)
@@ -777,6 +778,26 @@ static void test_drive_option_parser(void **state)
 	}
 }
 
+/* --drive keeps the drives in the vm_config in option order; a second
+ * root drive is refused, naming the field. */
+static void test_drive_option_into_config(void **state)
+{
+	(void)state;
+	struct vm_config cfg;
+	char err[128] = "";
+	config_init(&cfg);
+	assert_int_equal(blk_cli_opt.apply("path=/a,root", &cfg, err, sizeof(err)), 0);
+	assert_int_equal(blk_cli_opt.apply("path=/b", &cfg, err, sizeof(err)), 0);
+	const struct drive_configs *drives = drive_configs_of(&cfg);
+	assert_non_null(drives);
+	assert_int_equal(drives->nr, 2);
+	assert_true(drives->items[0].is_root_device);
+	assert_string_equal(drives->items[1].path_on_host, "/b");
+	assert_int_equal(blk_cli_opt.apply("path=/c,root", &cfg, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "drives: more than one root device");
+	config_free(&cfg);
+}
+
 #define S(fn) cmocka_unit_test_setup_teardown(fn, setup_sync, teardown)
 #define A(fn) cmocka_unit_test_setup_teardown(fn, setup_async, teardown)
 #define BOTH(fn) S(fn), A(fn)
@@ -805,4 +826,5 @@ UNIT_TEST_MAIN(
 	BOTH(test_budget_yields_to_the_loop),
 	BOTH(test_file_shrunk_under_us),
 	A(test_uring_is_restricted),
-	cmocka_unit_test(test_drive_option_parser))
+	cmocka_unit_test(test_drive_option_parser),
+	cmocka_unit_test(test_drive_option_into_config))

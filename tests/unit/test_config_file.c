@@ -16,6 +16,9 @@
 #include <unistd.h>
 
 #include "api/resource.h"
+#include "devices/mmds/mmds.h"
+#include "devices/virtio/blk.h"
+#include "devices/virtio/net.h"
 #include "devices/virtio/rng.h"
 #include "devices/virtio/vsock.h"
 #include "vmm/config_file.h"
@@ -65,14 +68,15 @@ static void test_full_document(void **state)
 	assert_string_equal(f->cfg.boot.boot_args, "console=ttyS0");
 	assert_int_equal(f->cfg.machine.vcpu_count, 2);
 	assert_int_equal(f->cfg.machine.mem_size_mib, 96);
-	assert_int_equal(f->cfg.nr_drives, 2);
-	assert_string_equal(f->cfg.drives[1].drive_id, "data");
-	assert_true(f->cfg.drives[0].is_root_device && f->cfg.drives[0].is_read_only);
-	assert_int_equal(f->cfg.nr_nets, 1);
+	const struct drive_configs *drives = drive_configs_of(&f->cfg);
+	assert_int_equal(drives->nr, 2);
+	assert_string_equal(drives->items[1].drive_id, "data");
+	assert_true(drives->items[0].is_root_device && drives->items[0].is_read_only);
+	assert_int_equal(net_configs_of(&f->cfg)->nr, 1);
 	assert_non_null(vsock_config_of(&f->cfg));
 	assert_int_equal(vsock_config_of(&f->cfg)->guest_cid, 3);
 	assert_non_null(rng_config_of(&f->cfg));
-	assert_false(f->cfg.mmds.set);
+	assert_null(mmds_config_of(&f->cfg));
 }
 
 /* mmds-config does what PUT /mmds/config does, after the interfaces it names. */
@@ -82,11 +86,12 @@ static void test_mmds_config(void **state)
 	assert_int_equal(load(f, "{\"mmds-config\": {\"network_interfaces\": [\"eth0\"], \"version\": \"V2\","
 	                         " \"imds_compat\": true},"
 	                         " \"network-interfaces\": [{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\"}]}"), 0);
-	assert_true(f->cfg.mmds.set);
-	assert_int_equal(f->cfg.mmds.version, 2);
-	assert_true(f->cfg.mmds.imds_compat);
-	assert_int_equal(f->cfg.mmds.ipv4, 0xa9fea9fe);
-	assert_string_equal(f->cfg.mmds.ifaces[0], "eth0");
+	const struct mmds_config *m = mmds_config_of(&f->cfg);
+	assert_non_null(m);
+	assert_int_equal(m->version, 2);
+	assert_true(m->imds_compat);
+	assert_int_equal(m->ipv4, 0xa9fea9fe);
+	assert_string_equal(m->ifaces[0], "eth0");
 }
 
 static void test_errors_name_the_key(void **state)

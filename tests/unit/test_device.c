@@ -16,6 +16,7 @@
 #include "devices/virtio/rng.h"
 #include "vdrv.h"
 #include "virtio_null.h"
+#include "vmm/config.h"
 #include "vmm/device.h"
 #include "vmm/snapshot/snapshot.h"
 
@@ -134,10 +135,31 @@ static void test_null_device_answers_chains(void **state)
 	assert_false(vdrv_used(&f->d, 0, &id, &len));
 }
 
+/* A kind with a list of devices makes its configuration once and adds to
+ * it; with every slot of the vm_config taken there is none to make. */
+static void test_config_device_make(void **state)
+{
+	(void)state;
+	static const char owners[CONFIG_MAX_DEVICE_KINDS + 1];
+	struct vm_config cfg;
+	config_init(&cfg);
+	int *first = config_device_make(&cfg, &owners[0], sizeof(int), free);
+	assert_non_null(first);
+	assert_int_equal(*first, 0);
+	*first = 7;
+	assert_ptr_equal(config_device_make(&cfg, &owners[0], sizeof(int), free), first);
+	for (int i = 1; i < CONFIG_MAX_DEVICE_KINDS; i++)
+		assert_non_null(config_device_make(&cfg, &owners[i], sizeof(int), free));
+	assert_null(config_device_make(&cfg, &owners[CONFIG_MAX_DEVICE_KINDS], sizeof(int), free));
+	assert_int_equal(*(int *)config_device(&cfg, &owners[0]), 7);
+	config_free(&cfg);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 UNIT_TEST_MAIN(
 	T(test_attach_gives_slots_cmdline_and_keys),
 	T(test_failed_attach_leaves_nothing),
 	T(test_slots_run_out),
-	T(test_null_device_answers_chains))
+	T(test_null_device_answers_chains),
+	cmocka_unit_test(test_config_device_make))

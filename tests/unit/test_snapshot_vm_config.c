@@ -13,6 +13,9 @@
 
 #include <jansson.h>
 
+#include "devices/mmds/mmds.h"
+#include "devices/virtio/blk.h"
+#include "devices/virtio/net.h"
 #include "devices/virtio/rng.h"
 #include "devices/virtio/vsock.h"
 #include "vmm/config.h"
@@ -21,20 +24,27 @@
 static void fill(struct vm_config *c)
 {
 	config_init(c);
-	c->nr_drives = 1;
-	c->drives[0] = (struct drive_config){ .drive_id = strdup("rootfs"), .path_on_host = strdup("/tmp/r.img"),
-		                              .is_root_device = true, .io_engine = IO_ENGINE_ASYNC };
-	c->drives[0].rate_limiter.ops = (struct token_bucket_config){ true, 20, 5, 100 };
-	c->nr_nets = 1;
-	c->nets[0] = (struct net_config){ .iface_id = strdup("eth0"), .host_dev_name = strdup("tap0"),
-		                          .has_mac = true, .guest_mac = { 6, 0, 0xac, 0x10, 0, 2 } };
-	c->nets[0].tx_rate_limiter.bandwidth = (struct token_bucket_config){ true, 1 << 20, 0, 1000 };
+	struct drive_configs *drives = drive_configs_in(c);
+	assert_non_null(drives);
+	drives->nr = 1;
+	drives->items[0] = (struct drive_config){ .drive_id = strdup("rootfs"), .path_on_host = strdup("/tmp/r.img"),
+		                                  .is_root_device = true, .io_engine = IO_ENGINE_ASYNC };
+	drives->items[0].rate_limiter.ops = (struct token_bucket_config){ true, 20, 5, 100 };
+	struct net_configs *nets = net_configs_in(c);
+	assert_non_null(nets);
+	nets->nr = 1;
+	nets->items[0] = (struct net_config){ .iface_id = strdup("eth0"), .host_dev_name = strdup("tap0"),
+		                              .has_mac = true, .guest_mac = { 6, 0, 0xac, 0x10, 0, 2 } };
+	nets->items[0].tx_rate_limiter.bandwidth = (struct token_bucket_config){ true, 1 << 20, 0, 1000 };
 	struct rng_config *rng = calloc(1, sizeof(*rng));
 	assert_non_null(rng);
 	rng->rate_limiter.bandwidth = (struct token_bucket_config){ true, 4096, 0, 50 };
 	assert_int_equal(rng_config_set(c, rng), 0);
-	c->mmds = (struct mmds_config){ .set = true, .version = 2, .ipv4 = 0xa9fe0102, .imds_compat = true,
-	                                .nr_ifaces = 1, .ifaces = { strdup("eth0") } };
+	struct mmds_config *mmds = malloc(sizeof(*mmds));
+	assert_non_null(mmds);
+	*mmds = (struct mmds_config){ .version = 2, .ipv4 = 0xa9fe0102, .imds_compat = true,
+	                              .nr_ifaces = 1, .ifaces = { strdup("eth0") } };
+	assert_int_equal(mmds_config_set(c, mmds), 0);
 }
 
 static void test_round_trip_with_limiters(void **state)
@@ -47,26 +57,33 @@ static void test_round_trip_with_limiters(void **state)
 	assert_int_equal(snapshot_vm_config_encode(&a, &json), 0);
 	config_init(&b);
 	assert_int_equal(snapshot_vm_config_apply((const uint8_t *)json, strlen(json), &b, &p, err, sizeof(err)), 0);
-	assert_int_equal(b.nr_drives, 1);
-	assert_string_equal(b.drives[0].path_on_host, "/tmp/r.img");
-	assert_int_equal(b.drives[0].io_engine, IO_ENGINE_ASYNC);
-	assert_true(b.drives[0].rate_limiter.ops.set);
-	assert_int_equal(b.drives[0].rate_limiter.ops.size, 20);
-	assert_int_equal(b.drives[0].rate_limiter.ops.one_time_burst, 5);
-	assert_int_equal(b.drives[0].rate_limiter.ops.refill_time_ms, 100);
-	assert_false(b.drives[0].rate_limiter.bandwidth.set);
-	assert_true(b.nets[0].tx_rate_limiter.bandwidth.set);
-	assert_int_equal(b.nets[0].tx_rate_limiter.bandwidth.size, 1 << 20);
-	assert_false(b.nets[0].rx_rate_limiter.bandwidth.set || b.nets[0].rx_rate_limiter.ops.set);
+	const struct drive_configs *drives = drive_configs_of(&b);
+	assert_non_null(drives);
+	assert_int_equal(drives->nr, 1);
+	const struct drive_config *d = &drives->items[0];
+	assert_string_equal(d->path_on_host, "/tmp/r.img");
+	assert_int_equal(d->io_engine, IO_ENGINE_ASYNC);
+	assert_true(d->rate_limiter.ops.set);
+	assert_int_equal(d->rate_limiter.ops.size, 20);
+	assert_int_equal(d->rate_limiter.ops.one_time_burst, 5);
+	assert_int_equal(d->rate_limiter.ops.refill_time_ms, 100);
+	assert_false(d->rate_limiter.bandwidth.set);
+	const struct net_configs *nets = net_configs_of(&b);
+	assert_non_null(nets);
+	assert_int_equal(nets->nr, 1);
+	assert_true(nets->items[0].tx_rate_limiter.bandwidth.set);
+	assert_int_equal(nets->items[0].tx_rate_limiter.bandwidth.size, 1 << 20);
+	assert_false(nets->items[0].rx_rate_limiter.bandwidth.set || nets->items[0].rx_rate_limiter.ops.set);
 	assert_non_null(rng_config_of(&b));
 	assert_int_equal(rng_config_of(&b)->rate_limiter.bandwidth.refill_time_ms, 50);
 	/* MMDS's configuration travels with the devices */
-	assert_true(b.mmds.set);
-	assert_int_equal(b.mmds.version, 2);
-	assert_int_equal(b.mmds.ipv4, 0xa9fe0102);
-	assert_true(b.mmds.imds_compat);
-	assert_int_equal(b.mmds.nr_ifaces, 1);
-	assert_string_equal(b.mmds.ifaces[0], "eth0");
+	const struct mmds_config *bm = mmds_config_of(&b);
+	assert_non_null(bm);
+	assert_int_equal(bm->version, 2);
+	assert_int_equal(bm->ipv4, 0xa9fe0102);
+	assert_true(bm->imds_compat);
+	assert_int_equal(bm->nr_ifaces, 1);
+	assert_string_equal(bm->ifaces[0], "eth0");
 	free(json);
 	config_free(&a);
 	config_free(&b);
@@ -108,8 +125,8 @@ static void test_device_overrides(void **state)
 	/* a clone's own tap, by interface id */
 	assert_int_equal(apply_with(json, "{\"network_overrides\": [{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap9\"}]}",
 	                            &b, err, sizeof(err)), 0);
-	assert_string_equal(b.nets[0].host_dev_name, "tap9");
-	assert_string_equal(b.nets[0].iface_id, "eth0");
+	assert_string_equal(net_configs_of(&b)->items[0].host_dev_name, "tap9");
+	assert_string_equal(net_configs_of(&b)->items[0].iface_id, "eth0");
 	config_free(&b);
 	assert_int_equal(apply_with(json, "{\"network_overrides\": [{\"iface_id\": \"eth1\", \"host_dev_name\": \"t\"}]}",
 	                            &b, err, sizeof(err)), -EINVAL);

@@ -121,14 +121,16 @@ static int host_parse(int argc, char **argv, struct host *h, struct vm_config *c
 		case O_MEM: cfg->machine.mem_size_mib = strtoull(optarg, NULL, 10); break;
 		case O_CMDLINE: cfg->boot.boot_args = strdup(optarg); break;
 		case O_DRIVE:
-			cfg->nr_drives++;
-			if (blk_drive_parse(optarg, (unsigned)cfg->nr_drives - 1, &cfg->drives[cfg->nr_drives - 1], &what) < 0)
+			if (blk_cli_opt.apply(optarg, cfg, opt_err, sizeof(opt_err)) < 0) {
+				what = opt_err;
 				goto bad;
+			}
 			break;
 		case O_NET:
-			if (net_parse_cli(optarg, &cfg->nets[cfg->nr_nets], &what) < 0)
+			if (net_cli_opt.apply(optarg, cfg, opt_err, sizeof(opt_err)) < 0) {
+				what = opt_err;
 				goto bad;
-			cfg->nr_nets++;
+			}
 			break;
 		case O_VSOCK:
 			if (vsock_cli_opt.apply(optarg, cfg, opt_err, sizeof(opt_err)) < 0) {
