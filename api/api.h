@@ -84,7 +84,7 @@ struct api_serial {
 struct api_request {
 	const struct api_method *method;
 	/* Firecracker's warning when the request used a deprecated field or
-	 * value ("PUT /vsock: vsock_id field is deprecated."): the answer
+	 * value ("PUT /machine-config: cpu_template field is deprecated."): the answer
 	 * carries a Deprecation header, the log and metrics count it */
 	const char *deprecation;
 	union {
