@@ -605,10 +605,16 @@ show_disk root/after-restore
     assert ("PUT", "/snapshot/create", 204) in codes, out
     assert ("PUT", "/snapshot/load", 204) in codes, out
     assert re.search(r'l1-api: GET / -> 200 .*"state": ?"Running"', out), out
-    assert len(ticks(out, "h1")) >= 6 and ticks(out, "h2"), out
+    h1, h2 = ticks(out, "h1"), ticks(out, "h2")
+    assert len(h1) >= 6 and h2, out
     # one guest, one count: the restored VM picks up after the last tick
-    # the first husk printed, nothing repeated or lost
-    assert ticks(out, "hb") == list(range(30)), out
+    # the first husk printed, nothing repeated or lost -- but for the one
+    # line the pause may have cut in two (its first bytes on the first
+    # husk's console, the rest on the second's, with husk's log lines in
+    # between), which then reads on neither. Under emulation each byte is
+    # an exit, so a pause lands inside a line often enough to matter (CI).
+    assert h1 == list(range(len(h1))), out
+    assert h2 == list(range(h2[0], 30)) and h2[0] in (len(h1), len(h1) + 1), out
     assert not rebooted_after_restore(out), out
     assert re.search(r"^h2\| husk-rootfs: run exit=0", out, re.M), out
     assert re.search(rf"^h2\| last-cpu={vcpus - 1}\r?$", out, re.M), out
@@ -786,6 +792,10 @@ echo "husk-nested: vmm exit=$?"
 show_consoles
 show_disk root/count
 """, {"HUSK_NESTED_ROOT": "disk", "HUSK_NESTED_FILES": str(snapshot_merge),
+      # room for its bounded waits (the whole run takes 40-50 s idle; one
+      # CI run under emulation had not reached tick=3 by level 1's default
+      # 180 s, and so printed no console to tell why)
+      "HUSK_NESTED_TIMEOUT": "420",
       "HUSK_NESTED_RUN": "i=0; while [ $i -lt 20 ]; do "
                          "echo tick=$i $(md5sum /bin/busybox | cut -c1-12); echo $i > /root/count; sync; "
                          "echo 3 > /proc/sys/vm/drop_caches; i=$((i+1)); sleep 0.1; done; "
