@@ -157,6 +157,11 @@ int api_request_parse(const struct api_method *m, const json_t *o, const char *p
  * plain and equal to path_id (when not NULL); the id into *out. */
 int api_id_object(const json_t *o, const char *const allowed[], const char *key, const char *path_id, char **out,
                   struct api_err *e);
+/* A body that is one item: a zeroed record of size bytes, whose first
+ * member is its char *id, becomes r->device_config (r owns it, also when
+ * this fails) and gets its id from api_id_object. */
+int api_id_record(const json_t *o, const char *const allowed[], const char *key, const char *path_id,
+                  size_t size, struct api_request *r, struct api_err *e);
 /* The index of id among n items of size bytes at items, each a struct
  * whose first member is its char *id; -1 if none has it. */
 int api_id_find(const void *items, size_t size, int n, const char *id);

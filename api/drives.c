@@ -18,16 +18,12 @@ static int drive_parse(const json_t *o, const char *path_id, struct api_request 
 	/* Firecracker's order: an unknown field's answer lists them */
 	static const char *const allowed[] = { "drive_id", "partuuid", "is_root_device", "cache_type",
 		                               "is_read_only", "path_on_host", "rate_limiter", "io_engine", NULL };
-	struct drive_config *out = calloc(1, sizeof(*out));
+	int ret = api_id_record(o, allowed, "drive_id", path_id, sizeof(struct drive_config), r, e);
+	struct drive_config *out = r->device_config;
 	int cache = 0, engine = 0;
-	int ret;
-
-	r->device_config = out;
-	if (!out)
-		return api_fail(e, "out of memory");
-	ret = api_id_object(o, allowed, "drive_id", path_id, &out->drive_id, e);
-	if (ret == 0)
-		ret = api_field_str(o, "path_on_host", true, &out->path_on_host, e);
+	if (ret < 0)
+		return ret;
+	ret = api_field_str(o, "path_on_host", true, &out->path_on_host, e);
 	if (ret == 0)
 		ret = api_field_bool(o, "is_root_device", true, &out->is_root_device, NULL, e);
 	if (ret == 0)
@@ -48,15 +44,11 @@ static int drive_parse(const json_t *o, const char *path_id, struct api_request 
 static int drive_patch_parse(const json_t *o, const char *path_id, struct api_request *r, struct api_err *e)
 {
 	static const char *const allowed[] = { "drive_id", "path_on_host", "rate_limiter", NULL };
-	struct drive_patch *out = calloc(1, sizeof(*out));
-	int ret;
-
-	r->device_config = out;
-	if (!out)
-		return api_fail(e, "out of memory");
-	ret = api_id_object(o, allowed, "drive_id", path_id, &out->drive_id, e);
-	if (ret == 0)
-		ret = api_field_str(o, "path_on_host", false, &out->path_on_host, e);
+	int ret = api_id_record(o, allowed, "drive_id", path_id, sizeof(struct drive_patch), r, e);
+	struct drive_patch *out = r->device_config;
+	if (ret < 0)
+		return ret;
+	ret = api_field_str(o, "path_on_host", false, &out->path_on_host, e);
 	if (ret == 0)
 		ret = api_field_rate_limiter(o, "rate_limiter", &out->rate_limiter, &out->has_rate_limiter, e);
 	return ret;

@@ -1,6 +1,7 @@
 /* ids: the items of a resource that has many, each with its {id} (the
  * last part of its path): plain enough for a file name, equal in the body
  * and the path, found among the configured ones, written as an array. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "api/api.h"
@@ -37,6 +38,16 @@ int api_id_object(const json_t *o, const char *const allowed[], const char *key,
 		ret = api_fail(e, "The id from the path does not match the id from the body! (%s: %.64s in the "
 		               "body, %.64s in the path)", key, *out, path_id);
 	return ret;
+}
+
+int api_id_record(const json_t *o, const char *const allowed[], const char *key, const char *path_id,
+                  size_t size, struct api_request *r, struct api_err *e)
+{
+	char **id = calloc(1, size); /* the record's first member is its id */
+	r->device_config = id; /* freed with the request, also on an error */
+	if (!id)
+		return api_fail(e, "out of memory");
+	return api_id_object(o, allowed, key, path_id, id, e);
 }
 
 int api_id_find(const void *items, size_t size, int n, const char *id)

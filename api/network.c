@@ -14,17 +14,13 @@ static int net_parse(const json_t *o, const char *path_id, struct api_request *r
 {
 	static const char *const allowed[] = { "iface_id", "host_dev_name", "guest_mac", "mtu", "rx_rate_limiter",
 		                               "tx_rate_limiter", NULL };
-	struct net_config *out = calloc(1, sizeof(*out));
+	int ret = api_id_record(o, allowed, "iface_id", path_id, sizeof(struct net_config), r, e);
+	struct net_config *out = r->device_config;
 	char *mac = NULL;
 	uint64_t mtu = 0;
-	int ret;
-
-	r->device_config = out;
-	if (!out)
-		return api_fail(e, "out of memory");
-	ret = api_id_object(o, allowed, "iface_id", path_id, &out->iface_id, e);
-	if (ret == 0)
-		ret = api_field_str(o, "host_dev_name", true, &out->host_dev_name, e);
+	if (ret < 0)
+		return ret;
+	ret = api_field_str(o, "host_dev_name", true, &out->host_dev_name, e);
 	/* IFNAMSIZ is 16 with the NUL */
 	if (ret == 0 && strlen(out->host_dev_name) > 15)
 		ret = api_fail(e, "Network config error: Could not create the network device: Open tap device failed: "
@@ -52,15 +48,11 @@ static int net_parse(const json_t *o, const char *path_id, struct api_request *r
 static int net_patch_parse(const json_t *o, const char *path_id, struct api_request *r, struct api_err *e)
 {
 	static const char *const allowed[] = { "iface_id", "rx_rate_limiter", "tx_rate_limiter", NULL };
-	struct net_patch *out = calloc(1, sizeof(*out));
-	int ret;
-
-	r->device_config = out;
-	if (!out)
-		return api_fail(e, "out of memory");
-	ret = api_id_object(o, allowed, "iface_id", path_id, &out->iface_id, e);
-	if (ret == 0)
-		ret = api_field_rate_limiter(o, "rx_rate_limiter", &out->rx, &out->has_rx, e);
+	int ret = api_id_record(o, allowed, "iface_id", path_id, sizeof(struct net_patch), r, e);
+	struct net_patch *out = r->device_config;
+	if (ret < 0)
+		return ret;
+	ret = api_field_rate_limiter(o, "rx_rate_limiter", &out->rx, &out->has_rx, e);
 	if (ret == 0)
 		ret = api_field_rate_limiter(o, "tx_rate_limiter", &out->tx, &out->has_tx, e);
 	return ret;

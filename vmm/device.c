@@ -18,7 +18,7 @@ static int device_cmdline_add(struct device_list *l, const struct vmm_device *d)
 {
 	size_t n0 = strlen(l->cmdline), cap = sizeof(l->cmdline);
 	int n = d->cls->cmdline ? d->cls->cmdline(d->dev, l->cmdline + n0, cap - n0)
-	                        : virtio_mmio_cmdline(d->cls->transport(d->dev), l->cmdline + n0, cap - n0);
+	                        : virtio_mmio_cmdline(virtio_class_transport(d->cls, d->dev), l->cmdline + n0, cap - n0);
 	if (n < 0 || n0 + (size_t)n + 1 >= cap)
 		return -ENOSPC;
 	l->cmdline[n0 + (size_t)n] = ' ';
@@ -56,7 +56,7 @@ int device_attach(struct device_list *l, const struct virtio_env *env, struct sn
 	ret = device_cmdline_add(l, d);
 	/* last: a registration is never left pointing at a destroyed device */
 	if (ret == 0)
-		ret = snapshot_device_register(snap, key, &virtio_mmio_snapshot_ops, cls->transport(d->dev));
+		ret = snapshot_device_register(snap, key, &virtio_mmio_snapshot_ops, virtio_class_transport(cls, d->dev));
 	if (ret == 0 && cls->state_ops) {
 		ret = device_register_state(snap, key, cls->state_ops, d->dev);
 		if (ret < 0)
@@ -110,7 +110,7 @@ void vmm_devices_describe(const struct vmm *vmm, struct arch_devices *out)
 	out->nr_virtio = 0;
 	for (int i = 0; i < vmm->devices.nr; i++) {
 		const struct vmm_device *d = &vmm->devices.devs[i];
-		const struct virtio_mmio *t = d->cls->transport(d->dev);
+		const struct virtio_mmio *t = virtio_class_transport(d->cls, d->dev);
 		out->virtio[out->nr_virtio++] = (struct arch_mmio_dev){ t->base, LAYOUT_VIRTIO_MMIO_SIZE, t->gsi };
 	}
 }

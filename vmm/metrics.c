@@ -228,7 +228,7 @@ static void metrics_fill_devices(json_t *line, const struct vmm *vmm)
 	for (int i = 0; i < vmm->devices.nr; i++) {
 		const struct vmm_device *d = &vmm->devices.devs[i];
 		metrics_fill_device(line, d);
-		irqs += d->cls->transport(d->dev)->irqs_sent;
+		irqs += virtio_class_transport(d->cls, d->dev)->irqs_sent;
 	}
 	put(json_object_get(line, "interrupts"), "triggers", irqs);
 }

@@ -200,7 +200,6 @@ static int balloon_create(void **dev, const struct virtio_env *env, const void *
 	return 0;
 }
 
-static struct virtio_mmio *balloon_transport(void *dev) { return &((struct balloon *)dev)->t; }
 
 
 /* ---- husk run --balloon=amount_mib=N[,deflate_on_oom][,stats=S][,reporting][,hinting] ---- */
@@ -344,6 +343,6 @@ const struct virtio_class balloon_class = {
 	.name = "virtio-balloon",
 	.create = balloon_create,
 	.destroy = balloon_destroy,
-	.transport = balloon_transport,
+	.transport_at = offsetof(struct balloon, t),
 	.state_ops = &balloon_snap_ops,
 };

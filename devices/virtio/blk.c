@@ -453,8 +453,14 @@ static void blk_reset(void *dev)
 	b->stalled = false;
 }
 
-static void blk_identity(void *dev, char *buf, size_t len);
-static void blk_quiesce_op(void *dev);
+static void blk_identity(void *dev, char *buf, size_t len)
+{
+	const struct blk *b = dev;
+	snprintf(buf, len, "drive %.*s %s %s", BLK_ID_BYTES, b->id, b->path, b->ro ? "ro" : "rw");
+}
+
+/* requests in flight complete first: the rings are then all there is */
+static void blk_quiesce_op(void *dev) { blk_quiesce(dev); }
 
 static const struct virtio_dev_ops blk_ops = {
 	.name = "virtio-blk",
@@ -757,15 +763,6 @@ int blk_drive_parse(const char *arg, unsigned index, struct drive_config *cfg,
 /* The path as configured, not /proc/self/fd/N: the vmm thread's seccomp
  * filter has no readlink, and a jailed husk has no /proc. A restore opens
  * the drive from the same configured path, so the two compare equal. */
-static void blk_identity(void *dev, char *buf, size_t len)
-{
-	const struct blk *b = dev;
-	snprintf(buf, len, "drive %.*s %s %s", BLK_ID_BYTES, b->id, b->path, b->ro ? "ro" : "rw");
-}
-
-/* requests in flight complete first: the rings are then all there is */
-static void blk_quiesce_op(void *dev) { blk_quiesce(dev); }
-
 /* ---- the class vmm_attach uses ---- */
 
 static int blk_class_create(void **dev, const struct virtio_env *env, const void *cfg, unsigned slot)
@@ -774,14 +771,13 @@ static int blk_class_create(void **dev, const struct virtio_env *env, const void
 }
 
 static void blk_class_destroy(void *dev) { blk_destroy(dev); }
-static struct virtio_mmio *blk_transport(void *dev) { return &((struct blk *)dev)->t; }
 static int blk_class_cmdline(const void *dev, char *buf, size_t len) { return blk_cmdline(dev, buf, len); }
 
 const struct virtio_class blk_class = {
 	.name = "virtio-blk",
 	.create = blk_class_create,
 	.destroy = blk_class_destroy,
-	.transport = blk_transport,
+	.transport_at = offsetof(struct blk, t),
 	.cmdline = blk_class_cmdline,
 };
 

@@ -21,9 +21,10 @@ struct virtio_class {
 	 * *dev is malloc'd */
 	int (*create)(void **dev, const struct virtio_env *env, const void *cfg, unsigned slot);
 	void (*destroy)(void *dev); /* NULL is fine */
-	/* its virtio-mmio transport: the snapshot (virtio_mmio_snapshot_ops)
-	 * and the default cmdline entry go through it */
-	struct virtio_mmio *(*transport)(void *dev);
+	/* where in the device its virtio-mmio transport is (offsetof): the
+	 * snapshot (virtio_mmio_snapshot_ops) and the default cmdline entry
+	 * go through it (virtio_class_transport) */
+	size_t transport_at;
 	/* optional: a cmdline entry of its own (blk adds root=); the length,
 	 * or -ENOSPC */
 	int (*cmdline)(const void *dev, char *buf, size_t len);
@@ -31,5 +32,11 @@ struct virtio_class {
 	 * saved under "<name>:<id>/state" with the device as opaque */
 	const struct snapshot_dev_ops *state_ops;
 };
+
+/* dev's virtio-mmio transport */
+static inline struct virtio_mmio *virtio_class_transport(const struct virtio_class *cls, void *dev)
+{
+	return (struct virtio_mmio *)((char *)dev + cls->transport_at);
+}
 
 #endif

@@ -743,13 +743,12 @@ static int net_class_create(void **dev, const struct virtio_env *env, const void
 }
 
 static void net_class_destroy(void *dev) { net_destroy(dev); }
-static struct virtio_mmio *net_transport(void *dev) { return &((struct net *)dev)->t; }
 
 const struct virtio_class net_class = {
 	.name = "virtio-net",
 	.create = net_class_create,
 	.destroy = net_class_destroy,
-	.transport = net_transport,
+	.transport_at = offsetof(struct net, t),
 };
 
 /* ---- husk run --net ---- */

@@ -233,13 +233,12 @@ static int rng_class_create(void **dev, const struct virtio_env *env, const void
 }
 
 static void rng_class_destroy(void *dev) { rng_destroy(dev); }
-static struct virtio_mmio *rng_transport(void *dev) { return &((struct rng *)dev)->t; }
 
 const struct virtio_class rng_class = {
 	.name = "virtio-rng",
 	.create = rng_class_create,
 	.destroy = rng_class_destroy,
-	.transport = rng_transport,
+	.transport_at = offsetof(struct rng, t),
 };
 
 /* ---- husk run --rng ---- */

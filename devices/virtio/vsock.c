@@ -304,13 +304,12 @@ static int vsock_class_create(void **dev, const struct virtio_env *env, const vo
 }
 
 static void vsock_class_destroy(void *dev) { vsock_destroy(dev); }
-static struct virtio_mmio *vsock_transport(void *dev) { return &((struct vsock *)dev)->t; }
 
 const struct virtio_class vsock_class = {
 	.name = "virtio-vsock",
 	.create = vsock_class_create,
 	.destroy = vsock_class_destroy,
-	.transport = vsock_transport,
+	.transport_at = offsetof(struct vsock, t),
 };
 
 /* ---- husk run --vsock ---- */

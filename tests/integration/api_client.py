@@ -147,3 +147,11 @@ def metrics_totals(path):
                 if isinstance(v, int):
                     t[k] = t.get(k, 0) + v
     return totals
+
+
+def fault(resp, status=400):
+    """The fault_message of an error answer, which must have `status`."""
+    code, body = resp
+    assert code == status, resp
+    assert isinstance(body, dict) and isinstance(body.get("fault_message"), str), resp
+    return body["fault_message"]

@@ -7,6 +7,8 @@ import subprocess
 
 import pytest
 
+from api_client import Husk
+
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 BUILD = pathlib.Path(os.environ.get("HUSK_BUILD", ROOT / "build"))
 GUESTS = pathlib.Path(os.environ.get("HUSK_GUESTS", BUILD / "tests" / "guests"))
@@ -26,6 +28,23 @@ def guest():
         assert path.exists(), f"test guest {path} is not built"
         return str(path)
     return find
+
+
+@pytest.fixture
+def husk(husk_bin, tmp_path):
+    """Start husk on an API socket: husk(*ARGS, prefix=CMD) returns an
+    api_client.Husk on a fresh socket; whatever still runs at the end of
+    the test is stopped."""
+    started = []
+
+    def start(*extra, prefix=()):
+        h = Husk(husk_bin, tmp_path / f"api{len(started)}.sock", extra, prefix=prefix)
+        started.append(h)
+        return h
+    yield start
+    for h in started:
+        if h.proc.poll() is None:
+            h.stop()
 
 
 @pytest.fixture

@@ -13,34 +13,13 @@ import time
 
 import pytest
 
-from api_client import Conn, Husk, metrics_totals
+from api_client import Conn, Husk, fault, metrics_totals
 from net_helpers import netns  # noqa: F401 (fixture)
-
-
-@pytest.fixture
-def husk(husk_bin, tmp_path):
-    started = []
-
-    def start(*extra):
-        h = Husk(husk_bin, tmp_path / "api.sock", extra)
-        started.append(h)
-        return h
-    yield start
-    for h in started:
-        if h.proc.poll() is None:
-            h.stop()
 
 
 def configure(h, kernel, boot_args="console=ttyS0", vcpus=1, mem=64):
     assert h.request("PUT", "/machine-config", {"vcpu_count": vcpus, "mem_size_mib": mem}) == (204, None)
     assert h.request("PUT", "/boot-source", {"kernel_image_path": kernel, "boot_args": boot_args}) == (204, None)
-
-
-def fault(resp, status=400):
-    code, body = resp
-    assert code == status, resp
-    assert isinstance(body, dict) and isinstance(body.get("fault_message"), str), resp
-    return body["fault_message"]
 
 
 def test_boot_sequence_boots_guest(husk, guest):

@@ -2,7 +2,6 @@
 serves the API; a bad file ends husk with status 1 and one line naming
 the key, with nothing started."""
 import json
-import os
 import subprocess
 
 from api_client import Husk

@@ -1,7 +1,6 @@
 """Bad arguments and bad images end husk with a non-zero status and one
 line that says why; nothing hangs."""
 import os
-import subprocess
 
 
 def last_line(r):

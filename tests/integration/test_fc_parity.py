@@ -5,30 +5,10 @@ levels Trace and Off; a rate-limiter bucket of size or refill_time 0 on
 PUT is no limit; drive and interface ids take Firecracker's characters."""
 import pytest
 
-from api_client import Husk
+from api_client import fault
 from net_helpers import netns  # noqa: F401 (fixture)
 
 MAC = "06:00:ac:10:00:02"
-
-
-@pytest.fixture
-def husk(husk_bin, tmp_path):
-    started = []
-
-    def start(*extra, prefix=()):
-        h = Husk(husk_bin, tmp_path / f"api{len(started)}.sock", extra, prefix=prefix)
-        started.append(h)
-        return h
-    yield start
-    for h in started:
-        if h.proc.poll() is None:
-            h.stop()
-
-
-def fault(resp):
-    code, body = resp
-    assert code == 400, resp
-    return body["fault_message"]
 
 
 def net(mtu=None, iface="eth0"):

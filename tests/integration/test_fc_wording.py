@@ -9,32 +9,12 @@ import os
 
 import pytest
 
-from api_client import Conn, Husk, metrics_totals
+from api_client import Conn, fault, metrics_totals
 
 SERDE = "An error occurred when deserializing the json body of a request: "
 AFTER = "The requested operation is not supported after starting the microVM."
 BEFORE = "The requested operation is not supported before starting the microVM."
 ENOENT = "No such file or directory (os error 2)"
-
-
-@pytest.fixture
-def husk(husk_bin, tmp_path):
-    started = []
-
-    def start():
-        h = Husk(husk_bin, tmp_path / f"api{len(started)}.sock")
-        started.append(h)
-        return h
-    yield start
-    for h in started:
-        if h.proc.poll() is None:
-            h.stop()
-
-
-def fault(resp):
-    code, body = resp
-    assert code == 400, resp
-    return body["fault_message"]
 
 
 def raw(h, method, path, body=None):

@@ -7,8 +7,6 @@ import json
 import re
 import subprocess
 
-import pytest
-
 from api_client import Husk, metrics_totals
 from net_helpers import Husk as SerialHusk, ping, netns, tap_stat  # noqa: F401
 

@@ -117,7 +117,7 @@ static void test_null_device_answers_chains(void **state)
 	struct fx *f = *state;
 	assert_int_equal(attach(f, &vnull_class, "a"), 0);
 	void *dev = device_find(&f->l, &vnull_class, "a");
-	f->d.t = vnull_class.transport(dev);
+	f->d.t = virtio_class_transport(&vnull_class, dev);
 	assert_int_equal(vdrv_rd(&f->d, VMMIO_DEVICE_ID), VIRTIO_ID_NULL);
 	assert_true(vdrv_negotiate(&f->d, 1ULL << 32) & VIRTIO_STATUS_FEATURES_OK);
 	vdrv_queue(&f->d, 0, 0x10000);

@@ -72,7 +72,6 @@ static void vnull_destroy(void *dev)
 	free(v);
 }
 
-static struct virtio_mmio *vnull_transport(void *dev) { return &((struct vnull *)dev)->t; }
 
 uint64_t vnull_chains(const void *dev) { return ((const struct vnull *)dev)->chains; }
 
@@ -82,5 +81,5 @@ const struct virtio_class vnull_class = {
 	.name = "virtio-null",
 	.create = vnull_create,
 	.destroy = vnull_destroy,
-	.transport = vnull_transport,
+	.transport_at = offsetof(struct vnull, t),
 };
