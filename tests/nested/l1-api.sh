@@ -3,7 +3,13 @@
 #
 #   api METHOD PATH [JSON]   curl --unix-socket $SOCK; prints
 #                            "l1-api: METHOD PATH -> CODE BODY", sets $code
-#   wait_for FILE PATTERN    a bounded wait (2 min) for a line in a log
+#                            (000: no answer in 120 s; husk's threads shown)
+#   wait_for FILE PATTERN [S]
+#                            a wait for a line in a log, bounded by S s of
+#                            level 1's clock (120); on a timeout it prints
+#                            the log's last lines and husk's threads
+#   show_threads             state, wait channel and CPU ticks of each of
+#                            $HUSK's threads
 #   wait_sock PATH           a bounded wait (20 s) for a socket to appear
 #   json_str S               S escaped for a JSON string (the level-2
 #                            cmdline carries husk.run="...")
@@ -23,21 +29,41 @@
 #                            line the pause cut in two is whole there)
 #   show_disk FILE           FILE of /l2/rootfs.ext4, mounted read-only
 
+# A request husk has not answered in 120 s of level 1's clock (a pause
+# whose vCPU never parks, say) prints code 000 and husk's threads.
 api() {
 	if [ $# -ge 3 ]; then
-		code=$(curl -s -o /tmp/api.body -w '%{http_code}' --unix-socket "$SOCK" \
+		code=$(curl -s -m 120 -o /tmp/api.body -w '%{http_code}' --unix-socket "$SOCK" \
 			-X "$1" -H 'Content-Type: application/json' --data "$3" "http://localhost$2")
 	else
-		code=$(curl -s -o /tmp/api.body -w '%{http_code}' --unix-socket "$SOCK" \
+		code=$(curl -s -m 120 -o /tmp/api.body -w '%{http_code}' --unix-socket "$SOCK" \
 			-X "$1" "http://localhost$2")
 	fi
 	echo "l1-api: $1 $2 -> $code $(cat /tmp/api.body 2>/dev/null)"
+	[ "$code" != 000 ] || show_threads
 }
 
+# $HUSK's threads: a halted guest's vCPU sleeps in KVM, a running one is R
+show_threads() {
+	for t in /proc/${HUSK:-0}/task/*; do
+		[ -r "$t/stat" ] || continue
+		# stat's fields after the name, which may hold a space ("fc_vcpu 0")
+		set -- $(sed 's/.*) //' "$t/stat")
+		echo "l1-threads: $(cat "$t/comm") state=$1 wchan=$(cat "$t/wchan" 2>/dev/null) utime=${12} stime=${13}"
+	done
+}
+
+l1_uptime() { cut -d. -f1 /proc/uptime; }
+
+# bounded by level 1's clock: a count of sleeps runs long under emulation
 wait_for() {
-	n=0
-	until grep -q "$2" "$1" 2>/dev/null || [ $n -ge 2400 ]; do sleep 0.05; n=$((n+1)); done
-	grep -q "$2" "$1" 2>/dev/null || echo "l1-wait: timed out on '$2' in $1"
+	end=$(( $(l1_uptime) + ${3:-120} ))
+	until grep -q "$2" "$1" 2>/dev/null || [ "$(l1_uptime)" -ge $end ]; do sleep 0.05; done
+	grep -q "$2" "$1" 2>/dev/null && return 0
+	echo "l1-wait: timed out on '$2' in $1 after ${3:-120} s; its last lines:"
+	tail -n 5 "$1" | sed 's/^/l1-wait:   /'
+	show_threads
+	return 1
 }
 
 wait_sock() {

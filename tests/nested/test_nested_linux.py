@@ -949,10 +949,13 @@ done
 for v in {' '.join(VARIANTS)}; do
 	for c in 2 3; do
 		start_husk /tmp/$v$c.out
+		echo "l1-clone: $v$c restore at level-1 uptime $(l1_uptime) s"
 		load_snapshot /tmp/$v.state "{{\"backend_type\": \"File\", \"backend_path\": \"/tmp/$v.mem\"}}"
 		# "done" follows the measured line: killing husk on "restored" cut
-		# that line short, as the UART hands it over a byte at a time
-		wait_for /tmp/$v$c.out '^clone-probe: done'
+		# that line short, as the UART hands it over a byte at a time.
+		# A clone that never gets there is shown (wait_for) and killed,
+		# and the next one still runs.
+		wait_for /tmp/$v$c.out '^clone-probe: done' 150
 		kill -9 $HUSK
 		wait $HUSK
 	done
@@ -965,7 +968,7 @@ for f in {' '.join(f'{v}{c}' for v in VARIANTS for c in (1, 2, 3))}; do
 done
 """, {"HUSK_NESTED_L2_FILES": f"{getrandom_probe} {HERE / 'clone-probe.sh'}",
       # room for every bounded wait to run out and the consoles still to print
-      "HUSK_NESTED_TIMEOUT": "900",
+      "HUSK_NESTED_TIMEOUT": "1000",
       "HUSK_NESTED_RUN": f"sh /bin/clone-probe.sh {CLONE_MIN_UPTIME} {VMGENID_ADDR:#x}"})
     print(out)  # the measurement: pytest -s shows every clone's line
     return rc, out
