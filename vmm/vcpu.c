@@ -163,7 +163,12 @@ static void *vcpu_thread(void *arg)
 		if (ioctl(vcpu->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
 				vcpu_count(&vcpu->exits.interrupted);
+				/* the fence orders this store before the next
+				 * pause_requested load: otherwise a kick that sets
+				 * the flag between the two is overwritten, and
+				 * KVM_RUN goes back in with the pause unseen */
 				vcpu->run->immediate_exit = 0;
+				__atomic_thread_fence(__ATOMIC_SEQ_CST);
 				continue;
 			}
 			vm_request_exit(vm, 1, "vCPU %u: KVM_RUN: %s", vcpu->id, strerror(errno));

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/ioctl.h>
 #include <linux/kvm.h>
 
@@ -17,6 +18,7 @@
 #define MSR_SYSCALL_MASK 0xc0000084
 #define MSR_KERNEL_GS_BASE 0xc0000102
 #define MSR_IA32_TSC 0x10
+#define MSR_IA32_TSC_DEADLINE 0x6e0
 #define MSR_IA32_MISC_ENABLE 0x1a0
 #define MSR_MTRR_DEF_TYPE 0x2ff
 
@@ -90,4 +92,21 @@ out:
 	free(list);
 	free(msrs);
 	return ret;
+}
+
+bool msrs_take_tsc_deadline(struct kvm_msrs *m, struct kvm_msr_entry *deadline)
+{
+	bool found = false;
+	for (uint32_t i = 0; !found && i < m->nmsrs; i++) {
+		if (m->entries[i].index != MSR_IA32_TSC_DEADLINE)
+			continue;
+		*deadline = m->entries[i];
+		memmove(&m->entries[i], &m->entries[i + 1], (m->nmsrs - i - 1) * sizeof(m->entries[0]));
+		m->nmsrs--;
+		found = true;
+	}
+	for (uint32_t i = 0; found && deadline->data == 0 && i < m->nmsrs; i++)
+		if (m->entries[i].index == MSR_IA32_TSC)
+			deadline->data = m->entries[i].data;
+	return found;
 }

@@ -23,5 +23,17 @@ struct kvm_msr_list;
  * supported values the system fd reports); malloc'd, NULL on failure. */
 struct kvm_msr_list *msrs_list(int kvm_fd, unsigned long req);
 bool msr_listed(const struct kvm_msr_list *list, uint32_t index);
+/* A snapshot's MSRs, made ready to restore: TSC_DEADLINE is taken out of m
+ * (the rest keep their order) into *deadline, to be set after the others,
+ * as KVM arms the timer against the TSC at the time of the write. A
+ * deadline of 0 becomes m's TSC: that is a timer KVM fired and cleared
+ * whose interrupt may not have reached the guest before the snapshot, and
+ * restored as 0 an idle guest waiting for it sleeps for good; the saved
+ * TSC fires it at once (a guest with no timer armed takes one spurious
+ * tick). Firecracker met and fixed it the same way (its
+ * fix_zero_tsc_deadline_msr). False if m has no TSC_DEADLINE. */
+struct kvm_msrs;
+struct kvm_msr_entry;
+bool msrs_take_tsc_deadline(struct kvm_msrs *m, struct kvm_msr_entry *deadline);
 
 #endif

@@ -11,6 +11,7 @@
 
 #include "vmm/arch/x86_64/cpu_template.h"
 #include "vmm/arch/x86_64/cpuid.h"
+#include "vmm/arch/x86_64/regs.h"
 #include "vmm/log.h"
 #include "vmm/errmsg.h"
 #include "vmm/vm.h"
@@ -372,6 +373,19 @@ static int vs_apply_tsc_khz(int vcpu_fd, const struct snap_file *f, unsigned ind
 	return 0;
 }
 
+static int vs_set_msrs(int vcpu_fd, struct kvm_msrs *m, unsigned index, char *err, size_t errlen)
+{
+	int set = ioctl(vcpu_fd, KVM_SET_MSRS, m);
+	if (set < 0)
+		return errmsg_set(err, errlen, -errno, "vCPU %u: KVM_SET_MSRS: %s", index, strerror(errno));
+	if ((uint32_t)set != m->nmsrs)
+		return errmsg_set(err, errlen, -EINVAL, "vCPU %u: KVM refused MSR 0x%x (%d of %u set)",
+		                  index, m->entries[set].index, set, m->nmsrs);
+	return 0;
+}
+
+/* Every MSR but TSC_DEADLINE, then TSC_DEADLINE on its own (why: regs.h
+ * msrs_take_tsc_deadline). */
 static int vs_apply_msrs(int vcpu_fd, const struct snap_file *f, unsigned index,
                          char *err, size_t errlen)
 {
@@ -380,13 +394,14 @@ static int vs_apply_msrs(int vcpu_fd, const struct snap_file *f, unsigned index,
 	if (!m)
 		return -ENOMEM;
 	memcpy(m, s->data, (size_t)s->len);
-	int ret = 0;
-	int set = ioctl(vcpu_fd, KVM_SET_MSRS, m);
-	if (set < 0)
-		ret = errmsg_set(err, errlen, -errno, "vCPU %u: KVM_SET_MSRS: %s", index, strerror(errno));
-	else if ((uint32_t)set != m->nmsrs)
-		ret = errmsg_set(err, errlen, -EINVAL, "vCPU %u: KVM refused MSR 0x%x (%d of %u set)",
-		              index, m->entries[set].index, set, m->nmsrs);
+	struct {
+		struct kvm_msrs h;
+		struct kvm_msr_entry e;
+	} last = { .h.nmsrs = 1 };
+	bool has_deadline = msrs_take_tsc_deadline(m, &last.e);
+	int ret = vs_set_msrs(vcpu_fd, m, index, err, errlen);
+	if (ret == 0 && has_deadline)
+		ret = vs_set_msrs(vcpu_fd, &last.h, index, err, errlen);
 	free(m);
 	return ret;
 }
