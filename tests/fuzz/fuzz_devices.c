@@ -214,7 +214,7 @@ static int balloon_up(struct fx *f)
 		                                   .free_page_reporting = true };
 	int ret = balloon_class.create(&f->dev, &f->env, &cfg, 0);
 	if (ret == 0)
-		f->t = balloon_class.transport(f->dev);
+		f->t = virtio_class_transport(&balloon_class, f->dev);
 	return ret;
 }
 

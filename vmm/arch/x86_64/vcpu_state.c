@@ -394,14 +394,15 @@ static int vs_apply_msrs(int vcpu_fd, const struct snap_file *f, unsigned index,
 	if (!m)
 		return -ENOMEM;
 	memcpy(m, s->data, (size_t)s->len);
-	struct {
-		struct kvm_msrs h;
-		struct kvm_msr_entry e;
-	} last = { .h.nmsrs = 1 };
-	bool has_deadline = msrs_take_tsc_deadline(m, &last.e);
+	struct kvm_msr_entry deadline;
+	bool has_deadline = msrs_take_tsc_deadline(m, &deadline);
 	int ret = vs_set_msrs(vcpu_fd, m, index, err, errlen);
-	if (ret == 0 && has_deadline)
-		ret = vs_set_msrs(vcpu_fd, &last.h, index, err, errlen);
+	if (ret == 0 && has_deadline) {
+		/* m had room for it: it came out of m */
+		m->entries[0] = deadline;
+		m->nmsrs = 1;
+		ret = vs_set_msrs(vcpu_fd, m, index, err, errlen);
+	}
 	free(m);
 	return ret;
 }
