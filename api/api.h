@@ -129,9 +129,6 @@ int api_reply_fault(struct api_reply *rep, int status, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 /* The fault_message of a refused reply, into buf. */
 void api_reply_reason(const struct api_reply *rep, char *buf, size_t len);
-/* An errno as Rust's io::Error prints it, as Firecracker's answers do:
- * "No such file or directory (os error 2)"; buf or a constant. */
-const char *api_os_error(int err, char *buf, size_t len);
 /* A 200 with body (stolen, may be NULL: then 500). */
 void api_reply_json(struct api_reply *rep, json_t *body);
 

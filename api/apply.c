@@ -29,12 +29,6 @@ int api_reply_fault(struct api_reply *rep, int status, const char *fmt, ...)
 	return -EINVAL;
 }
 
-const char *api_os_error(int err, char *buf, size_t len)
-{
-	snprintf(buf, len, "%s (os error %d)", strerror(err), err);
-	return buf;
-}
-
 void api_reply_json(struct api_reply *rep, json_t *body)
 {
 	free(rep->body);

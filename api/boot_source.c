@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include "api/resource.h"
+#include "vmm/errmsg.h"
 #include "vmm/cli.h"
 
 static int boot_parse(const json_t *o, const char *path_id, struct api_request *r, struct api_err *e)
@@ -37,12 +38,12 @@ static void boot_apply(struct api_target *t, struct api_request *r, struct api_r
 	char os[96];
 	if (access(b->kernel_image_path, R_OK) < 0) {
 		api_reply_fault(rep, 400, "Boot source error: The kernel file cannot be opened: %s (kernel_image_path %s)",
-		                api_os_error(errno, os, sizeof(os)), b->kernel_image_path);
+		                errmsg_os(errno, os, sizeof(os)), b->kernel_image_path);
 		return;
 	}
 	if (b->initrd_path && access(b->initrd_path, R_OK) < 0) {
 		api_reply_fault(rep, 400, "Boot source error: The initrd file cannot be opened due to invalid path or "
-		                "invalid permissions. %s (initrd_path %s)", api_os_error(errno, os, sizeof(os)),
+		                "invalid permissions. %s (initrd_path %s)", errmsg_os(errno, os, sizeof(os)),
 		                b->initrd_path);
 		return;
 	}

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "api/resource.h"
+#include "vmm/errmsg.h"
 #include "devices/virtio/blk.h"
 #include "vmm/vmm.h"
 
@@ -66,10 +67,10 @@ static int drive_store(struct vm_config *cfg, struct api_request *r, struct api_
 
 	if (i < 0)
 		return i;
-	for (int k = 0; d->is_root_device && k < drives->nr; k++)
-		if (k != i && drives->items[k].is_root_device)
-			return api_fail(e, "Drive config error: A root block device already exists! (is_root_device: drive %s is the root)",
-			                drives->items[k].drive_id);
+	int root = d->is_root_device ? drive_configs_root(drives, i) : -1;
+	if (root >= 0)
+		return api_fail(e, "Drive config error: A root block device already exists! (is_root_device: drive %s is the root)",
+		                drives->items[root].drive_id);
 	if (i == drives->nr)
 		drives->nr++;
 	else
@@ -85,7 +86,7 @@ static void drive_apply(struct api_target *t, struct api_request *r, struct api_
 	char os[96];
 	if (!api_started(t) && access(d->path_on_host, d->is_read_only ? R_OK : R_OK | W_OK) < 0) {
 		api_reply_fault(rep, 400, "Drive config error: Unable to create the virtio block device: Virtio backend "
-		                "error: Error manipulating the backing file: %s %s", api_os_error(errno, os, sizeof(os)),
+		                "error: Error manipulating the backing file: %s %s", errmsg_os(errno, os, sizeof(os)),
 		                d->path_on_host);
 		return;
 	}
@@ -113,7 +114,7 @@ static void drive_patch_apply(struct api_target *t, struct api_request *r, struc
 		if (ret < 0) {
 			char os[96];
 			api_reply_fault(rep, 400, "Drive config error: Unable to patch the block device: %s Please verify the "
-			                "request arguments. (path_on_host %s)", api_os_error(-ret, os, sizeof(os)),
+			                "request arguments. (path_on_host %s)", errmsg_os(-ret, os, sizeof(os)),
 			                p->path_on_host);
 			return;
 		}

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "api/resource.h"
+#include "vmm/errmsg.h"
 
 static int logger_parse(const json_t *o, const char *path_id, struct api_request *r, struct api_err *e)
 {
@@ -50,7 +51,7 @@ static void logger_apply(struct api_target *t, struct api_request *r, struct api
 		if (ret < 0) {
 			char os[96];
 			api_reply_fault(rep, 400, "Logger error: Failed to open target file: %s (log_path %s)",
-			                api_os_error(-ret, os, sizeof(os)), l->log_path);
+			                errmsg_os(-ret, os, sizeof(os)), l->log_path);
 			return;
 		}
 	}

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "api/resource.h"
+#include "vmm/errmsg.h"
 #include "vmm/metrics.h"
 
 static int metrics_parse(const json_t *o, const char *path_id, struct api_request *r, struct api_err *e)
@@ -37,7 +38,7 @@ static void metrics_apply(struct api_target *t, struct api_request *r, struct ap
 	if (ret < 0) {
 		char os[96];
 		api_reply_fault(rep, 400, "Metrics error: Cannot initialize the metrics system due to bad user input: "
-		                "%s (metrics_path %s%s)", api_os_error(-ret, os, sizeof(os)), r->metrics.metrics_path,
+		                "%s (metrics_path %s%s)", errmsg_os(-ret, os, sizeof(os)), r->metrics.metrics_path,
 		                ret == -ENXIO ? ": a FIFO needs a reader first" : "");
 		return;
 	}

@@ -63,6 +63,7 @@ static int net_store(struct vm_config *cfg, struct api_request *r, struct api_er
 {
 	struct net_config *n = r->device_config;
 	struct net_configs *nets = net_configs_in(cfg);
+	char os[96];
 	if (!nets)
 		return api_fail(e, "out of memory");
 	int i = api_id_slot(nets->items, sizeof(nets->items[0]), nets->nr, NET_MAX_IFACES, "iface_id", n->iface_id, e);
@@ -75,9 +76,8 @@ static int net_store(struct vm_config *cfg, struct api_request *r, struct api_er
 		if (strcmp(nets->items[k].host_dev_name, n->host_dev_name) == 0)
 			/* what Firecracker's second TUNSETIFF on the tap gets, shortened */
 			return api_fail(e, "Network config error: Could not create the network device: Open tap device "
-			                "failed: Error while creating ifreq structure: %s (os error %d). (host_dev_name: "
-			                "%s is used by %s)", strerror(EBUSY), EBUSY, n->host_dev_name,
-			                nets->items[k].iface_id);
+			                "failed: Error while creating ifreq structure: %s. (host_dev_name: %s is used by %s)",
+			                errmsg_os(EBUSY, os, sizeof(os)), n->host_dev_name, nets->items[k].iface_id);
 		if (n->has_mac && nets->items[k].has_mac && !memcmp(nets->items[k].guest_mac, n->guest_mac, 6))
 			return api_fail(e, "Network config error: The MAC address is already in use: "
 			                "%02x:%02x:%02x:%02x:%02x:%02x (husk: by %s)", n->guest_mac[0], n->guest_mac[1],

@@ -44,8 +44,9 @@ static bool route_unrecognized(const struct http_request *req, const char *path,
 	if ((!balloon && !mmds) || path[first] != '/')
 		return false;
 	const char *second = path + first + 1;
+	size_t n = strcspn(second, "/?");
 	api_reply_fault(rep, 400, "Unrecognized %s request path `%.*s`.", http_method_str(req->method),
-	                (int)strcspn(second, "/?") > 200 ? 200 : (int)strcspn(second, "/?"), second);
+	                (int)(n > 200 ? 200 : n), second);
 	return true;
 }
 

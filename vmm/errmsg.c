@@ -3,6 +3,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 int errmsg_set(char *err, size_t errlen, int ret, const char *fmt, ...)
 {
@@ -13,4 +14,10 @@ int errmsg_set(char *err, size_t errlen, int ret, const char *fmt, ...)
 		va_end(ap);
 	}
 	return ret;
+}
+
+const char *errmsg_os(int err, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s (os error %d)", strerror(err), err);
+	return buf;
 }

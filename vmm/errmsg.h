@@ -10,4 +10,8 @@
 int errmsg_set(char *err, size_t errlen, int ret, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
+/* An errno as Rust's io::Error prints it, as Firecracker's answers do:
+ * "No such file or directory (os error 2)"; returns buf. */
+const char *errmsg_os(int err, char *buf, size_t len);
+
 #endif

@@ -794,9 +794,8 @@ static int blk_cli_apply(const char *arg, struct vm_config *cfg, char *err, size
 	int n = drives->nr++; /* counted now so config_free frees it */
 	if (blk_drive_parse(arg, (unsigned)n, &drives->items[n], &what) < 0)
 		return errmsg_set(err, errlen, -EINVAL, "--drive: %s", what);
-	for (int k = 0; drives->items[n].is_root_device && k < n; k++)
-		if (drives->items[k].is_root_device)
-			return errmsg_set(err, errlen, -EINVAL, "drives: more than one root device");
+	if (drives->items[n].is_root_device && drive_configs_root(drives, n) >= 0)
+		return errmsg_set(err, errlen, -EINVAL, "drives: more than one root device");
 	return 0;
 }
 

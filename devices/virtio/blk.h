@@ -73,6 +73,9 @@ const struct drive_configs *drive_configs_of(const struct vm_config *c);
 /* c's drives to add to or change, made (empty) the first time; NULL: out
  * of memory, or c has no room for another device kind. */
 struct drive_configs *drive_configs_in(struct vm_config *c);
+/* The index of the root drive among d's other than item except, or -1:
+ * there is at most one. */
+int drive_configs_root(const struct drive_configs *d, int except);
 /* Free what d owns and clear it. */
 void drive_config_free(struct drive_config *d);
 /* Free a struct drive_configs with its drives (NULL is fine). */

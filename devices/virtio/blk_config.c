@@ -17,6 +17,14 @@ struct drive_configs *drive_configs_in(struct vm_config *c)
 	return config_device_make(c, &blk_class, sizeof(struct drive_configs), drive_configs_free);
 }
 
+int drive_configs_root(const struct drive_configs *d, int except)
+{
+	for (int k = 0; k < d->nr; k++)
+		if (k != except && d->items[k].is_root_device)
+			return k;
+	return -1;
+}
+
 void drive_config_free(struct drive_config *d)
 {
 	free(d->drive_id);

@@ -24,9 +24,10 @@ static int load_read_file(const char *path, struct snapshot_image *img, char *er
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &st) < 0) {
 		int e = errno;
+		char os[96];
 		/* Firecracker's words (persist.rs), then the path */
 		ret = errmsg_set(err, errlen, -e, "Failed to get snapshot state from file: Failed to open snapshot "
-		                 "file: %s (os error %d) (%s)", strerror(e), e, path);
+		                 "file: %s (%s)", errmsg_os(e, os, sizeof(os)), path);
 		goto out;
 	}
 	if (!S_ISREG(st.st_mode) || st.st_size > (off_t)SNAP_MAX_FILE_SIZE) {
@@ -202,8 +203,9 @@ static int load_check_mem_file(const struct snapshot_image *img, const char *pat
 	*fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (*fd < 0 || fstat(*fd, st) < 0) {
 		int e = errno;
-		return errmsg_set(err, errlen, -e, "Failed to load guest memory: Error creating guest memory from file: "
-		                  "Failed to load guest memory: %s (os error %d) (%s)", strerror(e), e, path);
+		char os[96];
+		return errmsg_set(err, errlen, -e, "Failed to load guest memory: Error creating guest memory from "
+		                  "file: Failed to load guest memory: %s (%s)", errmsg_os(e, os, sizeof(os)), path);
 	}
 	uint64_t want = img->mem.file_size + (img->has_mem_id ? MEM_FILE_TRAILER_SIZE : 0);
 	if (!S_ISREG(st->st_mode) || (uint64_t)st->st_size != want)

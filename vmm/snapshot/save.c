@@ -110,9 +110,10 @@ static int save_write_state(const char *tmp, const uint8_t *buf, size_t len, cha
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		int e = errno;
+		char os[96];
 		/* Firecracker's words (persist.rs), then the file */
-		return errmsg_set(err, errlen, -e, "Cannot perform open on the snapshot backing file: %s (os error %d) "
-		                  "(%s)", strerror(e), e, tmp);
+		return errmsg_set(err, errlen, -e, "Cannot perform open on the snapshot backing file: %s (%s)",
+		                  errmsg_os(e, os, sizeof(os)), tmp);
 	}
 	int ret = 0;
 	size_t off = 0;
@@ -150,8 +151,9 @@ static int save_memory(struct snapshot_state *s, struct vm *vm, const struct sna
 	int fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		int e = errno;
-		return errmsg_set(err, errlen, -e, "Cannot perform open on the memory backing file: %s (os error %d) "
-		                  "(%s)", strerror(e), e, tmp);
+		char os[96];
+		return errmsg_set(err, errlen, -e, "Cannot perform open on the memory backing file: %s (%s)",
+		                  errmsg_os(e, os, sizeof(os)), tmp);
 	}
 	int ret;
 	if (p->type == SNAPSHOT_DIFF) {
