@@ -139,6 +139,7 @@ struct api_target {
 	struct metrics *metrics;
 	const char *instance_id;
 	bool logger_set;
+	bool boot_configured; /* a boot_path request came before start */
 	bool failed; /* a snapshot load failed half-way: nothing more runs */
 };
 

@@ -74,5 +74,8 @@ void api_apply(struct api_target *t, struct api_request *r, struct api_reply *re
 		api_reply_fault(rep, 500, "a request without a method");
 		return;
 	}
+	/* as in Firecracker, the attempt counts, whether or not it succeeds */
+	if (r->method->boot_path && !api_started(t))
+		t->boot_configured = true;
 	r->method->apply(t, r, rep);
 }

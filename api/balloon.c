@@ -302,7 +302,7 @@ static const struct metrics_device_group balloon_group = {
 	.cls = &balloon_class, .fill = balloon_metrics,
 };
 
-static const struct api_method balloon_put = API_BODY(balloon_parse, balloon_apply, balloon_request_free);
+static const struct api_method balloon_put = API_BOOT_BODY(balloon_parse, balloon_apply, balloon_request_free);
 static const struct api_method balloon_patch = API_BODY(balloon_patch_parse, balloon_patch_apply, api_free_nothing);
 static const struct api_method balloon_get = API_GET(balloon_get_apply);
 

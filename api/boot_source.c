@@ -90,7 +90,7 @@ static const struct cli_opt boot_opts[] = {
 	{ "cmdline", required_argument, "[--cmdline ARGS]", opt_cmdline },
 };
 
-static const struct api_method boot_put = API_BODY(boot_parse, boot_apply, boot_free);
+static const struct api_method boot_put = API_BOOT_BODY(boot_parse, boot_apply, boot_free);
 
 const struct api_resource api_res_boot_source = {
 	.path = "/boot-source", .metrics = "boot_source", .fc_metrics = "boot_source", .put = &boot_put,

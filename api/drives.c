@@ -206,7 +206,7 @@ static const struct metrics_device_group block_group = {
 	.cls = &blk_class, .per_device = true, .fill = block_metrics,
 };
 
-static const struct api_method drive_put = API_BODY(drive_parse, drive_apply, drive_request_free);
+static const struct api_method drive_put = API_BOOT_BODY(drive_parse, drive_apply, drive_request_free);
 static const struct api_method drive_patch = API_BODY(drive_patch_parse, drive_patch_apply, drive_patch_free);
 
 const struct api_resource api_res_drives = {

@@ -67,7 +67,7 @@ static const struct metrics_device_group entropy_group = {
 	.cls = &rng_class, .fill = entropy_metrics,
 };
 
-static const struct api_method entropy_put = API_BODY(entropy_parse, entropy_apply, entropy_free);
+static const struct api_method entropy_put = API_BOOT_BODY(entropy_parse, entropy_apply, entropy_free);
 
 const struct api_resource api_res_entropy = {
 	.path = "/entropy", .metrics = "entropy", .put = &entropy_put,

@@ -232,8 +232,8 @@ static const struct cli_opt machine_opts[] = {
 };
 
 static const struct api_method machine_get = API_GET(machine_get_apply);
-static const struct api_method machine_put = API_BODY(machine_put_parse, machine_set_apply, api_free_nothing);
-static const struct api_method machine_patch = API_BODY(machine_patch_parse, machine_set_apply, api_free_nothing);
+static const struct api_method machine_put = API_BOOT_BODY(machine_put_parse, machine_set_apply, api_free_nothing);
+static const struct api_method machine_patch = API_BOOT_BODY(machine_patch_parse, machine_set_apply, api_free_nothing);
 
 const struct api_resource api_res_machine_config = {
 	.path = "/machine-config", .metrics = "machine_config", .fc_metrics = "machine_cfg",

@@ -206,7 +206,8 @@ const struct api_resource api_res_mmds = {
 	.path = "/mmds", .metrics = "mmds", .fc_metrics = "mmds", .get = &mmds_get, .put = &mmds_put, .patch = &mmds_patch,
 };
 
-static const struct api_method mmds_config_put = API_BODY(mmds_config_parse, mmds_config_apply, mmds_config_request_free);
+static const struct api_method mmds_config_put =
+	API_BOOT_BODY(mmds_config_parse, mmds_config_apply, mmds_config_request_free);
 
 const struct api_resource api_res_mmds_config = {
 	.path = "/mmds/config", .metrics = "mmds", .fc_metrics = "mmds", .put = &mmds_config_put,

@@ -263,7 +263,7 @@ static json_t *net_override_from_cli(const char *arg)
 	return json_pack("[{s:s%, s:s}]", "iface_id", arg, (size_t)(eq - arg), "host_dev_name", eq + 1);
 }
 
-static const struct api_method net_put = API_BODY(net_parse, net_apply, net_request_free);
+static const struct api_method net_put = API_BOOT_BODY(net_parse, net_apply, net_request_free);
 static const struct api_method net_patch = API_BODY(net_patch_parse, net_patch_apply, net_patch_free);
 
 const struct api_resource api_res_network = {

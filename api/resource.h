@@ -28,12 +28,18 @@ struct api_method {
 	bool api_thread;
 	/* an empty body parses as {} (a PATCH Firecracker takes without one) */
 	bool body_optional;
+	/* configures what a boot builds (Firecracker's boot_path): once such
+	 * a request reached the VMM before start, a snapshot load is refused,
+	 * since the snapshot would silently replace what it set up */
+	bool boot_path;
 };
 
 /* A method row names all three steps, so none can be left out (the
  * unit test test_every_method_is_complete checks them too). */
 #define API_GET(apply_fn) { .parse = NULL, .apply = (apply_fn), .free = api_free_nothing }
 #define API_BODY(parse_fn, apply_fn, free_fn) { .parse = (parse_fn), .apply = (apply_fn), .free = (free_fn) }
+#define API_BOOT_BODY(parse_fn, apply_fn, free_fn) \
+	{ .parse = (parse_fn), .apply = (apply_fn), .free = (free_fn), .boot_path = true }
 
 struct api_resource {
 	const char *path;   /* "/drives" */

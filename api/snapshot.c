@@ -195,6 +195,11 @@ static void snapshot_load_apply(struct api_target *t, struct api_request *r, str
 		api_reply_fault(rep, 400, API_AFTER_START);
 		return;
 	}
+	if (t->boot_configured) {
+		api_reply_fault(rep, 400, "Load snapshot error: Loading a microVM snapshot not allowed after "
+		                          "configuring boot-specific resources.");
+		return;
+	}
 	/* the snapshot brings its devices; the overrides re-point them */
 	p.device_overrides = l->device_overrides;
 	p.ws = (struct ws_params){ l->ws_file, l->ws_record_ms, l->ws_mem_file_path };

@@ -138,7 +138,7 @@ static const struct metrics_device_group vsock_group = {
 	.cls = &vsock_class, .fill = vsock_metrics,
 };
 
-static const struct api_method vsock_put = API_BODY(vsock_parse, vsock_apply, vsock_request_free);
+static const struct api_method vsock_put = API_BOOT_BODY(vsock_parse, vsock_apply, vsock_request_free);
 
 const struct api_resource api_res_vsock = {
 	.path = "/vsock", .metrics = "vsock", .fc_metrics = "vsock", .put = &vsock_put,

@@ -550,6 +550,44 @@ static void test_apply_preboot_then_postboot(void **state)
 	free(rep.body);
 }
 
+/* Firecracker's boot_path: after a request that configures what a boot
+ * builds reached the VMM (accepted or not), a snapshot load is refused;
+ * the logger, metrics, serial, MMDS data and a CPU template do not count. */
+static void test_load_refused_after_boot_configuration(void **state)
+{
+	struct api_fixture *f = *state;
+	struct api_reply rep = { 0, NULL };
+	const char *load = "{\"snapshot_path\": \"/nonexistent/s\", \"mem_file_path\": \"/nonexistent/m\"}";
+	const char *refusal = "Load snapshot error: Loading a microVM snapshot not allowed after configuring "
+	                      "boot-specific resources.";
+	static const char *const boot_path[][2] = {
+		{ "/boot-source", "{\"kernel_image_path\": \"/nonexistent/k\"}" },
+		{ "/machine-config", "{\"vcpu_count\": 1, \"mem_size_mib\": 64}" },
+		{ "/drives/a", "{\"drive_id\": \"a\", \"path_on_host\": \"/nonexistent/d\", \"is_root_device\": false}" },
+		{ "/network-interfaces/e0", "{\"iface_id\": \"e0\", \"host_dev_name\": \"tap9\"}" },
+		{ "/vsock", "{\"guest_cid\": 3, \"uds_path\": \"/nonexistent/v\"}" },
+		{ "/entropy", "{}" },
+		{ "/balloon", "{\"amount_mib\": 0, \"deflate_on_oom\": false}" },
+		{ "/mmds/config", "{\"network_interfaces\": [\"none\"]}" },
+	};
+
+	/* not boot configuration: the load gets as far as the missing file */
+	assert_int_equal(call(f, HTTP_PUT, "/mmds", "{\"a\": 1}", &rep), 204);
+	assert_int_equal(call(f, HTTP_PUT, "/snapshot/load", load, &rep), 400);
+	assert_fault(&rep, 400, "/nonexistent/s");
+	for (size_t i = 0; i < sizeof(boot_path) / sizeof(boot_path[0]); i++) {
+		f->t.boot_configured = false;
+		call(f, HTTP_PUT, boot_path[i][0], boot_path[i][1], &rep);
+		assert_int_equal(call(f, HTTP_PUT, "/snapshot/load", load, &rep), 400);
+		assert_fault(&rep, 400, refusal);
+	}
+	f->t.boot_configured = false;
+	assert_int_equal(call(f, HTTP_PATCH, "/machine-config", "{\"vcpu_count\": 2}", &rep), 204);
+	assert_int_equal(call(f, HTTP_PUT, "/snapshot/load", load, &rep), 400);
+	assert_fault(&rep, 400, refusal);
+	free(rep.body);
+}
+
 /* PUT /cpu-config: stored whole, shown by /vm/config, replaced by the
  * next one, refused after start; a bad one changes nothing. */
 static void test_apply_cpu_config(void **state)
@@ -996,6 +1034,7 @@ UNIT_TEST_MAIN(
 	cmocka_unit_test(test_firecracker_words),
 	cmocka_unit_test(test_deprecations),
 	cmocka_unit_test_setup_teardown(test_apply_preboot_then_postboot, fx_setup, fx_teardown),
+	cmocka_unit_test_setup_teardown(test_load_refused_after_boot_configuration, fx_setup, fx_teardown),
 	cmocka_unit_test_setup_teardown(test_apply_cpu_config, fx_setup, fx_teardown),
 	cmocka_unit_test_setup_teardown(test_apply_balloon, fx_setup, fx_teardown),
 	cmocka_unit_test_setup_teardown(test_items_up_to_the_limit, fx_setup, fx_teardown),
