@@ -124,7 +124,9 @@ static void net_patch_apply(struct api_target *t, struct api_request *r, struct 
 		rate_limiter_config_merge(&nc->rx_rate_limiter, &p->rx);
 	if (p->has_tx)
 		rate_limiter_config_merge(&nc->tx_rate_limiter, &p->tx);
-	net_update_rate_limiters(n, &nc->rx_rate_limiter, &nc->tx_rate_limiter);
+	/* only the buckets the PATCH names: one handed over again would
+	 * start full, with its one-time burst given back */
+	net_update_rate_limiters(n, p->has_rx ? &p->rx : NULL, p->has_tx ? &p->tx : NULL);
 	rep->status = 204;
 }
 

@@ -14,6 +14,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <net/if.h>
+#include <linux/if_tun.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "api/resource.h"
@@ -23,6 +28,7 @@
 #include "devices/virtio/vsock.h"
 #include "vmm/metrics.h"
 #include "vmm/vmm.h"
+#include "vdrv.h"
 
 static json_t *js(const char *text)
 {
@@ -588,6 +594,74 @@ static void test_load_refused_after_boot_configuration(void **state)
 	free(rep.body);
 }
 
+/* A private netns where a tap can be made (not under qemu-user, whose
+ * ioctl emulation lacks TUNSETIFF). */
+static bool private_tap_possible(void)
+{
+	if (unshare(CLONE_NEWNET) < 0)
+		return false;
+	int fd = open("/dev/net/tun", O_RDWR);
+	struct ifreq ifr = { .ifr_flags = IFF_TAP | IFF_NO_PI };
+	strcpy(ifr.ifr_name, "probe0");
+	bool ok = fd >= 0 && ioctl(fd, TUNSETIFF, &ifr) == 0;
+	if (fd >= 0)
+		close(fd);
+	return ok;
+}
+
+/* PATCH /network-interfaces on a live interface: a bucket the PATCH
+ * leaves out keeps its tokens and what is left of its one-time burst
+ * (handing it to the device again would make it full); /vm/config shows
+ * the merge. The device is a real one on a tap in a private netns. */
+static void test_network_patch_keeps_the_buckets_it_leaves_out(void **state)
+{
+	struct api_fixture *f = *state;
+	struct api_reply rep = { 0, NULL };
+	if (!private_tap_possible())
+		skip();
+	struct loop loop;
+	assert_int_equal(loop_init(&loop), 0);
+	struct vdrv d;
+	vdrv_mem_init(&d);
+	struct virtio_env env = { .gm = &d.gm, .loop = &loop, .mmio_base = 0xd0001000ull, .gsi_base = 5,
+		                  .nr_slots = 16 };
+	const char *put = "{\"iface_id\": \"e0\", \"host_dev_name\": \"hp0\", "
+	                  "\"rx_rate_limiter\": {\"bandwidth\": {\"size\": 1000, \"refill_time\": 1000}}, "
+	                  "\"tx_rate_limiter\": {\"bandwidth\": {\"size\": 1000, \"one_time_burst\": 5000, "
+	                  "\"refill_time\": 1000}, \"ops\": {\"size\": 10, \"refill_time\": 1000}}}";
+	assert_int_equal(call(f, HTTP_PUT, "/network-interfaces/e0", put, &rep), 204);
+	const struct net_configs *nets = net_configs_of(&f->cfg);
+	assert_int_equal(device_attach(&f->vmm.devices, &env, &f->vmm.snap, &net_class, "e0", &nets->items[0]), 0);
+	struct net *n = vmm_device_find(&f->vmm, &net_class, "e0");
+	assert_non_null(n);
+	f->vmm.state = VMM_RUNNING;
+	/* the guest spent some of tx's tokens and burst */
+	n->tx_rl.bw.budget = 100;
+	n->tx_rl.bw.one_time_burst = 7;
+	n->tx_rl.ops.budget = 3;
+
+	assert_int_equal(call(f, HTTP_PATCH, "/network-interfaces/e0", "{\"iface_id\": \"e0\", \"rx_rate_limiter\": "
+	                      "{\"ops\": {\"size\": 50, \"refill_time\": 100}}}", &rep), 204);
+	assert_int_equal(n->tx_rl.bw.budget, 100);
+	assert_int_equal(n->tx_rl.bw.one_time_burst, 7);
+	assert_int_equal(n->tx_rl.ops.budget, 3);
+	assert_int_equal(n->rx_rl.ops.size, 50);
+	assert_int_equal(n->rx_rl.bw.size, 1000);
+	/* a PATCH naming tx's ops only: its bandwidth bucket stays as spent */
+	assert_int_equal(call(f, HTTP_PATCH, "/network-interfaces/e0", "{\"iface_id\": \"e0\", \"tx_rate_limiter\": "
+	                      "{\"ops\": {\"size\": 20, \"refill_time\": 1000}}}", &rep), 204);
+	assert_int_equal(n->tx_rl.bw.budget, 100);
+	assert_int_equal(n->tx_rl.bw.one_time_burst, 7);
+	assert_int_equal(n->tx_rl.ops.size, 20);
+	assert_int_equal(call(f, HTTP_GET, "/vm/config", NULL, &rep), 200);
+	assert_non_null(strstr(rep.body, "\"tx_rate_limiter\":{\"bandwidth\":{\"size\":1000,\"one_time_burst\":5000,"
+	                                 "\"refill_time\":1000},\"ops\":{\"size\":20,"));
+	free(rep.body);
+	device_detach_all(&f->vmm.devices);
+	loop_destroy(&loop);
+	free(d.ram);
+}
+
 /* PUT /cpu-config: stored whole, shown by /vm/config, replaced by the
  * next one, refused after start; a bad one changes nothing. */
 static void test_apply_cpu_config(void **state)
@@ -1036,6 +1110,7 @@ UNIT_TEST_MAIN(
 	cmocka_unit_test_setup_teardown(test_apply_preboot_then_postboot, fx_setup, fx_teardown),
 	cmocka_unit_test_setup_teardown(test_load_refused_after_boot_configuration, fx_setup, fx_teardown),
 	cmocka_unit_test_setup_teardown(test_apply_cpu_config, fx_setup, fx_teardown),
+	cmocka_unit_test_setup_teardown(test_network_patch_keeps_the_buckets_it_leaves_out, fx_setup, fx_teardown),
 	cmocka_unit_test_setup_teardown(test_apply_balloon, fx_setup, fx_teardown),
 	cmocka_unit_test_setup_teardown(test_items_up_to_the_limit, fx_setup, fx_teardown),
 	cmocka_unit_test_setup_teardown(test_apply_instance_start_needs_kernel, fx_setup, fx_teardown),
