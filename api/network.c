@@ -177,7 +177,7 @@ static int net_attach(struct vmm *vmm, const struct vm_config *c)
 
 /* Firecracker's "net" group and each interface's "net_<iface_id>" */
 static const char *const net_leaves[] = {
-	"activate_fails", "cfg_fails", "no_rx_avail_buffer", "no_tx_avail_buffer", "event_fails",
+	"activate_fails", "cfg_fails", "mac_address_updates", "no_rx_avail_buffer", "no_tx_avail_buffer", "event_fails",
 	"rx_queue_event_count", "rx_event_rate_limiter_count", "rx_rate_limiter_throttled",
 	"rx_tap_event_count", "rx_bytes_count", "rx_packets_count", "rx_fails", "rx_count",
 	"tap_read_fails", "tap_write_fails", "tx_bytes_count", "tx_malformed_frames", "tx_fails",

@@ -25,8 +25,8 @@ def configure(h, kernel, boot_args="console=ttyS0", vcpus=1, mem=64):
 def test_boot_sequence_boots_guest(husk, guest):
     h = husk("--id", "vm-42", "--level", "Info")
     version = h.request("GET", "/version")
-    assert version == (200, {"firecracker_version": "1.13.0", "husk_version": version[1]["husk_version"]})
-    assert h.request("GET", "/") == (200, {"id": "vm-42", "state": "Not started", "vmm_version": "1.13.0",
+    assert version == (200, {"firecracker_version": "1.16.0", "husk_version": version[1]["husk_version"]})
+    assert h.request("GET", "/") == (200, {"id": "vm-42", "state": "Not started", "vmm_version": "1.16.0",
                                           "app_name": "husk", "husk_version": version[1]["husk_version"],
                                           "started": False})
     configure(h, guest("pvh_hello"), "console=ttyS0 marker=api-boot")

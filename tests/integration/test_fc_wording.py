@@ -1,5 +1,5 @@
 """husk answers in Firecracker's words (issue 17 section 6): each
-fault_message below is Firecracker v1.13's text, taken from its source
+fault_message below is Firecracker v1.16's text, taken from its source
 (api_server/parsed_request.rs, rpc_interface.rs, vmm_config/*.rs,
 persist.rs), with husk's detail after it in parentheses where husk adds
 one; the serde_json refusals carry serde_json's line and column. Deprecated

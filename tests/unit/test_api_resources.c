@@ -917,7 +917,7 @@ static const char *const fc_schema[] = {
 	"logger: missed_metrics_count metrics_fails missed_log_count rate_limited_log_count",
 	"mmds: rx_accepted rx_accepted_err rx_accepted_unusual rx_bad_eth rx_invalid_token rx_no_token "
 	"rx_count tx_bytes tx_count tx_errors tx_frames connections_created connections_destroyed",
-	"net: activate_fails cfg_fails no_rx_avail_buffer no_tx_avail_buffer event_fails "
+	"net: activate_fails cfg_fails mac_address_updates no_rx_avail_buffer no_tx_avail_buffer event_fails "
 	"rx_queue_event_count rx_event_rate_limiter_count rx_rate_limiter_throttled rx_tap_event_count "
 	"rx_bytes_count rx_packets_count rx_fails rx_count tap_read_fails tap_write_fails tx_bytes_count "
 	"tx_malformed_frames tx_fails tx_count tx_packets_count tx_queue_event_count "
