@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include "api/resource.h"
+#include "vmm/log.h"
+#include "vmm/metrics.h"
 #include "vmm/vmm.h"
 
 void api_str_move(char **dst, char **src)
@@ -77,5 +79,9 @@ void api_apply(struct api_target *t, struct api_request *r, struct api_reply *re
 	/* as in Firecracker, the attempt counts, whether or not it succeeds */
 	if (r->method->boot_path && !api_started(t))
 		t->boot_configured = true;
+	enum metrics_latency lat = r->method->latency ? r->method->latency(r) : MLAT_COUNT;
+	unsigned long long t0 = log_now_us();
 	r->method->apply(t, r, rep);
+	if (lat != MLAT_COUNT && rep->status < 400)
+		metrics_vmm_latency(t->metrics, lat, log_now_us() - t0);
 }

@@ -55,6 +55,12 @@ void metrics_latency(struct metrics *m, enum metrics_latency which, unsigned lon
 		atomic_store(&m->latency_us[which], us);
 }
 
+void metrics_vmm_latency(struct metrics *m, enum metrics_latency which, unsigned long long us)
+{
+	if (m && which < MLAT_COUNT)
+		atomic_store(&m->vmm_latency_us[which], us);
+}
+
 void metrics_count_deprecated(struct metrics *m)
 {
 	if (m)
@@ -182,8 +188,12 @@ static void metrics_fill_api(struct metrics *m, json_t *line)
 	static const char *const lat[MLAT_COUNT] = { "full_create_snapshot", "diff_create_snapshot",
 	                                             "load_snapshot", "pause_vm", "resume_vm" };
 	json_t *l = json_object_get(line, "latencies_us");
-	for (int i = 0; i < MLAT_COUNT; i++)
+	for (int i = 0; i < MLAT_COUNT; i++) {
+		char vmm_key[64];
 		put(l, lat[i], atomic_load(&m->latency_us[i]));
+		snprintf(vmm_key, sizeof(vmm_key), "vmm_%s", lat[i]);
+		put(l, vmm_key, atomic_load(&m->vmm_latency_us[i]));
+	}
 }
 
 void metrics_add(json_t *g, json_t *total, const char *key, unsigned long long v)

@@ -25,7 +25,9 @@ struct virtio_class;
 #define METRICS_RESOURCES 32
 enum metrics_status { MST_2XX, MST_4XX, MST_5XX, MST_COUNT };
 enum metrics_method { MM_GET, MM_PUT, MM_PATCH, MM_OTHER, MM_COUNT };
-/* Firecracker's latencies_us the API measures (request in, answer out) */
+/* Firecracker's latencies_us: each is measured twice, as Firecracker
+ * does, by the API (request in, answer out) and by the VMM (the action
+ * itself, on the vmm thread: its "vmm_" leaf) */
 enum metrics_latency {
 	MLAT_FULL_CREATE_SNAPSHOT, MLAT_DIFF_CREATE_SNAPSHOT, MLAT_LOAD_SNAPSHOT, MLAT_PAUSE_VM,
 	MLAT_RESUME_VM, MLAT_COUNT
@@ -41,6 +43,7 @@ struct metrics {
 	/* Firecracker's per-method counts: requests, and those answered >= 400 */
 	atomic_ullong calls[METRICS_RESOURCES + 1][MM_COUNT], fails[METRICS_RESOURCES + 1][MM_COUNT];
 	atomic_ullong latency_us[MLAT_COUNT]; /* the last of each */
+	atomic_ullong vmm_latency_us[MLAT_COUNT];
 	atomic_ullong deprecated_calls;        /* requests that used a deprecated field */
 	unsigned long long startup_us, startup_cpu_us; /* when the API was ready */
 	/* counters are written as increments since the previous line, as
@@ -62,8 +65,10 @@ void metrics_count_api(struct metrics *m, const struct api_resource *res, enum m
                        int http_status);
 /* Count one request that used a deprecated field (any thread). */
 void metrics_count_deprecated(struct metrics *m);
-/* Record what one request of that kind took (any thread). */
+/* Record what one request of that kind took (any thread): as the API
+ * saw it, and as the vmm thread did. */
 void metrics_latency(struct metrics *m, enum metrics_latency which, unsigned long long us);
+void metrics_vmm_latency(struct metrics *m, enum metrics_latency which, unsigned long long us);
 /* The API is ready to serve: api_server's process_startup_time_us (from
  * --start-time-us, or the process start) and _cpu_us: the CPU time used
  * since start_cpu_us (--start-time-cpu-us, 0 if not given) plus

@@ -452,6 +452,7 @@ def test_snapshot_create_and_load(husk_bin, guest, tmp_path):
     disk = tmp_path / "disk.img"
     disk.write_bytes(b"\0" * (1 << 20))
     h = Husk(husk_bin, tmp_path / "a.sock")
+    assert h.request("PUT", "/metrics", {"metrics_path": str(tmp_path / "a.metrics")}) == (204, None)
     configure(h, guest("pvh_hello"), "console=ttyS0 hold")
     # a drive's state is saved too, by the vmm thread under its seccomp filter
     assert h.request("PUT", "/drives/data", {"drive_id": "data", "path_on_host": str(disk),
@@ -464,6 +465,12 @@ def test_snapshot_create_and_load(husk_bin, guest, tmp_path):
     assert h.request("PATCH", "/vm", {"state": "Paused"}) == (204, None)
     assert h.request("PUT", "/snapshot/create", snap) == (204, None)
     assert mem.stat().st_size == (64 << 20) + 4096  # + the trailer page (mem_file.h)
+    # each latency twice, as Firecracker measures it: the API's whole
+    # request, and the action on the vmm thread, which is part of it
+    assert h.request("PUT", "/actions", {"action_type": "FlushMetrics"}) == (204, None)
+    lat = metrics_totals(tmp_path / "a.metrics")["latencies_us"]
+    for action in ("pause_vm", "full_create_snapshot"):
+        assert 0 < lat["vmm_" + action] <= lat[action], lat
     h.stop()
 
     h = Husk(husk_bin, tmp_path / "b.sock")
@@ -471,8 +478,12 @@ def test_snapshot_create_and_load(husk_bin, guest, tmp_path):
             "resume_vm": False}
     assert "backend_type" in fault(h.request("PUT", "/snapshot/load", {**load, "mem_backend": {
         "backend_type": "Disk", "backend_path": str(mem)}}))
+    assert h.request("PUT", "/metrics", {"metrics_path": str(tmp_path / "b.metrics")}) == (204, None)
     assert h.request("PUT", "/snapshot/load", load) == (204, None)
     assert h.request("GET", "/")[1]["state"] == "Paused"
+    assert h.request("PUT", "/actions", {"action_type": "FlushMetrics"}) == (204, None)
+    lat = metrics_totals(tmp_path / "b.metrics")["latencies_us"]
+    assert 0 < lat["vmm_load_snapshot"] <= lat["load_snapshot"], lat
     assert h.request("GET", "/machine-config")[1]["mem_size_mib"] == 64
     assert h.request("GET", "/vm/config")[1]["drives"][0]["path_on_host"] == str(disk)
     assert h.request("PATCH", "/vm", {"state": "Resumed"}) == (204, None)
