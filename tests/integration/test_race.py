@@ -263,6 +263,9 @@ def test_blk_limiter_charges_the_flipped_type(husk_bin, guest, race_disk, tmp_pa
                                                     "refill_time": LIMIT_REFILL_MS}}}]})
     try:
         assert "race blklimit started" in h.read_serial(until="race blklimit started", timeout=60)
+        # the drive's own group has every leaf of Firecracker's block group
+        first = read_metrics()
+        assert sorted(first["block_racer"]) == sorted(first["block"]), first
         # the clock is read before the first look at the metrics and after
         # the last: the measured time covers the counted one even when
         # this process is slow to get its answer (one CPU, busy vCPUs)
