@@ -6,6 +6,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 TOP = HERE.parent.parent
 RUN = TOP / "tools" / "l1" / "run"
+L1_FROZE = 75  # tools/l1/run: level 1 stopped beating
 
 
 def run_arm_l1(script, *, rw=(), env=None, cpus=1, timeout=600, cwd=None):
@@ -21,4 +22,11 @@ def run_arm_l1(script, *, rw=(), env=None, cpus=1, timeout=600, cwd=None):
     proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                           text=True, errors="replace", timeout=timeout + 60,
                           cwd=cwd or TOP)
+    if proc.returncode == L1_FROZE:
+        # level 1 froze (tools/l1/run saw no pulse): once more, and say so
+        print(proc.stdout)
+        print("level 1 froze; running the script again")
+        proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True, errors="replace", timeout=timeout + 60,
+                              cwd=cwd or TOP)
     return proc.returncode, proc.stdout
