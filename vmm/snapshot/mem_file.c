@@ -292,5 +292,6 @@ int mem_file_map(struct guest_mem *gm, int fd)
 	               MAP_PRIVATE | MAP_FIXED | MAP_NORESERVE, fd, 0);
 	if (p == MAP_FAILED)
 		return -errno;
+	gm->file_private = true;
 	return 0;
 }

@@ -78,7 +78,8 @@ int mem_file_check_trailer(int fd, uint64_t map_size, const uint8_t id[MEM_FILE_
 
 /* Replace guest RAM by a private copy-on-write mapping of the file at the
  * same address (KVM's slots keep pointing at it): pages come from the page
- * cache on first touch, nothing is read up front. */
+ * cache on first touch, nothing is read up front. gm->file_private says
+ * so (gm_discard). */
 int mem_file_map(struct guest_mem *gm, int fd);
 
 /* Size of the VMM's own dirty bitmap for gm (guest_mem.h vmm_dirty). */
