@@ -257,3 +257,29 @@ def test_hinting_waits_for_the_driver(husk_bin, guest, tmp_path):
         assert h.request("GET", "/")[1]["state"] == "Running"
     finally:
         h.stop()
+
+
+def test_statistics_cannot_be_turned_on_after_boot(husk_bin, guest, tmp_path):
+    """Statistics off at boot (stats_polling_interval_s 0: no stats queue
+    offered) cannot be turned on after it, as in Firecracker: PATCH
+    /balloon/statistics gets 400, the interval stays 0 and GET
+    /balloon/statistics still answers that statistics are off."""
+    h = Husk(husk_bin, tmp_path / "api.sock")
+    try:
+        assert h.request("PUT", "/machine-config", {"vcpu_count": 1, "mem_size_mib": 64}) == (204, None)
+        assert h.request("PUT", "/boot-source", {"kernel_image_path": guest("pvh_hello"),
+                                                 "boot_args": "console=ttyS0 hold"}) == (204, None)
+        assert h.request("PUT", "/balloon", {"amount_mib": 0, "deflate_on_oom": False,
+                                             "stats_polling_interval_s": 0}) == (204, None)
+        assert h.request("PUT", "/actions", {"action_type": "InstanceStart"}) == (204, None)
+        assert "husk-guest: holding" in h.read_serial(until="husk-guest: holding")
+        code, body = h.request("PATCH", "/balloon/statistics", {"stats_polling_interval_s": 5})
+        assert code == 400, (code, body)
+        assert "Statistics cannot be enabled/disabled after activation" in body["fault_message"], body
+        assert "cannot be turned on" in body["fault_message"], body
+        assert h.request("GET", "/balloon")[1]["stats_polling_interval_s"] == 0
+        code, body = h.request("GET", "/balloon/statistics")
+        assert code == 400 and "stats are disabled" in body["fault_message"], body
+        assert h.request("GET", "/")[1]["state"] == "Running"
+    finally:
+        h.stop()
