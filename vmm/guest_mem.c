@@ -99,6 +99,25 @@ void gm_mark_dirty(const struct guest_mem *gm, const void *hva, uint64_t len)
 		__atomic_fetch_or(&gm->vmm_dirty[pg / 64], 1ull << (pg % 64), __ATOMIC_RELAXED);
 }
 
+int gm_discard(const struct guest_mem *gm, void *hva, uint64_t len)
+{
+	if (gm->file_private) {
+		/* MADV_DONTNEED drops only the private copy, and the next touch
+		 * reads the snapshot's page from the file again: put fresh
+		 * anonymous memory in its place instead (KVM follows the change
+		 * through its MMU notifiers, the slot keeps its address) */
+		void *p = mmap(hva, len, PROT_READ | PROT_WRITE,
+		               MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
+		if (p == MAP_FAILED)
+			return -errno;
+	} else if (madvise(hva, len, MADV_DONTNEED) < 0) {
+		return -errno;
+	}
+	/* the page is zero now: a Diff snapshot must write it */
+	gm_mark_dirty(gm, hva, len);
+	return 0;
+}
+
 void *gm_ptr(const struct guest_mem *gm, uint64_t gpa, uint64_t len)
 {
 	if (len == 0)

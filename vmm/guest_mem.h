@@ -4,6 +4,7 @@
 #ifndef HUSK_GUEST_MEM_H
 #define HUSK_GUEST_MEM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -22,6 +23,9 @@ struct guest_mem {
 	uint8_t *base;       /* the one host mapping all regions live in */
 	uint64_t map_size;
 	uint64_t page_size;  /* of the host mapping: 4 KiB, or GM_HUGE_PAGE */
+	/* a private mapping of a snapshot memory file (File restore): a page
+	 * dropped with MADV_DONTNEED would read the file's page again */
+	bool file_private;
 	/* NULL, or one bit per 4 KiB page of the mapping: pages the VMM wrote
 	 * (KVM's dirty log sees only guest writes); owned by the snapshot code */
 	uint64_t *vmm_dirty;
@@ -50,6 +54,10 @@ int gm_write(const struct guest_mem *gm, uint64_t gpa, const void *src, uint64_t
 /* Note that the VMM wrote [hva, hva+len) (a pointer gm_ptr returned):
  * a no-op unless a Diff snapshot is being tracked. Thread-safe. */
 void gm_mark_dirty(const struct guest_mem *gm, const void *hva, uint64_t len);
+/* Give [hva, hva+len) (whole pages of the mapping) back to the host:
+ * the next touch reads zeros. Counted as written for a Diff snapshot.
+ * 0 or -errno. */
+int gm_discard(const struct guest_mem *gm, void *hva, uint64_t len);
 /* The highest RAM address + 1 below 4 GiB. */
 uint64_t gm_low_end(const struct guest_mem *gm);
 

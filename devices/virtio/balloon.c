@@ -6,7 +6,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "vmm/log.h"
 
@@ -63,18 +62,16 @@ void balloon_dev_reset(struct balloon_dev *bd)
 }
 
 /* Drop [p, p + len) from the process: the next guest touch gets a zero
- * page. Huge pages cannot go back one 4 KiB page at a time: kept. */
+ * page (gm_discard, whether RAM is anonymous or a restored memory file).
+ * Huge pages cannot go back one 4 KiB page at a time: kept. */
 int balloon_dev_discard(struct balloon_dev *bd, uint8_t *p, size_t len)
 {
 	if (bd->gm->page_size != BALLOON_PAGE)
 		return 0;
-	if (madvise(p, len, MADV_DONTNEED) < 0) {
-		bd->n.madvise_fails++;
-		return -errno;
-	}
-	/* the page is zero now: a Diff snapshot must write it */
-	gm_mark_dirty(bd->gm, p, len);
-	return 0;
+	int ret = gm_discard(bd->gm, p, len);
+	if (ret < 0)
+		bd->n.discard_fails++;
+	return ret;
 }
 
 bool balloon_dev_in(const struct balloon_dev *bd, uint64_t i)

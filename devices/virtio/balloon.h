@@ -1,5 +1,5 @@
 /* balloon: virtio-balloon (device id 5). The guest hands pages to the
- * host on the inflate queue (the host drops them with MADV_DONTNEED),
+ * host on the inflate queue (the host drops them: gm_discard),
  * takes them back on the deflate queue, reports its memory statistics on
  * the stats queue when the host asks (the polling timer gives the held
  * buffer back) and, with free page reporting, lends free ranges on the
@@ -63,7 +63,7 @@ struct balloon_counts {
 	uint64_t stats_updates, stats_fails;
 	uint64_t report_count, report_freed, report_fails; /* freed: bytes */
 	uint64_t hint_count, hint_freed, hint_fails; /* ranges; bytes; ranges */
-	uint64_t madvise_fails;
+	uint64_t discard_fails;
 };
 
 struct balloon_dev {
@@ -103,7 +103,8 @@ int balloon_dev_page(struct balloon_dev *bd, uint32_t pfn, bool inflate);
 /* ---- shared by balloon.c and balloon_hint.c ---- */
 /* the 4 KiB page i of gm's mapping is in the balloon */
 bool balloon_dev_in(const struct balloon_dev *bd, uint64_t i);
-/* drop [p, p + len) (whole pages of gm) from the process; -errno */
+/* drop [p, p + len) (whole pages of gm) from the process, so the guest's
+ * next touch reads zeros (gm_discard; huge pages are kept); -errno */
 int balloon_dev_discard(struct balloon_dev *bd, uint8_t *p, size_t len);
 /* the driver kicked the hinting queue */
 void balloon_dev_hint_drain(struct balloon_dev *bd);
@@ -160,13 +161,6 @@ void balloon_set_target(struct balloon *b, uint32_t amount_mib);
 /* PATCH /balloon/statistics: the polling interval (not 0: stats were on) */
 int balloon_set_interval(struct balloon *b, uint32_t seconds);
 void balloon_view(struct balloon *b, struct balloon_view *v);
-/* ---- shared by balloon.c and balloon_hint.c ---- */
-/* the 4 KiB page i of gm's mapping is in the balloon */
-bool balloon_dev_in(const struct balloon_dev *bd, uint64_t i);
-/* drop [p, p + len) (whole pages of gm) from the process; -errno */
-int balloon_dev_discard(struct balloon_dev *bd, uint8_t *p, size_t len);
-/* the driver kicked the hinting queue */
-void balloon_dev_hint_drain(struct balloon_dev *bd);
 
 /* PATCH /balloon/hinting/start and /stop: balloon_dev_hint_* under the lock */
 int balloon_hint_start(struct balloon *b, bool ack_on_stop);

@@ -21,7 +21,8 @@ After a restore through the Uffd backend the balloon goes on working,
 and a page it dropped is not served again from the memory file: husk
 announces it (UFFD_EVENT_REMOVE) and tools/uffd-handler fills its next
 fault with zeros (a handler that served the file would hand the guest
-its old 0xa5 back)."""
+its old 0xa5 back). After a File restore, too, the guest reads zeros in
+a page the balloon dropped, not the snapshot's page."""
 import json
 import time
 
@@ -206,6 +207,35 @@ def test_uffd_restore_does_not_serve_ballooned_pages(balloon_vm, husk_bin, guest
     assert zeroed >= 1, out  # the guest's read of a ballooned page
 
 
+def test_file_restore_gives_zeros_not_the_snapshot(balloon_vm, husk_bin, guest, tmp_path):
+    """After a File restore guest RAM is a private mapping of the memory
+    file, where MADV_DONTNEED would only drop husk's copy: the guest's
+    next touch would read the snapshot's page again (its 0xa5, 165, or
+    0x5c, 92). Inflated and hinted pages must read zero instead."""
+    h, metrics = balloon_vm
+    boot(h, guest("balloon"), metrics)
+    assert "balloon touched 8192 pages" in h.read_serial(until="pages\n", timeout=120)
+    state, mem = tmp_path / "vm.state", tmp_path / "vm.mem"
+    pause(h)
+    assert create(h, "Full", state, mem) == (204, None)
+    h.stop()
+    r = Husk(husk_bin, tmp_path / "b.sock")
+    try:
+        assert r.request("PUT", "/snapshot/load", {
+            "snapshot_path": str(state), "resume_vm": True,
+            "mem_backend": {"backend_type": "File", "backend_path": str(mem)}}) == (204, None)
+        assert r.request("PATCH", "/balloon", {"amount_mib": TARGET_MIB}) == (204, None)
+        out = serial_line(r, "kept=")
+        assert f"balloon inflated {PAGES} pages first=0 kept=165" in out, out
+        assert f"balloon reported {8192 - PAGES} pages" in serial_line(r, "balloon reported")
+        assert r.request("PATCH", "/balloon/hinting/start", {}) == (204, None)
+        out = serial_line(r, "balloon hinted")
+        assert f"balloon hinted {HINT_MIB * 256} pages cmd=2 first=0" in out, out
+        assert " BAD " not in r.serial, r.serial[-500:]
+    finally:
+        r.stop()
+
+
 def test_hinting_waits_for_the_driver(husk_bin, guest, tmp_path):
     """free_page_hinting from a config file, with a guest that has no
     balloon driver: the status answers (no run, no word from the guest),
@@ -224,6 +254,32 @@ def test_hinting_waits_for_the_driver(husk_bin, guest, tmp_path):
         for path in ("/balloon/hinting/start", "/balloon/hinting/stop"):
             code, body = h.request("PATCH", path, {})
             assert code == 400 and "not active" in body["fault_message"], (path, body)
+        assert h.request("GET", "/")[1]["state"] == "Running"
+    finally:
+        h.stop()
+
+
+def test_statistics_cannot_be_turned_on_after_boot(husk_bin, guest, tmp_path):
+    """Statistics off at boot (stats_polling_interval_s 0: no stats queue
+    offered) cannot be turned on after it, as in Firecracker: PATCH
+    /balloon/statistics gets 400, the interval stays 0 and GET
+    /balloon/statistics still answers that statistics are off."""
+    h = Husk(husk_bin, tmp_path / "api.sock")
+    try:
+        assert h.request("PUT", "/machine-config", {"vcpu_count": 1, "mem_size_mib": 64}) == (204, None)
+        assert h.request("PUT", "/boot-source", {"kernel_image_path": guest("pvh_hello"),
+                                                 "boot_args": "console=ttyS0 hold"}) == (204, None)
+        assert h.request("PUT", "/balloon", {"amount_mib": 0, "deflate_on_oom": False,
+                                             "stats_polling_interval_s": 0}) == (204, None)
+        assert h.request("PUT", "/actions", {"action_type": "InstanceStart"}) == (204, None)
+        assert "husk-guest: holding" in h.read_serial(until="husk-guest: holding")
+        code, body = h.request("PATCH", "/balloon/statistics", {"stats_polling_interval_s": 5})
+        assert code == 400, (code, body)
+        assert "Statistics cannot be enabled/disabled after activation" in body["fault_message"], body
+        assert "cannot be turned on" in body["fault_message"], body
+        assert h.request("GET", "/balloon")[1]["stats_polling_interval_s"] == 0
+        code, body = h.request("GET", "/balloon/statistics")
+        assert code == 400 and "stats are disabled" in body["fault_message"], body
         assert h.request("GET", "/")[1]["state"] == "Running"
     finally:
         h.stop()

@@ -10,10 +10,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "api/resource.h"
 #include "devices/virtio/balloon.h"
+#include "vmm/snapshot/mem_file.h"
 #include "vmm/snapshot/snapshot.h"
 #include "fakeq.h"
 
@@ -93,6 +95,42 @@ static void test_inflate_frees_pages(void **state)
 	balloon_dev_notify(&f->bd, 1);
 	assert_int_equal(f->bd.nr_in, 2);
 	assert_int_equal(f->bd.n.deflate_count, 1);
+}
+
+static bool vmm_dirty(const struct fx *f, uint32_t pfn)
+{
+	return f->gm.vmm_dirty[pfn / 64] >> (pfn % 64) & 1;
+}
+
+/* After a File restore guest RAM is a private mapping of the memory file:
+ * an inflated or reported page must read zeros, not the file's page
+ * again, and count as written for the next Diff. */
+static void test_file_backed_pages_read_zero(void **state)
+{
+	struct fx *f = *state;
+	int fd = memfd_create("balloon-mem", 0);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, f->gm.base, RAM), (ssize_t)RAM);
+	assert_int_equal(mem_file_map(&f->gm, fd), 0);
+	close(fd);
+	f->gm.vmm_dirty = calloc(1, mem_vmm_dirty_bytes(&f->gm));
+	assert_non_null(f->gm.vmm_dirty);
+	assert_true(page_is(f, 5, PAT));
+	uint32_t pfns[1] = { htole32(5) };
+	dq_add(&f->q[0], false, pfns, sizeof(pfns));
+	balloon_dev_notify(&f->bd, 0);
+	dq_add(&f->q[3], true, f->gm.base + 20 * BALLOON_PAGE, 4 * BALLOON_PAGE);
+	balloon_dev_notify(&f->bd, 3);
+	assert_int_equal(f->bd.nr_in, 1);
+	assert_int_equal(f->bd.n.report_freed, 4 * BALLOON_PAGE);
+	assert_int_equal(f->bd.n.discard_fails, 0);
+	assert_true(page_is(f, 5, 0) && page_is(f, 20, 0) && page_is(f, 23, 0));
+	/* the neighbours are still the file's */
+	assert_true(page_is(f, 4, PAT) && page_is(f, 6, PAT) && page_is(f, 24, PAT));
+	assert_true(vmm_dirty(f, 5) && vmm_dirty(f, 20) && vmm_dirty(f, 23));
+	assert_false(vmm_dirty(f, 6) || vmm_dirty(f, 24));
+	free(f->gm.vmm_dirty);
+	f->gm.vmm_dirty = NULL;
 }
 
 static void test_hostile_pfns_refused(void **state)
@@ -448,6 +486,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_inflate_frees_pages, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_file_backed_pages_read_zero, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_pfns_refused, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_more_pages_than_ram, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_stats_parsed_and_polled, fx_setup, fx_teardown),

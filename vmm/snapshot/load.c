@@ -264,18 +264,44 @@ static int load_prefetch(struct snapshot_state *s, const struct vm *vm, const st
 	return ret;
 }
 
+/* Guest RAM becomes the file's pages, read on first touch. */
+static int load_memory_map(struct snapshot_state *s, struct vm *vm, int mem_fd, const struct stat *st,
+                           char *err, size_t errlen)
+{
+	int ret = mem_file_map(&vm->gm, mem_fd);
+	if (ret < 0)
+		return errmsg_set(err, errlen, ret, "cannot map memory file: %s", strerror(-ret));
+	s->mem_backed = true;
+	s->mem_dev = st->st_dev;
+	s->mem_ino = st->st_ino;
+	return 0;
+}
+
+/* A memory file cannot be mapped as huge pages: the VM's own huge-page
+ * RAM (reserved when it was created) gets the file's pages, all of them
+ * now, where Firecracker refuses the load. */
+static int load_memory_huge(const struct vm *vm, const char *path, int mem_fd, char *err, size_t errlen)
+{
+	unsigned long long t0 = log_now_us();
+	uint64_t bytes;
+	int ret = mem_file_read_into(&vm->gm, mem_fd, &bytes);
+	if (ret < 0)
+		return errmsg_set(err, errlen, ret, "reading memory file %s into huge pages: %s", path,
+		                  strerror(-ret));
+	log_info("memory file %s read eagerly into 2 MiB huge pages (not lazily: a file mapping cannot "
+	         "give huge pages): %llu MiB of data in %llu ms", path, (unsigned long long)(bytes >> 20),
+	         (log_now_us() - t0) / 1000);
+	return 0;
+}
+
 static int load_memory(struct snapshot_state *s, struct vm *vm, const struct snapshot_load_params *p,
                        int mem_fd, const struct stat *st, const struct ws_index *ix,
                        char *err, size_t errlen)
 {
 	if (p->mem_backend == SNAPSHOT_MEM_FILE) {
-		int ret = mem_file_map(&vm->gm, mem_fd);
-		if (ret < 0)
-			return errmsg_set(err, errlen, ret, "cannot map memory file: %s", strerror(-ret));
-		s->mem_backed = true;
-		s->mem_dev = st->st_dev;
-		s->mem_ino = st->st_ino;
-		return load_prefetch(s, vm, ix, -1, err, errlen);
+		int ret = vm->gm.page_size == GM_HUGE_PAGE ? load_memory_huge(vm, p->backend_path, mem_fd, err, errlen)
+		                                           : load_memory_map(s, vm, mem_fd, st, err, errlen);
+		return ret < 0 ? ret : load_prefetch(s, vm, ix, -1, err, errlen);
 	}
 	int uffd = uffd_register_guest_mem(&vm->gm);
 	if (uffd < 0)

@@ -62,6 +62,20 @@ static int mf_pwrite_all(int fd, const uint8_t *p, size_t len, off_t off)
 	return 0;
 }
 
+int mem_file_pread_all(int fd, void *buf, size_t len, uint64_t off)
+{
+	size_t done = 0;
+	while (done < len) {
+		ssize_t n = pread(fd, (uint8_t *)buf + done, len - done, (off_t)(off + done));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		done += (size_t)n;
+	}
+	return 0;
+}
+
 /* Write runs of pages for which want(page) is true, one pwrite per run. */
 static int mf_write_runs(const struct guest_mem *gm, int fd, uint64_t off, uint64_t size,
                          const uint64_t *bitmap)
@@ -224,6 +238,31 @@ int mem_dirty_log_reset(const struct vm *vm)
 	return 0;
 }
 
+int mem_file_read_into(const struct guest_mem *gm, int fd, uint64_t *bytes)
+{
+	/* the guest's pages end at map_size, the trailer follows */
+	off_t end = (off_t)gm->map_size, data = 0;
+	*bytes = 0;
+	while (data < end) {
+		data = lseek(fd, data, SEEK_DATA);
+		if (data < 0)
+			return errno == ENXIO ? 0 : -errno; /* ENXIO: only holes left */
+		if (data >= end)
+			break;
+		off_t hole = lseek(fd, data, SEEK_HOLE);
+		if (hole < 0)
+			return -errno;
+		if (hole > end)
+			hole = end;
+		int ret = mem_file_pread_all(fd, gm->base + data, (size_t)(hole - data), (uint64_t)data);
+		if (ret < 0)
+			return ret;
+		*bytes += (uint64_t)(hole - data);
+		data = hole;
+	}
+	return 0;
+}
+
 size_t mem_vmm_dirty_bytes(const struct guest_mem *gm)
 {
 	return (size_t)mem_file_bitmap_bytes(gm->map_size);
@@ -292,5 +331,6 @@ int mem_file_map(struct guest_mem *gm, int fd)
 	               MAP_PRIVATE | MAP_FIXED | MAP_NORESERVE, fd, 0);
 	if (p == MAP_FAILED)
 		return -errno;
+	gm->file_private = true;
 	return 0;
 }

@@ -4,6 +4,7 @@
 #define HUSK_SNAPSHOT_MEM_FILE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "vmm/guest_mem.h"
@@ -78,8 +79,18 @@ int mem_file_check_trailer(int fd, uint64_t map_size, const uint8_t id[MEM_FILE_
 
 /* Replace guest RAM by a private copy-on-write mapping of the file at the
  * same address (KVM's slots keep pointing at it): pages come from the page
- * cache on first touch, nothing is read up front. */
+ * cache on first touch, nothing is read up front. gm->file_private says
+ * so (gm_discard). */
 int mem_file_map(struct guest_mem *gm, int fd);
+
+/* pread all of [off, off+len) or fail: -errno, -EIO at the file's end */
+int mem_file_pread_all(int fd, void *buf, size_t len, uint64_t off);
+
+/* Read the file's guest pages into gm's own mapping (huge pages, which a
+ * file mapping cannot give), all of them now: only the file's data
+ * extents (SEEK_DATA/SEEK_HOLE), a hole being a page gm already has as
+ * zeros. *bytes gets what was read. */
+int mem_file_read_into(const struct guest_mem *gm, int fd, uint64_t *bytes);
 
 /* Size of the VMM's own dirty bitmap for gm (guest_mem.h vmm_dirty). */
 size_t mem_vmm_dirty_bytes(const struct guest_mem *gm);

@@ -68,11 +68,6 @@ static int snapshot_load_config(const struct snapshot_image *img, struct vm_conf
 	cfg->machine.mem_size_mib = img->machine.mem_size_mib;
 	cfg->machine.smt = img->machine.flags & SNAP_MACHINE_SMT;
 	cfg->machine.huge_pages_2m = img->machine.flags & SNAP_MACHINE_HUGE_2M;
-	/* a memory file maps in 4 KiB pages: huge pages can only be filled
-	 * by a handler (Firecracker has the same rule) */
-	if (cfg->machine.huge_pages_2m && p->mem_backend != SNAPSHOT_MEM_UFFD)
-		return errmsg_set(err, errlen, -EINVAL, "the snapshot's guest memory is in 2 MiB huge pages: "
-		                  "load it with the Uffd backend (a memory file cannot back huge pages)");
 	/* dirty logging is switched on by the restore when asked for */
 	cfg->machine.track_dirty_pages = false;
 	return 0;
@@ -112,8 +107,10 @@ int snapshot_load(struct vmm *vmm, struct vm_config *cfg, const struct snapshot_
 	vmm->restore = NULL;
 	snapshot_image_close(&img);
 	if (ret < 0) {
+		/* the VM's own reason when it has one (too few huge pages) */
+		const char *why = vmm_start_error(vmm);
 		if (!err[0])
-			snprintf(err, errlen, "building the microVM failed: %s", strerror(-ret));
+			snprintf(err, errlen, "building the microVM failed: %s", why ? why : strerror(-ret));
 		goto out;
 	}
 	cfg->machine.track_dirty_pages = p->enable_diff_snapshots;

@@ -20,21 +20,6 @@
 #include "vmm/loop.h"
 #include "vmm/snapshot/mem_file.h"
 
-/* pread all of [off, off+len) or fail */
-static int ws_pread_all(int fd, void *buf, size_t len, uint64_t off)
-{
-	size_t done = 0;
-	while (done < len) {
-		ssize_t n = pread(fd, (uint8_t *)buf + done, len - done, (off_t)(off + done));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n < 0 ? -errno : -EIO;
-		done += (size_t)n;
-	}
-	return 0;
-}
-
 static int ws_write_all(int fd, const void *buf, size_t len)
 {
 	size_t done = 0;
@@ -63,14 +48,14 @@ int ws_open(const char *path, const struct ws_expect *e, struct ws_index *ix, ch
 	}
 	char why[200] = "";
 	ret = S_ISREG(st.st_mode) ? 0 : errmsg_set(why, sizeof(why), -EINVAL, "not a regular file");
-	if (ret == 0 && ws_pread_all(ix->fd, &ix->h, sizeof(ix->h), 0) < 0)
+	if (ret == 0 && mem_file_pread_all(ix->fd, &ix->h, sizeof(ix->h), 0) < 0)
 		ret = errmsg_set(why, sizeof(why), -EINVAL, "not a husk working-set file");
 	if (ret == 0)
 		ret = ws_header_check(&ix->h, (uint64_t)st.st_size, e, why, sizeof(why));
 	if (ret == 0) {
 		ix->range = calloc(ix->h.nr_ranges ? ix->h.nr_ranges : 1, sizeof(*ix->range));
-		ret = ix->range ? ws_pread_all(ix->fd, ix->range, ix->h.nr_ranges * sizeof(*ix->range),
-		                               sizeof(ix->h)) : -ENOMEM;
+		ret = ix->range ? mem_file_pread_all(ix->fd, ix->range, ix->h.nr_ranges * sizeof(*ix->range),
+		                                     sizeof(ix->h)) : -ENOMEM;
 		if (ret < 0)
 			errmsg_set(why, sizeof(why), ret, "reading its range table: %s", strerror(-ret));
 	}
@@ -125,7 +110,7 @@ int ws_prefetch_uffd(const struct ws_index *ix, int uffd, const struct guest_mem
 	if (!data)
 		return errmsg_set(err, errlen, -ENOMEM, "working set: %llu bytes", (unsigned long long)len);
 	/* one read of all the pages: the file is laid out for it */
-	int ret = ws_pread_all(ix->fd, data, len, ws_data_offset(&ix->h));
+	int ret = mem_file_pread_all(ix->fd, data, len, ws_data_offset(&ix->h));
 	if (ret < 0)
 		errmsg_set(err, errlen, ret, "working set: reading its pages: %s", strerror(-ret));
 	uint64_t off = 0;
@@ -238,7 +223,7 @@ static int ws_copy_pages(const struct ws_recorder *r, int out, const struct ws_r
 		uint64_t len = range[i].pages * r->e.page_size;
 		for (uint64_t done = 0; ret == 0 && done < len; done += CHUNK) {
 			size_t n = len - done < CHUNK ? (size_t)(len - done) : CHUNK;
-			ret = ws_pread_all(r->mem_fd, buf, n, range[i].offset + done);
+			ret = mem_file_pread_all(r->mem_fd, buf, n, range[i].offset + done);
 			if (ret == 0)
 				ret = ws_write_all(out, buf, n);
 		}
@@ -280,8 +265,8 @@ int ws_record_write(struct ws_recorder *r)
 	uint64_t pages = 0;
 	int ret = entries ? 0 : -ENOMEM;
 	if (ret == 0)
-		ret = ws_pread_all(r->pagemap_fd, entries, nr * sizeof(*entries),
-		                   (uint64_t)(uintptr_t)r->gm->base / 4096 * sizeof(*entries));
+		ret = mem_file_pread_all(r->pagemap_fd, entries, nr * sizeof(*entries),
+		                         (uint64_t)(uintptr_t)r->gm->base / 4096 * sizeof(*entries));
 	if (ret == 0)
 		ret = ws_ranges_from_pagemap(entries, nr, r->e.page_size, &range, &nr_ranges, &pages);
 	if (ret == 0)
