@@ -866,6 +866,55 @@ cat /tmp/husk.out
     assert rc == 0, out
 
 
+
+@needs_husk
+@needs_curl
+def test_husk_linux_guest_in_katas_layout():
+    # Kata's Firecracker driver (fc.go): a config file given with the API
+    # socket, acpi=off pci=off on the kernel command line (Kata's
+    # fcKernelParams), the rootfs as a read-only drive that is not the
+    # root device, eight 0-byte placeholder drives, the old ht_enabled;
+    # later a PATCH points a placeholder at a container's disk. A real
+    # Linux must find both vCPUs without ACPI (the MP table), all nine
+    # drives on the command line's virtio-mmio list, and the new disk.
+    rc, out = run_api_script(r"""
+dd if=/dev/zero of=/tmp/container.img bs=1M count=8 2>/dev/null
+printf 'container-layer' | dd of=/tmp/container.img conv=notrunc 2>/dev/null
+# Kata's guest image (its content does not matter here: the guest runs from the initrd)
+dd if=/dev/zero of=/tmp/kata-rootfs.img bs=1M count=1 2>/dev/null
+drives='{"drive_id": "rootfs", "path_on_host": "/tmp/kata-rootfs.img", "is_root_device": false, "is_read_only": true}'
+for i in 0 1 2 3 4 5 6 7; do
+	: > /tmp/drive_$i
+	drives="$drives, {\"drive_id\": \"drive_$i\", \"path_on_host\": \"/tmp/drive_$i\", \"is_root_device\": false, \"is_read_only\": false}"
+done
+cat > /tmp/fcConfig.json <<JSON
+{
+  "boot-source": {"kernel_image_path": "$L2_KERNEL", "initrd_path": "$L2_INITRD",
+                  "boot_args": "$(json_str "$L2_CMDLINE pci=off reboot=k iommu=off net.ifnames=0 random.trust_cpu=on acpi=off")"},
+  "machine-config": {"ht_enabled": false, "mem_size_mib": 128, "vcpu_count": 2},
+  "drives": [$drives]
+}
+JSON
+start_husk /tmp/husk.out --config-file /tmp/fcConfig.json
+wait_for /tmp/husk.out '^before '
+api GET /
+api PATCH /drives/drive_0 '{"drive_id": "drive_0", "path_on_host": "/tmp/container.img"}'
+wait $HUSK
+echo "husk-nested: vmm exit=$?"
+cat /tmp/husk.out
+""", {"HUSK_NESTED_RUN": "echo before cpus=$(cat /sys/devices/system/cpu/online) "
+                         "acpi=$(ls /sys/firmware/acpi/tables 2>/dev/null | wc -l) "
+                         "disks=$(ls -d /sys/block/vd* | wc -l) vda_ro=$(cat /sys/block/vda/ro) "
+                         "vdb=$(cat /sys/block/vdb/size); n=0; "
+                         "while [ $(cat /sys/block/vdb/size) = 0 ] && [ $n -lt 600 ]; do "
+                         "sleep 0.1; n=$((n+1)); done; "
+                         "echo after vdb=$(cat /sys/block/vdb/size) data=$(head -c 15 /dev/vdb)"})
+    assert re.search(r'l1-api: GET / -> 200 .*"state": ?"Running"', out), out
+    assert [c for c in api_codes(out) if c[0] == "PATCH"] == [("PATCH", "/drives/drive_0", 204)], out
+    assert_all_in(out, "before cpus=0-1 acpi=0 disks=9 vda_ro=1 vdb=0", "after vdb=16384 data=container-layer",
+                  "husk-rootfs: run exit=0", "husk-nested: vmm exit=0")
+    assert rc == 0, out
+
 # ---- ACPI (husk's default) and the MP-table/cmdline path (--no-acpi) ----
 
 ACPI_PROBE = ("echo acpi-devs=$(ls /sys/bus/acpi/devices | tr '\\n' ' '); "
