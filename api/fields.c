@@ -155,9 +155,12 @@ static int field_invalid(struct api_err *e, const char *key, const json_t *v, co
                          const char *husk_words)
 {
 	char what[128], words[256];
+	/* an integer where an unsigned Rust type is expected is out of its
+	 * range ("value"); anything else is of the wrong type */
+	bool range = json_is_integer(v) && expected[0] == 'u' && (expected[1] == 's' || (expected[1] >= '0' &&
+	                                                                                  expected[1] <= '9'));
 	serde_unexpected(v, what, sizeof(what));
-	snprintf(words, sizeof(words), "invalid %s: %s, expected %s", json_is_integer(v) ? "value" : "type", what,
-	         expected);
+	snprintf(words, sizeof(words), "invalid %s: %s, expected %s", range ? "value" : "type", what, expected);
 	return api_fail_serde(e, json_is_array(v) || json_is_object(v) ? API_SERDE_INVALID_AT : API_SERDE_INVALID,
 	                      key, words, "%s", husk_words);
 }

@@ -366,6 +366,12 @@ static void test_firecracker_words(void **state)
 	refused_with(HTTP_PUT, "/machine-config", "{\"vcpu_count\": 1, \"mem_size_mib\": 64, \"smt\": \"yes\"}",
 	             SERDE "invalid type: string \"yes\", expected a boolean at line 1 column 50. (smt: must be true or "
 	                   "false)");
+	refused_with(HTTP_PUT, "/boot-source", "{\"kernel_image_path\": 7}",
+	             SERDE "invalid type: integer `7`, expected a string at line 1 column 23. (kernel_image_path: must be "
+	                   "a non-empty string)");
+	refused_with(HTTP_PUT, "/machine-config", "{\"vcpu_count\": 1, \"mem_size_mib\": 64, \"smt\": 1}",
+	             SERDE "invalid type: integer `1`, expected a boolean at line 1 column 46. (smt: must be true or "
+	                   "false)");
 	refused_with(HTTP_PUT, "/boot-source", "{\"kernel_image_path\": [1]}",
 	             SERDE "invalid type: sequence, expected a string at line 1 column 22. (kernel_image_path: must be a "
 	                   "non-empty string)");
