@@ -244,6 +244,26 @@ int api_field_str(const json_t *obj, const char *key, bool required, char **out,
 	return 0;
 }
 
+int api_field_text(const json_t *obj, const char *key, const char *expected, char **out, struct api_err *e)
+{
+	int ret;
+	json_t *v = field_get(obj, key, false, NULL, &ret, e);
+	if (!v)
+		return ret;
+	char words[96];
+	snprintf(words, sizeof(words), "%.64s: must be a string", key);
+	if (!json_is_string(v))
+		return field_invalid(e, key, v, expected, words);
+	if (strlen(json_string_value(v)) != json_string_length(v))
+		return api_fail(e, "%.64s: holds a NUL byte", key);
+	char *s = strdup(json_string_value(v));
+	if (!s)
+		return api_fail(e, "%.64s: out of memory", key);
+	free(*out);
+	*out = s;
+	return 0;
+}
+
 int api_field_enum(const json_t *obj, const char *key, bool required, const char *const names[],
                    int *out, bool *present, struct api_err *e)
 {

@@ -398,6 +398,47 @@ static void test_firecracker_words(void **state)
 	             "API Resource IDs can only contain alphanumeric characters and underscores. (drive_id)");
 }
 
+/* Values Firecracker's own types refuse (MacAddr, LevelFilter, Ipv4Addr):
+ * their words, where serde_json places them, then husk's. */
+static void test_firecracker_words_of_types(void **state)
+{
+	(void)state;
+	/* placed where the object ends: after the '}' that follows... */
+	refused_with(HTTP_PUT, "/network-interfaces/eth0",
+	             "{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\", \"guest_mac\": \"zz\"}",
+	             SERDE "The provided MAC address is invalid. at line 1 column 64. (guest_mac: must look like "
+	                   "06:00:ac:10:00:02, the first byte even)");
+	/* ...or before the ',' of a next member */
+	refused_with(HTTP_PUT, "/network-interfaces/eth0",
+	             "{\"iface_id\": \"eth0\", \"guest_mac\": \"06:00:ac:10:00:2\" , \"host_dev_name\": \"tap0\"}",
+	             SERDE "The provided MAC address is invalid. at line 1 column 53. (guest_mac: must look like "
+	                   "06:00:ac:10:00:02, the first byte even)");
+	refused_with(HTTP_PUT, "/network-interfaces/eth0",
+	             "{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\", \"guest_mac\": \"\"}",
+	             SERDE "The provided MAC address is invalid. at line 1 column 62. (guest_mac: must look like "
+	                   "06:00:ac:10:00:02, the first byte even)");
+	refused_with(HTTP_PUT, "/logger", "{\"level\": \"Loud\"}",
+	             SERDE "Invalid LevelFilter at line 1 column 17. (level: must be one of \"Error\", \"Warning\", "
+	                   "\"Info\", \"Debug\", \"Trace\", \"Off\")");
+	refused_with(HTTP_PUT, "/logger", "{\"level\": 3}",
+	             SERDE "invalid type: integer `3`, expected a string at line 1 column 11. (level: must be a string)");
+	/* Ipv4Addr's error comes while the string is read: right after it */
+	refused_with(HTTP_PUT, "/mmds/config", "{\"network_interfaces\": [\"eth0\"], \"ipv4_address\": \"169.254.1\"}",
+	             SERDE "invalid IPv4 address syntax at line 1 column 60. (ipv4_address: must be a dotted IPv4 "
+	                   "address)");
+	refused_with(HTTP_PUT, "/mmds/config", "{\"network_interfaces\": [\"eth0\"], \"ipv4_address\": 5}",
+	             SERDE "invalid type: integer `5`, expected IPv4 address at line 1 column 50. (ipv4_address: must "
+	                   "be a string)");
+	/* Rust's Ipv4Addr takes no leading zeros, nor does inet_pton */
+	refused_with(HTTP_PUT, "/mmds/config", "{\"network_interfaces\": [\"eth0\"], \"ipv4_address\": \"169.254.01.1\"}",
+	             SERDE "invalid IPv4 address syntax at line 1 column 63. (ipv4_address: must be a dotted IPv4 "
+	                   "address)");
+	struct api_request r;
+	accepted(HTTP_PUT, "/logger", "{\"level\": \"wArN\"}", &r);
+	assert_int_equal(r.logger.level, LOG_WARN);
+	api_request_free(&r);
+}
+
 /* Firecracker's Deprecation: the parser names the deprecated use. */
 static void test_deprecations(void **state)
 {
@@ -1038,6 +1079,7 @@ UNIT_TEST_MAIN(
 	cmocka_unit_test(test_small_resources),
 	cmocka_unit_test(test_router_errors),
 	cmocka_unit_test(test_firecracker_words),
+	cmocka_unit_test(test_firecracker_words_of_types),
 	cmocka_unit_test(test_deprecations),
 	cmocka_unit_test_setup_teardown(test_apply_preboot_then_postboot, fx_setup, fx_teardown),
 	cmocka_unit_test_setup_teardown(test_load_refused_after_boot_configuration, fx_setup, fx_teardown),
