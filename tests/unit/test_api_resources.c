@@ -801,6 +801,62 @@ static void test_apply_instance_start_needs_kernel(void **state)
 	free(rep.body);
 }
 
+/* PUT /boot-source with boot_args; the kernel is the fixture's file. */
+static int put_boot_args(struct api_fixture *f, const char *args, struct api_reply *rep)
+{
+	json_t *o = json_pack("{s:s, s:s}", "kernel_image_path", f->file, "boot_args", args);
+	char *body = json_dumps(o, 0);
+	int status = call(f, HTTP_PUT, "/boot-source", body, rep);
+	free(body);
+	json_decref(o);
+	return status;
+}
+
+/* Firecracker's capacity: 2048 bytes with the NUL, measured as
+ * linux-loader's Cmdline::try_from does, after the kernel and initrd
+ * opened. */
+static void test_boot_args_capacity(void **state)
+{
+	struct api_fixture *f = *state;
+	struct api_reply rep = { 0, NULL };
+	char args[4096];
+	memset(args, 'a', sizeof(args));
+	args[2047] = 0;
+	assert_int_equal(put_boot_args(f, args, &rep), 204);
+	assert_int_equal(strlen(f->cfg.boot.boot_args), 2047);
+	args[2047] = 'a';
+	args[2048] = 0;
+	assert_int_equal(put_boot_args(f, args, &rep), 400);
+	assert_string_equal(rep.body, "{\"fault_message\":\"Boot source error: The kernel command line is invalid: "
+	                              "Invalid cmdline capacity provided. (boot_args: 2049 bytes with the NUL, at "
+	                              "most 2048)\"}");
+	assert_int_equal(strlen(f->cfg.boot.boot_args), 2047);
+	/* the blanks at either end are not counted */
+	args[0] = args[2047] = ' ';
+	assert_int_equal(put_boot_args(f, args, &rep), 204);
+	/* nor those around " -- ", which counts as itself */
+	memcpy(args + 1000, "  --  ", 6);
+	assert_int_equal(put_boot_args(f, args, &rep), 204);
+	memcpy(args + 1000, " -- aa", 6);
+	args[0] = args[2047] = 'a';
+	assert_int_equal(put_boot_args(f, args, &rep), 400);
+	/* a " -- " inside double quotes separates nothing: its blanks count */
+	memcpy(args + 1000, "\"  --  \"", 8);
+	assert_int_equal(put_boot_args(f, args, &rep), 400);
+	/* a bad kernel path is named first, as Firecracker opens it first */
+	json_t *o = json_pack("{s:s, s:s}", "kernel_image_path", "/nonexistent/k", "boot_args", args);
+	char *body = json_dumps(o, 0);
+	assert_int_equal(call(f, HTTP_PUT, "/boot-source", body, &rep), 400);
+	assert_fault(&rep, 400, "Boot source error: The kernel file cannot be opened: No such file or directory "
+	                        "(os error 2)");
+	free(body);
+	json_decref(o);
+	/* Firecracker takes an empty command line */
+	assert_int_equal(put_boot_args(f, "", &rep), 204);
+	assert_string_equal(f->cfg.boot.boot_args, "");
+	free(rep.body);
+}
+
 static long long leaf(json_t *line, const char *group, const char *key)
 {
 	json_t *v = json_object_get(json_object_get(line, group), key);
@@ -1089,5 +1145,6 @@ UNIT_TEST_MAIN(
 	cmocka_unit_test_setup_teardown(test_apply_instance_start_needs_kernel, fx_setup, fx_teardown),
 	cmocka_unit_test_setup_teardown(test_mmds_config, fx_setup, fx_teardown),
 	cmocka_unit_test_setup_teardown(test_mmds_data, fx_setup, fx_teardown),
+	cmocka_unit_test_setup_teardown(test_boot_args_capacity, fx_setup, fx_teardown),
 	cmocka_unit_test_setup_teardown(test_metrics_flush, fx_setup, fx_teardown),
 	cmocka_unit_test_setup_teardown(test_metrics_have_firecrackers_schema, fx_setup, fx_teardown))
