@@ -11,9 +11,12 @@
 #include "api_fixture.h"
 #include "unit_main.h"
 
+#include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "api/resource.h"
@@ -857,6 +860,33 @@ static void test_boot_args_capacity(void **state)
 	free(rep.body);
 }
 
+/* FlushMetrics when the metrics file takes nothing: Firecracker's
+ * Internal VMM error with the io::Error its writer got. */
+static void test_metrics_write_fails(void **state)
+{
+	struct api_fixture *f = *state;
+	struct api_reply rep = { 0, NULL };
+	char path[64], body[128];
+	snprintf(path, sizeof(path), "/tmp/husk-test-metrics-fifo-%d", (int)getpid());
+	unlink(path);
+	assert_int_equal(mkfifo(path, 0600), 0);
+	/* a reader, so the non-blocking open for writing succeeds */
+	int rd = open(path, O_RDONLY | O_NONBLOCK);
+	assert_true(rd >= 0);
+	snprintf(body, sizeof(body), "{\"metrics_path\": \"%s\"}", path);
+	assert_int_equal(call(f, HTTP_PUT, "/metrics", body, &rep), 204);
+	assert_int_equal(call(f, HTTP_PUT, "/actions", "{\"action_type\": \"FlushMetrics\"}", &rep), 204);
+	/* the reader goes: every write is EPIPE (SIGPIPE ignored, as husk does) */
+	close(rd);
+	void (*old)(int) = signal(SIGPIPE, SIG_IGN);
+	assert_int_equal(call(f, HTTP_PUT, "/actions", "{\"action_type\": \"FlushMetrics\"}", &rep), 400);
+	signal(SIGPIPE, old);
+	assert_string_equal(rep.body, "{\"fault_message\":\"Internal VMM error: Metrics error: Broken pipe (os error "
+	                              "32)\"}");
+	unlink(path);
+	free(rep.body);
+}
+
 static long long leaf(json_t *line, const char *group, const char *key)
 {
 	json_t *v = json_object_get(json_object_get(line, group), key);
@@ -1147,4 +1177,5 @@ UNIT_TEST_MAIN(
 	cmocka_unit_test_setup_teardown(test_mmds_data, fx_setup, fx_teardown),
 	cmocka_unit_test_setup_teardown(test_boot_args_capacity, fx_setup, fx_teardown),
 	cmocka_unit_test_setup_teardown(test_metrics_flush, fx_setup, fx_teardown),
+	cmocka_unit_test_setup_teardown(test_metrics_write_fails, fx_setup, fx_teardown),
 	cmocka_unit_test_setup_teardown(test_metrics_have_firecrackers_schema, fx_setup, fx_teardown))
