@@ -462,3 +462,10 @@ def test_version_in_firecrackers_shape():
     first = r.stdout.splitlines()[0].split(" ")
     assert first[0] == "husk-jailer" and first[1].startswith("v"), r.stdout
     assert [int(x) for x in first[1][1:].split(".")] >= [1, 0, 0], r.stdout
+    # anywhere before the "--" that starts husk's arguments, as Firecracker's
+    # jailer (its argument parser); after it, it is husk's
+    r2 = subprocess.run([str(JAILER), "--id", "a", "--uid", "no", "--version"], capture_output=True, text=True,
+                        timeout=10)
+    assert (r2.returncode, r2.stdout) == (0, r.stdout), r2.stderr
+    r2 = subprocess.run([str(JAILER), "--id", "a", "--", "--version"], capture_output=True, text=True, timeout=10)
+    assert r2.returncode != 0 and r2.stdout == "", r2.stdout
