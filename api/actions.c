@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "api/resource.h"
+#include "vmm/errmsg.h"
 #include "vmm/metrics.h"
 #include "vmm/vmm.h"
 
@@ -54,6 +55,7 @@ static void action_start(struct api_target *t, struct api_reply *rep)
 
 static void action_apply(struct api_target *t, struct api_request *r, struct api_reply *rep)
 {
+	char os[96];
 	int ret;
 	switch (r->action) {
 	case ACTION_INSTANCE_START:
@@ -81,7 +83,14 @@ static void action_apply(struct api_target *t, struct api_request *r, struct api
 		if (ret == -ENODEV)
 			api_reply_fault(rep, 400, "FlushMetrics: the metrics system is not initialized");
 		else if (ret < 0)
-			api_reply_fault(rep, 400, "FlushMetrics: %s", strerror(-ret));
+			/* Firecracker's words. Its writer (a LineWriter, 1024 bytes
+			 * of buffer) sends the line's first part while serde_json
+			 * still writes it, so a file that takes nothing fails there
+			 * and the io::Error is all it says (MetricsError::Serde);
+			 * "Failed to write metrics: " comes only when the last part
+			 * fails */
+			api_reply_fault(rep, 400, "Internal VMM error: Metrics error: %s",
+			                errmsg_os(-ret, os, sizeof(os)));
 		else
 			rep->status = 204;
 		return;

@@ -1,5 +1,6 @@
 /* boot_source: /boot-source (PUT, pre-boot). */
 #include <errno.h>
+#include <stdbool.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -21,10 +22,50 @@ static int boot_parse(const json_t *o, const char *path_id, struct api_request *
 	if (ret == 0)
 		ret = api_field_str(o, "initrd_path", false, &out->initrd_path, e);
 	if (ret == 0)
-		ret = api_field_str(o, "boot_args", false, &out->boot_args, e);
-	if (ret == 0 && out->boot_args && strlen(out->boot_args) >= 2048)
-		ret = api_fail(e, "boot_args: longer than 2047 bytes");
+		ret = api_field_text(o, "boot_args", "a string", &out->boot_args, e);
 	return ret;
+}
+
+/* Firecracker's kernel command line capacity, the NUL included
+ * (CMDLINE_MAX_SIZE, the same on x86_64 and aarch64) */
+#define BOOT_CMDLINE_CAPACITY 2048
+
+static bool boot_blank(char c)
+{
+	return c == ' ' || (c >= '\t' && c <= '\r');
+}
+
+/* s[0..n) without the blanks at either end; its length */
+static size_t boot_trimmed(const char *s, size_t n)
+{
+	while (n && boot_blank(*s))
+		s++, n--;
+	while (n && boot_blank(s[n - 1]))
+		n--;
+	return n;
+}
+
+/* What linux-loader's Cmdline::try_from measures against the capacity:
+ * the boot args and the init args (after the first " -- " with an even
+ * number of '"' before it), each trimmed, " -- " between them when there
+ * are init args, and the NUL. */
+static size_t boot_cmdline_size(const char *s)
+{
+	static const char sep[] = " -- ";
+	const size_t seplen = sizeof(sep) - 1;
+	size_t len = strlen(s), at = len, quotes = 0, from = 0;
+	/* each search goes on after the separator, whose bytes hold no quote */
+	for (const char *m; (m = strstr(s + from, sep)); from = (size_t)(m - s) + seplen) {
+		for (const char *q = s + from; q < m; q++)
+			quotes += *q == '"';
+		if (quotes % 2 == 0) {
+			at = (size_t)(m - s);
+			break;
+		}
+	}
+	size_t boot = boot_trimmed(s, at);
+	size_t init = at < len ? boot_trimmed(s + at + seplen, len - at - seplen) : 0;
+	return boot + 1 + (init ? seplen + init : 0);
 }
 
 static void boot_apply(struct api_target *t, struct api_request *r, struct api_reply *rep)
@@ -45,6 +86,14 @@ static void boot_apply(struct api_target *t, struct api_request *r, struct api_r
 		api_reply_fault(rep, 400, "Boot source error: The initrd file cannot be opened due to invalid path or "
 		                "invalid permissions. %s (initrd_path %s)", errmsg_os(errno, os, sizeof(os)),
 		                b->initrd_path);
+		return;
+	}
+	/* Firecracker's words (BootSourceConfigError and linux-loader's), then husk's */
+	size_t size = b->boot_args ? boot_cmdline_size(b->boot_args) : 0;
+	if (size > BOOT_CMDLINE_CAPACITY) {
+		api_reply_fault(rep, 400, "Boot source error: The kernel command line is invalid: Invalid cmdline "
+		                "capacity provided. (boot_args: %zu bytes with the NUL, at most %d)", size,
+		                BOOT_CMDLINE_CAPACITY);
 		return;
 	}
 	api_str_move(&t->cfg->boot.kernel_image_path, &b->kernel_image_path);

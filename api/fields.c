@@ -155,9 +155,12 @@ static int field_invalid(struct api_err *e, const char *key, const json_t *v, co
                          const char *husk_words)
 {
 	char what[128], words[256];
+	/* an integer where an unsigned Rust type is expected is out of its
+	 * range ("value"); anything else is of the wrong type */
+	bool range = json_is_integer(v) && expected[0] == 'u' && (expected[1] == 's' || (expected[1] >= '0' &&
+	                                                                                  expected[1] <= '9'));
 	serde_unexpected(v, what, sizeof(what));
-	snprintf(words, sizeof(words), "invalid %s: %s, expected %s", json_is_integer(v) ? "value" : "type", what,
-	         expected);
+	snprintf(words, sizeof(words), "invalid %s: %s, expected %s", range ? "value" : "type", what, expected);
 	return api_fail_serde(e, json_is_array(v) || json_is_object(v) ? API_SERDE_INVALID_AT : API_SERDE_INVALID,
 	                      key, words, "%s", husk_words);
 }
@@ -236,6 +239,26 @@ int api_field_str(const json_t *obj, const char *key, bool required, char **out,
 	char *s = strdup(json_string_value(v));
 	if (!s)
 		return api_fail(e, "%s: out of memory", key);
+	free(*out);
+	*out = s;
+	return 0;
+}
+
+int api_field_text(const json_t *obj, const char *key, const char *expected, char **out, struct api_err *e)
+{
+	int ret;
+	json_t *v = field_get(obj, key, false, NULL, &ret, e);
+	if (!v)
+		return ret;
+	char words[96];
+	snprintf(words, sizeof(words), "%.64s: must be a string", key);
+	if (!json_is_string(v))
+		return field_invalid(e, key, v, expected, words);
+	if (strlen(json_string_value(v)) != json_string_length(v))
+		return api_fail(e, "%.64s: holds a NUL byte", key);
+	char *s = strdup(json_string_value(v));
+	if (!s)
+		return api_fail(e, "%.64s: out of memory", key);
 	free(*out);
 	*out = s;
 	return 0;

@@ -21,6 +21,9 @@ enum api_serde {
 	API_SERDE_INVALID, /* "invalid type: ..., expected u8" (or value), after the value of key */
 	API_SERDE_INVALID_AT, /* the same for an array or object: at its first byte */
 	API_SERDE_CUSTOM,  /* Firecracker's own text with no position */
+	API_SERDE_VALUE,   /* a type's own words while serde_json reads the value (Ipv4Addr): after the value */
+	API_SERDE_AFTER,   /* a type's own words about a string it was given (MacAddr, LevelFilter): where
+	                    * serde_json's struct stops, after the value, blanks and a closing '}' */
 };
 
 struct api_err {
@@ -52,6 +55,11 @@ int api_field_bool(const json_t *obj, const char *key, bool required, bool *out,
                    struct api_err *e);
 /* A non-empty string, strdup'd into *out (freeing what was there). */
 int api_field_str(const json_t *obj, const char *key, bool required, char **out, struct api_err *e);
+/* A string a Firecracker type parses itself, empty included and of any
+ * length (the body's limit bounds it): any other type is serde_json's
+ * "invalid type: ..., expected <expected>"; a NUL inside is refused.
+ * strdup'd into *out as api_field_str. */
+int api_field_text(const json_t *obj, const char *key, const char *expected, char **out, struct api_err *e);
 /* One of the NULL-terminated names; *out is its index. */
 int api_field_enum(const json_t *obj, const char *key, bool required, const char *const names[],
                    int *out, bool *present, struct api_err *e);

@@ -149,9 +149,12 @@ int json_pos_find(const char *text, size_t len, const char *path, enum json_pos_
 	if (at == JSON_POS_OBJECT_END)
 		ret = skip_value(&c, 0);
 	else
-		ret = find_member(&c, key, strlen(key), at == JSON_POS_VALUE_END || at == JSON_POS_VALUE_START);
-	if (ret == 0 && at == JSON_POS_VALUE_END)
+		ret = find_member(&c, key, strlen(key), at != JSON_POS_KEY_END);
+	if (ret == 0 && (at == JSON_POS_VALUE_END || at == JSON_POS_STRUCT_STOP))
 		ret = skip_value(&c, 0);
+	/* serde_json ends the object (end_map) before it places such an error */
+	if (ret == 0 && at == JSON_POS_STRUCT_STOP)
+		eat(&c, '}');
 	if (ret == 0 && at == JSON_POS_VALUE_START)
 		skip_blank(&c);
 	if (ret < 0)

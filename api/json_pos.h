@@ -12,6 +12,8 @@ enum json_pos_at {
 	JSON_POS_KEY_END,    /* an unknown field: after its key and the blanks after it */
 	JSON_POS_VALUE_END,  /* a bad value (unknown variant): after the value */
 	JSON_POS_VALUE_START, /* an array or object of the wrong type: before its first byte */
+	JSON_POS_STRUCT_STOP, /* a type's error about a value it was handed: after the value and the
+	                       * blanks after it, and after the object's '}' if that comes next */
 };
 
 struct json_pos {

@@ -21,12 +21,14 @@ static int logger_parse(const json_t *o, const char *path_id, struct api_request
 	if (ret == 0)
 		ret = api_field_str(o, "log_path", false, &out->log_path, e);
 	if (ret == 0)
-		ret = api_field_str(o, "level", false, &level, e);
+		ret = api_field_text(o, "level", "a string", &level, e);
 	if (ret == 0 && level) {
 		out->has_level = true;
+		/* Firecracker's words (its LevelFilter), then husk's */
 		if (log_level_parse(level, &out->level) < 0)
-			ret = api_fail(e, "level: must be one of \"Error\", \"Warning\", \"Info\", \"Debug\", "
-			                  "\"Trace\", \"Off\"");
+			ret = api_fail_serde(e, API_SERDE_AFTER, "level", "Invalid LevelFilter",
+			                     "level: must be one of \"Error\", \"Warning\", \"Info\", \"Debug\", "
+			                     "\"Trace\", \"Off\"");
 	}
 	if (ret == 0)
 		ret = api_field_bool(o, "show_level", false, &out->show_level, &out->has_show_level, e);

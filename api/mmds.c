@@ -53,13 +53,19 @@ static int parse_ifaces(const json_t *o, struct mmds_config *out, struct api_err
 /* Firecracker takes a link-local address only (169.254.0.0/16). */
 static int parse_ipv4(const json_t *o, struct mmds_config *out, struct api_err *e)
 {
-	const json_t *v = json_object_get(o, "ipv4_address");
+	char *s = NULL;
 	struct in_addr a;
 	out->ipv4 = MMDS_DEFAULT_IPV4;
-	if (!v || json_is_null(v))
-		return 0;
-	if (!json_is_string(v) || inet_pton(AF_INET, json_string_value(v), &a) != 1)
-		return api_fail(e, "ipv4_address: must be a dotted IPv4 address");
+	int ret = api_field_text(o, "ipv4_address", "IPv4 address", &s, e);
+	if (ret < 0 || !s)
+		return ret;
+	/* inet_pton takes what Rust's Ipv4Addr does: four decimal octets,
+	 * no leading zeros; Firecracker's words are std's AddrParseError */
+	ret = inet_pton(AF_INET, s, &a);
+	free(s);
+	if (ret != 1)
+		return api_fail_serde(e, API_SERDE_VALUE, "ipv4_address", "invalid IPv4 address syntax",
+		                      "ipv4_address: must be a dotted IPv4 address");
 	out->ipv4 = ntohl(a.s_addr);
 	if ((out->ipv4 >> 16) != 0xa9fe)
 		return api_fail(e, "MMMDS config error: The MMDS IPv4 address is not link local. (ipv4_address: "

@@ -26,10 +26,12 @@ static int net_parse(const json_t *o, const char *path_id, struct api_request *r
 		ret = api_fail(e, "Network config error: Could not create the network device: Open tap device failed: "
 		               "Invalid interface name (host_dev_name: longer than 15 characters)");
 	if (ret == 0)
-		ret = api_field_str(o, "guest_mac", false, &mac, e);
+		ret = api_field_text(o, "guest_mac", "a string", &mac, e);
 	if (ret == 0 && mac) {
+		/* Firecracker's words (its MacAddr), then husk's: it also refuses multicast */
 		if (net_parse_mac(mac, out->guest_mac) < 0)
-			ret = api_fail(e, "guest_mac: must look like 06:00:ac:10:00:02");
+			ret = api_fail_serde(e, API_SERDE_AFTER, "guest_mac", "The provided MAC address is invalid.",
+			                     "guest_mac: must look like 06:00:ac:10:00:02, the first byte even");
 		out->has_mac = true;
 	}
 	/* Firecracker's range: the smallest IPv4 MTU up to what the 16-bit

@@ -97,9 +97,12 @@ static void route_parse_fault(const struct http_request *req, const struct api_e
 		                               [API_SERDE_UNKNOWN] = JSON_POS_KEY_END,
 		                               [API_SERDE_VARIANT] = JSON_POS_VALUE_END,
 		                               [API_SERDE_INVALID] = JSON_POS_VALUE_END,
-		                               [API_SERDE_INVALID_AT] = JSON_POS_VALUE_START };
+		                               [API_SERDE_INVALID_AT] = JSON_POS_VALUE_START,
+		                               [API_SERDE_VALUE] = JSON_POS_VALUE_END,
+		                               [API_SERDE_AFTER] = JSON_POS_STRUCT_STOP };
 	struct json_pos pos;
-	bool value = e->serde == API_SERDE_VARIANT || e->serde == API_SERDE_INVALID || e->serde == API_SERDE_INVALID_AT;
+	bool value = e->serde == API_SERDE_VARIANT || e->serde == API_SERDE_INVALID || e->serde == API_SERDE_INVALID_AT ||
+	             e->serde == API_SERDE_VALUE || e->serde == API_SERDE_AFTER;
 	const char *in = e->path[0] || value ? e->msg : NULL;
 	if (e->serde == API_SERDE_NONE) {
 		api_reply_fault(rep, 400, "%s", e->msg);

@@ -152,3 +152,15 @@ int cli_parse(const struct cli_cmd *cmd, int argc, char **argv, void *ctx, struc
 		return cli_error(cmd->prog, "unexpected argument '%s'", argv[optind]);
 	return 0;
 }
+
+enum cli_early cli_early_flag(int argc, char **argv)
+{
+	enum cli_early found = CLI_EARLY_NONE;
+	for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++) {
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+			return CLI_EARLY_HELP;
+		if (strcmp(argv[i], "--version") == 0)
+			found = CLI_EARLY_VERSION;
+	}
+	return found;
+}

@@ -72,4 +72,11 @@ struct cli_cmd {
  * of a bad command line (the usage or the error printed). */
 int cli_parse(const struct cli_cmd *cmd, int argc, char **argv, void *ctx, struct vm_config *cfg);
 
+/* What Firecracker's argument parser does before it reads any option:
+ * "--help" or "-h" anywhere before a "--" wins, then "--version"
+ * anywhere before it, whatever else argv holds (a value, an unknown or
+ * misplaced flag). */
+enum cli_early { CLI_EARLY_NONE, CLI_EARLY_HELP, CLI_EARLY_VERSION };
+enum cli_early cli_early_flag(int argc, char **argv);
+
 #endif

@@ -329,12 +329,19 @@ int main(int argc, char **argv)
 		return cmd_run(argc - 1, argv + 1);
 	if (argc >= 2 && strcmp(argv[1], "snapshot") == 0)
 		return snapshot_cli_main(argc - 1, argv + 1);
-	if (argc >= 2 && strcmp(argv[1], "--version") == 0) {
+	/* Firecracker's command line: --help, then --version, wherever they are */
+	switch (cli_early_flag(argc, argv)) {
+	case CLI_EARLY_HELP:
+		usage(stdout);
+		return 0;
+	case CLI_EARLY_VERSION:
 		/* Firecracker's shape, "<name> v<version>" on the first line
 		 * (Kata parses it); husk's own version on the second */
 		printf("husk v%s\nhusk %s, following the API and flags of Firecracker v%s\n",
 		       FIRECRACKER_API_VERSION, HUSK_VERSION, FIRECRACKER_API_VERSION);
 		return 0;
+	case CLI_EARLY_NONE:
+		break;
 	}
 	if (argc >= 2 && strncmp(argv[1], "--", 2) == 0)
 		return cmd_serve(argc, argv);

@@ -364,6 +364,27 @@ def test_version_in_firecrackers_shape(husk, husk_bin):
     assert h.request("GET", "/")[1]["vmm_version"] == v["firecracker_version"]
 
 
+
+def test_version_anywhere_among_the_arguments(husk_bin, tmp_path):
+    """As Firecracker's argument parser: --version anywhere before a "--"
+    prints the version and exits 0 before any other argument is read,
+    even a bad one or one whose value it takes the place of; --help or -h
+    anywhere wins over it; after "--" it is no flag of husk's."""
+    sock = str(tmp_path / "never.sock")
+    want = subprocess.run([husk_bin, "--version"], capture_output=True, text=True, timeout=10).stdout
+    assert want.startswith("husk v"), want
+    for args in (["--api-sock", sock, "--version"], ["--id", "a", "--no-such-flag", "--version"],
+                 ["--api-sock", "--version"], ["--version", "--level"], ["extra", "--version"]):
+        r = subprocess.run([husk_bin, *args], capture_output=True, text=True, timeout=10)
+        assert (r.returncode, r.stdout, r.stderr) == (0, want, ""), args
+    assert not os.path.exists(sock)
+    for args in (["--version", "--help"], ["-h", "--version"]):
+        r = subprocess.run([husk_bin, *args], capture_output=True, text=True, timeout=10)
+        assert r.returncode == 0 and r.stdout.startswith("usage: "), (args, r.stdout)
+    r = subprocess.run([husk_bin, "--api-sock", sock, "--", "--version"], capture_output=True, text=True,
+                       timeout=10)
+    assert r.returncode != 0 and r.stdout == "", r.stdout
+
 def test_firecracker_launch_flags(husk, husk_bin, guest, tmp_path):
     """Flags a Firecracker launch script passes: the payload limit is
     enforced and named in the refusal, the MMDS limit is enforced, the

@@ -2,13 +2,16 @@
 network namespace, a cgroup, a non-root uid, resource limits), and the
 jailed process sees none of the host filesystem; bad arguments are refused
 before anything is created."""
+import errno
 import json
 import os
 import pathlib
+import platform
 import select
 import shutil
 import signal
 import subprocess
+import sys
 import time
 
 import pytest
@@ -21,6 +24,9 @@ HUSK_STATIC = BUILD / "tools" / "jailer" / "husk-static"
 UID = GID = 61234
 HOST_UFFD = pathlib.Path("/sys/class/misc/userfaultfd/dev")
 HOST_UFFD = HOST_UFFD.read_text().strip() if HOST_UFFD.exists() else None  # "10:126"
+# 0: userfaultfd(2) catching the kernel's faults too needs CAP_SYS_PTRACE
+UNPRIV_UFFD = pathlib.Path("/proc/sys/vm/unprivileged_userfaultfd")
+SYS_USERFAULTFD = {"x86_64": 323, "aarch64": 282}
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the jailer needs root")
 
@@ -409,14 +415,45 @@ def test_missing_uid_refused(tmp_path):
     assert "--uid and --gid are required" in r.stderr
 
 
-def test_jailed_non_root_restore_through_uffd(tmp_path, jail_base):
-    """A Uffd restore by a jailed husk running as a non-root uid: where
-    userfaultfd(2) is refused to it (vm.unprivileged_userfaultfd=0) husk
+def uffd_syscall_errno(uid, gid):
+    """The errno userfaultfd(2), without UFFD_USER_MODE_ONLY as husk asks
+    for it, gives a process of uid:gid without capabilities; 0 if it
+    gives a descriptor."""
+    nr = SYS_USERFAULTFD.get(platform.machine())
+    if nr is None:
+        pytest.skip(f"no userfaultfd(2) number known for {platform.machine()}")
+    code = ("import ctypes, os; libc = ctypes.CDLL(None, use_errno=True); "
+            f"fd = libc.syscall({nr}, os.O_CLOEXEC | os.O_NONBLOCK); print(0 if fd >= 0 else ctypes.get_errno())")
+    r = subprocess.run([sys.executable, "-c", code], user=uid, group=gid, extra_groups=[], cwd="/",
+                       capture_output=True, text=True, timeout=30, check=True)
+    return int(r.stdout)
+
+
+@pytest.fixture
+def userfaultfd_privileged_only():
+    """vm.unprivileged_userfaultfd=0 for the test, the old value back after."""
+    if not UNPRIV_UFFD.exists():
+        pytest.skip(f"no {UNPRIV_UFFD}: userfaultfd(2) cannot be refused to a non-root husk here, so the "
+                    "/dev/userfaultfd fallback would go untested")
+    old = UNPRIV_UFFD.read_text().strip()
+    UNPRIV_UFFD.write_text("0")
+    try:
+        yield
+    finally:
+        UNPRIV_UFFD.write_text(old)
+
+
+def test_jailed_non_root_restore_through_uffd(tmp_path, jail_base, userfaultfd_privileged_only):
+    """A Uffd restore by a jailed husk running as a non-root uid, with
+    vm.unprivileged_userfaultfd=0 so userfaultfd(2) is refused to it: husk
     gets its userfaultfd from the jail's /dev/userfaultfd; the handler
     outside the jail serves the pages and the guest counts on."""
     need_static()
     if not HOST_UFFD:
         pytest.skip("this kernel has no /dev/userfaultfd (Linux 6.1+)")
+    # the syscall is refused to the jail's uid: only the fallback can
+    # give husk a userfaultfd, so a restore that runs has taken it
+    assert uffd_syscall_errno(UID, GID) == errno.EPERM
     from conftest import UffdHandler
     from test_snapshot_vmm import steps, take
     if not os.access("/dev/kvm", os.R_OK | os.W_OK):
@@ -462,3 +499,10 @@ def test_version_in_firecrackers_shape():
     first = r.stdout.splitlines()[0].split(" ")
     assert first[0] == "husk-jailer" and first[1].startswith("v"), r.stdout
     assert [int(x) for x in first[1][1:].split(".")] >= [1, 0, 0], r.stdout
+    # anywhere before the "--" that starts husk's arguments, as Firecracker's
+    # jailer (its argument parser); after it, it is husk's
+    r2 = subprocess.run([str(JAILER), "--id", "a", "--uid", "no", "--version"], capture_output=True, text=True,
+                        timeout=10)
+    assert (r2.returncode, r2.stdout) == (0, r.stdout), r2.stderr
+    r2 = subprocess.run([str(JAILER), "--id", "a", "--", "--version"], capture_output=True, text=True, timeout=10)
+    assert r2.returncode != 0 and r2.stdout == "", r2.stdout

@@ -11,14 +11,16 @@
 #include "api_fixture.h"
 #include "unit_main.h"
 
+#include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <fcntl.h>
 #include <sched.h>
 #include <net/if.h>
 #include <linux/if_tun.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "api/resource.h"
@@ -372,6 +374,12 @@ static void test_firecracker_words(void **state)
 	refused_with(HTTP_PUT, "/machine-config", "{\"vcpu_count\": 1, \"mem_size_mib\": 64, \"smt\": \"yes\"}",
 	             SERDE "invalid type: string \"yes\", expected a boolean at line 1 column 50. (smt: must be true or "
 	                   "false)");
+	refused_with(HTTP_PUT, "/boot-source", "{\"kernel_image_path\": 7}",
+	             SERDE "invalid type: integer `7`, expected a string at line 1 column 23. (kernel_image_path: must be "
+	                   "a non-empty string)");
+	refused_with(HTTP_PUT, "/machine-config", "{\"vcpu_count\": 1, \"mem_size_mib\": 64, \"smt\": 1}",
+	             SERDE "invalid type: integer `1`, expected a boolean at line 1 column 46. (smt: must be true or "
+	                   "false)");
 	refused_with(HTTP_PUT, "/boot-source", "{\"kernel_image_path\": [1]}",
 	             SERDE "invalid type: sequence, expected a string at line 1 column 22. (kernel_image_path: must be a "
 	                   "non-empty string)");
@@ -396,6 +404,47 @@ static void test_firecracker_words(void **state)
 	refused_with(HTTP_PUT, "/drives/a-b", "{\"drive_id\": \"a-b\", \"path_on_host\": \"/d\", "
 	             "\"is_root_device\": false}",
 	             "API Resource IDs can only contain alphanumeric characters and underscores. (drive_id)");
+}
+
+/* Values Firecracker's own types refuse (MacAddr, LevelFilter, Ipv4Addr):
+ * their words, where serde_json places them, then husk's. */
+static void test_firecracker_words_of_types(void **state)
+{
+	(void)state;
+	/* placed where the object ends: after the '}' that follows... */
+	refused_with(HTTP_PUT, "/network-interfaces/eth0",
+	             "{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\", \"guest_mac\": \"zz\"}",
+	             SERDE "The provided MAC address is invalid. at line 1 column 64. (guest_mac: must look like "
+	                   "06:00:ac:10:00:02, the first byte even)");
+	/* ...or before the ',' of a next member */
+	refused_with(HTTP_PUT, "/network-interfaces/eth0",
+	             "{\"iface_id\": \"eth0\", \"guest_mac\": \"06:00:ac:10:00:2\" , \"host_dev_name\": \"tap0\"}",
+	             SERDE "The provided MAC address is invalid. at line 1 column 53. (guest_mac: must look like "
+	                   "06:00:ac:10:00:02, the first byte even)");
+	refused_with(HTTP_PUT, "/network-interfaces/eth0",
+	             "{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\", \"guest_mac\": \"\"}",
+	             SERDE "The provided MAC address is invalid. at line 1 column 62. (guest_mac: must look like "
+	                   "06:00:ac:10:00:02, the first byte even)");
+	refused_with(HTTP_PUT, "/logger", "{\"level\": \"Loud\"}",
+	             SERDE "Invalid LevelFilter at line 1 column 17. (level: must be one of \"Error\", \"Warning\", "
+	                   "\"Info\", \"Debug\", \"Trace\", \"Off\")");
+	refused_with(HTTP_PUT, "/logger", "{\"level\": 3}",
+	             SERDE "invalid type: integer `3`, expected a string at line 1 column 11. (level: must be a string)");
+	/* Ipv4Addr's error comes while the string is read: right after it */
+	refused_with(HTTP_PUT, "/mmds/config", "{\"network_interfaces\": [\"eth0\"], \"ipv4_address\": \"169.254.1\"}",
+	             SERDE "invalid IPv4 address syntax at line 1 column 60. (ipv4_address: must be a dotted IPv4 "
+	                   "address)");
+	refused_with(HTTP_PUT, "/mmds/config", "{\"network_interfaces\": [\"eth0\"], \"ipv4_address\": 5}",
+	             SERDE "invalid type: integer `5`, expected IPv4 address at line 1 column 50. (ipv4_address: must "
+	                   "be a string)");
+	/* Rust's Ipv4Addr takes no leading zeros, nor does inet_pton */
+	refused_with(HTTP_PUT, "/mmds/config", "{\"network_interfaces\": [\"eth0\"], \"ipv4_address\": \"169.254.01.1\"}",
+	             SERDE "invalid IPv4 address syntax at line 1 column 63. (ipv4_address: must be a dotted IPv4 "
+	                   "address)");
+	struct api_request r;
+	accepted(HTTP_PUT, "/logger", "{\"level\": \"wArN\"}", &r);
+	assert_int_equal(r.logger.level, LOG_WARN);
+	api_request_free(&r);
 }
 
 /* Firecracker's Deprecation: the parser names the deprecated use. */
@@ -828,6 +877,89 @@ static void test_apply_instance_start_needs_kernel(void **state)
 	free(rep.body);
 }
 
+/* PUT /boot-source with boot_args; the kernel is the fixture's file. */
+static int put_boot_args(struct api_fixture *f, const char *args, struct api_reply *rep)
+{
+	json_t *o = json_pack("{s:s, s:s}", "kernel_image_path", f->file, "boot_args", args);
+	char *body = json_dumps(o, 0);
+	int status = call(f, HTTP_PUT, "/boot-source", body, rep);
+	free(body);
+	json_decref(o);
+	return status;
+}
+
+/* Firecracker's capacity: 2048 bytes with the NUL, measured as
+ * linux-loader's Cmdline::try_from does, after the kernel and initrd
+ * opened. */
+static void test_boot_args_capacity(void **state)
+{
+	struct api_fixture *f = *state;
+	struct api_reply rep = { 0, NULL };
+	char args[4096];
+	memset(args, 'a', sizeof(args));
+	args[2047] = 0;
+	assert_int_equal(put_boot_args(f, args, &rep), 204);
+	assert_int_equal(strlen(f->cfg.boot.boot_args), 2047);
+	args[2047] = 'a';
+	args[2048] = 0;
+	assert_int_equal(put_boot_args(f, args, &rep), 400);
+	assert_string_equal(rep.body, "{\"fault_message\":\"Boot source error: The kernel command line is invalid: "
+	                              "Invalid cmdline capacity provided. (boot_args: 2049 bytes with the NUL, at "
+	                              "most 2048)\"}");
+	assert_int_equal(strlen(f->cfg.boot.boot_args), 2047);
+	/* the blanks at either end are not counted */
+	args[0] = args[2047] = ' ';
+	assert_int_equal(put_boot_args(f, args, &rep), 204);
+	/* nor those around " -- ", which counts as itself */
+	memcpy(args + 1000, "  --  ", 6);
+	assert_int_equal(put_boot_args(f, args, &rep), 204);
+	memcpy(args + 1000, " -- aa", 6);
+	args[0] = args[2047] = 'a';
+	assert_int_equal(put_boot_args(f, args, &rep), 400);
+	/* a " -- " inside double quotes separates nothing: its blanks count */
+	memcpy(args + 1000, "\"  --  \"", 8);
+	assert_int_equal(put_boot_args(f, args, &rep), 400);
+	/* a bad kernel path is named first, as Firecracker opens it first */
+	json_t *o = json_pack("{s:s, s:s}", "kernel_image_path", "/nonexistent/k", "boot_args", args);
+	char *body = json_dumps(o, 0);
+	assert_int_equal(call(f, HTTP_PUT, "/boot-source", body, &rep), 400);
+	assert_fault(&rep, 400, "Boot source error: The kernel file cannot be opened: No such file or directory "
+	                        "(os error 2)");
+	free(body);
+	json_decref(o);
+	/* Firecracker takes an empty command line */
+	assert_int_equal(put_boot_args(f, "", &rep), 204);
+	assert_string_equal(f->cfg.boot.boot_args, "");
+	free(rep.body);
+}
+
+/* FlushMetrics when the metrics file takes nothing: Firecracker's
+ * Internal VMM error with the io::Error its writer got. */
+static void test_metrics_write_fails(void **state)
+{
+	struct api_fixture *f = *state;
+	struct api_reply rep = { 0, NULL };
+	char path[64], body[128];
+	snprintf(path, sizeof(path), "/tmp/husk-test-metrics-fifo-%d", (int)getpid());
+	unlink(path);
+	assert_int_equal(mkfifo(path, 0600), 0);
+	/* a reader, so the non-blocking open for writing succeeds */
+	int rd = open(path, O_RDONLY | O_NONBLOCK);
+	assert_true(rd >= 0);
+	snprintf(body, sizeof(body), "{\"metrics_path\": \"%s\"}", path);
+	assert_int_equal(call(f, HTTP_PUT, "/metrics", body, &rep), 204);
+	assert_int_equal(call(f, HTTP_PUT, "/actions", "{\"action_type\": \"FlushMetrics\"}", &rep), 204);
+	/* the reader goes: every write is EPIPE (SIGPIPE ignored, as husk does) */
+	close(rd);
+	void (*old)(int) = signal(SIGPIPE, SIG_IGN);
+	assert_int_equal(call(f, HTTP_PUT, "/actions", "{\"action_type\": \"FlushMetrics\"}", &rep), 400);
+	signal(SIGPIPE, old);
+	assert_string_equal(rep.body, "{\"fault_message\":\"Internal VMM error: Metrics error: Broken pipe (os error "
+	                              "32)\"}");
+	unlink(path);
+	free(rep.body);
+}
+
 static long long leaf(json_t *line, const char *group, const char *key)
 {
 	json_t *v = json_object_get(json_object_get(line, group), key);
@@ -1106,6 +1238,7 @@ UNIT_TEST_MAIN(
 	cmocka_unit_test(test_small_resources),
 	cmocka_unit_test(test_router_errors),
 	cmocka_unit_test(test_firecracker_words),
+	cmocka_unit_test(test_firecracker_words_of_types),
 	cmocka_unit_test(test_deprecations),
 	cmocka_unit_test_setup_teardown(test_apply_preboot_then_postboot, fx_setup, fx_teardown),
 	cmocka_unit_test_setup_teardown(test_load_refused_after_boot_configuration, fx_setup, fx_teardown),
@@ -1116,5 +1249,7 @@ UNIT_TEST_MAIN(
 	cmocka_unit_test_setup_teardown(test_apply_instance_start_needs_kernel, fx_setup, fx_teardown),
 	cmocka_unit_test_setup_teardown(test_mmds_config, fx_setup, fx_teardown),
 	cmocka_unit_test_setup_teardown(test_mmds_data, fx_setup, fx_teardown),
+	cmocka_unit_test_setup_teardown(test_boot_args_capacity, fx_setup, fx_teardown),
 	cmocka_unit_test_setup_teardown(test_metrics_flush, fx_setup, fx_teardown),
+	cmocka_unit_test_setup_teardown(test_metrics_write_fails, fx_setup, fx_teardown),
 	cmocka_unit_test_setup_teardown(test_metrics_have_firecrackers_schema, fx_setup, fx_teardown))

@@ -46,6 +46,24 @@ static void test_nested_and_arrays(void **state)
 	assert_int_equal(p.column, (int)strlen(t) - 3);
 }
 
+/* A type's own error about a value it was handed (MacAddr): serde_json
+ * has ended the object (blanks, then '}' if it comes next) before it
+ * places the error. */
+static void test_struct_stop(void **state)
+{
+	(void)state;
+	const char *t = "{\"a\": \"x\" , \"b\": \"y\"\n}";
+	struct json_pos p = at(t, "", JSON_POS_STRUCT_STOP, "a");
+	assert_int_equal(p.column, (int)(strchr(t, ',') - t));
+	p = at(t, "", JSON_POS_STRUCT_STOP, "b");
+	assert_int_equal(p.line, 2);
+	assert_int_equal(p.column, 1);
+	/* in an inner object, its own '}' */
+	t = "{\"o\": {\"m\": \"z\"}, \"n\": 1}";
+	p = at(t, "o", JSON_POS_STRUCT_STOP, "m");
+	assert_int_equal(p.column, (int)(strstr(t, "}, ") - t) + 1);
+}
+
 static void test_lines(void **state)
 {
 	(void)state;
@@ -76,6 +94,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_top_object),
 		cmocka_unit_test(test_nested_and_arrays),
+		cmocka_unit_test(test_struct_stop),
 		cmocka_unit_test(test_lines),
 		cmocka_unit_test(test_not_found),
 	};

@@ -728,12 +728,25 @@ static int jail_exec(const struct jail *j)
 	return jail_fail("exec %s: %s", path, strerror(errno));
 }
 
+/* Firecracker's jailer (its argument parser): --version anywhere before
+ * the "--" that starts husk's arguments, unless --help or -h is there too */
+static bool jail_wants_version(int argc, char **argv)
+{
+	bool version = false;
+	for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++) {
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+			return false;
+		version |= strcmp(argv[i], "--version") == 0;
+	}
+	return version;
+}
+
 int main(int argc, char **argv)
 {
 	struct jail j;
 	unsigned long long start_us = jail_clock_us(CLOCK_MONOTONIC);
 	unsigned long long start_cpu_us = jail_clock_us(CLOCK_PROCESS_CPUTIME_ID);
-	if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+	if (jail_wants_version(argc, argv)) {
 		/* Firecracker's jailer's shape, as husk --version */
 		printf("husk-jailer v%s\nhusk-jailer %s, following the jailer of Firecracker v%s\n",
 		       FIRECRACKER_API_VERSION, HUSK_VERSION, FIRECRACKER_API_VERSION);
