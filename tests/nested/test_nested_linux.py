@@ -786,7 +786,9 @@ def test_husk_linux_guest_diff_snapshot_merged_onto_base(snapshot_merge):
     rc, out = run_api_script(f"""
 MERGE={snapshot_merge}
 """ + r"""
-start_husk /tmp/h1.out
+# husk's log apart from the console: a pause inside a tick line would
+# otherwise put its log lines in the middle of that line (seen in CI)
+start_husk /tmp/h1.out --log-path /tmp/h1.log
 configure_linux 1 disk '"track_dirty_pages": true'
 api PUT /actions '{"action_type": "InstanceStart"}'
 wait_for /tmp/h1.out '^tick=3 '
@@ -798,11 +800,12 @@ snapshot_and_kill Diff /tmp/diff.state /tmp/diff.mem
 echo "l1-diff-allocated-kib=$(du -k /tmp/diff.mem | cut -f1) base-allocated-kib=$(du -k /tmp/base.mem | cut -f1)"
 $MERGE /tmp/base.mem /tmp/diff.mem
 echo "l1-merge-exit=$?"
-start_husk /tmp/h2.out
+start_husk /tmp/h2.out --log-path /tmp/h2.log
 load_snapshot /tmp/diff.state '{"backend_type": "File", "backend_path": "/tmp/base.mem"}'
 wait $HUSK
 echo "husk-nested: vmm exit=$?"
 show_consoles
+sed 's/^/log| /' /tmp/h1.log /tmp/h2.log
 show_disk root/count
 """, {"HUSK_NESTED_ROOT": "disk", "HUSK_NESTED_FILES": str(snapshot_merge),
       # room for its bounded waits (the whole run takes 40-50 s idle; one
