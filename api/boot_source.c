@@ -53,16 +53,7 @@ static size_t boot_cmdline_size(const char *s)
 {
 	static const char sep[] = " -- ";
 	const size_t seplen = sizeof(sep) - 1;
-	size_t len = strlen(s), at = len, quotes = 0, from = 0;
-	/* each search goes on after the separator, whose bytes hold no quote */
-	for (const char *m; (m = strstr(s + from, sep)); from = (size_t)(m - s) + seplen) {
-		for (const char *q = s + from; q < m; q++)
-			quotes += *q == '"';
-		if (quotes % 2 == 0) {
-			at = (size_t)(m - s);
-			break;
-		}
-	}
+	size_t len = strlen(s), at = boot_args_init_at(s);
 	size_t boot = boot_trimmed(s, at);
 	size_t init = at < len ? boot_trimmed(s + at + seplen, len - at - seplen) : 0;
 	return boot + 1 + (init ? seplen + init : 0);

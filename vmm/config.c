@@ -78,3 +78,17 @@ int config_validate(const struct vm_config *c, const char **what)
 	}
 	return 0;
 }
+
+size_t boot_args_init_at(const char *s)
+{
+	static const char sep[] = " -- ";
+	size_t quotes = 0, from = 0;
+	/* each search goes on after the separator, whose bytes hold no quote */
+	for (const char *m; (m = strstr(s + from, sep)); from = (size_t)(m - s) + sizeof(sep) - 1) {
+		for (const char *q = s + from; q < m; q++)
+			quotes += *q == '"';
+		if (quotes % 2 == 0)
+			return (size_t)(m - s);
+	}
+	return strlen(s);
+}

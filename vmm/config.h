@@ -139,6 +139,10 @@ void config_init(struct vm_config *c); /* defaults: 1 vCPU, 128 MiB */
 void config_free(struct vm_config *c);
 /* Free what one part owns and clear it. */
 void boot_config_free(struct boot_config *b);
+/* Where a kernel command line's init args start: the offset of its first
+ * " -- " with an even number of '"' before it (as the kernel and
+ * Firecracker's linux-loader split it), or strlen(s) when it has none. */
+size_t boot_args_init_at(const char *s);
 /* owner's configuration, or NULL: that kind is not configured. */
 void *config_device(const struct vm_config *c, const void *owner);
 /* Make cfg owner's configuration (freeing the one before). -ENOSPC when

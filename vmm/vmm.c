@@ -281,7 +281,9 @@ static int vmm_build_cmdline(struct vmm *vmm)
 #else
 	const char *devices = vmm->devices.cmdline;
 #endif
-	int n = snprintf(vmm->cmdline, sizeof(vmm->cmdline), "%s %s", base, devices);
+	/* the devices' entries are the kernel's: before the init args */
+	int at = (int)boot_args_init_at(base);
+	int n = snprintf(vmm->cmdline, sizeof(vmm->cmdline), "%.*s %s%s", at, base, devices, base + at);
 	if (n < 0 || (size_t)n >= sizeof(vmm->cmdline)) {
 		log_err("kernel command line longer than %zu bytes", sizeof(vmm->cmdline) - 1);
 		return -E2BIG;

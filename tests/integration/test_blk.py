@@ -4,6 +4,7 @@ virtio-mmio transport and virtio-blk device with its own polling driver
 GET_ID, IOERR past the end and on a read-only drive, reset), with each
 engine; the host then checks the backing files."""
 import hashlib
+import re
 import os
 
 import pytest
@@ -38,7 +39,7 @@ def test_guest_driver_round_trip(run_husk, guest, disks, engine, cache):
     ro_sha = sha(ro)
     sector, seed = 37, 11
     r = run_husk("--kernel", guest("virtio_blk/blk_guest"),
-                 "--cmdline", f"console=ttyS0 blk_sector={sector} blk_seed={seed}",
+                 "--cmdline", f"console=ttyS0 blk_sector={sector} blk_seed={seed} -- init_arg=1",
                  "--drive", f"path={rw},root,id=vol-{engine},engine={engine},cache={cache}",
                  "--drive", f"path={ro},ro,id=ro-{engine},engine={engine}")
     assert r.returncode == 0, r.stderr + r.stdout
@@ -47,6 +48,9 @@ def test_guest_driver_round_trip(run_husk, guest, disks, engine, cache):
     # the root drive is slot 0 (vda) and announced with root=/dev/vda
     assert "virtio_mmio.device=4K@0xd0001000:5 root=/dev/vda rw" in out
     assert "virtio_mmio.device=4K@0xd0002000:6" in out
+    # the devices are the kernel's arguments: before the init args
+    cmdline = re.search(r"start cmdline: (.*)", out).group(1)
+    assert cmdline.endswith(" -- init_arg=1") and cmdline.count(" -- ") == 1, cmdline
     assert f"blk-guest: vda capacity {512 * 1024 // SECTOR} rw" in out
     assert f"blk-guest: vdb capacity {64 * 1024 // SECTOR} ro" in out
     assert f"blk-guest: vda id=vol-{engine} used=21" in out

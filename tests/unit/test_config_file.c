@@ -193,7 +193,20 @@ static void test_vm_config_is_a_config_file(void **state)
 	config_free(&cfg2);
 }
 
+/* Where the init args start: the first " -- " outside double quotes. */
+static void test_boot_args_init_at(void **state)
+{
+	(void)state;
+	assert_int_equal(boot_args_init_at("console=ttyS0"), strlen("console=ttyS0"));
+	assert_int_equal(boot_args_init_at("console=ttyS0 -- init1 -- init2"), strlen("console=ttyS0"));
+	assert_int_equal(boot_args_init_at("a=\"x -- y\" b -- c"), strlen("a=\"x -- y\" b"));
+	assert_int_equal(boot_args_init_at("a=\"x -- y"), strlen("a=\"x -- y"));
+	assert_int_equal(boot_args_init_at("a --b"), strlen("a --b"));
+	assert_int_equal(boot_args_init_at(""), 0);
+}
+
 UNIT_TEST_MAIN(
+	cmocka_unit_test(test_boot_args_init_at),
 	cmocka_unit_test_setup_teardown(test_full_document, fx_setup, fx_teardown),
 	cmocka_unit_test_setup_teardown(test_errors_name_the_key, fx_setup, fx_teardown),
 	cmocka_unit_test_setup_teardown(test_mmds_config, fx_setup, fx_teardown),
