@@ -478,11 +478,12 @@ def test_jailed_non_root_restore_through_uffd(tmp_path, jail_base, userfaultfd_p
             [str(JAILER), "--id", jail_id, "--exec-file", str(exec_file), "--uid", str(UID),
              "--gid", str(GID), "--chroot-base-dir", str(base), "--", "snapshot", "load",
              "--snapshot", "/vm.state", "--uffd-sock", "/uffd.sock", "--resume",
-             "--serial-out", "/serial.txt"], capture_output=True, text=True, timeout=120)
+             "--serial-out", "/serial.txt", "--level", "Info"], capture_output=True, text=True, timeout=120)
     finally:
         handler.stop()
     remove_cgroup(jail_id)
     assert r.returncode == 0, r.stderr
+    assert "userfaultfd(2) not permitted, one from /dev/userfaultfd" in r.stderr, r.stderr
     after = serial.read_text()
     counted = [n for n, _ in steps(before + after)]
     assert counted == list(range(1, stop + 1)), counted

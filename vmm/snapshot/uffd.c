@@ -34,6 +34,8 @@ static int uffd_open(void)
 	fd = ioctl(dev, USERFAULTFD_IOC_NEW, O_CLOEXEC | O_NONBLOCK);
 	int ret = fd < 0 ? -errno : fd;
 	close(dev);
+	if (ret >= 0)
+		log_info("userfaultfd: userfaultfd(2) not permitted, one from /dev/userfaultfd");
 	return ret;
 }
 
