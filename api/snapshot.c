@@ -136,14 +136,13 @@ static int snapshot_load_parse(const json_t *o, const char *path_id, struct api_
 		return api_fail_serde(e, API_SERDE_CUSTOM, "mem_backend", SNAPSHOT_MISSING_FIELD, "mem_backend: %s",
 		                      SNAPSHOT_MISSING_FIELD);
 	ret = has_mb ? mem_backend_parse(o, out, e) : api_field_str(o, "mem_file_path", true, &out->backend_path, e);
-	/* track_dirty_pages: Firecracker's newer name for enable_diff_snapshots */
-	bool diff = false, track = false, has_diff = false, has_track = false;
+	/* track_dirty_pages: Firecracker's newer name for enable_diff_snapshots;
+	 * either one true turns tracking on, as in Firecracker */
+	bool diff = false, track = false;
 	if (ret == 0)
-		ret = api_field_bool(o, "enable_diff_snapshots", false, &diff, &has_diff, e);
+		ret = api_field_bool(o, "enable_diff_snapshots", false, &diff, NULL, e);
 	if (ret == 0)
-		ret = api_field_bool(o, "track_dirty_pages", false, &track, &has_track, e);
-	if (ret == 0 && has_diff && has_track && diff != track)
-		ret = api_fail(e, "track_dirty_pages: contradicts enable_diff_snapshots (its older name)");
+		ret = api_field_bool(o, "track_dirty_pages", false, &track, NULL, e);
 	out->enable_diff_snapshots = diff || track;
 	if (has_mf || diff)
 		r->deprecation = "PUT /snapshot/load: mem_file_path and enable_diff_snapshots fields are deprecated.";
