@@ -155,6 +155,7 @@ static void machine_set_apply(struct api_target *t, struct api_request *r, struc
 	struct machine_config *cur = &t->cfg->machine;
 	struct machine_config next = *cur;
 	const struct api_machine *a = &r->machine;
+	char why[160];
 
 	if (api_started(t)) {
 		api_reply_fault(rep, 400, API_AFTER_START);
@@ -170,6 +171,11 @@ static void machine_set_apply(struct api_target *t, struct api_request *r, struc
 		next.track_dirty_pages = a->m.track_dirty_pages;
 	if (a->set & MACHINE_HUGE)
 		next.huge_pages_2m = a->m.huge_pages_2m;
+	/* Firecracker checks the architecture before the vCPU count */
+	if (arch_smt_check(next.smt, why, sizeof(why)) < 0) {
+		api_reply_fault(rep, 400, "Machine config error: %s", why);
+		return;
+	}
 	/* Firecracker: with SMT every core has two threads */
 	if (!next.vcpu_count || next.vcpu_count > CONFIG_MAX_VCPUS ||
 	    (next.smt && next.vcpu_count > 1 && next.vcpu_count % 2)) {

@@ -59,6 +59,10 @@ int arch_cpu_template_check(enum cpu_template t, char *err, size_t errlen);
 /* Whether this architecture takes a custom template with these kinds of
  * modifiers (x86: CPUID and MSRs): -EINVAL with the reason in err. */
 int arch_cpu_config_check(const struct cpu_config *c, char *err, size_t errlen);
+/* Whether the vCPUs may be presented as SMT siblings (machine-config's
+ * smt): -EINVAL with the reason in err where the architecture cannot
+ * (aarch64, as in Firecracker). */
+int arch_smt_check(bool smt, char *err, size_t errlen);
 /* Before the vCPUs of a booting (not restoring) VM exist: what every
  * vCPU gets -- custom when set, else static t -- checked against what
  * the host's KVM can give (-EINVAL naming leaf, subleaf, register and

@@ -210,3 +210,9 @@ int arch_cpu_config_check(const struct cpu_config *c, char *err, size_t errlen)
 	(void)c, (void)err, (void)errlen;
 	return 0; /* CPUID and MSR modifiers are x86's own */
 }
+
+int arch_smt_check(bool smt, char *err, size_t errlen)
+{
+	(void)smt, (void)err, (void)errlen;
+	return 0; /* two threads a core, in CPUID's topology leaves (cpuid.c) */
+}
