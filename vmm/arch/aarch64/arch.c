@@ -69,11 +69,10 @@ int arch_vcpu_init(struct vcpu *vcpu, const struct boot_info *bi)
 int arch_load_kernel(const struct guest_mem *gm, const uint8_t *img, size_t len, const char *path,
                      struct boot_info *bi)
 {
-	int ret = a64_load_image(gm, img, len, bi);
+	char why[160];
+	int ret = a64_load_image(gm, img, len, bi, why, sizeof(why));
 	if (ret < 0) {
-		log_err("kernel %s: %s", path,
-		        ret == -ENOMEM ? "does not fit in guest memory" :
-		                         "not an arm64 Image (no \"ARM\\x64\" magic at offset 56, or a bad text_offset)");
+		log_err("kernel %s: %s", path, why);
 		return ret;
 	}
 	log_info("kernel %s: arm64 Image at 0x%llx, FDT at 0x%llx", path, (unsigned long long)bi->entry,
@@ -89,8 +88,12 @@ int arch_load_initrd(const struct guest_mem *gm, const uint8_t *img, size_t len,
 int arch_write_boot_tables(const struct vm *vm, const struct boot_info *bi, const char *cmdline,
                            const struct arch_devices *devs)
 {
-	if (strlen(cmdline) >= LAYOUT_CMDLINE_MAX) {
-		log_err("kernel command line longer than %llu bytes", LAYOUT_CMDLINE_MAX - 1);
+	/* the arm64 kernel copies bootargs into COMMAND_LINE_SIZE (2048)
+	 * bytes with their NUL and silently cuts the rest */
+	size_t len = strlen(cmdline);
+	if (len >= LAYOUT_CMDLINE_MAX) {
+		log_err("kernel command line is %zu bytes; an arm64 kernel takes at most %llu", len,
+		        LAYOUT_CMDLINE_MAX - 1);
 		return -E2BIG;
 	}
 	struct fdt_machine m = {

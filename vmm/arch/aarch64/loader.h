@@ -14,9 +14,11 @@
 #define IMAGE_HEADER_SIZE 64
 
 /* Load an Image at RAM's 2 MiB aligned base plus its text_offset: -ENOEXEC
- * without the magic, -ENOMEM if it does not fit below the FDT. Sets
- * bi->entry, kernel_end and fdt_addr. */
-int a64_load_image(const struct guest_mem *gm, const uint8_t *img, size_t len, struct boot_info *bi);
+ * for a header that is not a little-endian arm64 Image's, -ENOMEM if it
+ * does not fit below the FDT, the reason in err. Sets bi->entry,
+ * kernel_end and fdt_addr. */
+int a64_load_image(const struct guest_mem *gm, const uint8_t *img, size_t len, struct boot_info *bi,
+                   char *err, size_t errlen);
 /* Page-aligned just below the FDT, above the kernel; -ENOMEM if no room. */
 int a64_load_initrd(const struct guest_mem *gm, const uint8_t *img, size_t len, struct boot_info *bi);
 /* The FDT's guest address: the last 2 MiB aligned block of RAM, or RAM's
