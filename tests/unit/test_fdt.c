@@ -139,6 +139,18 @@ static void test_gic_v3_and_v2(void **state)
 	assert_int_equal(prop_u32(blob, "/timer", "interrupts", 2), 0xf04);
 }
 
+/* GICv2's eight-CPU limit is refused by name before KVM would refuse
+ * the ninth vCPU; a GICv3 has none such. */
+static void test_gic_v2_takes_at_most_8_vcpus(void **state)
+{
+	(void)state;
+	char err[160] = "";
+	assert_int_equal(gic_vcpus_check(2, 8, err, sizeof(err)), 0);
+	assert_int_equal(gic_vcpus_check(3, 32, err, sizeof(err)), 0);
+	assert_int_equal(gic_vcpus_check(2, 9, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "9 vCPUs: this host's KVM has only a GICv2, which takes at most 8 (no GICv3 emulation)");
+}
+
 static void test_virtio_and_vmgenid(void **state)
 {
 	(void)state;
@@ -246,6 +258,7 @@ UNIT_TEST_MAIN(
 	cmocka_unit_test(test_no_initrd_no_initrd_props),
 	cmocka_unit_test(test_cpus_psci),
 	cmocka_unit_test(test_gic_v3_and_v2),
+	cmocka_unit_test(test_gic_v2_takes_at_most_8_vcpus),
 	cmocka_unit_test(test_virtio_and_vmgenid),
 	cmocka_unit_test(test_too_small_buffer),
 	cmocka_unit_test(test_dtc_reads_the_expected_tree))

@@ -8,6 +8,7 @@
 #include <unistd.h>
 #include <linux/kvm.h>
 
+#include "vmm/errmsg.h"
 #include "vmm/log.h"
 #include "vmm/vm.h"
 
@@ -49,6 +50,15 @@ static int gic_place_v2(struct vm *vm)
 	return ret;
 }
 
+int gic_vcpus_check(int gic_version, unsigned nr_vcpus, char *err, size_t errlen)
+{
+	if (gic_version != 2 || nr_vcpus <= GIC_V2_MAX_VCPUS)
+		return 0;
+	return errmsg_set(err, errlen, -EINVAL,
+	                  "%u vCPUs: this host's KVM has only a GICv2, which takes at most %d (no GICv3 emulation)",
+	                  nr_vcpus, GIC_V2_MAX_VCPUS);
+}
+
 int gic_create(struct vm *vm)
 {
 	struct kvm_create_device cd = { .type = KVM_DEV_TYPE_ARM_VGIC_V3 };
@@ -62,11 +72,18 @@ int gic_create(struct vm *vm)
 			snprintf(vm->error, sizeof(vm->error), "KVM cannot create a GICv3 or GICv2: %s",
 			         strerror(errno));
 			log_err("%s", vm->error);
+			vm->arch.gic_version = 0; /* no fd for arch_vm_destroy to close */
 			return ret;
 		}
 	}
 	vm->arch.gic_fd = (int)cd.fd;
-	int ret = vm->arch.gic_version == 3 ? gic_place_v3(vm) : gic_place_v2(vm);
+	/* KVM would refuse the ninth vCPU later, with a bare EINVAL */
+	int ret = gic_vcpus_check(vm->arch.gic_version, vm->nr_vcpus, vm->error, sizeof(vm->error));
+	if (ret < 0) {
+		log_err("%s", vm->error);
+		return ret;
+	}
+	ret = vm->arch.gic_version == 3 ? gic_place_v3(vm) : gic_place_v2(vm);
 	uint32_t nr_irqs = 32 + LAYOUT_GIC_NR_IRQS;
 	if (ret == 0)
 		ret = gic_set_attr(vm->arch.gic_fd, KVM_DEV_ARM_VGIC_GRP_NR_IRQS, 0, &nr_irqs,
