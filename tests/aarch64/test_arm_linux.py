@@ -25,6 +25,11 @@ def assert_all_in(out, *lines):
         assert line in out, out
 
 
+# husk's line when the guest's init writes the boot timer (rootfs/init,
+# MMIO 0x40000000 on arm64): microseconds, then milliseconds
+BOOT_TIME = re.compile(r"Guest-boot-time = (\d+) us (\d+) ms")
+
+
 def ticks(out, prefix):
     return [int(t) for t in re.findall(rf"^{prefix}\| tick=(\d+)\r?$", out, re.M)]
 
@@ -39,6 +44,13 @@ run_l2 --vcpus 2 --mem 128
     assert_all_in(out, "husk-rootfs: init reached", "arch=aarch64 cpus-online=0-1",
                   "smp: Brought up 1 node, 2 CPUs", "husk-rootfs: rebooting", "husk-arm: vmm exit=0")
     assert re.search(r"psci: PSCIv\d+\.\d+ detected in firmware", out), out
+    # the boot timer: init's devmem write reached husk once, and the time
+    # is positive and within run_l2's 240 s (which would have cut it off)
+    assert "husk-rootfs: boot timer write failed" not in out, out
+    times = BOOT_TIME.findall(out)
+    assert len(times) == 1, out
+    us, ms = (int(t) for t in times[0])
+    assert 0 < us < 240_000_000 and ms == us // 1000, out
     assert rc == 0, out
 
 
