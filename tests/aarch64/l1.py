@@ -9,11 +9,12 @@ RUN = TOP / "tools" / "l1" / "run"
 L1_FROZE = 75  # tools/l1/run: level 1 stopped beating
 
 
-def run_arm_l1(script, *, rw=(), env=None, cpus=1, timeout=600, cwd=None):
+def run_arm_l1(script, *, rw=(), env=None, cpus=1, timeout=600, cwd=None, gic=3):
     """Run `script` with busybox sh inside the arm64 level 1; return
-    (exit status, output).  env: NAME -> VALUE passed in with --env."""
+    (exit status, output).  env: NAME -> VALUE passed in with --env;
+    gic: the level 1's GIC version (2: its KVM offers only a vGICv2)."""
     argv = [str(RUN), "--arch", "aarch64", "--cpus", str(cpus),
-            "--timeout", str(timeout)]
+            "--timeout", str(timeout), "--gic", str(gic)]
     for d in rw:
         argv += ["--rw", str(d)]
     for name, value in (env or {}).items():
