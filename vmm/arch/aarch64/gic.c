@@ -77,7 +77,9 @@ int gic_create(struct vm *vm)
 		}
 	}
 	vm->arch.gic_fd = (int)cd.fd;
-	/* KVM would refuse the ninth vCPU later, with a bare EINVAL */
+	/* where KVM_CAP_MAX_VCPUS says 8 (a host with only a GICv2) vm.c
+	 * has refused already; a KVM that says more would refuse the ninth
+	 * vCPU later, with a bare EINVAL */
 	int ret = gic_vcpus_check(vm->arch.gic_version, vm->nr_vcpus, vm->error, sizeof(vm->error));
 	if (ret < 0) {
 		log_err("%s", vm->error);
