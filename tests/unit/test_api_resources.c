@@ -647,6 +647,7 @@ static void test_load_refused_after_boot_configuration(void **state)
 	assert_int_equal(call(f, HTTP_PATCH, "/machine-config", "{\"vcpu_count\": 2}", &rep), 204);
 	assert_int_equal(call(f, HTTP_PUT, "/snapshot/load", load, &rep), 400);
 	assert_fault(&rep, 400, refusal);
+	mmds_destroy(&f->vmm.mmds);
 	free(rep.body);
 }
 
