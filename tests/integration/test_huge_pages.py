@@ -30,6 +30,17 @@ def guest_mapping_page_kib(pid):
     return guest_mapping_kib(pid, "KernelPageSize")
 
 
+def counts_on_in_huge_pages(h, before):
+    """The restored guest counts on from the last n= the snapshot's
+    console showed, three more, with its RAM in 2 MiB pages."""
+    last = counts(before)[-1]
+    after = h.read_serial(until=f"n={last + 3}\n")
+    c = counts(before + after)
+    i = c.index(last)
+    assert c[i:i + 4] == [last, last + 1, last + 2, last + 3], (before[-200:], after[:200])
+    assert guest_mapping_page_kib(h.proc.pid) == 2048
+
+
 def test_too_few_huge_pages_fail_with_the_number_needed(run_husk, guest, hugepages):
     hugepages(0)
     r = run_husk("--kernel", guest("pvh_hello"), "--mem", str(MEM_MIB), "--huge-pages", "2M")
@@ -78,12 +89,7 @@ def test_huge_page_snapshot_restores_through_file(husk_bin, huge_page_snapshot, 
     h = Husk(husk_bin, tmp_path / "c.sock")
     try:
         assert h.request("PUT", "/snapshot/load", load) == (204, None)
-        last = counts(before)[-1]
-        after = h.read_serial(until=f"n={last + 3}\n")
-        c = counts(before + after)
-        i = c.index(last)
-        assert c[i:i + 4] == [last, last + 1, last + 2, last + 3], (before[-200:], after[:200])
-        assert guest_mapping_page_kib(h.proc.pid) == 2048
+        counts_on_in_huge_pages(h, before)
         # the 16 MiB fill (and the guest's own pages) came in eagerly; the
         # zero 2 MiB pages the snapshot left as holes were not touched
         present = guest_mapping_kib(h.proc.pid, "Private_Hugetlb")
@@ -105,12 +111,7 @@ def test_huge_page_snapshot_restores_through_uffd(husk_bin, huge_page_snapshot, 
     try:
         assert h.request("PUT", "/snapshot/load", {
             **load, "mem_backend": {"backend_type": "Uffd", "backend_path": str(handler.sock)}}) == (204, None)
-        last = counts(before)[-1]
-        after = h.read_serial(until=f"n={last + 3}\n")
-        c = counts(before + after)
-        i = c.index(last)
-        assert c[i:i + 4] == [last, last + 1, last + 2, last + 3], (before[-200:], after[:200])
-        assert guest_mapping_page_kib(h.proc.pid) == 2048
+        counts_on_in_huge_pages(h, before)
     finally:
         h.stop()
     served, _, out = handler.counts()
