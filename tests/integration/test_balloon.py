@@ -181,8 +181,9 @@ def test_inflate_returns_memory(balloon_vm, husk_bin, guest, tmp_path):
         r.stop()
 
 
-def test_uffd_restore_does_not_serve_ballooned_pages(balloon_vm, husk_bin, guest, tmp_path,
-                                                     uffd_handler):
+def snapshot_of_touched_guest(balloon_vm, guest, tmp_path):
+    """A Full snapshot of the balloon guest once it touched its pages;
+    (state, mem). The VM is stopped."""
     h, metrics = balloon_vm
     boot(h, guest("balloon"), metrics)
     assert "balloon touched 8192 pages" in h.read_serial(until="pages\n", timeout=120)
@@ -190,6 +191,12 @@ def test_uffd_restore_does_not_serve_ballooned_pages(balloon_vm, husk_bin, guest
     pause(h)
     assert create(h, "Full", state, mem) == (204, None)
     h.stop()
+    return state, mem
+
+
+def test_uffd_restore_does_not_serve_ballooned_pages(balloon_vm, husk_bin, guest, tmp_path,
+                                                     uffd_handler):
+    state, mem = snapshot_of_touched_guest(balloon_vm, guest, tmp_path)
     handler = uffd_handler(mem)
     r = Husk(husk_bin, tmp_path / "b.sock")
     try:
@@ -212,13 +219,7 @@ def test_file_restore_gives_zeros_not_the_snapshot(balloon_vm, husk_bin, guest, 
     file, where MADV_DONTNEED would only drop husk's copy: the guest's
     next touch would read the snapshot's page again (its 0xa5, 165, or
     0x5c, 92). Inflated and hinted pages must read zero instead."""
-    h, metrics = balloon_vm
-    boot(h, guest("balloon"), metrics)
-    assert "balloon touched 8192 pages" in h.read_serial(until="pages\n", timeout=120)
-    state, mem = tmp_path / "vm.state", tmp_path / "vm.mem"
-    pause(h)
-    assert create(h, "Full", state, mem) == (204, None)
-    h.stop()
+    state, mem = snapshot_of_touched_guest(balloon_vm, guest, tmp_path)
     r = Husk(husk_bin, tmp_path / "b.sock")
     try:
         assert r.request("PUT", "/snapshot/load", {
