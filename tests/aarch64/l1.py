@@ -1,5 +1,6 @@
 """Run busybox-sh scripts inside the aarch64 level-1 machine
 (tools/l1/run --arch aarch64), from pytest on the host."""
+import re
 import subprocess
 from pathlib import Path
 
@@ -31,3 +32,16 @@ def run_arm_l1(script, *, rw=(), env=None, cpus=1, timeout=600, cwd=None, gic=3)
                               text=True, errors="replace", timeout=timeout + 60,
                               cwd=cwd or TOP)
     return proc.returncode, proc.stdout
+
+
+def run_arm_cases(prelude, cases, **kw):
+    """Each of cases (name -> shell command) in one arm64 level 1 after
+    prelude; {name: (exit status, output)}. kw goes to run_arm_l1."""
+    script = prelude + "".join(f"echo '=== {name}'; {cmd} 2>&1; echo \"=== status $?\"; "
+                               for name, cmd in cases.items())
+    rc, out = run_arm_l1(script, **kw)
+    assert rc == 0, out
+    found = {m.group(1): (int(m.group(3)), m.group(2))
+             for m in re.finditer(r"=== (\w+)\n(.*?)=== status (\d+)\n", out, re.S)}
+    assert set(found) == set(cases), out
+    return found

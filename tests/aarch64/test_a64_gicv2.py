@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from l1 import HERE, TOP, run_arm_l1
+from l1 import HERE, TOP, run_arm_cases
 
 BUILD = Path(os.environ.get("HUSK_ARM_BUILD", TOP / "build-arm64"))
 GUESTS = BUILD / "tests" / "guests" / "aarch64"
@@ -33,14 +33,7 @@ CASES = {
 def results(arm_env):
     for f in ("husk", "tests/guests/aarch64/smp.bin"):
         assert (BUILD / f).exists(), f"{BUILD / f} missing: build build-arm64 first"
-    script = (HERE / "l2-lib.sh").read_text() + "".join(
-        f"echo '=== {name}'; {cmd} 2>&1; echo \"=== status $?\"; " for name, cmd in CASES.items())
-    rc, out = run_arm_l1(script, env=arm_env, cpus=2, timeout=300, gic=2)
-    assert rc == 0, out
-    found = {m.group(1): (int(m.group(3)), m.group(2))
-             for m in re.finditer(r"=== (\w+)\n(.*?)=== status (\d+)\n", out, re.S)}
-    assert set(found) == set(CASES), out
-    return found
+    return run_arm_cases((HERE / "l2-lib.sh").read_text(), CASES, env=arm_env, cpus=2, timeout=300, gic=2)
 
 
 def test_hello_on_a_gicv2(results):

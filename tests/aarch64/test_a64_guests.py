@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from l1 import TOP, run_arm_l1
+from l1 import TOP, run_arm_cases
 
 BUILD = Path(os.environ.get("HUSK_ARM_BUILD", TOP / "build-arm64"))
 GUESTS = BUILD / "tests" / "guests" / "aarch64"
@@ -80,14 +80,7 @@ jailed_hello() {{
 def results():
     for f in ("husk", "tests/guests/aarch64/hello.bin"):
         assert (BUILD / f).exists(), f"{BUILD / f} missing: build build-arm64 first"
-    script = PRELUDE + "".join(f"echo '=== {name}'; {cmd} 2>&1; echo \"=== status $?\"; "
-                     for name, cmd in CASES.items())
-    rc, out = run_arm_l1(script, cpus=2, timeout=300)
-    assert rc == 0, out
-    found = {m.group(1): (int(m.group(3)), m.group(2))
-             for m in re.finditer(r"=== (\w+)\n(.*?)=== status (\d+)\n", out, re.S)}
-    assert set(found) == set(CASES), out
-    return found
+    return run_arm_cases(PRELUDE, CASES, cpus=2, timeout=300)
 
 
 def test_hello_boots_with_fdt_in_x0_and_powers_off(results):
